@@ -107,10 +107,11 @@ def cmd_generate(a) -> int:
 
 def cmd_ops(a) -> int:
     from edgeq import report
-    from edgeq.passes.lower import ALIAS_OPS, supported_kinds
+    from edgeq.passes.lower import ALIAS_OPS, supported_signatures
 
-    for k in supported_kinds():
-        report.console.print(f"{k}{'  (no copy: aliases its input)' if k in ALIAS_OPS else ''}")
+    for k, sigs in supported_signatures().items():
+        note = "  (no copy: aliases its input)" if k in ALIAS_OPS else f"  {', '.join(sigs)}"
+        report.console.print(f"{k}{note}")
     return 0
 
 

@@ -38,16 +38,30 @@ class LowerCtx:
 
 
 LowerFn = Callable[[Graph, Op, LowerCtx], Lowered]
-_REGISTRY: dict[str, LowerFn] = {}
+# kind -> [(signatures, fn)], see :func:`lowering` and :func:`signature`.
+_REGISTRY: dict[str, list[tuple[frozenset[str], LowerFn]]] = {}
 _LOADED = False
 # Ops that produce no kernel call: their output aliases their input (see passes.alias).
 ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 
 
-def lowering(*kinds: str):
+def signature(g: Graph, op: Op) -> str:
+    """The op's data-type signature: its activation dtype ("int8", "int16", "float32") when its first
+    non-constant input and its first output agree, else "in->out" (QUANTIZE float32->int8, DEQUANTIZE
+    int8->float32, ...). Lowerings register per signature, so int8, int16x8 and float32 kernels of one
+    op kind live in separate modules."""
+    ins = [t for t in op.inputs if t >= 0]
+    var = [t for t in ins if not g.tensor(t).is_const] or ins
+    out = g.tensor(op.outputs[0]).dtype if op.outputs else "none"
+    inp = g.tensor(var[0]).dtype if var else out
+    return out if inp == out else f"{inp}->{out}"
+
+
+def lowering(*kinds: str, dtypes: tuple[str, ...] = ("int8",)):
+    """Register a lowering for op ``kinds`` with the given :func:`signature` values."""
     def deco(fn: LowerFn) -> LowerFn:
         for k in kinds:
-            _REGISTRY[k] = fn
+            _REGISTRY.setdefault(k, []).append((frozenset(dtypes), fn))
         return fn
 
     return deco
@@ -60,21 +74,59 @@ def _load_ops() -> None:
         importlib.import_module(f"{pkg.__name__}.{m.name}")
 
 
-_LOADED = False
-
-
-def registry() -> dict[str, LowerFn]:
+def _ensure_loaded() -> None:
     # A flag, not "registry is empty": importing one ops module directly (tests do) registers that
     # module's ops and must not stop the others from being loaded.
     global _LOADED
     if not _LOADED:
         _load_ops()
         _LOADED = True
-    return _REGISTRY
+
+
+def lowering_for(g: Graph, op: Op) -> LowerFn | None:
+    """The lowering registered for this op's kind and :func:`signature`, or None."""
+    _ensure_loaded()
+    sig = signature(g, op)
+    for sigs, fn in _REGISTRY.get(op.kind, ()):
+        if sig in sigs:
+            return fn
+    return None
+
+
+def registry() -> dict[str, LowerFn]:
+    """kind -> a lowering that dispatches on the op's dtype signature (for tests and tools that look a
+    lowering up by kind)."""
+    _ensure_loaded()
+
+    def dispatcher(kind: str) -> LowerFn:
+        def fn(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+            f = lowering_for(g, op)
+            if f is None:
+                raise Unsupported(_no_kernel(g, op))
+            return f(g, op, ctx)
+        return fn
+
+    return {k: dispatcher(k) for k in _REGISTRY}
+
+
+def supported_signatures() -> dict[str, list[str]]:
+    """kind -> sorted signatures the C backend lowers (alias ops: every dtype)."""
+    _ensure_loaded()
+    out = {k: sorted({s for sigs, _ in v for s in sigs}) for k, v in _REGISTRY.items()}
+    out.update({k: ["any"] for k in ALIAS_OPS})
+    return dict(sorted(out.items()))
 
 
 def supported_kinds() -> list[str]:
-    return sorted(set(registry()) | set(ALIAS_OPS))
+    return list(supported_signatures())
+
+
+def _no_kernel(g: Graph, op: Op) -> str:
+    sig = signature(g, op)
+    have = sorted({s for sigs, _ in _REGISTRY.get(op.kind, ()) for s in sigs})
+    if not have:
+        return "no C kernel for this op"
+    return f"no C kernel for {sig} (this op has kernels for {', '.join(have)})"
 
 
 # --- helpers shared by the per-op lowerings -------------------------------------------------------
@@ -124,15 +176,15 @@ def rounding_flag(ctx: LowerCtx, litert_single: bool) -> int:
 # --- the pass -------------------------------------------------------------------------------------
 
 def unsupported_ops(g: Graph, ctx: LowerCtx = LowerCtx()) -> list[tuple[int, str, str]]:
-    reg = registry()
+    _ensure_loaded()
     bad = []
     for op in g.ops:
         where = f"(output '{op.location}')" if op.location else ""
         if op.kind in ALIAS_OPS:
             continue
-        fn = reg.get(op.kind)
+        fn = lowering_for(g, op)
         if fn is None:
-            bad.append((op.id, op.kind, f"no C kernel for this op {where}".strip()))
+            bad.append((op.id, op.kind, f"{_no_kernel(g, op)} {where}".strip()))
             continue
         try:
             fn(g, op, ctx)
@@ -148,9 +200,8 @@ def lower(g: Graph, ctx: LowerCtx = LowerCtx()) -> Graph:
     bad = unsupported_ops(g, ctx)
     if bad:
         raise UnsupportedOpsError(bad, model=g.name)
-    reg = registry()
     ops = tuple(
-        op if op.kind in ALIAS_OPS else dataclasses.replace(op, lowered=reg[op.kind](g, op, ctx))
+        op if op.kind in ALIAS_OPS else dataclasses.replace(op, lowered=lowering_for(g, op)(g, op, ctx))
         for op in g.ops
     )
     return dataclasses.replace(g, ops=ops, meta={**g.meta, "cpu": ctx.cpu})

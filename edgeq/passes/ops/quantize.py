@@ -117,7 +117,7 @@ def quantize_thresholds(scale: float, zero_point: int, out_dtype: str) -> np.nda
     return np.concatenate([[-(2**31)], t]).astype(np.int32)
 
 
-@lowering("QUANTIZE")
+@lowering("QUANTIZE", dtypes=("float32->int8", "float32->uint8", "int8", "uint8", "int8->uint8", "uint8->int8"))
 def lower_quantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "float32", "int8", "uint8")
@@ -151,7 +151,7 @@ def lower_quantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     )
 
 
-@lowering("DEQUANTIZE")
+@lowering("DEQUANTIZE", dtypes=("int8->float32", "uint8->float32"))
 def lower_dequantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "int8", "uint8")
