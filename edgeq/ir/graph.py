@@ -97,6 +97,14 @@ class Lowered:
     # fewer bytes). The memory planner may then place the output on that input when this op is its
     # last reader.
     inplace: bool = False
+    # Overlapping in-place (conv, depthwise conv, pooling: kernels that write output pixels in raster
+    # order after reading their windows). When not None, the kernel is correct with its output buffer
+    # starting ``overlap_margin`` or more bytes BELOW the buffer of its first input (``op.inputs[0]``,
+    # args[0]) and overlapping it: with out_base <= in_base - overlap_margin, no output byte is written
+    # before the kernel's last read of the input byte at that address. The memory planner may then place
+    # the output there when this op is that input's last reader. The margin is >= 0 and holds for every
+    # code path of the kernel (portable and DSP builds). None: output and input must not overlap.
+    overlap_margin: int | None = None
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,9 @@ SCHEDULE_STATE_LIMIT = 10_000  # explored sets of scheduled ops; beyond it the o
 
 
 def _schedule_model(g: Graph):
-    """Per-op (reads, writes, scratch, inplace-candidates) over arena storages, for peak evaluation."""
+    """Per-op (reads, writes, scratch, inplace-candidates, overlap candidate) over arena storages, for
+    peak evaluation. The overlap candidate of an op with ``Lowered.overlap_margin`` m is (its first
+    input, m): when that input dies there, the pair costs max(in + align(m), out) bytes, not in + out."""
     from edgeq.passes.memory import _align
 
     def arena(t: int) -> int | None:
@@ -114,7 +116,7 @@ def _schedule_model(g: Graph):
         return None if g.tensor(s).is_const else s
 
     size: dict[int, int] = {}
-    reads, writes, scratch, inplace = [], [], [], []
+    reads, writes, scratch, inplace, overlap = [], [], [], [], []
     for op in g.ops:
         r = {s for s in map(arena, op.inputs) if s is not None}
         # an aliasing op (RESHAPE...) writes no new storage: its output is its input's bytes
@@ -130,23 +132,39 @@ def _schedule_model(g: Graph):
             out = g.tensor(next(iter(w)))
             cand = {s for s in r if g.tensor(s).nbytes == out.nbytes and g.tensor(s).numel == out.numel}
         inplace.append(cand)
+        src = arena(op.inputs[0]) if op.inputs else None
+        ok = (low is not None and low.overlap_margin is not None and len(w) == 1 and src is not None
+              and sum(1 for t in op.inputs if t >= 0 and arena(t) == src) == 1)
+        overlap.append((src, _align(max(low.overlap_margin, 0))) if ok else None)
     keep = {s for s in (arena(t) for t in tuple(g.inputs) + tuple(g.outputs)) if s is not None}
     for s in keep:
         size.setdefault(s, _align(g.tensor(s).nbytes))
     cand_ok = [c - keep for c in inplace]
+    overlap = [None if ov is None or ov[0] in keep else ov for ov in overlap]
     readers: dict[int, int] = {}
     for i, r in enumerate(reads):
         for s in r:
             readers[s] = readers.get(s, 0) | (1 << i)
     ins = {s for s in (arena(t) for t in g.inputs) if s is not None}
     outs = {s for s in (arena(t) for t in g.outputs) if s is not None}
-    return size, reads, writes, scratch, cand_ok, readers, ins, outs
+    return size, reads, writes, scratch, cand_ok, readers, ins, outs, overlap
+
+
+def _sharing(i: int, done: int, size, writes, cand, readers, overlap) -> int:
+    """Bytes op i's output shares with a dying input: all of them in place, part of them overlapping."""
+    if any(readers[s] & ~(done | (1 << i)) == 0 for s in cand[i]):
+        return size[next(iter(writes[i]))]
+    ov = overlap[i]
+    if ov is not None and readers[ov[0]] & ~(done | (1 << i)) == 0:
+        a, b = size[ov[0]], size[next(iter(writes[i]))]
+        return a + b - min(a + b, max(a + ov[1], b))
+    return 0
 
 
 def schedule_peak(g: Graph, order: list[int] | None = None) -> int:
     """Peak arena bytes (aligned, with in-place sharing, no fragmentation) of running ``g.ops`` in
     ``order`` (positions into ``g.ops``; default: as they are)."""
-    size, _, writes, scratch, cand, readers, ins, outs = _schedule_model(g)
+    size, _, writes, scratch, cand, readers, ins, outs, overlap = _schedule_model(g)
     order = list(range(len(g.ops))) if order is None else order
     done = 0
     live = set(ins)
@@ -154,8 +172,7 @@ def schedule_peak(g: Graph, order: list[int] | None = None) -> int:
     live = {s for s in live if s in outs or readers.get(s, 0)}
     for i in order:
         step = sum(size[s] for s in live | writes[i]) + scratch[i]
-        if any(readers[s] & ~(done | (1 << i)) == 0 for s in cand[i]):
-            step -= size[next(iter(writes[i]))]
+        step -= _sharing(i, done, size, writes, cand, readers, overlap)
         peak = max(peak, step)
         done |= 1 << i
         live |= writes[i]
@@ -174,7 +191,7 @@ def schedule_memory(g: Graph) -> Graph:
     n = len(g.ops)
     if n < 3:
         return g
-    size, reads, writes, scratch, cand, readers, ins, outs = _schedule_model(g)
+    size, reads, writes, scratch, cand, readers, ins, outs, overlap = _schedule_model(g)
     producer: dict[int, int] = {}
     for i, w in enumerate(writes):
         for s in w:
@@ -215,8 +232,7 @@ def schedule_memory(g: Graph) -> Graph:
                 continue
             new = writes[i] - live
             step = base + sum(size[s] for s in new) + scratch[i]
-            if any(readers[s] & ~(done | (1 << i)) == 0 for s in cand[i]):
-                step -= size[next(iter(writes[i]))]
+            step -= _sharing(i, done, size, writes, cand, readers, overlap)
             if res is not None and step >= res:
                 continue
             d2 = done | (1 << i)

@@ -107,7 +107,11 @@ EDGEQ_INLINE int32_t conv_ld32(const int8_t *x) {
 }
 
 /* The K = k_h*k_w*in_c window of output pixel `pix` into slot `slot` (0/1) of the im2col buffer, in the
- * lane order of wq (see conv.h): per block of 4 rows, words [slot0 even][slot0 odd][slot1 even][slot1 odd]. */
+ * lane order of wq (see conv.h): per block of 4 rows, words [slot0 even][slot0 odd][slot1 even][slot1 odd].
+ * The window's bytes in order, 4 to a word (first byte lowest), each word split by SXTB16 into its even
+ * and odd lanes. A run of valid taps (contiguous in the input when dilation_w == 1) or a padding tap
+ * (read from zz4, the zero point 4 times, without advancing) goes a byte at a time until k is a multiple
+ * of 4, then 4 (8 for valid runs) bytes at a time, then its last bytes one by one. */
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
@@ -115,68 +119,65 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
   const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
   const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)in_c;
   const int32_t zp = -p->input_offset; /* padding taps: (zp + input_offset) * w == 0 */
-  int32_t ky, kx, c;
+  const uint32_t zz4 = (uint32_t)(uint8_t)zp * 0x01010101u;
+  uint32_t word = 0;
+  int32_t ky, kx, k = 0;
   int32_t *d = buf + 2 * slot;
-  if ((in_c & 3) == 0) {
-    const int32_t zz = (int32_t)(((uint32_t)zp & 0xffffu) * 0x10001u);
-    for (ky = 0; ky < p->k_h; ++ky) {
-      const int32_t iy = iy0 + ky * p->dilation_h;
-      const int32_t row_ok = iy >= 0 && iy < in_h;
-      for (kx = 0; kx < p->k_w;) {
-        const int32_t ix = ix0 + kx * p->dilation_w;
-        if (row_ok && ix >= 0 && ix < in_w) {
-          /* a run of valid taps, contiguous in the input when dilation_w == 1 */
-          const int8_t *src = img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c;
-          int32_t run = 1, n;
-          if (p->dilation_w == 1)
-            while (kx + run < p->k_w && ix + run < in_w) ++run;
-          kx += run;
-          n = run * in_c;
-          if (n & 4) { /* in_c % 8 == 4: one word here, the rest 8 bytes at a time */
-            const int32_t v = conv_ld32(src);
-            d[0] = __sxtb16(v);
-            d[1] = conv_sxtb16_ror8(v);
-            src += 4;
-            d += 4;
-            n -= 4;
-          }
-          if (n > 0) {
-            int32_t v0, v1, e0, o0, e1, o1;
-            __asm__ volatile("1:\n\t"
-                             "ldr %[v0], [%[s]], #4\n\t"
-                             "ldr %[v1], [%[s]], #4\n\t"
-                             "sxtb16 %[e0], %[v0]\n\t"
-                             "sxtb16 %[o0], %[v0], ror #8\n\t"
-                             "strd %[e0], %[o0], [%[d]], #16\n\t"
-                             "sxtb16 %[e1], %[v1]\n\t"
-                             "sxtb16 %[o1], %[v1], ror #8\n\t"
-                             "strd %[e1], %[o1], [%[d]], #16\n\t"
-                             "subs %[n], %[n], #8\n\t"
-                             "bne 1b"
-                             : [s] "+r"(src), [d] "+r"(d), [n] "+r"(n), [v0] "=&r"(v0), [v1] "=&r"(v1),
-                               [e0] "=&r"(e0), [o0] "=&r"(o0), [e1] "=&r"(e1), [o1] "=&r"(o1)
-                             :
-                             : "cc", "memory");
-          }
-        } else {
-          for (c = 0; c < in_c; c += 4, d += 4) d[0] = d[1] = zz;
-          ++kx;
+  for (ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = iy0 + ky * p->dilation_h;
+    const int32_t row_ok = iy >= 0 && iy < in_h;
+    for (kx = 0; kx < p->k_w;) {
+      const int32_t ix = ix0 + kx * p->dilation_w;
+      const int32_t ok = row_ok && ix >= 0 && ix < in_w;
+      const int8_t *src = ok ? img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c
+                             : (const int8_t *)&zz4;
+      int32_t run = 1, n;
+      if (ok && p->dilation_w == 1)
+        while (kx + run < p->k_w && ix + run < in_w) ++run;
+      kx += run;
+      n = run * in_c;
+      if (ok && (k & 3) == 0) { /* every run when in_c % 4 == 0: a word if n % 8 == 4, then 8 bytes a time */
+        if (n & 4) {
+          const int32_t v = conv_ld32(src);
+          src += 4;
+          d[0] = __sxtb16(v);
+          d[1] = conv_sxtb16_ror8(v);
+          d += 4;
         }
+        if (n >= 8) {
+          int32_t v0, v1, e0, o0, e1, o1, r = n & ~7;
+          __asm__ volatile("1:\n\t"
+                           "ldr %[v0], [%[s]], #4\n\t"
+                           "ldr %[v1], [%[s]], #4\n\t"
+                           "sxtb16 %[e0], %[v0]\n\t"
+                           "sxtb16 %[o0], %[v0], ror #8\n\t"
+                           "strd %[e0], %[o0], [%[d]], #16\n\t"
+                           "sxtb16 %[e1], %[v1]\n\t"
+                           "sxtb16 %[o1], %[v1], ror #8\n\t"
+                           "strd %[e1], %[o1], [%[d]], #16\n\t"
+                           "subs %[n], %[n], #8\n\t"
+                           "bne 1b"
+                           : [s] "+r"(src), [d] "+r"(d), [n] "+r"(r), [v0] "=&r"(v0), [v1] "=&r"(v1),
+                             [e0] "=&r"(e0), [o0] "=&r"(o0), [e1] "=&r"(e1), [o1] "=&r"(o1)
+                           :
+                           : "cc", "memory");
+        }
+        k += n & ~3;
+        n &= 3;
       }
-    }
-    for (c = p->k_h * p->k_w * in_c; c < p->k_pad; c += 4, d += 4) d[0] = d[1] = 0;
-  } else {
-    /* any in_c: collect the bytes 4 at a time into a word (first byte lowest), then split it as above */
-    uint32_t word = 0;
-    int32_t k = 0;
-    for (ky = 0; ky < p->k_h; ++ky) {
-      const int32_t iy = iy0 + ky * p->dilation_h;
-      for (kx = 0; kx < p->k_w; ++kx) {
-        const int32_t ix = ix0 + kx * p->dilation_w;
-        const int32_t ok = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-        const int8_t *src = ok ? img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c : img;
-        for (c = 0; c < in_c; ++c) {
-          word = (word >> 8) | ((uint32_t)(ok ? src[c] : zp) << 24);
+      while (n > 0) { /* the rest (in_c % 4 != 0, padding taps) */
+        if ((k & 3) == 0 && n >= 4) {
+          const int32_t v = conv_ld32(src);
+          if (ok) src += 4;
+          k += 4;
+          n -= 4;
+          d[0] = __sxtb16(v);
+          d[1] = conv_sxtb16_ror8(v);
+          d += 4;
+        } else {
+          word = (word >> 8) | ((uint32_t)(uint8_t)*src << 24);
+          if (ok) ++src;
+          --n;
           if ((++k & 3) == 0) {
             d[0] = __sxtb16((int32_t)word);
             d[1] = conv_sxtb16_ror8((int32_t)word);
@@ -185,13 +186,13 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
         }
       }
     }
-    for (; k < p->k_pad; ++k) {
-      word >>= 8;
-      if (((k + 1) & 3) == 0) {
-        d[0] = __sxtb16((int32_t)word);
-        d[1] = conv_sxtb16_ror8((int32_t)word);
-        d += 4;
-      }
+  }
+  for (; k < p->k_pad; ++k) { /* K padded to a multiple of 8 with zero rows */
+    word >>= 8;
+    if (((k + 1) & 3) == 0) {
+      d[0] = __sxtb16((int32_t)word);
+      d[1] = conv_sxtb16_ror8((int32_t)word);
+      d += 4;
     }
   }
 }

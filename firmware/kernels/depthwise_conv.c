@@ -14,7 +14,7 @@ static void dw_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n,
 }
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-/* The DSP path runs 3x3 windows, depth_mult 1, out_c % 4 == 0 and out_c <= 4 * EDGEQ_DW_ZBUF_WORDS (the
+/* The DSP path runs 3x3 windows, depth_mult 1 and out_c <= 4 * EDGEQ_DW_ZBUF_WORDS rounded up to 4 (the
  * lowering emits dsp_pack only then): taps outside the input read zbuf, EDGEQ_DW_ZBUF_WORDS words of the
  * input zero point. */
 #define EDGEQ_DW_ZBUF_WORDS 64
@@ -66,8 +66,57 @@ static void dw_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n,
  * output pixel - o, o + c, clamp?, lo4, hi4, o. Interior windows share one constant set of offsets. */
 enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
 
+/* One pass of the channel-quad loop over the pixel context cx (see DW_CX_*): from cx[DW_CX_G0] to
+ * cx[DW_CX_END] in steps of 4 channels, constants from w; returns w advanced past the groups it ran.
+ * Out of line: one copy of the asm serves the quads and the tail. */
+static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const int32_t *w) {
+  int32_t a0, a1, a2, a3, g;
+  uint32_t xv, xe, we, wo;
+  const int8_t *q;
+  __asm__ volatile(
+      "ldr %[g], [%[tp], #56]\n"
+      "1:\n\t"
+      "ldrd %[a0], %[a1], [%[w]], #8\n\t"
+      "ldrd %[a2], %[a3], [%[w]], #8\n\t"
+      DW_TAP(0) DW_TAP(1) DW_TAP(2) DW_TAP(3) DW_TAP(4) DW_TAP(5) DW_TAP(6) DW_TAP(7) DW_TAP(8)
+      DW_REQ4
+      "add %[w], %[w], #48\n\t"
+      "ldr %[xv], [%[tp], #44]\n\t"
+      "cbz %[xv], 2f\n\t"
+      /* bytewise a0 = min(max(a0, lo4), hi4) */
+      "ldrd %[we], %[wo], [%[tp], #48]\n\t"
+      "ssub8 %[xe], %[a0], %[we]\n\t"
+      "sel %[a0], %[a0], %[we]\n\t"
+      "ssub8 %[xe], %[a0], %[wo]\n\t"
+      "sel %[a0], %[wo], %[a0]\n"
+      "2:\n\t"
+      "ldrd %[q], %[xv], [%[tp], #36]\n\t"
+      "str %[a0], [%[q], %[g]]\n\t"
+      "add %[g], %[g], #4\n\t"
+      "cmp %[g], %[xv]\n\t"
+      "blo 1b"
+      : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w] "+r"(w), [q] "=&r"(q),
+        [xv] "=&l"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo), [g] "=&r"(g)
+      : [tp] "r"(cx)
+      : "cc", "memory");
+  return w;
+}
+
+/* The last 1-3 channels of a pixel (out_c % 4 != 0): the pack's last group is padded with zero-weight
+ * lanes, so one more pass of the same loop computes 4 lanes into a word (the padded lanes read up to 3
+ * bytes past the pixel's channels, multiplied by 0) and only the n real ones are stored. */
+static void dw_dsp_tail(uintptr_t *cx, uintptr_t g0, const int32_t *w, int8_t *y, int32_t n) {
+  uint32_t word = 0;
+  int32_t j;
+  cx[DW_CX_Y] = (uintptr_t)&word - g0;
+  cx[DW_CX_G0] = g0;
+  cx[DW_CX_END] = g0 + 1u;
+  (void)dw_dsp_loop(cx, w);
+  for (j = 0; j < n; ++j) y[j] = (int8_t)(word >> (8 * j));
+}
+
 static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, c = p->out_c;
+  const int32_t in_h = p->in_h, in_w = p->in_w, c = p->out_c, c4 = c & ~3;
   const int32_t x_row = in_w * c, dh = p->dilation_h, dw = p->dilation_w;
   const uint32_t zp4 = (uint32_t)(uint8_t)(int8_t)(-p->input_offset) * 0x01010101u;
   uint32_t zbuf[EDGEQ_DW_ZBUF_WORDS];
@@ -88,13 +137,10 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         const uintptr_t o = img + (uintptr_t)(iy0 * x_row + ix0 * c);
-        const int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
-                                    (size_t)c;
+        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
+                              (size_t)c;
         uintptr_t *cx = cxi;
         const int32_t *w = p->dsp_pack;
-        int32_t a0, a1, a2, a3, g;
-        uint32_t xv, xe, we, wo;
-        const int8_t *q;
         if (!(rows_in && ix0 >= 0 && ix0 + 2 * dw < in_w)) {
           /* taps outside the input read the input zero point: with acc_init's input_offset * sum(w)
            * they contribute (zp - zp) * w = 0, as the reference's skipped taps */
@@ -109,34 +155,10 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
           }
         }
         cx[DW_CX_Y] = (uintptr_t)y - o;
-        cx[DW_CX_END] = o + (uintptr_t)c;
+        cx[DW_CX_END] = o + (uintptr_t)c4;
         cx[DW_CX_G0] = o;
-        __asm__ volatile(
-            "ldr %[g], [%[tp], #56]\n"
-            "1:\n\t"
-            "ldrd %[a0], %[a1], [%[w]], #8\n\t"
-            "ldrd %[a2], %[a3], [%[w]], #8\n\t"
-            DW_TAP(0) DW_TAP(1) DW_TAP(2) DW_TAP(3) DW_TAP(4) DW_TAP(5) DW_TAP(6) DW_TAP(7) DW_TAP(8)
-            DW_REQ4
-            "add %[w], %[w], #48\n\t"
-            "ldr %[xv], [%[tp], #44]\n\t"
-            "cbz %[xv], 2f\n\t"
-            /* bytewise a0 = min(max(a0, lo4), hi4) */
-            "ldrd %[we], %[wo], [%[tp], #48]\n\t"
-            "ssub8 %[xe], %[a0], %[we]\n\t"
-            "sel %[a0], %[a0], %[we]\n\t"
-            "ssub8 %[xe], %[a0], %[wo]\n\t"
-            "sel %[a0], %[wo], %[a0]\n"
-            "2:\n\t"
-            "ldrd %[q], %[xv], [%[tp], #36]\n\t"
-            "str %[a0], [%[q], %[g]]\n\t"
-            "add %[g], %[g], #4\n\t"
-            "cmp %[g], %[xv]\n\t"
-            "blo 1b"
-            : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w] "+r"(w), [q] "=&r"(q),
-              [xv] "=&l"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo), [g] "=&r"(g)
-            : [tp] "r"(cx)
-            : "cc", "memory");
+        if (c4 > 0) w = dw_dsp_loop(cx, w);
+        if (c4 != c) dw_dsp_tail(cx, o + (uintptr_t)c4, w, y + c4, c - c4);
       }
     }
   }

@@ -29,9 +29,9 @@ typedef struct {
   const int32_t *mult;
   const int32_t *shift;
   /* Cortex-M DSP path (firmware built with __ARM_FEATURE_DSP; ignored elsewhere), or NULL. The lowering
-   * emits it only for 3x3 windows, depth_mult 1, out_c % 4 == 0, out_c <= 256, acc_init present, double
+   * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double
    * rounding, and when it is exact (see edgeq/passes/ops/conv.py _dw_dsp_pack). Per group of 4 output
-   * channels c0..c3, int32 words:
+   * channels c0..c3 (the last group padded with zero-weight lanes when out_c % 4 != 0), int32 words:
    *   [4]  acc_init[c] << (left_c + 1)
    *   [18] per tap (ky, kx): (w[c0] | w[c2] << 16), (w[c1] | w[c3] << 16), each w << (left_c + 1) (int16)
    *   [4]  multiplier[c]

@@ -76,7 +76,12 @@ CASES = {
     "per_tensor_large_input_offset": (dict(shape=(6, 5, 8), kernel_size=3, padding="same", positive=True,
                                            per_channel=False), True),
     "dm2_portable": (dict(shape=(6, 5, 4), kernel_size=3, padding="same", depth_multiplier=2), False),
-    "odd_channels_portable": (dict(shape=(6, 5, 6), kernel_size=3, padding="same"), False),
+    # out_c % 4 != 0: the quads, then one padded group for the last 1-3 channels (only a padded group
+    # when out_c < 4), including the bytewise clamp and border windows reading the zero-point buffer
+    "channels_6_tail_2": (dict(shape=(6, 5, 6), kernel_size=3, padding="same"), True),
+    "channels_3_tail_only": (dict(shape=(5, 6, 3), kernel_size=3, strides=2, padding="same"), True),
+    "channels_13_clamped": (dict(shape=(7, 6, 13), kernel_size=3, padding="same", fused=2), True),
+    "channels_78_valid_dilated": (dict(shape=(8, 9, 78), kernel_size=3, dilation_rate=2, padding="valid"), True),
     "k5_portable": (dict(shape=(6, 6, 8), kernel_size=5, padding="same"), False),
 }
 

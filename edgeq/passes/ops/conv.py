@@ -47,6 +47,52 @@ def compute_padding(stride: int, dilation: int, image: int, filt: int, out: int)
     return total // 2  # total >= 0: C++ integer division agrees with floor division
 
 
+# --- overlapping in-place ----------------------------------------------------------------------------
+
+def _tap_range(origin: np.ndarray, dil: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """conv_tap_range (conv.c), vectorised: taps [lo, hi) whose coordinate origin + tap * dil is in [0, n)."""
+    lo = np.where(origin >= 0, 0, (-origin + dil - 1) // dil)
+    hi = np.where(origin > n - 1, 0, np.minimum((n - 1 - origin) // dil + 1, k))
+    return np.minimum(lo, hi), hi
+
+
+def raster_overlap_margin(geo: dict, in_c: int, out_c: int, in_elem: int = 1, out_elem: int = 1) -> int:
+    """``Lowered.overlap_margin`` of a raster-order NHWC window kernel (conv, depthwise conv, pooling).
+
+    Kernel contract (read in conv.c, depthwise_conv.c, pooling.c, portable and DSP paths): output pixels
+    p = (b, oy, ox) are produced in increasing p; every byte of pixel p is written after some reads of
+    pixel p's window and before any read of a later pixel's window (the DSP conv reads the windows of a
+    pixel pair, then writes both: earlier than this order needs, so it is covered too); the window of
+    pixel p reads only input bytes at or above its first valid tap (row iy0 + ky0 * dh, column
+    ix0 + kx0 * dw, channel 0) - no read-ahead, nothing outside the valid taps.
+    So the output may start ``m`` bytes below the input when, for every p, the last byte of pixel p,
+    at (p + 1) * pixel_bytes - 1 - m relative to the input, lies below the lowest input byte any pixel
+    q >= p still reads: m = max_p ((p + 1) * out_c * out_elem - min_{q >= p} first_read(q)), at least 0.
+    Conservative (it assumes a pixel's window may be re-read after any of its own bytes is written, as
+    the portable conv does per output channel); tests/unit/test_overlap.py simulates each kernel's
+    exact read/write order against it.
+    """
+    b = np.arange(geo["batches"], dtype=np.int64)[:, None, None]
+    oy = np.arange(geo["out_h"], dtype=np.int64)[None, :, None]
+    ox = np.arange(geo["out_w"], dtype=np.int64)[None, None, :]
+    iy0 = oy * geo["stride_h"] - geo["pad_h"]
+    ix0 = ox * geo["stride_w"] - geo["pad_w"]
+    ky0, ky1 = _tap_range(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"])
+    kx0, kx1 = _tap_range(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"])
+    row = iy0 + ky0 * geo["dilation_h"]
+    col = ix0 + kx0 * geo["dilation_w"]
+    first = ((b * geo["in_h"] + row) * geo["in_w"] + col) * (in_c * in_elem)
+    empty = (ky0 >= ky1) | (kx0 >= kx1)  # a window without valid taps reads nothing
+    big = np.iinfo(np.int64).max // 4
+    first = np.where(empty, big, first).reshape(-1)
+    suffix_min = np.minimum.accumulate(first[::-1])[::-1]
+    ends = (np.arange(first.size, dtype=np.int64) + 1) * (out_c * out_elem)
+    reads = suffix_min < big
+    if not reads.any():
+        return 0
+    return max(int((ends[reads] - suffix_min[reads]).max()), 0)
+
+
 # --- shared checks -----------------------------------------------------------------------------------
 
 def _geometry(op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> dict:
@@ -189,6 +235,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c),
     )
 
 
@@ -207,10 +254,12 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     RDBPOT(x, e) + out_off = (x + 2^(e-1) - (a < 0) + out_off * 2^e) >> e (x = 0 whenever a < 0 but
     x >= 0 does not change the result). The kernel evaluates it with SMMLAR, which is exact while
     |acc2| < 2^31 for every reachable accumulator: checked here from |x + in_off| <= 255, the bias and
-    the weights. Weights and acc_init are stored pre-shifted by l + 1 (int16 / int32)."""
+    the weights. Weights and acc_init are stored pre-shifted by l + 1 (int16 / int32). When out_c % 4 != 0
+    the last group is padded with zero lanes (the kernel stores only the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
-    if (k_h, k_w) != (3, 3) or dm != 1 or out_c % 4 or out_c > DW_DSP_MAX_C or acc_init is None or rounding != 0:
+    padded_c = out_c + (-out_c % 4)
+    if (k_h, k_w) != (3, 3) or dm != 1 or padded_c > DW_DSP_MAX_C or acc_init is None or rounding != 0:
         return None
     m = np.array(mults, np.int64)
     sh = np.array(shifts, np.int64)
@@ -234,8 +283,13 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     rb = (np.int64(1) << (e - 1)) + (np.int64(output_offset) << e)
     if np.abs(rb).max() >= (1 << 29):
         return None
+    pad = -out_c % 4  # the last group's missing lanes: zero weights and accumulator, channel 0's params
+    if pad:
+        w2 = np.concatenate([w2, np.zeros((taps, pad), np.int64)], axis=1)
+        init2 = np.concatenate([init2, np.zeros(pad, np.int64)])
+        m, rb, e = (np.concatenate([v, np.repeat(v[:1], pad)]) for v in (m, rb, e))
     groups = []
-    for g in range(0, out_c, 4):
+    for g in range(0, out_c + pad, 4):
         cols = [g, g + 1, g + 2, g + 3]
         words = list(init2[cols])
         for t in range(taps):
@@ -285,4 +339,5 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("dsp_pack", pack),
         ),
         args=(x.id, y.id),
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower import LowerCtx, expect_dtype, lowering, need, scale, zp
+from edgeq.passes.ops.conv import raster_overlap_margin
 from edgeq.passes.quantmath import activation_range
 
 
@@ -64,4 +65,9 @@ def lower_pool(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("pad_h", ph), ("pad_w", pw), ("act_min", lo), ("act_max", hi),
         ),
         args=(x.id, y.id),
+        # pooling.c: pixels in raster order, each channel's byte written right after reading that
+        # channel of the window (the window origin is the first valid tap, as in conv.c)
+        overlap_margin=raster_overlap_margin(
+            dict(batches=n, in_h=ih, in_w=iw, out_h=oh, out_w=ow, k_h=fh, k_w=fw, stride_h=sh, stride_w=sw,
+                 dilation_h=1, dilation_w=1, pad_h=ph, pad_w=pw), c, c),
     )
