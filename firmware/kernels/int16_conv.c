@@ -1,0 +1,301 @@
+#include "int16_conv.h"
+
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define S16_CONV_DSP 1
+#endif
+
+#ifdef S16_CONV_DSP
+/* __sxtb16(__ror(v, 8)) in one instruction */
+EDGEQ_INLINE int32_t s16_sxtb16_ror8(int32_t v) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}
+#endif
+
+EDGEQ_INLINE int32_t s16_ld32(const void *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+EDGEQ_INLINE int16_t conv_finish(int64_t acc, const int64_t *bias, int32_t c, int32_t m, int32_t t,
+                                 int32_t lo, int32_t hi) {
+  if (bias) acc += bias[c];
+  return (int16_t)edgeq_clamp_i32(edgeq_requant_s64(acc, m, t), lo, hi);
+}
+
+/* acc + x[0..3] . w[0..3] for one block of 4 reordered weight bytes (see int16_conv.h). */
+#ifdef S16_CONV_DSP
+#define S16_DOT4(acc, x01, x23, wp)                                   \
+  do {                                                                \
+    const int32_t ww_ = s16_ld32(wp);                                 \
+    (acc) = __smlad((x01), __sxtb16(ww_), (acc));                     \
+    (acc) = __smlad((x23), s16_sxtb16_ror8(ww_), (acc));              \
+  } while (0)
+#else
+#define S16_DOT4(acc, x01, x23, wp)                                                               \
+  do {                                                                                            \
+    (acc) += (int32_t)(int16_t)(x01) * (wp)[0] + (int32_t)(int16_t)((uint32_t)(x01) >> 16) * (wp)[2] + \
+             (int32_t)(int16_t)(x23) * (wp)[1] + (int32_t)(int16_t)((uint32_t)(x23) >> 16) * (wp)[3];  \
+  } while (0)
+#endif
+
+/* CONV_2D with reordered weights: two output channels at a time share the input words. With acc32 the whole
+ * window sums in int32; otherwise per valid tap an int32 partial sum (|sum| <= 508 * 128 * 32768 < 2^31) is
+ * added to the int64 accumulators. */
+static void conv_s16_reordered(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out) {
+  const int32_t fin = p->filter_in_c;
+  const size_t filt = (size_t)p->k_h * (size_t)p->k_w * (size_t)fin;
+  int32_t b, oy, ox, oc, ky, kx, c;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        for (oc = 0; oc < p->out_c; oc += 2) {
+          const int two = oc + 1 < p->out_c;
+          const int8_t *w0 = p->weights + (size_t)oc * filt;
+          const int8_t *w1 = two ? w0 + filt : w0; /* odd last channel: computed twice, stored once */
+          int64_t acc0 = 0, acc1 = 0;
+          if (p->acc32) {
+            /* |sum w * x| < 2^31 for every channel (checked by the lowering): one int32 sum per window;
+             * a window row that lies inside the input is k_w * fin contiguous values (dilation 1). */
+            int32_t s0 = 0, s1 = 0;
+            const size_t rowlen = (size_t)p->k_w * (size_t)fin;
+            for (ky = 0; ky < p->k_h; ++ky) {
+              const int32_t iy = iy0 + ky * p->dilation_h;
+              const int8_t *a = w0 + (size_t)ky * rowlen, *bw = w1 + (size_t)ky * rowlen;
+              if (iy < 0 || iy >= p->in_h) continue;
+              if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+                const int16_t *x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix0) * (size_t)p->in_c;
+                for (c = 0; c < (int32_t)rowlen; c += 4) {
+                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  S16_DOT4(s0, x01, x23, a + c);
+                  S16_DOT4(s1, x01, x23, bw + c);
+                }
+                continue;
+              }
+              for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                const int16_t *x;
+                if (ix < 0 || ix >= p->in_w) continue;
+                x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
+                for (c = 0; c < fin; c += 4) {
+                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  S16_DOT4(s0, x01, x23, a + (size_t)kx * (size_t)fin + c);
+                  S16_DOT4(s1, x01, x23, bw + (size_t)kx * (size_t)fin + c);
+                }
+              }
+            }
+            acc0 = s0;
+            acc1 = s1;
+          } else {
+            for (ky = 0; ky < p->k_h; ++ky) {
+              const int32_t iy = iy0 + ky * p->dilation_h;
+              if (iy < 0 || iy >= p->in_h) continue;
+              for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                const size_t wo = ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)fin;
+                const int16_t *x;
+                const int8_t *a, *bw;
+                int32_t s0 = 0, s1 = 0;
+                if (ix < 0 || ix >= p->in_w) continue;
+                x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
+                a = w0 + wo;
+                bw = w1 + wo;
+                for (c = 0; c < fin; c += 4) {
+                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  S16_DOT4(s0, x01, x23, a + c);
+                  S16_DOT4(s1, x01, x23, bw + c);
+                }
+                acc0 += s0;
+                acc1 += s1;
+              }
+            }
+          }
+          *out++ = conv_finish(acc0, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+          if (two) *out++ = conv_finish(acc1, p->bias, oc + 1, p->mult[oc + 1], p->tshift[oc + 1], p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+
+/* Any filter depth, groups 1, acc32: one int32 sum per window, interior rows as one contiguous loop. */
+static void conv_s16_acc32(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out) {
+  const int32_t fin = p->filter_in_c;
+  const size_t rowlen = (size_t)p->k_w * (size_t)fin;
+  int32_t b, oy, ox, oc, ky, kx, c;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        const int inside_w = p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+        for (oc = 0; oc < p->out_c; ++oc) {
+          const int8_t *w = p->weights + (size_t)oc * (size_t)p->k_h * rowlen;
+          int32_t sum = 0;
+          for (ky = 0; ky < p->k_h; ++ky) {
+            const int32_t iy = iy0 + ky * p->dilation_h;
+            const int8_t *wr = w + (size_t)ky * rowlen;
+            if (iy < 0 || iy >= p->in_h) continue;
+            if (inside_w) {
+              const int16_t *x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix0) * (size_t)p->in_c;
+              for (c = 0; c < (int32_t)rowlen; ++c) sum += (int32_t)wr[c] * (int32_t)x[c];
+              continue;
+            }
+            for (kx = 0; kx < p->k_w; ++kx) {
+              const int32_t ix = ix0 + kx * p->dilation_w;
+              const int16_t *x;
+              if (ix < 0 || ix >= p->in_w) continue;
+              x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
+              for (c = 0; c < fin; ++c) sum += (int32_t)wr[(size_t)kx * (size_t)fin + (size_t)c] * (int32_t)x[c];
+            }
+          }
+          *out++ = conv_finish(sum, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out) {
+  const int32_t fin = p->filter_in_c;
+  const int32_t per_group = p->out_c / (p->in_c / fin);
+  int32_t b, oy, ox, oc, ky, kx, c;
+  if (p->reordered) {
+    conv_s16_reordered(p, in, out);
+    return;
+  }
+  if (p->acc32 && fin == p->in_c) {
+    conv_s16_acc32(p, in, out);
+    return;
+  }
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        for (oc = 0; oc < p->out_c; ++oc) {
+          const int32_t g0 = (oc / per_group) * fin;
+          const int8_t *w = p->weights + (size_t)oc * (size_t)p->k_h * (size_t)p->k_w * (size_t)fin;
+          int64_t acc = 0;
+          for (ky = 0; ky < p->k_h; ++ky) {
+            const int32_t iy = iy0 + ky * p->dilation_h;
+            if (iy < 0 || iy >= p->in_h) continue;
+            for (kx = 0; kx < p->k_w; ++kx) {
+              const int32_t ix = ix0 + kx * p->dilation_w;
+              const int16_t *x;
+              const int8_t *wk;
+              int32_t part = 0; /* |part| <= fin * 128 * 32768: int32 while fin <= 511 */
+              if (ix < 0 || ix >= p->in_w) continue;
+              x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c + (size_t)g0;
+              wk = w + ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)fin;
+              if (fin <= 511) {
+                for (c = 0; c < fin; ++c) part += (int32_t)wk[c] * (int32_t)x[c];
+                acc += part;
+              } else {
+                for (c = 0; c < fin; ++c) acc += (int32_t)wk[c] * (int32_t)x[c];
+              }
+            }
+          }
+          *out++ = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void edgeq_depthwise_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out) {
+  const int32_t dm = p->filter_in_c;
+  int32_t b, oy, ox, ic, m, ky, kx;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        for (ic = 0; ic < p->in_c; ++ic) {
+          for (m = 0; m < dm; ++m) {
+            const int32_t oc = ic * dm + m;
+            int64_t acc = 0;
+            for (ky = 0; ky < p->k_h; ++ky) {
+              const int32_t iy = iy0 + ky * p->dilation_h;
+              if (iy < 0 || iy >= p->in_h) continue;
+              for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                if (ix < 0 || ix >= p->in_w) continue;
+                acc += (int32_t)p->weights[((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)p->out_c + (size_t)oc] *
+                       (int32_t)img[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c + (size_t)ic];
+              }
+            }
+            *out++ = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+          }
+        }
+      }
+    }
+  }
+}
+
+void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
+  int32_t *acc = (int32_t *)scratch;
+  const int32_t dm = p->filter_in_c, C = p->out_c;
+  int32_t b, oy, ox, ic, m, c, ky, kx;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        for (c = 0; c < C; ++c) acc[c] = 0;
+        for (ky = 0; ky < p->k_h; ++ky) {
+          const int32_t iy = iy0 + ky * p->dilation_h;
+          if (iy < 0 || iy >= p->in_h) continue;
+          for (kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            const int16_t *x;
+            const int8_t *w;
+            if (ix < 0 || ix >= p->in_w) continue;
+            x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
+            w = p->weights + ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)C;
+            if (dm == 1) {
+              for (c = 0; c < C; ++c) acc[c] += (int32_t)w[c] * (int32_t)x[c];
+            } else {
+              for (ic = 0; ic < p->in_c; ++ic) {
+                const int32_t xv = x[ic];
+                for (m = 0; m < dm; ++m) acc[ic * dm + m] += (int32_t)w[ic * dm + m] * xv;
+              }
+            }
+          }
+        }
+        for (c = 0; c < C; ++c) *out++ = conv_finish(acc[c], p->bias, c, p->mult[c], p->tshift[c], p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out) {
+  const int32_t n = p->in_features;
+  int32_t b, o, i;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *x = in + (size_t)b * (size_t)n;
+    for (o = 0; o < p->out_features; ++o) {
+      const int8_t *w = p->weights + (size_t)o * (size_t)n;
+      int64_t acc = 0;
+      for (i = 0; i < n; ++i) acc += (int32_t)w[i] * (int32_t)x[i];
+      if (p->bias) acc += p->bias[o];
+      *out++ = (int16_t)edgeq_clamp_i32(
+          (p->reduced ? edgeq_requant_s64(acc, p->mult[o], p->shift[o])
+                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rounding)) + p->output_offset,
+          p->act_min, p->act_max);
+    }
+  }
+}

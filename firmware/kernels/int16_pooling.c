@@ -1,0 +1,36 @@
+#include "int16_pooling.h"
+
+static void s16_pool(const edgeq_pool_s16_params *p, const int16_t *in, int16_t *out, int is_max) {
+  const int32_t C = p->channels;
+  const size_t row = (size_t)p->in_w * (size_t)C;
+  int32_t b, oy, ox, c, fy, fx;
+  for (b = 0; b < p->batches; ++b) {
+    const int16_t *img = in + (size_t)b * (size_t)p->in_h * row;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      const int32_t fy0 = edgeq_max_i32(0, -iy0), fy1 = edgeq_min_i32(p->filter_h, p->in_h - iy0);
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        const int32_t fx0 = edgeq_max_i32(0, -ix0), fx1 = edgeq_min_i32(p->filter_w, p->in_w - ix0);
+        const int32_t count = (fy1 - fy0) * (fx1 - fx0); /* > 0: the generator rejects empty windows */
+        const int16_t *win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
+        for (c = 0; c < C; ++c) {
+          int32_t acc = is_max ? -32768 : 0;
+          const int16_t *r = win + c;
+          for (fy = fy0; fy < fy1; ++fy, r += row) {
+            const int16_t *x = r;
+            for (fx = fx0; fx < fx1; ++fx, x += C) {
+              if (is_max) acc = *x > acc ? *x : acc;
+              else acc += *x;
+            }
+          }
+          if (!is_max) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+          *out++ = (int16_t)edgeq_clamp_i32(acc, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void edgeq_avg_pool_s16(const edgeq_pool_s16_params *p, const int16_t *in, int16_t *out) { s16_pool(p, in, out, 0); }
+void edgeq_max_pool_s16(const edgeq_pool_s16_params *p, const int16_t *in, int16_t *out) { s16_pool(p, in, out, 1); }
