@@ -1,0 +1,100 @@
+#include "float_conv.h"
+
+static float clampf(float v, float lo, float hi) {
+  /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */
+  v = v < lo ? lo : v;
+  return hi < v ? hi : v;
+}
+
+/* sum of n products x[i] * w[i], accumulated onto total in index order (4 per iteration, same order) */
+static float dot_run(float total, const float *x, const float *w, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    total += x[i] * w[i];
+    total += x[i + 1] * w[i + 1];
+    total += x[i + 2] * w[i + 2];
+    total += x[i + 3] * w[i + 3];
+  }
+  for (; i < n; ++i) total += x[i] * w[i];
+  return total;
+}
+
+/* [first, end) of the filter taps k with 0 <= origin + dil * k < size */
+static void tap_range(int32_t origin, int32_t dil, int32_t k, int32_t size, int32_t *first, int32_t *end) {
+  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
+  int32_t b = origin > size - 1 ? 0 : (size - 1 - origin) / dil + 1;
+  if (b > k) b = k;
+  if (a > b) a = b;
+  *first = a;
+  *end = b;
+}
+
+void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out) {
+  const int32_t groups = p->in_c / p->filter_in_c;
+  const int32_t oc_per_group = p->out_c / groups;
+  const int32_t fin = p->filter_in_c;
+  /* with one group and no column dilation, the valid taps of a filter row are contiguous in both the
+   * input row and the filter: one run of (kx1 - kx0) * fin products, still in (kx, ic) order */
+  const int32_t row_run = groups == 1 && p->dilation_w == 1;
+  int32_t b, oy, ox, oc, ky, kx;
+  for (b = 0; b < p->batches; ++b) {
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int32_t ky0, ky1;
+      tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        float *y = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        int32_t kx0, kx1;
+        tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+        for (oc = 0; oc < p->out_c; ++oc) {
+          const int32_t group = oc / oc_per_group;
+          const float *w = p->weights + oc * p->k_h * p->k_w * fin;
+          float total = 0.0f;
+          for (ky = ky0; ky < ky1; ++ky) {
+            const int32_t iy = iy0 + p->dilation_h * ky;
+            const float *xrow = in + ((b * p->in_h + iy) * p->in_w) * p->in_c + group * fin;
+            const float *wrow = w + ky * p->k_w * fin;
+            if (row_run) {
+              total = dot_run(total, xrow + (ix0 + kx0) * p->in_c, wrow + kx0 * fin, (kx1 - kx0) * fin);
+            } else {
+              for (kx = kx0; kx < kx1; ++kx) {
+                total = dot_run(total, xrow + (ix0 + p->dilation_w * kx) * p->in_c, wrow + kx * fin, fin);
+              }
+            }
+          }
+          y[oc] = clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void edgeq_depthwise_conv_f32(const edgeq_depthwise_conv_f32_params *p, const float *in, float *out) {
+  int32_t b, oy, ox, ic, m, ky, kx;
+  for (b = 0; b < p->batches; ++b) {
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int32_t ky0, ky1;
+      tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        float *y = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        int32_t kx0, kx1;
+        tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+        for (ic = 0; ic < p->in_c; ++ic) {
+          for (m = 0; m < p->depth_mult; ++m) {
+            const int32_t oc = m + ic * p->depth_mult;
+            float total = 0.0f;
+            for (ky = ky0; ky < ky1; ++ky) {
+              const float *x = in + ((b * p->in_h + iy0 + p->dilation_h * ky) * p->in_w + ix0) * p->in_c + ic;
+              const float *w = p->weights + ky * p->k_w * p->out_c + oc;
+              for (kx = kx0; kx < kx1; ++kx) total += x[p->dilation_w * kx * p->in_c] * w[kx * p->out_c];
+            }
+            y[oc] = clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
+          }
+        }
+      }
+    }
+  }
+}
