@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeq.codegen import GeneratedLibrary, generate
+from edgeq.errors import EdgeqError
 from edgeq.frontend.tflite_reader import read_tflite
 from edgeq.ir import Graph
 from edgeq.passes import compile_graph
@@ -56,9 +57,11 @@ class QuantizeResult:
     calibration: str
     calibration_warning: str | None = None
     notes: list[str] = field(default_factory=list)
+    scheme: str = "int8"
 
     def to_json(self) -> dict:
-        return {"model": self.model, "int8_bytes": len(self.tflite), "float_bytes": self.float_bytes,
+        return {"model": self.model, "scheme": self.scheme, "int8_bytes": len(self.tflite),
+                "tflite_bytes": len(self.tflite), "float_bytes": self.float_bytes,
                 "ops": self.ops, "macs": self.macs, "calibration": self.calibration,
                 "calibration_warning": self.calibration_warning,
                 "unsupported": [{"op": i, "kind": k, "why": w} for i, k, w in self.unsupported]}
@@ -89,27 +92,96 @@ def summarize(model: bytes, name: str) -> tuple[dict[str, int], int, list[tuple[
     return op_histogram(g), macs(g), unsupported_ops(fuse_activations(fold_constant_aliases(g)))
 
 
-def quantize_model(model_path: str | Path, calib: str, *, random_range=(-1.0, 1.0), random_count: int = 100,
-                   per_channel: bool = True, progress=None) -> QuantizeResult:
-    """Load a model, quantize it to full int8 (or take an int8 .tflite as it is) and describe it."""
+SCHEMES = ("int8", "int16x8", "float32")
+
+
+def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-1.0, 1.0), random_count: int = 100,
+                   per_channel: bool = True, progress=None, scheme: str = "int8",
+                   calibration: str = "minmax") -> QuantizeResult:
+    """Load a model, quantize it to full int8 (or take an int8 .tflite as it is) and describe it.
+
+    ``calibration`` is the int8 activation-range method (minmax, percentile[:P], mse, entropy; see
+    edgeq.frontend.calibrate).
+
+    ``scheme`` "int16x8" quantizes to int16 activations and int8 weights instead (int16 I/O, see
+    edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed).
+    """
+    from edgeq.frontend.calibrate import observation_passes, parse_method
     from edgeq.frontend.load import load_model
     from edgeq.frontend.quantize import ensure_int8, float_tflite_bytes, load_calibration, quantize
 
+    if scheme not in SCHEMES:
+        raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
+    method = parse_method(calibration)
+    if method.kind != "minmax" and scheme != "int8":
+        raise EdgeqError(f"--calibration {method.name} applies to the int8 scheme, not --scheme {scheme}")
     loaded = load_model(model_path)
+    if method.kind != "minmax" and loaded.kind == "tflite":
+        raise EdgeqError(f"{model_path} is already quantized; --calibration {method.name} needs the float model",
+                         hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
     name = Path(model_path).stem
     notes = list(loaded.notes)
-    if loaded.kind == "tflite":
-        data = ensure_int8(loaded)
-        float_bytes, calib_desc, warning = None, "none (already int8)", None
+    if scheme != "int8":
+        return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
+    tflite_scheme = "int8"
+    if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), or int16x8
+        from edgeq.frontend.mixed import ensure_supported
+
+        data, tflite_scheme = ensure_supported(loaded)
+        if tflite_scheme == "float32":
+            data = ensure_int8(loaded)  # raises: edgeq quantizes Keras models, not float .tflite files
+        float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
+        if calib is None:
+            raise EdgeqError(f"{model_path} needs calibration data to be quantized",
+                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
+        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
+                               random_range=random_range, random_count=random_count)
+        notes += list(cal.notes)
+        # the methods other than minmax observe the float model on the data again (entropy twice)
+        passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
+        step = progress("calibrating and converting", passes * cal.count) if progress else None
+        data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name,
+                        progress=(lambda done, total: step()) if step else None)
+        float_bytes = len(float_tflite_bytes(loaded))
+        calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
+        warning = cal.warning
+    ops, n_macs, bad = summarize(data, name)
+    return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes,
+                          scheme=tflite_scheme)
+
+
+def compare_calibrations(model_path: str | Path, calib: str, **options):
+    """Quantize with every calibration method and measure each (see edgeq.calibration.compare_calibrations);
+    ``.rows`` is a list of plain dicts, one per method, ``.tflite`` the best model."""
+    from edgeq.calibration import compare_calibrations as compare
+
+    return compare(model_path, calib, **options)
+
+
+def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
+    """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
+    from edgeq.frontend.quantize import float_tflite_bytes, load_calibration
+
+    if loaded.kind == "tflite":
+        raise EdgeqError(f"{loaded.path} is already a TFLite model; --scheme {scheme} converts Keras models and "
+                         "SavedModels", hint="pass the Keras model (.keras/.h5) it came from, or use --scheme int8 "
+                         "to pass an int8 .tflite through")
+    float_data = float_tflite_bytes(loaded)
+    if scheme == "float32":
+        data, calib_desc, warning = float_data, "none (float32, not quantized)", None
+    else:
+        from edgeq.frontend.int16 import quantize_int16x8
+
+        if calib is None:
+            raise EdgeqError(f"--scheme {scheme} needs calibration data",
+                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
         cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
                                random_range=random_range, random_count=random_count)
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
-        data = quantize(loaded, cal, per_channel=per_channel,
-                        progress=(lambda done, total: step()) if step else None)
-        float_bytes = len(float_tflite_bytes(loaded))
-        calib_desc = f"{cal.source} ({cal.count} samples)"
-        warning = cal.warning
+        data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
+        calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
     ops, n_macs, bad = summarize(data, name)
-    return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes)
+    return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
+                          scheme=scheme)

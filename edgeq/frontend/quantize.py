@@ -11,6 +11,7 @@ TFLite model has static batch-1 inputs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -174,6 +175,11 @@ def _read_npy(path: Path, n_inputs: int) -> np.ndarray:
 
 
 def _read_npz(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # numpy would guess "pickled data" for any non-zip bytes
+        raise EdgeqError(f"calibration file {path} is not a readable .npz archive (not a zip file)",
+                         hint="write it with numpy.savez('calib.npz', x=x)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: np.asarray(archive[key]) for key in archive.files}
@@ -282,10 +288,14 @@ def quantize(
     progress: Callable[[int, int], None] | None = None,
     input_type: str = "int8",
     output_type: str = "int8",
+    calibration: str = "minmax",
 ) -> bytes:
     """Full-integer post-training quantization: int8 TFLite bytes with int8 inputs/outputs, batch 1.
 
     Weights are quantized per channel unless ``per_channel`` is False (then per tensor).
+    ``calibration`` picks the activation ranges (:mod:`edgeq.frontend.calibrate`): "minmax" (the
+    converter's own), "percentile[:P]", "mse" or "entropy"; the others observe the float model on the
+    calibration data a second time and hand their ranges to the converter's quantizer.
     ``input_type`` / ``output_type`` ("int8", "uint8" or "float32") set the model's I/O type; other than
     int8, the converter adds QUANTIZE / DEQUANTIZE ops at the boundary.
     ``progress(done, total)`` is called after each calibration sample is fed to the converter.
@@ -299,8 +309,12 @@ def quantize(
         not _matches(a.shape[1:], s) for a, s in zip(calib.inputs, loaded.input_shapes)
     ):
         raise ValueError("calibration data was loaded for different input shapes than this model's")
+    from edgeq.frontend import calibrate
+
+    method = calibrate.parse_method(calibration)
     tf = import_tf()
-    total = calib.count
+    # the other methods observe the float model on the data again (entropy twice)
+    total = calib.count * (1 if method.kind == "minmax" else 1 + calibrate.observation_passes([method]))
 
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant-") as tmp:
         signature_names = _export_batch1(loaded, Path(tmp) / "saved_model")
@@ -319,7 +333,13 @@ def quantize(
         converter.inference_output_type = getattr(tf, output_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True
-        data = _convert(converter, loaded, "int8 quantization", native_log)
+        ranges = contextlib.nullcontext()
+        if method.kind != "minmax":
+            observed = (lambda done, _: progress(calib.count + done, total)) if progress is not None else None
+            ranges = calibrate.patched_quantizer(calibrate.range_rewriter(
+                method, calib.inputs, input_names=signature_names, progress=observed))
+        with ranges:
+            data = _convert(converter, loaded, "int8 quantization", native_log)
     problems = int8_problems(data, f"the int8 conversion of {loaded.path}", (input_type, output_type))
     if problems:
         raise EdgeqError(
