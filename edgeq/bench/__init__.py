@@ -1,1 +1,1 @@
-"""The bench: protocol v1 host side (protocol.py) and the bench firmware config (firmware.py)."""
+"""The bench: protocol v2 host side (protocol.py) and the bench firmware config (firmware.py)."""

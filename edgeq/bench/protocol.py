@@ -1,4 +1,4 @@
-"""Host side of the bench protocol (version 1): frames, a retrying request/reply link, and the device API.
+"""Host side of the bench protocol (version 2): frames, a retrying request/reply link, and the device API.
 
 Frame (little-endian)::
 
@@ -13,6 +13,12 @@ and after a rejected candidate the search for the next sync restarts inside the 
 ``reset_input_buffer()``; ``in_waiting`` is used when present). All requests are idempotent (the
 firmware keeps its own copy of the inputs and restores them before every inference), so a request whose
 reply is lost or garbled is simply sent again, with the same seq.
+
+End to end (v2): the INVOKE reply carries the device's run counter since boot and the CRC-32 of the
+inputs it ran on and of the outputs it produced. :meth:`Device.infer` checks both CRCs against what it
+sent and read back, and the run counter against the last one seen, so a board that was reset mid-run
+(inputs lost) or a transfer the frame CRC let through cannot produce a wrong result: it is refused with
+an :class:`EdgeqError` naming the port.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from edgeq.errors import EdgeqError
 
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 SYNC = b"\xed\x9e"
 MAX_PAYLOAD = 4096
 HEADER_BYTES = 6
@@ -179,6 +185,14 @@ class FrameParser:
 
 # --- link ---------------------------------------------------------------------------------------------
 
+class NoReply(EdgeqError):
+    """No valid reply after every retry (``heard``: the raw bytes received meanwhile)."""
+
+    def __init__(self, what: str, heard: bytes = b"", **kw):
+        super().__init__(what, **kw)
+        self.heard = heard
+
+
 class DeviceError(EdgeqError):
     """The firmware answered with an ERROR frame (a definite refusal: not retried)."""
 
@@ -210,6 +224,7 @@ class Link:
     """Request/reply over a serial port: seq numbers, stale and garbled frames dropped, bounded retries."""
 
     READ_SLICE = 0.05  # port.timeout while waiting: how often the deadline is checked
+    QUIET = 0.15  # a garbled or cut-off reply followed by this much silence: re-send without waiting longer
 
     def __init__(self, port, *, timeout: float = 2.0, retries: int = 3, resync_pad: bool = True,
                  name: str | None = None):
@@ -218,10 +233,13 @@ class Link:
         self.timeout = timeout
         self.retries = retries
         self.resync_pad = resync_pad
+        # filler written before a re-sent request: enough to complete the longest candidate frame the
+        # device may be stuck in (its HELLO announces its longest request: Device shortens this)
+        self.pad_bytes = MAX_FRAME
         self.parser = FrameParser()
         self._seq = 0
         self.heard = bytearray()  # raw bytes received during the current request (last 4 KiB)
-        self.stats = {"sent": 0, "retries": 0, "stale": 0, "unexpected": 0}
+        self.stats = {"sent": 0, "retries": 0, "stale": 0, "unexpected": 0, "early": 0}
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
@@ -231,6 +249,15 @@ class Link:
         try:
             return fn(*args)
         except (OSError, ValueError) as e:  # serial.SerialException is an OSError
+            text = str(e)
+            if "write timeout" in text.lower() or type(e).__name__ == "SerialTimeoutException":
+                raise EdgeqError(f"serial port {self.name}: {what} timed out: nothing drains the port",
+                                 detail=[f"last heard: {_describe_bytes(bytes(self.heard))}"],
+                                 hint="is the board (or emulator) still running? is its UART stuck?") from None
+            if "disconnected" in text or "returned no data" in text or getattr(e, "errno", None) in (5, 6, 19):
+                raise EdgeqError(f"serial port {self.name} hung up during {what}: the board (or emulator) "
+                                 "went away", detail=[text, f"last heard: {_describe_bytes(bytes(self.heard))}"],
+                                 hint="was it unplugged, reset into a bootloader, or did the emulator exit?") from None
             raise EdgeqError(f"serial port {self.name}: {what} failed: {e}",
                              hint="is the board (or emulator) still connected?") from None
 
@@ -247,41 +274,46 @@ class Link:
         return bytes(data)
 
     def request(self, type: int, payload: bytes = b"", timeout: float | None = None, *,
-                stream: bool = False) -> list[Frame]:
+                stream: bool = False, retries: int | None = None) -> list[Frame]:
         """Send one request and return its reply frames.
 
         ``stream``: the reply is a sequence of frames each starting with offset:u32, ending with one
         carrying no data (DUMP); otherwise the reply is one frame. ``timeout`` is how long to wait
-        without progress before re-sending. An ERROR reply raises :class:`DeviceError`.
+        without progress before re-sending (at most ``retries`` times, default the link's). An ERROR reply
+        raises :class:`DeviceError`; no valid reply after every retry raises :class:`NoReply`.
         """
         timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
         seq = self._next_seq()
         frame = encode_frame(type, seq, payload)
         self._io("reset_input_buffer", self.port.reset_input_buffer)
         self.parser.reset()
         self.heard.clear()
         bad0, stale0, unexpected0 = self.parser.bad_frames, self.stats["stale"], self.stats["unexpected"]
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             if attempt:
                 self.stats["retries"] += 1
                 if self.resync_pad:
                     # The device may sit in a false or truncated candidate frame that swallowed the
                     # request: enough filler completes (and fails) any candidate, then it hunts again.
-                    self._io("write", self.port.write, bytes(MAX_FRAME))
+                    # Until HELLO told the device's limit, it grows per retry (266, 1064, then the protocol's
+                    # maximum): a short pad usually suffices and costs a slow device less time.
+                    self._io("write", self.port.write, bytes(min(self.pad_bytes, 266 << (2 * attempt - 2))))
             self._io("write", self.port.write, frame)
             self.stats["sent"] += 1
             got = self._collect(type, seq, timeout, stream)
             if got is not None:
                 return got
         heard = _describe_bytes(bytes(self.heard))
-        raise EdgeqError(
-            f"no valid reply from {self.name} to {type_name(type)} (seq {seq}) after {self.retries + 1} "
+        raise NoReply(
+            f"no valid reply from {self.name} to {type_name(type)} (seq {seq}) after {retries + 1} "
             f"attempts of {timeout:g} s",
             detail=[f"last heard: {heard}",
                     f"frames dropped: {self.parser.bad_frames - bad0} bad CRC/length, "
                     f"{self.stats['stale'] - stale0} stale, {self.stats['unexpected'] - unexpected0} unexpected"],
             hint=f"check that {self.name} is the board running the edgeq bench firmware (edgeq flash), "
                  "that nothing else has the port open, and the baud rate",
+            heard=bytes(self.heard),
         )
 
     def _collect(self, type: int, seq: int, timeout: float, stream: bool) -> list[Frame] | None:
@@ -290,12 +322,24 @@ class Link:
         expected, broken = 0, True
         deadline = time.monotonic() + timeout
         resynced = False
+        bad0, last_rx = self.parser.bad_frames, None
         while True:
             data = self._read_some()
+            now = time.monotonic()
             if data:
                 frames = self.parser.feed(data)
                 resynced = False
-            elif time.monotonic() >= deadline:
+                last_rx = now
+            elif (not resynced and last_rx is not None and now - last_rx >= self.QUIET
+                  and (self.parser.bad_frames > bad0 or self.parser.buf)):
+                # A garbled reply (bad CRC), or one cut short (a candidate waits for bytes that do not
+                # come), then silence: the answer is lost, re-send now rather than at the deadline.
+                frames = self.parser.resync()
+                resynced = True
+                if not frames:
+                    self.stats["early"] += 1
+                    return None
+            elif now >= deadline:
                 if resynced:
                     return None
                 frames = self.parser.resync()  # the line is quiet: a pending candidate is false
@@ -398,13 +442,37 @@ def parse_hello(payload: bytes, where: str = "device") -> DeviceInfo:
     return DeviceInfo(version, name, sha, arena, stack_size, clock_hz, kind, n_ops, ins, outs, max_payload)
 
 
+@dataclass(frozen=True)
+class InvokeReply:
+    cycles: int
+    runs: int  # model runs since the device booted (INVOKE, PROFILE and DUMP each count one)
+    input_crc: int  # CRC-32 of all inputs concatenated, as the device ran them
+    output_crc: int  # CRC-32 of all outputs concatenated, as the device produced them
+
+
 class Device:
-    """The bench firmware's commands. ``port`` is a pyserial-like object or a :class:`Link`."""
+    """The bench firmware's commands. ``port`` is a pyserial-like object or a :class:`Link`.
+
+    Transfers of inputs and outputs are cut into chunks of at most the device's max payload; when a
+    chunk gets no valid reply even after the link's retries on a line known to be noisy (an earlier
+    request needed a retry and then got through, or garbled bytes came back), the chunk size is
+    quartered, down to ``MIN_CHUNK`` (a noisy link garbles long frames more often than short ones), and
+    grows back after a run of clean transfers. A line that simply went quiet fails after the link's
+    retries, without shrinking.
+    """
+
+    MIN_CHUNK = 16
 
     def __init__(self, port, *, timeout: float = 2.0, invoke_timeout: float = 60.0, retries: int = 3):
         self.link = port if isinstance(port, Link) else Link(port, timeout=timeout, retries=retries)
         self.invoke_timeout = invoke_timeout
         self.info: DeviceInfo | None = None
+        self.last_invoke: InvokeReply | None = None
+        self._runs_seen = 0  # highest run counter seen since HELLO: a lower one means a reset
+        self._step: int | None = None  # current chunk size (bytes of data per request)
+        self._clean = 0  # chunk requests in a row that needed no retry
+        self._noisy = False  # a chunk request got through only after a retry: the line loses bytes
+        self.stats = {"chunk_shrinks": 0}
 
     @property
     def name(self) -> str:
@@ -422,13 +490,46 @@ class Device:
         self.close()
 
     def _one(self, type: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        return self.link.request(type, payload, timeout)[0].payload
+        retries0 = self.link.stats["retries"]
+        reply = self.link.request(type, payload, timeout)[0].payload
+        if self.link.stats["retries"] != retries0:
+            self._noisy = True  # got through, but only after a retry
+        return reply
 
     def _info(self) -> DeviceInfo:
         return self.info if self.info is not None else self.hello()
 
     def _chunk(self) -> int:
         return min(self._info().max_payload, MAX_PAYLOAD)
+
+    def _chunked(self, type: int, make, total: int, check) -> None:
+        """Send chunk requests ``make(offset, n)`` covering ``total`` bytes; ``check(offset, n, reply)``."""
+        top = self._chunk() - 5
+        if self._step is None:
+            self._step = top
+        off = 0
+        while off < total or (total == 0 and off == 0):
+            n = min(self._step, total - off)
+            retries0 = self.link.stats["retries"]
+            try:
+                reply = self._one(type, make(off, n))
+            except NoReply as e:
+                if self._step <= self.MIN_CHUNK or not (e.heard or self._noisy or self._alive()):
+                    raise  # a line that went quiet: shorter chunks will not help
+                self._step = max(self.MIN_CHUNK, self._step // 4)
+                self.stats["chunk_shrinks"] += 1
+                self._clean = 0
+                continue
+            check(off, n, reply)
+            if self.link.stats["retries"] == retries0:
+                self._clean += 1
+                if self._clean >= 8 and self._step < top:
+                    self._step, self._clean = min(top, self._step * 2), 0
+            else:
+                self._clean = 0
+            if total == 0:
+                break
+            off += n
 
     def _bad_reply(self, what: str, payload: bytes) -> EdgeqError:
         return EdgeqError(f"{self.name} sent a malformed {what} reply ({len(payload)} bytes)",
@@ -437,6 +538,9 @@ class Device:
     # requests -------------------------------------------------------------------------------------------
     def hello(self) -> DeviceInfo:
         self.info = parse_hello(self._one(Type.HELLO), self.name)
+        self._runs_seen = 0
+        # the device rejects longer candidates at once: a retry's filler need not be longer
+        self.link.pad_bytes = min(MAX_FRAME, self.info.max_payload + OVERHEAD)
         return self.info
 
     def check_model(self, sha256: bytes | str, flash_hint: str | None = None) -> DeviceInfo:
@@ -459,31 +563,58 @@ class Device:
                              f"{len(info.input_bytes)} input(s)")
         if len(data) != info.input_bytes[index]:
             raise EdgeqError(f"input {index} must be {info.input_bytes[index]} bytes, got {len(data)}")
-        step = self._chunk() - 5
-        for off in range(0, len(data), step) if data else [0]:
-            reply = self._one(Type.SET_INPUT, struct.pack("<BI", index, off) + data[off : off + step])
+
+        def check(off, n, reply):
             if reply:
                 raise self._bad_reply("SET_INPUT", reply)
 
+        self._chunked(Type.SET_INPUT, lambda off, n: struct.pack("<BI", index, off) + data[off : off + n],
+                      len(data), check)
+
+    def _alive(self) -> bool:
+        """Does the device still answer a short request (STACK, one retry)?"""
+        try:
+            self.link.request(Type.STACK, retries=1)
+        except NoReply:
+            return False
+        return True
+
+    def _restarted(self, runs: int) -> EdgeqError:
+        return EdgeqError(
+            f"the board on {self.name} restarted during the benchmark: its run counter went back from "
+            f"{self._runs_seen} to {runs}",
+            detail=["the inputs it held were lost, so this run's result is refused"],
+            hint="a reset mid-run: a crash (HardFault, watchdog), a brown-out, the reset button, or the "
+                 "emulator restarted; run the benchmark again")
+
     def invoke(self) -> int:
-        """Run one inference; the cycles of the ``model_invoke()`` call."""
+        """Run one inference; the cycles of the ``model_invoke()`` call (the full reply: ``last_invoke``).
+
+        A run counter lower than one seen before means the board restarted: refused (EdgeqError)."""
         reply = self._one(Type.INVOKE, timeout=self.invoke_timeout)
-        if len(reply) != 4:
+        if len(reply) != 16:
             raise self._bad_reply("INVOKE", reply)
-        return struct.unpack("<I", reply)[0]
+        r = InvokeReply(*struct.unpack("<IIII", reply))
+        if r.runs <= self._runs_seen:
+            raise self._restarted(r.runs)
+        self._runs_seen = r.runs
+        self.last_invoke = r
+        return r.cycles
 
     def get_output(self, index: int) -> bytes:
         info = self._info()
         if not 0 <= index < len(info.output_bytes):
             raise EdgeqError(f"output {index} does not exist: the model on {self.name} has "
                              f"{len(info.output_bytes)} output(s)")
-        size, step, out = info.output_bytes[index], self._chunk(), bytearray()
-        while len(out) < size:
-            n = min(step, size - len(out))
-            reply = self._one(Type.GET_OUTPUT, struct.pack("<BIH", index, len(out), n))
+        size, out = info.output_bytes[index], bytearray()
+
+        def check(off, n, reply):
             if len(reply) != n:
                 raise self._bad_reply("GET_OUTPUT", reply)
-            out += reply
+            out[off : off + n] = reply
+
+        if size:
+            self._chunked(Type.GET_OUTPUT, lambda off, n: struct.pack("<BIH", index, off, n), size, check)
         return bytes(out)
 
     def infer(self, inputs) -> tuple[list[bytes], int]:
@@ -493,10 +624,28 @@ class Device:
         inputs = [inputs] if single else list(inputs)
         if len(inputs) != len(info.input_bytes):
             raise EdgeqError(f"the model on {self.name} takes {len(info.input_bytes)} input(s), got {len(inputs)}")
-        for i, x in enumerate(inputs):
-            self.set_input(i, x.tobytes() if hasattr(x, "tobytes") else bytes(x))
+        data = [x.tobytes() if hasattr(x, "tobytes") else bytes(x) for x in inputs]
+        for i, x in enumerate(data):
+            self.set_input(i, x)
         cycles = self.invoke()
-        return [self.get_output(i) for i in range(len(info.output_bytes))], cycles
+        r = self.last_invoke
+        sent_crc = 0
+        for x in data:
+            sent_crc = crc32(x, sent_crc)
+        if r.input_crc != sent_crc:
+            raise EdgeqError(f"the board on {self.name} ran on other inputs than were sent (input CRC "
+                             f"{r.input_crc:08x}, expected {sent_crc:08x}): result refused",
+                             hint="the board was probably reset while the inputs were being sent; run again")
+        outs = [self.get_output(i) for i in range(len(info.output_bytes))]
+        got_crc = 0
+        for o in outs:
+            got_crc = crc32(o, got_crc)
+        if got_crc != r.output_crc:
+            raise EdgeqError(f"the outputs read from {self.name} are not the ones its last run produced "
+                             f"(CRC {got_crc:08x}, device said {r.output_crc:08x}): result refused",
+                             hint="the board was probably reset or ran again while the outputs were being read; "
+                                  "run again")
+        return outs, cycles
 
     def profile(self) -> list[int]:
         """Run once timing every op: cycles per op index (0 for ops that run no kernel)."""
@@ -538,19 +687,34 @@ def open_serial(path: str, baud: int = 115200, write_timeout: float = 5.0, **kw)
         import serial
     except ImportError:  # pragma: no cover - pyserial is a dependency
         raise EdgeqError("pyserial is not installed", hint="pip install pyserial") from None
+    import os
+
+    if not os.path.exists(path) and not path.startswith(("socket://", "rfc2217://", "loop://")):
+        raise EdgeqError(f"cannot open serial port {path}: it does not exist",
+                         hint="check the port name (ls /dev/ttyACM* /dev/ttyUSB*); is the board plugged in, "
+                              "is the emulator running (edgeq flash)?")
+    kw.setdefault("exclusive", True)  # flock: a second edgeq (or a locking terminal) on the port is refused
     try:
         return serial.Serial(path, baudrate=baud, timeout=Link.READ_SLICE, write_timeout=write_timeout, **kw)
     except (OSError, ValueError) as e:
+        if "exclusively lock" in str(e):
+            raise EdgeqError(f"serial port {path} is busy: another program has it open exclusively",
+                             detail=[str(e)],
+                             hint=f"close the other program (another edgeq bench, a serial terminal); "
+                                  f"`fuser {path}` shows who holds it") from None
         raise EdgeqError(f"cannot open serial port {path}: {e}",
                          hint="check the port name (ls /dev/ttyACM* /dev/ttyUSB*) and permissions "
                               "(the dialout group)") from None
 
 
 def open_device(path: str, baud: int = 115200, **kw) -> Device:
-    """A :class:`Device` on the serial port at ``path`` (close it, or use it as a context manager)."""
-    return Device(open_serial(path, baud), **kw)
+    """A :class:`Device` on the serial port at ``path`` (close it, or use it as a context manager).
+
+    A write that cannot go out within twice the request timeout (at least 2 s) fails naming the port."""
+    write_timeout = max(2.0, 2 * float(kw.get("timeout", 2.0)))
+    return Device(open_serial(path, baud, write_timeout=write_timeout), **kw)
 
 
 __all__ = ["PROTO_VERSION", "MAX_PAYLOAD", "Type", "ErrorCode", "Frame", "FrameParser", "encode_frame",
-           "crc32", "Link", "Device", "DeviceInfo", "DeviceError", "parse_hello", "open_serial",
-           "open_device"]
+           "crc32", "Link", "Device", "DeviceInfo", "DeviceError", "InvokeReply", "NoReply", "parse_hello",
+           "open_serial", "open_device"]

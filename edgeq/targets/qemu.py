@@ -89,6 +89,20 @@ class QemuSession:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def explain(self, err: EdgeqError) -> EdgeqError:
+        """``err`` (a failed exchange with the board) restated when the emulator itself died meanwhile."""
+        deadline = time.monotonic() + 1.0  # a pty hang-up can be seen just before the exit status
+        while "hung up" in err.what and self.alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.alive:
+            return err
+        rc = self.proc.returncode
+        how = f"was killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+        text = self.log.decode(errors="replace").strip().splitlines()[-5:]
+        return EdgeqError(f"QEMU running {self.board or 'the board'} {how} during the run ({self.port})",
+                          detail=[err.what, *text],
+                          hint="out of memory, or killed by someone else? run again; the QEMU log lines are above")
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:

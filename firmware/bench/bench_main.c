@@ -1,5 +1,12 @@
-/* bench_main.c - the edgeq bench application: serves protocol v1 requests (see protocol.h) over the
+/* bench_main.c - the edgeq bench application: serves protocol v2 requests (see protocol.h) over the
  * board's UART for the generated model library (prefix "model").
+ *
+ * INVOKE answers cycles, the number of model runs since boot, and the CRC-32 of the inputs it ran on
+ * and of the outputs it produced: the host checks them end to end, so a board that was reset (inputs
+ * lost, run counter back at 1) or a corrupted transfer cannot yield a wrong result unnoticed.
+ *
+ * Built with -DEDGEQ_BENCH_NO_MAIN (the libFuzzer target in fuzz/) there is no main(): the caller runs
+ * bench_init() once and hands every received byte to bench_byte().
  *
  * Uses only platform.h, model.h and the generated bench_config.h. The inputs are kept in a copy of
  * their own and copied into the arena before every inference, because the memory plan may reuse an
@@ -76,6 +83,17 @@
 #define BENCH_INPUT_BYTES \
   (BENCH_IN0 + BENCH_IN1 + BENCH_IN2 + BENCH_IN3 + BENCH_IN4 + BENCH_IN5 + BENCH_IN6 + BENCH_IN7)
 
+/* Longest request payload accepted, announced in HELLO (the host cuts SET_INPUT and GET_OUTPUT into
+ * chunks of at most this much). Well below the protocol's 4096: a request whose length field was
+ * corrupted on the line is rejected at once instead of swallowing up to 4 KiB of what follows, and
+ * the host's resynchronising filler on a retry stays short (BENCH_MAX_REQUEST + 10 bytes). */
+#ifndef BENCH_MAX_REQUEST
+#define BENCH_MAX_REQUEST 256u
+#endif
+#if BENCH_MAX_REQUEST < 64u || BENCH_MAX_REQUEST > EDGEQ_PROTO_MAX_PAYLOAD
+#error "BENCH_MAX_REQUEST must be 64..EDGEQ_PROTO_MAX_PAYLOAD"
+#endif
+
 enum { BENCH_IDLE = 0, BENCH_PROFILING = 1, BENCH_DUMPING = 2 };
 
 uint8_t bench_hook_active; /* read by the hooks in model.c */
@@ -88,6 +106,10 @@ static uint32_t bench_t0;
 static uint16_t bench_dump_op;
 static uint8_t bench_dump_seq;
 static uint8_t bench_dump_done;
+static uint32_t bench_runs; /* model runs since boot (INVOKE, PROFILE, DUMP); 0 after a reset */
+
+void bench_init(void);
+void bench_byte(uint8_t c);
 
 /* --- replies -------------------------------------------------------------------------------------- */
 
@@ -127,6 +149,7 @@ static void bench_load_inputs(void) {
 static uint32_t bench_run(uint8_t mode) {
   uint32_t t0, t1;
   bench_load_inputs();
+  bench_runs++;
   bench_hook_active = mode;
   t0 = platform_cycles();
   model_invoke();
@@ -194,7 +217,7 @@ static void bench_hello(const proto_frame_t *f) {
   for (i = 0; i < MODEL_NUM_INPUTS; i++) proto_tx_u32(&tx, (uint32_t)model_input_bytes(i));
   proto_tx_u8(&tx, (uint8_t)MODEL_NUM_OUTPUTS);
   for (i = 0; i < MODEL_NUM_OUTPUTS; i++) proto_tx_u32(&tx, (uint32_t)model_output_bytes(i));
-  proto_tx_u16(&tx, (uint16_t)EDGEQ_PROTO_MAX_PAYLOAD);
+  proto_tx_u16(&tx, (uint16_t)BENCH_MAX_REQUEST);
   proto_tx_end(&tx);
 }
 
@@ -245,6 +268,24 @@ static void bench_get_output(const proto_frame_t *f) {
   }
   proto_tx_begin(&tx, platform_write, EDGEQ_PROTO_GET_OUTPUT | EDGEQ_PROTO_REPLY, f->seq, n);
   proto_tx_data(&tx, (const uint8_t *)model_output((int)index) + offset, n);
+  proto_tx_end(&tx);
+}
+
+/* INVOKE: cycles, runs since boot, CRC-32 of all inputs (as run) and of all outputs, 16 bytes. */
+static void bench_invoke(const proto_frame_t *f) {
+  proto_tx_t tx;
+  uint32_t cycles = bench_run(BENCH_IDLE);
+  uint32_t in_crc = proto_crc32(bench_inputs, BENCH_INPUT_BYTES);
+  uint32_t out_crc = 0;
+  int i;
+  for (i = 0; i < MODEL_NUM_OUTPUTS; i++) {
+    out_crc = proto_crc32_update(out_crc, (const uint8_t *)model_output(i), model_output_bytes(i));
+  }
+  proto_tx_begin(&tx, platform_write, EDGEQ_PROTO_INVOKE | EDGEQ_PROTO_REPLY, f->seq, 16);
+  proto_tx_u32(&tx, cycles);
+  proto_tx_u32(&tx, bench_runs);
+  proto_tx_u32(&tx, in_crc);
+  proto_tx_u32(&tx, out_crc);
   proto_tx_end(&tx);
 }
 
@@ -308,7 +349,7 @@ static void bench_handle(const proto_frame_t *f) {
       bench_hello(f);
       break;
     case EDGEQ_PROTO_INVOKE:
-      bench_reply_u32s(f->type, f->seq, bench_run(BENCH_IDLE), 0, 1);
+      bench_invoke(f);
       break;
     case EDGEQ_PROTO_PROFILE:
       bench_profile_run(f);
@@ -319,21 +360,33 @@ static void bench_handle(const proto_frame_t *f) {
   }
 }
 
-int main(void) {
+void bench_init(void) {
   uint32_t off = 0;
   int i;
-  platform_init();
   for (i = 0; i < MODEL_NUM_INPUTS; i++) {
     bench_input_offset[i] = off;
     off += (uint32_t)model_input_bytes(i);
   }
   memset(bench_inputs, 0, sizeof bench_inputs);
+  bench_runs = 0;
+  bench_hook_active = BENCH_IDLE;
   proto_parser_init(&bench_parser);
+  proto_parser_set_max(&bench_parser, BENCH_MAX_REQUEST);
+}
+
+void bench_byte(uint8_t c) {
+  const proto_frame_t *f = proto_feed(&bench_parser, c);
+  if (f != NULL) bench_handle(f);
+}
+
+#ifndef EDGEQ_BENCH_NO_MAIN
+int main(void) {
+  platform_init();
+  bench_init();
   for (;;) {
     int c = platform_read_byte();
-    const proto_frame_t *f;
     if (c < 0 || c > 255) continue;
-    f = proto_feed(&bench_parser, (uint8_t)c);
-    if (f != NULL) bench_handle(f);
+    bench_byte((uint8_t)c);
   }
 }
+#endif

@@ -1,4 +1,4 @@
-/* protocol.c - edgeq bench protocol v1: CRC-32, frame parser and encoder (see protocol.h). */
+/* protocol.c - edgeq bench protocol v2: CRC-32, frame parser and encoder (see protocol.h). */
 #include "protocol.h"
 
 #include <string.h>
@@ -26,6 +26,7 @@ uint32_t proto_crc32(const uint8_t *data, size_t n) { return proto_crc32_update(
 
 void proto_parser_init(proto_parser_t *p) {
   p->n = 0;
+  p->max_len = EDGEQ_PROTO_MAX_PAYLOAD;
   p->consumed = 0;
   p->dropped = 0;
   p->bad_frames = 0;
@@ -33,6 +34,12 @@ void proto_parser_init(proto_parser_t *p) {
   p->frame.seq = 0;
   p->frame.len = 0;
   p->frame.payload = p->buf + EDGEQ_PROTO_HEADER_BYTES;
+}
+
+void proto_parser_set_max(proto_parser_t *p, uint32_t max_len) {
+  if (max_len < 1u) max_len = 1u;
+  if (max_len > EDGEQ_PROTO_MAX_PAYLOAD) max_len = EDGEQ_PROTO_MAX_PAYLOAD;
+  p->max_len = max_len;
 }
 
 /* Discard buf[0..from) and then everything up to the next SYNC0 byte. */
@@ -58,7 +65,7 @@ static const proto_frame_t *proto_scan(proto_parser_t *p) {
     }
     if (p->n < EDGEQ_PROTO_HEADER_BYTES) return NULL;
     len = proto_get_u16(p->buf + 4);
-    if (len > EDGEQ_PROTO_MAX_PAYLOAD) {
+    if (len > p->max_len || len > EDGEQ_PROTO_MAX_PAYLOAD) {
       p->bad_frames++;
       proto_skip(p, 1);
       continue;

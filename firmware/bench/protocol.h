@@ -1,4 +1,4 @@
-/* protocol.h - the edgeq bench serial protocol, version 1 (device side; portable C99).
+/* protocol.h - the edgeq bench serial protocol, version 2 (device side; portable C99).
  *
  * Frame (little-endian):
  *   0xED 0x9E | type:u8 | seq:u8 | len:u16 | payload[len] | crc32:u32
@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define EDGEQ_PROTO_VERSION 1u
+#define EDGEQ_PROTO_VERSION 2u /* v2: INVOKE replies cycles, runs, input and output CRC-32 */
 #define EDGEQ_PROTO_SYNC0 0xEDu
 #define EDGEQ_PROTO_SYNC1 0x9Eu
 #define EDGEQ_PROTO_MAX_PAYLOAD 4096u
@@ -64,6 +64,7 @@ typedef struct {
 typedef struct {
   uint8_t buf[EDGEQ_PROTO_MAX_FRAME]; /* bytes of the candidate frame, starting at its sync */
   uint32_t n;                         /* bytes held in buf (always <= sizeof buf) */
+  uint32_t max_len;                   /* longest payload accepted (<= EDGEQ_PROTO_MAX_PAYLOAD) */
   uint32_t consumed;                  /* bytes of the frame handed out last time, dropped on next feed */
   uint32_t dropped;                   /* statistics: bytes discarded while hunting / rejected frames */
   uint32_t bad_frames;
@@ -71,6 +72,11 @@ typedef struct {
 } proto_parser_t;
 
 void proto_parser_init(proto_parser_t *p);
+
+/* Accept payloads of at most max_len bytes (clamped to 1..EDGEQ_PROTO_MAX_PAYLOAD; init sets the
+ * maximum). A candidate frame announcing more is rejected at once instead of swallowing that many
+ * bytes: the shorter the limit, the sooner the parser resynchronises after a corrupted length. */
+void proto_parser_set_max(proto_parser_t *p, uint32_t max_len);
 
 /* Feed one received byte. Returns a complete, CRC-valid frame, or NULL. */
 const proto_frame_t *proto_feed(proto_parser_t *p, uint8_t byte);

@@ -1,4 +1,4 @@
-"""Bench protocol v1, both sides, without QEMU.
+"""Bench protocol v2, both sides, without QEMU.
 
 * CRC-32 of the Python and the C implementation against zlib.
 * The Python (``FrameParser``) and the C (``proto_feed``, through a small harness built with ASan/UBSan)
@@ -375,14 +375,14 @@ def _random_input(rng, n):
 
 def test_hello(device, bench, tflite, graph):
     info = device.hello()
-    assert info.proto_version == 1 and info.board == "host-test"
+    assert info.proto_version == P.PROTO_VERSION == 2 and info.board == "host-test"
     assert info.model_sha256 == hashlib.sha256(tflite).digest()
     assert info.arena_bytes == graph.plan.size
     assert info.stack_size == 16384 and info.clock_hz == 1_000_000_000 and info.counter == "systick"
     assert info.n_ops == len(graph.ops) == 10
     assert info.input_bytes == tuple(graph.tensor(t).nbytes for t in graph.inputs) == (640,)
     assert info.output_bytes == tuple(graph.tensor(t).nbytes for t in graph.outputs) == (640,)
-    assert info.max_payload == P.MAX_PAYLOAD
+    assert info.max_payload == 256  # BENCH_MAX_REQUEST: the longest request the device accepts
     assert device.name == bench.path
 
 
@@ -641,11 +641,11 @@ def test_link_stream_restarts_after_a_lost_chunk():
 
 
 def test_parse_hello_rejects_malformed():
-    good = (struct.pack("<HB", 1, 4) + b"test" + bytes(32) + struct.pack("<IIIBH", 1, 2, 3, 1, 5)
+    good = (struct.pack("<HB", P.PROTO_VERSION, 4) + b"test" + bytes(32) + struct.pack("<IIIBH", 1, 2, 3, 1, 5)
             + struct.pack("<BI", 1, 10) + struct.pack("<BI", 1, 20) + struct.pack("<H", 4096))
     info = P.parse_hello(good)
     assert info.board == "test" and info.input_bytes == (10,) and info.output_bytes == (20,) and info.n_ops == 5
-    for bad in [good[:-1], good + b"\x00", struct.pack("<H", 2) + good[2:], b""]:
+    for bad in [good[:-1], good + b"\x00", struct.pack("<H", P.PROTO_VERSION - 1) + good[2:], b""]:
         with pytest.raises(EdgeqError):
             P.parse_hello(bad)
 
@@ -664,3 +664,127 @@ def test_firmware_compiles_for_cortex_m(tmp_path, tflite, graph):
             r = subprocess.run([*cc, *cpu, *extra, "-c", str(src), "-o", str(tmp_path / "x.o")],
                                capture_output=True, text=True)
             assert r.returncode == 0 and not r.stderr, f"{cpu} {src.name}: {r.stderr}"
+
+
+# --- v2 end-to-end checks, early re-send, filler, port errors (scripted device) --------------------------
+
+class FakeBench:
+    """A scripted bench device with one 8-byte input and one 8-byte output (output = input + 1)."""
+
+    def __init__(self, max_request=256):
+        self.inp, self.out, self.runs, self.max_request = bytearray(8), bytearray(8), 0, max_request
+        self.in_crc_error = False
+
+    def hello(self) -> bytes:
+        return (struct.pack("<HB", P.PROTO_VERSION, 4) + b"fake" + bytes(32) + struct.pack("<IIIBH", 1, 2, 3, 1, 1)
+                + struct.pack("<BI", 1, 8) + struct.pack("<BI", 1, 8) + struct.pack("<H", self.max_request))
+
+    def __call__(self, f, n) -> bytes:
+        t, p = f.type, f.payload
+        if t == P.Type.HELLO:
+            return P.encode_frame(t | P.REPLY, f.seq, self.hello())
+        if t == P.Type.SET_INPUT:
+            off = struct.unpack_from("<I", p, 1)[0]
+            self.inp[off : off + len(p) - 5] = p[5:]
+            return P.encode_frame(t | P.REPLY, f.seq)
+        if t == P.Type.INVOKE:
+            self.runs += 1
+            self.out[:] = bytes((b + 1) & 0xFF for b in self.inp)
+            in_crc = zlib.crc32(bytes(self.inp)) ^ (1 if self.in_crc_error else 0)
+            return P.encode_frame(t | P.REPLY, f.seq, struct.pack("<IIII", 100, self.runs, in_crc,
+                                                                  zlib.crc32(bytes(self.out))))
+        if t == P.Type.GET_OUTPUT:
+            _, off, k = struct.unpack("<BIH", p)
+            return P.encode_frame(t | P.REPLY, f.seq, bytes(self.out[off : off + k]))
+        return P.encode_frame(t | P.REPLY, f.seq, struct.pack("<II", 1, 2))
+
+
+def test_device_checks_inputs_outputs_and_run_counter_end_to_end():
+    fake = FakeBench()
+    dev = P.Device(ScriptedPort(fake), timeout=0.1)
+    x = bytes(range(8))
+    outs, cycles = dev.infer(x)
+    assert outs == [bytes(range(1, 9))] and cycles == 100 and dev.last_invoke.runs == 1
+    fake.runs = 0  # the board restarted
+    with pytest.raises(EdgeqError) as e:
+        dev.infer(x)
+    assert "/dev/fake0 restarted during the benchmark" in e.value.what and "from 1 to 1" in e.value.what
+    dev.hello()  # a new session: the counter starts over
+    assert dev.infer(x)[0] == [bytes(range(1, 9))]
+    fake.in_crc_error = True  # the inputs the board ran on are not the ones sent
+    with pytest.raises(EdgeqError) as e:
+        dev.infer(x)
+    assert "ran on other inputs than were sent" in e.value.what
+
+    class Corrupting(FakeBench):  # outputs read back differ from those the run produced
+        def __call__(self, f, n):
+            if f.type == P.Type.GET_OUTPUT:
+                return P.encode_frame(f.type | P.REPLY, f.seq, bytes(8))
+            return super().__call__(f, n)
+
+    dev2 = P.Device(ScriptedPort(Corrupting()), timeout=0.1)
+    with pytest.raises(EdgeqError) as e:
+        dev2.infer(x)
+    assert "are not the ones its last run produced" in e.value.what
+
+
+def test_link_resends_early_after_a_garbled_reply_and_grows_its_filler():
+    writes = []
+
+    def respond(f, n):
+        good = P.encode_frame(f.type | P.REPLY, f.seq, b"ok")
+        if n < 3:
+            bad = bytearray(good)
+            bad[-1] ^= 1
+            return bytes(bad)  # a garbled reply, then silence
+        return good
+
+    port = ScriptedPort(respond)
+    real_write = port.write
+    port.write = lambda data: (writes.append(bytes(data)), real_write(data))[1]
+    link = P.Link(port, timeout=5.0)
+    t0 = time.monotonic()
+    assert link.request(P.Type.STACK)[0].payload == b"ok"
+    assert time.monotonic() - t0 < 1.5  # not 2 x 5 s: re-sent once the line went quiet
+    assert link.stats["early"] == 2 and link.stats["retries"] == 2
+    pads = [w for w in writes if not w.startswith(P.SYNC)]
+    assert [len(w) for w in pads] == [266, 1064] and all(not any(w) for w in pads)
+
+
+def test_device_shrinks_chunks_on_a_noisy_line():
+    fake = FakeBench(max_request=64)
+    big = 59  # SET_INPUT chunk at the device's limit
+
+    def respond(f, n):
+        if f.type == P.Type.SET_INPUT and len(f.payload) - 5 > 16:
+            return b"\xed\x9e garbage"  # long frames never get through, short ones do
+        return fake(f, n)
+
+    dev = P.Device(ScriptedPort(respond), timeout=0.05, retries=1)
+    dev.hello()
+    dev.set_input(0, bytes(range(8)))  # 8 bytes: one short chunk, fine
+    assert fake.inp == bytearray(range(8))
+    dev.info = P.DeviceInfo(2, "fake", bytes(32), 1, 2, 3, 1, 1, (200,), (8,), 64)
+    fake.inp = bytearray(200)
+    dev.set_input(0, bytes(range(200)))
+    assert fake.inp == bytearray(range(200)) and dev.stats["chunk_shrinks"] >= 1 and dev._step <= 16 < big
+
+
+def test_open_serial_nonexistent_and_busy_ports():
+    with pytest.raises(EdgeqError) as e:
+        P.open_device("/dev/ttyEDGEQ-none")
+    assert "cannot open serial port /dev/ttyEDGEQ-none: it does not exist" in e.value.what
+    master, slave = os.openpty()
+    try:
+        path = os.ttyname(slave)
+        first = P.open_serial(path)
+        try:
+            with pytest.raises(EdgeqError) as e:
+                P.open_serial(path)
+            assert f"serial port {path} is busy" in e.value.what
+        finally:
+            first.close()
+        P.open_serial(path).close()  # free again once the holder closed it
+    finally:
+        os.close(master)
+        os.close(slave)
