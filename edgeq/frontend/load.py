@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,13 +220,20 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
                 f"{path} is not a Keras model file (a .keras file is a zip archive; this one is not)",
                 hint="re-save the model with model.save('model.keras')",
             )
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise EdgeqError(
-                    f"{path} is a zip archive without config.json, so not a Keras model",
-                    hint="re-save the model with model.save('model.keras')",
-                )
-            raw: str | bytes = archive.read("config.json")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "config.json" not in archive.namelist():
+                    raise EdgeqError(
+                        f"{path} is a zip archive without config.json, so not a Keras model",
+                        hint="re-save the model with model.save('model.keras')",
+                    )
+                raw: str | bytes = archive.read("config.json")
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+            raise EdgeqError(
+                f"{path} is a damaged .keras archive ({error_line(error)})",
+                hint="the file may be truncated or corrupted: copy it again or re-save the model with "
+                "model.save('model.keras')",
+            ) from None
     else:
         import h5py
 
@@ -234,8 +242,14 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
                 f"{path} is not an HDF5 file, so not a Keras .h5 model",
                 hint="pass the file the model was saved to with model.save(...)",
             )
-        with h5py.File(path, "r") as h5:
-            raw = h5.attrs.get("model_config")
+        try:
+            with h5py.File(path, "r") as h5:
+                raw = h5.attrs.get("model_config")
+        except (OSError, KeyError, ValueError, RuntimeError) as error:
+            raise EdgeqError(
+                f"{path} is a damaged HDF5 file ({error_line(error)})",
+                hint="the file may be truncated or corrupted: copy it again or re-save the model with model.save(...)",
+            ) from None
         if raw is None:
             raise EdgeqError(
                 f"{path} holds only weights, no model architecture (no 'model_config' in the file)",
@@ -246,9 +260,12 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
     try:
         config = json.loads(raw)
     except (ValueError, TypeError) as error:
-        raise EdgeqError(f"{path}: the stored model config is not valid JSON ({error})") from None
+        raise EdgeqError(f"{path}: the stored model config is not valid JSON ({error})",
+                         hint="the file is damaged or was not written by Keras; re-save the model with "
+                         "model.save('model.keras')") from None
     if not isinstance(config, dict):
-        raise EdgeqError(f"{path}: the stored model config is not a Keras model config")
+        raise EdgeqError(f"{path}: the stored model config is not a Keras model config",
+                         hint="re-save the model with model.save('model.keras')")
     return config
 
 
@@ -370,6 +387,11 @@ def _per_sample(shape: Sequence[int | None], what: str) -> Shape:
         raise EdgeqError(
             f"{what} has shape {format_shape(dims)}: the first dimension must be the batch (None or 1)",
             hint="give the model a batch dimension: keras.Input(shape=per_sample_shape)",
+        )
+    if 0 in dims[1:]:
+        raise EdgeqError(
+            f"{what} has a zero-sized dimension, shape {format_shape(dims)}",
+            hint="every input dimension must be at least 1: fix the model's input shape",
         )
     return dims[1:]
 

@@ -23,6 +23,9 @@ _NP_DTYPES = {
 }
 
 
+_NO_INPUT_OPS = frozenset({"VAR_HANDLE", "CALL_ONCE"})  # the only builtins that may have no inputs
+
+
 class _Corrupt(Exception):
     pass
 
@@ -191,8 +194,12 @@ def _read(b: _Buf, name: str) -> Graph:
     sg = subgraphs[0]
 
     tensors = []
+    signatures: dict[int, tuple[int, ...]] = {}
     for tid, t in enumerate(sg.tables(0)):
         shape = tuple(int(s) for s in t.vector(0, np.int32))
+        signature = tuple(int(s) for s in t.vector(7, np.int32))
+        if signature:
+            signatures[tid] = signature
         ttype = t.scalar(1, "b", 0)
         dtype = TENSOR_TYPES.get(ttype, f"type{ttype}")
         quant = None
@@ -203,6 +210,8 @@ def _read(b: _Buf, name: str) -> Graph:
             if len(scale):
                 if len(zp) not in (len(scale), 0):
                     raise _Corrupt(f"tensor {tid}: {len(scale)} scales but {len(zp)} zero points")
+                if not np.all(np.isfinite(scale)) or np.any(scale < 0):
+                    raise _Corrupt(f"tensor {tid} has a negative or non-finite quantization scale")
                 zps = tuple(int(z) for z in zp) if len(zp) else (0,) * len(scale)
                 quant = Quant(tuple(float(s) for s in scale), zps, int(q.scalar(6, "i", 0)))
         data = None
@@ -228,6 +237,8 @@ def _read(b: _Buf, name: str) -> Graph:
                 arr = np.frombuffer(raw.tobytes()[:need], dtype=np.dtype(npdt).newbyteorder("<"))
                 data = arr.astype(npdt).reshape(shape)
                 data.flags.writeable = False
+        if quant is not None and data is None and dtype in ("int8", "uint8", "int16") and 0.0 in quant.scale:
+            raise _Corrupt(f"tensor {tid} is quantized with a zero scale")
         tensors.append(Tensor(tid, t.string(3), shape, dtype, quant, data))
 
     n = len(tensors)
@@ -249,14 +260,87 @@ def _read(b: _Buf, name: str) -> Graph:
         loc = tensors[outs[0]].name if outs and outs[0] >= 0 else ""
         ops.append(Op(i, kind, ids(o.vector(1, np.int32)), outs, _options(o, kind), location=loc))
 
+    inputs, outputs = ids(sg.vector(1, np.int32)), ids(sg.vector(2, np.int32))
+    _check_dataflow(tensors, ops, inputs, outputs)
+    _check_static_io(tensors, signatures, inputs, outputs, name)
     return Graph(
         tensors=tuple(tensors),
         ops=tuple(ops),
-        inputs=ids(sg.vector(1, np.int32)),
-        outputs=ids(sg.vector(2, np.int32)),
+        inputs=inputs,
+        outputs=outputs,
         name=name,
         meta={"subgraphs": len(subgraphs), "description": model.string(3)},
     )
+
+
+def _check_dataflow(tensors: list[Tensor], ops: list[Op], inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:
+    """The graph is a dataflow graph: each tensor written once, by an op, unless it is a model input or a
+    constant; every tensor read is written or given; no cycles. A corrupt file fails here, not in a pass."""
+    given = set(inputs) | {t.id for t in tensors if t.data is not None}
+    writer: dict[int, int] = {}
+    for op in ops:
+        if not op.outputs:
+            raise _Corrupt(f"operator {op.id} has no outputs")
+        if not op.inputs and op.kind not in _NO_INPUT_OPS:
+            raise _Corrupt(f"operator {op.id} ({op.kind}) has no inputs")
+        for t in op.outputs:
+            if t < 0:
+                raise _Corrupt(f"operator {op.id} writes no tensor (output index -1)")
+            if t in given or t in writer:
+                what = "a model input or constant" if t in given else f"also written by operator {writer[t]}"
+                raise _Corrupt(f"operator {op.id} writes tensor {t}, which is {what}")
+            writer[t] = op.id
+    for op in ops:
+        for t in op.inputs:
+            if t >= 0 and t not in given and t not in writer:
+                raise _Corrupt(f"operator {op.id} reads tensor {t}, which no operator writes")
+    for t in outputs:
+        if t < 0 or (t not in writer and t not in given):
+            raise _Corrupt(f"model output tensor {t} is not written by any operator")
+    # no cycles (Kahn's algorithm over op -> op edges)
+    readers: dict[int, list[int]] = {}
+    waiting = {}
+    for op in ops:
+        deps = {writer[t] for t in op.inputs if t in writer}
+        waiting[op.id] = len(deps)
+        for d in deps:
+            readers.setdefault(d, []).append(op.id)
+    ready = [i for i, n in waiting.items() if n == 0]
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        for r in readers.get(i, ()):
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+    if done != len(ops):
+        raise _Corrupt("the operators form a cycle")
+
+
+def _check_static_io(tensors: list[Tensor], signatures: dict[int, tuple[int, ...]], inputs: tuple[int, ...],
+                     outputs: tuple[int, ...], name: str) -> None:
+    """Generated C needs fixed shapes: a model input or output with a variable dimension beyond the batch
+    (``-1`` in its shape signature) or a zero-sized one is a user error, named here."""
+    for role, tids in (("input", inputs), ("output", outputs)):
+        for tid in tids:
+            if tid < 0:
+                continue
+            t = tensors[tid]
+            sig = signatures.get(tid, ())
+            if any(d < 0 for d in sig[1:]) or (sig and len(sig) != len(t.shape)):
+                raise EdgeqError(
+                    f"{name}: model {role} {t.name!r} has a variable dimension (shape signature "
+                    f"{list(sig)}, stored shape {list(t.shape)})",
+                    hint="give the model fixed input shapes (keras.Input(shape=(...)) with numbers only) and "
+                    "convert it again; microcontroller code needs static shapes",
+                )
+            if any(d <= 0 for d in t.shape) or any(d == 0 for d in sig):
+                raise EdgeqError(
+                    f"{name}: model {role} {t.name!r} has a zero-sized or negative dimension, shape {list(t.shape)}",
+                    hint="every input and output dimension must be at least 1: fix the model's shapes and convert "
+                    "it again",
+                )
 
 
 def read_tflite_file(path: str | Path) -> Graph:

@@ -190,6 +190,9 @@ def unsupported_ops(g: Graph, ctx: LowerCtx = LowerCtx()) -> list[tuple[int, str
             fn(g, op, ctx)
         except Unsupported as e:
             bad.append((op.id, op.kind, f"{e} {where}".strip()))
+        except (ArithmeticError, ValueError, IndexError) as e:  # a damaged file: scales, shapes out of range
+            bad.append((op.id, op.kind, f"its quantization parameters or shapes are invalid ({type(e).__name__}: "
+                                        f"{e}) {where}".strip()))
     return bad
 
 

@@ -100,7 +100,8 @@ def test_real_board_firmware_builds_and_fits(board, kws_library, tmp_path):
 
 
 def test_model_too_large_for_board_is_refused_before_flashing(tmp_path):
-    """resnet8's weights do not fit a board with 64 KiB of flash: a clear message with both sizes."""
+    """resnet8's weights do not fit a board with 64 KiB of flash: refused before compiling, with both sizes
+    and the largest arrays named."""
     from edgeq.api import generate_c
     from edgeq.errors import EdgeqError
 
@@ -112,4 +113,4 @@ def test_model_too_large_for_board_is_refused_before_flashing(tmp_path):
     with pytest.raises(EdgeqError) as e:
         build_bench(lib.dir, load_board(tmp_path / "tiny-board.toml"), tmp_path / "fw")
     msg = e.value.format()
-    assert "tiny-board" in msg and "flash" in msg.lower() and "65536" in msg
+    assert "tiny-board" in msg and "flash" in msg.lower() and "65,536" in msg and "largest constant arrays" in msg
