@@ -40,13 +40,38 @@ def _write_json(path: str | None, obj) -> None:
         write_atomic(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
+def _percent(text: str) -> float:
+    try:
+        v = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a percentage (for example 1%)") from None
+    if not 0 <= v < 100:
+        raise argparse.ArgumentTypeError(f"{text}: give a percentage from 0 to below 100")
+    return v / 100.0
+
+
+def _nonnegative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
+    return int(text)
+
+
 def cmd_quantize(a) -> int:
     from edgeq import report
     from edgeq.api import quantize_model, write_atomic
 
+    if a.granularity is not None:
+        if a.per_tensor and a.granularity != "per-tensor":
+            raise EdgeqError("--per-tensor contradicts --granularity per-channel")
+        a.per_tensor = a.granularity == "per-tensor"
+    if a.compare_calibrations:
+        return _quantize_compare(a)
+    if a.keep_float is not None or a.max_drop is not None:
+        return _quantize_partial(a)
     with report.progress_bars() as bars:
         r = quantize_model(a.model, a.calib, random_range=a.random_range, random_count=a.random_count,
-                           per_channel=not a.per_tensor, progress=bars)
+                           per_channel=not a.per_tensor, progress=bars, scheme=a.scheme,
+                           calibration=a.calibration)
     write_atomic(a.output, r.tflite)
     report.quantize_table(r)
     report.console.print(f"wrote {a.output}")
@@ -54,15 +79,94 @@ def cmd_quantize(a) -> int:
     return 0
 
 
+def _quantize_compare(a) -> int:
+    from edgeq import report
+    from edgeq.api import compare_calibrations, summarize, write_atomic
+    from edgeq.calibration import comparison_table, write_html
+    from edgeq.frontend.calibrate import parse_method
+
+    if a.keep_float is not None or a.max_drop is not None or a.scheme != "int8":
+        raise EdgeqError("--compare-calibrations compares int8 models; not with --keep-float, --max-drop or --scheme")
+    if a.calib is None:
+        raise EdgeqError("--compare-calibrations needs calibration data", hint="--calib DATA")
+    method = parse_method(a.calibration)
+    with report.progress_bars() as bars:
+        c = compare_calibrations(a.model, a.calib, data=a.data, samples=a.samples, metric=a.metric,
+                                 per_channel=not a.per_tensor, random_range=a.random_range,
+                                 random_count=a.random_count, progress=bars,
+                                 percentile=method.percentile if method.kind == "percentile" else None)
+    write_atomic(a.output, c.tflite)
+    comparison_table(c)
+    report.console.print(f"best by {c.metric}: {c.best}; wrote {a.output}")
+    report.unsupported_list(summarize(c.tflite, Path(a.model).stem)[2])
+    _write_json(a.json, c.to_json())
+    if a.html:
+        report.console.print(f"wrote {write_html(c, a.html)}")
+    return 0
+
+
+def _calibration_method(text: str) -> str:
+    from edgeq.frontend.calibrate import parse_method
+
+    try:
+        return parse_method(text).name
+    except EdgeqError as e:
+        raise argparse.ArgumentTypeError(f"{e.what} ({e.hint})") from None
+
+
+def _quantize_partial(a) -> int:
+    from edgeq import report
+    from edgeq.analyze import quantize_partial
+    from edgeq.analyze_report import partial_table, write_html
+    from edgeq.api import summarize, write_atomic
+
+    if a.keep_float is not None and a.max_drop is not None:
+        raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
+    if a.scheme != "int8":
+        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32; not with --scheme {a.scheme}")
+    if a.calib is None:
+        raise EdgeqError("partial quantization needs calibration data", hint="--calib DATA, or --calib random")
+    with report.progress_bars() as bars:
+        p = quantize_partial(a.model, a.calib, keep_float=a.keep_float, max_drop=a.max_drop, data=a.data,
+                             samples=a.samples, random_range=a.random_range, random_count=a.random_count,
+                             per_channel=not a.per_tensor, calibration=a.calibration, progress=bars)
+    write_atomic(a.output, p.tflite)
+    partial_table(p)
+    report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
+                         f"({len(p.tflite):,} B)")
+    report.unsupported_list(summarize(p.tflite, Path(a.model).stem)[2])
+    _write_json(a.json, p.to_json())
+    if a.html:
+        report.console.print(f"wrote {write_html(p.analysis, a.html, partial=p)}")
+    return 0
+
+
+def cmd_analyze(a) -> int:
+    from edgeq import report
+    from edgeq.analyze import analyze
+    from edgeq.analyze_report import analysis_tables, write_html
+
+    with report.progress_bars() as bars:
+        res = analyze(a.model, a.calib, data=a.data, samples=a.samples, random_range=a.random_range,
+                      random_count=a.random_count, per_channel=not a.per_tensor, calibration=a.calibration,
+                      single_float=not a.no_single_float, progress=bars)
+    analysis_tables(res, top=a.top)
+    _write_json(a.json, res.to_json())
+    if a.html:
+        report.console.print(f"wrote {write_html(res, a.html)}")
+    return 0
+
+
 def _read_int8_model(path: str) -> bytes:
+    """A quantized (or float32) .tflite the C backend takes; a clear error for anything else."""
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import ensure_int8
+    from edgeq.frontend.mixed import ensure_supported
 
     loaded = load_model(path)
     if loaded.kind != "tflite":
         raise EdgeqError(f"{path} is a {loaded.kind} model; this command takes an int8 .tflite",
                          hint=f"quantize it first: edgeq quantize {path} --calib DATA -o model_int8.tflite")
-    return ensure_int8(loaded)
+    return ensure_supported(loaded)[0]
 
 
 def cmd_validate(a) -> int:
@@ -86,6 +190,10 @@ def cmd_validate(a) -> int:
                        samples=a.samples, progress=bars)
     report.validation_tables(rep)
     _write_json(a.json, rep.to_json())
+    if a.html:
+        from edgeq.htmlreport import validate_report
+
+        report.console.print(f"wrote {validate_report(rep, a.html, model=model)}")
     return 0 if rep.ok else 1
 
 
@@ -121,7 +229,7 @@ def cmd_convert_and_flash(a) -> int:
 
     with report.progress_bars() as bars:
         res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
-                                data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out,
+                                data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out, scheme=a.scheme,
                                 progress=bars, say=lambda m: report.err_console.print(m, markup=False))
     report.summary_table(res.report)
     if a.profile:
@@ -129,6 +237,10 @@ def cmd_convert_and_flash(a) -> int:
     _write_json(a.report, res.report)
     if a.report:
         report.console.print(f"wrote {a.report}")
+    if a.html:
+        from edgeq.htmlreport import flow_report
+
+        report.console.print(f"wrote {flow_report(res.report, a.html, graph=res.graph)}")
     return 0 if res.ok else 1
 
 
@@ -234,15 +346,59 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("quantize", help="full-integer int8 post-training quantization")
     q.add_argument("model", help=".keras, .h5, SavedModel directory, or an int8 .tflite (passed through)")
-    q.add_argument("--calib", required=True,
-                   help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random'")
+    q.add_argument("--calib",
+                   help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random' "
+                        "(needed unless --scheme float32 or the model is an int8 .tflite)")
     q.add_argument("-o", "--output", required=True, help="output .tflite")
+    q.add_argument("--scheme", choices=("int8", "int16x8", "float32"), default="int8",
+                   help="int8 (default), int16x8 (int16 activations, int8 weights), or float32 (no quantization)")
+    q.add_argument("--keep-float", type=_nonnegative, metavar="N",
+                   help="leave the N ops whose quantization costs the most in float32 (see edgeq analyze)")
+    q.add_argument("--max-drop", type=_percent, metavar="PCT",
+                   help="leave the costliest ops in float32, one at a time, until the drop is at most PCT (e.g. 1%%): "
+                        "accuracy on --data labels, else top-1 disagreement with the float model, else output NSR")
+    q.add_argument("--data", help="evaluation data for --keep-float/--max-drop/--compare-calibrations: .npz with x "
+                                  "(and y), or .npy (default: the calibration samples)")
+    q.add_argument("--samples", type=_positive, default=100, metavar="N",
+                   help="evaluation samples for --keep-float/--max-drop/--compare-calibrations (default 100)")
+    q.add_argument("--html", metavar="FILE",
+                   help="with --keep-float/--max-drop/--compare-calibrations: also write an HTML report")
+    q.add_argument("--calibration", type=_calibration_method, default="minmax", metavar="METHOD",
+                   help="activation ranges: minmax (default, the converter's), percentile[:P] (P-th percentile "
+                        "of |x|, default 99.99), mse (the clip minimising int8 MSE) or entropy (TensorRT's KL)")
+    q.add_argument("--compare-calibrations", action="store_true",
+                   help="quantize with every calibration method, print accuracy (--data labels) and SQNR vs the "
+                        "float model for each, and write the best to -o")
+    q.add_argument("--metric", choices=("accuracy", "sqnr"),
+                   help="what --compare-calibrations maximises (default: accuracy with labels, else sqnr)")
+    q.add_argument("--granularity", choices=("per-channel", "per-tensor"),
+                   help="weight quantization granularity (default per-channel)")
     q.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
                    help="range of --calib random (default -1,1)")
     q.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
     q.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
     q.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     q.set_defaults(fn=cmd_quantize)
+
+    an = sub.add_parser("analyze", help="per-layer quantization sensitivity: which layers int8 costs the most")
+    an.add_argument("model", help=".keras, .h5 or SavedModel directory (the float model)")
+    an.add_argument("--calib", required=True,
+                    help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random'")
+    an.add_argument("--data", help="evaluation data: .npz with x (and y for accuracy), or .npy "
+                                   "(default: the calibration samples)")
+    an.add_argument("--samples", type=_positive, default=100, metavar="N", help="evaluation samples (default 100)")
+    an.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
+                    help="range of --calib random (default -1,1)")
+    an.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
+    an.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    an.add_argument("--calibration", type=_calibration_method, default="minmax", metavar="METHOD",
+                    help="activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
+    an.add_argument("--no-single-float", action="store_true",
+                    help="skip the single-layer-float runs (output SQNR with only one op in float32)")
+    an.add_argument("--top", type=_positive, default=12, metavar="N", help="ranking rows to print (default 12)")
+    an.add_argument("--json", metavar="FILE", help="also write every layer's numbers as JSON")
+    an.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    an.set_defaults(fn=cmd_analyze)
 
     v = sub.add_parser("validate", help="check an int8 model: accuracy, and generated C vs LiteRT and TFLM")
     v.add_argument("model", help="int8 .tflite")
@@ -251,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--c-host", action="store_true", help="generate C, compile with host gcc, compare bytes")
     v.add_argument("--samples", type=_positive, default=100, metavar="N", help="samples to run (default 100)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    v.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     v.set_defaults(fn=cmd_validate)
 
     gen = sub.add_parser("generate", help="generate the self-contained C library")
@@ -273,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib", help="calibration data (as for quantize); not needed for an int8 .tflite")
     c.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
                    help="range of --calib random (default -1,1)")
+    c.add_argument("--scheme", choices=("int8", "int16x8", "float32"), default="int8",
+                   help="how a Keras model is converted: int8 (default), int16x8, or float32 (no quantization)")
     c.add_argument("--data", help="validation data: .npz with x (and y for accuracy), or .npy")
     c.add_argument("--port", help="serial port of a real board (emulated boards make their own)")
     c.add_argument("--runs", type=_positive, default=10, metavar="N", help="latency runs (default 10)")
@@ -281,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", metavar="DIR", help="where the int8 model, C library and firmware go")
     c.add_argument("--report", metavar="FILE", help="write the JSON report")
     c.add_argument("--profile", action="store_true", help="print the per-layer profile")
+    c.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     c.set_defaults(fn=cmd_convert_and_flash)
 
     b = sub.add_parser("build", help="build the bench firmware around a generated library")
@@ -326,8 +486,17 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(e.format(), markup=False)
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted (outputs of this run were not put in place; earlier outputs are untouched)",
+              file=sys.stderr)
         return 130
+    except OSError as e:  # disk full, permission denied, ... while reading or writing a file
+        from edgeq.report import err_console
+
+        where = f" ({e.filename})" if e.filename else ""
+        err = EdgeqError(f"{e.strerror or e}{where}", hint="check the path, its permissions and the free disk space; "
+                         "outputs of this run were not put in place")
+        err_console.print(err.format(), markup=False)
+        return err.exit_code
 
 
 if __name__ == "__main__":

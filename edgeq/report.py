@@ -45,7 +45,7 @@ def quantize_table(r) -> None:
     t.add_column("what")
     t.add_column("value")
     t.add_row("float32 TFLite size", _kb(r.float_bytes))
-    t.add_row("int8 TFLite size", _kb(len(r.tflite)))
+    t.add_row(f"{getattr(r, 'scheme', 'int8')} TFLite size", _kb(len(r.tflite)))
     t.add_row("MACs / inference", f"{r.macs:,}")
     t.add_row("calibration", r.calibration)
     t.add_row("ops", ", ".join(f"{k} x{v}" for k, v in r.ops.items()))
@@ -119,6 +119,8 @@ def validation_tables(rep) -> None:
         c = rep.c_host.get("litert")
         if c is not None:
             console.print(f"bit-exact: {c.exact_samples}/{c.samples} samples")
+            if c.float_summary():
+                console.print(c.float_summary())
             if c.first_bad_op:
                 b = c.first_bad_op
                 err_console.print(f"first mismatching op: #{b['op']} {b['kind']} -> '{b['tensor']}' "
@@ -160,6 +162,10 @@ def summary_table(r: dict) -> None:
                              if k != "samples" and v is not None))
     t.add_row("bit-exact vs LiteRT on device",
               f"{'yes' if val['bit_exact'] else 'NO'} ({val['samples']} samples, {val['mismatched_bytes']} bytes differ)")
+    if val.get("float32"):  # float32 outputs are compared within a tolerance, not bytes
+        f32v = val["float32"]
+        t.add_row("  float32 outputs vs LiteRT (tolerance, not bytes)", f"max |diff| = {f32v['max_abs_diff']:.3g}, "
+                  f"{'within tolerance' if f32v['within_tolerance'] else 'OUT OF TOLERANCE'}")
     console.print(t)
     if m.get("calibration_warning"):
         err_console.print(f"[bold yellow]warning:[/] {m['calibration_warning']}")

@@ -89,17 +89,25 @@ def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = 
     if man.get("prefix") != "model":
         raise EdgeqError(f"{lib_dir} was generated with --prefix {man.get('prefix')}; the bench firmware needs 'model'",
                          hint=f"regenerate: edgeq generate MODEL.tflite -o {lib_dir}")
+    from edgeq.targets.fit import check_fit, estimate_library
+
+    check_fit(estimate_library(lib_dir, board, man), what=f"the library {lib_dir}")  # before compiling anything
     out = Path(out_dir) if out_dir else lib_dir.parent / f"{lib_dir.name}-{board.name}"
-    cfg = out / "cfg"
-    cfg.mkdir(parents=True, exist_ok=True)
-    write_bench_config(cfg, board.name, bytes.fromhex(man["model_sha256"]), board.clock.hz, board.counter_kind_code)
-    sources = [BENCH_DIR / s for s in BENCH_SOURCES] + [lib_dir / s for s in man["sources"]]
-    img = build_firmware(board, sources, [BENCH_DIR, lib_dir, cfg], out,
-                         force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench")
-    mem = memory_breakdown(img, lib_dir, man["arena_bytes"])
-    (out / BUILD_INFO).write_text(json.dumps({"board": board.name, "elf": str(img.elf), "lib_dir": str(lib_dir),
-                                              "model_sha256": man["model_sha256"], "memory": mem}, indent=2))
-    return BenchBuild(board, lib_dir, out, img.elf, man, mem)
+    from edgeq.targets.build import atomic_dir
+
+    with atomic_dir(out) as tmp:  # a failed or interrupted build leaves a previous `out` untouched
+        cfg = tmp / "cfg"
+        cfg.mkdir(parents=True, exist_ok=True)
+        write_bench_config(cfg, board.name, bytes.fromhex(man["model_sha256"]), board.clock.hz,
+                           board.counter_kind_code)
+        sources = [BENCH_DIR / s for s in BENCH_SOURCES] + [lib_dir / s for s in man["sources"]]
+        img = build_firmware(board, sources, [BENCH_DIR, lib_dir, cfg], tmp,
+                             force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench")
+        mem = memory_breakdown(img, lib_dir, man["arena_bytes"])
+        elf = out / img.elf.name
+        (tmp / BUILD_INFO).write_text(json.dumps({"board": board.name, "elf": str(elf), "lib_dir": str(lib_dir),
+                                                  "model_sha256": man["model_sha256"], "memory": mem}, indent=2))
+    return BenchBuild(board, lib_dir, out, elf, man, mem)
 
 
 # --- flash ----------------------------------------------------------------------------------------
@@ -132,7 +140,10 @@ def flashed(board: Board, elf: Path, port: str | None = None):
         from edgeq.targets.qemu import QemuSession
 
         with QemuSession(board.qemu_args(elf), board=board.name) as s:
-            yield s.port
+            try:
+                yield s.port
+            except EdgeqError as e:
+                raise s.explain(e) from None  # "the port hung up" -> "QEMU was killed by signal 9"
     else:
         if not port:
             raise EdgeqError(f"{board.name} is a real board: which serial port is it on?",
@@ -191,7 +202,9 @@ def latency(board: Board, counts: list[int], macs: int | None) -> dict:
 
 
 def device_first_mismatch(dev, g, model: bytes, sample: list[np.ndarray]) -> dict | None:
-    """Dump every op's output on the device and name the first that differs from LiteRT's tensor."""
+    """Dump every op's output on the device and name the first that differs from LiteRT's tensor
+    (float32 tensors: beyond the float tolerance of edgeq.validate.compare)."""
+    from edgeq.validate.compare import tensors_match
     from edgeq.validate.reference import LiteRT
 
     ref = LiteRT(model, preserve_all=True)
@@ -204,7 +217,7 @@ def device_first_mismatch(dev, g, model: bytes, sample: list[np.ndarray]) -> dic
         tid = op.lowered.args[-1]
         want = np.ascontiguousarray(ref.tensor(tid)).tobytes()
         got = dev.dump(op.id)
-        if got != want:
+        if not tensors_match(got, want, g.tensor(tid).dtype):
             diff = sum(a != b for a, b in zip(got, want)) + abs(len(got) - len(want))
             return {"op": op.id, "kind": op.kind, "location": op.location, "tensor": g.tensor(tid).name,
                     "mismatched_bytes": diff, "bytes": len(want)}
@@ -217,13 +230,14 @@ def device_first_mismatch(dev, g, model: bytes, sample: list[np.ndarray]) -> dic
 class FlowResult:
     report: dict
     ok: bool
+    graph: object = None  # the lowered, planned IR graph that was generated (for the HTML report)
 
 
 def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, calib: str | None = None,
                       random_range=(-1.0, 1.0), data: str | None = None, port: str | None = None,
                       runs: int = 10, samples: int = 10, out_dir: str | Path | None = None,
-                      progress=None, say=lambda msg: None) -> FlowResult:
-    from edgeq.api import lower_tflite, model_manifest, quantize_model
+                      progress=None, say=lambda msg: None, scheme: str = "int8") -> FlowResult:
+    from edgeq.api import lower_tflite, model_manifest, quantize_model, write_atomic
     from edgeq.codegen import generate
     from edgeq.passes.analysis import op_macs
     from edgeq.bench.protocol import open_device
@@ -235,17 +249,22 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
     board = load_board(board_name)
     name = model_path.stem.replace(".", "_")
     out = Path(out_dir) if out_dir else Path("build") / f"{name}-{board.name}"
-    out.mkdir(parents=True, exist_ok=True)
 
     # 1. load and quantize (an int8 .tflite passes through)
     say(f"[1/6] loading and quantizing {model_path}")
     is_tflite = model_path.suffix == ".tflite"
-    if calib is None and not is_tflite:
+    if calib is None and not is_tflite and scheme != "float32":
         raise EdgeqError(f"{model_path} needs quantizing: give calibration data",
                          hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-    q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress)
+    q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme)
     tflite = q.tflite
-    (out / f"{name}_int8.tflite").write_bytes(tflite)
+    cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
+    g = lower_tflite(tflite, "litert", name, cpu)  # unsupported ops: all named here, before anything is written
+    from edgeq.targets.fit import check_fit, estimate_graph
+
+    check_fit(estimate_graph(g, board), what=str(model_path))  # flash/RAM needs vs the board, before any build
+    out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits
+    write_atomic(out / f"{name}_{scheme}.tflite", tflite)
     keras_model = None
     if not is_tflite and data:
         from edgeq.frontend.load import load_model
@@ -261,8 +280,6 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
 
     # 3. generate C, 4. build firmware
     say("[3/6] generating C")
-    cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
-    g = lower_tflite(tflite, "litert", name, cpu)
     lib = generate(g, out / "model", prefix="model", manifest=model_manifest(tflite, g, "litert"))
     say(f"[4/6] building firmware for {board.name}")
     build = build_bench(lib.dir, board, out / "firmware")
@@ -277,13 +294,13 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
                              flash_hint=f"edgeq flash {out / 'model'} --board {board.name}")
             for k, (got, want) in enumerate(zip(run.outputs, expected)):
                 cmp.add(k, [np.frombuffer(b, w.dtype) for b, w in zip(got, want)], want)
-            if not cmp.bit_exact:
+            if not cmp.ok:  # integer outputs bit-exact, float32 outputs within tolerance
                 run.first_bad_op = device_first_mismatch(dev, g, tflite, inputs[cmp.first_bad_sample])
 
     mem = dict(build.memory, stack_bytes=run.stack_used)
     report = {
         "model": {"path": str(model_path), "sha256": hashlib.sha256(tflite).hexdigest(), "ops": q.ops,
-                  "macs": q.macs, "int8_tflite": str(out / f"{name}_int8.tflite"),
+                  "macs": q.macs, "int8_tflite": str(out / f"{name}_{scheme}.tflite"), "scheme": scheme,
                   "calibration": q.calibration, "calibration_warning": q.calibration_warning},
         "board": {"name": board.name, "cpu": board.cpu.core, "clock_hz": board.clock.hz,
                   "emulated": board.emulated},
@@ -294,7 +311,8 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
                     for op, c in zip(g.ops, run.profile) if op.lowered is not None],
         "validation": {"reference": "litert-ref (BUILTIN_REF)", "samples": cmp.samples,
                        "mismatched_bytes": cmp.mismatched_bytes, "bit_exact": cmp.bit_exact,
-                       "first_bad_op": run.first_bad_op},
+                       "first_bad_op": run.first_bad_op, "ok": cmp.ok,
+                       **({"float32": cmp.to_json()["float32"]} if cmp.float_outputs else {})},
     }
     if host_rep.accuracy and ds is not None and ds.y is not None:
         from edgeq.validate.run import _labels
@@ -305,5 +323,5 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
         report["accuracy"] = {"samples": len(y), "float": host_rep.accuracy.get("float"),
                               "int8_host": host_rep.accuracy.get("int8"),
                               "int8_device": float(np.mean(dev_pred == y))}
-    return FlowResult(report, cmp.bit_exact)
+    return FlowResult(report, cmp.ok, g)
 
