@@ -230,6 +230,20 @@ class Board:
 
 
 # --------------------------------------------------------------------------------------------- loading
+class BoardLimits:
+    """Mixin for a result tied to a board (``self.board``): the board's flash and RAM sizes."""
+
+    board: Board
+
+    @property
+    def flash_limit(self) -> int:
+        return self.board.memory.flash.length
+
+    @property
+    def ram_limit(self) -> int:
+        return self.board.memory.ram.length
+
+
 class _Table:
     """One TOML table being read: typed key access with errors that name the file, the key and the fix;
     :meth:`done` rejects keys nobody asked for."""

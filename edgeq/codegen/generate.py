@@ -24,6 +24,22 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 KERNELS = ROOT / "firmware" / "kernels"
 COMMON_HEADERS = ("edgeq_common.h",)
+_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.MULTILINE)
+
+
+def kernel_files(sources: list[str]) -> list[str]:
+    """The files of ``firmware/kernels`` a library with these kernel sources needs: the common headers,
+    each source's ``.h`` and ``.c``, and every local header they ``#include`` (transitively, e.g. a
+    kernel body shared by several element types)."""
+    files = list(COMMON_HEADERS)
+    todo = [f"{s}{ext}" for s in sources for ext in (".h", ".c")]
+    while todo:
+        f = todo.pop(0)
+        if f in files:
+            continue
+        files.append(f)
+        todo += _LOCAL_INCLUDE.findall((KERNELS / f).read_text())
+    return files
 
 
 @functools.lru_cache(maxsize=1)
@@ -228,15 +244,13 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
         "Makefile": "Makefile.j2",
         "CMakeLists.txt": "CMakeLists.txt.j2",
     }
-    kernel_files = list(COMMON_HEADERS)
-    for src in ctx["headers"]:
-        kernel_files += [f"{src}.h", f"{src}.c"]
-    sources = [f"{p}.c", f"{p}_data.c"] + [k for k in kernel_files if k.endswith(".c")]
+    kfiles = kernel_files(ctx["headers"])
+    sources = [f"{p}.c", f"{p}_data.c"] + [k for k in kfiles if k.endswith(".c")]
     ctx = dict(ctx, sources=sources)
     try:
         for name, tpl in files.items():
             (tmp / name).write_text(env.get_template(tpl).render(**ctx))
-        for k in kernel_files:
+        for k in kfiles:
             shutil.copyfile(KERNELS / k, tmp / k)
         if manifest is not None:
             (tmp / MANIFEST).write_text(json.dumps(dict(manifest, prefix=p, sources=sources,
@@ -253,4 +267,4 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return GeneratedLibrary(out, p, tuple(sorted(set(files) | set(kernel_files))), ctx)
+    return GeneratedLibrary(out, p, tuple(sorted(set(files) | set(kfiles))), ctx)

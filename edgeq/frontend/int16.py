@@ -9,11 +9,9 @@ QUANTIZE / DEQUANTIZE ops at the boundary).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, import_tf, quiet_tf
@@ -59,19 +57,9 @@ def quantize_int16x8(loaded: LoadedModel, calib, *, input_type: str = "int16", o
     if loaded.kind == "tflite":
         raise EdgeqError(f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and "
                          "SavedModels only", hint="pass the Keras model (.keras/.h5) it came from")
-    tf = import_tf()
-    total = calib.count
+    import_tf()
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant16-") as tmp:
-        names = q._export_batch1(loaded, Path(tmp) / "saved_model")
-
-        def representative_dataset() -> Iterator[dict[str, np.ndarray]]:
-            for done, sample in enumerate(calib.samples(), start=1):
-                yield dict(zip(names, sample))
-                if progress is not None:
-                    progress(done, total)
-
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
-        converter.representative_dataset = representative_dataset
+        converter, _ = q.calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
         converter_settings(converter, input_type, output_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True

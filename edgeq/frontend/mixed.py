@@ -18,7 +18,7 @@ model a ``.tflite`` file is.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, import_tf, quiet_tf
-from edgeq.frontend.quantize import CalibrationData, _convert, _export_batch1, _matches
+from edgeq.frontend.quantize import CalibrationData, _convert, calibrating_converter, check_calibration_shapes
 
 
 @dataclass(frozen=True)
@@ -54,24 +54,11 @@ def calibrate(loaded: LoadedModel, calib: CalibrationData, *, calibration: str =
             "the float model",
             hint="pass the Keras model (.keras/.h5) or SavedModel it came from",
         )
-    if len(calib.inputs) != len(loaded.input_shapes) or any(
-        not _matches(a.shape[1:], s) for a, s in zip(calib.inputs, loaded.input_shapes)
-    ):
-        raise ValueError("calibration data was loaded for different input shapes than this model's")
+    check_calibration_shapes(loaded, calib)
     tf = import_tf()
-    total = calib.count
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-calib-") as tmp:
-        names = _export_batch1(loaded, Path(tmp) / "saved_model")
-
-        def representative_dataset() -> Iterator[dict[str, np.ndarray]]:
-            for done, sample in enumerate(calib.samples(), start=1):
-                yield dict(zip(names, sample))
-                if progress is not None:
-                    progress(done, total)
-
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
+        converter, names = calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8

@@ -305,10 +305,7 @@ def quantize(
             f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and SavedModels only",
             hint="pass an int8 .tflite as it is, or the Keras model (.keras/.h5) it came from",
         )
-    if len(calib.inputs) != len(loaded.input_shapes) or any(
-        not _matches(a.shape[1:], s) for a, s in zip(calib.inputs, loaded.input_shapes)
-    ):
-        raise ValueError("calibration data was loaded for different input shapes than this model's")
+    check_calibration_shapes(loaded, calib)
     from edgeq.frontend import calibrate
 
     method = calibrate.parse_method(calibration)
@@ -317,17 +314,8 @@ def quantize(
     total = calib.count * (1 if method.kind == "minmax" else 1 + calibrate.observation_passes([method]))
 
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant-") as tmp:
-        signature_names = _export_batch1(loaded, Path(tmp) / "saved_model")
-
-        def representative_dataset() -> Iterator[dict[str, np.ndarray]]:
-            for done, sample in enumerate(calib.samples(), start=1):
-                yield dict(zip(signature_names, sample))
-                if progress is not None:
-                    progress(done, total)
-
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
+        converter, signature_names = calibrating_converter(loaded, calib, Path(tmp), progress, total)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = getattr(tf, input_type)
         converter.inference_output_type = getattr(tf, output_type)
@@ -383,6 +371,32 @@ def ensure_int8(loaded: LoadedModel) -> bytes:
             "it, or convert it with full-integer quantization (int8 inputs and outputs) first",
         )
     return loaded.tflite_bytes
+
+
+def check_calibration_shapes(loaded: LoadedModel, calib: CalibrationData) -> None:
+    if len(calib.inputs) != len(loaded.input_shapes) or any(
+        not _matches(a.shape[1:], s) for a, s in zip(calib.inputs, loaded.input_shapes)
+    ):
+        raise ValueError("calibration data was loaded for different input shapes than this model's")
+
+
+def calibrating_converter(loaded: LoadedModel, calib: CalibrationData, tmp: Path,
+                          progress: Callable[[int, int], None] | None, total: int) -> tuple[Any, list[str]]:
+    """Export ``loaded`` with batch 1 under ``tmp`` and open a TFLiteConverter on it whose representative
+    dataset feeds ``calib``'s samples (calling ``progress(done, total)`` after each). Returns the
+    converter, to be configured by the caller, and the signature's input names."""
+    tf = import_tf()
+    names = _export_batch1(loaded, tmp / "saved_model")
+
+    def representative_dataset() -> Iterator[dict[str, np.ndarray]]:
+        for done, sample in enumerate(calib.samples(), start=1):
+            yield dict(zip(names, sample))
+            if progress is not None:
+                progress(done, total)
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
+    converter.representative_dataset = representative_dataset
+    return converter, names
 
 
 def _export_batch1(loaded: LoadedModel, directory: Path) -> list[str]:

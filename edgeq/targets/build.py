@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from edgeq.boards import PLATFORM_DIR, Board, render_board_config, render_linker_script
+from edgeq.boards import PLATFORM_DIR, Board, BoardLimits, render_board_config, render_linker_script
 from edgeq.errors import EdgeqError, ToolMissingError
 
 CC = "arm-none-eabi-gcc"
@@ -62,7 +62,7 @@ class Symbol:
 
 
 @dataclass(frozen=True)
-class FirmwareImage:
+class FirmwareImage(BoardLimits):
     board: Board
     elf: Path
     hex: Path
@@ -75,14 +75,6 @@ class FirmwareImage:
     flash_bytes: int      # text + data
     ram_bytes: int        # data + bss + stack
     objects: dict[str, Path] = field(default_factory=dict)  # source path -> object file
-
-    @property
-    def flash_limit(self) -> int:
-        return self.board.memory.flash.length
-
-    @property
-    def ram_limit(self) -> int:
-        return self.board.memory.ram.length
 
     def symbols(self) -> list[Symbol]:
         """Every input section kept in the image, by source file (with -ffunction-sections and

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.boards import Board
+from edgeq.boards import Board, BoardLimits
 from edgeq.errors import EdgeqError
 
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
@@ -51,7 +51,7 @@ class Item:
 
 
 @dataclass(frozen=True)
-class FitEstimate:
+class FitEstimate(BoardLimits):
     board: Board
     weights_bytes: int
     code_bytes: int
@@ -71,14 +71,6 @@ class FitEstimate:
     @property
     def ram_bytes(self) -> int:
         return self.arena_bytes + self.stack_bytes + self.harness_ram_bytes
-
-    @property
-    def flash_limit(self) -> int:
-        return self.board.memory.flash.length
-
-    @property
-    def ram_limit(self) -> int:
-        return self.board.memory.ram.length
 
     @property
     def fits(self) -> bool:

@@ -1,35 +1,10 @@
 #ifndef EDGEQ_INT16_REDUCE_H
 #define EDGEQ_INT16_REDUCE_H
-#include "edgeq_common.h"
+#include "reduce.h"
 
-/* MEAN / REDUCE_MAX / REDUCE_MIN over any set of axes of an int16 tensor (TFLite 16x8; same
- * arithmetic as the int8 kernels in reduce.h, int16 range).
- *
- * The generator merges adjacent dimensions and splits them into kept ("outer") and reduced ("red")
- * groups, each described by sizes and input strides in elements, outermost first; both lists have at
- * least one entry (a size-1 entry with stride 0 stands for "none"). Output element i is the
- * reduction of the input elements reached from the i-th kept index (in row-major order, which is
- * also the output order, with or without keep_dims) over all reduced indices.
- *
- * MEAN follows TFLite's reference QuantizedMeanOrSum: acc = sum of raw int8 inputs;
- *   out = clamp(requant(acc - in_zp_count, mult, shift) + output_offset)
- * where in_zp_count = input zero point * count and mult/shift already include the 1/count factor.
- * REDUCE_MAX / REDUCE_MIN ignore the quantization fields (input and output share quantization). */
-#define EDGEQ_S16_REDUCE_MAX_RANK 8
-
-typedef struct {
-  int32_t n_outer;               /* entries in outer_dims/outer_strides, 1..EDGEQ_S16_REDUCE_MAX_RANK */
-  const int32_t *outer_dims;
-  const int32_t *outer_strides;
-  int32_t n_red;                 /* entries in red_dims/red_strides, 1..EDGEQ_S16_REDUCE_MAX_RANK */
-  const int32_t *red_dims;
-  const int32_t *red_strides;
-  int32_t in_zp_count;           /* MEAN: input zero point * reduced element count */
-  int32_t output_offset;         /* MEAN: output zero point */
-  int32_t mult;                  /* MEAN: quantized multiplier for in_scale / out_scale / count */
-  int32_t shift;
-  int32_t rounding;
-} edgeq_reduce_s16_params;
+/* MEAN / REDUCE_MAX / REDUCE_MIN over any set of axes of an int16 tensor (TFLite 16x8): the same
+ * parameters and arithmetic as the int8 kernels in reduce.h (one body, reduce_impl.h), int16 range. */
+typedef edgeq_reduce_s8_params edgeq_reduce_s16_params;
 
 void edgeq_mean_s16(const edgeq_reduce_s16_params *p, const int16_t *in, int16_t *out);
 void edgeq_reduce_max_s16(const edgeq_reduce_s16_params *p, const int16_t *in, int16_t *out);

@@ -106,11 +106,30 @@ def _bcast_fields(op: Op, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
     )
 
 
-def add_multipliers(s1: float, s2: float, so: float) -> tuple[float, float, float]:
-    """The three real multipliers of quantized ADD/SUB Prepare (left shift 20), in double."""
+def add_multipliers(s1: float, s2: float, so: float, left_shift: int = ADD_LEFT_SHIFT) -> tuple[float, float, float]:
+    """The three real multipliers of quantized ADD/SUB Prepare (left shift 20 for int8), in double."""
     s1, s2, so = float(f32(s1)), float(f32(s2)), float(f32(so))
     twice = 2.0 * max(s1, s2)
-    return s1 / twice, s2 / twice, twice / (float(1 << ADD_LEFT_SHIFT) * so)
+    return s1 / twice, s2 / twice, twice / (float(1 << left_shift) * so)
+
+
+def add_quant_fields(x1: Tensor, x2: Tensor, y: Tensor, left_shift: int) -> tuple:
+    """ADD/SUB's offsets, left shift and (multiplier, shift) pairs, as quantized ADD Prepare's general
+    path computes them (int8: left shift 20; int16: 15)."""
+    m1, m2, mo = add_multipliers(scale(x1), scale(x2), scale(y), left_shift)
+    need(0.0 < mo < 1.0, f"output scale {scale(y)} is too small for input scales {scale(x1)}, "
+                         f"{scale(x2)} (output multiplier {mo:.4g} >= 1)")
+    q1, sh1 = quantize_multiplier_smaller_than_one_exp(m1)
+    q2, sh2 = quantize_multiplier_smaller_than_one_exp(m2)
+    qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
+    need(sho <= 0, "output multiplier rounds up to 1")
+    return (
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("left_shift", left_shift),
+        ("input1_multiplier", q1), ("input1_shift", sh1),
+        ("input2_multiplier", q2), ("input2_shift", sh2),
+        ("output_multiplier", qo), ("output_shift", sho),
+    )
 
 
 def mul_multiplier(s1: float, s2: float, so: float, float32_math: bool) -> float:
@@ -120,27 +139,26 @@ def mul_multiplier(s1: float, s2: float, so: float, float32_math: bool) -> float
     return float(f32(s1)) * float(f32(s2)) / float(f32(so))
 
 
+def mul_quant_fields(ctx: LowerCtx, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
+    """MUL's offsets and output (multiplier, shift), as quantized MUL Prepare (int8 and int16)."""
+    m = mul_multiplier(scale(x1), scale(x2), scale(y), float32_math=(ctx.rounding == "litert"))
+    qm, sh = quantize_multiplier(m)
+    return (
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("output_multiplier", qm), ("output_shift", sh),
+    )
+
+
 @lowering("ADD", "SUB")
 def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    m1, m2, mo = add_multipliers(scale(x1), scale(x2), scale(y))
-    need(0.0 < mo < 1.0, f"output scale {scale(y)} is too small for input scales {scale(x1)}, "
-                         f"{scale(x2)} (output multiplier {mo:.4g} >= 1)")
-    q1, sh1 = quantize_multiplier_smaller_than_one_exp(m1)
-    q2, sh2 = quantize_multiplier_smaller_than_one_exp(m2)
-    qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
-    need(sho <= 0, "output multiplier rounds up to 1")
+    quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
     lo, hi = _clamp(op, y)
     return Lowered(
         kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
         struct="edgeq_add_s8_params",
         source="elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + (
-            ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
-            ("left_shift", ADD_LEFT_SHIFT),
-            ("input1_multiplier", q1), ("input1_shift", sh1),
-            ("input2_multiplier", q2), ("input2_shift", sh2),
-            ("output_multiplier", qo), ("output_shift", sho),
+        fields=_bcast_fields(op, x1, x2, y) + quant + (
             ("act_min", lo), ("act_max", hi),
             ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])),
         ),
@@ -152,16 +170,13 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 @lowering("MUL")
 def lower_mul(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    m = mul_multiplier(scale(x1), scale(x2), scale(y), float32_math=(ctx.rounding == "litert"))
-    qm, sh = quantize_multiplier(m)
+    quant = mul_quant_fields(ctx, x1, x2, y)
     lo, hi = _clamp(op, y)
     return Lowered(
         kernel="edgeq_mul_s8",
         struct="edgeq_mul_s8_params",
         source="elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + (
-            ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
-            ("output_multiplier", qm), ("output_shift", sh),
+        fields=_bcast_fields(op, x1, x2, y) + quant + (
             ("act_min", lo), ("act_max", hi),
             ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING["MUL"])),
         ),

@@ -117,6 +117,49 @@ def _geometry(op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> dict:
     )
 
 
+def conv_layout(op: Op, x: Tensor, w: Tensor, y: Tensor) -> tuple[dict, int, int, int]:
+    """CONV_2D's checked shapes (any element type): filter [out_c, kh, kw, filter_in_c], grouped when
+    filter_in_c < in_c. Returns (geometry, in_c, out_c, filter_in_c)."""
+    need(len(w.shape) == 4, f"filter shape {w.shape} is not [out_c, kh, kw, in_c]")
+    out_c, k_h, k_w, fin = w.shape
+    geo = _geometry(op, x, y, k_h, k_w)
+    in_c = x.shape[3]
+    need(y.shape[3] == out_c, f"output has {y.shape[3]} channels, filter {out_c}")
+    need(fin > 0 and in_c % fin == 0, f"input channels {in_c} not a multiple of filter depth {fin}")
+    need(out_c % (in_c // fin) == 0, f"{out_c} output channels do not split into {in_c // fin} groups")
+    return geo, in_c, out_c, fin
+
+
+def depthwise_layout(op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor) -> tuple[dict, int, int, int]:
+    """DEPTHWISE_CONV_2D's checked shapes (any element type): filter [1, kh, kw, out_c]. Returns
+    (geometry, in_c, out_c, depth multiplier)."""
+    need(len(w.shape) == 4 and w.shape[0] == 1, f"filter shape {w.shape} is not [1, kh, kw, out_c]")
+    _, k_h, k_w, out_c = w.shape
+    geo = _geometry(op, x, y, k_h, k_w)
+    in_c = x.shape[3]
+    need(y.shape[3] == out_c, f"output has {y.shape[3]} channels, filter {out_c}")
+    # LiteRT derives the multiplier from the shapes (ComputeDepthMultiplier); TFLM reads the option.
+    need(in_c > 0 and out_c % in_c == 0, f"filter channels {out_c} not a multiple of input channels {in_c}")
+    dm = out_c // in_c
+    if ctx.rounding == "tflm":
+        attr_dm = int(op.attrs.get("depth_multiplier", 0))
+        need(attr_dm == dm, f"depth_multiplier option {attr_dm} disagrees with the shapes ({dm})")
+    return geo, in_c, out_c, dm
+
+
+def window_fields(geo: dict, in_c: int, out_c: int, extra: tuple[str, int]) -> tuple:
+    """The leading fields every convolution params struct shares, in order: sizes, kernel size,
+    ``extra`` (filter_in_c or depth_mult), strides, dilations and padding."""
+    return (
+        ("batches", geo["batches"]), ("in_h", geo["in_h"]), ("in_w", geo["in_w"]), ("in_c", in_c),
+        ("out_h", geo["out_h"]), ("out_w", geo["out_w"]), ("out_c", out_c),
+        ("k_h", geo["k_h"]), ("k_w", geo["k_w"]), extra,
+        ("stride_h", geo["stride_h"]), ("stride_w", geo["stride_w"]),
+        ("dilation_h", geo["dilation_h"]), ("dilation_w", geo["dilation_w"]),
+        ("pad_h", geo["pad_h"]), ("pad_w", geo["pad_w"]),
+    )
+
+
 def _quant(g: Graph, op: Op, x: Tensor, w: Tensor, y: Tensor, out_c: int, quant_axis: int):
     """Multipliers/shifts (PopulateConvolutionQuantizationParams), activation clamps, bias."""
     for t in (x, w, y):
@@ -194,14 +237,8 @@ def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts,
 @lowering("CONV_2D")
 def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    need(len(w.shape) == 4, f"filter shape {w.shape} is not [out_c, kh, kw, in_c]")
-    out_c, k_h, k_w, fin = w.shape
-    geo = _geometry(op, x, y, k_h, k_w)
-    in_c = x.shape[3]
-    need(y.shape[3] == out_c, f"output has {y.shape[3]} channels, filter {out_c}")
-    need(fin > 0 and in_c % fin == 0, f"input channels {in_c} not a multiple of filter depth {fin}")
+    geo, in_c, out_c, fin = conv_layout(op, x, w, y)
     groups = in_c // fin
-    need(out_c % groups == 0, f"{out_c} output channels do not split into {groups} groups")
     mults, shifts, lo, hi, bias = _quant(g, op, x, w, y, out_c, quant_axis=0)
     wsum = w.data.reshape(out_c, -1).astype(np.int64).sum(axis=1)
     acc_init = _acc_init(op, bias, wsum, -zp(x))
@@ -222,12 +259,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_conv_s8_params",
         source="conv",
         fields=(
-            ("batches", geo["batches"]), ("in_h", geo["in_h"]), ("in_w", geo["in_w"]), ("in_c", in_c),
-            ("out_h", geo["out_h"]), ("out_w", geo["out_w"]), ("out_c", out_c),
-            ("k_h", k_h), ("k_w", k_w), ("filter_in_c", fin),
-            ("stride_h", geo["stride_h"]), ("stride_w", geo["stride_w"]),
-            ("dilation_h", geo["dilation_h"]), ("dilation_w", geo["dilation_w"]),
-            ("pad_h", geo["pad_h"]), ("pad_w", geo["pad_w"]),
+            *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
             *head,
             ("weights", weights),
             *tail,
@@ -304,17 +336,7 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
 @lowering("DEPTHWISE_CONV_2D")
 def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    need(len(w.shape) == 4 and w.shape[0] == 1, f"filter shape {w.shape} is not [1, kh, kw, out_c]")
-    _, k_h, k_w, out_c = w.shape
-    geo = _geometry(op, x, y, k_h, k_w)
-    in_c = x.shape[3]
-    need(y.shape[3] == out_c, f"output has {y.shape[3]} channels, filter {out_c}")
-    # LiteRT derives the multiplier from the shapes (ComputeDepthMultiplier); TFLM reads the option.
-    need(in_c > 0 and out_c % in_c == 0, f"filter channels {out_c} not a multiple of input channels {in_c}")
-    dm = out_c // in_c
-    attr_dm = int(op.attrs.get("depth_multiplier", 0))
-    if ctx.rounding == "tflm":
-        need(attr_dm == dm, f"depth_multiplier option {attr_dm} disagrees with the shapes ({dm})")
+    geo, in_c, out_c, dm = depthwise_layout(op, ctx, x, w, y)
     mults, shifts, lo, hi, bias = _quant(g, op, x, w, y, out_c, quant_axis=3)
     wsum = w.data.reshape(-1, out_c).astype(np.int64).sum(axis=0)
     acc_init = _acc_init(op, bias, wsum, -zp(x))
@@ -327,12 +349,7 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_depthwise_conv_s8_params",
         source="depthwise_conv",
         fields=(
-            ("batches", geo["batches"]), ("in_h", geo["in_h"]), ("in_w", geo["in_w"]), ("in_c", in_c),
-            ("out_h", geo["out_h"]), ("out_w", geo["out_w"]), ("out_c", out_c),
-            ("k_h", k_h), ("k_w", k_w), ("depth_mult", dm),
-            ("stride_h", geo["stride_h"]), ("stride_w", geo["stride_w"]),
-            ("dilation_h", geo["dilation_h"]), ("dilation_w", geo["dilation_w"]),
-            ("pad_h", geo["pad_h"]), ("pad_w", geo["pad_w"]),
+            *window_fields(geo, in_c, out_c, ("depth_mult", dm)),
             *head,
             ("weights", weights),
             *tail,

@@ -15,7 +15,7 @@ from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower import LowerCtx, arr, lowering, need
 from edgeq.passes.ops.float32_common import expect_f32, float_act_range
 from edgeq.passes.ops.resize import lower_resize_nearest
-from edgeq.passes.ops.shape_ops import MAX_DIMS, _const_ints, _prod, collapse_pad, lower_strided_slice
+from edgeq.passes.ops.shape_ops import concat_layout, lower_strided_slice, pad_amounts, pad_loop_fields
 
 
 @lowering("CONCATENATION", dtypes=("float32",))
@@ -24,16 +24,7 @@ def lower_concatenation_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     y = g.tensor(op.outputs[0])
     need(len(ins) >= 1, "no inputs")
     expect_f32(*ins, y)
-    rank = len(y.shape)
-    axis = int(op.attrs.get("axis", 0))
-    axis = axis + rank if axis < 0 else axis
-    need(0 <= axis < rank, f"axis {op.attrs.get('axis')} out of range for rank {rank}")
-    for t in ins:
-        need(len(t.shape) == rank, f"input '{t.name}' has rank {len(t.shape)}, output has {rank}")
-        need(all(t.shape[d] == y.shape[d] for d in range(rank) if d != axis),
-             f"input '{t.name}' shape {t.shape} does not match output {y.shape} off the axis")
-    need(sum(t.shape[axis] for t in ins) == y.shape[axis], "input extents do not add up to the output's")
-    inner = _prod(y.shape[axis + 1:])
+    outer, sizes = concat_layout(op, ins, y)
     act = op.attrs.get("fused_activation_function", "NONE")
     lo, hi = float_act_range(op)
     return Lowered(
@@ -41,9 +32,9 @@ def lower_concatenation_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_concat_f32_params",
         source="float_shape_ops",
         fields=(
-            ("outer", _prod(y.shape[:axis])), ("num_inputs", len(ins)), ("clamp", int(act != "NONE")),
+            ("outer", outer), ("num_inputs", len(ins)), ("clamp", int(act != "NONE")),
             ("act_min", lo), ("act_max", hi),
-            ("sizes", arr(op, "sizes", np.array([t.shape[axis] * inner for t in ins], np.int32), "int32_t")),
+            ("sizes", arr(op, "sizes", np.array(sizes, np.int32), "int32_t")),
         ),
         args=(tuple(t.id for t in ins), y.id),
     )
@@ -53,13 +44,7 @@ def lower_concatenation_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 def lower_pad_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_f32(x, y)
-    pads = _const_ints(g, op.inputs[1], "paddings")
-    rank = len(x.shape)
-    need(pads.shape == (rank, 2), f"paddings have shape {pads.shape}, expected ({rank}, 2)")
-    need(bool((pads >= 0).all()), "negative paddings")
-    before, after = [int(v) for v in pads[:, 0]], [int(v) for v in pads[:, 1]]
-    need(tuple(n + b + a for n, b, a in zip(x.shape, before, after)) == tuple(y.shape),
-         f"output shape {y.shape} does not match the paddings")
+    before, after = pad_amounts(g, op, x, y)
     pad_value = 0.0
     cv = op.inputs[2] if len(op.inputs) > 2 else -1
     if cv >= 0:
@@ -68,21 +53,12 @@ def lower_pad_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         need(c.is_const and c.numel == 1, "constant_values is not a constant scalar")
         pad_value = float(np.asarray(c.data, np.float32).reshape(-1)[0])
         need(np.isfinite(pad_value), "constant_values is not finite")
-    dims = collapse_pad(x.shape, before, after)
-    need(len(dims) <= MAX_DIMS, f"{len(dims)} padded dimensions that cannot be merged (max {MAX_DIMS})")
-    dims = [(1, 0, 0)] * (MAX_DIMS - len(dims)) + dims
-    ins, bs, _ = zip(*dims)
-    outs = [n + b + a for n, b, a in dims]
+    loops = pad_loop_fields(op, x.shape, before, after)
     return Lowered(
         kernel="edgeq_pad_f32",
         struct="edgeq_pad_f32_params",
         source="float_shape_ops",
-        fields=(
-            ("pad_value", pad_value),
-            ("in_shape", arr(op, "in_shape", np.array(ins, np.int32), "int32_t")),
-            ("out_shape", arr(op, "out_shape", np.array(outs, np.int32), "int32_t")),
-            ("before", arr(op, "before", np.array(bs, np.int32), "int32_t")),
-        ),
+        fields=(("pad_value", pad_value), *loops),
         args=(x.id, y.id),
     )
 

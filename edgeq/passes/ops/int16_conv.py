@@ -17,7 +17,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower import (CLAMP_ACTIVATIONS, LowerCtx, arr, channel_multipliers, expect_dtype, lowering,
                                 need, rounding_flag, scale, tensor_array, zp)
-from edgeq.passes.ops.conv import _geometry, raster_overlap_margin
+from edgeq.passes.ops.conv import _geometry, raster_overlap_margin, window_fields
 from edgeq.passes.quantmath import activation_range
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -120,12 +120,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
         struct="edgeq_conv_s16_params",
         source="int16_conv",
         fields=(
-            ("batches", geo["batches"]), ("in_h", geo["in_h"]), ("in_w", geo["in_w"]), ("in_c", in_c),
-            ("out_h", geo["out_h"]), ("out_w", geo["out_w"]), ("out_c", out_c),
-            ("k_h", k_h), ("k_w", k_w), ("filter_in_c", fin),
-            ("stride_h", geo["stride_h"]), ("stride_w", geo["stride_w"]),
-            ("dilation_h", geo["dilation_h"]), ("dilation_w", geo["dilation_w"]),
-            ("pad_h", geo["pad_h"]), ("pad_w", geo["pad_w"]),
+            *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
             ("act_min", lo), ("act_max", hi), ("reordered", int(reordered)),
             ("acc32", int(acc32)),  # CONV_2D: int32 window sums; DEPTHWISE: the _acc kernel
             ("weights", weights),

@@ -9,8 +9,8 @@ as LiteRT's reference kernels (quantize.cc / dequantize.cc):
 from __future__ import annotations
 
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower import LowerCtx, expect_dtype, lowering, need, rounding_flag
-from edgeq.passes.ops.quantize import _per_tensor
+from edgeq.passes.lower import LowerCtx, lowering, need, rounding_flag
+from edgeq.passes.ops.quantize import _per_tensor, convert_operands
 from edgeq.passes.quantmath import quantize_multiplier
 
 LITERT_SINGLE_ROUNDING = False  # measured: tests/kernels/test_int16_ops.py::test_requantize_every_input
@@ -20,10 +20,7 @@ _BYTES = {"int8": 1, "int16": 2}
 
 @lowering("QUANTIZE", dtypes=("float32->int16", "int16", "int16->int8", "int8->int16"))
 def lower_quantize_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "float32", "int8", "int16")
-    expect_dtype(y, "int8", "int16")
-    need(x.numel == y.numel, "input and output sizes differ")
+    x, y = convert_operands(g, op, ("float32", "int8", "int16"), ("int8", "int16"))
     out_scale, out_zp = _per_tensor(y)
     lo, hi = _RANGE[y.dtype]
     if x.dtype == "float32":
@@ -52,10 +49,7 @@ def lower_quantize_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
 @lowering("DEQUANTIZE", dtypes=("int16->float32",))
 def lower_dequantize_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "int16")
-    expect_dtype(y, "float32")
-    need(x.numel == y.numel, "input and output sizes differ")
+    x, y = convert_operands(g, op, ("int16",), ("float32",))
     s, z = _per_tensor(x)
     return Lowered(
         kernel="edgeq_dequantize_s16",

@@ -9,7 +9,7 @@ do not, the references still copy raw values through, and so do we (bit-exactnes
 
 from __future__ import annotations
 
-from edgeq.ir import Graph, Lowered, Op
+from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower import LowerCtx, expect_dtype, lowering, need, scale, zp
 from edgeq.passes.ops.conv import raster_overlap_margin
 from edgeq.passes.quantmath import activation_range
@@ -29,11 +29,9 @@ def output_size(padding: str, in_size: int, filter_size: int, stride: int) -> in
     return (in_size - filter_size + stride) // stride
 
 
-@lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
-def lower_pool(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "int8")
-    expect_dtype(y, "int8")
+def pool_geometry(op: Op, x: Tensor, y: Tensor) -> dict:
+    """A pooling op's checked geometry (any element type), as the raster dict of
+    :func:`edgeq.passes.ops.conv.raster_overlap_margin` (k_h/k_w: the filter) plus ``channels``."""
     need(len(x.shape) == 4 and len(y.shape) == 4, f"pooling needs 4-D NHWC tensors, got {x.shape}")
     a = op.attrs
     padding = a.get("padding", "VALID")
@@ -52,22 +50,36 @@ def lower_pool(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         for i in range(o):
             origin = i * s - p
             need(min(f, size - origin) > max(0, -origin), "a pooling window lies entirely in the padding")
+    return dict(batches=n, in_h=ih, in_w=iw, out_h=oh, out_w=ow, k_h=fh, k_w=fw, stride_h=sh, stride_w=sw,
+                dilation_h=1, dilation_w=1, pad_h=ph, pad_w=pw, channels=c)
+
+
+def pool_fields(geo: dict, lo, hi) -> tuple:
+    """The fields of every pooling params struct (edgeq_pool_s8/s16/f32_params), in order."""
+    return (
+        ("batches", geo["batches"]), ("in_h", geo["in_h"]), ("in_w", geo["in_w"]), ("channels", geo["channels"]),
+        ("out_h", geo["out_h"]), ("out_w", geo["out_w"]), ("filter_h", geo["k_h"]), ("filter_w", geo["k_w"]),
+        ("stride_h", geo["stride_h"]), ("stride_w", geo["stride_w"]), ("pad_h", geo["pad_h"]),
+        ("pad_w", geo["pad_w"]), ("act_min", lo), ("act_max", hi),
+    )
+
+
+@lowering("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def lower_pool(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    expect_dtype(x, "int8")
+    expect_dtype(y, "int8")
+    geo = pool_geometry(op, x, y)
     # Prepare: CalculateActivationRangeQuantized on the output tensor.
-    lo, hi = activation_range(a.get("fused_activation_function", "NONE"), scale(y), zp(y))
+    lo, hi = activation_range(op.attrs.get("fused_activation_function", "NONE"), scale(y), zp(y))
     kernel = "edgeq_avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "edgeq_max_pool_s8"
     return Lowered(
         kernel=kernel,
         struct="edgeq_pool_s8_params",
         source="pooling",
-        fields=(
-            ("batches", n), ("in_h", ih), ("in_w", iw), ("channels", c), ("out_h", oh), ("out_w", ow),
-            ("filter_h", fh), ("filter_w", fw), ("stride_h", sh), ("stride_w", sw),
-            ("pad_h", ph), ("pad_w", pw), ("act_min", lo), ("act_max", hi),
-        ),
+        fields=pool_fields(geo, lo, hi),
         args=(x.id, y.id),
         # pooling.c: pixels in raster order, each channel's byte written right after reading that
         # channel of the window (the window origin is the first valid tap, as in conv.c)
-        overlap_margin=raster_overlap_margin(
-            dict(batches=n, in_h=ih, in_w=iw, out_h=oh, out_w=ow, k_h=fh, k_w=fw, stride_h=sh, stride_w=sw,
-                 dilation_h=1, dilation_w=1, pad_h=ph, pad_w=pw), c, c),
+        overlap_margin=raster_overlap_margin(geo, geo["channels"], geo["channels"]),
     )

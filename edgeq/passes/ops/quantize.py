@@ -117,12 +117,19 @@ def quantize_thresholds(scale: float, zero_point: int, out_dtype: str) -> np.nda
     return np.concatenate([[-(2**31)], t]).astype(np.int32)
 
 
+def convert_operands(g: Graph, op: Op, in_dtypes: tuple[str, ...],
+                     out_dtypes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """A QUANTIZE / DEQUANTIZE's input and output, checked: element types and equal sizes."""
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    expect_dtype(x, *in_dtypes)
+    expect_dtype(y, *out_dtypes)
+    need(x.numel == y.numel, "input and output sizes differ")
+    return x, y
+
+
 @lowering("QUANTIZE", dtypes=("float32->int8", "float32->uint8", "int8", "uint8", "int8->uint8", "uint8->int8"))
 def lower_quantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "float32", "int8", "uint8")
-    expect_dtype(y, "int8", "uint8")
-    need(x.numel == y.numel, "input and output sizes differ")
+    x, y = convert_operands(g, op, ("float32", "int8", "uint8"), ("int8", "uint8"))
     out_scale, out_zp = _per_tensor(y)
     if x.dtype == "float32":
         lo_q, _ = _RANGE[y.dtype]
@@ -153,10 +160,7 @@ def lower_quantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
 @lowering("DEQUANTIZE", dtypes=("int8->float32", "uint8->float32"))
 def lower_dequantize(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "int8", "uint8")
-    expect_dtype(y, "float32")
-    need(x.numel == y.numel, "input and output sizes differ")
+    x, y = convert_operands(g, op, ("int8", "uint8"), ("float32",))
     s, z = _per_tensor(x)
     return Lowered(
         kernel="edgeq_dequantize_f32",

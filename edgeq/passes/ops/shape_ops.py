@@ -36,13 +36,9 @@ def _const_ints(g: Graph, tid: int, what: str, dtypes=("int32", "int64")) -> np.
 
 # --- CONCATENATION --------------------------------------------------------------------------------
 
-@lowering("CONCATENATION")
-def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    ins = [g.tensor(t) for t in op.inputs]
-    y = g.tensor(op.outputs[0])
-    need(len(ins) >= 1, "no inputs")
-    for t in (*ins, y):
-        expect_dtype(t, "int8")
+def concat_layout(op: Op, ins: list[Tensor], y: Tensor, check_input=None) -> tuple[int, list[int]]:
+    """Check a CONCATENATION's shapes (any element type; ``check_input(t)`` adds a per-input check);
+    returns (outer count, elements each input contributes per outer step)."""
     rank = len(y.shape)
     axis = int(op.attrs.get("axis", 0))
     axis = axis + rank if axis < 0 else axis
@@ -51,11 +47,27 @@ def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         need(len(t.shape) == rank, f"input '{t.name}' has rank {len(t.shape)}, output has {rank}")
         need(all(t.shape[d] == y.shape[d] for d in range(rank) if d != axis),
              f"input '{t.name}' shape {t.shape} does not match output {y.shape} off the axis")
+        if check_input is not None:
+            check_input(t)
+    need(sum(t.shape[axis] for t in ins) == y.shape[axis], "input extents do not add up to the output's")
+    inner = _prod(y.shape[axis + 1:])
+    return _prod(y.shape[:axis]), [t.shape[axis] * inner for t in ins]
+
+
+@lowering("CONCATENATION")
+def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    ins = [g.tensor(t) for t in op.inputs]
+    y = g.tensor(op.outputs[0])
+    need(len(ins) >= 1, "no inputs")
+    for t in (*ins, y):
+        expect_dtype(t, "int8")
+
+    def same_quant(t: Tensor) -> None:
         # LiteRT's int8 Prepare demands it (TFLM would copy the bytes anyway, which means nothing).
         need(_same_quant(t, y), f"input '{t.name}' is quantized differently from the output "
              "(int8 CONCATENATION does not requantize; the converter inserts QUANTIZE ops)")
-    need(sum(t.shape[axis] for t in ins) == y.shape[axis], "input extents do not add up to the output's")
-    inner = _prod(y.shape[axis + 1:])
+
+    outer, sizes = concat_layout(op, ins, y, same_quant)
     lo, hi = -128, 127
     act = op.attrs.get("fused_activation_function", "NONE")
     if act != "NONE":  # only set by edgeq's fuse-activations pass (TFLite's kernels refuse it)
@@ -65,8 +77,8 @@ def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_concat_s8_params",
         source="shape_ops",
         fields=(
-            ("outer", _prod(y.shape[:axis])), ("num_inputs", len(ins)), ("act_min", lo), ("act_max", hi),
-            ("sizes", arr(op, "sizes", np.array([t.shape[axis] * inner for t in ins], np.int32), "int32_t")),
+            ("outer", outer), ("num_inputs", len(ins)), ("act_min", lo), ("act_max", hi),
+            ("sizes", arr(op, "sizes", np.array(sizes, np.int32), "int32_t")),
         ),
         args=(tuple(t.id for t in ins), y.id),
     )
@@ -87,11 +99,8 @@ def collapse_pad(in_shape, before, after) -> list[tuple[int, int, int]]:
     return dims
 
 
-@lowering("PAD", "PADV2")
-def lower_pad(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    expect_dtype(x, "int8")
-    expect_dtype(y, "int8")
+def pad_amounts(g: Graph, op: Op, x: Tensor, y: Tensor) -> tuple[list[int], list[int]]:
+    """A PAD's constant paddings, checked against the shapes: (before, after) per dimension."""
     pads = _const_ints(g, op.inputs[1], "paddings")
     rank = len(x.shape)
     need(pads.shape == (rank, 2), f"paddings have shape {pads.shape}, expected ({rank}, 2)")
@@ -99,6 +108,30 @@ def lower_pad(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     before, after = [int(v) for v in pads[:, 0]], [int(v) for v in pads[:, 1]]
     need(tuple(n + b + a for n, b, a in zip(x.shape, before, after)) == tuple(y.shape),
          f"output shape {y.shape} does not match the paddings")
+    return before, after
+
+
+def pad_loop_fields(op: Op, in_shape, before, after) -> tuple:
+    """The pad kernels' ``MAX_DIMS`` loops (element counts, any element type) as the params fields
+    in_shape, out_shape and before: outermost first, merged by :func:`collapse_pad`, left-filled with 1."""
+    dims = collapse_pad(in_shape, before, after)
+    need(len(dims) <= MAX_DIMS, f"{len(dims)} padded dimensions that cannot be merged (max {MAX_DIMS})")
+    dims = [(1, 0, 0)] * (MAX_DIMS - len(dims)) + dims
+    ins, bs, _ = zip(*dims)
+    outs = [n + b + a for n, b, a in dims]
+    return (
+        ("in_shape", arr(op, "in_shape", np.array(ins, np.int32), "int32_t")),
+        ("out_shape", arr(op, "out_shape", np.array(outs, np.int32), "int32_t")),
+        ("before", arr(op, "before", np.array(bs, np.int32), "int32_t")),
+    )
+
+
+@lowering("PAD", "PADV2")
+def lower_pad(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    expect_dtype(x, "int8")
+    expect_dtype(y, "int8")
+    before, after = pad_amounts(g, op, x, y)
     cv = op.inputs[2] if len(op.inputs) > 2 else -1
     if cv >= 0:  # PADV2: the constant, raw (LiteRT demands it shares the output's quantization)
         c = g.tensor(cv)
@@ -108,21 +141,12 @@ def lower_pad(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         pad_value = int(np.asarray(c.data).reshape(-1)[0])
     else:  # PAD: the real value 0, i.e. the output zero point
         pad_value = y.quant.zero_point[0] if y.quant is not None else 0
-    dims = collapse_pad(x.shape, before, after)
-    need(len(dims) <= MAX_DIMS, f"{len(dims)} padded dimensions that cannot be merged (max {MAX_DIMS})")
-    dims = [(1, 0, 0)] * (MAX_DIMS - len(dims)) + dims
-    ins, bs, _ = zip(*dims)
-    outs = [n + b + a for n, b, a in dims]
+    loops = pad_loop_fields(op, x.shape, before, after)
     return Lowered(
         kernel="edgeq_pad_s8",
         struct="edgeq_pad_s8_params",
         source="shape_ops",
-        fields=(
-            ("pad_value", pad_value),
-            ("in_shape", arr(op, "in_shape", np.array(ins, np.int32), "int32_t")),
-            ("out_shape", arr(op, "out_shape", np.array(outs, np.int32), "int32_t")),
-            ("before", arr(op, "before", np.array(bs, np.int32), "int32_t")),
-        ),
+        fields=(("pad_value", pad_value), *loops),
         args=(x.id, y.id),
     )
 
