@@ -149,37 +149,38 @@ def mul_quant_fields(ctx: LowerCtx, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
     )
 
 
+def binary_call(op: Op, ctx: LowerCtx, operands: tuple[Tensor, Tensor, Tensor], quant: tuple,
+                clamp: tuple[int, int], *, kernel: str, struct: str, source: str,
+                litert_single: bool) -> Lowered:
+    """The kernel call of a broadcasting binary op (int8 and int16 ADD/SUB/MUL): broadcast shape fields,
+    the op's quantization fields, the clamp and the rounding mode. In place: the kernels read a[i] and
+    b[i] before writing y[i]."""
+    x1, x2, y = operands
+    return Lowered(
+        kernel=kernel,
+        struct=struct,
+        source=source,
+        fields=_bcast_fields(op, x1, x2, y) + quant + (
+            ("act_min", clamp[0]), ("act_max", clamp[1]),
+            ("rounding", rounding_flag(ctx, litert_single=litert_single)),
+        ),
+        args=(x1.id, x2.id, y.id),
+        inplace=True,
+    )
+
+
 @lowering("ADD", "SUB")
 def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
-    lo, hi = _clamp(op, y)
-    return Lowered(
-        kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
-        struct="edgeq_add_s8_params",
-        source="elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + quant + (
-            ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])),
-        ),
-        args=(x1.id, x2.id, y.id),
-        inplace=True,  # elementwise.c: a[i], b[i] are read before y[i] is written
-    )
+    return binary_call(op, ctx, (x1, x2, y), add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT), _clamp(op, y),
+                       kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
+                       struct="edgeq_add_s8_params", source="elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
 
 
 @lowering("MUL")
 def lower_mul(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    quant = mul_quant_fields(ctx, x1, x2, y)
-    lo, hi = _clamp(op, y)
-    return Lowered(
-        kernel="edgeq_mul_s8",
-        struct="edgeq_mul_s8_params",
-        source="elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + quant + (
-            ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING["MUL"])),
-        ),
-        args=(x1.id, x2.id, y.id),
-        inplace=True,  # elementwise.c: a[i], b[i] are read before y[i] is written
-    )
+    return binary_call(op, ctx, (x1, x2, y), mul_quant_fields(ctx, x1, x2, y), _clamp(op, y),
+                       kernel="edgeq_mul_s8", struct="edgeq_mul_s8_params", source="elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING["MUL"])

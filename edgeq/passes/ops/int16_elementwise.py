@@ -11,8 +11,8 @@ Rounding measured in tests/kernels/test_int16_ops.py (test_add_all_input_values)
 from __future__ import annotations
 
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower import LowerCtx, lowering, need, rounding_flag, scale
-from edgeq.passes.ops.binary import _bcast_fields, add_quant_fields, mul_quant_fields
+from edgeq.passes.lower import LowerCtx, lowering, need, scale
+from edgeq.passes.ops.binary import add_quant_fields, binary_call, mul_quant_fields
 from edgeq.passes.ops.int16_conv import check_s16, int16_clamp
 
 ADD_LEFT_SHIFT_S16 = 15
@@ -33,34 +33,14 @@ def _operands(g: Graph, op: Op):
 def lower_add_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
     need(not op.attrs.get("pot_scale_int16", False), "ADD with pot_scale_int16 (the LSTM power-of-two path)")
-    quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT_S16)
-    lo, hi = int16_clamp(op, y)
-    return Lowered(
-        kernel="edgeq_add_s16",
-        struct="edgeq_add_s16_params",
-        source="int16_elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + quant + (
-            ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING["ADD"])),
-        ),
-        args=(x1.id, x2.id, y.id),
-        inplace=True,  # out[i] is written after in1[i], in2[i] are read
-    )
+    return binary_call(op, ctx, (x1, x2, y), add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT_S16), int16_clamp(op, y),
+                       kernel="edgeq_add_s16", struct="edgeq_add_s16_params", source="int16_elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING["ADD"])
 
 
 @lowering("MUL", dtypes=("int16",))
 def lower_mul_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    quant = mul_quant_fields(ctx, x1, x2, y)
-    lo, hi = int16_clamp(op, y)
-    return Lowered(
-        kernel="edgeq_mul_s16",
-        struct="edgeq_mul_s16_params",
-        source="int16_elementwise",
-        fields=_bcast_fields(op, x1, x2, y) + quant + (
-            ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING["MUL"])),
-        ),
-        args=(x1.id, x2.id, y.id),
-        inplace=True,
-    )
+    return binary_call(op, ctx, (x1, x2, y), mul_quant_fields(ctx, x1, x2, y), int16_clamp(op, y),
+                       kernel="edgeq_mul_s16", struct="edgeq_mul_s16_params", source="int16_elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING["MUL"])
