@@ -108,7 +108,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     """
     from edgeq.frontend.calibrate import observation_passes, parse_method
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import ensure_int8, float_tflite_bytes, load_calibration, quantize
+    from edgeq.frontend.quantize import float_tflite_bytes, load_calibration, quantize
 
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
@@ -128,8 +128,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         from edgeq.frontend.mixed import ensure_supported
 
         data, tflite_scheme = ensure_supported(loaded)
-        if tflite_scheme == "float32":
-            data = ensure_int8(loaded)  # raises: edgeq quantizes Keras models, not float .tflite files
+        if tflite_scheme == "float32":  # edgeq quantizes Keras models and SavedModels, not float .tflite files
+            raise EdgeqError(f"{model_path} is a float32 TFLite model, not int8",
+                             hint="add --scheme float32 to deploy it in float32, or pass the Keras model "
+                                  "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
         float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
         if calib is None:
@@ -164,9 +166,18 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
     from edgeq.frontend.quantize import float_tflite_bytes, load_calibration
 
     if loaded.kind == "tflite":
-        raise EdgeqError(f"{loaded.path} is already a TFLite model; --scheme {scheme} converts Keras models and "
-                         "SavedModels", hint="pass the Keras model (.keras/.h5) it came from, or use --scheme int8 "
-                         "to pass an int8 .tflite through")
+        from edgeq.frontend.mixed import tflite_scheme
+
+        have = tflite_scheme(loaded.tflite_bytes) if loaded.tflite_bytes is not None else None
+        if have != scheme:
+            raise EdgeqError(f"{loaded.path} is already a TFLite model ({have or 'not one the C backend runs'}); "
+                             f"--scheme {scheme} converts Keras models and SavedModels",
+                             hint="pass the Keras model (.keras/.h5) it came from, or leave out --scheme to pass an "
+                                  "int8, int16x8 or mixed .tflite through")
+        data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
+        ops, n_macs, bad = summarize(data, name)
+        return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
+                              None, notes, scheme=scheme)
     float_data = float_tflite_bytes(loaded)
     if scheme == "float32":
         data, calib_desc, warning = float_data, "none (float32, not quantized)", None

@@ -230,7 +230,7 @@ def cmd_convert_and_flash(a) -> int:
     with report.progress_bars() as bars:
         res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
                                 data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out, scheme=a.scheme,
-                                progress=bars, say=lambda m: report.err_console.print(m, markup=False))
+                                calibration=a.calibration, progress=bars, say=lambda m: report.err_console.print(m, markup=False))
     report.summary_table(res.report)
     if a.profile:
         report.profile_table(res.report["profile"], res.report["latency"]["unit"])
@@ -432,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="range of --calib random (default -1,1)")
     c.add_argument("--scheme", choices=("int8", "int16x8", "float32"), default="int8",
                    help="how a Keras model is converted: int8 (default), int16x8, or float32 (no quantization)")
+    c.add_argument("--calibration", default="minmax", metavar="METHOD",
+                   help="int8 activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
     c.add_argument("--data", help="validation data: .npz with x (and y for accuracy), or .npy")
     c.add_argument("--port", help="serial port of a real board (emulated boards make their own)")
     c.add_argument("--runs", type=_positive, default=10, metavar="N", help="latency runs (default 10)")

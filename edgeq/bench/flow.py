@@ -236,7 +236,8 @@ class FlowResult:
 def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, calib: str | None = None,
                       random_range=(-1.0, 1.0), data: str | None = None, port: str | None = None,
                       runs: int = 10, samples: int = 10, out_dir: str | Path | None = None,
-                      progress=None, say=lambda msg: None, scheme: str = "int8") -> FlowResult:
+                      progress=None, say=lambda msg: None, scheme: str = "int8",
+                      calibration: str = "minmax") -> FlowResult:
     from edgeq.api import lower_tflite, model_manifest, quantize_model, write_atomic
     from edgeq.codegen import generate
     from edgeq.passes.analysis import op_macs
@@ -256,7 +257,8 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
     if calib is None and not is_tflite and scheme != "float32":
         raise EdgeqError(f"{model_path} needs quantizing: give calibration data",
                          hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-    q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme)
+    q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme,
+                       calibration=calibration)
     tflite = q.tflite
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
     g = lower_tflite(tflite, "litert", name, cpu)  # unsupported ops: all named here, before anything is written
@@ -264,7 +266,9 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
 
     check_fit(estimate_graph(g, board), what=str(model_path))  # flash/RAM needs vs the board, before any build
     out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits
-    write_atomic(out / f"{name}_{scheme}.tflite", tflite)
+    scheme = q.scheme  # what the model is (a .tflite passed through keeps its own: int8, int8+float32, ...)
+    model_file = out / f"{name}_{scheme.replace('+', '_')}.tflite"
+    write_atomic(model_file, tflite)
     keras_model = None
     if not is_tflite and data:
         from edgeq.frontend.load import load_model
@@ -300,7 +304,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
     mem = dict(build.memory, stack_bytes=run.stack_used)
     report = {
         "model": {"path": str(model_path), "sha256": hashlib.sha256(tflite).hexdigest(), "ops": q.ops,
-                  "macs": q.macs, "int8_tflite": str(out / f"{name}_{scheme}.tflite"), "scheme": scheme,
+                  "macs": q.macs, "int8_tflite": str(model_file), "scheme": scheme,
                   "calibration": q.calibration, "calibration_warning": q.calibration_warning},
         "board": {"name": board.name, "cpu": board.cpu.core, "clock_hz": board.clock.hz,
                   "emulated": board.emulated},

@@ -130,3 +130,40 @@ def test_tflite_scheme_tells_models_apart(schemes, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "not a fully int8-quantized" in err and "hint:" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tflite_already_in_the_scheme_passes_through(schemes, tmp_path, capsys):
+    """A float32 .tflite with --scheme float32 (or an int16x8 one with --scheme int16x8) is deployed as it is,
+    like an int8 .tflite; a .tflite in another scheme is refused, naming what it is."""
+    for s in ("float32", "int16x8"):
+        path = tmp_path / f"digits_{s}.tflite"
+        path.write_bytes(schemes[s].tflite)
+        r = quantize_model(path, None, scheme=s)
+        assert r.tflite == schemes[s].tflite and r.scheme == s and r.calibration == f"none (already {s})"
+    code = main(["quantize", str(tmp_path / "digits_float32.tflite"), "--scheme", "int16x8", "-o",
+                 str(tmp_path / "x.tflite")])
+    err = capsys.readouterr().err
+    assert code == 2 and "already a TFLite model (float32)" in err and "Traceback" not in err
+    assert not (tmp_path / "x.tflite").exists()
+
+
+@pytest.mark.slow
+def test_convert_and_flash_takes_a_calibration_method_and_a_float_tflite(schemes, tmp_path, capsys):
+    """convert-and-flash --calibration percentile:99.9 gives the same model as quantize with that method,
+    bit-exact on the emulated board; a float32 .tflite goes through convert-and-flash --scheme float32."""
+    rep = tmp_path / "r.json"
+    code = main(["convert-and-flash", str(MODEL), "--calib", CALIB, "--calibration", "percentile:99.9",
+                 "--samples", "2", "--runs", "1", "--out", str(tmp_path / "cf"), "--report", str(rep)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads(rep.read_text())
+    assert "percentile:99.9" in r["model"]["calibration"] and r["validation"]["bit_exact"]
+    assert (tmp_path / "cf" / "digits_cnn_int8.tflite").read_bytes() == quantize_model(
+        MODEL, CALIB, calibration="percentile:99.9").tflite
+    f32 = tmp_path / "digits_f32.tflite"
+    f32.write_bytes(schemes["float32"].tflite)
+    code = main(["convert-and-flash", str(f32), "--scheme", "float32", "--samples", "2", "--runs", "1",
+                 "--out", str(tmp_path / "cf32"), "--report", str(rep)])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads(rep.read_text())
+    assert r["model"]["scheme"] == "float32" and r["validation"]["ok"]
+    assert (tmp_path / "cf32" / "digits_f32_float32.tflite").exists()
