@@ -55,6 +55,60 @@ def test_add_all_input_values():
     assert_bit_exact16(model_bytes=tfl, expect_ops={"ADD"}, inputs=[sample])
 
 
+# --- MUL: every int16 value of input 1 against 16 values of input 2 (16 samples), hand-built models -----
+# At converter-like scales (multiplier ~2^-14) double and single rounding disagree on about one output in
+# 2^15, and LiteRT's float32 multiplier and TFLM's double one on about one in 2^12 (medians over 300 random
+# scale triples): test_add_mul's few random samples see neither. These sweeps see both (the counts below are
+# what each wrong choice gives; the test asserts only that it is not zero).
+MUL_S16_CASES = {
+    # multiplier ~0.59 (output_shift -1): single rounding is wrong on ~114000 of the 1048576 outputs,
+    # the other reference's multiplier on ~440 (the small inputs 2 keep the products in range)
+    "shift1": ((0.018161427229642868, 0.002078197430819273, 0.00011770113633247092),
+               [-9, -3, -2, -1, 0, 1, 2, 3, 5, 7, -5, 4, -4, 6, -6, -7]),
+    # converter-like scales (ranges / 32767), multiplier ~2^-14, the most sensitive of those 300 triples:
+    # ~150 (rounding) and ~550 (multiplier) wrong outputs
+    "typical": ((0.00026260261074639857, 6.421261059585959e-05, 0.0004023005021736026),
+                [int(v) for v in np.random.default_rng(5).integers(-32768, 32768, 16)]),
+}
+
+
+def _int16_elementwise():
+    from edgeq.passes.lower import registry
+
+    registry()  # load every op module first (importing one module alone would hide the others)
+    from edgeq.passes.ops import binary, int16_elementwise
+
+    return binary, int16_elementwise
+
+
+@pytest.mark.parametrize("case", sorted(MUL_S16_CASES))
+def test_mul_all_input_values(case, monkeypatch):
+    """Detects the rounding mode (LiteRT and TFLM both round twice) and the multiplier's precision (LiteRT
+    float32, TFLM double): each wrong choice changes outputs of this sweep on its reference."""
+    from tensorflow.lite.python import schema_py_generated as s
+
+    from harness import build_tflite
+
+    (s1, s2, so), values = MUL_S16_CASES[case]
+    tfl = build_tflite([dict(shape=[1, 65536], dtype="int16", scale=sc) for sc in (s1, s2, so)],
+                       [("MUL", [0, 1], [2], s.MulOptionsT())], [0, 1], [2])
+    samples = [[ALL_S16.reshape(1, -1), np.full((1, 65536), v, np.int16)] for v in values]
+
+    def mismatches(rounding):
+        return compare(tfl, samples, rounding).mismatched_bytes
+
+    assert mismatches("litert") == 0
+    assert mismatches("tflm") == 0
+    binary, int16_elementwise = _int16_elementwise()
+    with monkeypatch.context() as mp:  # single rounding is wrong for LiteRT's reference
+        mp.setitem(int16_elementwise.LITERT_SINGLE_ROUNDING, "MUL", True)
+        assert mismatches("litert") > 0
+    real = binary.mul_multiplier  # each reference's multiplier is wrong for the other
+    monkeypatch.setattr(binary, "mul_multiplier", lambda a, b, c, float32_math: real(a, b, c, not float32_math))
+    assert mismatches("litert") > 0
+    assert mismatches("tflm") > 0
+
+
 @pytest.mark.parametrize("layer,expect", [
     (lambda: keras.layers.AveragePooling2D(3, strides=2, padding="same"), "AVERAGE_POOL_2D"),
     (lambda: keras.layers.AveragePooling2D(2, padding="valid"), "AVERAGE_POOL_2D"),

@@ -5,7 +5,7 @@
   multipliers through QuantizeMultiplierSmallerThanOneExp). The power-of-two path is refused.
 * MUL: the int8 general path on int16 values (multiplier ``s1 * s2 / s_out`` in float32 as LiteRT, in
   double as TFLM).
-Rounding measured in tests/kernels/test_int16_ops.py (test_add_all_input_values).
+Rounding measured in tests/kernels/test_int16_ops.py (test_add_all_input_values, test_mul_all_input_values).
 """
 
 from __future__ import annotations
