@@ -2,74 +2,16 @@
 
 #include <string.h>
 
-void edgeq_concat_s8(const edgeq_concat_s8_params *p, const int8_t *const *inputs, int8_t *out) {
-  const int clamp = p->act_min > -128 || p->act_max < 127;
-  int32_t o, i, k;
-  for (o = 0; o < p->outer; ++o) {
-    for (i = 0; i < p->num_inputs; ++i) {
-      const int32_t n = p->sizes[i];
-      const int8_t *src = inputs[i] + (size_t)o * (size_t)n;
-      if (!clamp) {
-        memcpy(out, src, (size_t)n);
-      } else {
-        for (k = 0; k < n; ++k) out[k] = (int8_t)edgeq_clamp_i32(src[k], p->act_min, p->act_max);
-      }
-      out += n;
-    }
-  }
-}
+static void edgeq_sh_fill(int8_t *out, int32_t v, size_t n) { memset(out, (int)v, n); }
 
-/* index i of an output dimension falls in the padding (not in [before, before + in_extent)) */
-#define EDGEQ_PAD_OUTSIDE(i, d) ((i) < p->before[d] || (i) >= p->before[d] + p->in_shape[d])
-
-void edgeq_pad_s8(const edgeq_pad_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t *os = p->out_shape;
-  const int v = p->pad_value;
-  /* bytes of one index step in output dimensions 0..3 */
-  const size_t blk3 = (size_t)os[4];
-  const size_t blk2 = (size_t)os[3] * blk3;
-  const size_t blk1 = (size_t)os[2] * blk2;
-  const size_t blk0 = (size_t)os[1] * blk1;
-  const size_t row = (size_t)p->in_shape[4];
-  const size_t left = (size_t)p->before[4];
-  const size_t right = blk3 - left - row;
-  int32_t i0, i1, i2, i3;
-  for (i0 = 0; i0 < os[0]; ++i0) {
-    if (EDGEQ_PAD_OUTSIDE(i0, 0)) {
-      memset(out, v, blk0);
-      out += blk0;
-      continue;
-    }
-    for (i1 = 0; i1 < os[1]; ++i1) {
-      if (EDGEQ_PAD_OUTSIDE(i1, 1)) {
-        memset(out, v, blk1);
-        out += blk1;
-        continue;
-      }
-      for (i2 = 0; i2 < os[2]; ++i2) {
-        if (EDGEQ_PAD_OUTSIDE(i2, 2)) {
-          memset(out, v, blk2);
-          out += blk2;
-          continue;
-        }
-        for (i3 = 0; i3 < os[3]; ++i3) {
-          if (EDGEQ_PAD_OUTSIDE(i3, 3)) {
-            memset(out, v, blk3);
-          } else {
-            /* input rows are consumed in order */
-            memset(out, v, left);
-            memcpy(out + left, in, row);
-            memset(out + left + row, v, right);
-            in += row;
-          }
-          out += blk3;
-        }
-      }
-    }
-  }
-}
-
-#undef EDGEQ_PAD_OUTSIDE
+#define EDGEQ_SH_T int8_t
+#define EDGEQ_SH_LO (-128)
+#define EDGEQ_SH_HI 127
+#define EDGEQ_SH_CONCAT_PARAMS edgeq_concat_s8_params
+#define EDGEQ_SH_PAD_PARAMS edgeq_pad_s8_params
+#define EDGEQ_SH_CONCAT edgeq_concat_s8
+#define EDGEQ_SH_PAD edgeq_pad_s8
+#include "shape_impl.h"
 
 void edgeq_strided_slice_s8(const edgeq_strided_slice_s8_params *p, const int8_t *in, int8_t *out) {
   const int32_t *c = p->count;
