@@ -6,10 +6,10 @@ from pathlib import Path
 
 from edgeq.codegen import GeneratedLibrary, generate
 from edgeq.errors import EdgeqError
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
-from edgeq.passes import compile_graph
-from edgeq.passes.lower import LowerCtx
+from edgeq.passes.pipeline import compile_graph
+from edgeq.passes.lower.registry import LowerCtx
 
 
 def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any") -> Graph:
@@ -85,7 +85,8 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 def summarize(model: bytes, name: str) -> tuple[dict[str, int], int, list[tuple[int, str, str]]]:
     """Op histogram, MACs and the ops the C backend cannot lower (all of them)."""
     from edgeq.passes.analysis import macs, op_histogram
-    from edgeq.passes.graph_passes import fold_constant_aliases, fuse_activations
+    from edgeq.passes.graph.alias import fold_constant_aliases
+    from edgeq.passes.graph.fuse import fuse_activations
     from edgeq.passes.lower import unsupported_ops
 
     g = read_tflite(model, name=name)
@@ -108,7 +109,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     """
     from edgeq.frontend.calibrate import observation_passes, parse_method
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import float_tflite_bytes, load_calibration, quantize
+    from edgeq.frontend.convert import float_tflite_bytes, load_calibration, quantize
 
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
@@ -125,7 +126,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
     tflite_scheme = "int8"
     if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), or int16x8
-        from edgeq.frontend.mixed import ensure_supported
+        from edgeq.frontend.partial import ensure_supported
 
         data, tflite_scheme = ensure_supported(loaded)
         if tflite_scheme == "float32":  # edgeq quantizes Keras models and SavedModels, not float .tflite files
@@ -154,19 +155,19 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
 
 
 def compare_calibrations(model_path: str | Path, calib: str, **options):
-    """Quantize with every calibration method and measure each (see edgeq.calibration.compare_calibrations);
+    """Quantize with every calibration method and measure each (see edgeq.quality.calibrations.compare_calibrations);
     ``.rows`` is a list of plain dicts, one per method, ``.tflite`` the best model."""
-    from edgeq.calibration import compare_calibrations as compare
+    from edgeq.quality.calibrations import compare_calibrations as compare
 
     return compare(model_path, calib, **options)
 
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
-    from edgeq.frontend.quantize import float_tflite_bytes, load_calibration
+    from edgeq.frontend.convert import float_tflite_bytes, load_calibration
 
     if loaded.kind == "tflite":
-        from edgeq.frontend.mixed import tflite_scheme
+        from edgeq.frontend.partial import tflite_scheme
 
         have = tflite_scheme(loaded.tflite_bytes) if loaded.tflite_bytes is not None else None
         if have != scheme:

@@ -33,9 +33,9 @@ def main(argv=None) -> int:
     from zoo import ZOO, zoo_path, zoo_tflite
 
     from edgeq.api import lower_tflite
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
     from edgeq.passes.analysis import macs
-    from edgeq.validate.run import validate
+    from edgeq.quality.validate import validate
 
     rows = []
     for name in a.models or list(ZOO):

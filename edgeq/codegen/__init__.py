@@ -1,3 +1,3 @@
-from edgeq.codegen.generate import GeneratedLibrary, generate, render_context
+from edgeq.codegen.emit import GeneratedLibrary, generate, render_context
 
 __all__ = ["GeneratedLibrary", "generate", "render_context"]

@@ -382,7 +382,7 @@ def collect_stats(
     is called after each sample of each pass.
     """
     from edgeq.frontend.load import quiet_tf
-    from edgeq.validate.reference import _litert_module
+    from edgeq.quality.references import _litert_module
 
     methods = [parse_method(m) for m in methods]
     recorded = calibrated_ranges(calibrated)

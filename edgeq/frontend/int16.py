@@ -1,7 +1,7 @@
 """TFLite "16x8" post-training quantization: int16 activations, int8 weights, int64 bias.
 
 :func:`converter_settings` switches a ``tf.lite.TFLiteConverter`` (already given its representative
-dataset) to the 16x8 op set; :func:`quantize_int16x8` is :func:`edgeq.frontend.quantize.quantize` with
+dataset) to the 16x8 op set; :func:`quantize_int16x8` is :func:`edgeq.frontend.convert.quantize` with
 those settings (same batch-1 SavedModel export and calibration). Model I/O is int16 (or float32, with
 QUANTIZE / DEQUANTIZE ops at the boundary).
 """
@@ -36,7 +36,7 @@ def converter_settings(converter: Any, input_type: str = "int16", output_type: s
 
 def int16x8_problems(data: bytes) -> list[str]:
     """Tensors of a 16x8 model whose activations are not int16 (apart from float I/O and int32 shapes)."""
-    from edgeq.frontend.tflite_reader import read_tflite
+    from edgeq.frontend.tflite.reader import read_tflite
 
     g = read_tflite(data)
     bad = []
@@ -52,7 +52,7 @@ def quantize_int16x8(loaded: LoadedModel, calib, *, input_type: str = "int16", o
                      per_channel: bool = True, progress: Callable[[int, int], None] | None = None) -> bytes:
     """16x8 TFLite bytes of a Keras model / SavedModel calibrated on ``calib`` (a CalibrationData); weights
     per channel unless ``per_channel`` is False."""
-    from edgeq.frontend import quantize as q
+    from edgeq.frontend import convert as q
 
     if loaded.kind == "tflite":
         raise EdgeqError(f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and "

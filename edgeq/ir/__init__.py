@@ -1,3 +1,1 @@
-from edgeq.ir.graph import Graph, Op, Quant, Tensor, Lowered, ArrayRef, MemoryPlan, Buffer
-
-__all__ = ["Graph", "Op", "Quant", "Tensor", "Lowered", "ArrayRef", "MemoryPlan", "Buffer"]
+from edgeq.ir.graph import ALIAS_OPS, ArrayRef, Buffer, Graph, Lowered, MemoryPlan, Op, Quant, Tensor

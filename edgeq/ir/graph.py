@@ -12,6 +12,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+# Ops that produce no kernel call: their output aliases their input's bytes (passes.graph.alias).
+ALIAS_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+
 DTYPE_SIZE = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
 C_TYPE = {
     "int8": "int8_t",

@@ -1,6 +1,6 @@
 """Does a model fit a board? Flash and RAM needs estimated BEFORE compiling firmware.
 
-The link step (:func:`edgeq.targets.build.build_firmware`) measures the real image and is the final word;
+The link step (:func:`edgeq.targets.toolchain.build_firmware`) measures the real image and is the final word;
 this module answers earlier, from the lowered graph (:func:`estimate_graph`) or from a generated library
 folder (:func:`estimate_library`), so a model that cannot fit is refused before anything is compiled or
 written, with the biggest tensors and layers named.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.boards import Board, BoardLimits
+from edgeq.targets.boards import Board, BoardLimits
 from edgeq.errors import EdgeqError
 
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
@@ -93,7 +93,7 @@ def estimate_graph(g, board: Board, *, harness: bool = True, top: int = 3) -> Fi
     from edgeq.ir.graph import ArrayRef
 
     if g.plan is None:
-        raise ValueError("estimate_graph needs a memory-planned graph (edgeq.passes.compile_graph)")
+        raise ValueError("estimate_graph needs a memory-planned graph (edgeq.passes.pipeline.compile_graph)")
     arrays: dict[str, tuple[int, int]] = {}  # name -> (bytes, op id)
     per_op: dict[int, int] = {}
     kernels: list[str] = []
@@ -277,7 +277,7 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
 
 
 def _boards() -> list[Board]:
-    from edgeq.boards import list_boards
+    from edgeq.targets.boards import list_boards
 
     try:
         return sorted(list_boards(), key=lambda o: (o.memory.ram.length, o.memory.flash.length))

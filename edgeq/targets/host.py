@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.codegen.generate import GeneratedLibrary, template_env
+from edgeq.codegen.emit import GeneratedLibrary, template_env
 from edgeq.errors import EdgeqError, ToolMissingError
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC"]

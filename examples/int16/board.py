@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.api import lower_tflite, model_manifest
-from edgeq.bench.flow import build_bench, flashed, latency, run_device
-from edgeq.bench.protocol import open_device
-from edgeq.boards import load_board
+from edgeq.flows.convert_and_flash import build_bench, flashed, latency, run_device
+from edgeq.targets.protocol import open_device
+from edgeq.targets.boards import load_board
 from edgeq.codegen import generate
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.quantize import load_calibration
-from edgeq.validate.reference import LiteRT
+from edgeq.frontend.convert import load_calibration
+from edgeq.quality.references import LiteRT
 
 
 def main() -> None:

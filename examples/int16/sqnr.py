@@ -18,8 +18,8 @@ import numpy as np
 
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.quantize import load_calibration, quantize
-from edgeq.validate.reference import LiteRT
+from edgeq.frontend.convert import load_calibration, quantize
+from edgeq.quality.references import LiteRT
 
 
 def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from paths import MLPERF
-from edgeq.cli import main
+from edgeq.cli.main import main
 
 
 def run(capsys, *argv):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from paths import MLPERF, REPO
-from edgeq.cli import main
+from edgeq.cli.main import main
 
 
 def run(capsys, *argv):
@@ -143,5 +143,5 @@ def test_generate_missing_file(capsys, tmp_path):
 def test_console_script_entry_point():
     r = subprocess.run([str(REPO / ".venv" / "bin" / "edgeq"), "--help"], capture_output=True, text=True)
     if r.returncode != 0:  # not installed as a script here: fall back to the module
-        r = subprocess.run([sys.executable, "-m", "edgeq.cli", "--help"], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "edgeq.cli.main", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "quantize" in r.stdout and "validate" in r.stdout

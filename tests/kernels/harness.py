@@ -18,17 +18,17 @@ import numpy as np
 
 from edgeq.api import lower_tflite
 from edgeq.codegen import generate
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.targets.host import HostModel, cache_dir
-from edgeq.validate.compare import ByteCompare, first_mismatching_op
-from edgeq.validate.reference import TFLM, LiteRT
+from edgeq.quality.compare import ByteCompare, first_mismatching_op
+from edgeq.quality.references import TFLM, LiteRT
 
 
 def _convert(model, calib: list[np.ndarray], per_channel: bool = True, input_type: str = "int8",
              output_type: str = "int8") -> bytes:
     """edgeq's own quantizer (calibration keyed by input name, batch-1 export) on an in-memory model."""
     from edgeq.frontend.load import LoadedModel
-    from edgeq.frontend.quantize import CalibrationData, quantize
+    from edgeq.frontend.convert import CalibrationData, quantize
 
     loaded = LoadedModel(Path(f"{model.name}.keras"), "keras", model, None, None,
                          [tuple(i.shape[1:]) for i in model.inputs], [np.dtype("float32")] * len(model.inputs),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import compare, random_inputs
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 
 
 def int16x8_tflite(model, calib=None, n_calib: int = 32, seed: int = 0, scale: float = 1.0,
@@ -16,7 +16,7 @@ def int16x8_tflite(model, calib=None, n_calib: int = 32, seed: int = 0, scale: f
     """16x8 quantization of a Keras model (batch-1 inputs) through edgeq.frontend.int16."""
     from edgeq.frontend.int16 import quantize_int16x8
     from edgeq.frontend.load import LoadedModel
-    from edgeq.frontend.quantize import CalibrationData
+    from edgeq.frontend.convert import CalibrationData
 
     if calib is None:
         rng = np.random.default_rng(seed)

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 from harness import compare, int8_tflite, random_inputs, tf_function_tflite
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes.lower import LowerCtx, Unsupported, registry
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower import registry
+from edgeq.passes.lower.registry import LowerCtx, Unsupported
 
 SHAPE = (16, 16)  # 256 elements: one sample holds every int8 value; <= 256 is the kernels' direct path
 
@@ -296,7 +297,7 @@ def test_tanh_input_scales():
 
 def test_logistic_and_tanh_references_really_differ_there():
     """Guard for the two tests above: the references disagree on them, so both modes are exercised."""
-    from edgeq.validate.reference import TFLM, LiteRT
+    from edgeq.quality.references import TFLM, LiteRT
 
     for kind, qs in (("LOGISTIC", _LOGISTIC_INPUTS), ("TANH", _TANH_INPUTS)):
         tfl = rewrite_model(branch_model(kind), [dict(inp=q) for q in qs])

@@ -1,6 +1,6 @@
 """ADD, SUB and MUL (int8) with broadcasting: bit-exact against LiteRT's reference kernels and TFLM.
 
-What was measured (see edgeq/passes/ops/binary.py):
+What was measured (see edgeq/passes/lower/int8/elementwise.py):
 * LiteRT 2.3 BUILTIN_REF uses *double* rounding (gemmlowp SRDHM + rounding shift) for ADD, SUB and MUL,
   like TFLM. ``test_all_input_pairs`` feeds all 65536 input pairs through each op (scales patched so
   that many outputs sit near rounding ties) and checks that single rounding would fail.
@@ -26,9 +26,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import assert_bit_exact, compare
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph, Op, Quant, Tensor
-from edgeq.passes.lower import LowerCtx, registry, unsupported_ops
+from edgeq.passes.lower import registry, unsupported_ops
+from edgeq.passes.lower.registry import LowerCtx
 
 MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
 KINDS = {"add": "ADD", "sub": "SUB", "mul": "MUL"}
@@ -41,7 +42,7 @@ def _binary():
     """The lowering module, imported only after the registry loaded every op module: lower.registry()
     loads them only while it is empty, so importing one op module first would hide all the others."""
     registry()
-    from edgeq.passes.ops import binary
+    from edgeq.passes.lower.int8 import elementwise as binary
 
     return binary
 
@@ -376,7 +377,7 @@ def _graph(kind, s=(0.1, 0.1, 0.1), act="NONE", dtype="int8", shapes=((4,), (4,)
 def test_unsupported_reported(kind):
     assert unsupported_ops(_graph(kind)) == []
     for g, why in [
-        (_graph(kind, dtype="uint8"), "uint8"),  # (int16 ADD/MUL: edgeq/passes/ops/int16_elementwise.py)
+        (_graph(kind, dtype="uint8"), "uint8"),  # (int16 ADD/MUL: edgeq/passes/lower/int16/elementwise.py)
         (_graph(kind, act="TANH"), "TANH"),
         (_graph(kind, shapes=((4,), (3,), (4,))), "broadcast"),
     ]:

@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from harness import assert_bit_exact, compare, int8_tflite, random_inputs
 from edgeq.codegen import generate
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes import compile_graph
-from edgeq.passes.lower import LowerCtx, Unsupported, registry
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.pipeline import compile_graph
+from edgeq.passes.lower import registry
+from edgeq.passes.lower.registry import LowerCtx, Unsupported
 from edgeq.targets.host import HostModel
-from edgeq.validate.reference import LiteRT
+from edgeq.quality.references import LiteRT
 
 MLPERF = Path(__file__).resolve().parents[3] / "shared" / "models" / "mlperf-tiny"
 
@@ -171,7 +172,7 @@ def test_conv2d_random(h, w, cin, cout, kh, kw, stride, dil, padding, act, bias,
 
 def test_litert_conv_rounds_twice(monkeypatch):
     """Single rounding (as LiteRT's FULLY_CONNECTED) does NOT match LiteRT's CONV_2D: it rounds twice."""
-    import edgeq.passes.ops.conv as conv_ops
+    import edgeq.passes.lower.int8.conv as conv_ops
 
     m = conv_model((12, 12, 8), keras.layers.Conv2D(16, 3, padding="same"))
     tfl = int8_tflite(m)
@@ -184,9 +185,9 @@ def test_litert_conv_rounds_twice(monkeypatch):
 def test_conv_without_acc_init(monkeypatch):
     """acc_init is dropped when bias + offset * sum(w) overflows int32: the kernel's generic path
     (offset added per tap, everywhere) must then be exact on its own."""
-    import edgeq.passes.ops.conv as conv_ops
+    import edgeq.passes.lower.int8.conv as conv_ops
 
-    monkeypatch.setattr(conv_ops, "_acc_init", lambda *a: None)
+    monkeypatch.setattr(conv_ops, "acc_init_values", lambda *a: None)
     shape = (6, 7, 5)
     m = conv_model(shape, keras.layers.Conv2D(6, 3, padding="same"))
     assert_bit_exact(m, expect_ops={"CONV_2D"}, calib=positive_calib(shape))
@@ -265,7 +266,7 @@ def _sxtb16_lanes(word_bytes):
 def test_conv_dsp_weight_layout(out_c, k_h, k_w, fin):
     """wq words, consumed as the kernel does (2 channels x blocks of 4 rows, __smlad lanes), give w . x."""
     from edgeq.ir import Op
-    from edgeq.passes.ops.conv import _conv_dsp_weights
+    from edgeq.passes.lower.int8.conv import _conv_dsp_weights
 
     rng = np.random.default_rng(1)
     w = rng.integers(-128, 128, (out_c, k_h, k_w, fin), dtype=np.int8)
@@ -288,8 +289,8 @@ def test_conv_dsp_requant_matches_reference():
     """rq = {m, s, e, rb}: (SMMULR(acc << s, m) - (t < 0) + rb) >> e == MultiplyByQuantizedMultiplier
     (double rounding) + output_offset for accumulators within the lowering's bound."""
     from edgeq.ir import Op
-    from edgeq.passes.ops.conv import _conv_dsp_requant
-    from edgeq.passes.quantmath import mul_by_qm_double, quantize_multiplier
+    from edgeq.passes.lower.int8.conv import _conv_dsp_requant
+    from edgeq.passes.lower.quantmath import mul_by_qm_double, quantize_multiplier
 
     rng = np.random.default_rng(2)
     out_c = 6

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from harness import assert_bit_exact, compare, int8_tflite, random_inputs
 from test_conv import MLPERF, check_ops_in_model, conv_model, positive_calib
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 
 
 @pytest.fixture(autouse=True)
@@ -112,13 +112,15 @@ def test_depthwise_random(h, w, cin, dm, kh, kw, stride, dil, padding, act, bias
 
 
 def test_litert_depthwise_rounds_twice(monkeypatch):
-    import edgeq.passes.ops.conv as conv_ops
+    import edgeq.passes.lower.int8.conv as conv_ops
+    import edgeq.passes.lower.int8.depthwise_conv as dw_ops
 
     m = conv_model((12, 12, 8), keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2))
     tfl = int8_tflite(m)
     inputs = random_inputs(tfl, 10)
     assert compare(tfl, inputs, "litert").bit_exact
-    monkeypatch.setattr(conv_ops, "rounding_flag", lambda ctx, litert_single: 1)
+    for mod in (conv_ops, dw_ops):
+        monkeypatch.setattr(mod, "rounding_flag", lambda ctx, litert_single: 1)
     assert not compare(tfl, inputs, "litert").bit_exact
 
 

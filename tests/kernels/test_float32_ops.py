@@ -2,7 +2,7 @@
 
 Each model is a small float32 TFLite graph (no quantization) built from a ``tf.function``; the generated C
 runs on the host on many random inputs (normal, wide-range and special values) and every output must be
-within the stated tolerance (edgeq.validate.compare.FLOAT_RTOL: max |diff| <= 1e-5 x max(1, max |ref|)).
+within the stated tolerance (edgeq.quality.compare.FLOAT_RTOL: max |diff| <= 1e-5 x max(1, max |ref|)).
 Ops that are single IEEE operations per element or follow the reference's accumulation order are also
 checked bit for bit where they must be (see ``EXACT``); SOFTMAX, LOGISTIC and TANH use edgeq's own exp.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.validate.compare import FLOAT_RTOL, ByteCompare, float_error
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.quality.compare import FLOAT_RTOL, ByteCompare, float_error
 
 from harness import compile_host
 
@@ -150,7 +150,7 @@ def float_inputs(model: bytes, n: int, seed: int = 3) -> list[list[np.ndarray]]:
 @pytest.mark.parametrize("name,rounding", [(n, r) for n in NAMES for r in ("litert", "tflm")
                                            if not (r == "tflm" and n in LITERT_ONLY)])
 def test_float32_op_within_tolerance(name, rounding):
-    from edgeq.validate.reference import TFLM, LiteRT
+    from edgeq.quality.references import TFLM, LiteRT
 
     tfl, exact = _model(name)
     _, host = compile_host(tfl, rounding)

@@ -1,7 +1,7 @@
 """CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED with int16 activations (TFLite 16x8) against LiteRT's
 reference kernels (and TFLM, rounding "tflm"), byte for byte.
 
-Measured (see edgeq/passes/ops/int16_conv.py): the convolutions requantize
+Measured (see edgeq/passes/lower/int16/conv.py): the convolutions requantize
 their int64 accumulator with MultiplyByQuantizedMultiplier(int64_t, ...) (16-bit reduced multiplier,
 one rounding); LiteRT's FULLY_CONNECTED uses the full q31 multiplier with single rounding —
 ``test_fc_requantizes_with_q31_single_rounding`` shows the reduced multiplier fails there — while TFLM's
@@ -81,7 +81,7 @@ def test_fully_connected():
 def test_fully_connected_per_tensor():
     m = model_of((33,), keras.layers.Dense(9))
     tfl = int16x8_tflite(m, per_channel=False)
-    from edgeq.frontend.tflite_reader import read_tflite
+    from edgeq.frontend.tflite.reader import read_tflite
 
     g = read_tflite(tfl)
     fc = next(op for op in g.ops if op.kind == "FULLY_CONNECTED")
@@ -93,10 +93,10 @@ def test_fully_connected_per_tensor():
 def test_fc_requantizes_with_q31_single_rounding(per_channel):
     """Measurement: LiteRT's 16x8 FULLY_CONNECTED output equals the q31 single-rounding requantization of
     its accumulator on every sample, and the convolutions' reduced int64 requantizer differs on some."""
-    from edgeq.frontend.tflite_reader import read_tflite
-    from edgeq.passes.ops.int16_conv import reduce_multiplier
-    from edgeq.passes.quantmath import mul_by_qm_single, quantize_multiplier
-    from edgeq.validate.reference import LiteRT
+    from edgeq.frontend.tflite.reader import read_tflite
+    from edgeq.passes.lower.int16.conv import reduce_multiplier
+    from edgeq.passes.lower.quantmath import mul_by_qm_single, quantize_multiplier
+    from edgeq.quality.references import LiteRT
 
     m = model_of((64,), keras.layers.Dense(10))
     tfl = int16x8_tflite(m, scale=30.0, per_channel=per_channel)

@@ -10,7 +10,7 @@ import pytest
 
 from harness import compare, random_inputs
 from harness_int16 import assert_bit_exact16, int16x8_tflite
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 
 ALL_S16 = np.arange(-32768, 32768, dtype=np.int16)
 
@@ -76,7 +76,8 @@ def _int16_elementwise():
     from edgeq.passes.lower import registry
 
     registry()  # load every op module first (importing one module alone would hide the others)
-    from edgeq.passes.ops import binary, int16_elementwise
+    from edgeq.passes.lower.int8 import elementwise as binary
+    from edgeq.passes.lower.int16 import elementwise as int16_elementwise
 
     return binary, int16_elementwise
 

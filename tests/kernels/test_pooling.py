@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes.lower import LowerCtx, Unsupported, registry
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower import registry
+from edgeq.passes.lower.registry import LowerCtx, Unsupported
 from harness import assert_bit_exact, tf_function_tflite
 
 L = keras.layers

@@ -1,6 +1,6 @@
 """QUANTIZE (8-bit requantization, float -> 8-bit) and DEQUANTIZE, bit-exact with LiteRT and TFLM.
 
-Measured reference arithmetic (what edgeq/passes/ops/quantize.py tabulates):
+Measured reference arithmetic (what edgeq/passes/lower/int8/quantize.py tabulates):
  - requantization: MultiplyByQuantizedMultiplier with *double* rounding in both LiteRT 2.3 and TFLM
    (LiteRT's reference Requantize does not round once, unlike its FULLY_CONNECTED);
  - float -> int8: roundf(x / (float)scale) + zp, float32 division, half away from zero, in both;
@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from edgeq.passes.lower import LowerCtx
-from edgeq.passes.ops import quantize as qops
-from edgeq.validate.reference import TFLM, LiteRT
+from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.lower.int8 import quantize as qops
+from edgeq.quality.references import TFLM, LiteRT
 from harness import assert_bit_exact, build_tflite, compile_host
 
 N = 256  # elements per tensor: the 20 random samples cover every input byte

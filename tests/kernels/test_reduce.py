@@ -1,6 +1,6 @@
 """MEAN / REDUCE_MAX / REDUCE_MIN (int8): bit-exact with LiteRT's reference kernels and TFLM.
 
-What we measured (see edgeq/passes/ops/reduce.py): for int8 MEAN both references run
+What we measured (see edgeq/passes/lower/int8/reduce.py): for int8 MEAN both references run
 QuantizedMeanOrSum (sum of raw values, zero point * count subtracted, one multiplier with 1/count
 folded in) with *double* rounding, for every axis set, with and without keep_dims, and also when input
 and output quantization are identical -- neither takes a 4-D H,W fast path nor a plain integer division.
@@ -16,10 +16,10 @@ from hypothesis import assume, given, settings, strategies as st
 
 from edgeq.api import lower_tflite
 from edgeq.errors import UnsupportedOpsError
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes.ops.reduce import mean_multiplier, resolve_axes, split_dims
-from edgeq.passes.quantmath import mul_by_qm_double, mul_by_qm_single, quantize_multiplier
-from edgeq.validate.reference import TFLM, LiteRT
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower.int8.reduce import mean_multiplier, resolve_axes, split_dims
+from edgeq.passes.lower.quantmath import mul_by_qm_double, mul_by_qm_single, quantize_multiplier
+from edgeq.quality.references import TFLM, LiteRT
 from harness import assert_bit_exact, int8_tflite, random_inputs, tf_function_tflite
 
 L = keras.layers

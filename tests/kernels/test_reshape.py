@@ -16,7 +16,8 @@ import pytest
 
 from edgeq.api import lower_tflite
 from edgeq.codegen import generate
-from edgeq.passes.lower import ALIAS_OPS, registry
+from edgeq.passes.lower import registry
+from edgeq.ir import ALIAS_OPS
 from harness import assert_bit_exact, tf_function_tflite
 
 L = keras.layers

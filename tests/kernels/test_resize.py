@@ -12,8 +12,8 @@ import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
 from harness import assert_bit_exact, int8_tflite, tf_function_tflite
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes.ops.resize import nearest_indices
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower.int8.resize import nearest_indices
 
 OPS = {"RESIZE_NEAREST_NEIGHBOR"}
 MODES = {  # (align_corners, half_pixel_centers): tf.image.resize / UpSampling2D / Resizing use (F, T)

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorflow.lite.python import schema_py_generated as schema
 
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.passes.lower import LowerCtx, Unsupported
-from edgeq.passes.ops import shape_ops
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower.registry import LowerCtx, Unsupported
+from edgeq.passes.lower.int8 import shape_ops
 from harness import assert_bit_exact, build_tflite
 
 Q = dict(scale=0.05, zero_point=-7)

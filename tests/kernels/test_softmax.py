@@ -17,8 +17,8 @@ import pytest
 
 from harness import compile_host, int8_tflite
 from test_activations import check, exhaustive_inputs, lower_op, rewrite_model
-from edgeq.passes.lower import Unsupported
-from edgeq.passes.ops.softmax import softmax_params
+from edgeq.passes.lower.registry import Unsupported
+from edgeq.passes.lower.int8.softmax import softmax_params
 
 
 def _softmax_model(shapes, scales) -> bytes:

@@ -1,6 +1,6 @@
 """TRANSPOSE_CONV (Keras Conv2DTranspose) vs LiteRT reference kernels and TFLM, byte for byte.
 
-Measured facts these tests pin down (see edgeq/passes/ops/transpose_conv.py):
+Measured facts these tests pin down (see edgeq/passes/lower/int8/transpose_conv.py):
   - both references requantize with double rounding (a single-rounding kernel fails here);
   - the multiplier is computed in double (test_multiplier_is_computed_in_double fails with a float32
     product), the fused activation is applied (test_fused_activation_clamps fails without it);
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from harness import assert_bit_exact, int8_tflite
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 
 OPS = {"TRANSPOSE_CONV"}
 

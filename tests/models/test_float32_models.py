@@ -3,7 +3,7 @@
 * float32: the MLPerf Tiny models converted without quantization (batch 1), on the host against LiteRT's
   reference kernels and TFLM, and on the emulated boards: mps2-an386 (Cortex-M4F, hardware single
   precision) and mps2-an385 (Cortex-M3, soft float through libgcc). float32 outputs must be within the
-  tolerance of edgeq.validate.compare (max |diff| <= 1e-5 x max(1, max |ref|)).
+  tolerance of edgeq.quality.compare (max |diff| <= 1e-5 x max(1, max |ref|)).
 * mixed: resnet8 quantized with two convolutions denylisted through TFLite's QuantizationDebugger
   (float CONV_2D between DEQUANTIZE and QUANTIZE, float model input and output): every int8 tensor is
   byte-identical to LiteRT's, float tensors within the tolerance, on the host and on mps2-an386.
@@ -21,10 +21,10 @@ import pytest
 from paths import MLPERF
 from edgeq.api import lower_tflite, model_manifest
 from edgeq.codegen import generate
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.targets.host import HostModel, cache_dir
-from edgeq.validate.compare import FLOAT_RTOL, ByteCompare, float_error
-from edgeq.validate.reference import TFLM, LiteRT
+from edgeq.quality.compare import FLOAT_RTOL, ByteCompare, float_error
+from edgeq.quality.references import TFLM, LiteRT
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def _cached(key: str, make) -> bytes:
 
 def _float_model(name: str) -> bytes:
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import float_tflite_bytes
+    from edgeq.frontend.convert import float_tflite_bytes
 
     src = MLPERF / name
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
@@ -56,7 +56,7 @@ def _mixed_resnet8() -> bytes:
         import tensorflow as tf
 
         from edgeq.frontend.load import load_model
-        from edgeq.frontend.quantize import _export_batch1
+        from edgeq.frontend.convert import _export_batch1
 
         rng = np.random.default_rng(0)
         calib = [rng.uniform(0, 255, (1, 32, 32, 3)).astype(np.float32) for _ in range(16)]
@@ -149,9 +149,9 @@ def test_mixed_resnet8_on_host_int8_parts_bit_exact():
 
 
 def _on_board(model: bytes, board_name: str, inputs, out: Path) -> tuple[ByteCompare, dict]:
-    from edgeq.bench.flow import build_bench, flashed, run_device
-    from edgeq.bench.protocol import open_device
-    from edgeq.boards import load_board
+    from edgeq.flows.convert_and_flash import build_bench, flashed, run_device
+    from edgeq.targets.protocol import open_device
+    from edgeq.targets.boards import load_board
 
     board = load_board(board_name)
     g = lower_tflite(model, "litert", "model", "dsp" if board.cpu.dsp else "portable")
@@ -248,7 +248,7 @@ def _tiny_mixed() -> bytes:
 def test_convert_and_flash_mixed_model_soft_float(tmp_path):
     """The whole flow on a mixed .tflite (float I/O, float DEPTHWISE_CONV_2D and FULLY_CONNECTED between
     DEQUANTIZE / QUANTIZE) on the Cortex-M3 (soft float): the report states the float32 comparison."""
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     tfl = _tiny_mixed()
     g = read_tflite(tfl)

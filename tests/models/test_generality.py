@@ -21,7 +21,7 @@ import pytest
 from zoo import ZOO, zoo_path, zoo_tflite
 
 from edgeq.api import lower_tflite
-from edgeq.passes.memory import check_plan, inplace_pairs, overlap_pairs
+from edgeq.passes.memory.planner import check_plan, inplace_pairs, overlap_pairs
 
 
 @pytest.fixture(scope="module", params=sorted(ZOO))
@@ -31,7 +31,7 @@ def zoo_model(request):
 
 def test_zoo_is_varied():
     """The zoo has the configurations it claims (so it cannot silently test something easier)."""
-    from edgeq.frontend.tflite_reader import read_tflite
+    from edgeq.frontend.tflite.reader import read_tflite
 
     seen = set()
     for name in ZOO:
@@ -59,7 +59,7 @@ def test_zoo_is_varied():
 
 
 def test_host_bit_exact_and_arena(zoo_model):
-    from edgeq.validate.run import validate
+    from edgeq.quality.validate import validate
 
     name, tfl = zoo_model
     rep = validate(tfl, name=name, c_host=True, samples=20)
@@ -92,7 +92,7 @@ BOARD_MODELS = ["mbv2_odd", "kws_kernels", "grouped_dw"]
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
 @pytest.mark.parametrize("name", BOARD_MODELS)
 def test_on_board(name, board, tmp_path):
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     r = convert_and_flash(zoo_path(name), board_name=board, runs=1, samples=3, out_dir=tmp_path).report
     assert r["validation"]["bit_exact"] and r["validation"]["samples"] == 3, r["validation"]

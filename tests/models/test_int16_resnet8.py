@@ -21,7 +21,7 @@ def _resnet8_16x8(io: str) -> bytes:
     once and cached on disk by content hash."""
     from edgeq.frontend.int16 import quantize_int16x8
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import load_calibration
+    from edgeq.frontend.convert import load_calibration
 
     src = MLPERF / "resnet8.h5"
     key = hashlib.sha256(src.read_bytes() + f"int16x8 random 0..255 50 {io}".encode()).hexdigest()[:24]
@@ -44,7 +44,7 @@ def resnet8_16x8() -> bytes:
 
 
 def test_resnet8_16x8_is_int16(resnet8_16x8):
-    from edgeq.frontend.tflite_reader import read_tflite
+    from edgeq.frontend.tflite.reader import read_tflite
 
     g = read_tflite(resnet8_16x8)
     kinds = [op.kind for op in g.ops]
@@ -77,11 +77,11 @@ def test_resnet8_16x8_float_io_host_bit_exact():
 def test_resnet8_16x8_on_qemu_board(resnet8_16x8, tmp_path):
     from harness import random_inputs
     from edgeq.api import lower_tflite, model_manifest
-    from edgeq.bench.flow import build_bench, flashed, run_device
-    from edgeq.bench.protocol import open_device
-    from edgeq.boards import load_board
+    from edgeq.flows.convert_and_flash import build_bench, flashed, run_device
+    from edgeq.targets.protocol import open_device
+    from edgeq.targets.boards import load_board
     from edgeq.codegen import generate
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     board = load_board("mps2-an386")
     g = lower_tflite(resnet8_16x8, "litert", "resnet8_16x8", "dsp" if board.cpu.dsp else "portable")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from paths import MLPERF
-from edgeq.validate.run import Dataset, validate
+from edgeq.quality.validate import Dataset, validate
 
 pytestmark = pytest.mark.slow
 

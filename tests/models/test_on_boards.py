@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from paths import MLPERF
-from edgeq.bench.flow import build_bench, convert_and_flash
-from edgeq.boards import list_boards, load_board
+from edgeq.flows.convert_and_flash import build_bench, convert_and_flash
+from edgeq.targets.boards import list_boards, load_board
 
 pytestmark = pytest.mark.slow
 

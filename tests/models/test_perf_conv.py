@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from paths import MLPERF
-from edgeq.bench.flow import convert_and_flash
+from edgeq.flows.convert_and_flash import convert_and_flash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 from harness import int8_tflite  # noqa: E402
@@ -53,7 +53,7 @@ def test_conv_mix_per_tensor_on_dsp(tmp_path):
 
 def test_conv_mix_generic_requant_on_dsp(tmp_path, monkeypatch):
     """The DSP kernel's other requantization (no precomputed rq: shift >= 0 or large accumulators)."""
-    import edgeq.passes.ops.conv as conv_ops
+    import edgeq.passes.lower.int8.conv as conv_ops
 
     monkeypatch.setattr(conv_ops, "_conv_dsp_requant", lambda *a, **k: None)
     path = tmp_path / "conv_mix.tflite"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 
 from harness import int8_tflite  # noqa: E402
 from paths import MLPERF  # noqa: E402
-from edgeq.bench.flow import convert_and_flash  # noqa: E402
+from edgeq.flows.convert_and_flash import convert_and_flash  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ BOARDS = ("mps2-an386", "mps2-an385")
 
 def _dsp_packs(tfl: bytes) -> list[bool]:
     """For each DEPTHWISE_CONV_2D: does the lowering emit the DSP path's constants?"""
-    from edgeq.frontend.tflite_reader import read_tflite
+    from edgeq.frontend.tflite.reader import read_tflite
     from edgeq.passes.lower import lower
 
     g = lower(read_tflite(tfl))

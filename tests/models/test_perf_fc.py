@@ -36,7 +36,7 @@ def _fc_models():
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_fc_models_on_board(board, tmp_path):
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     for name, tfl in _fc_models():
         path = tmp_path / f"fc_{name}.tflite"
@@ -49,7 +49,7 @@ def test_fc_models_on_board(board, tmp_path):
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("name", ["ad01_int8", "kws_dscnn_int8", "resnet8_int8"])
 def test_mlperf_fc_on_board(name, board, tmp_path):
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     r = convert_and_flash(MLPERF / f"{name}.tflite", board_name=board, runs=1, samples=10,
                           out_dir=tmp_path).report

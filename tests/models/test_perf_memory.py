@@ -16,8 +16,8 @@ import pytest
 
 from paths import MLPERF
 from edgeq.api import lower_tflite
-from edgeq.passes.graph_passes import schedule_peak
-from edgeq.passes.memory import _align, check_plan, inplace_pairs, overlap_pairs
+from edgeq.passes.graph.schedule import schedule_peak
+from edgeq.passes.memory.planner import _align, check_plan, inplace_pairs, overlap_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 from harness import build_tflite, compare, random_inputs
@@ -96,7 +96,7 @@ def test_mlperf_arena_meets_its_target(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
 def test_inplace_model_on_board(board, tmp_path):
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     path = tmp_path / "inplace.tflite"
     path.write_bytes(inplace_model())
@@ -109,7 +109,7 @@ def test_inplace_model_on_board(board, tmp_path):
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
 @pytest.mark.parametrize("name", ["resnet8_int8", "kws_dscnn_int8", "ad01_int8"])
 def test_mlperf_on_board(name, board, tmp_path):
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     r = convert_and_flash(MLPERF / f"{name}.tflite", board_name=board, runs=1, samples=10,
                           out_dir=tmp_path).report
@@ -127,7 +127,7 @@ def test_mlperf_on_board(name, board, tmp_path):
 def test_mlperf_on_m7_and_m33(name, board, tmp_path):
     """The M7 and M33 (DSP cores, other pipelines) run the overlapping plans bit-exact too (kws runs
     there in tests/models/test_on_boards.py)."""
-    from edgeq.bench.flow import convert_and_flash
+    from edgeq.flows.convert_and_flash import convert_and_flash
 
     r = convert_and_flash(MLPERF / f"{name}.tflite", board_name=board, runs=1, samples=3,
                           out_dir=tmp_path).report

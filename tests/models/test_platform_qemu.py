@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from edgeq.boards import BOARDS_DIR, PLATFORM_DIR, Board, list_boards, load_board
+from edgeq.targets.boards import BOARDS_DIR, PLATFORM_DIR, Board, list_boards, load_board
 from edgeq.errors import EdgeqError
-from edgeq.targets.build import build_firmware
+from edgeq.targets.toolchain import build_firmware
 
 serial = pytest.importorskip("serial")
 

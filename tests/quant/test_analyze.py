@@ -7,8 +7,8 @@ import pytest
 from paths import MLPERF, REPO
 from sensitivity_models import PLANTED, planted_model
 
-from edgeq.analyze import analyze, open_session
-from edgeq.cli import main
+from edgeq.quality.sensitivity import analyze, open_session
+from edgeq.cli.main import main
 from edgeq.targets.host import cache_dir
 
 DIGITS = REPO / "examples" / "digits"
@@ -66,7 +66,7 @@ def test_int8_model_is_the_quantize_commands(digits_analysis):
     """The analysis quantizes through calibrate + mlir_quantize; its int8 model computes exactly what
     `edgeq quantize` writes (same ops, weights and scales)."""
     from edgeq.api import quantize_model
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     s = open_session(DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy"), samples=5)
     ours = s.quantized()

@@ -12,14 +12,14 @@ import pytest
 from paths import REPO
 
 from edgeq.api import compare_calibrations, quantize_model
-from edgeq.cli import main
+from edgeq.cli.main import main
 from edgeq.errors import EdgeqError
 from edgeq.frontend import calibrate as K
-from edgeq.frontend import mixed
+from edgeq.frontend import partial as mixed
 from edgeq.frontend.load import load_model
-from edgeq.frontend.quantize import load_calibration, quantize
-from edgeq.frontend.tflite_reader import read_tflite
-from edgeq.validate.run import Dataset, validate
+from edgeq.frontend.convert import load_calibration, quantize
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.quality.validate import Dataset, validate
 
 DIGITS = REPO / "examples" / "digits"
 

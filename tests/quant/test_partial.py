@@ -7,10 +7,10 @@ import pytest
 from paths import REPO
 from sensitivity_models import PLANTED, planted_model
 
-from edgeq.analyze import quantize_partial
-from edgeq.cli import main
-from edgeq.frontend.mixed import float_op_names
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.quality.sensitivity import quantize_partial
+from edgeq.cli.main import main
+from edgeq.frontend.partial import float_op_names
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.targets.host import cache_dir
 
 DIGITS = REPO / "examples" / "digits"
@@ -44,7 +44,7 @@ def test_max_drop_keeps_only_the_planted_layer(planted):
     # and its top-1 agreement, recomputed here from the float Keras model and LiteRT, is the one reported
     import keras
 
-    from edgeq.analyze import _Model
+    from edgeq.quality.sensitivity import _Model
 
     x = np.load(calib)[:80]
     want = keras.models.load_model(model).predict(x, verbose=0).argmax(-1)
@@ -56,7 +56,7 @@ def test_max_drop_keeps_only_the_planted_layer(planted):
 def test_keep_float_n_digits_runs_bit_exact_in_c(tmp_path):
     """--keep-float 2 on the digits CNN: the two costliest ops in float32; the generated C (int8 and float32
     kernels, QUANTIZE / DEQUANTIZE at the boundaries) matches LiteRT byte for byte."""
-    from edgeq.validate.run import load_dataset, validate
+    from edgeq.quality.validate import load_dataset, validate
 
     p = quantize_partial(DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy"), keep_float=2,
                          data=str(DIGITS / "test.npz"), samples=150)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from paths import MLPERF, REPO
 
-from edgeq.analyze import _Model
+from edgeq.quality.sensitivity import _Model
 from edgeq.api import quantize_model
-from edgeq.cli import main
-from edgeq.frontend.tflite_reader import read_tflite
+from edgeq.cli.main import main
+from edgeq.frontend.tflite.reader import read_tflite
 
 DIGITS = REPO / "examples" / "digits"
 MODEL, CALIB = DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy")
@@ -50,7 +50,7 @@ def _dtypes(model: bytes) -> tuple[set, set]:
 def test_int8_is_the_default_path_byte_for_byte(schemes):
     """--scheme int8 is the existing int8 conversion, unchanged (tests cache converted models by hash)."""
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.quantize import load_calibration, quantize
+    from edgeq.frontend.convert import load_calibration, quantize
 
     loaded = load_model(MODEL)
     cal = load_calibration(CALIB, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names)
@@ -116,7 +116,7 @@ def test_tflite_scheme_tells_models_apart(schemes, tmp_path, capsys):
     import tensorflow as tf
 
     from edgeq.frontend.load import import_keras
-    from edgeq.frontend.mixed import tflite_scheme
+    from edgeq.frontend.partial import tflite_scheme
 
     assert {s: tflite_scheme(r.tflite) for s, r in schemes.items()} == {
         "int8": "int8", "int16x8": "int16x8", "float32": "float32"}

@@ -15,8 +15,10 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from paths import MLPERF
-from edgeq import htmlreport as hr
-from edgeq.cli import main
+from edgeq.report import html as hr
+from edgeq.report import plots
+from edgeq.report.format import fmt
+from edgeq.cli.main import main
 from edgeq.errors import EdgeqError
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -59,20 +61,20 @@ def _profile_rows():
 # --- formatting and the page ------------------------------------------------------------------------
 
 def test_cell_formatting():
-    assert hr.fmt(389240.0) == "389,240"
-    assert hr.fmt(12345) == "12,345"
-    assert hr.fmt(0.51382) == "0.5138"
-    assert hr.fmt(1234.56) == "1,234.6"
-    assert hr.fmt(float("inf")) == "∞"
-    assert hr.fmt(None) == "–"
-    assert hr.fmt(True) == "yes" and hr.fmt(False) == "no"
+    assert fmt(389240.0) == "389,240"
+    assert fmt(12345) == "12,345"
+    assert fmt(0.51382) == "0.5138"
+    assert fmt(1234.56) == "1,234.6"
+    assert fmt(float("inf")) == "∞"
+    assert fmt(None) == "–"
+    assert fmt(True) == "yes" and fmt(False) == "no"
 
 
 def test_page_is_self_contained_escaped_and_written_atomically(tmp_path):
     r = hr.Report("a <b> & c", subtitle="sub")
     r.add_kv("summary", {"bit-exact": True, "  indented": 3, "broken": False})
     r.add_table("t", ["name", "value"], [["<script>alert(1)</script>", 1.5], ["x", None]], note="n < m")
-    r.add_plot("p", hr.plot_calibrations([{"method": "minmax", "accuracy": 0.5}]), caption="cap")
+    r.add_plot("p", plots.plot_calibrations([{"method": "minmax", "accuracy": 0.5}]), caption="cap")
     r.add_text("first\n\nsecond")
     out = tmp_path / "new" / "dir" / "r.html"
     assert r.write(out) == out
@@ -105,10 +107,10 @@ def test_plot_layer_sqnr_highlights_the_worst_layers():
     sq = [31.0, 12.5, 40.2, float("inf"), 18.0, 25.0, None]
     layers = [{"name": f"model/layer_{i};fused", "kind": "CONV_2D", "sqnr_db": v, "rmse": 0.01 * i}
               for i, v in enumerate(sq)]
-    fig = hr.plot_layer_sqnr(layers, worst=2)
+    fig = plots.plot_layer_sqnr(layers, worst=2)
     ax, rmse_ax = fig.axes[:2]
     bars = _bars(ax)[: len(layers)]
-    red = {i for i, b in enumerate(bars) if to_hex(b.get_facecolor()) == hr.RED.lower()}
+    red = {i for i, b in enumerate(bars) if to_hex(b.get_facecolor()) == plots.RED.lower()}
     assert red == {1, 4}  # 12.5 and 18.0 dB
     assert bars[2].get_width() == pytest.approx(40.2)
     assert bars[3].get_hatch() == "//" and bars[3].get_width() > 40.2  # exact: capped above the rest
@@ -118,15 +120,15 @@ def test_plot_layer_sqnr_highlights_the_worst_layers():
     assert [b.get_width() for b in _bars(rmse_ax)[: len(layers)]] == pytest.approx([0.01 * i for i in range(7)])
     assert hr.figure_png(fig).startswith(b"\x89PNG")
     # without rmse: one axes
-    assert len(hr.plot_layer_sqnr([{"name": "a", "sqnr_db": 3.0}]).axes) == 1
+    assert len(plots.plot_layer_sqnr([{"name": "a", "sqnr_db": 3.0}]).axes) == 1
     with pytest.raises(ValueError):
-        hr.plot_layer_sqnr([])
+        plots.plot_layer_sqnr([])
 
 
 def test_plot_memory_plan_draws_every_buffer_at_its_offset(ad01_graph):
     g = ad01_graph
     plan = g.plan
-    fig = hr.plot_memory_plan(g)
+    fig = plots.plot_memory_plan(g)
     ax, live_ax = fig.axes[:2]
     boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
     bufs = [b for b in plan.buffers if b.size]
@@ -140,7 +142,7 @@ def test_plot_memory_plan_draws_every_buffer_at_its_offset(ad01_graph):
     # above the arena; for this model the greedy plan meets the bound (768 B)
     peak = max(max(line.get_ydata()) for line in live_ax.get_lines() if len(line.get_ydata()) > 2)
     assert plan.lower_bound <= peak <= plan.size
-    live = hr._live_bytes(plan, len(g.ops))
+    live = plots._live_bytes(plan, len(g.ops))
     assert len(live) == len(g.ops) + 2 and max(live) == peak
     assert "arena 768 B" in ax.get_title(loc="left")
 
@@ -149,17 +151,17 @@ def test_plot_memory_plan_needs_a_plan(ad01_graph):
     import dataclasses
 
     with pytest.raises(ValueError, match="no memory plan"):
-        hr.plot_memory_plan(dataclasses.replace(ad01_graph, plan=None))
+        plots.plot_memory_plan(dataclasses.replace(ad01_graph, plan=None))
 
 
 def test_union_len_counts_shared_bytes_once():
-    assert hr._union_len({(0, 16), (8, 32), (48, 64)}) == 48
-    assert hr._union_len(set()) == 0
+    assert plots._union_len({(0, 16), (8, 32), (48, 64)}) == 48
+    assert plots._union_len(set()) == 0
 
 
 def test_plot_latency_bars_and_macs_per_instruction():
     rows = _profile_rows()
-    fig = hr.plot_latency(rows, UNIT)
+    fig = plots.plot_latency(rows, UNIT)
     ax, eff_ax = fig.axes[:2]
     assert [b.get_width() for b in _bars(ax)[:3]] == [80_000.0, 8_000.0, 12_000.0]
     assert [b.get_width() for b in _bars(eff_ax)[:3]] == pytest.approx([0.5, 0.0, 0.75])
@@ -173,22 +175,22 @@ def test_plot_calibrations_marks_the_best():
     rows = [{"method": "minmax", "accuracy": 0.81, "sqnr_db": 20.1},
             {"method": "percentile:99.99", "accuracy": 0.84, "sqnr_db": 19.0},
             {"method": "mse", "accuracy": None, "sqnr_db": 23.5}]
-    fig = hr.plot_calibrations(rows)
+    fig = plots.plot_calibrations(rows)
     acc_ax, sq_ax = fig.axes[:2]
     acc = _bars(acc_ax)[:3]
     assert [b.get_width() for b in acc] == pytest.approx([81.0, 84.0, 0.0])
-    assert [to_hex(b.get_facecolor()) == hr.GREEN.lower() for b in acc] == [False, True, False]
-    assert [to_hex(b.get_facecolor()) == hr.GREEN.lower() for b in _bars(sq_ax)[:3]] == [False, False, True]
-    assert len(hr.plot_calibrations([{"method": "a", "sqnr_db": 3.0}]).axes) == 1  # only the metric given
+    assert [to_hex(b.get_facecolor()) == plots.GREEN.lower() for b in acc] == [False, True, False]
+    assert [to_hex(b.get_facecolor()) == plots.GREEN.lower() for b in _bars(sq_ax)[:3]] == [False, False, True]
+    assert len(plots.plot_calibrations([{"method": "a", "sqnr_db": 3.0}]).axes) == 1  # only the metric given
     with pytest.raises(ValueError):
-        hr.plot_calibrations([{"method": "a"}])
+        plots.plot_calibrations([{"method": "a"}])
 
 
 # --- the commands' reports ----------------------------------------------------------------------------
 
 def test_validate_report_with_accuracy_fidelity_and_layers(tmp_path, ad01_graph):
-    from edgeq.validate.compare import ByteCompare
-    from edgeq.validate.run import ValidationReport
+    from edgeq.quality.compare import ByteCompare
+    from edgeq.quality.validate import ValidationReport
 
     cmp = ByteCompare("litert-ref", samples=4, exact_samples=3, mismatched_bytes=2, total_bytes=40,
                       max_abs_diff=1, first_bad_op={"op": 3, "kind": "ADD", "tensor": "t3",

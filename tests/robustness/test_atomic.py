@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from paths import MLPERF
-from edgeq.cli import main
+from edgeq.cli.main import main
 
 AD01 = MLPERF / "ad01_int8.tflite"
 KWS = MLPERF / "kws_dscnn_int8.tflite"
@@ -68,7 +68,7 @@ def test_generate_failing_half_way_keeps_previous(capsys, previous, monkeypatch)
     """The disk fills up while the kernels are copied: an OSError half-way through the writes."""
     import importlib
 
-    gen = importlib.import_module("edgeq.codegen.generate")  # the module (the package exports a function)
+    gen = importlib.import_module("edgeq.codegen.emit")  # the module (the package exports a function)
     lib, before = previous
     calls = {"n": 0}
     real_copy = gen.shutil.copyfile
@@ -92,7 +92,7 @@ def test_generate_interrupted_by_sigint_keeps_previous(previous):
     lib, before = previous
     script = textwrap.dedent(f"""
         import importlib, os, signal, sys
-        gen = importlib.import_module("edgeq.codegen.generate")
+        gen = importlib.import_module("edgeq.codegen.emit")
         real, n = gen.shutil.copyfile, [0]
         def copy(src, dst, *a, **k):
             n[0] += 1
@@ -100,7 +100,7 @@ def test_generate_interrupted_by_sigint_keeps_previous(previous):
                 os.kill(os.getpid(), signal.SIGINT)
             return real(src, dst, *a, **k)
         gen.shutil.copyfile = copy
-        from edgeq.cli import main
+        from edgeq.cli.main import main
         sys.exit(main(["generate", {str(KWS)!r}, "-o", {str(lib)!r}]))
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from paths import MLPERF, REPO
-from edgeq.cli import main
+from edgeq.cli.main import main
 
 AD01 = MLPERF / "ad01_int8.tflite"
 
@@ -272,7 +272,7 @@ def test_keras_zero_sized_dimension(capsys, tmp_path):
 def test_console_script_bad_input(bad, argv):
     """The installed `edgeq` script as a user runs it: exit status 2, one message on stderr, no traceback."""
     exe = REPO / ".venv" / "bin" / "edgeq"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "edgeq.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "edgeq.cli.main"]
     r = subprocess.run(cmd + [a.format(d=bad) for a in argv], capture_output=True, text=True,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
     assert_one_clear_error(r.returncode, r.stdout, r.stderr)

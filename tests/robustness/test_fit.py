@@ -12,8 +12,8 @@ import pytest
 
 from paths import MLPERF, REPO
 from edgeq.api import lower_tflite
-from edgeq.boards import load_board
-from edgeq.cli import main
+from edgeq.targets.boards import load_board
+from edgeq.cli.main import main
 from edgeq.errors import EdgeqError
 from edgeq.targets.fit import check_fit, estimate_graph, estimate_library
 
@@ -96,7 +96,7 @@ def test_convert_and_flash_refuses_before_writing(capsys, tiny_board, tmp_path):
 
 def test_estimate_is_a_lower_bound_of_the_linked_image(tmp_path):
     """ad01 on mps2-an386: the estimate never exceeds what the linker reports, and the exact parts match."""
-    from edgeq.bench.flow import build_bench, read_manifest
+    from edgeq.flows.convert_and_flash import build_bench, read_manifest
 
     lib = tmp_path / "ad01"
     assert main(["generate", str(MLPERF / "ad01_int8.tflite"), "-o", str(lib), "--cpu", "dsp"]) == 0

@@ -22,8 +22,8 @@ import pytest
 
 from paths import MLPERF, REPO
 from edgeq.api import generate_c
-from edgeq.bench import protocol as P
-from edgeq.bench.firmware import BENCH_HOOKS_HEADER, render_bench_config
+from edgeq.targets import protocol as P
+from edgeq.targets.firmware import BENCH_HOOKS_HEADER, render_bench_config
 
 BENCH = REPO / "firmware" / "bench"
 FUZZ_SRC = BENCH / "fuzz" / "fuzz_protocol.c"

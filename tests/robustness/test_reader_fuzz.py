@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from paths import MLPERF
 from edgeq.errors import EdgeqError
-from edgeq.frontend.tflite_reader import _Buf, _Table, read_tflite
-from edgeq.passes import compile_graph
-from edgeq.passes.lower import LowerCtx
+from edgeq.frontend.tflite.reader import _Buf, _Table, read_tflite
+from edgeq.passes.pipeline import compile_graph
+from edgeq.passes.lower.registry import LowerCtx
 from edgeq.targets.host import cache_dir
 
 EXAMPLES = int(os.environ.get("EDGEQ_FUZZ_EXAMPLES", "2000"))

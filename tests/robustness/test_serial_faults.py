@@ -2,7 +2,7 @@
 that are wrong, absent, busy, reset or killed.
 
 A QEMU board (mps2-an386) runs the bench firmware built around the MLPerf Tiny ad01 model (int8, 640-byte
-input and output). ``edgeq.bench.faultproxy.FaultProxy`` sits between the host and the board's pty and
+input and output). ``tests.tools.faultproxy.FaultProxy`` sits between the host and the board's pty and
 hits a set fraction of the bytes of each direction with a random fault (bit flip, drop or duplicate;
 seeded). Every inference through it must either give outputs byte-identical to LiteRT's reference
 kernels (and to the fault-free run) or be refused with an EdgeqError naming the port -- never a wrong
@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from paths import MLPERF, REPO
-from edgeq.bench import protocol as P
-from edgeq.bench.faultproxy import FaultProxy, Faults
+from edgeq.targets import protocol as P
+from tests.tools.faultproxy import FaultProxy, Faults
 from edgeq.errors import EdgeqError
 
 serial = pytest.importorskip("serial")
@@ -44,15 +44,15 @@ pytestmark = pytest.mark.skipif(not (_which("qemu-system-arm") and _which("arm-n
 BOARD = "mps2-an386"
 MODEL = MLPERF / "ad01_int8.tflite"
 OTHER_MODEL = MLPERF / "kws_dscnn_int8.tflite"
-EDGEQ = [sys.executable, "-m", "edgeq.cli"]
+EDGEQ = [sys.executable, "-m", "edgeq.cli.main"]
 RESULTS: list[dict] = []  # one row per fault rate, printed at the end of the module
 
 
 @pytest.fixture(scope="module")
 def firmware(tmp_path_factory):
     from edgeq.api import generate_c
-    from edgeq.bench.flow import build_bench
-    from edgeq.boards import load_board
+    from edgeq.flows.convert_and_flash import build_bench
+    from edgeq.targets.boards import load_board
 
     d = tmp_path_factory.mktemp("serial")
     lib = generate_c(MODEL.read_bytes(), d / "model", prefix="model")
@@ -63,7 +63,7 @@ class Board:
     """The firmware under QEMU, with a QMP socket for system_reset."""
 
     def __init__(self, elf: Path, tmp: Path):
-        from edgeq.boards import load_board
+        from edgeq.targets.boards import load_board
         from edgeq.targets.qemu import QemuSession
 
         self.qmp_path = tmp / f"qmp-{os.getpid()}-{time.monotonic_ns()}.sock"
@@ -99,7 +99,7 @@ def board(firmware, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def samples():
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     rng = np.random.default_rng(7)
     xs = [rng.integers(-128, 128, (1, 640), dtype=np.int8) for _ in range(3)]
@@ -368,8 +368,8 @@ def _print_summary():
 
 def test_flow_names_a_dead_emulator(firmware, samples):
     """Inside `flashed` (convert-and-flash), a QEMU killed mid-run is named as such, with its exit."""
-    from edgeq.bench.flow import flashed
-    from edgeq.boards import load_board
+    from edgeq.flows.convert_and_flash import flashed
+    from edgeq.targets.boards import load_board
     from edgeq.targets.qemu import _LIVE
 
     x, want = samples[0]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeq.boards import (BOARDS_DIR, DEFAULT_BOARD, flash_command, list_boards, load_board,
+from edgeq.targets.boards import (BOARDS_DIR, DEFAULT_BOARD, flash_command, list_boards, load_board,
                           render_board_config, render_linker_script)
 from edgeq.errors import EdgeqError, ToolMissingError
 
@@ -230,7 +230,7 @@ def test_new_board_needs_only_a_file(tmp_path):
 
 
 def test_missing_toolchain(monkeypatch, tmp_path):
-    from edgeq.targets import build
+    from edgeq.targets import toolchain as build
 
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     with pytest.raises(ToolMissingError) as ei:
@@ -239,7 +239,7 @@ def test_missing_toolchain(monkeypatch, tmp_path):
 
 
 def test_map_parser():
-    from edgeq.targets.build import _parse_map
+    from edgeq.targets.toolchain import _parse_map
 
     text = """Discarded input sections
  .text.unused   0x00000000       0x10 /o/a.o

@@ -12,7 +12,7 @@ import pytest
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, import_keras, import_tf, is_int8_tflite, load_model, tflite_interpreter
-from edgeq.frontend.quantize import (
+from edgeq.frontend.convert import (
     CalibrationData,
     converter_messages,
     ensure_int8,

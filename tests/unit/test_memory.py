@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from edgeq.ir import Buffer, Graph, Lowered, Op, Tensor
-from edgeq.passes.graph_passes import schedule_memory, schedule_peak
-from edgeq.passes.memory import (_align, check_plan, greedy_plan, group_buffers, lower_bound, plan_memory,
+from edgeq.passes.graph.schedule import schedule_memory, schedule_peak
+from edgeq.passes.memory.planner import (_align, check_plan, greedy_plan, group_buffers, lower_bound, plan_memory,
                                  plan_with_inplace)
 
 

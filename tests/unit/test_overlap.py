@@ -19,8 +19,8 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from edgeq.ir import Buffer
-from edgeq.passes.memory import _align, check_plan, lower_bound, plan_with_overlaps
-from edgeq.passes.ops.conv import compute_out_size, compute_padding, raster_overlap_margin
+from edgeq.passes.memory.planner import _align, check_plan, lower_bound, plan_with_overlaps
+from edgeq.passes.lower.geometry import compute_out_size, compute_padding, raster_overlap_margin
 
 
 def tap_range(origin: int, dil: int, k: int, n: int) -> tuple[int, int]:
@@ -361,8 +361,8 @@ def _run(g, inputs, arena: bool):
 @settings(max_examples=80, deadline=None)
 @given(window_graphs(), st.randoms(use_true_random=False))
 def test_overlapping_plans_compute_the_same_bytes(g, rnd):
-    from edgeq.passes.graph_passes import schedule_memory, schedule_peak
-    from edgeq.passes.memory import plan_memory
+    from edgeq.passes.graph.schedule import schedule_memory, schedule_peak
+    from edgeq.passes.memory.planner import plan_memory
 
     planned = plan_memory(schedule_memory(g))  # raises if check_plan finds an illegal overlap
     assert planned.plan.size >= planned.plan.lower_bound == schedule_peak(planned)
@@ -378,7 +378,7 @@ def test_overlap_lets_a_window_chain_share():
     # x (16 B) -> MIX -> a -> WIN1 -> b -> WIN1 -> c (1000 B each): b starts 16 B (the aligned 2-byte margin)
     # below a, c 16 B below b, x in the 32 B under a that c takes later: 1008 + 2 * 16 instead of 2 x 1008
     from edgeq.ir import Graph, Lowered, Op, Tensor
-    from edgeq.passes.memory import plan_memory
+    from edgeq.passes.memory.planner import plan_memory
 
     t = (Tensor(0, "x", (16,), "int8"),) + tuple(Tensor(i, f"t{i}", (1000,), "int8") for i in (1, 2, 3))
     m = raster_overlap_margin(_win_geo(1000, 1), 1, 1)

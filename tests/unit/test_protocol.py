@@ -29,8 +29,8 @@ from hypothesis import given, settings, strategies as st
 
 from paths import MLPERF, REPO
 from edgeq.api import generate_c, lower_tflite
-from edgeq.bench import protocol as P
-from edgeq.bench.firmware import BENCH_HOOKS_HEADER, HOST_PLATFORM, render_bench_config
+from edgeq.targets import protocol as P
+from edgeq.targets.firmware import BENCH_HOOKS_HEADER, HOST_PLATFORM, render_bench_config
 from edgeq.errors import EdgeqError
 
 FW = REPO / "firmware"
@@ -387,7 +387,7 @@ def test_hello(device, bench, tflite, graph):
 
 
 def test_infer_matches_litert(device, tflite):
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     ref, rng = LiteRT(tflite), np.random.default_rng(0)
     for _ in range(10):
@@ -419,7 +419,7 @@ def test_profile(device):
 
 
 def test_dump_every_op_matches_litert(device, tflite, graph):
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     ref = LiteRT(tflite, preserve_all=True)
     x = _random_input(np.random.default_rng(3), 640)
@@ -529,7 +529,7 @@ def test_host_bench_in_qemu_like_pty_mode(bench_exe):
 def test_model_with_an_aliased_reshape(tmp_path):
     """kws_dscnn: op 10 is a RESHAPE that runs no kernel (its output aliases its input), so the hook index
     space (MODEL_NUM_OPS = 13) is larger than the 12 kernel calls; the op after it must still be profiled and dumped."""
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     tflite = (MLPERF / "kws_dscnn_int8.tflite").read_bytes()
     graph = lower_tflite(tflite)

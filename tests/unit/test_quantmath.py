@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from paths import REPO
-from edgeq.passes import quantmath as qm
+from edgeq.passes.lower import quantmath as qm
 
 
 @pytest.mark.parametrize("m,expected", [

@@ -5,8 +5,8 @@ import pytest
 
 from paths import MLPERF
 from edgeq.errors import EdgeqError
-from edgeq.frontend.tflite_reader import read_tflite, read_tflite_file
-from edgeq.frontend.tflite_schema import BUILTIN_OPS, TENSOR_TYPES
+from edgeq.frontend.tflite.reader import read_tflite, read_tflite_file
+from edgeq.frontend.tflite.schema import BUILTIN_OPS, TENSOR_TYPES
 
 
 def test_builtin_numbering_matches_tensorflow_schema():
@@ -22,7 +22,7 @@ def test_builtin_numbering_matches_tensorflow_schema():
 
 
 def test_reads_resnet8_like_litert():
-    from edgeq.validate.reference import LiteRT
+    from edgeq.quality.references import LiteRT
 
     data = (MLPERF / "resnet8_int8.tflite").read_bytes()
     g = read_tflite(data)

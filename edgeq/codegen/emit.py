@@ -1,0 +1,270 @@
+"""Lowered IR -> template contexts (plain dicts of names, sizes, offsets) -> C library folder.
+
+Everything numeric is decided before this point; here values are only formatted as C text. The
+templates in ``templates/`` loop over these dicts and never compute.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from edgeq.errors import EdgeqError
+from edgeq.ir import ArrayRef, Graph
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+KERNELS = ROOT / "firmware" / "kernels"
+COMMON_HEADERS = ("edgeq_common.h",)
+_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.MULTILINE)
+
+
+def kernel_files(sources: list[str]) -> list[str]:
+    """The files of ``firmware/kernels`` a library with these kernel sources needs: the common headers,
+    each source's ``.h`` and ``.c``, and every local header they ``#include`` (transitively, e.g. a
+    kernel body shared by several element types)."""
+    files = list(COMMON_HEADERS)
+    todo = [f"{s}{ext}" for s in sources for ext in (".h", ".c")]
+    while todo:
+        f = todo.pop(0)
+        if f in files:
+            continue
+        files.append(f)
+        todo += _LOCAL_INCLUDE.findall((KERNELS / f).read_text())
+    return files
+
+
+@functools.lru_cache(maxsize=1)
+def template_env() -> jinja2.Environment:
+    """The one Jinja environment for every template (StrictUndefined: a missing name is an error)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def c_identifier(name: str) -> str:
+    s = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    if not s or s[0].isdigit():
+        s = "m_" + s
+    return s
+
+
+def _c_int(v: int, ctype: str) -> str:
+    if ctype in ("int32_t",) and v == -(1 << 31):
+        return "(-2147483647 - 1)"
+    if ctype == "int64_t":
+        return "(-9223372036854775807LL - 1)" if v == -(1 << 63) else f"{v}LL"
+    return str(v)
+
+
+def _c_float(v: float) -> str:
+    if np.isnan(v):
+        return "NAN"
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    s = format(float(v), ".9g")
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s + "f"
+
+
+def format_values(values: np.ndarray, ctype: str, per_line: int = 16) -> list[str]:
+    flat = np.asarray(values).reshape(-1)
+    if ctype == "float":
+        items = [_c_float(v) for v in flat.tolist()]
+    else:
+        items = [_c_int(int(v), ctype) for v in flat.tolist()]
+    return [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+
+
+def _value(v, prefix: str) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, ArrayRef):
+        return f"{prefix}_{v.name}"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, np.integer)):
+        return _c_int(int(v), "int32_t")
+    if isinstance(v, (float, np.floating)):
+        return _c_float(float(v))
+    if isinstance(v, str):
+        return v
+    raise TypeError(f"cannot format {v!r} as a C value")
+
+
+def render_context(g: Graph, prefix: str = "model") -> dict:
+    """The plain-dict context the templates render."""
+    if g.plan is None:
+        raise ValueError("graph has no memory plan: run edgeq.passes.pipeline.compile_graph first")
+    prefix = c_identifier(prefix)
+    plan = g.plan
+    arrays: dict[str, ArrayRef] = {}
+
+    def collect(v) -> None:
+        if isinstance(v, ArrayRef):
+            old = arrays.get(v.name)
+            if old is not None and not np.array_equal(old.values, v.values):
+                raise ValueError(f"two different constant arrays are both named {v.name}")
+            arrays[v.name] = v
+
+    def ptr(tid: int, const: bool) -> str:
+        t = g.tensor(tid)
+        q = "const " if const else ""
+        if t.is_const:
+            ref = ArrayRef(f"t{tid}_data", t.ctype, np.ascontiguousarray(t.data))
+            collect(ref)
+            return f"{prefix}_{ref.name}"
+        return f"({q}{t.ctype} *)({prefix}_arena + {plan.offsets[tid]})"
+
+    def ptr_array(tids: tuple[int, ...]) -> str:
+        # An input argument that is a tuple of tensor ids (e.g. CONCATENATION's inputs) becomes a
+        # C99 compound literal: an array of const pointers living for the duration of the call.
+        ctypes = {g.tensor(t).ctype for t in tids}
+        if len(ctypes) != 1 or not tids:
+            raise ValueError(f"pointer-array argument mixes element types {sorted(ctypes)}")
+        return f"(const {ctypes.pop()} *const[]){{{', '.join(ptr(t, True) for t in tids)}}}"
+
+    ops = []
+    headers = []
+    for op in g.ops:
+        low = op.lowered
+        if low is None:
+            continue
+        for _, v in low.fields:
+            collect(v)
+        if low.source not in headers:
+            headers.append(low.source)
+        ins = [ptr_array(t) if isinstance(t, tuple) else ptr(t, True) for t in low.args[:-1]]
+        out_t = g.tensor(low.args[-1])
+        args = ins + [ptr(out_t.id, False)]
+        if low.scratch_bytes:
+            args.append(f"({prefix}_arena + {plan.offsets[-(op.id + 1)]})")
+        ops.append({
+            "index": op.id,
+            "kind": op.kind,
+            "location": op.location.replace("*/", "* /"),
+            "name": f"{prefix}_op{op.id}",
+            "kernel": low.kernel,
+            "struct": low.struct,
+            "fields": [(k, _value(v, prefix)) for k, v in low.fields],
+            "args": args,
+            "out": args[len(ins)],
+            "out_bytes": out_t.nbytes,
+        })
+
+    def io(tids) -> list[dict]:
+        res = []
+        for i, tid in enumerate(tids):
+            t = g.tensor(tid)
+            q = t.quant
+            res.append({
+                "index": i, "name": t.name, "ctype": t.ctype, "dtype": t.dtype,
+                "offset": plan.offsets[g.storage(tid)], "bytes": t.nbytes, "numel": t.numel,
+                "shape": ", ".join(str(s) for s in t.shape),
+                "scale": _c_float(q.scale[0]) if q else "1.0f",
+                "zero_point": q.zero_point[0] if q else 0,
+            })
+        return res
+
+    arr_ctx = [
+        {"name": f"{prefix}_{a.name}", "ctype": a.ctype, "count": int(np.asarray(a.values).size),
+         "lines": format_values(a.values, a.ctype)}
+        for a in arrays.values()
+    ]
+    return {
+        "prefix": prefix,
+        "PREFIX": prefix.upper(),
+        "model_name": g.name,
+        "arena_size": plan.size,
+        "arena_lower_bound": plan.lower_bound,
+        "arrays": arr_ctx,
+        "ops": ops,
+        "num_ops": len(g.ops),  # schedule positions; aliased ops keep their index but run no kernel
+        "headers": headers,
+        "inputs": io(g.inputs),
+        "outputs": io(g.outputs),
+        "weights_bytes": int(sum(np.asarray(a.values).nbytes for a in arrays.values())),
+        "requires_dsp": g.meta.get("cpu") == "dsp",
+    }
+
+
+@dataclass(frozen=True)
+class GeneratedLibrary:
+    dir: Path
+    prefix: str
+    sources: tuple[str, ...]
+    context: dict
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for s in sorted(self.sources):
+            h.update(s.encode())
+            h.update((self.dir / s).read_bytes())
+        return h.hexdigest()
+
+
+MANIFEST = "edgeq.json"
+
+
+def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dict | None = None) -> GeneratedLibrary:
+    """Write a self-contained C library for ``g`` into ``out_dir`` (atomically: all or nothing).
+
+    ``manifest`` (model hash, name, options) is written as ``edgeq.json`` beside the sources, so later
+    steps (firmware build, flash, bench) know which model the folder holds.
+    """
+    ctx = render_context(g, prefix)
+    env = template_env()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise EdgeqError(f"{out} exists and is not a directory", hint="choose another output path")
+    tmp = out.parent / f".{out.name}.tmp-edgeq"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    p = ctx["prefix"]
+    files = {
+        f"{p}.h": "model.h.j2",
+        f"{p}.c": "model.c.j2",
+        f"{p}_data.c": "model_data.c.j2",
+        f"{p}_data.h": "model_data.h.j2",
+        "Makefile": "Makefile.j2",
+        "CMakeLists.txt": "CMakeLists.txt.j2",
+    }
+    kfiles = kernel_files(ctx["headers"])
+    sources = [f"{p}.c", f"{p}_data.c"] + [k for k in kfiles if k.endswith(".c")]
+    ctx = dict(ctx, sources=sources)
+    try:
+        for name, tpl in files.items():
+            (tmp / name).write_text(env.get_template(tpl).render(**ctx))
+        for k in kfiles:
+            shutil.copyfile(KERNELS / k, tmp / k)
+        if manifest is not None:
+            (tmp / MANIFEST).write_text(json.dumps(dict(manifest, prefix=p, sources=sources,
+                                                        arena_bytes=ctx["arena_size"]), indent=2) + "\n")
+        if out.exists():
+            old = out.parent / f".{out.name}.old-edgeq"
+            if old.exists():
+                shutil.rmtree(old)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return GeneratedLibrary(out, p, tuple(sorted(set(files) | set(kfiles))), ctx)

@@ -1,0 +1,184 @@
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED with int16 activations and int8 weights (TFLite 16x8).
+
+As LiteRT's reference_integer_ops 16x8 kernels (ConvPerChannel / DepthwiseConvPerChannel /
+FullyConnected on int16 data, int8 filter, int64 bias): the input zero point is 0 (no input offset), the
+accumulator is int64, and requantization is MultiplyByQuantizedMultiplier(int64_t, ...), which reduces
+the q31 multiplier to 16 bits and rounds once (see firmware/kernels/int16_conv.h). Multipliers come from
+the same Prepare as int8 (double input_scale * filter_scale / output_scale -> QuantizeMultiplier);
+the reduced multiplier and total shift are computed here. LiteRT's FULLY_CONNECTED differs: it uses the
+full q31 multiplier with single rounding; TFLM's FULLY_CONNECTED uses the reduced one (rounding "tflm").
+Bit-exactness is measured in tests/kernels/test_int16_conv.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.ir import Graph, Lowered, Op, Tensor
+from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multipliers, expect_dtype, need, rounding_flag,
+                                       scale, tensor_array, zp)
+from edgeq.passes.lower.registry import LowerCtx, lowering
+from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
+from edgeq.passes.lower.quantmath import activation_range
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+
+def reduce_multiplier(m: int, shift: int) -> tuple[int, int]:
+    """MultiplyByQuantizedMultiplier(int64_t x, m, shift)'s constants: (16-bit multiplier, total shift)."""
+    need(m >= 0 and -31 <= shift < 8, f"multiplier {m} / shift {shift} out of the int64 requantizer's range")
+    reduced = (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+    return reduced, 15 - shift
+
+
+def int16_clamp(op: Op, y: Tensor) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized on an int16 output."""
+    act = op.attrs.get("fused_activation_function", "NONE")
+    need(act in CLAMP_ACTIVATIONS, f"fused activation {act}")
+    return activation_range(act, scale(y), zp(y), INT16_MIN, INT16_MAX)
+
+
+def check_s16(*ts: Tensor) -> None:
+    for t in ts:
+        expect_dtype(t, "int16")
+        need(t.quant is not None and not t.quant.per_channel, f"tensor '{t.name}' is not per-tensor quantized")
+
+
+def _requant_arrays(op: Op, x: Tensor, w: Tensor, y: Tensor, out_c: int):
+    mults, shifts = channel_multipliers(x, w, y, out_c, broadcast=True)
+    pairs = [reduce_multiplier(m, s) for m, s in zip(mults, shifts)]
+    return (("mult", arr(op, "mult", np.array([p[0] for p in pairs], np.int32), "int32_t")),
+            ("tshift", arr(op, "tshift", np.array([p[1] for p in pairs], np.int32), "int32_t")))
+
+
+def _bias(g: Graph, op: Op, out_c: int):
+    bias_id = op.inputs[2] if len(op.inputs) > 2 else -1
+    if bias_id < 0:
+        return None
+    b = g.tensor(bias_id)
+    need(b.dtype == "int64", f"bias is {b.dtype}; the 16x8 kernels take int64 bias")
+    need(b.is_const and b.numel == out_c, f"bias is not a constant of {out_c} values")
+    return tensor_array(g, b.id)
+
+
+def _acc_bound(g: Graph, op: Op, w: Tensor) -> int:
+    """max |sum w * x + bias| over int16 inputs."""
+    bound = 32768 * np.abs(w.data.astype(np.int64)).sum(axis=1)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bound = bound + np.abs(g.tensor(op.inputs[2]).data.astype(np.int64).reshape(-1))
+    return int(bound.max(initial=0))
+
+
+def _weights(w: Tensor, quant_axis: int) -> None:
+    expect_dtype(w, "int8")
+    need(w.is_const, "filter is not constant")
+    need(w.quant is not None, "filter has no quantization parameters")
+    if len(w.quant.scale) > 1:
+        need(w.quant.axis == quant_axis, f"filter quantized along axis {w.quant.axis}, not {quant_axis}")
+
+
+def reorder_weights(w: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [out_c, kh, kw, fin] (fin % 4 == 0) with each block of 4 input channels stored as
+    (w0, w2, w1, w3): the byte order the kernel's SXTB16 / SMLAD dot product reads (int16_conv.h)."""
+    blocks = np.asarray(w, np.int8).reshape(-1, 4)
+    return np.ascontiguousarray(blocks[:, [0, 2, 1, 3]]).reshape(-1)
+
+
+def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    check_s16(x, y)
+    need(zp(x) == 0 and zp(y) == 0, "int16 activations must have zero point 0")
+    need(len(w.shape) == 4, f"filter shape {w.shape} is not 4-D")
+    if depthwise:
+        need(w.shape[0] == 1, f"filter shape {w.shape} is not [1, kh, kw, out_c]")
+        _, k_h, k_w, out_c = w.shape
+        _weights(w, 3)
+    else:
+        out_c, k_h, k_w, fin = w.shape
+        _weights(w, 0)
+    geo = window_geometry(op, x, y, k_h, k_w)
+    in_c = x.shape[3]
+    need(y.shape[3] == out_c, f"output has {y.shape[3]} channels, filter {out_c}")
+    if depthwise:
+        need(in_c > 0 and out_c % in_c == 0, f"filter channels {out_c} not a multiple of input channels {in_c}")
+        fin = out_c // in_c
+    else:
+        need(fin > 0 and in_c % fin == 0, f"input channels {in_c} not a multiple of filter depth {fin}")
+        need(out_c % (in_c // fin) == 0, f"{out_c} output channels do not split into groups")
+    lo, hi = int16_clamp(op, y)
+    weights = tensor_array(g, w.id)
+    wabs = np.abs(w.data.astype(np.int64))
+    wsum = wabs.reshape(-1, out_c).sum(axis=0) if depthwise else wabs.reshape(out_c, -1).sum(axis=1)
+    acc32 = int(wsum.max(initial=0)) * 32768 < 2**31  # every window sum fits int32
+    reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
+    if reordered:
+        weights = arr(op, "wr", reorder_weights(w.data), "int8_t")
+    kernel = "edgeq_conv_s16"
+    if depthwise:
+        kernel = "edgeq_depthwise_conv_s16_acc" if acc32 else "edgeq_depthwise_conv_s16"
+    return Lowered(
+        kernel=kernel,
+        struct="edgeq_conv_s16_params",
+        source="int16_conv",
+        fields=(
+            *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
+            ("act_min", lo), ("act_max", hi), ("reordered", int(reordered)),
+            ("acc32", int(acc32)),  # CONV_2D: int32 window sums; DEPTHWISE: the _acc kernel
+            ("weights", weights),
+            ("bias", _bias(g, op, out_c)),
+            *_requant_arrays(op, x, w, y, out_c),
+        ),
+        args=(x.id, y.id),
+        # int16_conv.c: output pixels in raster order, every read at or after the first valid tap of its
+        # window, a pixel's values written before the next pixel's window is read
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2),
+        scratch_bytes=4 * out_c if kernel == "edgeq_depthwise_conv_s16_acc" else 0,
+    )
+
+
+@lowering("CONV_2D", dtypes=("int16",))
+def lower_conv_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    return _conv_like(g, op, depthwise=False)
+
+
+@lowering("DEPTHWISE_CONV_2D", dtypes=("int16",))
+def lower_depthwise_conv_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    return _conv_like(g, op, depthwise=True)
+
+
+@lowering("FULLY_CONNECTED", dtypes=("int16",))
+def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    check_s16(x, y)
+    need(zp(x) == 0, "int16 input must have zero point 0")
+    _weights(w, 0)
+    need(op.attrs.get("weights_format", 0) == 0, "shuffled weights format")
+    need(len(w.shape) == 2, f"weights of shape {w.shape} are not [out, in]")
+    out_f, in_f = w.shape
+    need(x.numel % in_f == 0, f"input of {x.numel} elements is not a multiple of {in_f}")
+    lo, hi = int16_clamp(op, y)
+    # Measured (tests/kernels/test_int16_conv.py): LiteRT's 16x8 FullyConnected requantizes with the q31
+    # multiplier, rounding once (not the convolutions' reduced int64 requantizer). Checked for accumulators
+    # within int32 only.
+    # TFLM (rounding "tflm") requantizes as its convolutions do (reduced int64 multiplier).
+    reduced = ctx.rounding == "tflm"
+    if not reduced:
+        need(_acc_bound(g, op, w) < (1 << 31), "the accumulator may exceed int32 (int16 FULLY_CONNECTED)")
+    mults, shifts = channel_multipliers(x, w, y, out_f, broadcast=True)
+    if reduced:
+        mults, shifts = (list(v) for v in zip(*(reduce_multiplier(m, s) for m, s in zip(mults, shifts))))
+    return Lowered(
+        kernel="edgeq_fully_connected_s16",
+        struct="edgeq_fully_connected_s16_params",
+        source="int16_conv",
+        fields=(
+            ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f),
+            ("reduced", int(reduced)), ("rounding", rounding_flag(ctx, litert_single=True)),
+            ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
+            ("weights", tensor_array(g, w.id)),
+            ("bias", _bias(g, op, out_f)),
+            ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
+            ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
+        ),
+        args=(x.id, y.id),
+    )

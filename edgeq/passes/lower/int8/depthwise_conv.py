@@ -1,0 +1,99 @@
+"""DEPTHWISE_CONV_2D, int8 (per-channel or per-tensor weights), as reference_integer_ops::
+DepthwiseConvPerChannel (firmware/kernels/depthwise_conv.c); Prepare and requantization as CONV_2D
+(edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.ir import Graph, Lowered, Op, Tensor
+from edgeq.passes.lower.common import arr, rounding_flag, tensor_array, zp
+from edgeq.passes.lower.geometry import depthwise_layout, raster_overlap_margin, window_fields
+from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail
+from edgeq.passes.lower.registry import LowerCtx, lowering
+
+DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
+
+
+def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, shifts, input_offset: int,
+                 output_offset: int, dm: int, rounding: int):
+    """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
+    would not be bit-exact or does not apply.
+
+    Per channel, with l = left shift, e = right shift (>= 1), a = acc << l (the reference's shifted
+    accumulator) and acc2 = 2a = acc << (l + 1): SRDHM(a, m) = (2a*m + 2^31) >> 32 (m > 0), and
+    RDBPOT(x, e) + out_off = (x + 2^(e-1) - (a < 0) + out_off * 2^e) >> e (x = 0 whenever a < 0 but
+    x >= 0 does not change the result). The kernel evaluates it with SMMLAR, which is exact while
+    |acc2| < 2^31 for every reachable accumulator: checked here from |x + in_off| <= 255, the bias and
+    the weights. Weights and acc_init are stored pre-shifted by l + 1 (int16 / int32). When out_c % 4 != 0
+    the last group is padded with zero lanes (the kernel stores only the real channels of that group)."""
+    k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
+    taps = k_h * k_w
+    padded_c = out_c + (-out_c % 4)
+    if (k_h, k_w) != (3, 3) or dm != 1 or padded_c > DW_DSP_MAX_C or acc_init is None or rounding != 0:
+        return None
+    m = np.array(mults, np.int64)
+    sh = np.array(shifts, np.int64)
+    if len(m) == 1:
+        m, sh = np.repeat(m, out_c), np.repeat(sh, out_c)
+    left = np.maximum(sh, 0)
+    e = np.maximum(-sh, 0)
+    if (m <= 0).any() or (e < 1).any() or (e > 24).any() or (left > 6).any():
+        return None
+    s = (left + 1)
+    wt = w.reshape(taps, out_c).astype(np.int64)
+    w2 = wt << s
+    init = acc_init.values.astype(np.int64)
+    init2 = init << s
+    b = bias.data.reshape(-1).astype(np.int64) if bias is not None else np.zeros(out_c, np.int64)
+    wabs = np.abs(wt).sum(axis=0)
+    # reachable accumulators: bias + sum (x + off) * w, and the kernel's partial sums acc_init + sum x * w
+    bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << s
+    if (np.abs(w2) > 32767).any() or bound.max() >= (1 << 31):
+        return None
+    rb = (np.int64(1) << (e - 1)) + (np.int64(output_offset) << e)
+    if np.abs(rb).max() >= (1 << 29):
+        return None
+    pad = -out_c % 4  # the last group's missing lanes: zero weights and accumulator, channel 0's params
+    if pad:
+        w2 = np.concatenate([w2, np.zeros((taps, pad), np.int64)], axis=1)
+        init2 = np.concatenate([init2, np.zeros(pad, np.int64)])
+        m, rb, e = (np.concatenate([v, np.repeat(v[:1], pad)]) for v in (m, rb, e))
+    groups = []
+    for g in range(0, out_c + pad, 4):
+        cols = [g, g + 1, g + 2, g + 3]
+        words = list(init2[cols])
+        for t in range(taps):
+            q = w2[t, cols] & 0xFFFF
+            words += [q[0] | (q[2] << 16), q[1] | (q[3] << 16)]
+        words += list(m[cols]) + list(rb[cols]) + list(e[cols])
+        groups.append(words)
+    packed = np.array(groups, np.int64).reshape(-1)
+    packed = ((packed + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return arr(op, "dsp_pack", packed, "int32_t")
+
+@lowering("DEPTHWISE_CONV_2D")
+def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    geo, in_c, out_c, dm = depthwise_layout(op, ctx, x, w, y)
+    mults, shifts, lo, hi, bias = conv_quant(g, op, x, w, y, out_c, quant_axis=3)
+    wsum = w.data.reshape(-1, out_c).astype(np.int64).sum(axis=0)
+    acc_init = acc_init_values(op, bias, wsum, -zp(x))
+    head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
+    pack = None if ctx.cpu == "portable" else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, -zp(x),
+                                                           zp(y), dm, rounding_flag(ctx, litert_single=False))
+    weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
+    return Lowered(
+        kernel="edgeq_depthwise_conv_s8",
+        struct="edgeq_depthwise_conv_s8_params",
+        source="depthwise_conv",
+        fields=(
+            *window_fields(geo, in_c, out_c, ("depth_mult", dm)),
+            *head,
+            ("weights", weights),
+            *tail,
+            ("dsp_pack", pack),
+        ),
+        args=(x.id, y.id),
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c),
+    )

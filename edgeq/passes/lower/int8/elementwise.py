@@ -1,0 +1,186 @@
+"""ADD, SUB and MUL, int8, with numpy broadcasting, as TFLite's quantized reference kernels.
+
+Quantization parameters mirror the Prepare functions of each reference, including their float vs
+double arithmetic, which is where LiteRT and TFLM differ:
+
+* ADD (LiteRT add.cc, TFLM add_common.cc; identical): in double,
+  ``twice = 2 * max(s1, s2)``, ``m_k = s_k / twice``, ``m_out = twice / (2**20 * s_out)``, each through
+  QuantizeMultiplierSmallerThanOneExp; inputs are shifted left by 20 before scaling.
+* SUB: as ADD, and the kernel subtracts the scaled second operand as reference_ops::Sub does
+  (negating its multiplier instead is only equivalent under the symmetric double rounding). Current
+  TFLM sources compute SUB's multipliers in float32, but the installed TFLM (like LiteRT) computes
+  them in double, as ADD: the float32 version mismatched it.
+* MUL: LiteRT mul.cc computes ``s1 * s2 / s_out`` in float32; TFLM mul_common.cc in double.
+
+Broadcasting is resolved here: the output is walked as collapsed dimensions with per-input element
+strides (0 where broadcast), passed to the kernel as constant arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.ir import Graph, Lowered, Op, Tensor
+from edgeq.passes.lower.common import arr, expect_dtype, need, rounding_flag, scale, zp
+from edgeq.passes.lower.registry import LowerCtx, Unsupported, lowering
+from edgeq.passes.lower.quantmath import (activation_range, f32, quantize_multiplier,
+                                    quantize_multiplier_smaller_than_one_exp)
+
+MAX_DIMS = 8  # EDGEQ_BCAST_MAX_DIMS in elementwise.h
+ADD_LEFT_SHIFT = 20  # int8 ADD/SUB headroom shift (15 is the int16 value)
+
+# Measured against LiteRT 2.3 BUILTIN_REF (tests/kernels/test_add_mul.py::test_all_input_pairs):
+# whether its reference kernel requantizes with single rounding. It does not for these ops: ADD, SUB
+# (MultiplyByQuantizedMultiplierSmallerThanOneExp) and MUL (MultiplyByQuantizedMultiplier) all round
+# twice, like TFLM.
+LITERT_SINGLE_ROUNDING = {"ADD": False, "SUB": False, "MUL": False}
+
+
+def broadcast_loops(s1, s2, so) -> tuple[list[int], list[int], list[int]]:
+    """Collapsed (shape, stride1, stride2) walking output ``so`` row-major over inputs ``s1``, ``s2``.
+
+    Shapes are right-aligned (numpy rules). Size-1 output dimensions are dropped; adjacent dimensions
+    are merged where both inputs step through them contiguously (or are both broadcast), so the
+    result has at most as many dimensions as there are changes of broadcast pattern.
+    """
+    s1, s2, so = tuple(int(d) for d in s1), tuple(int(d) for d in s2), tuple(int(d) for d in so)
+    r = len(so)
+    need(len(s1) <= r and len(s2) <= r, f"input shapes {s1} and {s2} do not broadcast to {so}")
+    a = (1,) * (r - len(s1)) + s1
+    b = (1,) * (r - len(s2)) + s2
+    for d in range(r):
+        need(so[d] > 0 and a[d] in (1, so[d]) and b[d] in (1, so[d]) and so[d] == max(a[d], b[d]),
+             f"input shapes {s1} and {s2} do not broadcast to {so}")
+
+    def strides(shape):
+        st, acc = [0] * r, 1
+        for d in reversed(range(r)):
+            st[d] = acc if shape[d] != 1 else 0
+            acc *= shape[d]
+        return st
+
+    st1, st2 = strides(a), strides(b)
+    dims: list[list[int]] = []
+    for d in range(r):
+        if so[d] == 1:
+            continue
+        n, x, y = so[d], st1[d], st2[d]
+        if dims and dims[-1][1] == x * n and dims[-1][2] == y * n:
+            dims[-1] = [dims[-1][0] * n, x, y]
+        else:
+            dims.append([n, x, y])
+    if not dims:
+        dims = [[1, 0, 0]]
+    need(len(dims) <= MAX_DIMS, f"broadcast of {s1} with {s2} needs {len(dims)} loop dimensions "
+                                f"(the kernel handles {MAX_DIMS})")
+    shape, stride1, stride2 = (list(c) for c in zip(*dims))
+    return shape, stride1, stride2
+
+
+def _operands(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor]:
+    need(len(op.inputs) == 2 and len(op.outputs) == 1, f"{op.kind} with {len(op.inputs)} inputs")
+    x1, x2, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    for t in (x1, x2, y):
+        expect_dtype(t, "int8")
+        need(t.quant is not None and not t.quant.per_channel,
+             f"tensor '{t.name}' is not per-tensor quantized")
+        need(scale(t) > 0, f"tensor '{t.name}' has scale {scale(t)}")
+    return x1, x2, y
+
+
+def _clamp(op: Op, y: Tensor) -> tuple[int, int]:
+    act = op.attrs.get("fused_activation_function", "NONE")
+    try:
+        return activation_range(act, scale(y), zp(y))
+    except ValueError:
+        raise Unsupported(f"fused activation {act} has no integer clamp") from None
+
+
+def _bcast_fields(op: Op, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
+    shape, st1, st2 = broadcast_loops(x1.shape, x2.shape, y.shape)
+    return (
+        ("ndim", len(shape)),
+        ("shape", arr(op, "shape", np.array(shape, np.int32), "int32_t")),
+        ("stride1", arr(op, "stride1", np.array(st1, np.int32), "int32_t")),
+        ("stride2", arr(op, "stride2", np.array(st2, np.int32), "int32_t")),
+    )
+
+
+def add_multipliers(s1: float, s2: float, so: float, left_shift: int = ADD_LEFT_SHIFT) -> tuple[float, float, float]:
+    """The three real multipliers of quantized ADD/SUB Prepare (left shift 20 for int8), in double."""
+    s1, s2, so = float(f32(s1)), float(f32(s2)), float(f32(so))
+    twice = 2.0 * max(s1, s2)
+    return s1 / twice, s2 / twice, twice / (float(1 << left_shift) * so)
+
+
+def add_quant_fields(x1: Tensor, x2: Tensor, y: Tensor, left_shift: int) -> tuple:
+    """ADD/SUB's offsets, left shift and (multiplier, shift) pairs, as quantized ADD Prepare's general
+    path computes them (int8: left shift 20; int16: 15)."""
+    m1, m2, mo = add_multipliers(scale(x1), scale(x2), scale(y), left_shift)
+    need(0.0 < mo < 1.0, f"output scale {scale(y)} is too small for input scales {scale(x1)}, "
+                         f"{scale(x2)} (output multiplier {mo:.4g} >= 1)")
+    q1, sh1 = quantize_multiplier_smaller_than_one_exp(m1)
+    q2, sh2 = quantize_multiplier_smaller_than_one_exp(m2)
+    qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
+    need(sho <= 0, "output multiplier rounds up to 1")
+    return (
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("left_shift", left_shift),
+        ("input1_multiplier", q1), ("input1_shift", sh1),
+        ("input2_multiplier", q2), ("input2_shift", sh2),
+        ("output_multiplier", qo), ("output_shift", sho),
+    )
+
+
+def mul_multiplier(s1: float, s2: float, so: float, float32_math: bool) -> float:
+    """MUL Prepare: LiteRT ``input1_scale * input2_scale / output_scale`` in float; TFLM in double."""
+    if float32_math:
+        return float(f32(s1) * f32(s2) / f32(so))
+    return float(f32(s1)) * float(f32(s2)) / float(f32(so))
+
+
+def mul_quant_fields(ctx: LowerCtx, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
+    """MUL's offsets and output (multiplier, shift), as quantized MUL Prepare (int8 and int16)."""
+    m = mul_multiplier(scale(x1), scale(x2), scale(y), float32_math=(ctx.rounding == "litert"))
+    qm, sh = quantize_multiplier(m)
+    return (
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("output_multiplier", qm), ("output_shift", sh),
+    )
+
+
+def binary_call(op: Op, ctx: LowerCtx, operands: tuple[Tensor, Tensor, Tensor], quant: tuple,
+                clamp: tuple[int, int], *, kernel: str, struct: str, source: str,
+                litert_single: bool) -> Lowered:
+    """The kernel call of a broadcasting binary op (int8 and int16 ADD/SUB/MUL): broadcast shape fields,
+    the op's quantization fields, the clamp and the rounding mode. In place: the kernels read a[i] and
+    b[i] before writing y[i]."""
+    x1, x2, y = operands
+    return Lowered(
+        kernel=kernel,
+        struct=struct,
+        source=source,
+        fields=_bcast_fields(op, x1, x2, y) + quant + (
+            ("act_min", clamp[0]), ("act_max", clamp[1]),
+            ("rounding", rounding_flag(ctx, litert_single=litert_single)),
+        ),
+        args=(x1.id, x2.id, y.id),
+        inplace=True,
+    )
+
+
+@lowering("ADD", "SUB")
+def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x1, x2, y = _operands(g, op)
+    return binary_call(op, ctx, (x1, x2, y), add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT), _clamp(op, y),
+                       kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
+                       struct="edgeq_add_s8_params", source="elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+
+
+@lowering("MUL")
+def lower_mul(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x1, x2, y = _operands(g, op)
+    return binary_call(op, ctx, (x1, x2, y), mul_quant_fields(ctx, x1, x2, y), _clamp(op, y),
+                       kernel="edgeq_mul_s8", struct="edgeq_mul_s8_params", source="elementwise",
+                       litert_single=LITERT_SINGLE_ROUNDING["MUL"])

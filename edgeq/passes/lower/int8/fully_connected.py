@@ -1,0 +1,98 @@
+"""FULLY_CONNECTED, int8 (per-tensor or per-channel weights), as TFLite's reference kernel.
+
+The input offset is folded into the bias (``bias + input_offset * sum(w[o])``, int32 wrap-around,
+which equals the reference's int32 sum), so the kernel multiplies the raw int8 inputs. The weights of two
+neighbouring output rows r, r+1 are merged into one int16 per input, ``v = w[r][i] + 256 * w[r+1][i]``
+(fits: |w| <= 127). Multiplying the inputs by v accumulates ``A_r + 256 * A_{r+1}`` (mod 2^32); by the
+sign-extended low byte of v, ``A_r`` alone; their difference / 256 is ``A_{r+1}``. On the DSP path a packed
+word holds two such int16 lanes: one SMLAD on it and one SMLAD on its SXTB16 are four multiply-accumulates
+(two inputs x two rows), where the plain layout needs two SXTB16 and two SMLAD. The kernel separates the two
+sums every <= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23 keeps ``256 * A`` inside int32.
+Weights of -128 (not produced by TFLite's symmetric quantization) pair each row with a zero row instead
+(``sparse``; half the speed).
+
+Rows are processed four at a time (two pairs; the output is padded to a multiple of four with zero rows
+that are never stored). For each group of four rows and each step of four inputs x0..x3 the int32 array
+holds four words of two int16 lanes each, in the lane order SXTB16 produces from the input word:
+``A(x0, x2)``, ``A(x1, x3)``, ``B(x0, x2)``, ``B(x1, x3)`` (A = rows 0/1, B = rows 2/3 of the group).
+The last ``in % 4`` inputs follow per group as one word ``(vA[i], vB[i])`` each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.ir import Graph, Lowered, Op
+from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
+                                       rounding_flag, zp)
+from edgeq.passes.lower.registry import LowerCtx, lowering
+
+
+def _wrap_i32(v: np.ndarray) -> np.ndarray:
+    return ((v.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """The int32 words of the packed layout (see module doc) of int8 weights [out, in] in [-127, 127]
+    (or whose odd rows are zero)."""
+    out_f, in_f = w.shape
+    groups = (out_f + 3) // 4
+    wp = np.zeros((groups * 4, in_f), np.int32)
+    wp[:out_f] = w.astype(np.int32)
+    wp = wp.reshape(groups, 2, 2, in_f)                      # group, pair, row in pair, input
+    v = (wp[:, :, 0, :] + 256 * wp[:, :, 1, :]).astype(np.int64)  # group, pair, input
+    u = v & 0xFFFF                                           # int16 lanes as unsigned halfwords
+    in4 = in_f // 4 * 4
+    main = u[:, :, :in4].reshape(groups, 2, in4 // 4, 4)     # group, pair, step, input in step
+    lo = main[..., [0, 1]]                                   # lanes 0: x0 (word 0), x1 (word 1)
+    hi = main[..., [2, 3]]                                   # lanes 1: x2, x3
+    words = (lo | (hi << 16)).transpose(0, 2, 1, 3).reshape(groups, -1)  # group, step, pair, word
+    tail = (u[:, 0, in4:] | (u[:, 1, in4:] << 16)).reshape(groups, -1)   # group, tail input
+    return _wrap_i32(np.concatenate([words, tail], axis=1).reshape(-1))
+
+
+def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(w[o]) per output, wrapped to int32 like the reference's int32 sum."""
+    b = np.zeros(w.shape[0], np.int64) if bias is None else bias.astype(np.int64)
+    return _wrap_i32(b + input_offset * w.astype(np.int64).sum(axis=1))
+
+
+@lowering("FULLY_CONNECTED")
+def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
+    y = g.tensor(op.outputs[0])
+    for t in (x, w, y):
+        expect_dtype(t, "int8")
+    need(w.is_const, "weights are not constant")
+    need(op.attrs.get("weights_format", 0) == 0, "shuffled weights format")
+    need(len(w.shape) == 2, f"weights of shape {w.shape} are not [out, in]")
+    out_f, in_f = w.shape
+    need(x.numel % in_f == 0, f"input of {x.numel} elements is not a multiple of {in_f}")
+    mults, shifts = channel_multipliers(x, w, y, out_f)
+    lo, hi = fused_clamp(op, y)
+    b = const_bias(g, op, 2, out_f)
+    wd = np.asarray(w.data).reshape(out_f, in_f).astype(np.int32)
+    bias = fold_bias(wd, None if b is None else np.asarray(b.data), -zp(x))
+    sparse = int(int(wd.min(initial=0)) < -127)
+    if sparse:
+        # A weight of -128 does not fit the row-pair int16 (nor its overflow bound): pair every row with a
+        # zero row instead (virtual rows 2o, 2o + 1; the kernel stores only the even ones).
+        wd = np.stack([wd, np.zeros_like(wd)], axis=1).reshape(2 * out_f, in_f)
+        bias = np.repeat(bias, 2)
+        if len(mults) > 1:
+            mults, shifts = list(np.repeat(mults, 2)), list(np.repeat(shifts, 2))
+    return Lowered(
+        kernel="edgeq_fully_connected_s8",
+        struct="edgeq_fully_connected_s8_params",
+        source="fully_connected",
+        fields=(
+            ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", wd.shape[0]),
+            ("sparse", sparse), ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
+            ("per_channel", int(len(mults) > 1)), ("rounding", rounding_flag(ctx, litert_single=True)),
+            ("weights", arr(op, "wpacked", pack_weights(wd), "int32_t")),
+            ("bias", arr(op, "bias", bias, "int32_t")),
+            ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
+            ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
+        ),
+        args=(x.id, y.id),
+    )

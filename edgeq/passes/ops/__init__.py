@@ -1,1 +1,0 @@
-"""Per-op lowerings; every module here is imported by edgeq.passes.lower.registry()."""

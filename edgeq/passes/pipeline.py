@@ -1,0 +1,31 @@
+"""The compiler pipeline: pure Graph -> Graph passes, run in an explicit, named order."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from edgeq.ir import Graph
+from edgeq.passes.graph.alias import alias_reshapes, fold_constant_aliases
+from edgeq.passes.graph.fuse import fuse_activations
+from edgeq.passes.graph.schedule import schedule, schedule_memory
+from edgeq.passes.lower import lower
+from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.memory.planner import plan_memory
+
+
+def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
+    return [
+        ("fold-constant-aliases", fold_constant_aliases),
+        ("fuse-activations", fuse_activations),
+        ("schedule", schedule),
+        ("lower", lambda g: lower(g, ctx)),
+        ("alias-reshapes", alias_reshapes),
+        ("schedule-memory", schedule_memory),
+        ("plan-memory", plan_memory),
+    ]
+
+
+def compile_graph(g: Graph, ctx: LowerCtx = LowerCtx()) -> Graph:
+    for _name, fn in pipeline(ctx):
+        g = fn(g)
+    return g

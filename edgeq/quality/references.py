@@ -1,0 +1,112 @@
+"""Reference interpreters: LiteRT with its reference kernels (ground truth) and TFLM (second opinion)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from edgeq.errors import EdgeqError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _captured_fd(fd: int):
+    """Capture what C/C++ code writes to a file descriptor (the interpreters print from C++)."""
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(fd)
+        os.dup2(tmp.fileno(), fd)
+        box = {"text": ""}
+        try:
+            yield box
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode(errors="replace")
+
+
+def _litert_module():
+    try:
+        from ai_edge_litert import interpreter as m  # maintained successor of tflite-runtime
+    except ImportError:  # pragma: no cover - fallback for machines with only tflite-runtime
+        try:
+            from tflite_runtime import interpreter as m
+        except ImportError:
+            raise EdgeqError("no TFLite interpreter installed (ai-edge-litert or tflite-runtime)",
+                             hint="pip install ai-edge-litert") from None
+    return m
+
+
+class LiteRT:
+    """LiteRT interpreter with BUILTIN_REF kernels; optionally keeps every intermediate tensor."""
+
+    name = "litert-ref"
+
+    def __init__(self, model: bytes, preserve_all: bool = False):
+        m = _litert_module()
+        try:
+            self.interp = m.Interpreter(
+                model_content=bytes(model),
+                experimental_op_resolver_type=m.OpResolverType.BUILTIN_REF,
+                experimental_preserve_all_tensors=preserve_all,
+            )
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise EdgeqError(f"LiteRT cannot load the model: {str(e).strip().splitlines()[-1]}",
+                             hint="check that the file is a valid TFLite model") from None
+        self.inputs = self.interp.get_input_details()
+        self.outputs = self.interp.get_output_details()
+
+    def run(self, inputs) -> list[np.ndarray]:
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        for d, x in zip(self.inputs, inputs):
+            self.interp.set_tensor(d["index"], np.asarray(x, d["dtype"]).reshape(d["shape"]))
+        self.interp.invoke()
+        return [self.interp.get_tensor(d["index"]).reshape(-1).copy() for d in self.outputs]
+
+    def tensor(self, index: int) -> np.ndarray:
+        """A tensor after ``run`` (needs ``preserve_all`` for intermediates)."""
+        return self.interp.get_tensor(index)
+
+
+class TFLM:
+    """The TFLite Micro interpreter (reference kernels, double rounding)."""
+
+    name = "tflm"
+
+    def __init__(self, model: bytes):
+        try:
+            from tflite_micro.python.tflite_micro import runtime
+        except ImportError:
+            raise EdgeqError("the tflite-micro Python package is not installed",
+                             hint="pip install tflite-micro") from None
+        self.model = bytes(model)
+        with _captured_fd(1), _captured_fd(2):
+            self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=max(len(model) * 10, 1 << 20))
+        from edgeq.frontend.tflite.reader import read_tflite
+
+        g = read_tflite(self.model)
+        self.n_inputs, self.n_outputs = len(g.inputs), len(g.outputs)
+
+    def run(self, inputs) -> list[np.ndarray]:
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        for i, x in enumerate(inputs):
+            d = self.interp.get_input_details(i)
+            self.interp.set_input(np.asarray(x, d["dtype"]).reshape(d["shape"]), i)
+        self.interp.invoke()
+        return [np.asarray(self.interp.get_output(i)).reshape(-1).copy() for i in range(self.n_outputs)]
+
+    def arena_bytes(self) -> dict[str, int]:
+        """TFLM's own arena report: ``total`` (what a firmware must reserve), ``head`` (activations
+        and scratch) and ``tail`` (persistent interpreter structures); empty if it did not say."""
+        with _captured_fd(1) as out, _captured_fd(2) as err:
+            self.interp.print_allocations()
+        text = out["text"] + err["text"]
+        return {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}

@@ -1,0 +1,76 @@
+"""Every result as table columns and rows of text: shared by the terminal (rich) and the HTML report, so
+both show the same numbers the same way."""
+
+from __future__ import annotations
+
+from edgeq.quality.calibrations import CalibrationComparison
+from edgeq.quality.sensitivity import Analysis, PartialResult
+from edgeq.report.format import db, pct, short_name
+
+
+def quality_line(out: dict, metric: str) -> str:
+    parts = [f"output SQNR {db(out['sqnr_db'])} dB"]
+    if metric == "accuracy":
+        parts.append(f"accuracy {pct(out['accuracy'])} (float {pct(out['float_accuracy'])})")
+    if out.get("agreement") is not None:
+        parts.append(f"top-1 agreement with float {pct(out['agreement'])}")
+    if metric == "nsr":
+        parts.append(f"output NSR {pct(out['drop'])}")
+    return ", ".join(parts)
+
+
+def ranking_rows(a: Analysis, top: int | None = None) -> tuple[list[str], list[list]]:
+    """The ranking as table columns and rows (worst first): shared by the terminal and the HTML report."""
+    cols = ["rank", "op", "kind", "tensor", "SQNR dB", "RMSE", "RMSE (LSB)", "added dB"]
+    if a.single_float:
+        cols += ["only this float: SQNR dB", "gain dB"]
+    rows = []
+    for k, r in enumerate(a.ranking[:top] if top else a.ranking, start=1):
+        row = [k, r["op"], r["kind"], short_name(r["name"]), db(r["sqnr_db"]), f"{r['rmse']:.4g}",
+               "-" if r["rmse_lsb"] is None else f"{r['rmse_lsb']:.2f}", db(r["added_db"])]
+        if a.single_float:
+            row += ["(cannot be float)", "-"] if r["keepable"] is False else [db(r["float_sqnr_db"]),
+                                                                                db(r["gain_db"])]
+        rows.append(row)
+    return cols, rows
+
+
+def step_rows(p: PartialResult) -> tuple[list[str], list[list]]:
+    cols = ["step", "op tried in float32", "kind", "gain dB", "output SQNR dB"]
+    if p.metric == "accuracy":
+        cols += ["accuracy", "drop"]
+    elif p.metric == "agreement":
+        cols += ["top-1 agreement", "drop"]
+    else:
+        cols += ["output NSR"]
+    cols += ["TFLite bytes", "kept"]
+    rows = []
+    for k, s in enumerate(p.steps):
+        row = [k, "(all int8)" if s["added"] is None else f"#{s['op']} {short_name(s['added'], 40)}",
+               s["kind"] or "", db(s["gain_db"]), db(s["sqnr_db"])]
+        if p.metric == "accuracy":
+            row += [pct(s["accuracy"]), pct(s["drop"])]
+        elif p.metric == "agreement":
+            row += [pct(s["agreement"]), pct(s["drop"])]
+        else:
+            row += [pct(s["drop"])]
+        rows.append(row + [f"{s['bytes']:,}", "yes" if s["kept"] else "no"])
+    return cols, rows
+
+
+COLUMNS = ("method", "accuracy", "top-1 as float", "SQNR (dB)", "cosine", "clipped tensors", "")
+
+
+def table_rows(c: CalibrationComparison) -> list[list[str]]:
+    """The comparison as text cells, in :data:`COLUMNS` order."""
+    return [[r["method"], pct(r["accuracy"]), pct(r["top1_agreement"]), db(r["sqnr_db"]), f"{r['cosine']:.6f}",
+             str(r["clipped_tensors"]), "best" if r["best"] else ""] for r in c.rows]
+
+
+def calibration_legend(c: CalibrationComparison) -> str:
+    grain = "per-channel" if c.per_channel else "per-tensor"
+    text = (f"int8 models ({grain} weights) in LiteRT's reference kernels vs the float model, on {c.samples} "
+            f"samples of {c.data}; best by {c.metric}")
+    if c.float_accuracy is not None:
+        text += f"; float model accuracy {pct(c.float_accuracy)}"
+    return text

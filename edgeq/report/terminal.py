@@ -1,0 +1,280 @@
+"""Presentation: tables on the terminal and progress bars. No pipeline logic here."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeq.quality.calibrations import CalibrationComparison
+from edgeq.quality.sensitivity import METRICS, Analysis, PartialResult
+from edgeq.report.format import kb, pct
+from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, step_rows,
+                                 table_rows)
+
+def _width(stream) -> int | None:
+    """The terminal's width; 120 columns when printing to a file or pipe (rich would use 80)."""
+    import os
+
+    if os.environ.get("COLUMNS"):
+        return None
+    return None if stream.isatty() else 120
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+@contextlib.contextmanager
+def progress_bars():
+    """Yields ``make(description, total) -> step()``; bars go to stderr and vanish when done."""
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=not sys.stderr.isatty())
+    with prog:
+        def make(desc: str, total: int):
+            task = prog.add_task(desc, total=total)
+            return lambda: prog.advance(task)
+
+        yield make
+
+
+def quantize_table(r) -> None:
+    t = Table(title=f"quantized {r.model}", show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    t.add_row("float32 TFLite size", kb(r.float_bytes))
+    t.add_row(f"{getattr(r, 'scheme', 'int8')} TFLite size", kb(len(r.tflite)))
+    t.add_row("MACs / inference", f"{r.macs:,}")
+    t.add_row("calibration", r.calibration)
+    t.add_row("ops", ", ".join(f"{k} x{v}" for k, v in r.ops.items()))
+    console.print(t)
+    if r.calibration_warning:
+        err_console.print(f"[bold yellow]warning:[/] {r.calibration_warning}")
+    for n in r.notes:
+        console.print(f"note: {n}")
+    unsupported_list(r.unsupported)
+
+
+def unsupported_list(bad) -> None:
+    if not bad:
+        console.print("C backend: every op is supported")
+        return
+    err_console.print(f"[bold yellow]warning:[/] {len(bad)} op(s) have no C kernel; `edgeq generate` will refuse:")
+    for i, kind, why in bad:
+        err_console.print(f"  op #{i} {kind}: {why}")
+
+
+def plan_table(g, top: int = 8) -> None:
+    plan = g.plan
+    t = Table(title=f"memory plan of {g.name}")
+    t.add_column("tensor")
+    t.add_column("bytes", justify="right")
+    t.add_column("offset", justify="right")
+    t.add_column("live (ops)", justify="right")
+    bufs = sorted((b for b in plan.buffers), key=lambda b: -b.size)
+    for b in bufs[:top]:
+        name = g.tensor(b.tensor).name if b.tensor >= 0 else f"scratch of op {-b.tensor - 1}"
+        t.add_row(name, f"{b.size:,}", f"{plan.offsets.get(b.tensor, 0):,}", f"{b.first}..{b.last}")
+    if len(bufs) > top:
+        t.add_row(f"... {len(bufs) - top} more", "", "", "")
+    console.print(t)
+    console.print(f"arena: {plan.size:,} bytes (lower bound for this schedule: {plan.lower_bound:,} bytes)")
+
+
+def validation_tables(rep) -> None:
+    if rep.accuracy:
+        t = Table(title=f"accuracy on {rep.samples} samples")
+        for k in ("float", "int8", "top1_agreement"):
+            if k in rep.accuracy:
+                t.add_column(k.replace("_", " "), justify="right")
+        t.add_row(*[f"{100 * rep.accuracy[k]:.2f}%" for k in ("float", "int8", "top1_agreement")
+                    if k in rep.accuracy])
+        console.print(t)
+    if rep.fidelity:
+        t = Table(title="int8 (LiteRT) vs float model")
+        for c in ("output", "SQNR dB", "cosine", "max abs err"):
+            t.add_column(c, justify="right")
+        for f in rep.fidelity:
+            t.add_row(f["output"], f"{f['sqnr_db']:.2f}", f"{f['cosine']:.5f}", f"{f['max_abs_err']:.4g}")
+        console.print(t)
+    if rep.c_host:
+        t = Table(title="generated C on the host vs reference interpreters")
+        for c in ("reference", "bit-exact samples", "mismatched bytes", "max |diff|"):
+            t.add_column(c, justify="right")
+        for mode, c in rep.c_host.items():
+            t.add_row(f"{c.reference} (--rounding {mode})", f"{c.exact_samples}/{c.samples}",
+                      f"{c.mismatched_bytes}/{c.total_bytes}", str(c.max_abs_diff))
+        console.print(t)
+        tf = rep.arena.get("tflm", {})
+        ours = rep.arena.get("edgeq", {})
+        line = f"arena: edgeq {ours.get('arena', 0):,} B (lower bound {ours.get('lower_bound', 0):,} B)"
+        if "total" in tf and "head" in tf:
+            line += f"; TFLM {tf['total']:,} B, of which {tf['head']:,} B activations and scratch"
+        console.print(line)
+        if rep.references_disagree_bytes:
+            console.print(f"note: LiteRT and TFLM themselves disagree on {rep.references_disagree_bytes} "
+                          "output bytes (single vs double rounding); edgeq matches each in its mode")
+        c = rep.c_host.get("litert")
+        if c is not None:
+            console.print(f"bit-exact: {c.exact_samples}/{c.samples} samples")
+            if c.float_summary():
+                console.print(c.float_summary())
+            if c.first_bad_op:
+                b = c.first_bad_op
+                err_console.print(f"first mismatching op: #{b['op']} {b['kind']} -> '{b['tensor']}' "
+                                  f"({b['mismatched_bytes']} of {b['bytes']} bytes differ)")
+
+
+def _fmt_num(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+    return f"{v:,}"
+
+
+def summary_table(r: dict) -> None:
+    """The one table `convert-and-flash` ends with."""
+    m, b, mem, lat, val = r["model"], r["board"], r["memory"], r["latency"], r["validation"]
+    t = Table(title=f"{Path(m['path']).name} on {b['name']} ({b['cpu']}, {b['clock_hz'] / 1e6:g} MHz"
+                    f"{', emulated' if b['emulated'] else ''})", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("MACs / inference", _fmt_num(m["macs"]))
+    t.add_row(f"latency, median of {lat['runs']} ({lat['unit']})", _fmt_num(lat["median"]))
+    t.add_row("  min / max", f"{_fmt_num(lat['min'])} / {_fmt_num(lat['max'])}")
+    if lat.get("macs_per_unit"):
+        t.add_row(f"  MACs per {lat['unit'].split()[0].rstrip('s')}", f"{lat['macs_per_unit']:.3f}")
+    t.add_row(f"  ms at {b['clock_hz'] / 1e6:g} MHz", f"{lat['ms_at_clock']:.2f}")
+    t.add_row("flash (whole image)", f"{_fmt_num(mem['flash_bytes'])} B of {_fmt_num(mem['flash_limit'])}")
+    t.add_row("  weights and constants", f"{_fmt_num(mem['weights_bytes'])} B")
+    t.add_row("  inference code", f"{_fmt_num(mem['code_bytes'])} B")
+    t.add_row("  bench harness", f"{_fmt_num(mem['harness_bytes'])} B")
+    t.add_row("RAM (whole image)", f"{_fmt_num(mem['ram_bytes'])} B of {_fmt_num(mem['ram_limit'])}")
+    t.add_row("  arena", f"{_fmt_num(mem['arena_bytes'])} B")
+    t.add_row("  stack used (high-water)", f"{_fmt_num(mem['stack_bytes'])} B")
+    acc = r.get("accuracy")
+    if acc:
+        t.add_row(f"accuracy on {acc['samples']} samples",
+                  " / ".join(f"{k.replace('_', ' ')} {100 * v:.1f}%" for k, v in acc.items()
+                             if k != "samples" and v is not None))
+    t.add_row("bit-exact vs LiteRT on device",
+              f"{'yes' if val['bit_exact'] else 'NO'} ({val['samples']} samples, {val['mismatched_bytes']} bytes differ)")
+    if val.get("float32"):  # float32 outputs are compared within a tolerance, not bytes
+        f32v = val["float32"]
+        t.add_row("  float32 outputs vs LiteRT (tolerance, not bytes)", f"max |diff| = {f32v['max_abs_diff']:.3g}, "
+                  f"{'within tolerance' if f32v['within_tolerance'] else 'OUT OF TOLERANCE'}")
+    console.print(t)
+    if m.get("calibration_warning"):
+        err_console.print(f"[bold yellow]warning:[/] {m['calibration_warning']}")
+    if val.get("first_bad_op"):
+        bad = val["first_bad_op"]
+        err_console.print(f"first op that differs on the device: #{bad['op']} {bad['kind']} -> '{bad['tensor']}' "
+                          f"({bad['mismatched_bytes']} of {bad['bytes']} bytes)")
+
+
+def profile_table(rows: list[dict], unit: str, top: int = 12) -> None:
+    if not rows:
+        return
+    total = sum(r[unit] for r in rows) or 1
+    t = Table(title=f"per-layer profile ({unit})")
+    for c in ("op", "kind", unit, "share", "MACs/unit"):
+        t.add_column(c, justify="right")
+    for r in sorted(rows, key=lambda r: -r[unit])[:top]:
+        t.add_row(str(r["op"]), r["kind"], _fmt_num(r[unit]), f"{100 * r[unit] / total:.1f}%",
+                  f"{r['macs'] / r[unit]:.2f}" if r["macs"] and r[unit] else "-")
+    console.print(t)
+
+
+def boards_table(boards) -> None:
+    t = Table(title="boards")
+    t.add_column("name", no_wrap=True)
+    for c in ("cpu", "DSP", "FPU", "clock", "flash", "RAM", "counter", "run by"):
+        t.add_column(c)
+    for b in boards:
+        t.add_row(b.name, b.cpu.core, "yes" if b.cpu.dsp else "no", b.cpu.fpu, f"{b.clock.hz / 1e6:g} MHz",
+                  f"{b.memory.flash.length // 1024} KiB", f"{b.memory.ram.length // 1024} KiB",
+                  b.cycle_counter.kind, "QEMU" if b.emulated else b.flash.method)
+    console.print(t)
+
+
+def bench_table(board, info, lat: dict, stack_used: int | None) -> None:
+    t = Table(title=f"bench on {board.name}: model {info.model_hash8}", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row(f"latency, median of {lat['runs']} ({lat['unit']})", _fmt_num(lat["median"]))
+    t.add_row("  min / max", f"{_fmt_num(lat['min'])} / {_fmt_num(lat['max'])}")
+    t.add_row(f"  ms at {board.clock.hz / 1e6:g} MHz", f"{lat['ms_at_clock']:.2f}")
+    t.add_row("arena", f"{info.arena_bytes:,} B")
+    t.add_row("stack used / reserved", f"{_fmt_num(stack_used)} / {info.stack_size:,} B")
+    console.print(t)
+
+
+# --- sensitivity analysis, partial quantization, calibration methods ------------------------------
+
+def _add_column(t: Table, name: str, left: tuple[str, ...]) -> None:
+    """Op kinds are never squeezed (a narrow terminal shortens tensor names instead)."""
+    if name == "kind":
+        t.add_column(name, justify="left", no_wrap=True, min_width=len("DEPTHWISE_CONV_2D"))
+    elif name in ("tensor", "op tried in float32"):
+        t.add_column(name, justify="left", overflow="ellipsis", no_wrap=True, max_width=40)
+    else:
+        t.add_column(name, justify="left" if name in left else "right")
+
+
+def analysis_tables(a: Analysis, top: int = 12) -> None:
+    cols, rows = ranking_rows(a, top)
+    t = Table(title=f"quantization sensitivity of {Path(a.model).name}, costliest first "
+                    f"({len(a.ranking)} int8 ops, {a.samples} samples)")
+    for c in cols:
+        _add_column(t, c, left=("kind", "tensor"))
+    for row in rows:
+        t.add_row(*[str(v) for v in row])
+    console.print(t)
+    if len(a.ranking) > top:
+        console.print(f"... {len(a.ranking) - top} more in --json / --html")
+    console.print(f"all-int8 model: {quality_line(a.output, a.metric)}; data: {a.data}")
+    console.print("SQNR/RMSE: the op's int8 output vs the float model's tensor (accumulated error); added dB: "
+                  "SQNR lost at this op vs its worst input"
+                  + ("; gain: output SQNR with only this op in float32 minus the all-int8 model's" if a.single_float
+                     else ""))
+    if a.calibration_warning:
+        err_console.print(f"[bold yellow]warning:[/] {a.calibration_warning}")
+
+
+def partial_table(p: PartialResult) -> None:
+    cols, rows = step_rows(p)
+    budget = "" if p.max_drop is None else f", budget: drop <= {100 * p.max_drop:g}%"
+    t = Table(title=f"partial quantization: ops kept in float32, costliest first ({p.metric}{budget})")
+    for c in cols:
+        _add_column(t, c, left=("op tried in float32", "kind"))
+    for row in rows:
+        t.add_row(*[str(v) for v in row])
+    console.print(t)
+    console.print(f"metric: {METRICS[p.metric]}")
+    if p.analysis.output.get("float_accuracy") is not None:
+        console.print(f"float model accuracy: {pct(p.analysis.output['float_accuracy'])} on {p.analysis.data}")
+    if not p.reached:
+        err_console.print(f"[bold yellow]warning:[/] the drop is still above {100 * p.max_drop:g}% after trying "
+                          f"every op that can be float32 ({len(p.kept_float)} kept: the best model found, written)")
+    else:
+        console.print("kept: an op tried in float32 stays float only if the drop falls (or, at an equal drop, the "
+                      "output SQNR rises)" if p.max_drop is not None else "")
+
+
+def comparison_table(c: CalibrationComparison) -> None:
+    """Print the comparison on the terminal."""
+    t = Table(title=f"calibration methods: {Path(c.model).name} (calibrated on {c.calibration})")
+    for col in COLUMNS:  # method names stay whole on a narrow terminal; headers may wrap
+        t.add_column(col, justify="left" if col in ("method", "") else "right", no_wrap=col == "method",
+                     min_width=max(len(r["method"]) for r in c.rows) if col == "method" else None)
+    for row in table_rows(c):
+        t.add_row(*row, style="bold" if row[-1] else None)
+    console.print(t)
+    console.print(calibration_legend(c))
+    if c.calibration_warning:
+        err_console.print(f"[bold yellow]warning:[/] {c.calibration_warning}")

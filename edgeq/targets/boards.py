@@ -1,0 +1,612 @@
+"""Boards as data: ``boards/<name>.toml`` -> a validated, frozen :class:`Board`.
+
+A board file is the single source of truth for a target: CPU and FPU (compiler flags), memory map (linker
+script), clock, UART (driver + registers + pins), cycle counter, how to flash it, and for emulated boards how to
+start QEMU. Everything derived from it -- ``cflags()``, ``ldflags()``, ``qemu_args()``, the generated
+``board_config.h`` and linker script, the flash command -- is computed here in Python; the templates in
+``templates/firmware/`` only print values. ``boards/README.md`` documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeq.errors import EdgeqError
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARDS_DIR = ROOT / "boards"
+PLATFORM_DIR = ROOT / "firmware" / "platform"
+DEFAULT_BOARD = "mps2-an386"
+QEMU_BINARY = "qemu-system-arm"
+
+# Driver name in the TOML -> C source in firmware/platform/.
+UART_SOURCES = {"cmsdk": "uart_cmsdk.c", "stm32_usart": "uart_stm32.c", "nrf_uarte": "uart_nrf.c"}
+COUNTER_SOURCES = {"systick": "cycles_systick.c", "dwt": "cycles_dwt.c"}
+COUNTER_KIND_CODE = {"dwt": 0, "systick": 1}  # protocol HELLO counter_kind
+FLASH_METHODS = ("qemu", "pyocd", "openocd", "st-flash")
+FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
+FLOAT_ABIS = ("soft", "softfp", "hard")
+STM32_LAYOUTS = ("f4", "v2")
+# Architecture of each Cortex-M core gcc knows; used to check `arch` and whether `dsp` may be chosen.
+CORE_ARCH = {
+    "cortex-m0": "armv6-m", "cortex-m0plus": "armv6-m", "cortex-m1": "armv6-m",
+    "cortex-m3": "armv7-m", "cortex-m4": "armv7e-m", "cortex-m7": "armv7e-m",
+    "cortex-m23": "armv8-m.base", "cortex-m33": "armv8-m.main", "cortex-m35p": "armv8-m.main",
+    "cortex-m55": "armv8.1-m.main", "cortex-m85": "armv8.1-m.main",
+}
+# nRF52 UARTE BAUDRATE register values (nRF52840 Product Specification, UARTE.BAUDRATE).
+NRF_UARTE_BAUDRATE = {
+    1200: 0x0004F000, 2400: 0x0009D000, 4800: 0x0013B000, 9600: 0x00275000, 14400: 0x003AF000,
+    19200: 0x004EA000, 28800: 0x0075C000, 31250: 0x00800000, 38400: 0x009D0000, 56000: 0x00E50000,
+    57600: 0x00EB0000, 76800: 0x013A9000, 115200: 0x01D60000, 230400: 0x03B00000, 250000: 0x04000000,
+    460800: 0x07400000, 921600: 0x0F000000, 1000000: 0x10000000,
+}
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+# --------------------------------------------------------------------------------------------- data model
+@dataclass(frozen=True)
+class Region:
+    origin: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.origin + self.length
+
+
+@dataclass(frozen=True)
+class Cpu:
+    core: str
+    arch: str
+    dsp: bool
+    fpu: str
+    float_abi: str
+
+    @property
+    def has_fpu(self) -> bool:
+        return self.fpu != "none"
+
+
+@dataclass(frozen=True)
+class Memory:
+    flash: Region
+    ram: Region
+    stack_bytes: int
+
+
+@dataclass(frozen=True)
+class Clock:
+    hz: int
+
+
+@dataclass(frozen=True)
+class RegBit:
+    reg: int
+    bit: int
+
+
+@dataclass(frozen=True)
+class Pin:
+    gpio: int
+    pin: int
+    af: int
+
+
+@dataclass(frozen=True)
+class Uart:
+    driver: str
+    base: int
+    baud: int
+    clock_hz: int
+    enable_bits: tuple[RegBit, ...] = ()
+    # stm32_usart
+    layout: str | None = None
+    brr_scale: int = 1
+    pins: tuple[Pin, ...] = ()
+    # nrf_uarte
+    txd_pin: int | None = None
+    rxd_pin: int | None = None
+    gpio_ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CycleCounter:
+    kind: str
+
+
+@dataclass(frozen=True)
+class Flash:
+    method: str
+    target: str | None = None
+    config: tuple[str, ...] = ()
+    address: int | None = None
+
+
+@dataclass(frozen=True)
+class Qemu:
+    machine: str
+    icount_shift: int
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    emulated: bool
+    path: Path
+    cpu: Cpu
+    memory: Memory
+    clock: Clock
+    uart: Uart
+    cycle_counter: CycleCounter
+    flash: Flash
+    qemu: Qemu | None
+
+    # ---- compiler / linker
+    def cpu_flags(self) -> list[str]:
+        """Code-generation flags, shared by compiling and linking (they select the libgcc multilib)."""
+        mcpu = self.cpu.core
+        if not self.cpu.dsp and self.cpu.arch.startswith(("armv8-m.main", "armv8.1-m")):
+            mcpu += "+nodsp"
+        flags = [f"-mcpu={mcpu}", "-mthumb", f"-mfloat-abi={self.cpu.float_abi}"]
+        if self.cpu.has_fpu:
+            flags.append(f"-mfpu={self.cpu.fpu}")
+        return flags
+
+    def cflags(self) -> list[str]:
+        return self.cpu_flags() + [
+            f"-DEDGEQ_HAS_DSP={int(self.cpu.dsp)}",
+            f"-DEDGEQ_HAS_FPU={int(self.cpu.has_fpu)}",
+        ]
+
+    def ldflags(self, linker_script: Path | str | None = None, map_file: Path | str | None = None) -> list[str]:
+        """Link flags (libraries such as ``-lgcc`` go after the objects and are not included)."""
+        flags = self.cpu_flags() + ["-nostdlib", "-nostartfiles", "-Wl,--gc-sections"]
+        if linker_script is not None:
+            flags.append(f"-T{linker_script}")
+        if map_file is not None:
+            flags.append(f"-Wl,-Map={map_file}")
+        return flags
+
+    def platform_sources(self) -> list[Path]:
+        """The firmware/platform C files this board links: startup, its UART driver, its cycle counter."""
+        names = ["startup.c", "libc_min.c", UART_SOURCES[self.uart.driver],
+                 COUNTER_SOURCES[self.cycle_counter.kind]]
+        return [PLATFORM_DIR / n for n in names]
+
+    # ---- QEMU
+    def qemu_args(self, elf_path: Path | str, paused: bool = False) -> list[str]:
+        """Arguments for ``qemu-system-arm`` (without the program name). serial0 -- the UART the firmware
+        uses -- becomes a pty, announced on stderr as ``char device redirected to /dev/pts/N (label serial0)``.
+
+        A pty drops what the guest writes while no one has it open, so a banner printed at boot is lost unless
+        the guest is held: with ``paused=True`` QEMU starts stopped (``-S``) with QMP on stdin/stdout; open the
+        pty, then send ``{"execute": "qmp_capabilities"}`` and ``{"execute": "cont"}``.
+        """
+        if self.qemu is None:
+            raise EdgeqError(f"board {self.name!r} is not emulated: it has no [qemu] table",
+                             hint=f"flash it with `{' '.join(flash_command(self, 'firmware.elf'))}`")
+        args = ["-machine", self.qemu.machine, "-nographic", "-monitor", "none", "-serial", "pty",
+                "-icount", f"shift={self.qemu.icount_shift}"]
+        if paused:
+            args += ["-S", "-qmp", "stdio"]
+        return args + list(self.qemu.extra_args) + ["-kernel", str(elf_path)]
+
+    def qemu_command(self, elf_path: Path | str, paused: bool = False) -> list[str]:
+        return [QEMU_BINARY, *self.qemu_args(elf_path, paused=paused)]
+
+    # ---- cycle counter
+    @property
+    def counter_kind_code(self) -> int:
+        """The HELLO ``counter_kind`` byte: 0 = DWT cycles, 1 = SysTick cycles."""
+        return COUNTER_KIND_CODE[self.cycle_counter.kind]
+
+    @property
+    def counter_unit(self) -> str:
+        return "instructions (QEMU)" if self.emulated else "cycles"
+
+    @property
+    def counter_resolution(self) -> float:
+        """Size of one raw counter step in :attr:`counter_unit` (QEMU: instructions per SysTick tick)."""
+        return self.counter_to_unit(1)
+
+    def counter_to_unit(self, raw: int | float) -> float:
+        """Raw ``platform_cycles()`` difference -> :attr:`counter_unit`.
+
+        Real boards count CPU cycles: returned unchanged. Under QEMU with ``-icount shift=S`` every instruction
+        advances virtual time by 2**S ns and SysTick counts ticks of the emulated CPU clock in that virtual
+        time, so instructions = ticks * 1e9 / clock_hz / 2**S (e.g. 40 instructions per tick at 25 MHz, S=0).
+        """
+        if not self.emulated:
+            return float(raw)
+        assert self.qemu is not None
+        return raw * 1e9 / self.clock.hz / (1 << self.qemu.icount_shift)
+
+
+# --------------------------------------------------------------------------------------------- loading
+class BoardLimits:
+    """Mixin for a result tied to a board (``self.board``): the board's flash and RAM sizes."""
+
+    board: Board
+
+    @property
+    def flash_limit(self) -> int:
+        return self.board.memory.flash.length
+
+    @property
+    def ram_limit(self) -> int:
+        return self.board.memory.ram.length
+
+
+class _Table:
+    """One TOML table being read: typed key access with errors that name the file, the key and the fix;
+    :meth:`done` rejects keys nobody asked for."""
+
+    def __init__(self, path: Path, where: str, data: dict[str, Any]):
+        self.path, self.where, self.data = path, where, data
+        self.known: list[str] = []
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def error(self, key: str, what: str, hint: str) -> EdgeqError:
+        return EdgeqError(f"{self.path}: key '{self._key(key)}' {what}",
+                          hint=hint + " (every key is described in boards/README.md)")
+
+    def get(self, key: str, kind: type | tuple[type, ...], hint: str, default: Any = ..., check=None) -> Any:
+        self.known.append(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.error(key, "is missing", f"add {self._key(key).split('.')[-1]} = ... ({hint})")
+            return default
+        v = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int subclass: never accept one for the other
+        if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.error(key, f"must be {names}, not {type(v).__name__} {v!r}", hint)
+        if check is not None:
+            problem = check(v)
+            if problem:
+                raise self.error(key, f"= {_show(v)} {problem}", hint)
+        return v
+
+    def choice(self, key: str, choices, hint: str = "", default: Any = ...) -> str:
+        h = hint or "use one of: " + ", ".join(choices)
+        return self.get(key, str, h, default,
+                        check=lambda v: None if v in choices else "is not one of: " + ", ".join(choices))
+
+    def uint(self, key: str, hint: str, default: Any = ..., lo: int = 0, hi: int = 0xFFFFFFFF) -> int:
+        return self.get(key, int, hint, default,
+                        check=lambda v: None if lo <= v <= hi else f"is outside {_show(lo)}..{_show(hi)}")
+
+    def table(self, key: str, hint: str, default: Any = ...) -> _Table | None:
+        d = self.get(key, dict, hint, default)
+        return None if d is None else _Table(self.path, self._key(key), d)
+
+    def tables(self, key: str, hint: str) -> list[_Table]:
+        items = self.get(key, list, hint, [])
+        out = []
+        for i, d in enumerate(items):
+            if not isinstance(d, dict):
+                raise self.error(f"{key}[{i}]", f"must be an inline table, not {d!r}", hint)
+            out.append(_Table(self.path, f"{self._key(key)}[{i}]", d))
+        return out
+
+    def done(self) -> None:
+        extra = [k for k in self.data if k not in self.known]
+        if extra:
+            raise self.error(extra[0], "is not a known key here",
+                             f"remove it or fix its spelling; allowed keys: {', '.join(self.known)}")
+
+
+def _show(v: Any) -> str:
+    return hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 4096 else repr(v)
+
+
+def _parse_region(t: _Table, key: str) -> Region:
+    r = t.table(key, f"write {key} = {{ origin = 0x..., length = 0x... }}")
+    assert r is not None
+    origin = r.uint("origin", "the start address of the region")
+    length = r.uint("length", "the size of the region in bytes", lo=1)
+    r.done()
+    if origin % 4 or length % 4:
+        raise t.error(key, "must be 4-byte aligned (origin and length)", "use the addresses from the datasheet")
+    if origin + length > 1 << 32:
+        raise t.error(key, "ends past the 4 GiB address space", "check origin and length")
+    return Region(origin, length)
+
+
+def _parse_cpu(t: _Table) -> Cpu:
+    core = t.get("core", str, "the gcc -mcpu value, e.g. \"cortex-m4\"",
+                 check=lambda v: None if re.fullmatch(r"cortex-m\d+(plus|p)?", v) else "is not a Cortex-M core")
+    arch = t.get("arch", str, "the architecture, e.g. \"armv7e-m\"")
+    expected = CORE_ARCH.get(core)
+    if expected and arch != expected:
+        raise t.error("arch", f"= {arch!r} does not match core {core!r}", f"set arch = \"{expected}\"")
+    dsp = t.get("dsp", bool, "true when the core has the DSP extension (SMLAD etc.)")
+    if expected in ("armv7e-m",) and not dsp:
+        raise t.error("dsp", f"= false, but {core} always has the DSP extension", "set dsp = true")
+    if expected in ("armv6-m", "armv7-m", "armv8-m.base") and dsp:
+        raise t.error("dsp", f"= true, but {core} has no DSP extension", "set dsp = false")
+    fpu = t.choice("fpu", FPUS)
+    abi = t.choice("float_abi", FLOAT_ABIS)
+    if fpu == "none" and abi != "soft":
+        raise t.error("float_abi", f"= {abi!r} needs an FPU, but fpu = \"none\"", "set float_abi = \"soft\"")
+    if fpu != "none" and abi == "soft":
+        raise t.error("float_abi", f"= \"soft\" leaves the {fpu} FPU unused", "set float_abi = \"hard\"")
+    if fpu != "none" and expected in ("armv6-m", "armv7-m", "armv8-m.base"):
+        raise t.error("fpu", f"= {fpu!r}, but {core} has no FPU", "set fpu = \"none\"")
+    t.done()
+    return Cpu(core, arch, dsp, fpu, abi)
+
+
+def _parse_uart(t: _Table, clock_hz: int) -> Uart:
+    driver = t.choice("driver", tuple(UART_SOURCES))
+    base = t.uint("base", "the UART's base address")
+    baud = t.uint("baud", "the baud rate, e.g. 115200", lo=300, hi=20_000_000)
+    uclk = t.uint("clock_hz", "the clock feeding the UART in Hz (defaults to clock.hz)", default=clock_hz, lo=1)
+    bits = []
+    for e in t.tables("enable_bits", "write enable_bits = [{ reg = 0x..., bit = N }, ...]"):
+        bits.append(RegBit(e.uint("reg", "the register address"), e.uint("bit", "the bit number 0..31", hi=31)))
+        e.done()
+    kw: dict[str, Any] = {}
+    if driver == "cmsdk":
+        div = uclk // baud
+        if not 16 <= div <= 0xFFFFF:
+            raise t.error("baud", f"= {baud} gives BAUDDIV {div} at {uclk} Hz; the CMSDK UART needs 16..0xFFFFF",
+                          "choose a baud rate at most clock_hz / 16")
+    elif driver == "stm32_usart":
+        kw["layout"] = t.choice("layout", STM32_LAYOUTS,
+                                "\"f4\" (SR/DR registers: F1/F2/F4) or \"v2\" (ISR/RDR/TDR: F0/F7/L4/H7/G4...)")
+        kw["brr_scale"] = scale = t.get("brr_scale", int, "1 for a USART, 256 for an LPUART", default=1,
+                                        check=lambda v: None if v in (1, 256) else "must be 1 or 256")
+        brr = round(uclk * scale / baud)
+        lo, hi = (0x300, 0xFFFFF) if scale == 256 else (16, 0xFFFF)
+        if not lo <= brr <= hi:
+            raise t.error("baud", f"= {baud} gives BRR {brr:#x} at {uclk} Hz; the valid range is {lo:#x}..{hi:#x}",
+                          "pick another baud rate or set uart.clock_hz to the UART's real clock")
+        pins = []
+        for p in t.tables("pins", "write pins = [{ gpio = 0x..., pin = N, af = N }, ...]"):
+            pins.append(Pin(p.uint("gpio", "the GPIO port base address"),
+                            p.uint("pin", "the pin number 0..15 in that port", hi=15),
+                            p.uint("af", "the alternate-function number 0..15", hi=15)))
+            p.done()
+        kw["pins"] = tuple(pins)
+    elif driver == "nrf_uarte":
+        if baud not in NRF_UARTE_BAUDRATE:
+            raise t.error("baud", f"= {baud} is not a UARTE baud rate",
+                          "use one of: " + ", ".join(map(str, NRF_UARTE_BAUDRATE)))
+        ports = t.get("gpio_ports", list, "the GPIO port base addresses, e.g. [0x50000000, 0x50000300]",
+                      check=lambda v: None if v and all(isinstance(x, int) for x in v) else "must list addresses")
+        kw["gpio_ports"] = tuple(ports)
+        for key in ("txd_pin", "rxd_pin"):
+            kw[key] = t.uint(key, "the pin as port * 32 + pin, e.g. 6 for P0.06", hi=32 * len(ports) - 1)
+    t.done()
+    return Uart(driver, base, baud, uclk, tuple(bits), **kw)
+
+
+def _parse_flash(t: _Table, emulated: bool) -> Flash:
+    method = t.choice("method", FLASH_METHODS)
+    if emulated != (method == "qemu"):
+        raise t.error("method", f"= {method!r} does not fit emulated = {str(emulated).lower()}",
+                      "emulated boards use method = \"qemu\"; real boards pyocd, openocd or st-flash")
+    kw: dict[str, Any] = {}
+    if method == "pyocd":
+        kw["target"] = t.get("target", str, "the pyOCD target name, e.g. \"nrf52840\" (`pyocd list --targets`)")
+    elif method == "openocd":
+        cfg = t.get("config", (str, list), "the OpenOCD config file(s), e.g. \"board/st_nucleo_f4.cfg\"",
+                    check=lambda v: None if v and all(isinstance(x, str) for x in ([v] if isinstance(v, str) else v))
+                    else "must be a file name or a list of them")
+        kw["config"] = (cfg,) if isinstance(cfg, str) else tuple(cfg)
+    elif method == "st-flash":
+        kw["address"] = t.uint("address", "the flash address to write the .bin at, e.g. 0x08000000")
+    t.done()
+    return Flash(method, **kw)
+
+
+def _parse(path: Path, data: dict[str, Any]) -> Board:
+    top = _Table(path, "", data)
+    name = top.get("name", str, f"add name = \"{path.stem}\"",
+                   check=lambda v: None if _NAME_RE.match(v) else "must be lowercase letters, digits, - . _")
+    if name != path.stem:
+        raise top.error("name", f"= {name!r} differs from the file name {path.name!r}",
+                        f"rename the file to {name}.toml or set name = \"{path.stem}\"")
+    description = top.get("description", str, "add a one-line description")
+    emulated = top.get("emulated", bool, "true for a QEMU machine, false for a real board")
+
+    cpu_t = top.table("cpu", "add a [cpu] table")
+    assert cpu_t is not None
+    cpu = _parse_cpu(cpu_t)
+
+    mem_t = top.table("memory", "add a [memory] table")
+    assert mem_t is not None
+    flash_r, ram_r = _parse_region(mem_t, "flash"), _parse_region(mem_t, "ram")
+    stack = mem_t.uint("stack_bytes", "the stack size in bytes, e.g. 16384", lo=256)
+    if stack % 8:
+        raise mem_t.error("stack_bytes", f"= {stack} is not a multiple of 8", "the AAPCS needs an 8-byte aligned stack")
+    if stack >= ram_r.length:
+        raise mem_t.error("stack_bytes", f"= {stack} leaves no RAM ({ram_r.length} bytes)", "use a smaller stack")
+    if flash_r.origin < ram_r.end and ram_r.origin < flash_r.end:
+        raise mem_t.error("ram", "overlaps memory.flash", "check both origins and lengths")
+    mem_t.done()
+
+    clk_t = top.table("clock", "add [clock] hz = ...")
+    assert clk_t is not None
+    clock = Clock(clk_t.uint("hz", "the CPU clock in Hz the firmware runs at", lo=1))
+    clk_t.done()
+
+    uart_t = top.table("uart", "add a [uart] table")
+    assert uart_t is not None
+    uart = _parse_uart(uart_t, clock.hz)
+
+    cc_t = top.table("cycle_counter", "add [cycle_counter] kind = \"dwt\" or \"systick\"")
+    assert cc_t is not None
+    kind = cc_t.choice("kind", tuple(COUNTER_SOURCES))
+    if emulated and kind == "dwt":
+        raise cc_t.error("kind", "= \"dwt\", but QEMU does not emulate the DWT cycle counter",
+                         "set kind = \"systick\" for emulated boards")
+    cc_t.done()
+
+    fl_t = top.table("flash", "add [flash] method = ...")
+    assert fl_t is not None
+    flash = _parse_flash(fl_t, emulated)
+
+    qemu = None
+    q_t = top.table("qemu", "add [qemu] machine = ... and icount_shift = 0", default=None if not emulated else ...)
+    if q_t is not None:
+        if not emulated:
+            raise top.error("qemu", "is only for emulated boards", "remove the [qemu] table or set emulated = true")
+        machine = q_t.get("machine", str, "the `qemu-system-arm -machine` name")
+        shift = q_t.uint("icount_shift", "0 (1 instruction = 1 ns of virtual time)", hi=10)
+        extra = q_t.get("extra_args", list, "a list of extra qemu-system-arm arguments", default=[],
+                        check=lambda v: None if all(isinstance(x, str) for x in v) else "must be strings")
+        q_t.done()
+        qemu = Qemu(machine, shift, tuple(extra))
+    top.done()
+    return Board(name, description, emulated, path, cpu, Memory(flash_r, ram_r, stack), clock, uart,
+                 CycleCounter(kind), flash, qemu)
+
+
+def board_names() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def load_board(name_or_path: str | Path | None = None) -> Board:
+    """Load ``boards/<name>.toml`` (or a .toml path) and validate it. ``None`` loads :data:`DEFAULT_BOARD`."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_BOARD
+    s = str(name_or_path)
+    path = Path(s) if (s.endswith(".toml") or "/" in s or isinstance(name_or_path, Path)) else BOARDS_DIR / f"{s}.toml"
+    if not path.is_file():
+        raise EdgeqError(f"unknown board {s!r}" if path.parent == BOARDS_DIR else f"board file {path} not found",
+                         detail=["known boards: " + ", ".join(board_names())],
+                         hint="pass one of the known boards, or the path of a board .toml (see boards/README.md)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise EdgeqError(f"{path}: not valid TOML: {e}", hint="fix the syntax (see boards/README.md)") from None
+    return _parse(path.resolve(), data)
+
+
+def list_boards() -> list[Board]:
+    return [load_board(n) for n in board_names()]
+
+
+# --------------------------------------------------------------------------------------------- rendering
+def board_config_context(board: Board) -> dict[str, Any]:
+    """Everything ``board_config.h.j2`` prints: sections of (macro, value, comment), computed here."""
+    u = board.uart
+
+    def hx(v: int) -> str:
+        return f"0x{v:08X}u"
+
+    general = [
+        ("BOARD_NAME", f'"{board.name}"', board.description),
+        ("BOARD_CLOCK_HZ", f"{board.clock.hz}u", "CPU clock: what platform_cycles() counts"),
+        ("BOARD_HAS_FPU", str(int(board.cpu.has_fpu)), board.cpu.fpu),
+        ("BOARD_HAS_DSP", str(int(board.cpu.dsp)), ""),
+        ("BOARD_STACK_BYTES", f"{board.memory.stack_bytes}u", "reserved at the top of RAM, painted at boot"),
+        ("BOARD_COUNTER_KIND", str(board.counter_kind_code), f"{board.cycle_counter.kind}: 0 = DWT, 1 = SysTick"),
+        ("BOARD_EMULATED", str(int(board.emulated)), ""),
+    ]
+    uart = [
+        ("BOARD_UART_BASE", hx(u.base), u.driver),
+        ("BOARD_UART_BAUD", f"{u.baud}u", f"UART clock {u.clock_hz} Hz"),
+    ]
+    tables: list[dict[str, Any]] = [{
+        "type": "board_enable_bit", "name": "BOARD_ENABLE_BITS", "count": "BOARD_NUM_ENABLE_BITS",
+        "comment": "bits set (read-modify-write) before the UART is touched: clocks, power domains",
+        "rows": [[hx(b.reg), hx(1 << b.bit)] for b in u.enable_bits],
+    }]
+    if u.driver == "cmsdk":
+        uart.append(("BOARD_UART_CMSDK_BAUDDIV", f"{u.clock_hz // u.baud}u", "clock / baud"))
+    elif u.driver == "stm32_usart":
+        uart += [
+            ("BOARD_UART_STM32_LAYOUT_V2", str(int(u.layout == "v2")), f"layout \"{u.layout}\""),
+            ("BOARD_UART_STM32_BRR", f"{round(u.clock_hz * u.brr_scale / u.baud)}u",
+             f"round({u.brr_scale} * {u.clock_hz} / {u.baud})"),
+        ]
+        tables.append({
+            "type": "board_af_pin", "name": "BOARD_UART_PINS", "count": "BOARD_NUM_UART_PINS",
+            "comment": "{GPIO port base, pin, alternate function}",
+            "rows": [[hx(p.gpio), f"{p.pin}u", f"{p.af}u"] for p in u.pins],
+        })
+    elif u.driver == "nrf_uarte":
+        assert u.txd_pin is not None and u.rxd_pin is not None
+        uart += [
+            ("BOARD_UART_NRF_BAUDRATE", hx(NRF_UARTE_BAUDRATE[u.baud]), f"{u.baud} baud"),
+            ("BOARD_UART_NRF_TXD_PSEL", f"{u.txd_pin}u", f"P{u.txd_pin >> 5}.{u.txd_pin & 31:02d}"),
+            ("BOARD_UART_NRF_RXD_PSEL", f"{u.rxd_pin}u", f"P{u.rxd_pin >> 5}.{u.rxd_pin & 31:02d}"),
+            ("BOARD_UART_NRF_TXD_GPIO", hx(u.gpio_ports[u.txd_pin >> 5]), "GPIO port of TXD"),
+            ("BOARD_UART_NRF_TXD_PIN", f"{u.txd_pin & 31}u", "pin within that port"),
+            ("BOARD_UART_NRF_RXD_GPIO", hx(u.gpio_ports[u.rxd_pin >> 5]), "GPIO port of RXD"),
+            ("BOARD_UART_NRF_RXD_PIN", f"{u.rxd_pin & 31}u", "pin within that port"),
+        ]
+    sections = [
+        {"title": "board", "defines": general},
+        {"title": f"uart ({u.driver})", "defines": uart},
+    ]
+    for t in tables:
+        t["size"] = len(t["rows"])
+    return {"board": board.name, "source": board.path.name, "sections": sections, "tables": tables}
+
+
+def linker_context(board: Board) -> dict[str, Any]:
+    m = board.memory
+    stack_bottom = m.ram.end - m.stack_bytes
+
+    def hx(v: int) -> str:
+        return f"0x{v:08X}"
+
+    return {
+        "board": board.name, "source": board.path.name,
+        "flash_origin": hx(m.flash.origin), "flash_length": hx(m.flash.length),
+        "ram_origin": hx(m.ram.origin), "ram_length": hx(m.ram.length - m.stack_bytes),
+        "stack_origin": hx(stack_bottom), "stack_length": hx(m.stack_bytes),
+    }
+
+
+def _render(template: str, ctx: dict[str, Any]) -> str:
+    from edgeq.codegen.emit import template_env
+
+    return template_env().get_template(template).render(**ctx)
+
+
+def render_board_config(board: Board) -> str:
+    return _render("firmware/board_config.h.j2", board_config_context(board))
+
+
+def render_linker_script(board: Board) -> str:
+    return _render("firmware/linker.ld.j2", linker_context(board))
+
+
+# --------------------------------------------------------------------------------------------- flashing
+def _ocd_path(p: str) -> str:
+    return "{" + p + "}" if any(c in p for c in " \t;$[]") else p
+
+
+def flash_command(board: Board, elf_or_hex: Path | str) -> list[str]:
+    """The command that writes an image to a real board. st-flash writes raw binaries, so for it the
+    ``.bin`` next to the given file is used (:func:`edgeq.targets.toolchain.build_firmware` writes one)."""
+    image = str(elf_or_hex)
+    f = board.flash
+    if f.method == "pyocd":
+        assert f.target is not None
+        return ["pyocd", "flash", "-t", f.target, image]
+    if f.method == "openocd":
+        cmd = ["openocd"]
+        for cfg in f.config:
+            cmd += ["-f", cfg]
+        return cmd + ["-c", f"program {_ocd_path(image)} verify reset exit"]
+    if f.method == "st-flash":
+        assert f.address is not None
+        return ["st-flash", "--reset", "write", str(Path(image).with_suffix(".bin")), f"0x{f.address:08x}"]
+    raise EdgeqError(f"board {board.name!r} is emulated: there is nothing to flash",
+                     hint=f"run it in QEMU: {' '.join(board.qemu_command(image))}")
