@@ -1,9 +1,12 @@
-"""The `edgeq` command: parses arguments and calls the pipeline. No logic here."""
+"""The `edgeq` command: parses arguments, calls one flow or stage, prints. No logic here.
+
+Heavy packages (TensorFlow, Keras, LiteRT, TFLM, matplotlib) are imported by the functions that need
+them, so `edgeq --help` and `edgeq boards` start fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +14,23 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgeq.errors import EdgeqError  # noqa: E402
+from edgeq.files import write_atomic  # noqa: E402
+from edgeq.flows import board as board_flows  # noqa: E402
+from edgeq.flows.convert_and_flash import convert_and_flash  # noqa: E402
+from edgeq.flows.generate import generate_c, lower_tflite, read_deployable  # noqa: E402
+from edgeq.flows.quantize import quantize_model, summarize  # noqa: E402
+from edgeq.frontend.calibrate import parse_method  # noqa: E402
+from edgeq.frontend.load import load_model  # noqa: E402
+from edgeq.frontend.tflite.reader import read_tflite  # noqa: E402
+from edgeq.ir import ALIAS_OPS  # noqa: E402
+from edgeq.passes.lower import supported_signatures  # noqa: E402
+from edgeq.quality.calibrations import compare_calibrations  # noqa: E402
+from edgeq.quality.sensitivity import analyze, quantize_partial  # noqa: E402
+from edgeq.quality.validate import load_dataset, validate  # noqa: E402
+from edgeq.report import terminal as report  # noqa: E402
+from edgeq.report.html import analysis_report, calibration_report, flow_report, validate_report  # noqa: E402
+from edgeq.report.json import document, write_json  # noqa: E402
+from edgeq.targets.boards import list_boards, load_board  # noqa: E402
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -33,11 +53,9 @@ def _positive(text: str) -> int:
     return v
 
 
-def _write_json(path: str | None, obj) -> None:
+def _write_json(path: str | None, kind: str, body: dict) -> None:
     if path:
-        from edgeq.api import write_atomic
-
-        write_atomic(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+        write_json(path, document(kind, body))
 
 
 def _percent(text: str) -> float:
@@ -56,10 +74,18 @@ def _nonnegative(text: str) -> int:
     return int(text)
 
 
-def cmd_quantize(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.api import quantize_model, write_atomic
+def _calibration_method(text: str) -> str:
+    try:
+        return parse_method(text).name
+    except EdgeqError as e:
+        raise argparse.ArgumentTypeError(f"{e.what} ({e.hint})") from None
 
+
+def _say(msg: str) -> None:
+    report.err_console.print(msg, markup=False)
+
+
+def cmd_quantize(a) -> int:
     if a.granularity is not None:
         if a.per_tensor and a.granularity != "per-tensor":
             raise EdgeqError("--per-tensor contradicts --granularity per-channel")
@@ -75,17 +101,11 @@ def cmd_quantize(a) -> int:
     write_atomic(a.output, r.tflite)
     report.quantize_table(r)
     report.console.print(f"wrote {a.output}")
-    _write_json(a.json, r.to_json())
+    _write_json(a.json, "quantize", r.to_json())
     return 0
 
 
 def _quantize_compare(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.api import compare_calibrations, summarize, write_atomic
-    from edgeq.report.html import calibration_report
-    from edgeq.report.terminal import comparison_table
-    from edgeq.frontend.calibrate import parse_method
-
     if a.keep_float is not None or a.max_drop is not None or a.scheme != "int8":
         raise EdgeqError("--compare-calibrations compares int8 models; not with --keep-float, --max-drop or --scheme")
     if a.calib is None:
@@ -97,31 +117,16 @@ def _quantize_compare(a) -> int:
                                  random_count=a.random_count, progress=bars,
                                  percentile=method.percentile if method.kind == "percentile" else None)
     write_atomic(a.output, c.tflite)
-    comparison_table(c)
+    report.comparison_table(c)
     report.console.print(f"best by {c.metric}: {c.best}; wrote {a.output}")
     report.unsupported_list(summarize(c.tflite, Path(a.model).stem)[2])
-    _write_json(a.json, c.to_json())
+    _write_json(a.json, "compare-calibrations", c.to_json())
     if a.html:
         report.console.print(f"wrote {calibration_report(c, a.html)}")
     return 0
 
 
-def _calibration_method(text: str) -> str:
-    from edgeq.frontend.calibrate import parse_method
-
-    try:
-        return parse_method(text).name
-    except EdgeqError as e:
-        raise argparse.ArgumentTypeError(f"{e.what} ({e.hint})") from None
-
-
 def _quantize_partial(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.quality.sensitivity import quantize_partial
-    from edgeq.report.html import analysis_report
-    from edgeq.report.terminal import partial_table
-    from edgeq.api import summarize, write_atomic
-
     if a.keep_float is not None and a.max_drop is not None:
         raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
     if a.scheme != "int8":
@@ -133,55 +138,32 @@ def _quantize_partial(a) -> int:
                              samples=a.samples, random_range=a.random_range, random_count=a.random_count,
                              per_channel=not a.per_tensor, calibration=a.calibration, progress=bars)
     write_atomic(a.output, p.tflite)
-    partial_table(p)
+    report.partial_table(p)
     report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
                          f"({len(p.tflite):,} B)")
     report.unsupported_list(summarize(p.tflite, Path(a.model).stem)[2])
-    _write_json(a.json, p.to_json())
+    _write_json(a.json, "partial-quantization", p.to_json())
     if a.html:
         report.console.print(f"wrote {analysis_report(p.analysis, a.html, partial=p)}")
     return 0
 
 
 def cmd_analyze(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.quality.sensitivity import analyze
-    from edgeq.report.html import analysis_report
-    from edgeq.report.terminal import analysis_tables
-
     with report.progress_bars() as bars:
         res = analyze(a.model, a.calib, data=a.data, samples=a.samples, random_range=a.random_range,
                       random_count=a.random_count, per_channel=not a.per_tensor, calibration=a.calibration,
                       single_float=not a.no_single_float, progress=bars)
-    analysis_tables(res, top=a.top)
-    _write_json(a.json, res.to_json())
+    report.analysis_tables(res, top=a.top)
+    _write_json(a.json, "analyze", res.to_json())
     if a.html:
         report.console.print(f"wrote {analysis_report(res, a.html)}")
     return 0
 
 
-def _read_int8_model(path: str) -> bytes:
-    """A quantized (or float32) .tflite the C backend takes; a clear error for anything else."""
-    from edgeq.frontend.load import load_model
-    from edgeq.frontend.partial import ensure_supported
-
-    loaded = load_model(path)
-    if loaded.kind != "tflite":
-        raise EdgeqError(f"{path} is a {loaded.kind} model; this command takes an int8 .tflite",
-                         hint=f"quantize it first: edgeq quantize {path} --calib DATA -o model_int8.tflite")
-    return ensure_supported(loaded)[0]
-
-
 def cmd_validate(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.frontend.tflite.reader import read_tflite
-    from edgeq.quality.validate import load_dataset, validate
-
-    model = _read_int8_model(a.model)
+    model = read_deployable(a.model)
     keras_model = None
     if a.keras:
-        from edgeq.frontend.load import load_model
-
         keras_model = load_model(a.keras).keras_model
         if keras_model is None:
             raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
@@ -192,22 +174,17 @@ def cmd_validate(a) -> int:
         rep = validate(model, name=Path(a.model).stem, keras_model=keras_model, data=data, c_host=a.c_host,
                        samples=a.samples, progress=bars)
     report.validation_tables(rep)
-    _write_json(a.json, rep.to_json())
+    _write_json(a.json, "validate", rep.to_json())
     if a.html:
-        from edgeq.report.html import validate_report
-
-        report.console.print(f"wrote {validate_report(rep, a.html, model=model)}")
+        graph = lower_tflite(model, "litert", rep.model)
+        report.console.print(f"wrote {validate_report(rep, a.html, graph=graph)}")
     return 0 if rep.ok else 1
 
 
 def cmd_generate(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.api import lower_tflite, model_manifest
-    from edgeq.codegen import generate
-
-    model = _read_int8_model(a.model)
+    model = read_deployable(a.model)
     g = lower_tflite(model, a.rounding, name=Path(a.model).stem, cpu=a.cpu)
-    lib = generate(g, a.output, prefix=a.prefix, manifest=model_manifest(model, g, a.rounding))
+    lib = generate_c(model, a.output, a.rounding, prefix=a.prefix, graph=g)
     report.plan_table(g)
     ctx = lib.context
     report.console.print(f"wrote {lib.dir}/ ({len(lib.sources)} files): {ctx['prefix']}.h, {ctx['prefix']}.c, "
@@ -217,129 +194,53 @@ def cmd_generate(a) -> int:
 
 
 def cmd_ops(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.passes.lower import supported_signatures
-    from edgeq.ir import ALIAS_OPS
-
-    for k, sigs in supported_signatures().items():
-        note = "  (no copy: aliases its input)" if k in ALIAS_OPS else f"  {', '.join(sigs)}"
-        report.console.print(f"{k}{note}")
+    report.ops_list(supported_signatures(), ALIAS_OPS)
     return 0
 
 
 def cmd_convert_and_flash(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.flows.convert_and_flash import convert_and_flash
-
     with report.progress_bars() as bars:
         res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
-                                data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out, scheme=a.scheme,
-                                calibration=a.calibration, progress=bars, say=lambda m: report.err_console.print(m, markup=False))
-    report.summary_table(res.report)
+                                data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out,
+                                scheme=a.scheme, calibration=a.calibration, progress=bars, say=_say)
+    report.summary_table(res)
     if a.profile:
-        report.profile_table(res.report["profile"], res.report["latency"]["unit"])
-    _write_json(a.report, res.report)
+        report.profile_table(res.profile, res.latency.unit)
     if a.report:
+        write_json(a.report, res.report)
         report.console.print(f"wrote {a.report}")
     if a.html:
-        from edgeq.report.html import flow_report
-
-        report.console.print(f"wrote {flow_report(res.report, a.html, graph=res.graph)}")
+        report.console.print(f"wrote {flow_report(res, a.html)}")
     return 0 if res.ok else 1
 
 
 def cmd_build(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.flows.convert_and_flash import build_bench
-    from edgeq.targets.boards import load_board
-
-    b = build_bench(a.dir, load_board(a.board), a.out)
-    m = b.memory
-    report.console.print(f"built {b.elf}: flash {m['flash_bytes']:,} B of {m['flash_limit']:,} "
-                         f"(weights {m['weights_bytes']:,}, inference code {m['code_bytes']:,}, "
-                         f"harness {m['harness_bytes']:,}); RAM {m['ram_bytes']:,} B of {m['ram_limit']:,} "
-                         f"(arena {m['arena_bytes']:,}, stack {m['stack_bytes']:,})")
+    b = board_flows.build(a.dir, a.board, a.out)
+    report.build_line(b)
     return 0
 
 
-def _built(lib_dir: str, board, out: str | None):
-    from edgeq.flows.convert_and_flash import BUILD_INFO, build_bench
-
-    info = Path(out or f"{Path(lib_dir).resolve()}-{board.name}") / BUILD_INFO
-    if info.is_file():
-        return json.loads(info.read_text())["elf"]
-    return str(build_bench(lib_dir, board, out).elf)
-
-
 def cmd_flash(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.flows.convert_and_flash import flash_real
-    from edgeq.targets.boards import load_board
-
-    board = load_board(a.board)
-    elf = _built(a.dir, board, a.out)
-    if board.emulated:
-        from edgeq.targets.qemu import start_detached
-
-        st = start_detached(board.qemu_args(elf), board.name, Path(elf))
-        report.console.print(f"{board.name} is running {elf} in QEMU (pid {st['pid']}); its UART is {st['port']}")
-        report.console.print(f"next: edgeq bench --board {board.name}    (edgeq stop --board {board.name} ends it)")
-    else:
-        flash_real(board, Path(elf))
-        report.console.print(f"flashed {elf} to {board.name}")
+    report.console.print(board_flows.flash(a.dir, a.board, a.out, a.port))
     return 0
 
 
 def cmd_bench(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.flows.convert_and_flash import latency, run_device
-    from edgeq.targets.protocol import open_device
-    from edgeq.targets.boards import load_board
-
-    board = load_board(a.board)
-    port = a.port
-    if not port:
-        from edgeq.targets.qemu import detached_state
-
-        st = detached_state(board.name) if board.emulated else None
-        if st is None:
-            raise EdgeqError(f"no port given and no running emulator for {board.name}",
-                             hint=f"pass --port, or start one: edgeq flash DIR --board {board.name}")
-        port = st["port"]
-    sha = None
-    if a.model:
-        import hashlib
-
-        from edgeq.flows.convert_and_flash import read_manifest
-
-        m = Path(a.model)
-        sha = bytes.fromhex(read_manifest(m)["model_sha256"]) if m.is_dir() else hashlib.sha256(
-            _read_int8_model(a.model)).digest()
-    with report.progress_bars() as bars, open_device(port, timeout=a.timeout, invoke_timeout=300.0) as dev:
-        run = run_device(dev, sha256=sha, inputs=[], runs=a.runs, progress=bars, profile=False,
-                         flash_hint=f"edgeq flash DIR --board {board.name}")
-    lat = latency(board, run.counts, None)
-    report.bench_table(board, run.info, lat, run.stack_used)
-    _write_json(a.json, {"board": board.name, "model_sha256": run.info.model_sha256.hex(), "latency": lat,
-                         "stack_bytes": run.stack_used, "arena_bytes": run.info.arena_bytes})
+    with report.progress_bars() as bars:
+        res = board_flows.bench(a.board, port=a.port, model=a.model, runs=a.runs, timeout=a.timeout, progress=bars)
+    report.bench_table(res.board, res.info, res.latency, res.stack_used)
+    _write_json(a.json, "bench", res.to_json())
     return 0
 
 
 def cmd_stop(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.targets.boards import load_board
-    from edgeq.targets.qemu import stop_detached
-
     board = load_board(a.board)
-    report.console.print(f"stopped the {board.name} emulator" if stop_detached(board.name)
+    report.console.print(f"stopped the {board.name} emulator" if board_flows.stop(board.name)
                          else f"no {board.name} emulator was running")
     return 0
 
 
 def cmd_boards(a) -> int:
-    from edgeq.report import terminal as report
-    from edgeq.targets.boards import list_boards
-
     report.boards_table(list_boards())
     return 0
 
@@ -487,21 +388,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except EdgeqError as e:
-        from edgeq.report.terminal import err_console
-
-        err_console.print(e.format(), markup=False)
+        report.err_console.print(e.format(), markup=False)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted (outputs of this run were not put in place; earlier outputs are untouched)",
               file=sys.stderr)
         return 130
     except OSError as e:  # disk full, permission denied, ... while reading or writing a file
-        from edgeq.report.terminal import err_console
-
         where = f" ({e.filename})" if e.filename else ""
         err = EdgeqError(f"{e.strerror or e}{where}", hint="check the path, its permissions and the free disk space; "
                          "outputs of this run were not put in place")
-        err_console.print(err.format(), markup=False)
+        report.err_console.print(err.format(), markup=False)
         return err.exit_code
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from edgeq.errors import EdgeqError
+from edgeq.files import atomic_dir
 from edgeq.ir import ArrayRef, Graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,12 +229,6 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
     ctx = render_context(g, prefix)
     env = template_env()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise EdgeqError(f"{out} exists and is not a directory", hint="choose another output path")
-    tmp = out.parent / f".{out.name}.tmp-edgeq"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
     p = ctx["prefix"]
     files = {
         f"{p}.h": "model.h.j2",
@@ -247,7 +241,7 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
     kfiles = kernel_files(ctx["headers"])
     sources = [f"{p}.c", f"{p}_data.c"] + [k for k in kfiles if k.endswith(".c")]
     ctx = dict(ctx, sources=sources)
-    try:
+    with atomic_dir(out) as tmp:
         for name, tpl in files.items():
             (tmp / name).write_text(env.get_template(tpl).render(**ctx))
         for k in kfiles:
@@ -255,16 +249,4 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
         if manifest is not None:
             (tmp / MANIFEST).write_text(json.dumps(dict(manifest, prefix=p, sources=sources,
                                                         arena_bytes=ctx["arena_size"]), indent=2) + "\n")
-        if out.exists():
-            old = out.parent / f".{out.name}.old-edgeq"
-            if old.exists():
-                shutil.rmtree(old)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return GeneratedLibrary(out, p, tuple(sorted(set(files) | set(kfiles))), ctx)

@@ -25,16 +25,22 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+from edgeq import __version__
+from edgeq.errors import EdgeqError
+from edgeq.files import write_atomic
 from edgeq.quality.calibrations import CalibrationComparison
 from edgeq.quality.sensitivity import METRICS, Analysis, PartialResult
-from edgeq.report.format import fmt, pct, short_name
+from edgeq.report.format import accuracy_line, fmt, pct, short_name
 from edgeq.report.plots import (DPI, buffer_name, plot_calibrations, plot_gain, plot_latency, plot_layer_sqnr,
                                 plot_memory_plan)
 from edgeq.report.tables import COLUMNS, calibration_legend, ranking_rows, step_rows, table_rows
+
+if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.flows.convert_and_flash import FlowResult
 
 # --- cells and formatting -------------------------------------------------------------------------
 
@@ -118,7 +124,7 @@ class Report:
 
     def html(self) -> str:
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        from edgeq import __version__ as version
+        version = __version__
 
         toc = "".join(f'<li><a href="#s{i}">{html.escape(s.title)}</a></li>'
                       for i, s in enumerate(self.sections) if s.title)
@@ -135,9 +141,6 @@ class Report:
                 + "</header><main>" + "".join(parts) + "</main></body></html>\n")
 
     def write(self, path: str | Path) -> Path:
-        from edgeq.api import write_atomic
-        from edgeq.errors import EdgeqError
-
         try:
             write_atomic(path, self.html().encode("utf-8"))
         except OSError as e:
@@ -214,15 +217,9 @@ def add_memory_plan(r: Report, g) -> None:
                 note=f"arena {g.plan.size:,} B, lower bound {g.plan.lower_bound:,} B")
 
 
-def validate_report(rep, path: str | Path, graph=None, model: bytes | None = None) -> Path:
-    """HTML version of ``edgeq validate``'s tables (``rep``: a ValidationReport), plus the memory plan.
-
-    The memory plan is ``graph``'s, or that of the int8 ``model`` lowered as ``edgeq generate`` would.
-    """
-    if graph is None and model is not None:
-        from edgeq.api import lower_tflite
-
-        graph = lower_tflite(model, "litert", rep.model)
+def validate_report(rep, path: str | Path, graph=None) -> Path:
+    """HTML version of ``edgeq validate``'s tables (``rep``: a ValidationReport), plus the memory plan of
+    ``graph`` (the model lowered as ``edgeq generate`` would) when given."""
     r = Report(f"edgeq validate: {rep.model}", subtitle=f"{rep.samples} samples")
     summary: dict[str, Any] = {"model": rep.model, "samples": rep.samples}
     lit = rep.c_host.get("litert") if rep.c_host else None
@@ -270,66 +267,61 @@ def validate_report(rep, path: str | Path, graph=None, model: bytes | None = Non
     return r.write(path)
 
 
-def flow_report(rep: dict, path: str | Path, graph=None) -> Path:
-    """HTML version of the convert-and-flash JSON report (plus the memory plan of ``graph``)."""
-    m, b, mem, lat, val = rep["model"], rep["board"], rep["memory"], rep["latency"], rep["validation"]
-    r = Report(f"{Path(m['path']).name} on {b['name']}",
-               subtitle=f"{b['cpu']}, {b['clock_hz'] / 1e6:g} MHz{', emulated in QEMU' if b['emulated'] else ''}")
-    unit = lat["unit"]
+def flow_report(res: FlowResult, path: str | Path) -> Path:
+    """HTML version of a convert-and-flash result (plus the memory plan of the graph it generated)."""
+    m, b, mem, lat, val = res.model, res.board, res.memory, res.latency, res.validation
+    r = Report(f"{Path(m.path).name} on {b.name}",
+               subtitle=f"{b.cpu.core}, {b.clock.hz / 1e6:g} MHz{', emulated in QEMU' if b.emulated else ''}")
+    unit = lat.unit
     short = unit.split()[0].rstrip("s")
     summary: list[tuple[str, Any]] = [
-        ("MACs / inference", m["macs"]),
-        (f"latency, median of {lat['runs']} ({unit})", lat["median"]),
-        ("  min / max", f"{fmt(lat['min'])} / {fmt(lat['max'])}"),
+        ("MACs / inference", m.macs),
+        (f"latency, median of {lat.runs} ({unit})", lat.median),
+        ("  min / max", f"{fmt(lat.min)} / {fmt(lat.max)}"),
     ]
-    if lat.get("macs_per_unit"):
-        summary.append((f"  MACs per {short}", round(lat["macs_per_unit"], 3)))
-    summary += [(f"  ms at {b['clock_hz'] / 1e6:g} MHz", round(lat["ms_at_clock"], 2)),
-                ("bit-exact vs LiteRT on the device", bool(val["bit_exact"])),
-                ("  samples checked / bytes differing", f"{val['samples']} / {val['mismatched_bytes']}")]
-    if val.get("float32"):  # float32 outputs are held to a tolerance, not to bytes
-        f32 = val["float32"]
+    if lat.macs_per_unit:
+        summary.append((f"  MACs per {short}", round(lat.macs_per_unit, 3)))
+    summary += [(f"  ms at {b.clock.hz / 1e6:g} MHz", round(lat.ms_at_clock, 2)),
+                ("bit-exact vs LiteRT on the device", bool(val.bit_exact)),
+                ("  samples checked / bytes differing", f"{val.samples} / {val.mismatched_bytes}")]
+    if val.float32:  # float32 outputs are held to a tolerance, not to bytes
+        f32 = val.float32
         summary += [("  float32 outputs within tolerance", bool(f32.get("within_tolerance"))),
                     ("  float32 max |diff| (relative)",
                      f"{f32.get('max_abs_diff', 0):.3g} ({f32.get('max_rel_diff', 0):.3g})")]
-    acc = rep.get("accuracy")
-    if acc:
-        summary.append((f"accuracy on {acc['samples']} samples",
-                        " / ".join(f"{k.replace('_', ' ')} {100 * v:.1f}%" for k, v in acc.items()
-                                   if k != "samples" and v is not None)))
-    summary += [("calibration", m.get("calibration")), ("int8 model", m.get("int8_tflite")),
-                ("model sha256", m.get("sha256"))]
-    r.add_kv("summary", summary, note=m.get("calibration_warning"))
+    acc = res.accuracy
+    if acc is not None:
+        summary.append((f"accuracy on {acc.samples} samples", accuracy_line(acc, m.scheme)))
+    summary += [("scheme", m.scheme), ("calibration", m.calibration), ("deployed model", m.tflite),
+                ("model sha256", m.sha256)]
+    r.add_kv("summary", summary, note=m.calibration_warning)
     r.add_table("memory", ["what", "bytes", "of limit"], [
-        ["flash (whole image)", mem["flash_bytes"], mem["flash_limit"]],
-        ["  weights and constants", mem["weights_bytes"], None],
-        ["  inference code", mem["code_bytes"], None],
-        ["  bench harness", mem["harness_bytes"], None],
-        ["RAM (whole image)", mem["ram_bytes"], mem["ram_limit"]],
-        ["  tensor arena", mem["arena_bytes"], None],
-        ["  stack used (high-water)", mem.get("stack_bytes"), None],
+        ["flash (whole image)", mem.flash_bytes, mem.flash_limit],
+        ["  weights and constants", mem.weights_bytes, None],
+        ["  inference code", mem.code_bytes, None],
+        ["  bench harness", mem.harness_bytes, None],
+        ["RAM (whole image)", mem.ram_bytes, mem.ram_limit],
+        ["  tensor arena", mem.arena_bytes, None],
+        ["  stack used (high-water)", mem.stack_bytes, None],
     ])
-    prof = rep.get("profile") or []
+    prof = res.profile
     if prof:
         r.add_plot("per-layer latency", plot_latency(prof, unit),
-                   caption=f"{unit} per op on {b['name']}, from the bench firmware's per-op counters; right: "
+                   caption=f"{unit} per op on {b.name}, from the bench firmware's per-op counters; right: "
                            f"MACs per {short} (higher is better).")
-        total = sum(p[unit] for p in prof) or 1
+        total = sum(p.count for p in prof) or 1
         r.add_table("per-layer profile", ["op", "kind", unit, "share", "MACs", f"MACs/{short}", "location"],
-                    [[p["op"], p["kind"], p[unit], f"{100 * p[unit] / total:.1f}%", p.get("macs"),
-                      round(p["macs"] / p[unit], 3) if p.get("macs") and p[unit] else None,
-                      short_name(p.get("location", ""), 60)] for p in prof])
-    if val.get("first_bad_op"):
-        bad = val["first_bad_op"]
-        r.add_kv("first op that differs on the device", bad)
-    if acc:
-        r.add_table("accuracy", [k.replace("_", " ") for k in acc],
-                    [[f"{100 * v:.2f}%" if isinstance(v, float) else v for v in acc.values()]])
-    cal = rep.get("calibrations")
-    if cal:
-        r.add_plot("calibration methods", plot_calibrations(cal))
-    if graph is not None and getattr(graph, "plan", None) is not None:
-        add_memory_plan(r, graph)
+                    [[p.op, p.kind, p.count, f"{100 * p.count / total:.1f}%", p.macs,
+                      round(p.macs / p.count, 3) if p.macs and p.count else None,
+                      short_name(p.location, 60)] for p in prof])
+    if val.first_bad_op:
+        r.add_kv("first op that differs on the device", val.first_bad_op)
+    if acc is not None:
+        r.add_table("accuracy", ["samples", "float model", f"{m.scheme} in LiteRT", f"{m.scheme} on the device"],
+                    [[acc.samples] + [None if v is None else f"{100 * v:.2f}%"
+                                      for v in (acc.float_model, acc.host, acc.device)]])
+    if res.graph is not None and res.graph.plan is not None:
+        add_memory_plan(r, res.graph)
     return r.write(path)
 
 

@@ -207,24 +207,24 @@ def _union_len(spans: set[tuple[int, int]]) -> int:
     return total
 
 
-def plot_latency(rows: Sequence[dict], unit: str, title: str | None = None) -> Figure:
+def plot_latency(rows: Sequence, unit: str, title: str | None = None) -> Figure:
     """Per-layer device latency bars (``unit``: instructions or cycles) and MACs per ``unit`` beside.
 
-    ``rows``: the ``profile`` list of the convert-and-flash report: ``op``, ``kind``, ``<unit>``, ``macs``
-    (and ``location``).
+    ``rows``: the profile of a convert-and-flash result (ProfileRow: ``op``, ``kind``, ``count`` in
+    ``unit``, ``macs``).
     """
     if not rows:
         raise ValueError("plot_latency: no profile rows")
     n = len(rows)
-    kinds = _kind_colours(r["kind"] for r in rows)
-    labels = [f"#{r['op']} {r['kind']}" for r in rows]
-    vals = [float(r[unit]) for r in rows]
+    kinds = _kind_colours(r.kind for r in rows)
+    labels = [f"#{r.op} {r.kind}" for r in rows]
+    vals = [float(r.count) for r in rows]
     total = sum(vals) or 1.0
-    eff = [(r["macs"] / v) if r.get("macs") and v else 0.0 for r, v in zip(rows, vals)]
+    eff = [(r.macs / v) if r.macs and v else 0.0 for r, v in zip(rows, vals)]
     fig = _figure(11, _rows_height(n))
     ax, ax2 = fig.subplots(1, 2, sharey=True, width_ratios=[3, 1.3])
     y = list(range(n))
-    cols = [kinds[r["kind"]] for r in rows]
+    cols = [kinds[r.kind] for r in rows]
     bars = ax.barh(y, vals, color=cols, height=0.7)
     for b, v in zip(bars, vals):
         ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {fmt(v)} ({100 * v / total:.1f}%)",

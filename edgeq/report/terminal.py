@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,9 +13,15 @@ from rich.table import Table
 
 from edgeq.quality.calibrations import CalibrationComparison
 from edgeq.quality.sensitivity import METRICS, Analysis, PartialResult
-from edgeq.report.format import kb, pct
+from edgeq.report.format import accuracy_line, kb, pct
 from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, step_rows,
                                  table_rows)
+
+if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.flows.convert_and_flash import FlowResult, ProfileRow
+    from edgeq.targets.bench import Latency
+    from edgeq.targets.firmware import BenchBuild
+
 
 def _width(stream) -> int | None:
     """The terminal's width; 120 columns when printing to a file or pipe (rich would use 80)."""
@@ -137,56 +144,52 @@ def _fmt_num(v) -> str:
     return f"{v:,}"
 
 
-def summary_table(r: dict) -> None:
+def summary_table(r: FlowResult) -> None:
     """The one table `convert-and-flash` ends with."""
-    m, b, mem, lat, val = r["model"], r["board"], r["memory"], r["latency"], r["validation"]
-    t = Table(title=f"{Path(m['path']).name} on {b['name']} ({b['cpu']}, {b['clock_hz'] / 1e6:g} MHz"
-                    f"{', emulated' if b['emulated'] else ''})", show_header=False)
+    m, b, mem, lat, val = r.model, r.board, r.memory, r.latency, r.validation
+    t = Table(title=f"{Path(m.path).name} on {b.name} ({b.cpu.core}, {b.clock.hz / 1e6:g} MHz"
+                    f"{', emulated' if b.emulated else ''})", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
-    t.add_row("MACs / inference", _fmt_num(m["macs"]))
-    t.add_row(f"latency, median of {lat['runs']} ({lat['unit']})", _fmt_num(lat["median"]))
-    t.add_row("  min / max", f"{_fmt_num(lat['min'])} / {_fmt_num(lat['max'])}")
-    if lat.get("macs_per_unit"):
-        t.add_row(f"  MACs per {lat['unit'].split()[0].rstrip('s')}", f"{lat['macs_per_unit']:.3f}")
-    t.add_row(f"  ms at {b['clock_hz'] / 1e6:g} MHz", f"{lat['ms_at_clock']:.2f}")
-    t.add_row("flash (whole image)", f"{_fmt_num(mem['flash_bytes'])} B of {_fmt_num(mem['flash_limit'])}")
-    t.add_row("  weights and constants", f"{_fmt_num(mem['weights_bytes'])} B")
-    t.add_row("  inference code", f"{_fmt_num(mem['code_bytes'])} B")
-    t.add_row("  bench harness", f"{_fmt_num(mem['harness_bytes'])} B")
-    t.add_row("RAM (whole image)", f"{_fmt_num(mem['ram_bytes'])} B of {_fmt_num(mem['ram_limit'])}")
-    t.add_row("  arena", f"{_fmt_num(mem['arena_bytes'])} B")
-    t.add_row("  stack used (high-water)", f"{_fmt_num(mem['stack_bytes'])} B")
-    acc = r.get("accuracy")
-    if acc:
-        t.add_row(f"accuracy on {acc['samples']} samples",
-                  " / ".join(f"{k.replace('_', ' ')} {100 * v:.1f}%" for k, v in acc.items()
-                             if k != "samples" and v is not None))
+    t.add_row("MACs / inference", _fmt_num(m.macs))
+    t.add_row(f"latency, median of {lat.runs} ({lat.unit})", _fmt_num(lat.median))
+    t.add_row("  min / max", f"{_fmt_num(lat.min)} / {_fmt_num(lat.max)}")
+    if lat.macs_per_unit:
+        t.add_row(f"  MACs per {lat.unit.split()[0].rstrip('s')}", f"{lat.macs_per_unit:.3f}")
+    t.add_row(f"  ms at {b.clock.hz / 1e6:g} MHz", f"{lat.ms_at_clock:.2f}")
+    t.add_row("flash (whole image)", f"{_fmt_num(mem.flash_bytes)} B of {_fmt_num(mem.flash_limit)}")
+    t.add_row("  weights and constants", f"{_fmt_num(mem.weights_bytes)} B")
+    t.add_row("  inference code", f"{_fmt_num(mem.code_bytes)} B")
+    t.add_row("  bench harness", f"{_fmt_num(mem.harness_bytes)} B")
+    t.add_row("RAM (whole image)", f"{_fmt_num(mem.ram_bytes)} B of {_fmt_num(mem.ram_limit)}")
+    t.add_row("  arena", f"{_fmt_num(mem.arena_bytes)} B")
+    t.add_row("  stack used (high-water)", f"{_fmt_num(mem.stack_bytes)} B")
+    if r.accuracy is not None:
+        t.add_row(f"accuracy on {r.accuracy.samples} samples", accuracy_line(r.accuracy, m.scheme))
     t.add_row("bit-exact vs LiteRT on device",
-              f"{'yes' if val['bit_exact'] else 'NO'} ({val['samples']} samples, {val['mismatched_bytes']} bytes differ)")
-    if val.get("float32"):  # float32 outputs are compared within a tolerance, not bytes
-        f32v = val["float32"]
-        t.add_row("  float32 outputs vs LiteRT (tolerance, not bytes)", f"max |diff| = {f32v['max_abs_diff']:.3g}, "
-                  f"{'within tolerance' if f32v['within_tolerance'] else 'OUT OF TOLERANCE'}")
+              f"{'yes' if val.bit_exact else 'NO'} ({val.samples} samples, {val.mismatched_bytes} bytes differ)")
+    if val.float32:  # float32 outputs are compared within a tolerance, not bytes
+        t.add_row("  float32 outputs vs LiteRT (tolerance, not bytes)", f"max |diff| = {val.float32['max_abs_diff']:.3g}, "
+                  f"{'within tolerance' if val.float32['within_tolerance'] else 'OUT OF TOLERANCE'}")
     console.print(t)
-    if m.get("calibration_warning"):
-        err_console.print(f"[bold yellow]warning:[/] {m['calibration_warning']}")
-    if val.get("first_bad_op"):
-        bad = val["first_bad_op"]
+    if m.calibration_warning:
+        err_console.print(f"[bold yellow]warning:[/] {m.calibration_warning}")
+    if val.first_bad_op:
+        bad = val.first_bad_op
         err_console.print(f"first op that differs on the device: #{bad['op']} {bad['kind']} -> '{bad['tensor']}' "
                           f"({bad['mismatched_bytes']} of {bad['bytes']} bytes)")
 
 
-def profile_table(rows: list[dict], unit: str, top: int = 12) -> None:
+def profile_table(rows: list[ProfileRow], unit: str, top: int = 12) -> None:
     if not rows:
         return
-    total = sum(r[unit] for r in rows) or 1
+    total = sum(r.count for r in rows) or 1
     t = Table(title=f"per-layer profile ({unit})")
     for c in ("op", "kind", unit, "share", "MACs/unit"):
         t.add_column(c, justify="right")
-    for r in sorted(rows, key=lambda r: -r[unit])[:top]:
-        t.add_row(str(r["op"]), r["kind"], _fmt_num(r[unit]), f"{100 * r[unit] / total:.1f}%",
-                  f"{r['macs'] / r[unit]:.2f}" if r["macs"] and r[unit] else "-")
+    for r in sorted(rows, key=lambda r: -r.count)[:top]:
+        t.add_row(str(r.op), r.kind, _fmt_num(r.count), f"{100 * r.count / total:.1f}%",
+                  f"{r.macs / r.count:.2f}" if r.macs and r.count else "-")
     console.print(t)
 
 
@@ -202,16 +205,32 @@ def boards_table(boards) -> None:
     console.print(t)
 
 
-def bench_table(board, info, lat: dict, stack_used: int | None) -> None:
+def bench_table(board, info, lat: Latency, stack_used: int | None) -> None:
     t = Table(title=f"bench on {board.name}: model {info.model_hash8}", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
-    t.add_row(f"latency, median of {lat['runs']} ({lat['unit']})", _fmt_num(lat["median"]))
-    t.add_row("  min / max", f"{_fmt_num(lat['min'])} / {_fmt_num(lat['max'])}")
-    t.add_row(f"  ms at {board.clock.hz / 1e6:g} MHz", f"{lat['ms_at_clock']:.2f}")
+    t.add_row(f"latency, median of {lat.runs} ({lat.unit})", _fmt_num(lat.median))
+    t.add_row("  min / max", f"{_fmt_num(lat.min)} / {_fmt_num(lat.max)}")
+    t.add_row(f"  ms at {board.clock.hz / 1e6:g} MHz", f"{lat.ms_at_clock:.2f}")
     t.add_row("arena", f"{info.arena_bytes:,} B")
     t.add_row("stack used / reserved", f"{_fmt_num(stack_used)} / {info.stack_size:,} B")
     console.print(t)
+
+
+def build_line(b: BenchBuild) -> None:
+    """What `edgeq build` made: the ELF and its flash / RAM split."""
+    m = b.memory
+    console.print(f"built {b.elf}: flash {m.flash_bytes:,} B of {m.flash_limit:,} "
+                  f"(weights {m.weights_bytes:,}, inference code {m.code_bytes:,}, "
+                  f"harness {m.harness_bytes:,}); RAM {m.ram_bytes:,} B of {m.ram_limit:,} "
+                  f"(arena {m.arena_bytes:,}, stack {m.stack_bytes:,})")
+
+
+def ops_list(signatures: dict[str, list[str]], alias_ops: tuple[str, ...]) -> None:
+    """`edgeq ops`: every op kind with the dtype signatures it has kernels for."""
+    for k, sigs in signatures.items():
+        note = "  (no copy: aliases its input)" if k in alias_ops else f"  {', '.join(sigs)}"
+        console.print(f"{k}{note}")
 
 
 # --- sensitivity analysis, partial quantization, calibration methods ------------------------------

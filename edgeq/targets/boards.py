@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeq.codegen.emit import template_env
 from edgeq.errors import EdgeqError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -574,8 +575,6 @@ def linker_context(board: Board) -> dict[str, Any]:
 
 
 def _render(template: str, ctx: dict[str, Any]) -> str:
-    from edgeq.codegen.emit import template_env
-
     return template_env().get_template(template).render(**ctx)
 
 

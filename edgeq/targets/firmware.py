@@ -1,4 +1,5 @@
-"""Bench firmware sources and their generated configuration header.
+"""The bench firmware: its sources, its generated configuration header, and its build around a generated
+library for a board.
 
 The bench application (``firmware/bench``) is board-independent C; what it needs to know about the board
 and the model comes from ``bench_config.h``, rendered here from ``templates/firmware/bench_config.h.j2``.
@@ -7,12 +8,19 @@ Values are checked and formatted as C text in Python; the template only places t
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgeq.targets.protocol import PROTO_VERSION
-from edgeq.codegen.emit import template_env
+from edgeq.codegen.emit import MANIFEST, template_env
 from edgeq.errors import EdgeqError
+from edgeq.files import atomic_dir
+from edgeq.targets.boards import Board
+from edgeq.targets.fit import check_fit, estimate_library
+from edgeq.targets.protocol import PROTO_VERSION
+from edgeq.targets.toolchain import build_firmware
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = ROOT / "firmware" / "bench"
@@ -79,3 +87,110 @@ def write_bench_config(path: str | Path, *args, **kwargs) -> Path:
         p = p / "bench_config.h"
     p.write_text(render_bench_config(*args, **kwargs))
     return p
+
+
+# --- the build ------------------------------------------------------------------------------------
+
+BUILD_INFO = "build.json"
+
+
+def read_manifest(lib_dir: str | Path) -> dict:
+    p = Path(lib_dir) / MANIFEST
+    if not p.is_file():
+        raise EdgeqError(f"{lib_dir} is not a library made by `edgeq generate` (no {MANIFEST})",
+                         hint="generate it first: edgeq generate MODEL.tflite -o DIR")
+    try:
+        return json.loads(p.read_text())
+    except ValueError:
+        raise EdgeqError(f"{p} is not valid JSON", hint="re-run edgeq generate") from None
+
+
+@dataclass(frozen=True)
+class FirmwareMemory:
+    """Flash and RAM of a bench image, split into what the model costs and what the bench harness costs."""
+
+    flash_bytes: int
+    weights_bytes: int  # weights, biases, multipliers, per-op params (model_data.c)
+    code_bytes: int  # kernels + generated model function, machine code only
+    library_const_bytes: int  # the library's other constants (tables in kernels)
+    harness_bytes: int  # bench app, protocol, startup, UART, libc, libgcc
+    ram_bytes: int
+    arena_bytes: int
+    stack_bytes: int | None  # reserved at build time; the measured high-water mark after a run
+    flash_limit: int
+    ram_limit: int
+
+
+@dataclass
+class BenchBuild:
+    board: Board
+    lib_dir: Path
+    out_dir: Path
+    elf: Path
+    manifest: dict
+    memory: FirmwareMemory
+
+    @property
+    def model_sha256(self) -> bytes:
+        return bytes.fromhex(self.manifest["model_sha256"])
+
+
+def memory_breakdown(image, lib_dir: Path, arena_bytes: int) -> FirmwareMemory:
+    """Flash and RAM of a bench image, split into weights, inference code and the bench harness."""
+    lib = str(Path(lib_dir).resolve())
+
+    def classify(src: str) -> str:
+        if src.startswith(lib):
+            return "weights" if src.endswith("_data.c") else "library"
+        return "harness"
+
+    g = image.group_sizes(classify)
+    lib_sz, w_sz, h_sz = (g.get(k) for k in ("library", "weights", "harness"))
+    return FirmwareMemory(
+        flash_bytes=image.flash_bytes, weights_bytes=w_sz.flash if w_sz else 0,
+        code_bytes=lib_sz.text if lib_sz else 0,
+        library_const_bytes=(lib_sz.rodata + lib_sz.data) if lib_sz else 0,
+        harness_bytes=h_sz.flash if h_sz else 0, ram_bytes=image.ram_bytes, arena_bytes=arena_bytes,
+        stack_bytes=image.stack, flash_limit=image.flash_limit, ram_limit=image.ram_limit)
+
+
+def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = None) -> BenchBuild:
+    """Compile the bench firmware around a generated library for ``board``."""
+    lib_dir = Path(lib_dir).resolve()
+    man = read_manifest(lib_dir)
+    if man.get("cpu") == "dsp" and not board.cpu.dsp:
+        raise EdgeqError(f"{lib_dir} was generated for cores with the DSP extension (--cpu dsp); "
+                         f"{board.name} ({board.cpu.core}) has none",
+                         hint=f"regenerate it for this board: edgeq generate MODEL.tflite -o {lib_dir} --cpu portable")
+    if man.get("prefix") != "model":
+        raise EdgeqError(f"{lib_dir} was generated with --prefix {man.get('prefix')}; the bench firmware needs 'model'",
+                         hint=f"regenerate: edgeq generate MODEL.tflite -o {lib_dir}")
+    check_fit(estimate_library(lib_dir, board, man), what=f"the library {lib_dir}")  # before compiling anything
+    out = Path(out_dir) if out_dir else lib_dir.parent / f"{lib_dir.name}-{board.name}"
+    with atomic_dir(out) as tmp:  # a failed or interrupted build leaves a previous `out` untouched
+        cfg = tmp / "cfg"
+        cfg.mkdir(parents=True, exist_ok=True)
+        write_bench_config(cfg, board.name, bytes.fromhex(man["model_sha256"]), board.clock.hz,
+                           board.counter_kind_code)
+        sources = [BENCH_DIR / s for s in BENCH_SOURCES] + [lib_dir / s for s in man["sources"]]
+        img = build_firmware(board, sources, [BENCH_DIR, lib_dir, cfg], tmp,
+                             force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench")
+        mem = memory_breakdown(img, lib_dir, man["arena_bytes"])
+        elf = out / img.elf.name
+        (tmp / BUILD_INFO).write_text(json.dumps({"board": board.name, "elf": str(elf), "lib_dir": str(lib_dir),
+                                                  "model_sha256": man["model_sha256"], "memory": dataclasses.asdict(mem)},
+                                                 indent=2))
+    return BenchBuild(board, lib_dir, out, elf, man, mem)
+
+
+def built_elf(lib_dir: str | Path, board: Board, out_dir: str | Path | None = None) -> Path:
+    """The bench ELF of ``lib_dir`` for ``board``: the one already built in ``out_dir`` (default
+    DIR-BOARD beside the library) when there is one, else built now."""
+    out = Path(out_dir) if out_dir else Path(lib_dir).resolve().parent / f"{Path(lib_dir).resolve().name}-{board.name}"
+    info = out / BUILD_INFO
+    if info.is_file():
+        try:
+            return Path(json.loads(info.read_text())["elf"])
+        except (ValueError, KeyError):
+            pass  # a damaged build.json: build again
+    return build_bench(lib_dir, board, out_dir).elf

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.targets.boards import Board, BoardLimits
+from edgeq.files import cache_dir
+from edgeq.ir.graph import ArrayRef
+from edgeq.targets.boards import Board, BoardLimits, list_boards
 from edgeq.errors import EdgeqError
 
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
@@ -90,8 +92,6 @@ class FitEstimate(BoardLimits):
 # ------------------------------------------------------------------------------------------ estimates
 def estimate_graph(g, board: Board, *, harness: bool = True, top: int = 3) -> FitEstimate:
     """Estimate from a lowered, memory-planned graph (``edgeq.api.lower_tflite``)."""
-    from edgeq.ir.graph import ArrayRef
-
     if g.plan is None:
         raise ValueError("estimate_graph needs a memory-planned graph (edgeq.passes.pipeline.compile_graph)")
     arrays: dict[str, tuple[int, int]] = {}  # name -> (bytes, op id)
@@ -208,8 +208,6 @@ def kernel_code_sizes(board: Board, functions: list[str], sources: list[str] | N
     ``sources``: the kernel source stems (``conv``, ``pooling``, ...) to look in (default: all); each is
     compiled once per board CPU and kernel-source content, and its function sizes cached.
     """
-    from edgeq.targets.host import cache_dir
-
     cc, nm = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-nm")
     if not (cc and nm and functions):
         return {f: 0 for f in functions}
@@ -277,8 +275,6 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
 
 
 def _boards() -> list[Board]:
-    from edgeq.targets.boards import list_boards
-
     try:
         return sorted(list_boards(), key=lambda o: (o.memory.ram.length, o.memory.flash.length))
     except EdgeqError:

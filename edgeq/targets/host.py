@@ -14,16 +14,11 @@ import numpy as np
 
 from edgeq.codegen.emit import GeneratedLibrary, template_env
 from edgeq.errors import EdgeqError, ToolMissingError
+from edgeq.files import cache_dir
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC"]
 _NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32,
        "int64": np.int64, "bool": np.uint8}
-
-
-def cache_dir() -> Path:
-    d = Path(os.environ.get("EDGEQ_CACHE", Path.home() / ".cache" / "edgeq"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def host_cc() -> str:

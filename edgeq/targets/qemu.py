@@ -1,5 +1,6 @@
 """QEMU target: the emulator runs the firmware ELF and exposes the board's UART as a pty, which the host
-opens with pyserial exactly like a real board's /dev/ttyACM0.
+opens with pyserial exactly like a real board's /dev/ttyACM0. ``QemuTarget`` is the
+:class:`~edgeq.targets.base.Target` of every board whose ``[flash] method`` is ``qemu``.
 
 The emulator process is owned: :class:`QemuSession` is a context manager that always ends it (also on
 errors and Ctrl-C), and every session still alive when Python exits is ended by an atexit hook.
@@ -10,6 +11,7 @@ file so the next command finds its port, and `edgeq stop` ends it.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -18,9 +20,13 @@ import signal
 import subprocess
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgeq.errors import EdgeqError, ToolMissingError
+from edgeq.targets.base import Target, explained
+from edgeq.targets.boards import Board
+from edgeq.targets.firmware import BenchBuild, build_bench
 
 _PTY_RE = re.compile(rb"char device redirected to (/dev/pts/\d+)")
 _LIVE: "weakref.WeakSet[QemuSession]" = weakref.WeakSet()
@@ -198,3 +204,42 @@ def stop_detached(board: str) -> bool:
             pass
     _state_file(board).unlink(missing_ok=True)
     return True
+
+
+# --- the Target ----------------------------------------------------------------------------------------
+
+class QemuTarget(Target):
+    """An emulated board: ``session`` owns a QEMU process for the block; ``start`` leaves one running
+    (recorded in a state file) for ``edgeq bench`` and ``edgeq stop``."""
+
+    emulated = True
+
+    def __init__(self, board: Board, port: str | None = None):
+        self.board = board
+        self.name = board.name
+        self._port = port  # an emulator's pty the user named (edgeq bench --port)
+
+    def build(self, lib_dir: str | Path, out_dir: str | Path | None = None) -> BenchBuild:
+        return build_bench(lib_dir, self.board, out_dir)
+
+    @contextlib.contextmanager
+    def session(self, elf: Path) -> Iterator[str]:
+        with QemuSession(self.board.qemu_args(elf), board=self.name) as s, explained(s) as port:
+            yield port
+
+    def start(self, elf: Path) -> str:
+        st = start_detached(self.board.qemu_args(elf), self.name, Path(elf))
+        return (f"{self.name} is running {elf} in QEMU (pid {st['pid']}); its UART is {st['port']}\n"
+                f"next: edgeq bench --board {self.name}    (edgeq stop --board {self.name} ends it)")
+
+    def port(self) -> str:
+        if self._port:
+            return self._port
+        st = detached_state(self.name)
+        if st is None:
+            raise EdgeqError(f"no port given and no running emulator for {self.name}",
+                             hint=f"pass --port, or start one: edgeq flash DIR --board {self.name}")
+        return st["port"]
+
+    def stop(self) -> bool:
+        return stop_detached(self.name)

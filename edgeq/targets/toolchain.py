@@ -10,7 +10,6 @@ map, so callers can split kernel code, generated model code, weights and the ben
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -18,7 +17,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Mapping
 
 from edgeq.targets.boards import PLATFORM_DIR, Board, BoardLimits, render_board_config, render_linker_script
 from edgeq.errors import EdgeqError, ToolMissingError
@@ -194,38 +193,6 @@ def build_firmware(board: Board, sources: Iterable[Path | str], include_dirs: It
     for fmt, path in (("ihex", img.hex), ("binary", img.bin)):
         subprocess.run([objcopy, "-O", fmt, str(elf), str(path)], check=True, capture_output=True)
     return img
-
-
-# ------------------------------------------------------------------------------------------ atomic output
-@contextlib.contextmanager
-def atomic_dir(out_dir: Path | str) -> Iterator[Path]:
-    """Build a folder in a temporary sibling and put it in place only when the block succeeds.
-
-    Yields the temporary folder (``.NAME.tmp-edgeq-PID`` beside ``out_dir``). On success an existing
-    ``out_dir`` is replaced by it; on any error (compile error, does not fit, Ctrl-C) the temporary folder
-    is removed and a previous ``out_dir`` is left exactly as it was.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise EdgeqError(f"{out} exists and is not a directory", hint="choose another output path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-edgeq-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-edgeq-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if out.exists():
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            old.rename(out)
-        raise
 
 
 # ------------------------------------------------------------------------------------------ sizes

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.api import lower_tflite, model_manifest
-from edgeq.flows.convert_and_flash import build_bench, flashed, latency, run_device
+from edgeq.targets.bench import latency, run_device
+from edgeq.targets.select import target_for
 from edgeq.targets.protocol import open_device
 from edgeq.targets.boards import load_board
 from edgeq.codegen import generate
@@ -46,18 +47,19 @@ def main() -> None:
               for _ in range(a.samples)]
     with tempfile.TemporaryDirectory() as tmp:
         lib = generate(g, Path(tmp) / "model", prefix="model", manifest=model_manifest(tfl, g, "litert"))
-        build = build_bench(lib.dir, board, Path(tmp) / "fw")
-        with flashed(board, build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
+        target = target_for(board)
+        build = target.build(lib.dir, Path(tmp) / "fw")
+        with target.session(build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
             run = run_device(dev, sha256=build.model_sha256, inputs=inputs, runs=3, profile=True)
     ref = LiteRT(tfl)
     exact = sum(all(np.frombuffer(o, w.dtype).tobytes() == w.tobytes() for o, w in zip(outs, ref.run(x)))
                 for x, outs in zip(inputs, run.outputs))
     lat = latency(board, run.counts, None)
     print(f"{a.model} (16x8) on {board.name}: {exact}/{len(inputs)} outputs bit-exact with LiteRT")
-    print(f"{lat['unit']}: {lat['median']:,.0f} per inference")
+    print(f"{lat.unit}: {lat.median:,.0f} per inference")
     m = build.memory
-    print(f"arena {m['arena_bytes']:,} B, weights + constants {m['weights_bytes']:,} B, "
-          f"code {m['code_bytes']:,} B, stack high-water {run.stack_used} B")
+    print(f"arena {m.arena_bytes:,} B, weights + constants {m.weights_bytes:,} B, "
+          f"code {m.code_bytes:,} B, stack high-water {run.stack_used} B")
     for op, c in zip([o for o in g.ops if o.lowered is not None], run.profile):
         print(f"  {op.id:3d} {op.kind:18s} {op.lowered.kernel:28s} {board.counter_to_unit(c):14,.0f}")
 

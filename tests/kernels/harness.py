@@ -19,7 +19,8 @@ import numpy as np
 from edgeq.api import lower_tflite
 from edgeq.codegen import generate
 from edgeq.frontend.tflite.reader import read_tflite
-from edgeq.targets.host import HostModel, cache_dir
+from edgeq.files import cache_dir
+from edgeq.targets.host import HostModel
 from edgeq.quality.compare import ByteCompare, first_mismatching_op
 from edgeq.quality.references import TFLM, LiteRT
 

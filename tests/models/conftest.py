@@ -8,7 +8,7 @@ import pytest
 
 from paths import MLPERF, REPO
 from edgeq.api import quantize_model
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 
 def _cached_quantize(model_path, calib, **kw) -> bytes:

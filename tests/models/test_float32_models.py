@@ -22,7 +22,8 @@ from paths import MLPERF
 from edgeq.api import lower_tflite, model_manifest
 from edgeq.codegen import generate
 from edgeq.frontend.tflite.reader import read_tflite
-from edgeq.targets.host import HostModel, cache_dir
+from edgeq.files import cache_dir
+from edgeq.targets.host import HostModel
 from edgeq.quality.compare import FLOAT_RTOL, ByteCompare, float_error
 from edgeq.quality.references import TFLM, LiteRT
 
@@ -149,15 +150,17 @@ def test_mixed_resnet8_on_host_int8_parts_bit_exact():
 
 
 def _on_board(model: bytes, board_name: str, inputs, out: Path) -> tuple[ByteCompare, dict]:
-    from edgeq.flows.convert_and_flash import build_bench, flashed, run_device
+    from edgeq.targets.bench import run_device
+    from edgeq.targets.select import target_for
     from edgeq.targets.protocol import open_device
     from edgeq.targets.boards import load_board
 
     board = load_board(board_name)
     g = lower_tflite(model, "litert", "model", "dsp" if board.cpu.dsp else "portable")
     lib = generate(g, out / "model", prefix="model", manifest=model_manifest(model, g, "litert"))
-    build = build_bench(lib.dir, board, out / "fw")
-    with flashed(board, build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
+    target = target_for(board)
+    build = target.build(lib.dir, out / "fw")
+    with target.session(build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
         run = run_device(dev, sha256=build.model_sha256, inputs=inputs, runs=0, profile=False)
     ref = LiteRT(model)
     cmp = ByteCompare("litert-ref")
@@ -174,7 +177,7 @@ def test_float32_model_on_board(name, board, lo, hi, tmp_path):
     tfl = _float_model(name)
     cmp, mem = _on_board(tfl, board, _inputs(tfl, 3, lo, hi), tmp_path)
     assert cmp.samples == 3 and cmp.ok, cmp.float_summary()
-    assert mem["arena_bytes"] % 4 == 0
+    assert mem.arena_bytes % 4 == 0
 
 
 def test_mixed_resnet8_on_board(tmp_path):

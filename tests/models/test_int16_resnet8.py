@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from paths import MLPERF, REPO
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 sys.path.insert(0, str(REPO / "tests" / "kernels"))  # harness.compare / random_inputs
 
@@ -77,7 +77,8 @@ def test_resnet8_16x8_float_io_host_bit_exact():
 def test_resnet8_16x8_on_qemu_board(resnet8_16x8, tmp_path):
     from harness import random_inputs
     from edgeq.api import lower_tflite, model_manifest
-    from edgeq.flows.convert_and_flash import build_bench, flashed, run_device
+    from edgeq.targets.bench import run_device
+    from edgeq.targets.select import target_for
     from edgeq.targets.protocol import open_device
     from edgeq.targets.boards import load_board
     from edgeq.codegen import generate
@@ -86,9 +87,10 @@ def test_resnet8_16x8_on_qemu_board(resnet8_16x8, tmp_path):
     board = load_board("mps2-an386")
     g = lower_tflite(resnet8_16x8, "litert", "resnet8_16x8", "dsp" if board.cpu.dsp else "portable")
     lib = generate(g, tmp_path / "model", prefix="model", manifest=model_manifest(resnet8_16x8, g, "litert"))
-    build = build_bench(lib.dir, board, tmp_path / "fw")
+    target = target_for(board)
+    build = target.build(lib.dir, tmp_path / "fw")
     inputs = random_inputs(resnet8_16x8, 4, seed=13)
-    with flashed(board, build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
+    with target.session(build.elf) as port, open_device(port, timeout=5.0, invoke_timeout=300.0) as dev:
         run = run_device(dev, sha256=build.model_sha256, inputs=inputs, runs=1, profile=False)
     ref = LiteRT(resnet8_16x8)
     for x, outs in zip(inputs, run.outputs):

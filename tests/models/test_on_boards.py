@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from paths import MLPERF
-from edgeq.flows.convert_and_flash import build_bench, convert_and_flash
+from edgeq.flows.convert_and_flash import convert_and_flash
+from edgeq.targets.firmware import build_bench
 from edgeq.targets.boards import list_boards, load_board
 
 pytestmark = pytest.mark.slow
@@ -71,8 +72,8 @@ def test_digits_cnn_on_device_with_accuracy(digits, tmp_path):
     _check(r, "mps2-an386", samples=100)
     acc = r["accuracy"]
     assert acc["samples"] == 100
-    assert acc["int8_device"] == acc["int8_host"]  # bit-exact outputs: the same predictions
-    assert abs(acc["float"] - acc["int8_device"]) <= 0.03
+    assert acc["device"] == acc["host"]  # bit-exact outputs: the same predictions
+    assert abs(acc["float_model"] - acc["device"]) <= 0.03
 
 
 @pytest.mark.parametrize("board", ["mps2-an385", "mps2-an500", "mps2-an505", "netduinoplus2"])
@@ -95,8 +96,8 @@ def test_real_board_firmware_builds_and_fits(board, kws_library, tmp_path):
     build = build_bench(kws_library.dir, b, tmp_path / board)
     m = build.memory
     assert build.elf.exists()
-    assert m["flash_bytes"] <= b.memory.flash.length and m["ram_bytes"] <= b.memory.ram.length
-    assert m["arena_bytes"] == kws_library.context["arena_size"]
+    assert m.flash_bytes <= b.memory.flash.length and m.ram_bytes <= b.memory.ram.length
+    assert m.arena_bytes == kws_library.context["arena_size"]
 
 
 def test_model_too_large_for_board_is_refused_before_flashing(tmp_path):

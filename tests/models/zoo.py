@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 
 def _keras():

@@ -9,7 +9,7 @@ from sensitivity_models import PLANTED, planted_model
 
 from edgeq.quality.sensitivity import analyze, open_session
 from edgeq.cli.main import main
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 DIGITS = REPO / "examples" / "digits"
 

@@ -11,7 +11,7 @@ from edgeq.quality.sensitivity import quantize_partial
 from edgeq.cli.main import main
 from edgeq.frontend.partial import float_op_names
 from edgeq.frontend.tflite.reader import read_tflite
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 DIGITS = REPO / "examples" / "digits"
 

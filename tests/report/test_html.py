@@ -1,6 +1,7 @@
 """Self-contained HTML reports: the plot builders, the page, the commands' --html, and a real browser."""
 
 import base64
+import dataclasses
 import io
 import json
 import math
@@ -20,6 +21,10 @@ from edgeq.report import plots
 from edgeq.report.format import fmt
 from edgeq.cli.main import main
 from edgeq.errors import EdgeqError
+from edgeq.flows.convert_and_flash import Accuracy, DeviceValidation, FlowResult, ModelInfo, ProfileRow
+from edgeq.targets.bench import Latency
+from edgeq.targets.boards import load_board
+from edgeq.targets.firmware import FirmwareMemory
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AD01 = MLPERF / "ad01_int8.tflite"
@@ -53,9 +58,8 @@ def ad01_graph():
 
 
 def _profile_rows():
-    return [{"op": 0, "kind": "CONV_2D", "location": "a/conv;x", UNIT: 80_000.0, "macs": 40_000},
-            {"op": 1, "kind": "MAX_POOL_2D", "location": "a/pool", UNIT: 8_000.0, "macs": 0},
-            {"op": 2, "kind": "FULLY_CONNECTED", "location": "a/fc", UNIT: 12_000.0, "macs": 9_000}]
+    return [ProfileRow(0, "CONV_2D", "a/conv;x", 80_000.0, 40_000), ProfileRow(1, "MAX_POOL_2D", "a/pool", 8_000.0, 0),
+            ProfileRow(2, "FULLY_CONNECTED", "a/fc", 12_000.0, 9_000)]
 
 
 # --- formatting and the page ------------------------------------------------------------------------
@@ -208,39 +212,50 @@ def test_validate_report_with_accuracy_fidelity_and_layers(tmp_path, ad01_graph)
     assert len(_images(page)) == 2  # per-layer SQNR and memory plan
 
 
-def _flow_json() -> dict:
-    return {"model": {"path": "m/tiny.keras", "sha256": "ab" * 32, "ops": {"CONV_2D": 1}, "macs": 49_000,
-                      "int8_tflite": "out/tiny_int8.tflite", "calibration": "random (10 samples)",
-                      "calibration_warning": "random calibration is not representative"},
-            "board": {"name": "mps2-an386", "cpu": "cortex-m4", "clock_hz": 25_000_000, "emulated": True},
-            "memory": {"flash_bytes": 47932, "weights_bytes": 35972, "code_bytes": 8176, "library_const_bytes": 28,
-                       "harness_bytes": 3680, "ram_bytes": 23800, "arena_bytes": 3136, "stack_bytes": 716,
-                       "flash_limit": 4194304, "ram_limit": 4194304},
-            "latency": {"unit": UNIT, "median": 100_000.0, "min": 99_960.0, "max": 100_040.0, "runs": 3,
-                        "resolution": 40.0, "macs_per_unit": 0.49, "ms_at_clock": 4.0},
-            "profile": _profile_rows(),
-            "validation": {"reference": "litert-ref (BUILTIN_REF)", "samples": 5, "mismatched_bytes": 0,
-                           "bit_exact": True, "first_bad_op": None},
-            "accuracy": {"samples": 5, "float": 0.8, "int8_host": 0.8, "int8_device": 0.6},
-            "calibrations": [{"method": "minmax", "accuracy": 0.8}, {"method": "mse", "accuracy": 0.9}]}
+def _flow_result(graph=None) -> FlowResult:
+    return FlowResult(
+        model=ModelInfo(path="m/tiny.keras", sha256="ab" * 32, ops={"CONV_2D": 1}, macs=49_000,
+                        tflite="out/tiny_int8.tflite", scheme="int8", calibration="random (10 samples)",
+                        calibration_warning="random calibration is not representative"),
+        board=load_board("mps2-an386"),
+        memory=FirmwareMemory(flash_bytes=47932, weights_bytes=35972, code_bytes=8176, library_const_bytes=28,
+                              harness_bytes=3680, ram_bytes=23800, arena_bytes=3136, stack_bytes=716,
+                              flash_limit=4194304, ram_limit=4194304),
+        latency=Latency(unit=UNIT, median=100_000.0, min=99_960.0, max=100_040.0, runs=3, resolution=40.0,
+                        macs_per_unit=0.49, ms_at_clock=4.0),
+        profile=_profile_rows(),
+        validation=DeviceValidation(reference="litert-ref (BUILTIN_REF)", samples=5, mismatched_bytes=0,
+                                    bit_exact=True, ok=True),
+        accuracy=Accuracy(samples=5, float_model=0.8, host=0.8, device=0.6), graph=graph)
 
 
-def test_flow_report_from_the_json(tmp_path, ad01_graph):
-    page = hr.flow_report(_flow_json(), tmp_path / "f.html", graph=ad01_graph).read_text()
+def test_flow_report(tmp_path, ad01_graph):
+    page = hr.flow_report(_flow_result(ad01_graph), tmp_path / "f.html").read_text()
     _self_contained(page)
     for text in ("tiny.keras on mps2-an386", "cortex-m4, 25 MHz, emulated in QEMU", "47,932", "35,972",
-                 "per-layer profile", "80.0%", "MACs/instruction", "int8 device", "60.00%",
-                 "random calibration is not representative", "calibration methods", "memory plan"):
+                 "per-layer profile", "80.0%", "MACs/instruction", "int8 on the device", "60.00%",
+                 "random calibration is not representative", "memory plan"):
         assert text in page, text
-    assert len(_images(page)) == 3  # latency, calibrations, memory plan
+    assert len(_images(page)) == 2  # latency, memory plan
     assert "float32" not in page
-    rep = _flow_json()
-    rep["validation"].update(bit_exact=False, ok=True,
-                             float32={"max_abs_diff": 3e-8, "max_rel_diff": 3e-8, "within_tolerance": True})
-    del rep["profile"], rep["calibrations"]
-    page = hr.flow_report(rep, tmp_path / "f32.html").read_text()
+    res = _flow_result()
+    res.profile = []
+    res.validation = dataclasses.replace(res.validation, bit_exact=False, ok=True, float32={
+        "max_abs_diff": 3e-8, "max_rel_diff": 3e-8, "within_tolerance": True})
+    page = hr.flow_report(res, tmp_path / "f32.html").read_text()
     assert "float32 outputs within tolerance" in page and "3e-08 (3e-08)" in page
-    assert not _images(page)  # no profile, no calibrations, no graph: tables only
+    assert not _images(page)  # no profile, no graph: tables only
+
+
+def test_flow_json_is_versioned_and_says_what_keys_mean(ad01_graph):
+    doc = _flow_result(ad01_graph).report
+    assert doc["schema_version"] == 2 and doc["kind"] == "convert-and-flash"
+    assert doc["accuracy"] == {"samples": 5, "float_model": 0.8, "host": 0.8, "device": 0.6}
+    assert doc["model"]["tflite"] == "out/tiny_int8.tflite" and doc["model"]["scheme"] == "int8"
+    assert doc["profile"][0] == {"op": 0, "kind": "CONV_2D", "location": "a/conv;x", "count": 80_000.0,
+                                 "macs": 40_000}
+    assert not [k for section in doc.values() if isinstance(section, dict) for k in section if "int8" in k]
+    json.dumps(doc)
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def test_convert_and_flash_refuses_before_writing(capsys, tiny_board, tmp_path):
 
 def test_estimate_is_a_lower_bound_of_the_linked_image(tmp_path):
     """ad01 on mps2-an386: the estimate never exceeds what the linker reports, and the exact parts match."""
-    from edgeq.flows.convert_and_flash import build_bench, read_manifest
+    from edgeq.targets.firmware import build_bench, read_manifest
 
     lib = tmp_path / "ad01"
     assert main(["generate", str(MLPERF / "ad01_int8.tflite"), "-o", str(lib), "--cpu", "dsp"]) == 0
@@ -104,10 +104,10 @@ def test_estimate_is_a_lower_bound_of_the_linked_image(tmp_path):
     est = estimate_library(lib, board, read_manifest(lib))
     b = build_bench(lib, board, tmp_path / "fw")
     m = b.memory
-    assert est.flash_bytes <= m["flash_bytes"] and est.ram_bytes <= m["ram_bytes"]
-    assert est.arena_bytes == m["arena_bytes"]
+    assert est.flash_bytes <= m.flash_bytes and est.ram_bytes <= m.ram_bytes
+    assert est.arena_bytes == m.arena_bytes
     # constant arrays: everything in model_data.c but the small per-op parameter structs
-    assert 0.97 * m["weights_bytes"] <= est.weights_bytes <= m["weights_bytes"]
-    assert est.flash_bytes >= 0.9 * m["flash_bytes"] and est.ram_bytes >= 0.9 * m["ram_bytes"]
+    assert 0.97 * m.weights_bytes <= est.weights_bytes <= m.weights_bytes
+    assert est.flash_bytes >= 0.9 * m.flash_bytes and est.ram_bytes >= 0.9 * m.ram_bytes
     info = json.loads((tmp_path / "fw" / "build.json").read_text())
     assert info["elf"] == str(tmp_path / "fw" / "bench.elf") and (tmp_path / "fw" / "bench.elf").is_file()

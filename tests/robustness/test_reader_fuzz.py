@@ -26,7 +26,7 @@ from edgeq.errors import EdgeqError
 from edgeq.frontend.tflite.reader import _Buf, _Table, read_tflite
 from edgeq.passes.pipeline import compile_graph
 from edgeq.passes.lower.registry import LowerCtx
-from edgeq.targets.host import cache_dir
+from edgeq.files import cache_dir
 
 EXAMPLES = int(os.environ.get("EDGEQ_FUZZ_EXAMPLES", "2000"))
 SEED = os.environ.get("EDGEQ_FUZZ_SEED")  # set for a longer, different run; unset: derandomized (CI)

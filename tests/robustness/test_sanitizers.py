@@ -20,7 +20,8 @@ import pytest
 from paths import MLPERF, REPO
 from edgeq.api import lower_tflite
 from edgeq.codegen import generate
-from edgeq.targets.host import HostModel, cache_dir
+from edgeq.files import cache_dir
+from edgeq.targets.host import HostModel
 
 HERE = REPO / "tests" / "robustness"
 SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]

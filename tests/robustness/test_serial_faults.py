@@ -51,7 +51,7 @@ RESULTS: list[dict] = []  # one row per fault rate, printed at the end of the mo
 @pytest.fixture(scope="module")
 def firmware(tmp_path_factory):
     from edgeq.api import generate_c
-    from edgeq.flows.convert_and_flash import build_bench
+    from edgeq.targets.firmware import build_bench
     from edgeq.targets.boards import load_board
 
     d = tmp_path_factory.mktemp("serial")
@@ -367,14 +367,13 @@ def _print_summary():
 
 
 def test_flow_names_a_dead_emulator(firmware, samples):
-    """Inside `flashed` (convert-and-flash), a QEMU killed mid-run is named as such, with its exit."""
-    from edgeq.flows.convert_and_flash import flashed
-    from edgeq.targets.boards import load_board
+    """Inside a target session (convert-and-flash), a QEMU killed mid-run is named as such, with its exit."""
+    from edgeq.targets.select import target_for
     from edgeq.targets.qemu import _LIVE
 
     x, want = samples[0]
     with pytest.raises(EdgeqError) as e:
-        with flashed(load_board(BOARD), firmware.elf) as port, P.open_device(port, timeout=0.5) as dev:
+        with target_for(BOARD).session(firmware.elf) as port, P.open_device(port, timeout=0.5) as dev:
             assert dev.infer(x)[0] == want
             (s,) = [s for s in _LIVE if s.port == port]
             os.kill(s.proc.pid, signal.SIGKILL)

@@ -1,0 +1,138 @@
+"""The quantize stage as one call: load a model, convert it in the chosen scheme (int8 with a calibration
+method, int16x8, float32), or pass an already-quantized .tflite through, and describe the result (op
+histogram, MACs, every op the C backend cannot lower)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.errors import EdgeqError
+from edgeq.frontend.calibrate import observation_passes, parse_method
+from edgeq.frontend.convert import float_tflite_bytes, load_calibration, quantize
+from edgeq.frontend.int16 import quantize_int16x8
+from edgeq.frontend.load import load_model
+from edgeq.frontend.partial import ensure_supported, tflite_scheme
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.analysis import macs, op_histogram
+from edgeq.passes.graph.alias import fold_constant_aliases
+from edgeq.passes.graph.fuse import fuse_activations
+from edgeq.passes.lower import unsupported_ops
+
+
+@dataclass
+class QuantizeResult:
+    model: str
+    tflite: bytes
+    float_bytes: int | None
+    ops: dict[str, int]
+    macs: int
+    unsupported: list[tuple[int, str, str]]
+    calibration: str
+    calibration_warning: str | None = None
+    notes: list[str] = field(default_factory=list)
+    scheme: str = "int8"
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "scheme": self.scheme, "tflite_bytes": len(self.tflite),
+                "float_bytes": self.float_bytes,
+                "ops": self.ops, "macs": self.macs, "calibration": self.calibration,
+                "calibration_warning": self.calibration_warning,
+                "unsupported": [{"op": i, "kind": k, "why": w} for i, k, w in self.unsupported]}
+
+
+def summarize(model: bytes, name: str) -> tuple[dict[str, int], int, list[tuple[int, str, str]]]:
+    """Op histogram, MACs and the ops the C backend cannot lower (all of them)."""
+    g = read_tflite(model, name=name)
+    return op_histogram(g), macs(g), unsupported_ops(fuse_activations(fold_constant_aliases(g)))
+
+
+SCHEMES = ("int8", "int16x8", "float32")
+
+
+def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-1.0, 1.0), random_count: int = 100,
+                   per_channel: bool = True, progress=None, scheme: str = "int8",
+                   calibration: str = "minmax") -> QuantizeResult:
+    """Load a model, quantize it to full int8 (or take an int8 .tflite as it is) and describe it.
+
+    ``calibration`` is the int8 activation-range method (minmax, percentile[:P], mse, entropy; see
+    edgeq.frontend.calibrate).
+
+    ``scheme`` "int16x8" quantizes to int16 activations and int8 weights instead (int16 I/O, see
+    edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed).
+    """
+
+    if scheme not in SCHEMES:
+        raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
+    method = parse_method(calibration)
+    if method.kind != "minmax" and scheme != "int8":
+        raise EdgeqError(f"--calibration {method.name} applies to the int8 scheme, not --scheme {scheme}")
+    loaded = load_model(model_path)
+    if method.kind != "minmax" and loaded.kind == "tflite":
+        raise EdgeqError(f"{model_path} is already quantized; --calibration {method.name} needs the float model",
+                         hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
+    name = Path(model_path).stem
+    notes = list(loaded.notes)
+    if scheme != "int8":
+        return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
+    tflite_scheme = "int8"
+    if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), or int16x8
+
+        data, tflite_scheme = ensure_supported(loaded)
+        if tflite_scheme == "float32":  # edgeq quantizes Keras models and SavedModels, not float .tflite files
+            raise EdgeqError(f"{model_path} is a float32 TFLite model, not int8",
+                             hint="add --scheme float32 to deploy it in float32, or pass the Keras model "
+                                  "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
+        float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
+    else:
+        if calib is None:
+            raise EdgeqError(f"{model_path} needs calibration data to be quantized",
+                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
+        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
+                               random_range=random_range, random_count=random_count)
+        notes += list(cal.notes)
+        # the methods other than minmax observe the float model on the data again (entropy twice)
+        passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
+        step = progress("calibrating and converting", passes * cal.count) if progress else None
+        data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name,
+                        progress=(lambda done, total: step()) if step else None)
+        float_bytes = len(float_tflite_bytes(loaded))
+        calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
+        warning = cal.warning
+    ops, n_macs, bad = summarize(data, name)
+    return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes,
+                          scheme=tflite_scheme)
+
+
+def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
+    """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
+
+    if loaded.kind == "tflite":
+
+        have = tflite_scheme(loaded.tflite_bytes) if loaded.tflite_bytes is not None else None
+        if have != scheme:
+            raise EdgeqError(f"{loaded.path} is already a TFLite model ({have or 'not one the C backend runs'}); "
+                             f"--scheme {scheme} converts Keras models and SavedModels",
+                             hint="pass the Keras model (.keras/.h5) it came from, or leave out --scheme to pass an "
+                                  "int8, int16x8 or mixed .tflite through")
+        data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
+        ops, n_macs, bad = summarize(data, name)
+        return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
+                              None, notes, scheme=scheme)
+    float_data = float_tflite_bytes(loaded)
+    if scheme == "float32":
+        data, calib_desc, warning = float_data, "none (float32, not quantized)", None
+    else:
+
+        if calib is None:
+            raise EdgeqError(f"--scheme {scheme} needs calibration data",
+                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
+        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
+                               random_range=random_range, random_count=random_count)
+        notes += list(cal.notes)
+        step = progress("calibrating and converting", cal.count) if progress else None
+        data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
+        calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
+    ops, n_macs, bad = summarize(data, name)
+    return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
+                          scheme=scheme)
