@@ -381,7 +381,7 @@ def collect_stats(
     subsample for MSE, a histogram for entropy: :func:`observation_passes`). ``progress(done, total)``
     is called after each sample of each pass.
     """
-    from edgeq.frontend.load import quiet_tf
+    from edgeq.frontend.runtime import quiet_tf
     from edgeq.quality.references import _litert_module
 
     methods = [parse_method(m) for m in methods]

@@ -23,18 +23,9 @@ from typing import Any
 import numpy as np
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.load import (
-    LoadedModel,
-    Shape,
-    error_line,
-    format_shape,
-    import_keras,
-    import_tf,
-    int8_problems,
-    quiet_tf,
-    serving_signature,
-    signature_inputs,
-)
+from edgeq.frontend.load import LoadedModel, Shape, format_shape, serving_signature, signature_inputs
+from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
+from edgeq.frontend.tflite.kind import int8_problems
 
 CALIBRATION_FORMATS = ".npy, .npz, .bin (raw float32 little-endian) or 'random'"
 _TF_NAME_INVALID = re.compile(r"[^A-Za-z0-9_.\-/]")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.load import LoadedModel, import_tf, quiet_tf
+from edgeq.frontend.load import LoadedModel
+from edgeq.frontend.runtime import import_tf, quiet_tf
 
 IO_TYPES = ("int16", "float32")
 

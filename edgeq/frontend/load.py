@@ -8,27 +8,19 @@ Keras model, ``None`` or ``1`` in a SavedModel signature, ``-1`` or ``1`` in a T
 leading dimension (or a scalar input) is rejected, because the generated C runs one sample at a time.
 Other unknown dimensions stay ``None``.
 
-Keras 2 HDF5 files often carry config keys Keras 3 no longer accepts (``groups`` on
-``DepthwiseConv2D``, ``fused`` on ``BatchNormalization``, ...). When plain Keras 3 refuses a file,
-the model config is cleaned of every key the layer's Keras 3 constructor does not take, and the file
-is loaded again from a patched temporary copy; the dropped keys are listed in ``LoadedModel.notes``.
+Keras 2 HDF5 files that Keras 3 refuses are loaded through :mod:`edgeq.frontend.keras_compat`; what it
+did is listed in ``LoadedModel.notes``.
 
 TensorFlow and Keras are imported inside functions: importing them takes seconds.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import inspect
 import json
 import os
-import shutil
-import sys
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,20 +28,16 @@ from typing import Any, Literal
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.keras_compat import load_keras_compat
+from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
+from edgeq.frontend.tflite.kind import tflite_interpreter
 
 ModelKind = Literal["keras", "h5", "savedmodel", "tflite"]
 Shape = tuple[int | None, ...]
 
-TFLITE_FILE_IDENTIFIER = b"TFL3"
-"""The FlatBuffer file identifier of a TFLite model, at bytes 4..8 of the file."""
-
 _EXTENSIONS: dict[str, ModelKind] = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".tflite": "tflite"}
 _SUPPORTED = ".keras, .h5/.hdf5, .tflite, or a TensorFlow SavedModel directory"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-# Keys Keras 3 itself translates from Keras 2 configs before calling a layer's constructor.
-_TRANSLATED_KEYS = frozenset({"input_dim", "input_shape", "batch_input_shape"})
-# Config keys that hold nested layer configs (models' layer lists, wrappers' inner layers).
-_NESTED_LAYER_KEYS = ("layers", "layer", "forward_layer", "backward_layer")
 
 
 @dataclass(frozen=True)
@@ -72,89 +60,6 @@ class LoadedModel:
     input_dtypes: list[np.dtype]
     input_names: list[str]
     notes: tuple[str, ...] = ()
-
-
-# --------------------------------------------------------------------------------------------------
-# Quiet TensorFlow
-
-
-@contextlib.contextmanager
-def quiet_tf() -> Iterator[Callable[[], str]]:
-    """Silence TensorFlow while the block runs.
-
-    Python warnings and absl/TF loggers below ERROR are dropped, and the process's native stderr
-    (file descriptor 2, where the TF/MLIR C++ code writes) goes to a temporary file. Python code that
-    writes to ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning
-    what the native code wrote so far, for error messages.
-    """
-    import logging
-    import warnings
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    loggers = [logging.getLogger(name) for name in ("absl", "tensorflow", "keras")]
-    levels = [logger.level for logger in loggers]
-    old_stderr = sys.stderr
-    swap = _writes_to_fd(old_stderr, 2)
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-
-        def captured() -> str:
-            return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode("utf-8", "replace")
-
-        os.dup2(log.fileno(), 2)
-        if swap:
-            sys.stderr = open(os.dup(saved_fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
-        try:
-            for logger in loggers:
-                logger.setLevel(logging.ERROR)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield captured
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
-            if swap:
-                sys.stderr.close()
-                sys.stderr = old_stderr
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-
-
-def _writes_to_fd(stream: Any, fd: int) -> bool:
-    try:
-        return stream.fileno() == fd
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def import_tf() -> Any:
-    """Import and return ``tensorflow`` quietly, with Keras on the TensorFlow backend."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with quiet_tf():
-        import tensorflow as tf
-    return tf
-
-
-def import_keras() -> Any:
-    """Import and return ``keras`` (3.x, TensorFlow backend) quietly."""
-    import_tf()
-    with quiet_tf():
-        import keras
-    if keras.backend.backend() != "tensorflow":
-        raise EdgeqError(
-            f"Keras runs on the {keras.backend.backend()!r} backend; edgeq converts models with TensorFlow",
-            hint="unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow",
-        )
-    return keras
-
-
-def error_line(error: BaseException, *, last: bool = False, limit: int = 300) -> str:
-    """One non-empty line of an exception's message (library messages run to pages), at most ``limit`` chars."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    line = (lines[-1] if last else lines[0]) if lines else type(error).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,7 +102,7 @@ def _load_keras_file(path: Path, kind: ModelKind) -> LoadedModel:
         try:
             model = keras.models.load_model(path, compile=False)
         except Exception as error:  # Keras raises many types; each becomes one message
-            model, notes = _load_keras_compat(path, kind, config, error)
+            model, notes = load_keras_compat(path, kind, config, error)
     names, shapes, dtypes = _keras_inputs(model, path)
     return LoadedModel(
         path=path,
@@ -267,101 +172,6 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
         raise EdgeqError(f"{path}: the stored model config is not a Keras model config",
                          hint="re-save the model with model.save('model.keras')")
     return config
-
-
-def _load_keras_compat(
-    path: Path, kind: ModelKind, config: dict[str, Any], error: Exception
-) -> tuple[Any, tuple[str, ...]]:
-    """Load a file Keras 3 refused, after dropping config keys its layers do not accept."""
-    keras = import_keras()
-    dropped: list[str] = []
-    unknown: list[str] = []
-    _clean_layer(config, keras, dropped, unknown)
-    if unknown:
-        raise EdgeqError(
-            f"{path} uses layer classes Keras {keras.__version__} does not have: " + ", ".join(unknown),
-            detail=[f"Keras said: {error_line(error, last=True)}"],
-            hint="replace custom or TensorFlow-op layers (TFOpLambda) with Keras layers and re-save, "
-            "or export a TensorFlow SavedModel (model.save(dir) in Keras 2) and pass that directory",
-        ) from None
-    if not dropped:
-        raise _keras_load_error(path, error) from None
-    with tempfile.TemporaryDirectory(prefix="edgeq-compat-") as tmp:
-        patched = _write_config_copy(path, kind, config, Path(tmp))
-        try:
-            model = keras.models.load_model(patched, compile=False)
-        except Exception as retry_error:
-            raise _keras_load_error(path, retry_error) from None
-    counts = collections.Counter(dropped)
-    keys = ", ".join(key if n == 1 else f"{key} (x{n})" for key, n in counts.items())
-    return model, (f"Keras 2 compatibility: ignored config keys Keras {keras.__version__} does not accept: {keys}",)
-
-
-def _clean_layer(entry: dict[str, Any], keras: Any, dropped: list[str], unknown: list[str]) -> None:
-    """Drop, in place, the config keys of a layer (and of its nested layers) its constructor rejects."""
-    class_name = str(entry.get("class_name"))
-    config = entry.get("config")
-    if not isinstance(config, dict):
-        return
-    models = {"Functional": keras.Model, "Model": keras.Model, "Sequential": keras.Sequential}
-    cls = models.get(class_name) or getattr(keras.layers, class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        unknown.append(f"{class_name} (layer {config.get('name', '?')!r})")
-        return
-    if not issubclass(cls, keras.Model):
-        accepted = _constructor_keywords(cls) | _TRANSLATED_KEYS
-        for key in [key for key in config if key not in accepted]:
-            dropped.append(f"{class_name}.{key}")
-            del config[key]
-    for key in _NESTED_LAYER_KEYS:
-        nested = config.get(key)
-        for child in nested if isinstance(nested, list) else [nested]:
-            if isinstance(child, dict):
-                _clean_layer(child, keras, dropped, unknown)
-
-
-def _constructor_keywords(cls: type) -> set[str]:
-    """Every keyword ``cls(...)`` accepts: the named parameters along the ``**kwargs`` chain of ``__init__``."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        try:
-            parameters = inspect.signature(init).parameters.values()
-        except (TypeError, ValueError):
-            break
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
-            break
-    names.discard("self")
-    return names
-
-
-def _write_config_copy(path: Path, kind: ModelKind, config: dict[str, Any], directory: Path) -> Path:
-    """A copy of the model file with its stored model config replaced by ``config``."""
-    target = directory / path.name
-    text = json.dumps(config)
-    if kind == "h5":
-        import h5py
-
-        shutil.copyfile(path, target)
-        with h5py.File(target, "r+") as h5:
-            h5.attrs["model_config"] = text
-    else:
-        with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-            for item in source.infolist():
-                out.writestr(item, text if item.filename == "config.json" else source.read(item))
-    return target
-
-
-def _keras_load_error(path: Path, error: Exception) -> EdgeqError:
-    return EdgeqError(
-        f"Keras could not load {path}",
-        detail=[error_line(error, last=True)],
-        hint="if the model has custom or Lambda layers, export it as a TensorFlow SavedModel (model.export(dir)) "
-        "or as a .tflite file and pass that",
-    )
 
 
 def _keras_inputs(model: Any, path: Path) -> tuple[list[str], list[Shape], list[np.dtype]]:
@@ -470,57 +280,3 @@ def _load_tflite(path: Path) -> LoadedModel:
         input_dtypes=[np.dtype(d["dtype"]) for d in details],
         input_names=[str(d["name"]) for d in details],
     )
-
-
-def tflite_interpreter(data: bytes, name: str = "model") -> Any:
-    """A LiteRT interpreter for TFLite bytes; an EdgeqError if they are not a readable TFLite model."""
-    if len(data) < 8 or data[4:8] != TFLITE_FILE_IDENTIFIER:
-        raise EdgeqError(
-            f"{name} is not a TFLite model (no 'TFL3' file identifier at bytes 4..8)",
-            hint="pass a .tflite file written by the TFLite converter",
-        )
-    from ai_edge_litert.interpreter import Interpreter
-
-    with quiet_tf():
-        try:
-            return Interpreter(model_content=bytes(data))
-        except Exception as error:
-            raise EdgeqError(
-                f"{name} could not be read as a TFLite model",
-                detail=[error_line(error)],
-                hint="the file may be truncated or use custom ops; re-convert it with the TFLite converter",
-            ) from None
-
-
-def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = ("int8", "int8")) -> list[str]:
-    """Why a TFLite model is not fully int8-quantized (empty when it is).
-
-    Fully int8 means inputs and outputs of the expected types (``io_types``: int8 unless float or uint8
-    model I/O was asked for) and no floating-point tensor anywhere else (weights int8, biases int32);
-    dynamic-range models (int8 weights, float activations) are not.
-    """
-    interpreter = tflite_interpreter(data, name)
-    io = (("input", interpreter.get_input_details(), io_types[0]), ("output", interpreter.get_output_details(), io_types[1]))
-    problems = [
-        f"{role} {d['name']!r} is {np.dtype(d['dtype']).name}, not {want}"
-        for role, details, want in io
-        for d in details
-        if np.dtype(d["dtype"]) != np.dtype(want)
-    ]
-    passthrough = {d["index"] for d in interpreter.get_input_details()} & {
-        d["index"] for d in interpreter.get_output_details()}
-    if passthrough:
-        problems.insert(0, f"{len(passthrough)} output(s) are model inputs passed through unchanged (the layers "
-                           "in between compute the identity), which the converter leaves unquantized")
-    io_ids = {d["index"] for _, details, _ in io for d in details}
-    floats = [d["name"] for d in interpreter.get_tensor_details()
-              if np.dtype(d["dtype"]).kind == "f" and d["index"] not in io_ids]
-    if floats:
-        examples = ", ".join(repr(name if len(name) <= 60 else name[:57] + "...") for name in floats[:3])
-        problems.append(f"{len(floats)} tensor(s) are floating point, e.g. {examples}")
-    return problems
-
-
-def is_int8_tflite(data: bytes) -> bool:
-    """Whether TFLite bytes are a fully int8-quantized model (see :func:`int8_problems`)."""
-    return not int8_problems(data)

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.load import LoadedModel, import_tf, quiet_tf
+from edgeq.frontend.load import LoadedModel
+from edgeq.frontend.runtime import import_tf, quiet_tf
 from edgeq.frontend.convert import CalibrationData, _convert, calibrating_converter, check_calibration_shapes
 
 
@@ -116,7 +117,7 @@ def tflite_scheme(data: bytes) -> str | None:
     with some ops left in float32, as :func:`quantize_calibrated` makes them), "int16x8", "float32", or
     None for anything else, e.g. dynamic-range models (int8 weights feeding float32 computation), which
     the C backend cannot run (:func:`edgeq.frontend.convert.ensure_int8` names why)."""
-    from edgeq.frontend.load import int8_problems
+    from edgeq.frontend.tflite.kind import int8_problems
     from edgeq.frontend.tflite.reader import read_tflite
 
     if not int8_problems(data, "model"):

@@ -115,7 +115,7 @@ def test_tflite_scheme_tells_models_apart(schemes, tmp_path, capsys):
     tests/quant/test_partial.py); a dynamic-range model (int8 weights computed on in float) is refused."""
     import tensorflow as tf
 
-    from edgeq.frontend.load import import_keras
+    from edgeq.frontend.runtime import import_keras
     from edgeq.frontend.partial import tflite_scheme
 
     assert {s: tflite_scheme(r.tflite) for s, r in schemes.items()} == {

@@ -101,7 +101,7 @@ def bad(tmp_path_factory):
     conv = tf.lite.TFLiteConverter.from_keras_model(
         keras.Model(dr_in, keras.layers.Dense(8)(keras.layers.Dense(64, activation="relu")(dr_in))))  # >= 1024 weights: int8
     conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantization
-    from edgeq.frontend.load import quiet_tf
+    from edgeq.frontend.runtime import quiet_tf
 
     with quiet_tf():
         (d / "dynrange.tflite").write_bytes(conv.convert())

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.load import LoadedModel, import_keras, import_tf, is_int8_tflite, load_model, tflite_interpreter
+from edgeq.frontend.load import LoadedModel, load_model
+from edgeq.frontend.runtime import import_keras, import_tf
+from edgeq.frontend.tflite.kind import is_int8_tflite, tflite_interpreter
 from edgeq.frontend.convert import (
     CalibrationData,
     converter_messages,

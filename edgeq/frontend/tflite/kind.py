@@ -1,0 +1,68 @@
+"""What a TFLite file is: readable at all (a LiteRT interpreter for its bytes), fully int8, or which
+scheme (int8, int16x8, float32, int8 with float32 ops) the C backend takes it as."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeq.errors import EdgeqError
+from edgeq.frontend.runtime import error_line, quiet_tf
+
+
+TFLITE_FILE_IDENTIFIER = b"TFL3"  # the FlatBuffer file identifier of a TFLite model, at bytes 4..8
+
+
+def tflite_interpreter(data: bytes, name: str = "model") -> Any:
+    """A LiteRT interpreter for TFLite bytes; an EdgeqError if they are not a readable TFLite model."""
+    if len(data) < 8 or data[4:8] != TFLITE_FILE_IDENTIFIER:
+        raise EdgeqError(
+            f"{name} is not a TFLite model (no 'TFL3' file identifier at bytes 4..8)",
+            hint="pass a .tflite file written by the TFLite converter",
+        )
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet_tf():
+        try:
+            return Interpreter(model_content=bytes(data))
+        except Exception as error:
+            raise EdgeqError(
+                f"{name} could not be read as a TFLite model",
+                detail=[error_line(error)],
+                hint="the file may be truncated or use custom ops; re-convert it with the TFLite converter",
+            ) from None
+
+
+def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = ("int8", "int8")) -> list[str]:
+    """Why a TFLite model is not fully int8-quantized (empty when it is).
+
+    Fully int8 means inputs and outputs of the expected types (``io_types``: int8 unless float or uint8
+    model I/O was asked for) and no floating-point tensor anywhere else (weights int8, biases int32);
+    dynamic-range models (int8 weights, float activations) are not.
+    """
+    interpreter = tflite_interpreter(data, name)
+    io = (("input", interpreter.get_input_details(), io_types[0]), ("output", interpreter.get_output_details(), io_types[1]))
+    problems = [
+        f"{role} {d['name']!r} is {np.dtype(d['dtype']).name}, not {want}"
+        for role, details, want in io
+        for d in details
+        if np.dtype(d["dtype"]) != np.dtype(want)
+    ]
+    passthrough = {d["index"] for d in interpreter.get_input_details()} & {
+        d["index"] for d in interpreter.get_output_details()}
+    if passthrough:
+        problems.insert(0, f"{len(passthrough)} output(s) are model inputs passed through unchanged (the layers "
+                           "in between compute the identity), which the converter leaves unquantized")
+    io_ids = {d["index"] for _, details, _ in io for d in details}
+    floats = [d["name"] for d in interpreter.get_tensor_details()
+              if np.dtype(d["dtype"]).kind == "f" and d["index"] not in io_ids]
+    if floats:
+        examples = ", ".join(repr(name if len(name) <= 60 else name[:57] + "...") for name in floats[:3])
+        problems.append(f"{len(floats)} tensor(s) are floating point, e.g. {examples}")
+    return problems
+
+
+def is_int8_tflite(data: bytes) -> bool:
+    """Whether TFLite bytes are a fully int8-quantized model (see :func:`int8_problems`)."""
+    return not int8_problems(data)
