@@ -151,7 +151,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         out_t = g.tensor(low.args[-1])
         args = ins + [ptr(out_t.id, False)]
         if low.scratch_bytes:
-            args.append(f"({prefix}_arena + {plan.offsets[-(op.id + 1)]})")
+            args.append(f"({prefix}_arena + {plan.scratch[op.id]})")
         ops.append({
             "index": op.id,
             "kind": op.kind,

@@ -122,23 +122,56 @@ class Op:
     location: str = ""
 
 
+BUFFER_KINDS = ("tensor", "scratch")
+
+
 @dataclass(frozen=True)
 class Buffer:
-    """One storage request for the memory planner: a live range over the schedule."""
+    """One storage request for the memory planner: a live range over the schedule.
 
-    tensor: int
-    size: int
-    first: int  # index of the op (in schedule order) that writes it; -1 = model input
-    last: int  # index of the last op that reads it; len(ops) = model output
+    ``kind`` says what the bytes hold: ``"tensor"``, the storage of tensor ``id`` (a non-constant tensor
+    that aliases none: aliases share their storage tensor's buffer), or ``"scratch"``, the kernel scratch
+    of the op whose id is ``id`` (live at that op only). Steps are schedule positions (indices into
+    ``Graph.ops``, which the scheduler makes the op ids).
+    """
+
+    kind: str  # "tensor" | "scratch"
+    id: int  # kind "tensor": the tensor id; kind "scratch": the id of the op it belongs to
+    size: int  # bytes (unaligned)
+    first: int  # step of the op that writes it; -1 = model input
+    last: int  # step of the last op that reads it; len(ops) = model output
+
+    def __post_init__(self) -> None:
+        if self.kind not in BUFFER_KINDS:
+            raise ValueError(f"buffer kind {self.kind!r} is not one of {BUFFER_KINDS}")
 
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    offsets: Mapping[int, int]  # tensor id -> byte offset in the arena (aliases resolved)
+    """Where every buffer lives in the one arena.
+
+    ``offsets`` is keyed by tensor id (each tensor with a buffer, and each alias of one at its storage's
+    offset), ``scratch`` by op id (the ops with kernel scratch); :meth:`offset` looks up a
+    :class:`Buffer` of either kind; nothing is encoded (a tensor and an op may have the same id).
+    ``live`` is the liveness model's bytes live at each step -1 .. len(ops) (aligned; bytes an op's
+    output shares with a dying input counted once): what any plan of this schedule holds at that step,
+    so its maximum is the lower bound.
+    """
+
+    offsets: Mapping[int, int]  # tensor id -> byte offset in the arena
+    scratch: Mapping[int, int]  # op id -> byte offset of that op's kernel scratch
     size: int  # arena bytes
-    lower_bound: int  # max over time of live bytes: no plan can be smaller
+    live: tuple[int, ...]  # bytes live at steps -1, 0, ..., len(ops)
     buffers: tuple[Buffer, ...] = ()
     alignment: int = 16
+
+    @property
+    def lower_bound(self) -> int:
+        """Most bytes live at any one step: no plan of this schedule can be smaller."""
+        return max(self.live, default=0)
+
+    def offset(self, b: Buffer) -> int:
+        return (self.offsets if b.kind == "tensor" else self.scratch)[b.id]
 
 
 @dataclass(frozen=True)

@@ -199,8 +199,7 @@ def memory_plan_rows(g, top: int = 12) -> tuple[list[str], list[list]]:
     """The biggest buffers of ``g``'s plan as table rows (what ``edgeq generate`` prints)."""
     plan = g.plan
     bufs = sorted(plan.buffers, key=lambda b: -b.size)
-    rows = [[buffer_name(g, b.tensor), b.size,
-             plan.offsets.get(b.tensor, 0), f"{b.first}..{b.last}"] for b in bufs[:top]]
+    rows = [[buffer_name(g, b), b.size, plan.offset(b), f"{b.first}..{b.last}"] for b in bufs[:top]]
     if len(bufs) > top:
         rows.append([f"… {len(bufs) - top} more", None, None, ""])
     return ["tensor", "bytes", "offset", "live (ops)"], rows

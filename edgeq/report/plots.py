@@ -85,17 +85,19 @@ def plot_layer_sqnr(layers: Sequence[dict], worst: int = 3, title: str | None = 
     return fig
 
 
-def buffer_name(g, tid: int) -> str:
-    if tid < 0:
-        return f"scratch op {-tid - 1}"
-    return g.tensor(tid).name.split(";")[0]
+def buffer_name(g, b) -> str:
+    """A memory-plan :class:`~edgeq.ir.Buffer`'s label: its tensor's name, or the op its scratch is for."""
+    if b.kind == "scratch":
+        return f"scratch op {b.id}"
+    return g.tensor(b.id).name.split(";")[0]
 
 
 def plot_memory_plan(g, title: str | None = None) -> Figure:
     """The arena over time: every buffer a box (op index x arena offset), arena size and lower bound.
 
     ``g`` must be planned (``g.plan`` set, e.g. by :func:`edgeq.api.lower_tflite`). Below the boxes, the
-    bytes live at each step, with its peak marked.
+    bytes live at each step (``plan.live``, the liveness model's count), with its peak, the lower bound,
+    marked.
     """
     plan = g.plan
     if plan is None:
@@ -108,12 +110,12 @@ def plot_memory_plan(g, title: str | None = None) -> Figure:
     ax, live_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3.2, 1])
     scale, unit = (1024.0, "KiB") if plan.size >= 4096 else (1.0, "B")
 
-    def kind_of(tid: int) -> tuple[str, str]:
-        if tid < 0:
+    def kind_of(b) -> tuple[str, str]:
+        if b.kind == "scratch":
             return "scratch", ORANGE
-        if tid in ins:
+        if b.id in ins:
             return "model input", GREEN
-        if tid in outs:
+        if b.id in outs:
             return "model output", PURPLE
         return "activation", BLUE
 
@@ -122,17 +124,17 @@ def plot_memory_plan(g, title: str | None = None) -> Figure:
     top = max(plan.size, plan.lower_bound, 1) * 1.08
     px_per_step = 8.3 * DPI / (n + 2.2)  # the axes are ~8.3 in wide next to the legend
     for b in bufs:
-        off = plan.offsets.get(b.tensor)
-        if off is None or not b.size:
+        if not b.size:
             continue
-        kind, colour = kind_of(b.tensor)
+        off = plan.offset(b)
+        kind, colour = kind_of(b)
         used[kind] = colour
         x0, x1 = b.first - 0.45, b.last + 0.45
         ax.add_patch(Rectangle((x0, off / scale), x1 - x0, b.size / scale, facecolor=colour, alpha=0.55,
                                edgecolor="#222222", linewidth=0.6))
         chars = int((x1 - x0) * px_per_step / 4.6)  # what fits across the box at 7 pt
         if b.size / top > 0.06 and chars >= 6:
-            name = buffer_name(g, b.tensor)
+            name = buffer_name(g, b)
             name = name if len(name) <= chars else "…" + name[-(chars - 1):]
             labels.append((b.size, (x0 + x1) / 2, off + b.size / 2, f"{name}\n{b.size:,} B"))
     # label the biggest boxes first and skip any label that would cover one already placed
@@ -161,7 +163,7 @@ def plot_memory_plan(g, title: str | None = None) -> Figure:
     ax.grid(alpha=0.25)
 
     steps = list(range(-1, n + 1))
-    live = _live_bytes(plan, n)
+    live = plan.live
     live_ax.fill_between(steps, [v / scale for v in live], step="mid", color=SKY, alpha=0.6)
     live_ax.step(steps, [v / scale for v in live], where="mid", color=BLUE, linewidth=1)
     pk = max(range(len(steps)), key=lambda i: live[i])
@@ -178,33 +180,6 @@ def plot_memory_plan(g, title: str | None = None) -> Figure:
         live_ax.set_xticks(steps)
         live_ax.tick_params(axis="x", labelsize=7)
     return fig
-
-
-def _live_bytes(plan, n_ops: int) -> list[int]:
-    """Arena bytes in use at each step -1..n_ops (aligned, as the lower bound counts them; bytes shared
-    by in-place or overlapping buffers counted once)."""
-    align = getattr(plan, "alignment", 16) or 16
-    live = []
-    for s in range(-1, n_ops + 1):
-        spans: set[tuple[int, int]] = set()
-        for b in plan.buffers:
-            if b.first <= s <= b.last and b.size:
-                off = plan.offsets.get(b.tensor, 0)
-                spans.add((off, off + (b.size + align - 1) // align * align))
-        live.append(_union_len(spans))
-    return live
-
-
-def _union_len(spans: set[tuple[int, int]]) -> int:
-    total, end = 0, None
-    for lo, hi in sorted(spans):
-        if end is None or lo >= end:
-            total += hi - lo
-            end = hi
-        elif hi > end:
-            total += hi - end
-            end = hi
-    return total
 
 
 def plot_latency(rows: Sequence, unit: str, title: str | None = None) -> Figure:

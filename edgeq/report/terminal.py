@@ -84,8 +84,8 @@ def plan_table(g, top: int = 8) -> None:
     t.add_column("live (ops)", justify="right")
     bufs = sorted((b for b in plan.buffers), key=lambda b: -b.size)
     for b in bufs[:top]:
-        name = g.tensor(b.tensor).name if b.tensor >= 0 else f"scratch of op {-b.tensor - 1}"
-        t.add_row(name, f"{b.size:,}", f"{plan.offsets.get(b.tensor, 0):,}", f"{b.first}..{b.last}")
+        name = g.tensor(b.id).name if b.kind == "tensor" else f"scratch of op {b.id}"
+        t.add_row(name, f"{b.size:,}", f"{plan.offset(b):,}", f"{b.first}..{b.last}")
     if len(bufs) > top:
         t.add_row(f"... {len(bufs) - top} more", "", "", "")
     console.print(t)

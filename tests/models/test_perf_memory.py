@@ -17,7 +17,8 @@ import pytest
 from paths import MLPERF
 from edgeq.api import lower_tflite
 from edgeq.passes.graph.schedule import schedule_peak
-from edgeq.passes.memory.planner import _align, check_plan, inplace_pairs, overlap_pairs
+from edgeq.passes.memory.liveness import align, live_ranges, sharing
+from edgeq.passes.memory.planner import plan_violations
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 from harness import build_tflite, compare, random_inputs
@@ -65,11 +66,10 @@ def test_inplace_model_shares_and_is_bit_exact_on_host():
     tfl = inplace_model()
     for rounding in ("litert", "tflm"):
         g = lower_tflite(tfl, rounding)
-        bufs = list(g.plan.buffers)
-        pairs = inplace_pairs(g, bufs)
-        assert len(pairs) == 3  # LEAKY_RELU, ADD, QUANTIZE
-        assert check_plan(bufs, dict(g.plan.offsets), pairs) == []
-        assert g.plan.size == g.plan.lower_bound == 2 * _align(N)
+        share = sharing(g, live_ranges(g))
+        assert len(share.inplace) == 3 and not share.overlap  # LEAKY_RELU, ADD, QUANTIZE
+        assert plan_violations(g) == []
+        assert g.plan.size == g.plan.lower_bound == 2 * align(N)
         cmp = compare(tfl, random_inputs(tfl, 20), rounding)
         assert cmp.bit_exact, (rounding, cmp.mismatched_bytes, cmp.first_bad_op)
 
@@ -77,10 +77,9 @@ def test_inplace_model_shares_and_is_bit_exact_on_host():
 @pytest.mark.parametrize("name", sorted(MLPERF_ARENA))
 def test_mlperf_arena_meets_its_target(name):
     g = lower_tflite((MLPERF / f"{name}.tflite").read_bytes(), "litert", cpu="dsp")
-    bufs = list(g.plan.buffers)
-    pairs = inplace_pairs(g, bufs)
-    overlaps = overlap_pairs(g, bufs, pairs)
-    assert check_plan(bufs, dict(g.plan.offsets), pairs, overlaps) == []
+    assert list(g.plan.buffers) == live_ranges(g)
+    overlaps = sharing(g, live_ranges(g)).overlap
+    assert plan_violations(g) == []
     assert g.plan.lower_bound <= g.plan.size == MLPERF_ARENA_NOW[name] <= MLPERF_ARENA[name]
     assert schedule_peak(g) == g.plan.lower_bound  # the scheduler counts the same sharing as the planner
     if name == "resnet8_int8":
@@ -102,7 +101,7 @@ def test_inplace_model_on_board(board, tmp_path):
     path.write_bytes(inplace_model())
     r = convert_and_flash(path, board_name=board, runs=1, samples=10, out_dir=tmp_path / "out").report
     assert r["validation"]["bit_exact"], r["validation"]
-    assert r["memory"]["arena_bytes"] == 2 * _align(N)
+    assert r["memory"]["arena_bytes"] == 2 * align(N)
 
 
 @pytest.mark.slow

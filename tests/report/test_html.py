@@ -138,17 +138,32 @@ def test_plot_memory_plan_draws_every_buffer_at_its_offset(ad01_graph):
     bufs = [b for b in plan.buffers if b.size]
     assert len(boxes) == len(bufs) and len(bufs) >= 10
     got = sorted((round(p.get_x() + 0.45), round(p.get_y()), round(p.get_height())) for p in boxes)
-    want = sorted((b.first, plan.offsets[b.tensor], b.size) for b in bufs)  # plan < 4 KiB: axis in bytes
+    want = sorted((b.first, plan.offset(b), b.size) for b in bufs)  # plan < 4 KiB: axis in bytes
     assert got == want
     hlines = {round(line.get_ydata()[0]) for line in ax.get_lines() if len(set(line.get_ydata())) == 1}
     assert {plan.size, plan.lower_bound} <= hlines
-    # the live-bytes curve (bytes the plan occupies at each step): never below the lower bound, never
-    # above the arena; for this model the greedy plan meets the bound (768 B)
-    peak = max(max(line.get_ydata()) for line in live_ax.get_lines() if len(line.get_ydata()) > 2)
-    assert plan.lower_bound <= peak <= plan.size
-    live = plots._live_bytes(plan, len(g.ops))
-    assert len(live) == len(g.ops) + 2 and max(live) == peak
+    # the live-bytes curve is the liveness model's bytes at steps -1 .. len(ops); its peak is the lower
+    # bound, at most the arena; for this model the greedy plan meets the bound (768 B)
+    curve = next(line for line in live_ax.get_lines() if len(line.get_ydata()) > 2)
+    assert list(curve.get_xdata()) == list(range(-1, len(g.ops) + 1))
+    assert list(curve.get_ydata()) == list(plan.live)
+    assert max(plan.live) == plan.lower_bound == 768 <= plan.size
     assert "arena 768 B" in ax.get_title(loc="left")
+
+
+def test_memory_plan_rows_name_tensors_and_scratch():
+    from edgeq.api import lower_tflite
+
+    g = lower_tflite((MLPERF / "kws_dscnn_int8.tflite").read_bytes(), "litert", "kws")  # im2col scratch
+    cols, rows = hr.memory_plan_rows(g, top=len(g.plan.buffers))
+    assert cols[:3] == ["tensor", "bytes", "offset"] and len(rows) == len(g.plan.buffers)
+    scratch = {name: (size, off) for name, size, off, _ in rows if name.startswith("scratch op ")}
+    assert scratch and scratch == {f"scratch op {b.id}": (b.size, g.plan.scratch[b.id])
+                                   for b in g.plan.buffers if b.kind == "scratch"}
+    tensors = sorted((size, off) for name, size, off, _ in rows if not name.startswith("scratch op "))
+    assert tensors == sorted((b.size, g.plan.offsets[b.id]) for b in g.plan.buffers if b.kind == "tensor")
+    _, top = hr.memory_plan_rows(g, top=3)
+    assert len(top) == 4 and top[-1][0] == f"… {len(g.plan.buffers) - 3} more"
 
 
 def test_plot_memory_plan_needs_a_plan(ad01_graph):
@@ -156,11 +171,6 @@ def test_plot_memory_plan_needs_a_plan(ad01_graph):
 
     with pytest.raises(ValueError, match="no memory plan"):
         plots.plot_memory_plan(dataclasses.replace(ad01_graph, plan=None))
-
-
-def test_union_len_counts_shared_bytes_once():
-    assert plots._union_len({(0, 16), (8, 32), (48, 64)}) == 48
-    assert plots._union_len(set()) == 0
 
 
 def test_plot_latency_bars_and_macs_per_instruction():

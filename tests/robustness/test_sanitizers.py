@@ -70,7 +70,7 @@ def op_regions(g) -> dict[int, list[tuple[int, int]]]:
         tids = [t for a in low.args for t in (a if isinstance(a, tuple) else (a,))]
         r = [(g.plan.offsets[t], g.tensor(t).nbytes) for t in tids if t >= 0 and not g.tensor(t).is_const]
         if low.scratch_bytes:
-            r.append((g.plan.offsets[-(op.id + 1)], low.scratch_bytes))
+            r.append((g.plan.scratch[op.id], low.scratch_bytes))
         regions[op.id] = r
     return regions
 

@@ -1,12 +1,21 @@
-"""Memory planner properties: no two live buffers overlap, plans respect the lower bound."""
+"""Memory planner properties: no two live buffers overlap, plans respect the lower bound; the liveness
+model the scheduler, planner and plots share."""
+
+import dataclasses
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from edgeq.ir import Buffer, Graph, Lowered, Op, Tensor
 from edgeq.passes.graph.schedule import schedule_memory, schedule_peak
-from edgeq.passes.memory.planner import (_align, check_plan, greedy_plan, group_buffers, lower_bound, plan_memory,
-                                 plan_with_inplace)
+from edgeq.passes.memory.liveness import (Sharing, align, live_bytes, live_ranges, lower_bound, sharing,
+                                          storage_model)
+from edgeq.passes.memory.planner import (check_plan, greedy_plan, group_buffers, plan_memory, plan_violations,
+                                         plan_with_inplace)
+
+
+def T(i: int, size: int, first: int, last: int) -> Buffer:
+    return Buffer("tensor", i, size, first, last)
 
 
 @st.composite
@@ -16,7 +25,7 @@ def buffer_sets(draw):
     for i in range(n):
         first = draw(st.integers(-1, 30))
         last = draw(st.integers(first, 31))
-        bufs.append(Buffer(i, draw(st.integers(1, 5000)), first, last))
+        bufs.append(T(i, draw(st.integers(1, 5000)), first, last))
     return bufs
 
 
@@ -25,25 +34,33 @@ def buffer_sets(draw):
 def test_plan_has_no_overlap_and_respects_bounds(bufs):
     offsets = greedy_plan(bufs)
     assert check_plan(bufs, offsets) == []
-    size = max(offsets[b.tensor] + _align(b.size) for b in bufs)
+    size = max(offsets[b] + align(b.size) for b in bufs)
     assert size >= lower_bound(bufs)
     assert all(o % 16 == 0 for o in offsets.values())
     # never worse than giving every buffer its own bytes
-    assert size <= sum(_align(b.size) for b in bufs)
+    assert size <= sum(align(b.size) for b in bufs)
 
 
 def test_chain_reuses_memory():
     # a -> b -> c -> d: only neighbours are live together
-    bufs = [Buffer(i, 1000, i - 1, i) for i in range(4)]
+    bufs = [T(i, 1000, i - 1, i) for i in range(4)]
     offsets = greedy_plan(bufs)
-    size = max(offsets[b.tensor] + _align(b.size) for b in bufs)
-    assert size == 2 * _align(1000) == lower_bound(bufs)
+    size = max(offsets[b] + align(b.size) for b in bufs)
+    assert size == 2 * align(1000) == lower_bound(bufs)
+    assert live_bytes(bufs) == [align(1000)] + [2 * align(1000)] * 3 + [align(1000)]
 
 
 def test_check_plan_detects_overlap():
-    bufs = [Buffer(0, 100, 0, 2), Buffer(1, 100, 1, 3)]
-    assert check_plan(bufs, {0: 0, 1: 50}) == [(0, 1)]
-    assert check_plan(bufs, {0: 0, 1: 112}) == []
+    a, b = T(0, 100, 0, 2), T(1, 100, 1, 3)
+    assert check_plan([a, b], {a: 0, b: 50}) == [(a, b)]
+    assert check_plan([a, b], {a: 0, b: 112}) == []
+
+
+def test_buffer_kind_is_checked():
+    import pytest
+
+    with pytest.raises(ValueError, match="kind"):
+        Buffer("const", 0, 16, 0, 1)
 
 
 # --- in-place pairs ---------------------------------------------------------------------------------
@@ -54,15 +71,15 @@ def buffer_sets_with_inplace(draw):
     """Random buffers, some of which are in-place outputs of a same-sized input that dies where they
     are born (as the planner pairs them: each input used by at most one output)."""
     bufs = draw(buffer_sets())
-    pairs: dict[int, int] = {}
+    pairs: dict[Buffer, Buffer] = {}
     for i in range(draw(st.integers(0, 10))):
         src = draw(st.sampled_from(bufs))
         # a tensor is read after the op that writes it: an in-place source has first < last
-        if src.tensor in pairs.values() or src.last >= 31 or src.first >= src.last:
+        if src in pairs.values() or src.last >= 31 or src.first >= src.last:
             continue
-        t = len(bufs)
-        bufs.append(Buffer(t, src.size, src.last, draw(st.integers(src.last + 1, 31))))
-        pairs[t] = src.tensor
+        out = T(len(bufs), src.size, src.last, draw(st.integers(src.last + 1, 31)))
+        bufs.append(out)
+        pairs[out] = src
     return bufs, pairs
 
 
@@ -71,37 +88,99 @@ def buffer_sets_with_inplace(draw):
 def test_inplace_plan_is_valid_and_respects_bounds(case):
     bufs, pairs = case
     offsets = plan_with_inplace(bufs, pairs)
-    assert check_plan(bufs, offsets, pairs) == []
+    assert check_plan(bufs, offsets, Sharing(pairs)) == []
     assert all(offsets[o] == offsets[i] for o, i in pairs.items())
-    size = max(offsets[b.tensor] + _align(b.size) for b in bufs)
-    lb = lower_bound(bufs, pairs)
+    size = max(offsets[b] + align(b.size) for b in bufs)
+    lb = lower_bound(bufs, Sharing(pairs))
     assert lb <= size
     # sharing never needs more memory than not sharing, bound and plan alike
     assert lb <= lower_bound(bufs)
-    groups, root = group_buffers(bufs, pairs)
-    assert len(groups) == len(bufs) - len(pairs) and set(root) == {b.tensor for b in bufs}
+    groups, group = group_buffers(bufs, pairs)
+    assert len(groups) == len(bufs) - len(pairs) and set(group) == set(bufs)
+    # the bytes live at each step are those of the groups live then (a group: one block of bytes)
+    steps = range(-1, 32)
+    assert live_bytes(bufs, Sharing(pairs), steps) == live_bytes(groups, None, steps)
 
 
 def test_check_plan_inplace_rules():
-    a, b = Buffer(0, 100, 0, 2), Buffer(1, 100, 2, 4)
-    assert check_plan([a, b], {0: 0, 1: 0}, {1: 0}) == []  # exactly on its dying input
-    assert check_plan([a, b], {0: 0, 1: 0}) == [(0, 1)]  # not declared in-place
-    assert check_plan([a, b], {0: 0, 1: 16}, {1: 0}) == [(0, 1)]  # shifted: not the in-place layout
-    c = Buffer(0, 100, 0, 3)  # input still read after the op: cannot be overwritten
-    assert check_plan([c, b], {0: 0, 1: 0}, {1: 0}) == [(0, 1)]
-    d = Buffer(2, 100, 1, 3)  # a third buffer may not share the pair's bytes
-    assert check_plan([a, b, d], {0: 0, 1: 0, 2: 0}, {1: 0}) == [(0, 2), (1, 2)]
+    a, b = T(0, 100, 0, 2), T(1, 100, 2, 4)
+    ip = Sharing({b: a})
+    assert check_plan([a, b], {a: 0, b: 0}, ip) == []  # exactly on its dying input
+    assert check_plan([a, b], {a: 0, b: 0}) == [(a, b)]  # not declared in-place
+    assert check_plan([a, b], {a: 0, b: 16}, ip) == [(a, b)]  # shifted: not the in-place layout
+    c = T(0, 100, 0, 3)  # input still read after the op: cannot be overwritten
+    assert check_plan([c, b], {c: 0, b: 0}, Sharing({b: c})) == [(c, b)]
+    d = T(2, 100, 1, 3)  # a third buffer may not share the pair's bytes
+    assert check_plan([a, b, d], {a: 0, b: 0, d: 0}, ip) == [(a, d), (b, d)]
+
+
+def test_scratch_and_tensor_buffers_are_told_apart():
+    # a tensor and a scratch buffer with the same id are two buffers; one may not sit on the other
+    t, s = T(3, 100, 2, 4), Buffer("scratch", 3, 64, 3, 3)
+    assert t != s and check_plan([t, s], {t: 0, s: 0}) == [(t, s)]
+    assert check_plan([t, s], {t: 0, s: 112}) == []
 
 
 def test_inplace_chain_lower_bound():
     # x -> conv -> t0; t1 = act(t0) in place; t2 = add(skip, t1) in place: two buffers, not three
-    skip = Buffer(0, 1000, -1, 3)
-    t0, t1, t2 = Buffer(1, 1000, 1, 2), Buffer(2, 1000, 2, 3), Buffer(3, 1000, 3, 4)
-    bufs, pairs = [skip, t0, t1, t2], {2: 1, 3: 2}
-    assert lower_bound(bufs) == 3 * _align(1000)
-    assert lower_bound(bufs, pairs) == 2 * _align(1000)
+    skip = T(0, 1000, -1, 3)
+    t0, t1, t2 = T(1, 1000, 1, 2), T(2, 1000, 2, 3), T(3, 1000, 3, 4)
+    bufs, pairs = [skip, t0, t1, t2], {t1: t0, t2: t1}
+    assert lower_bound(bufs) == 3 * align(1000)
+    assert lower_bound(bufs, Sharing(pairs)) == 2 * align(1000)
     offsets = plan_with_inplace(bufs, pairs)
-    assert max(offsets[b.tensor] + _align(b.size) for b in bufs) == 2 * _align(1000)
+    assert max(offsets[b] + align(b.size) for b in bufs) == 2 * align(1000)
+
+
+# --- the liveness model on a graph -----------------------------------------------------------------
+
+
+def _liveness_graph() -> Graph:
+    """x -> EW (in place, but x is the model input) -> a; RESHAPE a -> a2 (alias); WIN a2 -> b (overlap
+    margin 5, 40 B scratch); EW (b, constant c) -> y (in place over b), the model output."""
+    t = (Tensor(0, "x", (100,), "int8"), Tensor(1, "a", (100,), "int8"),
+         Tensor(2, "a2", (10, 10), "int8", alias_of=1), Tensor(3, "b", (100,), "int8"),
+         Tensor(4, "c", (1,), "int8", data=np.zeros(1, np.int8)), Tensor(5, "y", (100,), "int8"))
+    ops = (Op(0, "EW", (0,), (1,), lowered=Lowered("k0", "s", "x", (), (0, 1), inplace=True)),
+           Op(1, "RESHAPE", (1,), (2,)),
+           Op(2, "WIN", (2,), (3,), lowered=Lowered("k2", "s", "x", (), (2, 3), scratch_bytes=40, overlap_margin=5)),
+           Op(3, "EW", (3, 4), (5,), lowered=Lowered("k3", "s", "x", (), (3, 4, 5), inplace=True)))
+    return Graph(t, ops, (0,), (5,))
+
+
+def test_storage_model_names_what_each_op_touches():
+    g = _liveness_graph()
+    m = storage_model(g)
+    assert m.inputs == (0,) and m.outputs == (5,) and dict(m.nbytes) == {0: 100, 1: 100, 3: 100, 5: 100}
+    ew, reshape, win, ew2 = m.access
+    assert (ew.reads, ew.writes, ew.inplace, ew.overlap) == ((0,), (1,), (), None)  # the model input stays
+    assert (reshape.reads, reshape.writes, reshape.output) == ((1,), (), None)  # an alias writes nothing
+    assert (win.reads, win.writes, win.scratch, win.overlap) == ((1,), (3,), 40, (1, 5))
+    assert (ew2.reads, ew2.inplace) == ((3,), (3,))  # the constant is no storage
+    assert win.share(lambda s: True).margin == 5 and win.share(lambda s: False) is None
+    assert ew2.share(lambda s: s == 3).margin is None
+
+
+def test_live_ranges_sharing_and_bytes_per_step():
+    g = _liveness_graph()
+    bufs = live_ranges(g)
+    x, a, b, y, s = bufs
+    assert bufs == [T(0, 100, -1, 0), T(1, 100, 0, 2), T(3, 100, 2, 3), T(5, 100, 3, 4),
+                    Buffer("scratch", 2, 40, 2, 2)]
+    share = sharing(g, bufs)
+    assert share == Sharing({y: b}, {b: (a, 5)})
+    # step 2: a, b and the scratch; b 5 bytes (16 aligned) below a shares 112 - 16 of a's 112 bytes
+    assert live_bytes(bufs, share, range(-1, 5)) == [112, 224, 112, 112 + 112 + 48 - 96, 112, 112]
+    planned = plan_memory(g)
+    p = planned.plan
+    assert p.live == (112, 224, 112, 176, 112, 112) and p.lower_bound == 224 == schedule_peak(g)
+    assert p.offsets[2] == p.offsets[1] and set(p.offsets) == {0, 1, 2, 3, 5} and set(p.scratch) == {2}
+    assert p.offset(s) == p.scratch[2] and p.offset(a) == p.offsets[1]
+    assert p.offsets[3] <= p.offsets[1] - 5 and p.offsets[5] == p.offsets[3]
+    assert plan_violations(planned) == []
+    # a plan that puts the scratch on b (which overlaps a) is caught
+    bad = dataclasses.replace(p, scratch={2: p.offsets[3]})
+    assert plan_violations(dataclasses.replace(planned, plan=bad)) == [(a, s), (b, s)]
 
 
 # --- whole graphs: schedule + plan, executed on a simulated arena -------------------------------------
@@ -151,7 +230,7 @@ def _run(g: Graph, inputs: dict[int, np.ndarray], arena: bool) -> dict[int, np.n
         out = view(op.outputs[0])
         tag = int(op.lowered.kernel[1:])  # ids change when the scheduler reorders
         if op.lowered.scratch_bytes and arena:
-            s = g.plan.offsets[-(op.id + 1)]
+            s = g.plan.scratch[op.id]
             mem[s:s + op.lowered.scratch_bytes] = -1  # kernels may scribble on their scratch
         if op.kind == "EW":  # element by element: read element i of each input, then write it
             for i in range(len(out)):
@@ -167,6 +246,7 @@ def _run(g: Graph, inputs: dict[int, np.ndarray], arena: bool) -> dict[int, np.n
 def test_schedule_and_inplace_plan_compute_the_same_bytes(g, rnd):
     planned = plan_memory(schedule_memory(g))
     # (plan_memory itself raises if check_plan, with the in-place pairs, finds an overlap)
+    assert plan_violations(planned) == []
     assert planned.plan.size >= planned.plan.lower_bound == schedule_peak(planned)
     assert schedule_peak(planned) <= schedule_peak(g)
     # topological
@@ -195,8 +275,8 @@ def test_schedule_memory_finds_the_lower_peak_order():
     spec = [(("MIX"), (0,), a), ("MIX", (0,), b), ("MIX", (a,), ra), ("MIX", (b,), rb), ("MIX", (ra, rb), y)]
     ops = tuple(Op(i, k, ins, (o,), lowered=Lowered("k", "s", "x", (), ins + (o,))) for i, (k, ins, o) in enumerate(spec))
     g = Graph(tuple(t), ops, (0,), (y,))
-    assert schedule_peak(g) == _align(100) + 2 * _align(1000)
+    assert schedule_peak(g) == align(100) + 2 * align(1000)
     g2 = plan_memory(schedule_memory(g))
     assert [op.outputs[0] for op in g2.ops] == [a, ra, b, rb, y]
-    assert g2.plan.lower_bound == schedule_peak(g2) == _align(100) + _align(1000) + _align(10)
+    assert g2.plan.lower_bound == schedule_peak(g2) == align(100) + align(1000) + align(10)
     assert g2.plan.size == g2.plan.lower_bound

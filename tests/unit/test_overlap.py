@@ -19,7 +19,8 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from edgeq.ir import Buffer
-from edgeq.passes.memory.planner import _align, check_plan, lower_bound, plan_with_overlaps
+from edgeq.passes.memory.liveness import Sharing, align, lower_bound
+from edgeq.passes.memory.planner import check_plan, plan_with_overlaps
 from edgeq.passes.lower.geometry import compute_out_size, compute_padding, raster_overlap_margin
 
 
@@ -241,57 +242,60 @@ def buffers_with_overlaps(draw):
     bufs = []
     for i in range(n):
         first = draw(st.integers(-1, 20))
-        bufs.append(Buffer(i, draw(st.integers(1, 3000)), first, draw(st.integers(first, 21))))
-    overlaps: dict[int, tuple[int, int]] = {}
+        bufs.append(Buffer("tensor", i, draw(st.integers(1, 3000)), first, draw(st.integers(first, 21))))
+    overlaps: dict[Buffer, tuple[Buffer, int]] = {}
     for _ in range(draw(st.integers(0, 8))):
         src = draw(st.sampled_from(bufs))
-        if src.tensor in {v[0] for v in overlaps.values()} or src.last >= 21 or src.first >= src.last:
+        if src in {v[0] for v in overlaps.values()} or src.last >= 21 or src.first >= src.last:
             continue
-        t = len(bufs)
-        bufs.append(Buffer(t, draw(st.integers(1, 3000)), src.last, draw(st.integers(src.last + 1, 21))))
-        overlaps[t] = (src.tensor, draw(st.integers(0, 3500)))
-    return bufs, overlaps
+        out = Buffer("tensor", len(bufs), draw(st.integers(1, 3000)), src.last, draw(st.integers(src.last + 1, 21)))
+        bufs.append(out)
+        overlaps[out] = (src, draw(st.integers(0, 3500)))
+    return bufs, Sharing(overlap=overlaps)
 
 
 @settings(max_examples=60, deadline=None)
 @given(buffers_with_overlaps())
 def test_overlap_plan_is_valid_and_respects_bounds(case):
-    bufs, overlaps = case
-    offsets = plan_with_overlaps(bufs, {}, overlaps)
-    assert check_plan(bufs, offsets, {}, overlaps) == []
+    bufs, share = case
+    offsets = plan_with_overlaps(bufs, share)
+    assert check_plan(bufs, offsets, share) == []
     assert all(o % 16 == 0 and o >= 0 for o in offsets.values())
     # the pairs that do overlap honour their margin, byte for byte
-    for o, (i, m) in overlaps.items():
-        bo, bi = bufs[o], bufs[i]
-        shared = offsets[o] < offsets[i] + bi.size and offsets[i] < offsets[o] + bo.size
-        assert not shared or offsets[o] <= offsets[i] - m
-    size = max(offsets[b.tensor] + _align(b.size) for b in bufs)
-    lb = lower_bound(bufs, None, overlaps)
+    for bo, (bi, m) in share.overlap.items():
+        shared = offsets[bo] < offsets[bi] + bi.size and offsets[bi] < offsets[bo] + bo.size
+        assert not shared or offsets[bo] <= offsets[bi] - m
+    size = max(offsets[b] + align(b.size) for b in bufs)
+    lb = lower_bound(bufs, share)
     assert lb <= size
     assert lb <= lower_bound(bufs)  # sharing never raises the bound
     # never worse than not overlapping at all
-    assert size <= max(plan_with_overlaps(bufs, {}, {})[b.tensor] + _align(b.size) for b in bufs)
+    assert size <= max(plan_with_overlaps(bufs, Sharing())[b] + align(b.size) for b in bufs)
+
+
+def T(i: int, size: int, first: int, last: int) -> Buffer:
+    return Buffer("tensor", i, size, first, last)
 
 
 def test_check_plan_catches_an_output_too_close_to_its_input():
-    bufs = [Buffer(0, 1000, 0, 1), Buffer(1, 1000, 1, 2)]
-    ov = {1: (0, 100)}
-    assert check_plan(bufs, {0: 112, 1: 0}, {}, ov) == []
-    assert check_plan(bufs, {0: 112, 1: 16}, {}, ov) == [(0, 1)]  # 96 < 100 bytes below
-    assert check_plan(bufs, {0: 0, 1: 112}, {}, ov) == [(0, 1)]  # above the input: not allowed
+    a, b = T(0, 1000, 0, 1), T(1, 1000, 1, 2)
+    ov = Sharing(overlap={b: (a, 100)})
+    assert check_plan([a, b], {a: 112, b: 0}, ov) == []
+    assert check_plan([a, b], {a: 112, b: 16}, ov) == [(a, b)]  # 96 < 100 bytes below
+    assert check_plan([a, b], {a: 0, b: 112}, ov) == [(a, b)]  # above the input: not allowed
     # not at the pair's op: buffers live together longer may never share
-    longer = [Buffer(0, 1000, 0, 2), Buffer(1, 1000, 1, 3)]
-    assert check_plan(longer, {0: 112, 1: 0}, {}, ov) == [(0, 1)]
+    a2, b2 = T(0, 1000, 0, 2), T(1, 1000, 1, 3)
+    assert check_plan([a2, b2], {a2: 112, b2: 0}, Sharing(overlap={b2: (a2, 100)})) == [(a2, b2)]
 
 
 def test_overlap_pair_chain_plan_and_bound():
     # a -> b -> c, each output allowed 64 bytes below its dying input: 1000 + 2 * 64 (drift), bound 1000 + 64
-    bufs = [Buffer(0, 1000, -1, 0), Buffer(1, 1000, 0, 1), Buffer(2, 1000, 1, 2)]
-    ov = {1: (0, 64), 2: (1, 64)}
-    offsets = plan_with_overlaps(bufs, {}, ov)
-    assert check_plan(bufs, offsets, {}, ov) == []
-    assert max(offsets[b.tensor] + _align(b.size) for b in bufs) == _align(1000) + 128
-    assert lower_bound(bufs, None, ov) == _align(1000) + 64
+    a, b, c = T(0, 1000, -1, 0), T(1, 1000, 0, 1), T(2, 1000, 1, 2)
+    bufs, ov = [a, b, c], Sharing(overlap={b: (a, 64), c: (b, 64)})
+    offsets = plan_with_overlaps(bufs, ov)
+    assert check_plan(bufs, offsets, ov) == []
+    assert max(offsets[x] + align(x.size) for x in bufs) == align(1000) + 128
+    assert lower_bound(bufs, ov) == align(1000) + 64
 
 
 # --- whole graphs: schedule + plan with overlap pairs, executed on a simulated arena ---------------
@@ -345,7 +349,7 @@ def _run(g, inputs, arena: bool):
         out = view(op.outputs[0])
         tag = int(op.lowered.kernel[1:])
         if op.lowered.scratch_bytes and arena:
-            s = g.plan.offsets[-(op.id + 1)]
+            s = g.plan.scratch[op.id]
             mem[s:s + op.lowered.scratch_bytes] = -1
         if op.kind.startswith("WIN"):  # raster order: read the window of j, then write j
             half, x = int(op.kind[3:]), view(op.inputs[0])
@@ -362,9 +366,10 @@ def _run(g, inputs, arena: bool):
 @given(window_graphs(), st.randoms(use_true_random=False))
 def test_overlapping_plans_compute_the_same_bytes(g, rnd):
     from edgeq.passes.graph.schedule import schedule_memory, schedule_peak
-    from edgeq.passes.memory.planner import plan_memory
+    from edgeq.passes.memory.planner import plan_memory, plan_violations
 
     planned = plan_memory(schedule_memory(g))  # raises if check_plan finds an illegal overlap
+    assert plan_violations(planned) == []
     assert planned.plan.size >= planned.plan.lower_bound == schedule_peak(planned)
     assert schedule_peak(planned) <= schedule_peak(g)
     ins = {0: np.array([rnd.randrange(251) for _ in range(g.tensor(0).numel)])}
@@ -387,10 +392,10 @@ def test_overlap_lets_a_window_chain_share():
         Op(i, "WIN1", (i,), (i + 1,), lowered=Lowered(f"k{i}", "s", "x", (), (i, i + 1), overlap_margin=m))
         for i in (1, 2))
     g = plan_memory(Graph(t, ops, (0,), (3,)))
-    assert g.plan.size == _align(1000) + 2 * 16
-    assert g.plan.lower_bound == _align(1000) + 16
+    assert g.plan.size == align(1000) + 2 * 16
+    assert g.plan.lower_bound == align(1000) + 16
     off = g.plan.offsets
     assert off[1] - off[2] == off[2] - off[3] == 16
     plain = tuple(dataclasses.replace(op, lowered=dataclasses.replace(op.lowered, overlap_margin=None)) for op in ops)
     no_overlap = plan_memory(Graph(t, plain, (0,), (3,)))
-    assert no_overlap.plan.size == 2 * _align(1000)
+    assert no_overlap.plan.size == 2 * align(1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from edgeq.ir import Graph, Op
+from edgeq.passes.memory.liveness import align, live_ranges, lower_bound, shared_bytes, sharing, storage_model
 
 
 def renumber(g: Graph) -> Graph:
@@ -35,95 +36,44 @@ def schedule(g: Graph) -> Graph:
 SCHEDULE_STATE_LIMIT = 10_000  # explored sets of scheduled ops; beyond it the order is left as is
 
 
-def _schedule_model(g: Graph):
-    """Per-op (reads, writes, scratch, inplace-candidates, overlap candidate) over arena storages, for
-    peak evaluation. The overlap candidate of an op with ``Lowered.overlap_margin`` m is (its first
-    input, m): when that input dies there, the pair costs max(in + align(m), out) bytes, not in + out."""
-    from edgeq.passes.memory.planner import _align
-
-    def arena(t: int) -> int | None:
-        if t < 0:
-            return None
-        s = g.storage(t)
-        return None if g.tensor(s).is_const else s
-
-    size: dict[int, int] = {}
-    reads, writes, scratch, inplace, overlap = [], [], [], [], []
-    for op in g.ops:
-        r = {s for s in map(arena, op.inputs) if s is not None}
-        # an aliasing op (RESHAPE...) writes no new storage: its output is its input's bytes
-        w = {s for s in map(arena, op.outputs) if s is not None} - r
-        for s in r | w:
-            size[s] = _align(g.tensor(s).nbytes)
-        low = op.lowered
-        reads.append(r)
-        writes.append(w)
-        scratch.append(_align(low.scratch_bytes) if low is not None and low.scratch_bytes else 0)
-        cand = set()
-        if low is not None and low.inplace and len(w) == 1:
-            out = g.tensor(next(iter(w)))
-            cand = {s for s in r if g.tensor(s).nbytes == out.nbytes and g.tensor(s).numel == out.numel}
-        inplace.append(cand)
-        src = arena(op.inputs[0]) if op.inputs else None
-        ok = (low is not None and low.overlap_margin is not None and len(w) == 1 and src is not None
-              and sum(1 for t in op.inputs if t >= 0 and arena(t) == src) == 1)
-        overlap.append((src, _align(max(low.overlap_margin, 0))) if ok else None)
-    keep = {s for s in (arena(t) for t in tuple(g.inputs) + tuple(g.outputs)) if s is not None}
-    for s in keep:
-        size.setdefault(s, _align(g.tensor(s).nbytes))
-    cand_ok = [c - keep for c in inplace]
-    overlap = [None if ov is None or ov[0] in keep else ov for ov in overlap]
-    readers: dict[int, int] = {}
-    for i, r in enumerate(reads):
-        for s in r:
-            readers[s] = readers.get(s, 0) | (1 << i)
-    ins = {s for s in (arena(t) for t in g.inputs) if s is not None}
-    outs = {s for s in (arena(t) for t in g.outputs) if s is not None}
-    return size, reads, writes, scratch, cand_ok, readers, ins, outs, overlap
-
-
-def _sharing(i: int, done: int, size, writes, cand, readers, overlap) -> int:
-    """Bytes op i's output shares with a dying input: all of them in place, part of them overlapping."""
-    if any(readers[s] & ~(done | (1 << i)) == 0 for s in cand[i]):
-        return size[next(iter(writes[i]))]
-    ov = overlap[i]
-    if ov is not None and readers[ov[0]] & ~(done | (1 << i)) == 0:
-        a, b = size[ov[0]], size[next(iter(writes[i]))]
-        return a + b - min(a + b, max(a + ov[1], b))
-    return 0
-
-
-def schedule_peak(g: Graph, order: list[int] | None = None) -> int:
-    """Peak arena bytes (aligned, with in-place sharing, no fragmentation) of running ``g.ops`` in
-    ``order`` (positions into ``g.ops``; default: as they are)."""
-    size, _, writes, scratch, cand, readers, ins, outs, overlap = _schedule_model(g)
-    order = list(range(len(g.ops))) if order is None else order
-    done = 0
-    live = set(ins)
-    peak = sum(size[s] for s in live)
-    live = {s for s in live if s in outs or readers.get(s, 0)}
-    for i in order:
-        step = sum(size[s] for s in live | writes[i]) + scratch[i]
-        step -= _sharing(i, done, size, writes, cand, readers, overlap)
-        peak = max(peak, step)
-        done |= 1 << i
-        live |= writes[i]
-        live = {s for s in live if s in outs or readers.get(s, 0) & ~done}
-    return max(peak, sum(size[s] for s in live))
+def schedule_peak(g: Graph) -> int:
+    """Peak arena bytes (aligned, with the sharing the planner does, no fragmentation) of running ``g.ops``
+    in their order: the liveness model's lower bound for this schedule."""
+    model = storage_model(g)
+    bufs = live_ranges(g, model)
+    return lower_bound(bufs, sharing(g, bufs, model))
 
 
 def schedule_memory(g: Graph) -> Graph:
     """Reorder ops (any topological order computes the same bytes) to lower the arena's peak.
 
     Exact: a memoised search over the sets of already-run ops (what is live depends only on that set),
-    minimising the largest per-step live total, with in-place sharing as the planner does it. Bounded
+    minimising the largest per-step live total of the liveness model (``passes.memory.liveness``: each
+    op's storage access, an output sharing an input that dies there as the planner places it). Bounded
     by SCHEDULE_STATE_LIMIT; the original order is kept unless the search finds a strictly lower peak.
     Run after lowering (it needs scratch sizes and in-place flags); ids are renumbered.
     """
     n = len(g.ops)
     if n < 3:
         return g
-    size, reads, writes, scratch, cand, readers, ins, outs, overlap = _schedule_model(g)
+    model = storage_model(g)
+    acc = model.access
+    size = {s: align(b) for s, b in model.nbytes.items()}
+    reads = [frozenset(a.reads) for a in acc]
+    writes = [frozenset(a.writes) for a in acc]
+    scratch = [align(a.scratch) for a in acc]
+    outs = set(model.outputs)
+    readers: dict[int, int] = {}
+    for i, r in enumerate(reads):
+        for s in r:
+            readers[s] = readers.get(s, 0) | (1 << i)
+
+    def shared(i: int, done: int) -> int:
+        """Bytes op i's output shares with an input that dies at op i (run after ``done``)."""
+        after = done | (1 << i)
+        sh = acc[i].share(lambda s: readers[s] & ~after == 0)
+        return 0 if sh is None else shared_bytes(size[sh.source], size[acc[i].output], sh.margin)
+
     producer: dict[int, int] = {}
     for i, w in enumerate(writes):
         for s in w:
@@ -163,8 +113,7 @@ def schedule_memory(g: Graph) -> Graph:
             if done >> i & 1 or deps[i] & ~done:
                 continue
             new = writes[i] - live
-            step = base + sum(size[s] for s in new) + scratch[i]
-            step -= _sharing(i, done, size, writes, cand, readers, overlap)
+            step = base + sum(size[s] for s in new) + scratch[i] - shared(i, done)
             if res is not None and step >= res:
                 continue
             d2 = done | (1 << i)
@@ -180,7 +129,7 @@ def schedule_memory(g: Graph) -> Graph:
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 4 * n + 100))
     try:
-        live0 = frozenset(s for s in ins if still_needed(s, 0))
+        live0 = frozenset(s for s in model.inputs if still_needed(s, 0))
         optimum = best(0, live0, sum(size[s] for s in live0))
     except TooBig:
         return g

@@ -1,252 +1,150 @@
-"""Static memory planning: one arena, every activation tensor at a fixed offset.
+"""Static memory planning: one arena, every activation tensor and kernel scratch at a fixed offset.
 
 The planner is a small interface in the TFLM mould: buffers with live ranges in, offsets and a total
 out, plus a lower bound (the most bytes live at any one step) to judge the plan against, and an
-overlap check used by tests.
+overlap check used by tests. Buffers, the pairs that may share bytes and the bytes live per step come
+from the one liveness model (``passes.memory.liveness``); this module places them.
 
-In-place ops: when an op's lowering says ``inplace`` (elementwise kernel, see ``Lowered.inplace``) and
-one of its inputs has the output's size and is last read by this op, the output is placed exactly on
-that input ("in-place pair"). Planning then works on *groups*: a buffer and the in-place outputs
-chained onto it form one block whose live range is the union; the lower bound is taken over groups,
-so it accounts for the sharing.
+In-place pairs (``Sharing.inplace``, an elementwise op's output exactly on a dying input of its size, see
+``Lowered.inplace``): planning works on *groups*: a buffer and the in-place outputs chained onto it form
+one block whose live range is the union and which gets one offset.
 
-Overlapping in-place: when an op's lowering gives ``overlap_margin`` m (window kernels writing in raster
-order, see ``Lowered.overlap_margin``) and its first input is last read by this op, the output may start
-m bytes (or more) below that input and overlap it ("overlap pair" out -> (in, m)). The planner treats
-this as a relaxed constraint between the two groups (they are live together only at that op), the
-overlap check accepts exactly that placement, and the lower bound counts the pair at that step as its
-smallest possible union, max(align(in) + align(m), align(out)) (or the two sizes' sum when less).
+Overlap pairs (``Sharing.overlap``, out -> (in, m): a window kernel's output may start m bytes or more
+below its dying first input, see ``Lowered.overlap_margin``): a relaxed constraint between the two
+groups (they are live together only at that op); the overlap check accepts exactly that placement.
+
+A plan is keyed by :class:`~edgeq.ir.Buffer`; ``MemoryPlan`` splits it into tensor offsets (by tensor
+id, aliases included) and scratch offsets (by op id).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+from typing import Mapping
 
 from edgeq.ir import Buffer, Graph, MemoryPlan
-
-ALIGN = 16
-
-
-def _align(n: int, a: int = ALIGN) -> int:
-    return (n + a - 1) // a * a
-
-
-def buffers(g: Graph) -> list[Buffer]:
-    """Live ranges of every non-constant storage tensor and of each op's scratch, in schedule order.
-
-    Scratch buffers use negative ids ``-(op.id + 1)`` so they never collide with tensor ids.
-    """
-    n = len(g.ops)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-
-    def touch(tid: int, step: int) -> None:
-        s = g.storage(tid)
-        if g.tensor(s).is_const:
-            return
-        first[s] = min(first.get(s, step), step)
-        last[s] = max(last.get(s, step), step)
-
-    for t in g.inputs:
-        touch(t, -1)
-    for op in g.ops:
-        for t in op.outputs:
-            touch(t, op.id)
-        for t in op.inputs:
-            if t >= 0:
-                touch(t, op.id)
-    for t in g.outputs:
-        touch(t, n)
-    out = [Buffer(s, g.tensor(s).nbytes, first[s], last[s]) for s in first]
-    for op in g.ops:
-        if op.lowered is not None and op.lowered.scratch_bytes:
-            out.append(Buffer(-(op.id + 1), op.lowered.scratch_bytes, op.id, op.id))
-    return out
+from edgeq.passes.memory.liveness import (ALIGN, Sharing, align, live_bytes, live_ranges, lower_bound, sharing,
+                                          storage_model)
 
 
 def _overlap(a: Buffer, b: Buffer) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-def inplace_pairs(g: Graph, bufs: list[Buffer]) -> dict[int, int]:
-    """output storage -> input storage, for ops that may (and, here, do) write over a dying input.
-
-    The input must be an arena buffer (not a model input or output, not a constant) of the same
-    bytes, element size and element count as the output, last read by this op. Model inputs are left
-    alone so the caller's input stays intact.
-    """
-    last = {b.tensor: b.last for b in bufs}
-    keep = {g.storage(t) for t in g.inputs} | {g.storage(t) for t in g.outputs}
-    pairs: dict[int, int] = {}
-    for op in g.ops:
-        low = op.lowered
-        if low is None or not low.inplace or len(op.outputs) != 1:
-            continue
-        out = g.tensor(g.storage(op.outputs[0]))
-        if out.id not in last:
-            continue
-        for t in op.inputs:
-            if t < 0:
-                continue
-            s = g.storage(t)
-            src = g.tensor(s)
-            if (s in last and s not in keep and s != out.id and last[s] == op.id
-                    and src.nbytes == out.nbytes and src.numel == out.numel
-                    and s not in pairs.values()):
-                pairs[out.id] = s
-                break
-    return pairs
+def _tie(b: Buffer) -> tuple[str, int]:
+    """Last sort key of placement orders: deterministic (scratch before tensors, then by id)."""
+    return b.kind, b.id
 
 
-def overlap_pairs(g: Graph, bufs: list[Buffer], inplace: dict[int, int] | None = None) -> dict[int, tuple[int, int]]:
-    """output storage -> (input storage, margin) for ops whose lowering allows an overlapping output
-    (``Lowered.overlap_margin``) and whose first input dies there.
+def group_buffers(bufs: list[Buffer], inplace: Mapping[Buffer, Buffer]) -> tuple[list[Buffer], dict[Buffer, Buffer]]:
+    """Merge each in-place output into its input's buffer: (group buffers, member -> its group). A group
+    is named by its root (the buffer the chain starts from), spans its members' live ranges and has the
+    largest member's size."""
 
-    The input must be an arena buffer (not a model input or output, not a constant, not the source of
-    an exact in-place pair), last read by this op, and not the output's own storage.
-    """
-    last = {b.tensor: b.last for b in bufs}
-    keep = {g.storage(t) for t in g.inputs} | {g.storage(t) for t in g.outputs}
-    used = set((inplace or {}).values())
-    out: dict[int, tuple[int, int]] = {}
-    for op in g.ops:
-        low = op.lowered
-        if low is None or low.overlap_margin is None or len(op.outputs) != 1 or not op.inputs:
-            continue
-        if op.inputs[0] < 0:
-            continue
-        o, s = g.storage(op.outputs[0]), g.storage(op.inputs[0])
-        if (o in last and s in last and s not in keep and s != o and last[s] == op.id and s not in used
-                and o not in (inplace or {}) and sum(1 for t in op.inputs if t >= 0 and g.storage(t) == s) == 1):
-            out[o] = (s, max(int(low.overlap_margin), 0))
-            used.add(s)
-    return out
+    def find(b: Buffer) -> Buffer:
+        while b in inplace:
+            b = inplace[b]
+        return b
 
-
-def group_buffers(bufs: list[Buffer], pairs: dict[int, int]) -> tuple[list[Buffer], dict[int, int]]:
-    """Merge each in-place output into its input's buffer: (group buffers, member -> group root)."""
-    root: dict[int, int] = {}
-
-    def find(t: int) -> int:
-        while t in pairs:
-            t = pairs[t]
-        return t
-
-    by_id = {b.tensor: b for b in bufs}
-    span: dict[int, list[int]] = {}
+    span: dict[Buffer, list[int]] = {}
+    root: dict[Buffer, Buffer] = {}
     for b in bufs:
-        r = find(b.tensor)
-        root[b.tensor] = r
+        r = root[b] = find(b)
         lo_hi = span.setdefault(r, [b.first, b.last, 0])
         lo_hi[0] = min(lo_hi[0], b.first)
         lo_hi[1] = max(lo_hi[1], b.last)
         lo_hi[2] = max(lo_hi[2], b.size)
-    groups = [Buffer(r, sz, lo, hi) for r, (lo, hi, sz) in span.items()]
-    assert all(r in by_id for r in span)
-    return groups, root
+    group = {r: Buffer(r.kind, r.id, sz, lo, hi) for r, (lo, hi, sz) in span.items()}
+    return list(group.values()), {b: group[r] for b, r in root.items()}
 
 
-def lower_bound(bufs: list[Buffer], pairs: dict[int, int] | None = None,
-                overlaps: dict[int, tuple[int, int]] | None = None) -> int:
-    """Most bytes (aligned) live at any step; with ``pairs``, in-place outputs share their input's; with
-    ``overlaps``, an overlap pair counts at its op as its smallest union max(align(in) + align(m),
-    align(out)) (the output starts >= m below the input, both at aligned offsets), or align(in) +
-    align(out) when that is less. No plan that uses at most these sharings can be smaller."""
-    root = {b.tensor: b.tensor for b in bufs}
-    born = {b.tensor: b.first for b in bufs}
-    if pairs:
-        bufs, root = group_buffers(bufs, pairs)
-    size = {b.tensor: _align(b.size) for b in bufs}
-    saving: dict[int, int] = {}  # step -> bytes the overlap pair born there shares
-    for o, (n, m) in (overlaps or {}).items():
-        ro, rn = root[o], root[n]
-        step = born[o]
-        both = size[ro] + size[rn]
-        saving[step] = saving.get(step, 0) + both - min(both, max(size[rn] + _align(m), size[ro]))
-    steps = {b.first for b in bufs} | {b.last for b in bufs}
-    return max((sum(size[b.tensor] for b in bufs if b.first <= s <= b.last) - saving.get(s, 0) for s in steps),
-               default=0)
-
-
-def greedy_plan(bufs: list[Buffer], align: int = ALIGN) -> dict[int, int]:
+def greedy_plan(bufs: list[Buffer], alignment: int = ALIGN) -> dict[Buffer, int]:
     """Largest first; each buffer goes into the lowest gap not used by a live-overlapping buffer."""
     placed: list[tuple[Buffer, int]] = []
-    offsets: dict[int, int] = {}
-    for b in sorted(bufs, key=lambda b: (-b.size, b.first, b.tensor)):
-        busy = sorted((off, off + _align(o.size, align)) for o, off in placed if _overlap(o, b))
+    offsets: dict[Buffer, int] = {}
+    for b in sorted(bufs, key=lambda b: (-b.size, b.first, _tie(b))):
+        busy = sorted((off, off + align(o.size, alignment)) for o, off in placed if _overlap(o, b))
         cand = 0
         for lo, hi in busy:
             if cand + b.size <= lo:
                 break
-            cand = max(cand, _align(hi, align))
-        offsets[b.tensor] = cand
+            cand = max(cand, align(hi, alignment))
+        offsets[b] = cand
         placed.append((b, cand))
     return offsets
 
 
-def check_plan(bufs: list[Buffer], offsets: dict[int, int], inplace: dict[int, int] | None = None,
-               overlaps: dict[int, tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+def check_plan(bufs: list[Buffer], offsets: Mapping[Buffer, int],
+               share: Sharing | None = None) -> list[tuple[Buffer, Buffer]]:
     """Pairs of buffers that are live at the same time and share bytes (must be empty).
 
-    ``inplace`` (output -> input) pairs are allowed to share bytes only in exactly one way: same
+    ``share.inplace`` (output -> input) pairs are allowed to share bytes only in exactly one way: same
     offset and size, the input's last step is the output's first (the in-place op).
-    ``overlaps`` (output -> (input, margin)) pairs only when the input's last step is the output's
+    ``share.overlap`` (output -> (input, margin)) pairs only when the input's last step is the output's
     first and the output starts at least ``margin`` bytes below the input.
     """
-    inplace = inplace or {}
-    overlaps = overlaps or {}
+    inplace = share.inplace if share else {}
+    overlaps = share.overlap if share else {}
     bad = []
     for i, a in enumerate(bufs):
         for b in bufs[i + 1:]:
             if _overlap(a, b):
-                a0, b0 = offsets[a.tensor], offsets[b.tensor]
+                a0, b0 = offsets[a], offsets[b]
                 if a0 < b0 + b.size and b0 < a0 + a.size and a.size and b.size:
-                    o, n = (a, b) if inplace.get(a.tensor) == b.tensor else (b, a)
-                    if (inplace.get(o.tensor) == n.tensor and offsets[o.tensor] == offsets[n.tensor]
-                            and o.size == n.size and n.last == o.first):
+                    o, n = (a, b) if inplace.get(a) == b else (b, a)
+                    if inplace.get(o) == n and offsets[o] == offsets[n] and o.size == n.size and n.last == o.first:
                         continue
-                    o, n = (a, b) if a.tensor in overlaps and overlaps[a.tensor][0] == b.tensor else (b, a)
-                    pair = overlaps.get(o.tensor)
-                    if (pair is not None and pair[0] == n.tensor and n.last == o.first
-                            and offsets[o.tensor] <= offsets[n.tensor] - pair[1]):
+                    o, n = (a, b) if a in overlaps and overlaps[a][0] == b else (b, a)
+                    pair = overlaps.get(o)
+                    if pair is not None and pair[0] == n and n.last == o.first and offsets[o] <= offsets[n] - pair[1]:
                         continue
-                    bad.append((a.tensor, b.tensor))
+                    bad.append((a, b))
     return bad
 
 
-def plan_with_inplace(bufs: list[Buffer], pairs: dict[int, int]) -> dict[int, int]:
+def plan_violations(g: Graph) -> list[tuple[Buffer, Buffer]]:
+    """:func:`check_plan` of ``g.plan`` against the liveness model of ``g``'s schedule (must be empty)."""
+    model = storage_model(g)
+    bufs = live_ranges(g, model)
+    return check_plan(bufs, {b: g.plan.offset(b) for b in bufs}, sharing(g, bufs, model))
+
+
+def plan_with_inplace(bufs: list[Buffer], inplace: Mapping[Buffer, Buffer]) -> dict[Buffer, int]:
     """Greedy plan of the in-place groups; every member gets its group's offset."""
-    groups, root = group_buffers(bufs, pairs)
+    groups, group = group_buffers(bufs, inplace)
     goff = greedy_plan(groups)
-    return {b.tensor: goff[root[b.tensor]] for b in bufs}
+    return {b: goff[group[b]] for b in bufs}
 
 
-def _place(groups: list[Buffer], order: list[Buffer], rel: dict[tuple[int, int], tuple[str, int]],
-           align: int) -> dict[int, int]:
-    """Greedy placement of ``groups`` in ``order``: each at the lowest aligned offset allowed by the
-    live-overlapping groups already placed. ``rel[(b, o)]`` relaxes the constraint between b and o:
-    ("below", m): b may start m or more bytes below o; ("above", m): b may start m or more above o."""
-    placed: list[tuple[Buffer, int]] = []
-    offsets: dict[int, int] = {}
-    for b in order:
+def _place(groups: list[Buffer], order: list[int], rel: dict[tuple[int, int], tuple[str, int]],
+           alignment: int) -> list[int]:
+    """Greedy placement of ``groups`` in ``order`` (indices into ``groups``): each at the lowest aligned
+    offset allowed by the live-overlapping groups already placed. ``rel[(b, o)]`` (indices) relaxes the
+    constraint between b and o: ("below", m): b may start m or more bytes below o; ("above", m): b may
+    start m or more above o. Returns the offsets, by index."""
+    placed: list[tuple[int, int]] = []
+    offsets = [0] * len(groups)
+    for i in order:
+        b = groups[i]
         bans: list[tuple[int, int]] = []  # open intervals of forbidden offsets
-        for o, off in placed:
+        for j, off in placed:
+            o = groups[j]
             if not _overlap(o, b):
                 continue
-            hi = off + _align(o.size, align)
-            kind = rel.get((b.tensor, o.tensor))
+            hi = off + align(o.size, alignment)
+            kind = rel.get((i, j))
             if kind is None:
                 bans.append((off - b.size, hi))
             elif kind[0] == "below":
                 bans.append((off - min(kind[1], b.size), hi))
             else:
-                bans.append((off - b.size, off + min(kind[1], _align(o.size, align))))
-        cands = sorted({0} | {max(_align(h, align), 0) for _, h in bans})
+                bans.append((off - b.size, off + min(kind[1], align(o.size, alignment))))
+        cands = sorted({0} | {max(align(h, alignment), 0) for _, h in bans})
         for c in cands:
             if all(not (lo < c < hi) for lo, hi in bans):
-                offsets[b.tensor] = c
-                placed.append((b, c))
+                offsets[i] = c
+                placed.append((i, c))
                 break
     return offsets
 
@@ -255,58 +153,61 @@ SEARCH_BUDGET = 2_000_000  # pair checks spent on randomised greedy orders (a fe
 SEARCH_TRIES = 200
 
 
-def plan_with_overlaps(bufs: list[Buffer], pairs: dict[int, int],
-                       overlaps: dict[int, tuple[int, int]]) -> dict[int, int]:
+def plan_with_overlaps(bufs: list[Buffer], share: Sharing) -> dict[Buffer, int]:
     """Plan the in-place groups with overlap pairs as relaxed constraints between groups.
 
     Greedy placement is order-sensitive once outputs may sit below their inputs (an output placed after
     its input finds the bytes below taken), so several orders are tried: the classic ones (largest
     first by birth, by death, ...), then randomised largest-first orders from a fixed seed
-    (deterministic), until the plan reaches ``lower_bound`` or SEARCH_TRIES / SEARCH_BUDGET run out. The smallest arena
-    wins (ties: the first found)."""
-    groups, root = group_buffers(bufs, pairs)
+    (deterministic), until the plan reaches ``lower_bound`` or SEARCH_TRIES / SEARCH_BUDGET run out. The
+    smallest arena wins (ties: the first found)."""
+    groups, group = group_buffers(bufs, share.inplace)
+    index = {gb: i for i, gb in enumerate(groups)}
     rel: dict[tuple[int, int], tuple[str, int]] = {}
-    for o, (n, m) in overlaps.items():
-        ro, rn = root[o], root[n]
-        rel[(ro, rn)] = ("below", m)
-        rel[(rn, ro)] = ("above", m)
+    for o, (n, m) in share.overlap.items():
+        go, gn = index[group[o]], index[group[n]]
+        rel[(go, gn)] = ("below", m)
+        rel[(gn, go)] = ("above", m)
+    ids = range(len(groups))
     orders = [
-        sorted(groups, key=lambda b: (-b.size, b.first, b.tensor)),
-        sorted(groups, key=lambda b: (-b.size, -b.first, b.tensor)),
-        sorted(groups, key=lambda b: (-b.size, -b.last, b.tensor)),
-        sorted(groups, key=lambda b: (b.first, -b.size, b.tensor)),
-        sorted(groups, key=lambda b: (-b.last, -b.size, b.tensor)),
+        sorted(ids, key=lambda i: (-groups[i].size, groups[i].first, _tie(groups[i]))),
+        sorted(ids, key=lambda i: (-groups[i].size, -groups[i].first, _tie(groups[i]))),
+        sorted(ids, key=lambda i: (-groups[i].size, -groups[i].last, _tie(groups[i]))),
+        sorted(ids, key=lambda i: (groups[i].first, -groups[i].size, _tie(groups[i]))),
+        sorted(ids, key=lambda i: (-groups[i].last, -groups[i].size, _tie(groups[i]))),
     ]
-    bound = lower_bound(bufs, pairs, overlaps)
+    bound = lower_bound(bufs, share)
     rng = random.Random(0)
     tries = len(orders) + min(SEARCH_TRIES, SEARCH_BUDGET // max(len(groups) ** 2, 1))
     best, best_size = None, None
-    for i in range(tries):
-        if i >= len(orders):
-            if not overlaps or best_size <= bound:
+    for t in range(tries):
+        if t >= len(orders):
+            if not share.overlap or best_size <= bound:
                 break
-            order = sorted(groups, key=lambda b: (-b.size * rng.uniform(0.6, 1.4), rng.random()))
+            order = sorted(ids, key=lambda i: (-groups[i].size * rng.uniform(0.6, 1.4), rng.random()))
         else:
-            order = orders[i]
+            order = orders[t]
         goff = _place(groups, order, rel, ALIGN)
-        size = max((goff[b.tensor] + _align(b.size) for b in groups), default=0)
+        size = max((goff[i] + align(gb.size) for i, gb in enumerate(groups)), default=0)
         if best_size is None or size < best_size:
             best, best_size = goff, size
-    return {b.tensor: best[root[b.tensor]] for b in bufs}
+    return {b: best[index[group[b]]] for b in bufs}
 
 
 def plan_memory(g: Graph) -> Graph:
-    bufs = buffers(g)
-    pairs = inplace_pairs(g, bufs)
-    overlaps = overlap_pairs(g, bufs, pairs)
-    offsets = plan_with_overlaps(bufs, pairs, overlaps)
-    bad = check_plan(bufs, offsets, pairs, overlaps)
+    model = storage_model(g)
+    bufs = live_ranges(g, model)
+    share = sharing(g, bufs, model)
+    offsets = plan_with_overlaps(bufs, share)
+    bad = check_plan(bufs, offsets, share)
     if bad:  # a planner bug: never emit an arena where live tensors overlap
         raise AssertionError(f"memory plan overlaps live buffers {bad}")
-    size = max((offsets[b.tensor] + _align(b.size) for b in bufs), default=0)
-    full = dict(offsets)
+    size = max((offsets[b] + align(b.size) for b in bufs), default=0)
+    tensors = {b.id: off for b, off in offsets.items() if b.kind == "tensor"}
     for t in g.tensors:
-        if t.alias_of is not None and g.storage(t.id) in offsets:
-            full[t.id] = offsets[g.storage(t.id)]
-    plan = MemoryPlan(full, size, lower_bound(bufs, pairs, overlaps), tuple(bufs), ALIGN)
+        if t.alias_of is not None and g.storage(t.id) in tensors:
+            tensors[t.id] = tensors[g.storage(t.id)]
+    scratch = {b.id: off for b, off in offsets.items() if b.kind == "scratch"}
+    live = tuple(live_bytes(bufs, share, range(-1, len(g.ops) + 1)))
+    plan = MemoryPlan(tensors, scratch, size, live, tuple(bufs), ALIGN)
     return dataclasses.replace(g, plan=plan)
