@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from edgeq import __version__
 from edgeq.errors import EdgeqError
@@ -182,6 +181,8 @@ figcaption, .note { color:var(--muted); font-size:13px; margin-top:4px; }
 def figure_png(fig) -> bytes:
     """PNG bytes of a matplotlib figure; closes it if pyplot manages it."""
     if fig.canvas is None or not hasattr(fig.canvas, "print_png"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
         FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
+from typing import TYPE_CHECKING
 
 from edgeq.report.format import fmt, short_name
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn: `edgeq --help` must not pay for it
+    from matplotlib.figure import Figure
 
 # One palette for every plot: colour-blind friendly (Okabe-Ito), readable on white.
 BLUE, ORANGE, GREEN, RED, PURPLE, GREY, SKY, YELLOW = (
@@ -21,6 +22,9 @@ DPI = 100
 
 
 def _figure(width: float, height: float, **kw) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained", **kw)
     FigureCanvasAgg(fig)
     return fig
@@ -43,6 +47,8 @@ def plot_layer_sqnr(layers: Sequence[dict], worst: int = 3, title: str | None = 
 
     ``layers``: dicts with ``name``, ``kind``, ``sqnr_db`` (``inf`` = exact) and optionally ``rmse``.
     """
+    from matplotlib.patches import Patch
+
     if not layers:
         raise ValueError("plot_layer_sqnr: no layers")
     n = len(layers)
@@ -99,6 +105,8 @@ def plot_memory_plan(g, title: str | None = None) -> Figure:
     bytes live at each step (``plan.live``, the liveness model's count), with its peak, the lower bound,
     marked.
     """
+    from matplotlib.patches import Patch, Rectangle
+
     plan = g.plan
     if plan is None:
         raise ValueError("plot_memory_plan: the graph has no memory plan (lower it first)")
@@ -188,6 +196,8 @@ def plot_latency(rows: Sequence, unit: str, title: str | None = None) -> Figure:
     ``rows``: the profile of a convert-and-flash result (ProfileRow: ``op``, ``kind``, ``count`` in
     ``unit``, ``macs``).
     """
+    from matplotlib.patches import Patch
+
     if not rows:
         raise ValueError("plot_latency: no profile rows")
     n = len(rows)
