@@ -109,7 +109,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     """
     from edgeq.frontend.calibrate import observation_passes, parse_method
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.convert import float_tflite_bytes, load_calibration, quantize
+    from edgeq.frontend.convert import float_tflite_bytes, quantize
+    from edgeq.frontend.data import load_calibration, loaded_inputs
 
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
@@ -138,8 +139,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         if calib is None:
             raise EdgeqError(f"{model_path} needs calibration data to be quantized",
                              hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                               random_range=random_range, random_count=random_count)
+        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
@@ -164,7 +164,8 @@ def compare_calibrations(model_path: str | Path, calib: str, **options):
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
-    from edgeq.frontend.convert import float_tflite_bytes, load_calibration
+    from edgeq.frontend.convert import float_tflite_bytes
+    from edgeq.frontend.data import load_calibration, loaded_inputs
 
     if loaded.kind == "tflite":
         from edgeq.frontend.partial import tflite_scheme
@@ -188,8 +189,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         if calib is None:
             raise EdgeqError(f"--scheme {scheme} needs calibration data",
                              hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                               random_range=random_range, random_count=random_count)
+        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)

@@ -174,8 +174,8 @@ def _read_int8_model(path: str) -> bytes:
 
 def cmd_validate(a) -> int:
     from edgeq.report import terminal as report
-    from edgeq.frontend.tflite.reader import read_tflite
-    from edgeq.quality.validate import load_dataset, validate
+    from edgeq.frontend.data import load_dataset, tflite_inputs
+    from edgeq.quality.validate import validate
 
     model = _read_int8_model(a.model)
     keras_model = None
@@ -185,7 +185,7 @@ def cmd_validate(a) -> int:
         keras_model = load_model(a.keras).keras_model
         if keras_model is None:
             raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
-    data = load_dataset(a.data, len(read_tflite(model).inputs)) if a.data else None
+    data = load_dataset(a.data, tflite_inputs(model)) if a.data else None
     if not (a.c_host or data is not None):
         report.console.print("nothing to compare: pass --data (with --keras for accuracy) and/or --c-host")
     with report.progress_bars() as bars:

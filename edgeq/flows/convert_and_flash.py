@@ -244,7 +244,8 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
     from edgeq.targets.protocol import open_device
     from edgeq.frontend.tflite.reader import read_tflite
     from edgeq.quality.compare import ByteCompare
-    from edgeq.quality.validate import load_dataset, validate
+    from edgeq.frontend.data import load_dataset, tflite_inputs
+    from edgeq.quality.validate import validate
 
     model_path = Path(model_path)
     board = load_board(board_name)
@@ -278,7 +279,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
     # 2. validate in LiteRT (accuracy when labelled data is given)
     say("[2/6] validating in LiteRT (reference kernels)")
     g0 = read_tflite(tflite, name=name)
-    ds = load_dataset(data, len(g0.inputs)) if data else None
+    ds = load_dataset(data, tflite_inputs(tflite)) if data else None
     host_rep = validate(tflite, name=name, keras_model=keras_model, data=ds, samples=samples, progress=progress)
     inputs, expected = host_rep.inputs, host_rep.reference_outputs
 
@@ -318,14 +319,14 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | None = None, 
                        "first_bad_op": run.first_bad_op, "ok": cmp.ok,
                        **({"float32": cmp.to_json()["float32"]} if cmp.float_outputs else {})},
     }
-    if host_rep.accuracy and ds is not None and ds.y is not None:
-        from edgeq.quality.validate import _labels
+    if host_rep.accuracy and ds is not None and ds.labels is not None:
+        from edgeq.quality.metrics import accuracy
 
-        y = _labels(ds.y[: len(inputs)])
+        y = ds.labels[: len(inputs)]
         out_t = g0.tensor(g0.outputs[0])
-        dev_pred = np.array([np.frombuffer(o[0], out_t.dtype).argmax() for o in run.outputs])
+        dev_out = np.stack([np.frombuffer(o[0], out_t.dtype) for o in run.outputs])
         report["accuracy"] = {"samples": len(y), "float": host_rep.accuracy.get("float"),
                               "int8_host": host_rep.accuracy.get("int8"),
-                              "int8_device": float(np.mean(dev_pred == y))}
+                              "int8_device": accuracy(dev_out, y)}
     return FlowResult(report, cmp.ok, g)
 
