@@ -20,13 +20,13 @@ from edgeq.flows.convert_and_flash import convert_and_flash  # noqa: E402
 from edgeq.flows.generate import generate_c, lower_tflite, read_deployable  # noqa: E402
 from edgeq.flows.quantize import quantize_model, summarize  # noqa: E402
 from edgeq.frontend.calibrate import parse_method  # noqa: E402
+from edgeq.frontend.data import load_dataset, tflite_inputs  # noqa: E402
 from edgeq.frontend.load import load_model  # noqa: E402
-from edgeq.frontend.tflite.reader import read_tflite  # noqa: E402
 from edgeq.ir import ALIAS_OPS  # noqa: E402
 from edgeq.passes.lower import supported_signatures  # noqa: E402
 from edgeq.quality.calibrations import compare_calibrations  # noqa: E402
 from edgeq.quality.sensitivity import analyze, quantize_partial  # noqa: E402
-from edgeq.quality.validate import load_dataset, validate  # noqa: E402
+from edgeq.quality.validate import validate  # noqa: E402
 from edgeq.report import terminal as report  # noqa: E402
 from edgeq.report.html import analysis_report, calibration_report, flow_report, validate_report  # noqa: E402
 from edgeq.report.json import document, write_json  # noqa: E402
@@ -167,7 +167,7 @@ def cmd_validate(a) -> int:
         keras_model = load_model(a.keras).keras_model
         if keras_model is None:
             raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
-    data = load_dataset(a.data, len(read_tflite(model).inputs)) if a.data else None
+    data = load_dataset(a.data, tflite_inputs(model)) if a.data else None
     if not (a.c_host or data is not None):
         report.console.print("nothing to compare: pass --data (with --keras for accuracy) and/or --c-host")
     with report.progress_bars() as bars:

@@ -19,13 +19,15 @@ from edgeq.errors import EdgeqError
 from edgeq.files import write_atomic
 from edgeq.flows.generate import generate_c, lower_tflite
 from edgeq.flows.quantize import quantize_model
+from edgeq.frontend.data import load_dataset, tflite_inputs
 from edgeq.frontend.load import load_model
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
 from edgeq.passes.analysis import op_macs
 from edgeq.quality.compare import ByteCompare
 from edgeq.quality.device import device_first_mismatch
-from edgeq.quality.validate import _labels, load_dataset, validate
+from edgeq.quality.metrics import accuracy as top1_accuracy
+from edgeq.quality.validate import validate
 from edgeq.report.json import flow_document
 from edgeq.targets.bench import Latency, latency, run_device
 from edgeq.targets.boards import Board
@@ -134,7 +136,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     # 2. validate in LiteRT (accuracy when labelled data is given)
     say("[2/6] validating in LiteRT (reference kernels)")
     g0 = read_tflite(tflite, name=name)
-    ds = load_dataset(data, len(g0.inputs)) if data else None
+    ds = load_dataset(data, tflite_inputs(tflite)) if data else None
     host_rep = validate(tflite, name=name, keras_model=keras_model, data=ds, samples=samples, progress=progress)
     inputs, expected = host_rep.inputs, host_rep.reference_outputs
 
@@ -159,12 +161,12 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
                 first_bad = device_first_mismatch(dev, g, tflite, inputs[cmp.first_bad_sample])
 
     accuracy = None
-    if host_rep.accuracy and ds is not None and ds.y is not None:
-        y = _labels(ds.y[: len(inputs)])
+    if host_rep.accuracy and ds is not None and ds.labels is not None:
+        y = ds.labels[: len(inputs)]
         out_t = g0.tensor(g0.outputs[0])
-        dev_pred = np.array([np.frombuffer(o[0], out_t.dtype).argmax() for o in run.outputs])
+        dev_out = np.stack([np.frombuffer(o[0], out_t.dtype) for o in run.outputs])
         accuracy = Accuracy(samples=len(y), float_model=host_rep.accuracy.get("float"),
-                            host=host_rep.accuracy.get("int8"), device=float(np.mean(dev_pred == y)))
+                            host=host_rep.accuracy.get("int8"), device=top1_accuracy(dev_out, y))
     return FlowResult(
         model=ModelInfo(path=str(model_path), sha256=hashlib.sha256(tflite).hexdigest(), ops=q.ops, macs=q.macs,
                         tflite=str(model_file), scheme=q.scheme, calibration=q.calibration,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.calibrate import observation_passes, parse_method
-from edgeq.frontend.convert import float_tflite_bytes, load_calibration, quantize
+from edgeq.frontend.convert import float_tflite_bytes, quantize
+from edgeq.frontend.data import load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.partial import ensure_supported, tflite_scheme
@@ -88,8 +89,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         if calib is None:
             raise EdgeqError(f"{model_path} needs calibration data to be quantized",
                              hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                               random_range=random_range, random_count=random_count)
+        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
@@ -127,8 +127,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         if calib is None:
             raise EdgeqError(f"--scheme {scheme} needs calibration data",
                              hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                               random_range=random_range, random_count=random_count)
+        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)

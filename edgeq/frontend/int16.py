@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.convert import calibrating_converter, run_converter
+from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel
 from edgeq.frontend.runtime import import_tf, quiet_tf
 
@@ -49,22 +51,20 @@ def int16x8_problems(data: bytes) -> list[str]:
     return bad
 
 
-def quantize_int16x8(loaded: LoadedModel, calib, *, input_type: str = "int16", output_type: str = "int16",
+def quantize_int16x8(loaded: LoadedModel, calib: Samples, *, input_type: str = "int16", output_type: str = "int16",
                      per_channel: bool = True, progress: Callable[[int, int], None] | None = None) -> bytes:
-    """16x8 TFLite bytes of a Keras model / SavedModel calibrated on ``calib`` (a CalibrationData); weights
-    per channel unless ``per_channel`` is False."""
-    from edgeq.frontend import convert as q
-
+    """16x8 TFLite bytes of a Keras model / SavedModel calibrated on ``calib``; weights per channel unless
+    ``per_channel`` is False."""
     if loaded.kind == "tflite":
         raise EdgeqError(f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and "
                          "SavedModels only", hint="pass the Keras model (.keras/.h5) it came from")
     import_tf()
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant16-") as tmp:
-        converter, _ = q.calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
+        converter, _ = calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
         converter_settings(converter, input_type, output_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True
-        data = q._convert(converter, loaded, "int16x8 quantization", native_log)
+        data = run_converter(converter, loaded, "int16x8 quantization", native_log)
     problems = int16x8_problems(data)
     if problems:
         raise EdgeqError(f"the TFLite converter did not fully quantize {loaded.path} to int16x8",

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.convert import calibrating_converter, run_converter
+from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel
 from edgeq.frontend.runtime import import_tf, quiet_tf
-from edgeq.frontend.convert import CalibrationData, _convert, calibrating_converter, check_calibration_shapes
+from edgeq.frontend.tflite.kind import tflite_interpreter
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class FloatOp:
     name: str
 
 
-def calibrate(loaded: LoadedModel, calib: CalibrationData, *, calibration: str = "minmax",
+def calibrate(loaded: LoadedModel, calib: Samples, *, calibration: str = "minmax",
               progress: Callable[[int, int], None] | None = None) -> bytes:
     """The float32 TFLite model (batch 1) with every tensor's calibrated range recorded in it.
 
@@ -55,7 +57,6 @@ def calibrate(loaded: LoadedModel, calib: CalibrationData, *, calibration: str =
             "the float model",
             hint="pass the Keras model (.keras/.h5) or SavedModel it came from",
         )
-    check_calibration_shapes(loaded, calib)
     tf = import_tf()
     with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-calib-") as tmp:
         converter, names = calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
@@ -64,7 +65,7 @@ def calibrate(loaded: LoadedModel, calib: CalibrationData, *, calibration: str =
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
         converter._experimental_calibrate_only = True
-        calibrated = _convert(converter, loaded, "int8 calibration", native_log)
+        calibrated = run_converter(converter, loaded, "int8 calibration", native_log)
     if method.kind != "minmax":
         calibrated = range_rewriter(method, calib.inputs, input_names=names)(calibrated)
     return calibrated
@@ -88,22 +89,16 @@ def quantize_calibrated(calibrated: bytes, keep_float: Sequence[str] = (), *, pe
         return bytes(lite._deduplicate_readonly_buffers(data))
 
 
-def _interpreter(model: bytes):
-    from edgeq.quality.references import _litert_module
-
-    return _litert_module().Interpreter(model_content=bytes(model))
-
-
 def model_ops(model: bytes) -> list[FloatOp]:
     """Every op of a TFLite model: index, kind and the name of its (first) output tensor."""
-    it = _interpreter(model)
+    it = tflite_interpreter(model)
     names = {d["index"]: d["name"] for d in it.get_tensor_details()}
     return [FloatOp(o["index"], o["op_name"], names[o["outputs"][0]]) for o in it._get_ops_details()]
 
 
 def float_op_names(model: bytes) -> set[str]:
     """Output names of the ops of ``model`` that compute in float32 (not counting QUANTIZE/DEQUANTIZE)."""
-    it = _interpreter(model)
+    it = tflite_interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
     return {details[o["outputs"][0]]["name"] for o in it._get_ops_details()
             if o["op_name"] not in ("QUANTIZE", "DEQUANTIZE")

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs
+from edgeq.quality.metrics import ErrorStats, accuracy, cosine_similarity, finite_or_none, top1_agreement
+from edgeq.quality.validate import FloatLiteRT
 
 METRICS = ("accuracy", "sqnr")
 
@@ -53,14 +56,11 @@ class CalibrationComparison:
         return self.models[self.best]
 
     def to_json(self) -> dict:
-        def clean(v):
-            return None if isinstance(v, float) and not math.isfinite(v) else v
-
         return {"model": self.model, "calibration": self.calibration,
                 "calibration_warning": self.calibration_warning, "data": self.data, "samples": self.samples,
                 "metric": self.metric, "granularity": "per-channel" if self.per_channel else "per-tensor",
                 "float_accuracy": self.float_accuracy, "best": self.best,
-                "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows]}
+                "rows": [{k: finite_or_none(v) for k, v in r.items()} for r in self.rows]}
 
 
 def compare_calibrations(
@@ -80,14 +80,14 @@ def compare_calibrations(
     """Quantize ``model_path`` with every calibration method and measure each int8 model.
 
     ``methods`` default to minmax, percentile (at ``percentile``, default 99.99), mse and entropy.
-    ``data`` is an ``.npz`` with ``x`` (and ``y`` labels) or an ``.npy``; without it the calibration
-    samples are used. ``samples`` caps the evaluation samples. ``metric`` ("accuracy" needs labels,
-    "sqnr") picks the best; default accuracy when there are labels, else sqnr. ``progress(description,
-    total)`` returns a step callback.
+    ``data`` is read by the rules of ``--data`` (:mod:`edgeq.frontend.data`; labels ``y`` give the
+    accuracy); without it the calibration samples are used. ``samples`` caps the evaluation samples.
+    ``metric`` ("accuracy" needs labels, "sqnr") picks the best; default accuracy when there are labels,
+    else sqnr. ``progress(description, total)`` returns a step callback.
     """
     from edgeq.frontend import calibrate, partial as mixed
+    from edgeq.frontend.convert import signature_names
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.convert import _tf_name, load_calibration
 
     chosen = [calibrate.parse_method(m) for m in methods] if methods else calibrate.all_methods(
         percentile if percentile is not None else calibrate.DEFAULT_PERCENTILE)
@@ -99,28 +99,28 @@ def compare_calibrations(
     if loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is already a TFLite model; comparing calibrations needs the float model",
                          hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
-    cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                           random_range=random_range, random_count=random_count)
-    evalset = _evaluation_set(data, cal, samples)
+    cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
+    evalset = _evaluation_set(data, cal, loaded, samples)
     if metric is None:
-        metric = "accuracy" if evalset[1] is not None else "sqnr"
-    if metric == "accuracy" and evalset[1] is None:
-        raise EdgeqError(f"--metric accuracy needs labelled data; {evalset[2]} has no labels",
+        metric = "accuracy" if evalset.labels is not None else "sqnr"
+    if metric == "accuracy" and evalset.labels is None:
+        raise EdgeqError(f"--metric accuracy needs labelled data; {evalset.source} has no labels",
                          hint="pass --data with arrays x and y (np.savez(f, x=x, y=y)), or use --metric sqnr")
 
-    def bar(what: str, total: int):
-        step = progress(what, total) if progress else None
+    def tick(what: str, total: int):  # a step callback
+        return progress(what, total) if progress else None
+
+    def bar(what: str, total: int):  # a progress(done, total) callback
+        step = tick(what, total)
         return (lambda done, n: step()) if step else None
 
     calibrated = mixed.calibrate(loaded, cal, progress=bar("calibrating (converter, min/max)", cal.count))
-    names = [_tf_name(n) for n in loaded.input_names] if loaded.kind != "savedmodel" else list(loaded.input_names)
-    stats = calibrate.collect_stats(calibrated, cal.inputs, chosen, input_names=names, progress=bar(
-        "observing activations", calibrate.observation_passes(chosen) * cal.count))
-    xs, labels, source = evalset
-    n = int(xs[0].shape[0])
-    step = bar("float model", n)
-    float_out = _run(calibrated, xs, step)
-    float_acc = _accuracy(float_out[0], labels) if labels is not None else None
+    stats = calibrate.collect_stats(calibrated, cal.inputs, chosen, input_names=signature_names(loaded),
+                                    progress=bar("observing activations",
+                                                 calibrate.observation_passes(chosen) * cal.count))
+    xs, labels, n = evalset.inputs, evalset.labels, evalset.count
+    float_out = FloatLiteRT(calibrated).run_all(xs, tick("float model", n))
+    float_acc = accuracy(float_out[0], labels) if labels is not None else None
 
     rows, models, applied = [], {}, {}
     for method in chosen:
@@ -128,7 +128,7 @@ def compare_calibrations(
         model = mixed.quantize_calibrated(calibrate.with_ranges(calibrated, ranges), per_channel=per_channel)
         models[method.name] = model
         applied[method.name] = {stats[i].name: r for i, r in ranges.items()}
-        outs = _run(model, xs, bar(f"{method.name}: int8 model (LiteRT)", n))
+        outs = FloatLiteRT(model).run_all(xs, tick(f"{method.name}: int8 model (LiteRT)", n))
         rows.append(_row(method.name, outs, float_out, labels, sum(s.narrowed(method) for s in stats.values())))
     key = "accuracy" if metric == "accuracy" else "sqnr_db"
     order = sorted(range(len(rows)), key=lambda i: (-_num(rows[i][key]), -_num(rows[i]["sqnr_db"]), i))
@@ -136,7 +136,7 @@ def compare_calibrations(
     for r in rows:
         r["best"] = r["method"] == best
     return CalibrationComparison(
-        model=str(model_path), calibration=f"{cal.source} ({cal.count} samples)", data=source, samples=n,
+        model=str(model_path), calibration=f"{cal.source} ({cal.count} samples)", data=evalset.source, samples=n,
         metric=metric, per_channel=per_channel, float_accuracy=float_acc, rows=rows, best=best,
         calibration_warning=cal.warning, models=models, ranges=applied)
 
@@ -145,91 +145,27 @@ def _num(v) -> float:
     return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _evaluation_set(data, cal, samples: int | None) -> tuple[list[np.ndarray], np.ndarray | None, str]:
-    """Float inputs (one array per model input), labels or None, and a description."""
+def _evaluation_set(data, cal: Samples, loaded, samples: int | None) -> Samples:
+    """The float samples the models are measured on: ``data`` (with its labels, if any), else the
+    calibration samples; at most ``samples`` of them."""
     if data is None:
-        xs, labels, source = list(cal.inputs), None, f"calibration samples {cal.source}"
+        evalset = Samples(f"calibration samples {cal.source}", list(cal.inputs))
     else:
-        from edgeq.quality.validate import load_dataset
-
-        ds = load_dataset(data, len(cal.inputs))
-        if len(ds.x) != len(cal.inputs) or any(tuple(a.shape[1:]) != tuple(b.shape[1:])
-                                               for a, b in zip(ds.x, cal.inputs)):
-            raise EdgeqError(f"data {data} has samples of shape {[tuple(a.shape[1:]) for a in ds.x]}, "
-                             f"the model takes {[tuple(b.shape[1:]) for b in cal.inputs]}",
-                             hint="give the evaluation data the calibration data's per-sample shape")
-        if ds.y is not None and len(ds.y) != len(ds.x[0]):
-            raise EdgeqError(f"data {data} has {len(ds.x[0])} inputs but {len(ds.y)} labels")
-        xs, labels, source = [np.asarray(a, np.float32) for a in ds.x], ds.y, str(data)
-    if samples is not None:
-        xs = [a[:samples] for a in xs]
-        labels = labels[:samples] if labels is not None else None
-    return xs, labels, source
-
-
-def _run(model: bytes, xs: list[np.ndarray], step=None) -> list[np.ndarray]:
-    """Outputs (float; int8 dequantized) of ``model`` in LiteRT (reference kernels), one array
-    ``(N, size)`` per model output; float inputs are quantized as an int8 input needs."""
-    from edgeq.quality.references import LiteRT
-    from edgeq.quality.validate import quantize_input
-
-    rt = LiteRT(model)
-    outs: list[list[np.ndarray]] = [[] for _ in rt.outputs]
-    n = int(xs[0].shape[0])
-    for k in range(n):
-        feed = []
-        for d, x in zip(rt.inputs, xs):
-            x = np.asarray(x[k : k + 1], np.float32).reshape(d["shape"])
-            if np.dtype(d["dtype"]) != np.float32:
-                scale, zp = d["quantization"]
-                x = quantize_input(x, scale, zp, np.dtype(d["dtype"]).name)
-            feed.append(x)
-        for i, (d, o) in enumerate(zip(rt.outputs, rt.run(feed))):
-            if np.dtype(d["dtype"]) != np.float32:
-                scale, zp = d["quantization"]
-                o = (o.astype(np.float64) - zp) * scale
-            outs[i].append(np.asarray(o, np.float64).reshape(-1))
-        if step is not None:
-            step(k + 1, n)
-    return [np.stack(o) for o in outs]
-
-
-def _labels(y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y)
-    return y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1).astype(np.int64)
-
-
-def _accuracy(out: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(out.argmax(-1) == _labels(labels)))
+        ds = load_dataset(data, loaded_inputs(loaded))
+        evalset = Samples(ds.source, [np.asarray(a, np.float32) for a in ds.inputs], ds.labels)
+    return evalset if samples is None else evalset.head(samples)
 
 
 def _row(name: str, outs, float_out, labels, clipped: int) -> dict:
     q = np.concatenate([o.reshape(len(o), -1) for o in outs], axis=1)
     f = np.concatenate([o.reshape(len(o), -1) for o in float_out], axis=1)
-    noise, signal = float(np.sum((q - f) ** 2)), float(np.sum(f**2))
-    sqnr = math.inf if noise == 0 else 10.0 * math.log10(max(signal, 1e-30) / noise)
-    num = np.sum(q * f, axis=1)
-    den = np.linalg.norm(q, axis=1) * np.linalg.norm(f, axis=1)
-    cosine = float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)))
     classes = outs[0].shape[1] > 1
     return {
         "method": name,
-        "accuracy": _accuracy(outs[0], labels) if labels is not None else None,
-        "top1_agreement": float(np.mean(outs[0].argmax(-1) == float_out[0].argmax(-1))) if classes else None,
-        "sqnr_db": sqnr,
-        "cosine": cosine,
+        "accuracy": accuracy(outs[0], labels) if labels is not None else None,
+        "top1_agreement": top1_agreement(float_out[0], outs[0]) if classes else None,
+        "sqnr_db": ErrorStats.of(f, q).sqnr_db,
+        "cosine": cosine_similarity(f, q),
         "clipped_tensors": clipped,
         "best": False,
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Presentation (the CLI's table and the HTML report)
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _db(v) -> str:
-    return "-" if v is None else ("exact" if math.isinf(v) else f"{v:.2f}")

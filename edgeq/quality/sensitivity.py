@@ -31,6 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs
+from edgeq.frontend.tflite.kind import tflite_interpreter
+from edgeq.quality.metrics import ErrorStats, accuracy, finite_or_none, top1_agreement
+from edgeq.quality.validate import FloatLiteRT
 
 METRICS = {
     "accuracy": "top-1 accuracy on the labelled data; drop = float accuracy - quantized accuracy",
@@ -41,78 +45,8 @@ METRICS = {
 }
 
 
-def _sqnr(signal: float, noise: float) -> float:
-    if noise <= 0:
-        return math.inf
-    return 10.0 * math.log10(max(signal, 1e-30) / noise)
-
-
-class _Model:
-    """A TFLite model in LiteRT (BUILTIN_REF): float inputs in (quantized as the model's input needs),
-    dequantized float outputs (and intermediates, when ``preserve_all``) out."""
-
-    def __init__(self, model: bytes, preserve_all: bool = False):
-        from edgeq.quality.references import LiteRT
-
-        self.rt = LiteRT(model, preserve_all=preserve_all)
-        self.interp = self.rt.interp
-        self.tensors = {d["name"]: d for d in self.interp.get_tensor_details()}
-
-    def run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
-        from edgeq.quality.validate import quantize_input
-
-        feed = []
-        for d, x in zip(self.rt.inputs, xs):
-            x = np.asarray(x, np.float32).reshape(d["shape"])
-            if np.dtype(d["dtype"]) != np.float32:
-                scale, zp = d["quantization"]
-                x = quantize_input(x, scale, zp, np.dtype(d["dtype"]).name)
-            feed.append(x)
-        self.rt.run(feed)
-        return [self._float(d) for d in self.rt.outputs]
-
-    def _float(self, d) -> np.ndarray:
-        v = self.interp.get_tensor(d["index"])
-        if np.dtype(d["dtype"]) == np.float32:
-            return v.astype(np.float64)
-        scale, zp = d["quantization"]
-        return (v.astype(np.float64) - zp) * scale
-
-    def tensor(self, name: str) -> np.ndarray:
-        return self._float(self.tensors[name])
-
-
-@dataclass
-class _Eval:
-    """What a model does on the evaluation samples, against the float model."""
-
-    outputs: list[np.ndarray]  # output 0 per sample (float)
-    signal: float = 0.0
-    noise: float = 0.0
-
-    @property
-    def sqnr_db(self) -> float:
-        return _sqnr(self.signal, self.noise)
-
-
-@dataclass
-class EvalSet:
-    """The samples quality is measured on: float inputs ``x`` (one array per model input), labels or None."""
-
-    x: list[np.ndarray]
-    y: np.ndarray | None
-    source: str
-
-    @property
-    def count(self) -> int:
-        return int(self.x[0].shape[0])
-
-    def sample(self, k: int) -> list[np.ndarray]:
-        return [a[k : k + 1] for a in self.x]
-
-
-def _metric_name(evalset: EvalSet, float_out: list[np.ndarray]) -> str:
-    if evalset.y is not None:
+def _metric_name(evalset: Samples, float_out: list[np.ndarray]) -> str:
+    if evalset.labels is not None:
         return "accuracy"
     return "agreement" if float_out and float_out[0].size > 1 else "nsr"
 
@@ -139,11 +73,8 @@ class Analysis:
         return sorted((r for r in self.layers if r["quantized"]), key=key)
 
     def to_json(self) -> dict:
-        def clean(v):
-            return None if isinstance(v, float) and not math.isfinite(v) else v
-
         def row(r):
-            return {k: clean(v) for k, v in r.items()}
+            return {k: finite_or_none(v) for k, v in r.items()}
 
         return {"model": self.model, "calibration": self.calibration,
                 "calibration_warning": self.calibration_warning, "samples": self.samples, "data": self.data,
@@ -162,7 +93,7 @@ class Session:
     per_channel: bool
     calibration: str
     calibration_warning: str | None
-    evalset: EvalSet
+    evalset: Samples  # float inputs and, from --data, labels
     float_out: list[np.ndarray]  # float model's output 0 per sample
     notes: list[str]
     _cache: dict = field(default_factory=dict)
@@ -181,43 +112,31 @@ class Session:
 
     def evaluate(self, model: bytes, step=None) -> dict:
         """Output SQNR / RMSE against the float model, and the quality metric, on the evaluation samples."""
-        m = _Model(model)
-        ev = _Eval([])
+        m = FloatLiteRT(model)
+        outputs, err = [], ErrorStats()
         for k in range(self.evalset.count):
             q = m.run(self.evalset.sample(k))[0].reshape(-1)
-            f = self.float_out[k]
-            ev.outputs.append(q)
-            ev.signal += float(np.sum(f * f))
-            ev.noise += float(np.sum((q - f) ** 2))
+            outputs.append(q)
+            err.add(self.float_out[k], q)
             if step:
                 step()
-        return self._quality(ev)
+        return self._quality(np.stack(outputs), err)
 
-    def _quality(self, ev: _Eval) -> dict:
-        n = self.evalset.count
-        size = sum(o.size for o in self.float_out)
-        out = {"sqnr_db": ev.sqnr_db, "rmse": math.sqrt(ev.noise / max(size, 1))}
+    def _quality(self, outputs: np.ndarray, err: ErrorStats) -> dict:
+        out = {"sqnr_db": err.sqnr_db, "rmse": err.rmse}
         metric = self.metric
-        pq = np.array([o.argmax() for o in ev.outputs])
-        pf = np.array([o.argmax() for o in self.float_out])
+        float_out = np.stack(self.float_out)
         if metric == "accuracy":
-            y = _labels(self.evalset.y[:n])
-            out["float_accuracy"] = float(np.mean(pf == y))
-            out["accuracy"] = float(np.mean(pq == y))
+            out["float_accuracy"] = accuracy(float_out, self.evalset.labels)
+            out["accuracy"] = accuracy(outputs, self.evalset.labels)
             out["drop"] = out["float_accuracy"] - out["accuracy"]
         if metric in ("accuracy", "agreement") and self.float_out[0].size > 1:
-            out["agreement"] = float(np.mean(pq == pf))
+            out["agreement"] = top1_agreement(float_out, outputs)
             if metric == "agreement":
                 out["drop"] = 1.0 - out["agreement"]
         if metric == "nsr":
-            out["drop"] = 0.0 if ev.noise == 0 else ev.noise / max(ev.signal, 1e-30)
+            out["drop"] = err.nsr
         return out
-
-
-def _labels(y: np.ndarray) -> np.ndarray:
-    from edgeq.quality.validate import _labels as labels
-
-    return labels(y)
 
 
 def open_session(model_path: str | Path, calib: str, *, data: str | None = None, samples: int = 100,
@@ -227,35 +146,26 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
     samples; at most ``samples``) and run the float model on them."""
     from edgeq.frontend.load import load_model
     from edgeq.frontend.partial import calibrate
-    from edgeq.frontend.convert import load_calibration
 
     loaded = load_model(model_path)
     if loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is a TFLite model; the analysis compares the float model with its "
                          "int8 quantization, so it needs the float model",
                          hint="pass the Keras model (.keras/.h5) or SavedModel the .tflite came from")
-    cal = load_calibration(calib, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                           random_range=random_range, random_count=random_count)
+    cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
     step = progress("calibrating", cal.count) if progress else None
     calibrated = calibrate(loaded, cal, calibration=calibration,
                            progress=(lambda done, total: step()) if step else None)
     notes = list(loaded.notes) + list(cal.notes)
     if data:
-        from edgeq.quality.validate import load_dataset
-
-        ds = load_dataset(data, len(loaded.input_shapes))
-        for i, (x, shape) in enumerate(zip(ds.x, loaded.input_shapes)):
-            if tuple(x.shape[1:]) != tuple(shape):
-                raise EdgeqError(f"data {data} input {i} has samples of shape {tuple(x.shape[1:])}; the model "
-                                 f"takes {tuple(shape)}", hint="reshape the data to (N, *input_shape)")
-        n = min(samples, len(ds.x[0]))
-        evalset = EvalSet([np.asarray(x[:n], np.float32) for x in ds.x],
-                          None if ds.y is None else np.asarray(ds.y[:n]), f"{data} ({n} samples)")
+        ds = load_dataset(data, loaded_inputs(loaded))
+        n = min(samples, ds.count)
+        evalset = ds.head(n, f"{data} ({n} samples)")
+        notes += list(ds.notes)
     else:
         n = min(samples, cal.count)
-        evalset = EvalSet([x[:n].astype(np.float32) for x in cal.inputs], None,
-                          f"calibration data {cal.source} ({n} samples)")
-    fm = _Model(calibrated)
+        evalset = Samples(f"calibration data {cal.source} ({n} samples)", [x[:n] for x in cal.inputs])
+    fm = FloatLiteRT(calibrated)
     step = progress("float model", evalset.count) if progress else None
     float_out = []
     for k in range(evalset.count):
@@ -280,43 +190,37 @@ def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samp
                                 random_count=random_count, per_channel=per_channel, calibration=calibration,
                                 progress=progress)
     int8 = s.quantized()
-    qm, fm = _Model(int8, preserve_all=True), _Model(s.calibrated, preserve_all=True)
+    qm, fm = FloatLiteRT(int8, preserve_all=True), FloatLiteRT(s.calibrated, preserve_all=True)
     float_ops = {op.name: op for op in model_ops(s.calibrated)}
     ops = [op for op in model_ops(int8) if op.name in float_ops and op.kind not in ("QUANTIZE", "DEQUANTIZE")]
     inputs_of = _op_inputs(s.calibrated)
     # the model inputs too: the first ops' "added" error is measured against the input's quantization
-    model_inputs = [d["name"] for d in fm.rt.inputs if d["name"] in qm.tensors]
-    tracked = model_inputs + [op.name for op in ops]
-    acc = {name: [0.0, 0.0, 0.0, 0] for name in tracked}  # signal, noise, max abs err, elements
+    input_names = [d["name"] for d in fm.rt.inputs if d["name"] in qm.tensors]
+    tracked = input_names + [op.name for op in ops]
+    err = {name: ErrorStats() for name in tracked}
     step = progress("per-layer error", s.evalset.count) if progress else None
     for k in range(s.evalset.count):
         x = s.evalset.sample(k)
         qm.run(x)
         fm.run(x)
         for name in tracked:
-            f, q = fm.tensor(name), qm.tensor(name)
-            a = acc[name]
-            a[0] += float(np.sum(f * f))
-            a[1] += float(np.sum((q - f) ** 2))
-            a[2] = max(a[2], float(np.max(np.abs(q - f))) if q.size else 0.0)
-            a[3] += q.size
+            err[name].add(fm.tensor(name), qm.tensor(name))
         if step:
             step()
     rows = []
-    sqnr = {name: _sqnr(acc[name][0], acc[name][1]) for name in model_inputs}
+    sqnr = {name: err[name].sqnr_db for name in input_names}
     for op in ops:
-        sig, noise, mx, n = acc[op.name]
+        e = err[op.name]
         d = qm.tensors[op.name]
         quant = d["quantization"]
-        sqnr[op.name] = _sqnr(sig, noise)
-        rmse = math.sqrt(noise / max(n, 1))
+        sqnr[op.name] = e.sqnr_db
         ins = [sqnr[t] for t in inputs_of.get(op.name, []) if t in sqnr]
         worst_in = min(ins) if ins else math.inf
         rows.append({"name": op.name, "kind": op.kind, "op": op.index, "float_op": float_ops[op.name].index,
                      "dtype": np.dtype(d["dtype"]).name, "quantized": np.dtype(d["dtype"]) != np.float32,
-                     "sqnr_db": sqnr[op.name], "rmse": rmse, "max_abs_err": mx,
+                     "sqnr_db": sqnr[op.name], "rmse": e.rmse, "max_abs_err": e.max_abs_err,
                      "scale": float(quant[0]), "zero_point": int(quant[1]),
-                     "rmse_lsb": rmse / quant[0] if quant[0] else None,
+                     "rmse_lsb": e.rmse / quant[0] if quant[0] else None,
                      "added_db": (worst_in - sqnr[op.name]) if math.isfinite(worst_in) else
                      (None if not math.isfinite(sqnr[op.name]) else 0.0),
                      "keepable": None, "float_sqnr_db": None, "gain_db": None, "float_drop": None})
@@ -343,9 +247,7 @@ def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samp
 def _op_inputs(model: bytes) -> dict[str, list[str]]:
     """For each op (by output tensor name), the names of its non-constant input tensors (op outputs and
     model inputs)."""
-    from edgeq.frontend.partial import _interpreter
-
-    it = _interpreter(model)
+    it = tflite_interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
     produced = {int(d["index"]) for d in it.get_input_details()}
     ops = it._get_ops_details()
@@ -374,8 +276,7 @@ class PartialResult:
     def to_json(self) -> dict:
         return {"kept_float": self.kept_float, "metric": self.metric, "metric_definition": METRICS[self.metric],
                 "max_drop": self.max_drop, "reached": self.reached,
-                "steps": [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                           for k, v in r.items()} for r in self.steps]}
+                "steps": [{k: finite_or_none(v) for k, v in r.items()} for r in self.steps]}
 
 
 def quantize_partial(model_path: str | Path, calib: str, *, keep_float: int | None = None,

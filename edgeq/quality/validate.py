@@ -8,17 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import EdgeqError
+from edgeq.frontend.data import Samples, check_samples, match_names, tflite_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.quality.compare import ByteCompare, first_mismatching_op
+from edgeq.quality.metrics import ErrorStats, accuracy, cosine_similarity, finite_or_none, top1_agreement
 from edgeq.quality.references import TFLM, LiteRT
-
-
-@dataclass
-class Dataset:
-    x: list[np.ndarray]  # one array (N, *shape) per model input
-    y: np.ndarray | None = None
-    source: str = ""
 
 
 @dataclass
@@ -45,34 +39,11 @@ class ValidationReport:
             "model": self.model,
             "samples": self.samples,
             "accuracy": self.accuracy,
-            "fidelity": self.fidelity,
+            "fidelity": [{k: finite_or_none(v) for k, v in f.items()} for f in self.fidelity],
             "c_host": {k: c.to_json() for k, c in self.c_host.items()},
             "litert_vs_tflm_mismatched_bytes": self.references_disagree_bytes,
             "arena": self.arena,
         }
-
-
-def load_dataset(path: str | Path, n_inputs: int = 1) -> Dataset:
-    p = Path(path)
-    if not p.is_file():
-        raise EdgeqError(f"{p}: no such data file", hint="pass an .npz with arrays 'x' (and 'y'), or an .npy")
-    try:
-        if p.suffix == ".npy":
-            return Dataset([np.load(p, allow_pickle=False)], None, str(p))
-        if p.suffix == ".npz":
-            z = np.load(p, allow_pickle=False)
-            keys = list(z.keys())
-            if "x" in z:
-                xs = [z["x"]]
-            elif n_inputs > 1 and all(f"x{i}" in z for i in range(n_inputs)):
-                xs = [z[f"x{i}"] for i in range(n_inputs)]
-            else:
-                raise EdgeqError(f"{p} has arrays {keys} but no 'x'",
-                                 hint="save the inputs as 'x' and the labels as 'y': np.savez(f, x=x, y=y)")
-            return Dataset(xs, z["y"] if "y" in z else None, str(p))
-    except (ValueError, OSError) as e:
-        raise EdgeqError(f"{p} is not a readable NumPy file: {e}") from None
-    raise EdgeqError(f"{p}: unknown data format '{p.suffix}'", hint="use .npz (x, y) or .npy")
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
@@ -82,27 +53,14 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> 
     return np.clip(q + zero_point, info.min, info.max).astype(dtype)
 
 
-def _check_shapes(ds: Dataset, g) -> None:
-    for i, tid in enumerate(g.inputs):
-        t = g.tensor(tid)
-        x = ds.x[i]
-        if tuple(x.shape[1:]) != tuple(t.shape[1:]):
-            raise EdgeqError(
-                f"data '{ds.source}' input {i} has samples of shape {tuple(x.shape[1:])}, "
-                f"the model input '{t.name}' takes {tuple(t.shape[1:])}",
-                hint=f"reshape the data to (N, {', '.join(map(str, t.shape[1:]))})")
-    if ds.y is not None and len(ds.y) != len(ds.x[0]):
-        raise EdgeqError(f"data '{ds.source}' has {len(ds.x[0])} inputs but {len(ds.y)} labels")
-
-
-def int8_inputs(model: bytes, ds: Dataset | None, n: int, seed: int = 0) -> list[list[np.ndarray]]:
+def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0) -> list[list[np.ndarray]]:
     """``n`` samples for the model's inputs in their own dtype (int8, uint8, int16 or float32): from the
     data set (float data quantized with the input's scale and zero point for integer inputs, passed
     through for float32 inputs), else random (the full integer range; standard normal floats)."""
     g = read_tflite(model)
     if ds is not None:
-        _check_shapes(ds, g)
-        n = min(n, len(ds.x[0]))
+        check_samples(ds, tflite_inputs(model))
+        n = min(n, ds.count)
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n):
@@ -110,7 +68,7 @@ def int8_inputs(model: bytes, ds: Dataset | None, n: int, seed: int = 0) -> list
         for i, tid in enumerate(g.inputs):
             t = g.tensor(tid)
             if ds is not None:
-                x = ds.x[i][k : k + 1]
+                x = ds.inputs[i][k : k + 1]
                 if t.dtype == "float32":
                     sample.append(x.astype(np.float32))
                 elif x.dtype.kind == "f":
@@ -127,36 +85,71 @@ def int8_inputs(model: bytes, ds: Dataset | None, n: int, seed: int = 0) -> list
     return out
 
 
-def dequantize(q: np.ndarray, t) -> np.ndarray:
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer -> float64: ``(q - zero_point) * scale``."""
+    return (q.astype(np.float64) - zero_point) * scale
+
+
+def _as_real(q: np.ndarray, t) -> np.ndarray:
+    """An output of tensor ``t`` as real numbers (integer tensors dequantized)."""
     if t.quant is None or t.dtype == "float32":
-        return q.astype(np.float32)
-    return (q.astype(np.float32) - t.quant.zero_point[0]) * np.float32(t.quant.scale[0])
+        return q.astype(np.float64)
+    return dequantize(q, t.quant.scale[0], t.quant.zero_point[0])
 
 
-def fidelity(ref: np.ndarray, test: np.ndarray) -> dict:
-    ref = ref.astype(np.float64).reshape(len(ref), -1)
-    test = test.astype(np.float64).reshape(len(test), -1)
-    noise = np.sum((ref - test) ** 2)
-    sig = np.sum(ref ** 2)
-    sqnr = float("inf") if noise == 0 else float(10 * np.log10(max(sig, 1e-30) / noise))
-    num = np.sum(ref * test, axis=1)
-    den = np.linalg.norm(ref, axis=1) * np.linalg.norm(test, axis=1)
-    cos = float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)))
-    return {"sqnr_db": sqnr, "cosine": cos, "max_abs_err": float(np.max(np.abs(ref - test)))}
+class FloatLiteRT:
+    """A TFLite model in LiteRT (reference kernels) seen as a float model: float inputs in (quantized as
+    each integer input needs), float64 outputs out (dequantized), and with ``preserve_all`` every
+    intermediate tensor by name (:meth:`tensor`)."""
+
+    def __init__(self, model: bytes, preserve_all: bool = False):
+        self.rt = LiteRT(model, preserve_all=preserve_all)
+        self.interp = self.rt.interp
+        self.tensors = {d["name"]: d for d in self.interp.get_tensor_details()}
+
+    def run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """One sample: one float array per model input; the float outputs."""
+        feed = []
+        for d, x in zip(self.rt.inputs, xs):
+            x = np.asarray(x, np.float32).reshape(d["shape"])
+            if np.dtype(d["dtype"]) != np.float32:
+                scale, zp = d["quantization"]
+                x = quantize_input(x, scale, zp, np.dtype(d["dtype"]).name)
+            feed.append(x)
+        self.rt.run(feed)
+        return [self._real(d) for d in self.rt.outputs]
+
+    def run_all(self, xs: list[np.ndarray], step=None) -> list[np.ndarray]:
+        """Every sample of ``xs`` (one ``(N, ...)`` float array per model input): one ``(N, size)`` float64
+        array per model output; ``step()`` is called after each sample."""
+        outs: list[list[np.ndarray]] = [[] for _ in self.rt.outputs]
+        for k in range(int(xs[0].shape[0])):
+            for i, o in enumerate(self.run([x[k : k + 1] for x in xs])):
+                outs[i].append(o.reshape(-1))
+            if step is not None:
+                step()
+        return [np.stack(o) for o in outs]
+
+    def tensor(self, name: str) -> np.ndarray:
+        """The float value of a tensor after the last run (needs ``preserve_all`` for intermediates)."""
+        return self._real(self.tensors[name])
+
+    def _real(self, d) -> np.ndarray:
+        v = self.interp.get_tensor(d["index"])
+        if np.dtype(d["dtype"]) == np.float32:
+            return v.astype(np.float64)
+        scale, zp = d["quantization"]
+        return dequantize(v, scale, zp)
 
 
-def _labels(y: np.ndarray) -> np.ndarray:
-    return y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(-1).astype(np.int64)
-
-
-def validate(model: bytes, *, name: str = "model", keras_model=None, data: Dataset | None = None,
+def validate(model: bytes, *, name: str = "model", keras_model=None, data: Samples | None = None,
              c_host: bool = False, samples: int = 100, progress=None,
              workdir: str | Path | None = None) -> ValidationReport:
     """Run every check that was asked for; ``progress(description, total)`` returns a step callback."""
     g = read_tflite(model, name=name)
     rep = ValidationReport(model=name)
     litert = LiteRT(model)
-    inputs = int8_inputs(model, data, samples)
+    inputs = model_inputs(model, data, samples)
     rep.samples = len(inputs)
     step = progress("LiteRT reference", len(inputs)) if progress else (lambda: None)
     ref_out = []
@@ -168,22 +161,22 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Datas
     # accuracy / fidelity against the float model
     if data is not None:
         outs_t = [g.tensor(t) for t in g.outputs]
-        q0 = np.stack([dequantize(o[0], outs_t[0]) for o in ref_out])
+        q = [np.stack([_as_real(o[i], t) for o in ref_out]) for i, t in enumerate(outs_t)]
         if keras_model is not None:
-            xs = [x[: len(inputs)].astype(np.float32) for x in data.x]
+            order = match_names([i.name for i in keras_model.inputs], tflite_inputs(model))
+            xs = [data.inputs[j][: len(inputs)].astype(np.float32) for j in (order or range(len(data.inputs)))]
             f = keras_model.predict(xs if len(xs) > 1 else xs[0], verbose=0, batch_size=64)
-            f = f if isinstance(f, (list, tuple)) else [f]
+            f = [np.asarray(o) for o in (f if isinstance(f, (list, tuple)) else [f])]
             for i, t in enumerate(outs_t):
-                qi = np.stack([dequantize(o[i], t) for o in ref_out])
-                rep.fidelity.append(dict(output=t.name, **fidelity(np.asarray(f[i]), qi)))
-        if data.y is not None:
-            y = _labels(data.y[: len(inputs)])
-            pred_q = q0.reshape(len(q0), -1).argmax(-1)
-            rep.accuracy["int8"] = float(np.mean(pred_q == y))
+                err = ErrorStats.of(f[i], q[i])
+                rep.fidelity.append({"output": t.name, "sqnr_db": err.sqnr_db,
+                                     "cosine": cosine_similarity(f[i], q[i]), "max_abs_err": err.max_abs_err})
+        if data.labels is not None:
+            y = data.labels[: len(inputs)]
+            rep.accuracy["int8"] = accuracy(q[0], y)
             if keras_model is not None:
-                pred_f = np.asarray(f[0]).reshape(len(y), -1).argmax(-1)
-                rep.accuracy["float"] = float(np.mean(pred_f == y))
-                rep.accuracy["top1_agreement"] = float(np.mean(pred_f == pred_q))
+                rep.accuracy["float"] = accuracy(f[0], y)
+                rep.accuracy["top1_agreement"] = top1_agreement(f[0], q[0])
 
     # generated C on the host against both references
     if c_host:
@@ -220,5 +213,3 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Datas
             tmp.cleanup()
     return rep
 
-
-model_inputs = int8_inputs  # the dtype-general name (int8_inputs is kept for existing callers)

@@ -24,7 +24,7 @@ from edgeq.targets.boards import load_board
 from edgeq.codegen import generate
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.convert import load_calibration
+from edgeq.frontend.data import load_calibration, loaded_inputs
 from edgeq.quality.references import LiteRT
 
 
@@ -37,8 +37,7 @@ def main() -> None:
     a = ap.parse_args()
     lo, hi = (float(v) for v in a.random_range.split(","))
     loaded = load_model(a.model)
-    cal = load_calibration("random", loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                           random_range=(lo, hi), random_count=50)
+    cal = load_calibration("random", loaded_inputs(loaded), random_range=(lo, hi), random_count=50)
     tfl = quantize_int16x8(loaded, cal)
     board = load_board(a.board)
     g = lower_tflite(tfl, "litert", Path(a.model).stem, "dsp" if board.cpu.dsp else "portable")

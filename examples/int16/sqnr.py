@@ -12,19 +12,15 @@ agreement with float, and whether the generated C (host) is bit-exact with LiteR
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.convert import load_calibration, quantize
+from edgeq.frontend.convert import quantize
+from edgeq.frontend.data import load_calibration, loaded_inputs
+from edgeq.quality.metrics import sqnr_db, top1_agreement
 from edgeq.quality.references import LiteRT
-
-
-def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    noise = float(np.sum((ref.astype(np.float64) - got) ** 2))
-    return math.inf if noise == 0 else 10 * math.log10(float(np.sum(ref.astype(np.float64) ** 2)) / noise)
 
 
 def main() -> None:
@@ -35,8 +31,7 @@ def main() -> None:
     ap.add_argument("--hi", type=float, default=255.0)
     a = ap.parse_args()
     loaded = load_model(a.model)
-    cal = load_calibration("random", loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                           random_range=(a.lo, a.hi), random_count=50)
+    cal = load_calibration("random", loaded_inputs(loaded), random_range=(a.lo, a.hi), random_count=50)
     tfl8 = quantize(loaded, cal, input_type="float32", output_type="float32")
     tfl16 = quantize_int16x8(loaded, cal, input_type="float32", output_type="float32")
     rng = np.random.default_rng(1234)
@@ -50,7 +45,7 @@ def main() -> None:
     print("| | SQNR vs float (output) | top-1 agreement with float | model bytes |")
     print("|---|---:|---:|---:|")
     for name, q, tfl in (("int8", q8, tfl8), ("int16x8", q16, tfl16)):
-        agree = float(np.mean(q.argmax(1) == f.argmax(1)))
+        agree = top1_agreement(f, q)
         print(f"| {name} | {sqnr_db(f, q):.1f} dB | {100 * agree:.1f}% | {len(tfl):,} |")
 
 

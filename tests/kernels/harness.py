@@ -29,12 +29,13 @@ def _convert(model, calib: list[np.ndarray], per_channel: bool = True, input_typ
              output_type: str = "int8") -> bytes:
     """edgeq's own quantizer (calibration keyed by input name, batch-1 export) on an in-memory model."""
     from edgeq.frontend.load import LoadedModel
-    from edgeq.frontend.convert import CalibrationData, quantize
+    from edgeq.frontend.convert import quantize
+    from edgeq.frontend.data import Samples
 
     loaded = LoadedModel(Path(f"{model.name}.keras"), "keras", model, None, None,
                          [tuple(i.shape[1:]) for i in model.inputs], [np.dtype("float32")] * len(model.inputs),
                          [i.name for i in model.inputs])
-    cal = CalibrationData("test", [c.astype(np.float32) for c in calib], True)
+    cal = Samples("test", [c.astype(np.float32) for c in calib])
     return quantize(loaded, cal, per_channel=per_channel, input_type=input_type, output_type=output_type)
 
 

@@ -16,7 +16,7 @@ def int16x8_tflite(model, calib=None, n_calib: int = 32, seed: int = 0, scale: f
     """16x8 quantization of a Keras model (batch-1 inputs) through edgeq.frontend.int16."""
     from edgeq.frontend.int16 import quantize_int16x8
     from edgeq.frontend.load import LoadedModel
-    from edgeq.frontend.convert import CalibrationData
+    from edgeq.frontend.data import Samples
 
     if calib is None:
         rng = np.random.default_rng(seed)
@@ -27,7 +27,7 @@ def int16x8_tflite(model, calib=None, n_calib: int = 32, seed: int = 0, scale: f
     loaded = LoadedModel(Path(f"{model.name}.keras"), "keras", model, None, None,
                          [tuple(i.shape[1:]) for i in model.inputs], [np.dtype("float32")] * len(model.inputs),
                          [i.name for i in model.inputs])
-    cal = CalibrationData("test", [c.astype(np.float32) for c in calib], True)
+    cal = Samples("test", [c.astype(np.float32) for c in calib])
     return quantize_int16x8(loaded, cal, input_type=input_type, output_type=output_type,
                             per_channel=per_channel)
 

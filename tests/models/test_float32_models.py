@@ -57,12 +57,12 @@ def _mixed_resnet8() -> bytes:
         import tensorflow as tf
 
         from edgeq.frontend.load import load_model
-        from edgeq.frontend.convert import _export_batch1
+        from edgeq.frontend.convert import export_batch1
 
         rng = np.random.default_rng(0)
         calib = [rng.uniform(0, 255, (1, 32, 32, 3)).astype(np.float32) for _ in range(16)]
         with tempfile.TemporaryDirectory() as tmp:
-            _export_batch1(load_model(src), Path(tmp) / "sm")
+            export_batch1(load_model(src), Path(tmp) / "sm")
 
             def converter():
                 c = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "sm"))

@@ -21,15 +21,14 @@ def _resnet8_16x8(io: str) -> bytes:
     once and cached on disk by content hash."""
     from edgeq.frontend.int16 import quantize_int16x8
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.convert import load_calibration
+    from edgeq.frontend.data import load_calibration, loaded_inputs
 
     src = MLPERF / "resnet8.h5"
     key = hashlib.sha256(src.read_bytes() + f"int16x8 random 0..255 50 {io}".encode()).hexdigest()[:24]
     path = cache_dir() / "tflite" / f"{key}.tflite"
     if not path.exists():
         loaded = load_model(src)
-        cal = load_calibration("random", loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names,
-                               random_range=(0.0, 255.0), random_count=50)
+        cal = load_calibration("random", loaded_inputs(loaded), random_range=(0.0, 255.0), random_count=50)
         data = quantize_int16x8(loaded, cal, input_type=io, output_type=io)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from paths import MLPERF
-from edgeq.quality.validate import Dataset, validate
+from edgeq.frontend.data import Samples
+from edgeq.quality.validate import validate
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +35,13 @@ def test_kws_converted_by_edgeq(kws_edgeq):
 
 def test_ad01_converted_by_edgeq_on_real_sample(ad01_edgeq):
     x = np.fromfile(MLPERF / "ad01_sample_input_40x640_f32.bin", np.float32).reshape(40, 640)
-    _assert_exact(ad01_edgeq, "ad01_edgeq", data=Dataset([x], None, "ad01 sample"), samples=40)
+    _assert_exact(ad01_edgeq, "ad01_edgeq", data=Samples("ad01 sample", [x]), samples=40)
     _assert_exact(ad01_edgeq, "ad01_edgeq")  # and 100 random int8 inputs
 
 
 def test_digits_cnn_accuracy_and_bit_exactness(digits):
     model, tfl, (xte, yte) = digits
-    rep = validate(tfl, name="digits", keras_model=model, data=Dataset([xte], yte, "digits test"),
+    rep = validate(tfl, name="digits", keras_model=model, data=Samples("digits test", [xte], yte),
                    c_host=True, samples=len(yte))
     assert rep.c_host["litert"].bit_exact and rep.c_host["tflm"].bit_exact
     acc_f, acc_q = rep.accuracy["float"], rep.accuracy["int8"]

@@ -17,9 +17,10 @@ from edgeq.errors import EdgeqError
 from edgeq.frontend import calibrate as K
 from edgeq.frontend import partial as mixed
 from edgeq.frontend.load import load_model
-from edgeq.frontend.convert import load_calibration, quantize
+from edgeq.frontend.convert import quantize
+from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
 from edgeq.frontend.tflite.reader import read_tflite
-from edgeq.quality.validate import Dataset, validate
+from edgeq.quality.validate import validate
 
 DIGITS = REPO / "examples" / "digits"
 
@@ -89,7 +90,7 @@ def test_ranges_reach_the_int8_model(comparison):
 
 def test_minmax_rewrite_changes_nothing(outlier):
     loaded = load_model(outlier / "outlier.keras")
-    cal = load_calibration(outlier / "calib.npy", loaded.input_shapes, loaded.input_dtypes)
+    cal = load_calibration(outlier / "calib.npy", loaded_inputs(loaded))
     calibrated = mixed.calibrate(loaded, cal)
     stats = K.collect_stats(calibrated, cal.inputs, [K.Method("minmax")])
     same = K.with_ranges(calibrated, K.method_ranges(stats, "minmax"))
@@ -116,7 +117,7 @@ def _model_content(data: bytes):
 def test_quantize_command_path_equals_comparison(outlier, comparison):
     """`edgeq quantize --calibration entropy` (inside converter.convert) = the comparison's entropy model."""
     loaded = load_model(outlier / "outlier.keras")
-    cal = load_calibration(outlier / "calib.npy", loaded.input_shapes, loaded.input_dtypes)
+    cal = load_calibration(outlier / "calib.npy", loaded_inputs(loaded))
     data = quantize(loaded, cal, calibration="entropy")
     assert _model_content(data) == _model_content(comparison.models["entropy"])
     assert _model_content(quantize(loaded, cal)) == _model_content(comparison.models["minmax"])
@@ -130,14 +131,14 @@ def test_per_tensor_percentile_digits_bit_exact_in_c():
     assert len(weights) == 6 and all(len(w.quant.scale) == 1 for w in weights)
     assert "percentile:99.9" in r.calibration and "per-tensor" in r.calibration
     z = np.load(DIGITS / "test.npz")
-    rep = validate(r.tflite, data=Dataset([z["x"]], z["y"]), c_host=True, samples=40)
+    rep = validate(r.tflite, data=Samples("digits test", [z["x"]], z["y"]), c_host=True, samples=40)
     assert rep.c_host["litert"].bit_exact and rep.c_host["tflm"].bit_exact and rep.samples == 40
     assert rep.accuracy["int8"] > 0.9
 
 
 def test_entropy_model_bit_exact_in_c(comparison, outlier):
     x = np.load(outlier / "clean.npy")
-    rep = validate(comparison.models["entropy"], data=Dataset([x]), c_host=True, samples=30)
+    rep = validate(comparison.models["entropy"], data=Samples("clean samples", [x]), c_host=True, samples=30)
     assert rep.c_host["litert"].bit_exact and rep.c_host["litert"].samples == 30
 
 
@@ -206,8 +207,7 @@ def test_two_input_functional_net_with_add_concat_pool(tmp_path):
     np.savez(tmp_path / "calib.npz", a=xa, b=xb)
 
     loaded = load_model(tmp_path / "two.keras")
-    cal = load_calibration(tmp_path / "calib.npz", loaded.input_shapes, loaded.input_dtypes,
-                           input_names=loaded.input_names)
+    cal = load_calibration(tmp_path / "calib.npz", loaded_inputs(loaded))
     calibrated = mixed.calibrate(loaded, cal)
     stats = K.collect_stats(calibrated, cal.inputs, K.all_methods(), input_names=loaded.input_names)
     for s in stats.values():  # what we observed is what the converter's calibration recorded

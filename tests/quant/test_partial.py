@@ -44,19 +44,19 @@ def test_max_drop_keeps_only_the_planted_layer(planted):
     # and its top-1 agreement, recomputed here from the float Keras model and LiteRT, is the one reported
     import keras
 
-    from edgeq.quality.sensitivity import _Model
+    from edgeq.quality.validate import FloatLiteRT
 
     x = np.load(calib)[:80]
     want = keras.models.load_model(model).predict(x, verbose=0).argmax(-1)
-    m = _Model(p.tflite)
-    got = np.array([m.run([x[k : k + 1]])[0].argmax() for k in range(len(x))])
+    got = FloatLiteRT(p.tflite).run_all([x])[0].argmax(-1)
     assert np.mean(got == want) == pytest.approx(last["agreement"])
 
 
 def test_keep_float_n_digits_runs_bit_exact_in_c(tmp_path):
     """--keep-float 2 on the digits CNN: the two costliest ops in float32; the generated C (int8 and float32
     kernels, QUANTIZE / DEQUANTIZE at the boundaries) matches LiteRT byte for byte."""
-    from edgeq.quality.validate import load_dataset, validate
+    from edgeq.frontend.data import load_dataset, tflite_inputs
+    from edgeq.quality.validate import validate
 
     p = quantize_partial(DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy"), keep_float=2,
                          data=str(DIGITS / "test.npz"), samples=150)
@@ -68,7 +68,7 @@ def test_keep_float_n_digits_runs_bit_exact_in_c(tmp_path):
     assert p.steps[-1]["bytes"] == len(p.tflite) > p.steps[0]["bytes"]  # float weights are 4x bigger
     for s in p.steps:
         assert abs(s["drop"]) < 0.03 and s["float_accuracy"] > 0.9
-    rep = validate(p.tflite, name="digits_partial", data=load_dataset(DIGITS / "test.npz"), c_host=True,
+    rep = validate(p.tflite, name="digits_partial", data=load_dataset(DIGITS / "test.npz", tflite_inputs(p.tflite)), c_host=True,
                    samples=20, workdir=tmp_path)
     assert rep.c_host["litert"].bit_exact and rep.c_host["litert"].samples == 20
     assert rep.accuracy["int8"] > 0.85

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from paths import MLPERF, REPO
 
-from edgeq.quality.sensitivity import _Model
 from edgeq.api import quantize_model
 from edgeq.cli.main import main
 from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.quality.metrics import sqnr_db
+from edgeq.quality.validate import FloatLiteRT
 
 DIGITS = REPO / "examples" / "digits"
 MODEL, CALIB = DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy")
@@ -32,12 +33,7 @@ def test_data():
 
 
 def _run(model: bytes, x: np.ndarray) -> np.ndarray:
-    m = _Model(model)
-    return np.stack([m.run([x[k : k + 1]])[0].reshape(-1) for k in range(len(x))])
-
-
-def _sqnr(ref: np.ndarray, got: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(ref**2) / np.sum((got - ref) ** 2)))
+    return FloatLiteRT(model).run_all([x])[0]
 
 
 def _dtypes(model: bytes) -> tuple[set, set]:
@@ -50,10 +46,11 @@ def _dtypes(model: bytes) -> tuple[set, set]:
 def test_int8_is_the_default_path_byte_for_byte(schemes):
     """--scheme int8 is the existing int8 conversion, unchanged (tests cache converted models by hash)."""
     from edgeq.frontend.load import load_model
-    from edgeq.frontend.convert import load_calibration, quantize
+    from edgeq.frontend.convert import quantize
+    from edgeq.frontend.data import load_calibration, loaded_inputs
 
     loaded = load_model(MODEL)
-    cal = load_calibration(CALIB, loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names)
+    cal = load_calibration(CALIB, loaded_inputs(loaded))
     direct = quantize(loaded, cal)
     assert schemes["int8"].tflite == direct
     assert schemes["int8"].scheme == "int8" and _dtypes(direct) == ({"int8"}, {"int8"})
@@ -85,7 +82,7 @@ def test_int16x8_scheme(schemes, test_data):
     for t16, t8 in zip(g.inputs, g8.inputs):
         assert g.tensor(t16).quant.scale[0] < g8.tensor(t8).quant.scale[0] / 100
     out16 = _run(r.tflite, x)
-    assert _sqnr(keras_out, out16) > 30
+    assert sqnr_db(keras_out, out16) > 30
     assert np.mean(out16.argmax(-1) == y) >= np.mean(keras_out.argmax(-1) == y) - 0.01
 
 

@@ -14,14 +14,8 @@ from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
 from edgeq.frontend.tflite.kind import is_int8_tflite, tflite_interpreter
-from edgeq.frontend.convert import (
-    CalibrationData,
-    converter_messages,
-    ensure_int8,
-    float_tflite_bytes,
-    load_calibration,
-    quantize,
-)
+from edgeq.frontend.convert import converter_messages, ensure_int8, float_tflite_bytes, quantize
+from edgeq.frontend.data import InputSpec, Samples, load_calibration, loaded_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -73,9 +67,9 @@ def quantized(shared: Path, shared_models: dict[str, LoadedModel], tiny: dict[st
     out = {}
     for name, spec in calib_specs.items():
         model = shared_models[name]
-        out[name] = quantize(model, load_calibration(spec, model.input_shapes, model.input_dtypes, random_count=20))
+        out[name] = quantize(model, load_calibration(spec, loaded_inputs(model), random_count=20))
     sm = load_model(tiny["paths"]["savedmodel"])
-    out["tiny_sm"] = quantize(sm, load_calibration("random", sm.input_shapes, sm.input_dtypes, random_count=10))
+    out["tiny_sm"] = quantize(sm, load_calibration("random", loaded_inputs(sm), random_count=10))
     return out
 
 
@@ -245,12 +239,15 @@ def test_weights_only_h5(tiny: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------------
 # Calibration data
 
-SHAPES = [(4, 4, 3)]
-FLOAT32 = [np.dtype(np.float32)]
+FLOAT32 = np.dtype(np.float32)
 
 
-def calib(spec: Any, **kwargs: Any) -> CalibrationData:
-    return load_calibration(spec, SHAPES, FLOAT32, **kwargs)
+def specs(*shapes: tuple[int | None, ...], names: tuple[str, ...] = ("image", "b")) -> list[InputSpec]:
+    return [InputSpec(name, shape, FLOAT32) for name, shape in zip(names, shapes)]
+
+
+def calib(spec: Any, **kwargs: Any) -> Samples:
+    return load_calibration(spec, specs((4, 4, 3)), **kwargs)
 
 
 def test_calibration_npy(tmp_path: Path) -> None:
@@ -263,19 +260,19 @@ def test_calibration_npy(tmp_path: Path) -> None:
     assert len(samples) == 5 and samples[2][0].shape == (1, 4, 4, 3)
 
 
-@pytest.mark.parametrize("key", ["x", "anything", "image"])
+@pytest.mark.parametrize("key", ["x", "x0", "anything", "image"])
 def test_calibration_npz_keys(tmp_path: Path, key: str) -> None:
     np.savez(tmp_path / "c.npz", **{key: np.ones((2, 4, 4, 3), np.float32)})
-    assert calib(tmp_path / "c.npz", input_names=["image"]).count == 2
+    assert calib(tmp_path / "c.npz").count == 2
 
 
 def test_calibration_npz_per_input_name(tmp_path: Path) -> None:
     np.savez(tmp_path / "c.npz", a=np.ones((3, 4)), b=np.zeros((3, 2)))
-    data = load_calibration(tmp_path / "c.npz", [(4,), (2,)], FLOAT32 * 2, input_names=["a", "b"])
+    data = load_calibration(tmp_path / "c.npz", specs((4,), (2,), names=("a", "b")))
     assert [a.shape for a in data.inputs] == [(3, 4), (3, 2)]
     np.savez(tmp_path / "bad.npz", a=np.ones((3, 4)), c=np.zeros((3, 2)))
     with pytest.raises(EdgeqError, match="one array per model input"):
-        load_calibration(tmp_path / "bad.npz", [(4,), (2,)], FLOAT32 * 2, input_names=["a", "b"])
+        load_calibration(tmp_path / "bad.npz", specs((4,), (2,), names=("a", "b")))
 
 
 def test_calibration_npz_ambiguous_keys(tmp_path: Path) -> None:
@@ -286,7 +283,7 @@ def test_calibration_npz_ambiguous_keys(tmp_path: Path) -> None:
 
 
 def test_calibration_bin(shared: Path, tmp_path: Path) -> None:
-    data = load_calibration(shared / "ad01_sample_input_40x640_f32.bin", [(640,)], FLOAT32)
+    data = load_calibration(shared / "ad01_sample_input_40x640_f32.bin", specs((640,)))
     assert data.inputs[0].shape == (40, 640) and data.inputs[0].dtype == np.float32
     np.arange(50, dtype="<f4").tofile(tmp_path / "odd.bin")
     with pytest.raises(EdgeqError, match="not a whole number of samples") as excinfo:
@@ -300,9 +297,10 @@ def test_calibration_bin(shared: Path, tmp_path: Path) -> None:
 def test_calibration_wrong_shape_message(tmp_path: Path) -> None:
     np.save(tmp_path / "c.npy", np.zeros((10, 32, 32), np.float32))
     with pytest.raises(EdgeqError) as excinfo:
-        load_calibration(tmp_path / "c.npy", [(32, 32, 3)], FLOAT32)
+        load_calibration(tmp_path / "c.npy", specs((32, 32, 3)))
     assert excinfo.value.what.endswith(
-        "has shape (10, 32, 32) but the model input is (32, 32, 3) per sample; expected (N, 32, 32, 3)"
+        "has shape (10, 32, 32) = 10 samples of (32, 32), but the model input takes (32, 32, 3) per sample; "
+        "expected (N, 32, 32, 3)"
     )
 
 
@@ -358,7 +356,7 @@ def test_calibration_random() -> None:
     assert x.shape == (7, 4, 4, 3) and x.dtype == np.float32 and x.min() >= 0.0 and x.max() < 2.0
     np.testing.assert_array_equal(x, calib("random", random_range=(0.0, 2.0), random_count=7, seed=3).inputs[0])
     with pytest.raises(EdgeqError, match="variable dimension"):
-        load_calibration("random", [(None, 3)], FLOAT32)
+        load_calibration("random", specs((None, 3)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,7 +401,7 @@ def test_quantized_ad01_tracks_the_float_model(
 
 def test_quantize_options_progress_and_float_size(tiny: dict[str, Any]) -> None:
     loaded = load_model(tiny["paths"]["keras"])
-    data = load_calibration("random", loaded.input_shapes, loaded.input_dtypes, random_count=6)
+    data = load_calibration("random", loaded_inputs(loaded), random_count=6)
     calls: list[tuple[int, int]] = []
     per_channel = quantize(loaded, data, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(i, 6) for i in range(1, 7)]
@@ -422,9 +420,7 @@ def test_quantize_multi_input_npz(tmp_path: Path) -> None:
     assert loaded.input_names == ["a", "b"] and loaded.input_shapes == [(4,), (3,)]
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "c.npz", a=rng.normal(size=(8, 4)), b=rng.normal(size=(8, 3)))
-    data = load_calibration(
-        tmp_path / "c.npz", loaded.input_shapes, loaded.input_dtypes, input_names=loaded.input_names
-    )
+    data = load_calibration(tmp_path / "c.npz", loaded_inputs(loaded))
     details = io_details(quantize(loaded, data))
     assert [d["dtype"] for d in details] == [np.int8] * 3
 
@@ -436,7 +432,7 @@ def test_converter_failure_is_one_clear_error(tmp_path: Path) -> None:
     keras.Model(inputs, outputs).export(str(tmp_path / "sm"), verbose=False)
     loaded = load_model(tmp_path / "sm")
     with pytest.raises(EdgeqError, match="TFLite converter failed") as excinfo:
-        quantize(loaded, load_calibration("random", loaded.input_shapes, loaded.input_dtypes, random_count=2))
+        quantize(loaded, load_calibration("random", loaded_inputs(loaded), random_count=2))
     assert any("Erfinv" in line for line in excinfo.value.detail)
 
 
@@ -472,6 +468,6 @@ def test_ensure_int8(shared: Path) -> None:
 def test_tflite_is_not_requantized(shared: Path) -> None:
     loaded = load_model(shared / "resnet8_int8.tflite")
     with pytest.raises(EdgeqError, match="already a TFLite model"):
-        quantize(loaded, load_calibration("random", loaded.input_shapes, [np.dtype(np.float32)], random_count=1))
+        quantize(loaded, load_calibration("random", specs((32, 32, 3)), random_count=1))
     with pytest.raises(EdgeqError, match="no float model"):
         float_tflite_bytes(loaded)
