@@ -1,36 +1,20 @@
 """The `edgeq` command: parses arguments, calls one flow or stage, prints. No logic here.
 
-Heavy packages (TensorFlow, Keras, LiteRT, TFLM, matplotlib) are imported by the functions that need
-them, so `edgeq --help` and `edgeq boards` start fast.
+The parser is built here; each command lives in a module of this package (quantize, model, board,
+boards), imported only when that command runs, so `edgeq --help` and `edgeq boards` start without
+NumPy, TensorFlow, LiteRT or matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgeq.errors import EdgeqError  # noqa: E402
-from edgeq.files import write_atomic  # noqa: E402
-from edgeq.flows import board as board_flows  # noqa: E402
-from edgeq.flows.convert_and_flash import convert_and_flash  # noqa: E402
-from edgeq.flows.generate import generate_c, lower_tflite, read_deployable  # noqa: E402
-from edgeq.flows.quantize import quantize_model, summarize  # noqa: E402
-from edgeq.frontend.calibrate import parse_method  # noqa: E402
-from edgeq.frontend.data import load_dataset, tflite_inputs  # noqa: E402
-from edgeq.frontend.load import load_model  # noqa: E402
-from edgeq.ir import ALIAS_OPS  # noqa: E402
-from edgeq.passes.lower import supported_signatures  # noqa: E402
-from edgeq.quality.calibrations import compare_calibrations  # noqa: E402
-from edgeq.quality.sensitivity import analyze, quantize_partial  # noqa: E402
-from edgeq.quality.validate import validate  # noqa: E402
-from edgeq.report import terminal as report  # noqa: E402
-from edgeq.report.html import analysis_report, calibration_report, flow_report, validate_report  # noqa: E402
-from edgeq.report.json import document, write_json  # noqa: E402
-from edgeq.targets.boards import list_boards, load_board  # noqa: E402
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -53,11 +37,6 @@ def _positive(text: str) -> int:
     return v
 
 
-def _write_json(path: str | None, kind: str, body: dict) -> None:
-    if path:
-        write_json(path, document(kind, body))
-
-
 def _percent(text: str) -> float:
     try:
         v = float(text.strip().rstrip("%"))
@@ -72,177 +51,6 @@ def _nonnegative(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
     return int(text)
-
-
-def _calibration_method(text: str) -> str:
-    try:
-        return parse_method(text).name
-    except EdgeqError as e:
-        raise argparse.ArgumentTypeError(f"{e.what} ({e.hint})") from None
-
-
-def _say(msg: str) -> None:
-    report.err_console.print(msg, markup=False)
-
-
-def cmd_quantize(a) -> int:
-    if a.granularity is not None:
-        if a.per_tensor and a.granularity != "per-tensor":
-            raise EdgeqError("--per-tensor contradicts --granularity per-channel")
-        a.per_tensor = a.granularity == "per-tensor"
-    if a.compare_calibrations:
-        return _quantize_compare(a)
-    if a.keep_float is not None or a.max_drop is not None:
-        return _quantize_partial(a)
-    with report.progress_bars() as bars:
-        r = quantize_model(a.model, a.calib, random_range=a.random_range, random_count=a.random_count,
-                           per_channel=not a.per_tensor, progress=bars, scheme=a.scheme,
-                           calibration=a.calibration)
-    write_atomic(a.output, r.tflite)
-    report.quantize_table(r)
-    report.console.print(f"wrote {a.output}")
-    _write_json(a.json, "quantize", r.to_json())
-    return 0
-
-
-def _quantize_compare(a) -> int:
-    if a.keep_float is not None or a.max_drop is not None or a.scheme != "int8":
-        raise EdgeqError("--compare-calibrations compares int8 models; not with --keep-float, --max-drop or --scheme")
-    if a.calib is None:
-        raise EdgeqError("--compare-calibrations needs calibration data", hint="--calib DATA")
-    method = parse_method(a.calibration)
-    with report.progress_bars() as bars:
-        c = compare_calibrations(a.model, a.calib, data=a.data, samples=a.samples, metric=a.metric,
-                                 per_channel=not a.per_tensor, random_range=a.random_range,
-                                 random_count=a.random_count, progress=bars,
-                                 percentile=method.percentile if method.kind == "percentile" else None)
-    write_atomic(a.output, c.tflite)
-    report.comparison_table(c)
-    report.console.print(f"best by {c.metric}: {c.best}; wrote {a.output}")
-    report.unsupported_list(summarize(c.tflite, Path(a.model).stem)[2])
-    _write_json(a.json, "compare-calibrations", c.to_json())
-    if a.html:
-        report.console.print(f"wrote {calibration_report(c, a.html)}")
-    return 0
-
-
-def _quantize_partial(a) -> int:
-    if a.keep_float is not None and a.max_drop is not None:
-        raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
-    if a.scheme != "int8":
-        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32; not with --scheme {a.scheme}")
-    if a.calib is None:
-        raise EdgeqError("partial quantization needs calibration data", hint="--calib DATA, or --calib random")
-    with report.progress_bars() as bars:
-        p = quantize_partial(a.model, a.calib, keep_float=a.keep_float, max_drop=a.max_drop, data=a.data,
-                             samples=a.samples, random_range=a.random_range, random_count=a.random_count,
-                             per_channel=not a.per_tensor, calibration=a.calibration, progress=bars)
-    write_atomic(a.output, p.tflite)
-    report.partial_table(p)
-    report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
-                         f"({len(p.tflite):,} B)")
-    report.unsupported_list(summarize(p.tflite, Path(a.model).stem)[2])
-    _write_json(a.json, "partial-quantization", p.to_json())
-    if a.html:
-        report.console.print(f"wrote {analysis_report(p.analysis, a.html, partial=p)}")
-    return 0
-
-
-def cmd_analyze(a) -> int:
-    with report.progress_bars() as bars:
-        res = analyze(a.model, a.calib, data=a.data, samples=a.samples, random_range=a.random_range,
-                      random_count=a.random_count, per_channel=not a.per_tensor, calibration=a.calibration,
-                      single_float=not a.no_single_float, progress=bars)
-    report.analysis_tables(res, top=a.top)
-    _write_json(a.json, "analyze", res.to_json())
-    if a.html:
-        report.console.print(f"wrote {analysis_report(res, a.html)}")
-    return 0
-
-
-def cmd_validate(a) -> int:
-    model = read_deployable(a.model)
-    keras_model = None
-    if a.keras:
-        keras_model = load_model(a.keras).keras_model
-        if keras_model is None:
-            raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
-    data = load_dataset(a.data, tflite_inputs(model)) if a.data else None
-    if not (a.c_host or data is not None):
-        report.console.print("nothing to compare: pass --data (with --keras for accuracy) and/or --c-host")
-    with report.progress_bars() as bars:
-        rep = validate(model, name=Path(a.model).stem, keras_model=keras_model, data=data, c_host=a.c_host,
-                       samples=a.samples, progress=bars)
-    report.validation_tables(rep)
-    _write_json(a.json, "validate", rep.to_json())
-    if a.html:
-        graph = lower_tflite(model, "litert", rep.model)
-        report.console.print(f"wrote {validate_report(rep, a.html, graph=graph)}")
-    return 0 if rep.ok else 1
-
-
-def cmd_generate(a) -> int:
-    model = read_deployable(a.model)
-    g = lower_tflite(model, a.rounding, name=Path(a.model).stem, cpu=a.cpu)
-    lib = generate_c(model, a.output, a.rounding, prefix=a.prefix, graph=g)
-    report.plan_table(g)
-    ctx = lib.context
-    report.console.print(f"wrote {lib.dir}/ ({len(lib.sources)} files): {ctx['prefix']}.h, {ctx['prefix']}.c, "
-                         f"{ctx['prefix']}_data.c, kernels, Makefile, CMakeLists.txt; "
-                         f"constant data {ctx['weights_bytes']:,} B")
-    return 0
-
-
-def cmd_ops(a) -> int:
-    report.ops_list(supported_signatures(), ALIAS_OPS)
-    return 0
-
-
-def cmd_convert_and_flash(a) -> int:
-    with report.progress_bars() as bars:
-        res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
-                                data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out,
-                                scheme=a.scheme, calibration=a.calibration, progress=bars, say=_say)
-    report.summary_table(res)
-    if a.profile:
-        report.profile_table(res.profile, res.latency.unit)
-    if a.report:
-        write_json(a.report, res.report)
-        report.console.print(f"wrote {a.report}")
-    if a.html:
-        report.console.print(f"wrote {flow_report(res, a.html)}")
-    return 0 if res.ok else 1
-
-
-def cmd_build(a) -> int:
-    b = board_flows.build(a.dir, a.board, a.out)
-    report.build_line(b)
-    return 0
-
-
-def cmd_flash(a) -> int:
-    report.console.print(board_flows.flash(a.dir, a.board, a.out, a.port))
-    return 0
-
-
-def cmd_bench(a) -> int:
-    with report.progress_bars() as bars:
-        res = board_flows.bench(a.board, port=a.port, model=a.model, runs=a.runs, timeout=a.timeout, progress=bars)
-    report.bench_table(res.board, res.info, res.latency, res.stack_used)
-    _write_json(a.json, "bench", res.to_json())
-    return 0
-
-
-def cmd_stop(a) -> int:
-    board = load_board(a.board)
-    report.console.print(f"stopped the {board.name} emulator" if board_flows.stop(board.name)
-                         else f"no {board.name} emulator was running")
-    return 0
-
-
-def cmd_boards(a) -> int:
-    report.boards_table(list_boards())
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluation samples for --keep-float/--max-drop/--compare-calibrations (default 100)")
     q.add_argument("--html", metavar="FILE",
                    help="with --keep-float/--max-drop/--compare-calibrations: also write an HTML report")
-    q.add_argument("--calibration", type=_calibration_method, default="minmax", metavar="METHOD",
+    q.add_argument("--calibration", default="minmax", metavar="METHOD",
                    help="activation ranges: minmax (default, the converter's), percentile[:P] (P-th percentile "
                         "of |x|, default 99.99), mse (the clip minimising int8 MSE) or entropy (TensorRT's KL)")
     q.add_argument("--compare-calibrations", action="store_true",
@@ -283,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
     q.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
     q.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
-    q.set_defaults(fn=cmd_quantize)
+    q.set_defaults(fn="quantize:cmd_quantize")
 
     an = sub.add_parser("analyze", help="per-layer quantization sensitivity: which layers int8 costs the most")
     an.add_argument("model", help=".keras, .h5 or SavedModel directory (the float model)")
@@ -296,14 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="range of --calib random (default -1,1)")
     an.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
     an.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
-    an.add_argument("--calibration", type=_calibration_method, default="minmax", metavar="METHOD",
+    an.add_argument("--calibration", default="minmax", metavar="METHOD",
                     help="activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
     an.add_argument("--no-single-float", action="store_true",
                     help="skip the single-layer-float runs (output SQNR with only one op in float32)")
     an.add_argument("--top", type=_positive, default=12, metavar="N", help="ranking rows to print (default 12)")
     an.add_argument("--json", metavar="FILE", help="also write every layer's numbers as JSON")
     an.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
-    an.set_defaults(fn=cmd_analyze)
+    an.set_defaults(fn="quantize:cmd_analyze")
 
     v = sub.add_parser("validate", help="check an int8 model: accuracy, and generated C vs LiteRT and TFLM")
     v.add_argument("model", help="int8 .tflite")
@@ -313,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--samples", type=_positive, default=100, metavar="N", help="samples to run (default 100)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     v.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
-    v.set_defaults(fn=cmd_validate)
+    v.set_defaults(fn="model:cmd_validate")
 
     gen = sub.add_parser("generate", help="generate the self-contained C library")
     gen.add_argument("model", help="int8 .tflite")
@@ -324,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cpu", choices=("any", "dsp", "portable"), default="any",
                      help="kernel variants to include: any (default: runs on every core), dsp (Cortex-M4/M7/M33 "
                           "with the DSP extension only; smallest flash there), portable (plain C only)")
-    gen.set_defaults(fn=cmd_generate)
+    gen.set_defaults(fn="model:cmd_generate")
 
     o = sub.add_parser("ops", help="list the ops the C backend supports")
-    o.set_defaults(fn=cmd_ops)
+    o.set_defaults(fn="model:cmd_ops")
 
     c = sub.add_parser("convert-and-flash", help="quantize, validate, generate, build, flash, check and benchmark")
     c.add_argument("model", help=".keras, .h5, SavedModel directory, or an int8 .tflite")
@@ -348,20 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", metavar="FILE", help="write the JSON report")
     c.add_argument("--profile", action="store_true", help="print the per-layer profile")
     c.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
-    c.set_defaults(fn=cmd_convert_and_flash)
+    c.set_defaults(fn="board:cmd_convert_and_flash")
 
     b = sub.add_parser("build", help="build the bench firmware around a generated library")
     b.add_argument("dir", help="library folder made by edgeq generate")
     b.add_argument("--board", default=None, help="board name or .toml (default: mps2-an386)")
     b.add_argument("--out", metavar="DIR", help="firmware output folder (default: DIR-BOARD)")
-    b.set_defaults(fn=cmd_build)
+    b.set_defaults(fn="board:cmd_build")
 
     f = sub.add_parser("flash", help="flash the bench firmware (emulated boards: start QEMU and keep it running)")
     f.add_argument("dir", help="library folder made by edgeq generate (built first if needed)")
     f.add_argument("--board", default=None, help="board name or .toml (default: mps2-an386)")
     f.add_argument("--port", help="serial port (real boards; used by bench)")
     f.add_argument("--out", metavar="DIR", help="firmware folder (default: DIR-BOARD)")
-    f.set_defaults(fn=cmd_flash)
+    f.set_defaults(fn="board:cmd_flash")
 
     be = sub.add_parser("bench", help="benchmark whatever bench firmware is running on the board")
     be.add_argument("--board", default=None, help="board name or .toml (default: mps2-an386)")
@@ -372,23 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--timeout", type=float, default=5.0, metavar="S",
                     help="seconds without an answer before a request is retried (default 5)")
     be.add_argument("--json", metavar="FILE", help="also write the result as JSON")
-    be.set_defaults(fn=cmd_bench)
+    be.set_defaults(fn="board:cmd_bench")
 
     st = sub.add_parser("stop", help="stop an emulator started by edgeq flash")
     st.add_argument("--board", default=None, help="board name (default: mps2-an386)")
-    st.set_defaults(fn=cmd_stop)
+    st.set_defaults(fn="board:cmd_stop")
 
     bo = sub.add_parser("boards", help="list the boards edgeq knows")
-    bo.set_defaults(fn=cmd_boards)
+    bo.set_defaults(fn="boards:cmd_boards")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    module, _, name = args.fn.partition(":")
     try:
-        return args.fn(args)
+        # each command's module (and what it needs: NumPy, TensorFlow...) is loaded only when it runs
+        return getattr(importlib.import_module(f"edgeq.cli.{module}"), name)(args)
     except EdgeqError as e:
-        report.err_console.print(e.format(), markup=False)
+        print(e.format(), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted (outputs of this run were not put in place; earlier outputs are untouched)",
@@ -398,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({e.filename})" if e.filename else ""
         err = EdgeqError(f"{e.strerror or e}{where}", hint="check the path, its permissions and the free disk space; "
                          "outputs of this run were not put in place")
-        report.err_console.print(err.format(), markup=False)
+        print(err.format(), file=sys.stderr)
         return err.exit_code
 
 

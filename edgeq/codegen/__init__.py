@@ -1,3 +1,2 @@
-from edgeq.codegen.emit import GeneratedLibrary, generate, render_context
-
-__all__ = ["GeneratedLibrary", "generate", "render_context"]
+"""Code generation: lowered IR -> template contexts (plain dicts) -> files (emit.py); the Jinja environment
+(templates.py)."""

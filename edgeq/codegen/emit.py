@@ -6,7 +6,6 @@ templates in ``templates/`` loop over these dicts and never compute.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -14,14 +13,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
+from edgeq.codegen.templates import template_env
 from edgeq.files import atomic_dir
 from edgeq.ir import ArrayRef, Graph
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
 KERNELS = ROOT / "firmware" / "kernels"
 COMMON_HEADERS = ("edgeq_common.h",)
 _LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.MULTILINE)
@@ -40,18 +38,6 @@ def kernel_files(sources: list[str]) -> list[str]:
         files.append(f)
         todo += _LOCAL_INCLUDE.findall((KERNELS / f).read_text())
     return files
-
-
-@functools.lru_cache(maxsize=1)
-def template_env() -> jinja2.Environment:
-    """The one Jinja environment for every template (StrictUndefined: a missing name is an error)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def c_identifier(name: str) -> str:

@@ -9,18 +9,11 @@ from pathlib import Path
 from edgeq.codegen.emit import GeneratedLibrary, generate
 from edgeq.errors import EdgeqError
 from edgeq.frontend.load import load_model
-from edgeq.frontend.partial import ensure_supported
-from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.frontend.tflite.kind import ensure_supported
 from edgeq.ir import Graph
 from edgeq.passes.analysis import macs, op_histogram
-from edgeq.passes.lower.registry import LowerCtx
-from edgeq.passes.pipeline import compile_graph
+from edgeq.passes.pipeline import lower_tflite
 from edgeq.targets.host import HostModel
-
-
-def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any") -> Graph:
-    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx)."""
-    return compile_graph(read_tflite(model, name=name), LowerCtx(rounding=rounding, cpu=cpu))
 
 
 def model_manifest(model: bytes, g: Graph, rounding: str) -> dict:

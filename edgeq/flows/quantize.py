@@ -13,7 +13,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.partial import ensure_supported, tflite_scheme
+from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.runtime import quiet_tf
+from edgeq.quality.references import litert_module
 
 METHODS = ("minmax", "percentile", "mse", "entropy")
 DEFAULT_PERCENTILE = 99.99
@@ -381,14 +383,11 @@ def collect_stats(
     subsample for MSE, a histogram for entropy: :func:`observation_passes`). ``progress(done, total)``
     is called after each sample of each pass.
     """
-    from edgeq.frontend.runtime import quiet_tf
-    from edgeq.quality.references import _litert_module
-
     methods = [parse_method(m) for m in methods]
     recorded = calibrated_ranges(calibrated)
     n = int(inputs[0].shape[0])
     with quiet_tf():  # the interpreter warns about preserve_all_tensors and announces its delegate
-        interp = _litert_module().Interpreter(model_content=bytes(calibrated), experimental_preserve_all_tensors=True)
+        interp = litert_module().Interpreter(model_content=bytes(calibrated), experimental_preserve_all_tensors=True)
         interp.allocate_tensors()
     order = _input_indices(interp, inputs, input_names)
     sizes = {d["index"]: int(np.prod(d["shape"])) for d in interp.get_tensor_details()}

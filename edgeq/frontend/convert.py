@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend import calibrate
 from edgeq.frontend.data import Samples, check_samples, loaded_inputs, signature_name, static_shape
 from edgeq.frontend.load import LoadedModel, serving_signature, signature_inputs
 from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
@@ -54,8 +55,6 @@ def quantize(
             f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and SavedModels only",
             hint="pass an int8 .tflite as it is, or the Keras model (.keras/.h5) it came from",
         )
-    from edgeq.frontend import calibrate
-
     method = calibrate.parse_method(calibration)
     tf = import_tf()
     # the other methods observe the float model on the data again (entropy twice)
@@ -104,21 +103,6 @@ def float_tflite_bytes(loaded: LoadedModel) -> bytes:
         export_batch1(loaded, Path(tmp) / "saved_model")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
         return run_converter(converter, loaded, "float conversion", native_log)
-
-
-def ensure_int8(loaded: LoadedModel) -> bytes:
-    """The bytes of a ``.tflite`` model that is already fully int8; a clear error for a float one."""
-    if loaded.kind != "tflite" or loaded.tflite_bytes is None:
-        raise ValueError(f"ensure_int8 takes a loaded .tflite model, not a {loaded.kind!r} model")
-    problems = int8_problems(loaded.tflite_bytes, str(loaded.path))
-    if problems:
-        raise EdgeqError(
-            f"{loaded.path} is not a fully int8-quantized TFLite model",
-            detail=problems,
-            hint="pass the Keras model (.keras/.h5) or SavedModel with calibration data so edgeq quantizes "
-            "it, or convert it with full-integer quantization (int8 inputs and outputs) first",
-        )
-    return loaded.tflite_bytes
 
 
 def calibrating_converter(loaded: LoadedModel, calib: Samples, tmp: Path,

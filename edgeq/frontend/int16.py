@@ -18,6 +18,7 @@ from edgeq.frontend.convert import calibrating_converter, run_converter
 from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel
 from edgeq.frontend.runtime import import_tf, quiet_tf
+from edgeq.frontend.tflite.reader import read_tflite
 
 IO_TYPES = ("int16", "float32")
 
@@ -39,8 +40,6 @@ def converter_settings(converter: Any, input_type: str = "int16", output_type: s
 
 def int16x8_problems(data: bytes) -> list[str]:
     """Tensors of a 16x8 model whose activations are not int16 (apart from float I/O and int32 shapes)."""
-    from edgeq.frontend.tflite.reader import read_tflite
-
     g = read_tflite(data)
     bad = []
     for op in g.ops:

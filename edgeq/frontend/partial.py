@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.calibrate import parse_method, range_rewriter
 from edgeq.frontend.convert import calibrating_converter, run_converter
 from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel
@@ -48,8 +49,6 @@ def calibrate(loaded: LoadedModel, calib: Samples, *, calibration: str = "minmax
     ``calibration`` picks the ranges (:mod:`edgeq.frontend.calibrate`): "minmax" is the converter's own;
     the other methods observe the float model on the calibration data again and rewrite the ranges.
     """
-    from edgeq.frontend.calibrate import parse_method, range_rewriter
-
     method = parse_method(calibration)
     if loaded.kind == "tflite":
         raise EdgeqError(
@@ -106,46 +105,3 @@ def float_op_names(model: bytes) -> set[str]:
 
 
 # --- what a .tflite file is -----------------------------------------------------------------------
-
-def tflite_scheme(data: bytes) -> str | None:
-    """What kind of model TFLite bytes are, for the C backend: "int8" (fully int8), "int8+float32" (int8
-    with some ops left in float32, as :func:`quantize_calibrated` makes them), "int16x8", "float32", or
-    None for anything else, e.g. dynamic-range models (int8 weights feeding float32 computation), which
-    the C backend cannot run (:func:`edgeq.frontend.convert.ensure_int8` names why)."""
-    from edgeq.frontend.tflite.kind import int8_problems
-    from edgeq.frontend.tflite.reader import read_tflite
-
-    if not int8_problems(data, "model"):
-        return "int8"
-    g = read_tflite(data)
-    acts: set[str] = {g.tensor(t).dtype for t in g.inputs}
-    for op in g.ops:
-        outs = {g.tensor(t).dtype for t in op.outputs}
-        acts |= outs
-        consts = {g.tensor(t).dtype for t in op.inputs if t >= 0 and g.tensor(t).is_const}
-        if "float32" in outs and consts - {"float32", "int32"}:
-            return None  # quantized weights computed on in float: dynamic-range / weight-only quantization
-    acts -= {"int32", "bool"}
-    io = set(g.inputs) | set(g.outputs)
-    inner = {g.tensor(t).dtype for op in g.ops for t in op.outputs if t not in io}
-    if acts == {"float32"}:
-        return "float32"
-    if "int16" in acts:
-        return "int16x8" if acts <= {"int16", "int8", "float32"} and "float32" not in inner else None
-    if acts <= {"int8", "uint8", "float32"}:
-        return "int8+float32"
-    return None
-
-
-def ensure_supported(loaded: LoadedModel) -> tuple[bytes, str]:
-    """The bytes of a ``.tflite`` model the C backend can take (int8, int8 with float32 ops, int16x8 or
-    float32) and its scheme; the clear error of :func:`ensure_int8` for anything else."""
-    from edgeq.frontend.convert import ensure_int8
-
-    if loaded.kind != "tflite" or loaded.tflite_bytes is None:
-        raise ValueError(f"ensure_supported takes a loaded .tflite model, not a {loaded.kind!r} model")
-    scheme = tflite_scheme(loaded.tflite_bytes)
-    if scheme is None:
-        ensure_int8(loaded)  # raises, naming the float tensors
-        raise AssertionError("unreachable: a model with no scheme is not fully int8")
-    return loaded.tflite_bytes, scheme

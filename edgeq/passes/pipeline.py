@@ -1,9 +1,11 @@
-"""The compiler pipeline: pure Graph -> Graph passes, run in an explicit, named order."""
+"""The compiler pipeline: pure Graph -> Graph passes, run in an explicit, named order (and the driver from
+.tflite bytes to the planned graph)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
 from edgeq.passes.graph.alias import alias_reshapes, fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -29,3 +31,8 @@ def compile_graph(g: Graph, ctx: LowerCtx = LowerCtx()) -> Graph:
     for _name, fn in pipeline(ctx):
         g = fn(g)
     return g
+
+
+def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any") -> Graph:
+    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx)."""
+    return compile_graph(read_tflite(model, name=name), LowerCtx(rounding=rounding, cpu=cpu))

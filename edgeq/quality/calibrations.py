@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend import calibrate
+from edgeq.frontend import partial
+from edgeq.frontend.convert import signature_names
+from edgeq.frontend.load import load_model
 from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs
 from edgeq.quality.metrics import ErrorStats, accuracy, cosine_similarity, finite_or_none, top1_agreement
 from edgeq.quality.validate import FloatLiteRT
@@ -85,10 +89,6 @@ def compare_calibrations(
     ``metric`` ("accuracy" needs labels, "sqnr") picks the best; default accuracy when there are labels,
     else sqnr. ``progress(description, total)`` returns a step callback.
     """
-    from edgeq.frontend import calibrate, partial as mixed
-    from edgeq.frontend.convert import signature_names
-    from edgeq.frontend.load import load_model
-
     chosen = [calibrate.parse_method(m) for m in methods] if methods else calibrate.all_methods(
         percentile if percentile is not None else calibrate.DEFAULT_PERCENTILE)
     if len({m.name for m in chosen}) != len(chosen):
@@ -114,7 +114,7 @@ def compare_calibrations(
         step = tick(what, total)
         return (lambda done, n: step()) if step else None
 
-    calibrated = mixed.calibrate(loaded, cal, progress=bar("calibrating (converter, min/max)", cal.count))
+    calibrated = partial.calibrate(loaded, cal, progress=bar("calibrating (converter, min/max)", cal.count))
     stats = calibrate.collect_stats(calibrated, cal.inputs, chosen, input_names=signature_names(loaded),
                                     progress=bar("observing activations",
                                                  calibrate.observation_passes(chosen) * cal.count))
@@ -125,7 +125,7 @@ def compare_calibrations(
     rows, models, applied = [], {}, {}
     for method in chosen:
         ranges = calibrate.method_ranges(stats, method)
-        model = mixed.quantize_calibrated(calibrate.with_ranges(calibrated, ranges), per_channel=per_channel)
+        model = partial.quantize_calibrated(calibrate.with_ranges(calibrated, ranges), per_channel=per_channel)
         models[method.name] = model
         applied[method.name] = {stats[i].name: r for i, r in ranges.items()}
         outs = FloatLiteRT(model).run_all(xs, tick(f"{method.name}: int8 model (LiteRT)", n))

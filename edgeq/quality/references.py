@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.tflite.reader import read_tflite
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -30,7 +31,7 @@ def _captured_fd(fd: int):
             box["text"] = tmp.read().decode(errors="replace")
 
 
-def _litert_module():
+def litert_module():
     try:
         from ai_edge_litert import interpreter as m  # maintained successor of tflite-runtime
     except ImportError:  # pragma: no cover - fallback for machines with only tflite-runtime
@@ -48,7 +49,7 @@ class LiteRT:
     name = "litert-ref"
 
     def __init__(self, model: bytes, preserve_all: bool = False):
-        m = _litert_module()
+        m = litert_module()
         try:
             self.interp = m.Interpreter(
                 model_content=bytes(model),
@@ -89,8 +90,6 @@ class TFLM:
         self.model = bytes(model)
         with _captured_fd(1), _captured_fd(2):
             self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=max(len(model) * 10, 1 << 20))
-        from edgeq.frontend.tflite.reader import read_tflite
-
         g = read_tflite(self.model)
         self.n_inputs, self.n_outputs = len(g.inputs), len(g.outputs)
 

@@ -32,6 +32,8 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs
+from edgeq.frontend.load import load_model
+from edgeq.frontend.partial import calibrate, float_op_names, model_ops, quantize_calibrated
 from edgeq.frontend.tflite.kind import tflite_interpreter
 from edgeq.quality.metrics import ErrorStats, accuracy, finite_or_none, top1_agreement
 from edgeq.quality.validate import FloatLiteRT
@@ -72,6 +74,11 @@ class Analysis:
             else (lambda r: -(r["added_db"] or 0.0))
         return sorted((r for r in self.layers if r["quantized"]), key=key)
 
+    @property
+    def metric_description(self) -> str:
+        """What ``metric`` measures, in words (see METRICS)."""
+        return METRICS[self.metric]
+
     def to_json(self) -> dict:
         def row(r):
             return {k: finite_or_none(v) for k, v in r.items()}
@@ -103,8 +110,6 @@ class Session:
         return _metric_name(self.evalset, self.float_out)
 
     def quantized(self, keep_float=()) -> bytes:
-        from edgeq.frontend.partial import quantize_calibrated
-
         key = tuple(sorted(keep_float))
         if key not in self._cache:
             self._cache[key] = quantize_calibrated(self.calibrated, list(key), per_channel=self.per_channel)
@@ -144,9 +149,6 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
                  calibration: str = "minmax", progress=None) -> Session:
     """Load and calibrate the float model; pick the evaluation samples (``data``, else the calibration
     samples; at most ``samples``) and run the float model on them."""
-    from edgeq.frontend.load import load_model
-    from edgeq.frontend.partial import calibrate
-
     loaded = load_model(model_path)
     if loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is a TFLite model; the analysis compares the float model with its "
@@ -184,8 +186,6 @@ def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samp
             session: Session | None = None) -> Analysis:
     """Per-layer quantization error of a float model (see the module doc); ``progress(description, total)``
     returns a step callback."""
-    from edgeq.frontend.partial import float_op_names, model_ops
-
     s = session or open_session(model_path, calib, data=data, samples=samples, random_range=random_range,
                                 random_count=random_count, per_channel=per_channel, calibration=calibration,
                                 progress=progress)
@@ -272,6 +272,11 @@ class PartialResult:
     reached: bool
     analysis: Analysis
     session: Session
+
+    @property
+    def metric_description(self) -> str:
+        """What ``metric`` measures, in words (see METRICS)."""
+        return METRICS[self.metric]
 
     def to_json(self) -> dict:
         return {"kept_float": self.kept_float, "metric": self.metric, "metric_definition": METRICS[self.metric],

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.frontend.data import Samples, check_samples, match_names, tflite_inputs
+from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.pipeline import lower_tflite
 from edgeq.quality.compare import ByteCompare, first_mismatching_op
 from edgeq.quality.metrics import ErrorStats, accuracy, cosine_similarity, finite_or_none, top1_agreement
 from edgeq.quality.references import TFLM, LiteRT
+from edgeq.targets.host import HostModel
 
 
 @dataclass
@@ -180,10 +183,6 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
 
     # generated C on the host against both references
     if c_host:
-        from edgeq.api import lower_tflite
-        from edgeq.codegen import generate
-        from edgeq.targets.host import HostModel
-
         tflm = TFLM(model)
         tflm_out = []
         step = progress("TFLM reference", len(inputs)) if progress else (lambda: None)

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 from edgeq import __version__
 from edgeq.errors import EdgeqError
 from edgeq.files import write_atomic
-from edgeq.quality.calibrations import CalibrationComparison
-from edgeq.quality.sensitivity import METRICS, Analysis, PartialResult
 from edgeq.report.format import accuracy_line, fmt, pct, short_name
 from edgeq.report.plots import (DPI, buffer_name, plot_calibrations, plot_gain, plot_latency, plot_layer_sqnr,
                                 plot_memory_plan)
 from edgeq.report.tables import COLUMNS, calibration_legend, ranking_rows, step_rows, table_rows
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.quality.calibrations import CalibrationComparison
+    from edgeq.quality.sensitivity import Analysis, PartialResult
     from edgeq.flows.convert_and_flash import FlowResult
 
 # --- cells and formatting -------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def analysis_report(a: Analysis, path: str | Path, partial: PartialResult | None
     kv = {"output SQNR (dB)": a.output["sqnr_db"], "output RMSE": a.output["rmse"],
           "float accuracy": pct(a.output.get("float_accuracy")), "int8 accuracy": pct(a.output.get("accuracy")),
           "top-1 agreement with float": pct(a.output.get("agreement")),
-          "metric": f"{a.metric}: {METRICS[a.metric]}"}
+          "metric": f"{a.metric}: {a.metric_description}"}
     r.add_kv("all-int8 model", {k: v for k, v in kv.items() if v not in (None, "-")})
     if a.calibration_warning:
         r.add_text(f"warning: {a.calibration_warning}")
@@ -349,7 +349,7 @@ def analysis_report(a: Analysis, path: str | Path, partial: PartialResult | None
     r.add_table("ranking, costliest first", cols, rows)
     if partial is not None:
         cols, rows = step_rows(partial)
-        r.add_table("partial quantization steps", cols, rows, note=f"metric: {METRICS[partial.metric]}")
+        r.add_table("partial quantization steps", cols, rows, note=f"metric: {partial.metric_description}")
     return r.write(path)
 
 

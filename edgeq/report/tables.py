@@ -3,9 +3,13 @@ both show the same numbers the same way."""
 
 from __future__ import annotations
 
-from edgeq.quality.calibrations import CalibrationComparison
-from edgeq.quality.sensitivity import Analysis, PartialResult
+from typing import TYPE_CHECKING
+
 from edgeq.report.format import db, pct, short_name
+
+if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.quality.calibrations import CalibrationComparison
+    from edgeq.quality.sensitivity import Analysis, PartialResult
 
 
 def quality_line(out: dict, metric: str) -> str:

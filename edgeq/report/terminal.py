@@ -11,13 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeq.quality.calibrations import CalibrationComparison
-from edgeq.quality.sensitivity import METRICS, Analysis, PartialResult
 from edgeq.report.format import accuracy_line, kb, pct
 from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, step_rows,
                                  table_rows)
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.quality.calibrations import CalibrationComparison
+    from edgeq.quality.sensitivity import Analysis, PartialResult
     from edgeq.flows.convert_and_flash import FlowResult, ProfileRow
     from edgeq.targets.bench import Latency
     from edgeq.targets.firmware import BenchBuild
@@ -274,7 +274,7 @@ def partial_table(p: PartialResult) -> None:
     for row in rows:
         t.add_row(*[str(v) for v in row])
     console.print(t)
-    console.print(f"metric: {METRICS[p.metric]}")
+    console.print(f"metric: {p.metric_description}")
     if p.analysis.output.get("float_accuracy") is not None:
         console.print(f"float model accuracy: {pct(p.analysis.output['float_accuracy'])} on {p.analysis.data}")
     if not p.reached:

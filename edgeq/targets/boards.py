@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeq.codegen.emit import template_env
+from edgeq.codegen.templates import template_env
 from edgeq.errors import EdgeqError
 
 ROOT = Path(__file__).resolve().parents[2]

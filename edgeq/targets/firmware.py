@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeq.codegen.emit import MANIFEST, template_env
+from edgeq.codegen.emit import MANIFEST
+from edgeq.codegen.templates import template_env
 from edgeq.errors import EdgeqError
 from edgeq.files import atomic_dir
 from edgeq.targets.boards import Board

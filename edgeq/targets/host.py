@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.codegen.emit import GeneratedLibrary, template_env
+from edgeq.codegen.emit import GeneratedLibrary
+from edgeq.codegen.templates import template_env
 from edgeq.errors import EdgeqError, ToolMissingError
 from edgeq.files import cache_dir
 

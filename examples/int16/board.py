@@ -21,7 +21,7 @@ from edgeq.targets.bench import latency, run_device
 from edgeq.targets.select import target_for
 from edgeq.targets.protocol import open_device
 from edgeq.targets.boards import load_board
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.data import load_calibration, loaded_inputs

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.api import lower_tflite
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.files import cache_dir
 from edgeq.targets.host import HostModel

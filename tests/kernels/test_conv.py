@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from harness import assert_bit_exact, compare, int8_tflite, random_inputs
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.pipeline import compile_graph
 from edgeq.passes.lower import registry

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgeq.api import lower_tflite
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.passes.lower import registry
 from edgeq.ir import ALIAS_OPS
 from harness import assert_bit_exact, tf_function_tflite

@@ -20,7 +20,7 @@ import pytest
 
 from paths import MLPERF
 from edgeq.api import lower_tflite, model_manifest
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.files import cache_dir
 from edgeq.targets.host import HostModel

@@ -80,7 +80,7 @@ def test_resnet8_16x8_on_qemu_board(resnet8_16x8, tmp_path):
     from edgeq.targets.select import target_for
     from edgeq.targets.protocol import open_device
     from edgeq.targets.boards import load_board
-    from edgeq.codegen import generate
+    from edgeq.codegen.emit import generate
     from edgeq.quality.references import LiteRT
 
     board = load_board("mps2-an386")

@@ -113,7 +113,7 @@ def test_tflite_scheme_tells_models_apart(schemes, tmp_path, capsys):
     import tensorflow as tf
 
     from edgeq.frontend.runtime import import_keras
-    from edgeq.frontend.partial import tflite_scheme
+    from edgeq.frontend.tflite.kind import tflite_scheme
 
     assert {s: tflite_scheme(r.tflite) for s, r in schemes.items()} == {
         "int8": "int8", "int16x8": "int16x8", "float32": "float32"}

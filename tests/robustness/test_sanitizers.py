@@ -19,7 +19,7 @@ import pytest
 
 from paths import MLPERF, REPO
 from edgeq.api import lower_tflite
-from edgeq.codegen import generate
+from edgeq.codegen.emit import generate
 from edgeq.files import cache_dir
 from edgeq.targets.host import HostModel
 

@@ -14,7 +14,8 @@ from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
 from edgeq.frontend.tflite.kind import is_int8_tflite, tflite_interpreter
-from edgeq.frontend.convert import converter_messages, ensure_int8, float_tflite_bytes, quantize
+from edgeq.frontend.convert import converter_messages, float_tflite_bytes, quantize
+from edgeq.frontend.tflite.kind import ensure_int8
 from edgeq.frontend.data import InputSpec, Samples, load_calibration, loaded_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

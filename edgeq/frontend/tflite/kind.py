@@ -3,12 +3,16 @@ scheme (int8, int16x8, float32, int8 with float32 ops) the C backend takes it as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import error_line, quiet_tf
+from edgeq.frontend.tflite.reader import read_tflite
+
+if TYPE_CHECKING:  # types only: load reads .tflite files through this module
+    from edgeq.frontend.load import LoadedModel
 
 
 TFLITE_FILE_IDENTIFIER = b"TFL3"  # the FlatBuffer file identifier of a TFLite model, at bytes 4..8
@@ -66,3 +70,57 @@ def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = 
 def is_int8_tflite(data: bytes) -> bool:
     """Whether TFLite bytes are a fully int8-quantized model (see :func:`int8_problems`)."""
     return not int8_problems(data)
+
+
+def ensure_int8(loaded: LoadedModel) -> bytes:
+    """The bytes of a ``.tflite`` model that is already fully int8; a clear error for a float one."""
+    if loaded.kind != "tflite" or loaded.tflite_bytes is None:
+        raise ValueError(f"ensure_int8 takes a loaded .tflite model, not a {loaded.kind!r} model")
+    problems = int8_problems(loaded.tflite_bytes, str(loaded.path))
+    if problems:
+        raise EdgeqError(
+            f"{loaded.path} is not a fully int8-quantized TFLite model",
+            detail=problems,
+            hint="pass the Keras model (.keras/.h5) or SavedModel with calibration data so edgeq quantizes "
+            "it, or convert it with full-integer quantization (int8 inputs and outputs) first",
+        )
+    return loaded.tflite_bytes
+
+
+def tflite_scheme(data: bytes) -> str | None:
+    """What kind of model TFLite bytes are, for the C backend: "int8" (fully int8), "int8+float32" (int8
+    with some ops left in float32, as :func:`edgeq.frontend.partial.quantize_calibrated` makes them), "int16x8", "float32", or
+    None for anything else, e.g. dynamic-range models (int8 weights feeding float32 computation), which
+    the C backend cannot run (:func:`ensure_int8` names why)."""
+    if not int8_problems(data, "model"):
+        return "int8"
+    g = read_tflite(data)
+    acts: set[str] = {g.tensor(t).dtype for t in g.inputs}
+    for op in g.ops:
+        outs = {g.tensor(t).dtype for t in op.outputs}
+        acts |= outs
+        consts = {g.tensor(t).dtype for t in op.inputs if t >= 0 and g.tensor(t).is_const}
+        if "float32" in outs and consts - {"float32", "int32"}:
+            return None  # quantized weights computed on in float: dynamic-range / weight-only quantization
+    acts -= {"int32", "bool"}
+    io = set(g.inputs) | set(g.outputs)
+    inner = {g.tensor(t).dtype for op in g.ops for t in op.outputs if t not in io}
+    if acts == {"float32"}:
+        return "float32"
+    if "int16" in acts:
+        return "int16x8" if acts <= {"int16", "int8", "float32"} and "float32" not in inner else None
+    if acts <= {"int8", "uint8", "float32"}:
+        return "int8+float32"
+    return None
+
+
+def ensure_supported(loaded: LoadedModel) -> tuple[bytes, str]:
+    """The bytes of a ``.tflite`` model the C backend can take (int8, int8 with float32 ops, int16x8 or
+    float32) and its scheme; the clear error of :func:`ensure_int8` for anything else."""
+    if loaded.kind != "tflite" or loaded.tflite_bytes is None:
+        raise ValueError(f"ensure_supported takes a loaded .tflite model, not a {loaded.kind!r} model")
+    scheme = tflite_scheme(loaded.tflite_bytes)
+    if scheme is None:
+        ensure_int8(loaded)  # raises, naming the float tensors
+        raise AssertionError("unreachable: a model with no scheme is not fully int8")
+    return loaded.tflite_bytes, scheme

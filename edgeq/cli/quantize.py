@@ -1,0 +1,96 @@
+"""`edgeq quantize` (with --compare-calibrations, --keep-float / --max-drop) and `edgeq analyze`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeq.errors import EdgeqError
+from edgeq.files import write_atomic
+from edgeq.flows.quantize import quantize_model, summarize
+from edgeq.frontend.calibrate import parse_method
+from edgeq.quality.calibrations import compare_calibrations
+from edgeq.quality.sensitivity import analyze, quantize_partial
+from edgeq.report import terminal as report
+from edgeq.report.html import analysis_report, calibration_report
+from edgeq.report.json import document, write_json
+
+
+def cmd_quantize(a) -> int:
+    parse_method(a.calibration)  # a misspelt method is refused before anything is loaded
+    if a.granularity is not None:
+        if a.per_tensor and a.granularity != "per-tensor":
+            raise EdgeqError("--per-tensor contradicts --granularity per-channel")
+        a.per_tensor = a.granularity == "per-tensor"
+    if a.compare_calibrations:
+        return _quantize_compare(a)
+    if a.keep_float is not None or a.max_drop is not None:
+        return _quantize_partial(a)
+    with report.progress_bars() as bars:
+        r = quantize_model(a.model, a.calib, random_range=a.random_range, random_count=a.random_count,
+                           per_channel=not a.per_tensor, progress=bars, scheme=a.scheme,
+                           calibration=a.calibration)
+    write_atomic(a.output, r.tflite)
+    report.quantize_table(r)
+    report.console.print(f"wrote {a.output}")
+    if a.json:
+        write_json(a.json, document("quantize", r.to_json()))
+    return 0
+
+
+def _quantize_compare(a) -> int:
+    if a.keep_float is not None or a.max_drop is not None or a.scheme != "int8":
+        raise EdgeqError("--compare-calibrations compares int8 models; not with --keep-float, --max-drop or --scheme")
+    if a.calib is None:
+        raise EdgeqError("--compare-calibrations needs calibration data", hint="--calib DATA")
+    method = parse_method(a.calibration)
+    with report.progress_bars() as bars:
+        c = compare_calibrations(a.model, a.calib, data=a.data, samples=a.samples, metric=a.metric,
+                                 per_channel=not a.per_tensor, random_range=a.random_range,
+                                 random_count=a.random_count, progress=bars,
+                                 percentile=method.percentile if method.kind == "percentile" else None)
+    write_atomic(a.output, c.tflite)
+    report.comparison_table(c)
+    report.console.print(f"best by {c.metric}: {c.best}; wrote {a.output}")
+    report.unsupported_list(summarize(c.tflite, Path(a.model).stem)[2])
+    if a.json:
+        write_json(a.json, document("compare-calibrations", c.to_json()))
+    if a.html:
+        report.console.print(f"wrote {calibration_report(c, a.html)}")
+    return 0
+
+
+def _quantize_partial(a) -> int:
+    if a.keep_float is not None and a.max_drop is not None:
+        raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
+    if a.scheme != "int8":
+        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32; not with --scheme {a.scheme}")
+    if a.calib is None:
+        raise EdgeqError("partial quantization needs calibration data", hint="--calib DATA, or --calib random")
+    with report.progress_bars() as bars:
+        p = quantize_partial(a.model, a.calib, keep_float=a.keep_float, max_drop=a.max_drop, data=a.data,
+                             samples=a.samples, random_range=a.random_range, random_count=a.random_count,
+                             per_channel=not a.per_tensor, calibration=a.calibration, progress=bars)
+    write_atomic(a.output, p.tflite)
+    report.partial_table(p)
+    report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
+                         f"({len(p.tflite):,} B)")
+    report.unsupported_list(summarize(p.tflite, Path(a.model).stem)[2])
+    if a.json:
+        write_json(a.json, document("partial-quantization", p.to_json()))
+    if a.html:
+        report.console.print(f"wrote {analysis_report(p.analysis, a.html, partial=p)}")
+    return 0
+
+
+def cmd_analyze(a) -> int:
+    parse_method(a.calibration)
+    with report.progress_bars() as bars:
+        res = analyze(a.model, a.calib, data=a.data, samples=a.samples, random_range=a.random_range,
+                      random_count=a.random_count, per_channel=not a.per_tensor, calibration=a.calibration,
+                      single_float=not a.no_single_float, progress=bars)
+    report.analysis_tables(res, top=a.top)
+    if a.json:
+        write_json(a.json, document("analyze", res.to_json()))
+    if a.html:
+        report.console.print(f"wrote {analysis_report(res, a.html)}")
+    return 0
