@@ -166,7 +166,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
         out_t = g0.tensor(g0.outputs[0])
         dev_out = np.stack([np.frombuffer(o[0], out_t.dtype) for o in run.outputs])
         accuracy = Accuracy(samples=len(y), float_model=host_rep.accuracy.get("float"),
-                            host=host_rep.accuracy.get("int8"), device=top1_accuracy(dev_out, y))
+                            host=host_rep.accuracy.get("quantized"), device=top1_accuracy(dev_out, y))
     return FlowResult(
         model=ModelInfo(path=str(model_path), sha256=hashlib.sha256(tflite).hexdigest(), ops=q.ops, macs=q.macs,
                         tflite=str(model_file), scheme=q.scheme, calibration=q.calibration,

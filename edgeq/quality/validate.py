@@ -176,7 +176,7 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
                                      "cosine": cosine_similarity(f[i], q[i]), "max_abs_err": err.max_abs_err})
         if data.labels is not None:
             y = data.labels[: len(inputs)]
-            rep.accuracy["int8"] = accuracy(q[0], y)
+            rep.accuracy["quantized"] = accuracy(q[0], y)
             if keras_model is not None:
                 rep.accuracy["float"] = accuracy(f[0], y)
                 rep.accuracy["top1_agreement"] = top1_agreement(f[0], q[0])

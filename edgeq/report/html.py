@@ -231,11 +231,11 @@ def validate_report(rep, path: str | Path, graph=None) -> Path:
         summary[f"accuracy {k.replace('_', ' ')}"] = f"{100 * v:.2f}%"
     r.add_kv("summary", summary)
     if rep.accuracy:
-        keys = [k for k in ("float", "int8", "top1_agreement") if k in rep.accuracy]
+        keys = [k for k in ("float", "quantized", "top1_agreement") if k in rep.accuracy]
         r.add_table(f"accuracy on {rep.samples} samples", [k.replace("_", " ") for k in keys],
                     [[f"{100 * rep.accuracy[k]:.2f}%" for k in keys]])
     if rep.fidelity:
-        r.add_table("int8 (LiteRT) vs float model", ["output", "SQNR dB", "cosine", "max abs err"],
+        r.add_table("quantized model (LiteRT) vs float model", ["output", "SQNR dB", "cosine", "max abs err"],
                     [[f["output"], f["sqnr_db"], f["cosine"], f["max_abs_err"]] for f in rep.fidelity])
     layers = getattr(rep, "layers", None)
     if layers:

@@ -95,14 +95,14 @@ def plan_table(g, top: int = 8) -> None:
 def validation_tables(rep) -> None:
     if rep.accuracy:
         t = Table(title=f"accuracy on {rep.samples} samples")
-        for k in ("float", "int8", "top1_agreement"):
+        for k in ("float", "quantized", "top1_agreement"):
             if k in rep.accuracy:
                 t.add_column(k.replace("_", " "), justify="right")
-        t.add_row(*[f"{100 * rep.accuracy[k]:.2f}%" for k in ("float", "int8", "top1_agreement")
+        t.add_row(*[f"{100 * rep.accuracy[k]:.2f}%" for k in ("float", "quantized", "top1_agreement")
                     if k in rep.accuracy])
         console.print(t)
     if rep.fidelity:
-        t = Table(title="int8 (LiteRT) vs float model")
+        t = Table(title="quantized model (LiteRT) vs float model")
         for c in ("output", "SQNR dB", "cosine", "max abs err"):
             t.add_column(c, justify="right")
         for f in rep.fidelity:

@@ -44,7 +44,7 @@ def test_digits_cnn_accuracy_and_bit_exactness(digits):
     rep = validate(tfl, name="digits", keras_model=model, data=Samples("digits test", [xte], yte),
                    c_host=True, samples=len(yte))
     assert rep.c_host["litert"].bit_exact and rep.c_host["tflm"].bit_exact
-    acc_f, acc_q = rep.accuracy["float"], rep.accuracy["int8"]
+    acc_f, acc_q = rep.accuracy["float"], rep.accuracy["quantized"]
     print(f"digits: float {acc_f:.4f}, int8 {acc_q:.4f}, agreement {rep.accuracy['top1_agreement']:.4f}")
     assert acc_f > 0.9
     assert abs(acc_f - acc_q) <= 0.02

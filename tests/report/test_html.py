@@ -209,13 +209,13 @@ def test_validate_report_with_accuracy_fidelity_and_layers(tmp_path, ad01_graph)
     cmp = ByteCompare("litert-ref", samples=4, exact_samples=3, mismatched_bytes=2, total_bytes=40,
                       max_abs_diff=1, first_bad_op={"op": 3, "kind": "ADD", "tensor": "t3",
                                                     "mismatched_bytes": 2, "bytes": 10})
-    rep = ValidationReport("tiny", samples=4, accuracy={"float": 0.75, "int8": 0.5, "top1_agreement": 0.75},
+    rep = ValidationReport("tiny", samples=4, accuracy={"float": 0.75, "quantized": 0.5, "top1_agreement": 0.75},
                            fidelity=[{"output": "out", "sqnr_db": 21.5, "cosine": 0.99, "max_abs_err": 0.1}],
                            c_host={"litert": cmp}, arena={"edgeq": {"arena": 768, "lower_bound": 768}})
     rep.layers = [{"name": "conv", "kind": "CONV_2D", "sqnr_db": 30.0}, {"name": "fc", "kind": "FC", "sqnr_db": 9.0}]
     page = hr.validate_report(rep, tmp_path / "v.html", graph=ad01_graph).read_text()
     _self_contained(page)
-    for text in ("accuracy on 4 samples", "75.00%", "int8 (LiteRT) vs float model", "21.5",
+    for text in ("accuracy on 4 samples", "75.00%", "quantized model (LiteRT) vs float model", "21.5",
                  "first mismatching op", "per-layer SQNR", "memory plan", "largest buffers",
                  '<td class="bad">no</td>'):
         assert text in page, text

@@ -233,7 +233,7 @@ def test_two_input_model_one_file_for_quantize_and_validate(tmp_path, capsys):
                          "--keras", str(tmp_path / "two.keras"), "--json", str(js)])
             assert code == 0, capsys.readouterr().err
             rep = json.loads(js.read_text())
-            assert rep["samples"] == 20 and 0 <= rep["accuracy"]["int8"] <= 1
+            assert rep["samples"] == 20 and 0 <= rep["accuracy"]["quantized"] <= 1
             assert rep["accuracy"]["top1_agreement"] > 0.8 and rep["fidelity"][0]["sqnr_db"] > 20
             results[rule, data] = rep["accuracy"]
         assert model.read_bytes()[4:8] == b"TFL3"
