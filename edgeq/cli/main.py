@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("model", help=".keras, .h5 or SavedModel directory (the float model)")
     an.add_argument("--calib", required=True,
                     help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random'")
-    an.add_argument("--data", help="evaluation data: .npz with one array per input (by name, x0..xN or x) and y for accuracy, or .npy "
-                                   "(default: the calibration samples)")
+    an.add_argument("--data", help="evaluation data: .npz with one array per input (by name, x0..xN or x) and y "
+                                   "for accuracy, or .npy (default: the calibration samples)")
     an.add_argument("--samples", type=_positive, default=100, metavar="N", help="evaluation samples (default 100)")
     an.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
                     help="range of --calib random (default -1,1)")
@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check an int8 model: accuracy, and generated C vs LiteRT and TFLM")
     v.add_argument("model", help="int8 .tflite")
     v.add_argument("--keras", metavar="FLOAT_MODEL", help="the float model, for accuracy / SQNR")
-    v.add_argument("--data", metavar="DATA", help=".npz with one array per input (by name, x0..xN or x) and y for accuracy, or .npy")
+    v.add_argument("--data", metavar="DATA",
+                   help=".npz with one array per input (by name, x0..xN or x) and y for accuracy, or .npy")
     v.add_argument("--c-host", action="store_true", help="generate C, compile with host gcc, compare bytes")
     v.add_argument("--samples", type=_positive, default=100, metavar="N", help="samples to run (default 100)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON")
@@ -148,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how a Keras model is converted: int8 (default), int16x8, or float32 (no quantization)")
     c.add_argument("--calibration", default="minmax", metavar="METHOD",
                    help="int8 activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
-    c.add_argument("--data", help="validation data: .npz with one array per input (by name, x0..xN or x) and y for accuracy, or .npy")
+    c.add_argument("--data", help="validation data: .npz with one array per input (by name, x0..xN or x) and y for "
+                                  "accuracy, or .npy")
     c.add_argument("--port", help="serial port of a real board (emulated boards make their own)")
     c.add_argument("--runs", type=_positive, default=10, metavar="N", help="latency runs (default 10)")
     c.add_argument("--samples", type=_positive, default=10, metavar="N",
