@@ -13,6 +13,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
+from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.analysis import macs, op_histogram
@@ -94,9 +95,13 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
         step = progress("calibrating and converting", passes * cal.count) if progress else None
-        data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name,
-                        progress=(lambda done, total: step()) if step else None)
-        float_bytes = len(float_tflite_bytes(loaded))
+        on_step = (lambda done, total: step()) if step else None
+        if needs_rnn_conversion(loaded):  # LSTMs: one fused op each, converted in a child process
+            conv = quantize_rnn(loaded, cal, per_channel=per_channel, calibration=method.name, progress=on_step)
+            data, float_bytes = conv.int8, len(conv.float32)
+        else:
+            data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name, progress=on_step)
+            float_bytes = len(float_tflite_bytes(loaded))
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
     ops, n_macs, bad = summarize(data, name)
@@ -106,9 +111,11 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
-
+    if needs_rnn_conversion(loaded):  # the converter would crash on them (and edgeq has no such LSTM kernel)
+        raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
+                         f"--scheme {scheme} does not take them yet",
+                         hint="quantize it with --scheme int8 (one fused int8 LSTM per layer)")
     if loaded.kind == "tflite":
-
         have = tflite_scheme(loaded.tflite_bytes) if loaded.tflite_bytes is not None else None
         if have != scheme:
             raise EdgeqError(f"{loaded.path} is already a TFLite model ({have or 'not one the C backend runs'}); "

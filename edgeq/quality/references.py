@@ -66,6 +66,7 @@ class LiteRT:
     def run(self, inputs) -> list[np.ndarray]:
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
+        self.interp.reset_all_variables()  # stateless, like the Keras model: RNN state from its reset value
         for d, x in zip(self.inputs, inputs):
             self.interp.set_tensor(d["index"], np.asarray(x, d["dtype"]).reshape(d["shape"]))
         self.interp.invoke()
@@ -96,6 +97,7 @@ class TFLM:
     def run(self, inputs) -> list[np.ndarray]:
         if isinstance(inputs, np.ndarray):
             inputs = [inputs]
+        self.interp.reset()  # stateless, like the Keras model: RNN state from its reset value
         for i, x in enumerate(inputs):
             d = self.interp.get_input_details(i)
             self.interp.set_input(np.asarray(x, d["dtype"]).reshape(d["shape"]), i)

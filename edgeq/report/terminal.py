@@ -116,6 +116,8 @@ def validation_tables(rep) -> None:
             t.add_row(f"{c.reference} (--rounding {mode})", f"{c.exact_samples}/{c.samples}",
                       f"{c.mismatched_bytes}/{c.total_bytes}", str(c.max_abs_diff))
         console.print(t)
+        for mode, why in rep.c_host_skipped.items():
+            console.print(f"not compared with --rounding {mode}: {why}")
         tf = rep.arena.get("tflm", {})
         ours = rep.arena.get("edgeq", {})
         line = f"arena: edgeq {ours.get('arena', 0):,} B (lower bound {ours.get('lower_bound', 0):,} B)"

@@ -60,7 +60,8 @@ def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = 
                            "in between compute the identity), which the converter leaves unquantized")
     io_ids = {d["index"] for _, details, _ in io for d in details}
     floats = [d["name"] for d in interpreter.get_tensor_details()
-              if np.dtype(d["dtype"]).kind == "f" and d["index"] not in io_ids]
+              if np.dtype(d["dtype"]).kind == "f" and d["index"] not in io_ids
+              and int(np.prod(d["shape"])) > 0]  # empty: an int8 LSTM's unused intermediates
     if floats:
         examples = ", ".join(repr(name if len(name) <= 60 else name[:57] + "...") for name in floats[:3])
         problems.append(f"{len(floats)} tensor(s) are floating point, e.g. {examples}")

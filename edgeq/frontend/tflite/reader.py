@@ -237,6 +237,13 @@ def _read(b: _Buf, name: str) -> Graph:
                 arr = np.frombuffer(raw.tobytes()[:need], dtype=np.dtype(npdt).newbyteorder("<"))
                 data = arr.astype(npdt).reshape(shape)
                 data.flags.writeable = False
+        if data is None and t.scalar(5, "?", False) and dtype in _NP_DTYPES:
+            # A variable tensor (an RNN's state) without a buffer starts every inference where LiteRT's
+            # ResetVariableTensor puts it: the zero point for int8, zero otherwise. edgeq runs stateless
+            # (each inference from the reset state), so the op reads it as a constant.
+            fill = quant.zero_point[0] if (quant is not None and dtype == "int8") else 0
+            data = np.full(shape, fill, _NP_DTYPES[dtype])
+            data.flags.writeable = False
         if quant is not None and data is None and dtype in ("int8", "uint8", "int16") and 0.0 in quant.scale:
             raise _Corrupt(f"tensor {tid} is quantized with a zero scale")
         tensors.append(Tensor(tid, t.string(3), shape, dtype, quant, data))
@@ -258,7 +265,10 @@ def _read(b: _Buf, name: str) -> Graph:
         kind = opcodes[idx]
         outs = ids(o.vector(2, np.int32))
         loc = tensors[outs[0]].name if outs and outs[0] >= 0 else ""
-        ops.append(Op(i, kind, ids(o.vector(1, np.int32)), outs, _options(o, kind), location=loc))
+        attrs = _options(o, kind)
+        if o.has(8):  # intermediates: tensors holding scales an op's kernel reads (int8 LSTM)
+            attrs["intermediates"] = ids(o.vector(8, np.int32))
+        ops.append(Op(i, kind, ids(o.vector(1, np.int32)), outs, attrs, location=loc))
 
     inputs, outputs = ids(sg.vector(1, np.int32)), ids(sg.vector(2, np.int32))
     _check_dataflow(tensors, ops, inputs, outputs)

@@ -85,4 +85,8 @@ OPTIONS = {
     "GATHER": (("axis", "i", 0), ("batch_dims", "i", 0)),
     "ARG_MAX": (("output_type", "b", 0),),
     "ARG_MIN": (("output_type", "b", 0),),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (("fused_activation_function", "b", 0), ("cell_clip", "f", 0.0),
+                                     ("proj_clip", "f", 0.0), ("time_major", "?", False),
+                                     ("asymmetric_quantize_inputs", "?", False),
+                                     ("diagonal_recurrent_tensors", "?", False)),
 }

@@ -1,0 +1,79 @@
+"""edgeq.frontend.rnn: which models need the RNN conversion, what it refuses, and the child process that
+keeps a converter crash out of edgeq's own process."""
+
+import stat
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from edgeq.errors import EdgeqError
+from edgeq.frontend import rnn
+from edgeq.frontend.data import Samples
+from edgeq.frontend.load import LoadedModel
+
+
+def _loaded(model, tmp_path):
+    shape = tuple(model.inputs[0].shape[1:])
+    return LoadedModel(tmp_path / f"{model.name}.keras", "keras", model, None, None, [shape],
+                       [np.dtype("float32")], [model.inputs[0].name])
+
+
+def _calib(shape, n=4):
+    return Samples("test", [np.random.default_rng(0).standard_normal((n, *shape)).astype(np.float32)])
+
+
+def _model(layer, steps=5, features=3):
+    inp = keras.Input((steps, features), batch_size=1)
+    return keras.Model(inp, keras.layers.Dense(2)(layer(inp)))
+
+
+def test_recurrent_layers_are_found(tmp_path):
+    m = _model(keras.layers.Bidirectional(keras.layers.LSTM(4)))
+    assert rnn.recurrent_layers(m) == ["Bidirectional", "LSTM", "LSTM"]
+    assert rnn.needs_rnn_conversion(_loaded(m, tmp_path))
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert not rnn.needs_rnn_conversion(_loaded(plain, tmp_path))
+
+
+@pytest.mark.parametrize("layer,match", [
+    (keras.layers.GRU(4), "GRU layers are not supported yet"),
+    (keras.layers.LSTM(4, activation="relu"), "activation 'relu'"),
+    (keras.layers.LSTM(4, go_backwards=True), "go_backwards=True"),
+])
+def test_unsupported_recurrent_layers_are_named(layer, match):
+    with pytest.raises(EdgeqError) as e:
+        rnn.fused_lstm_model(_model(layer))
+    assert match in e.value.format()
+
+
+def test_child_error_comes_back_as_the_same_edgeq_error(tmp_path):
+    m = _model(keras.layers.GRU(4))
+    with pytest.raises(EdgeqError, match="GRU layers are not supported yet"):
+        rnn.quantize_rnn(_loaded(m, tmp_path), _calib((5, 3)))
+
+
+def test_converter_crash_does_not_kill_edgeq(tmp_path, monkeypatch):
+    """A child that dies of SIGSEGV (as the converter does on a Keras 3 LSTM) is an EdgeqError here."""
+    crash = tmp_path / "python"
+    crash.write_text("#!/bin/sh\necho 'Fatal Python error: Segmentation fault' >&2\nkill -SEGV $$\n")
+    crash.chmod(crash.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(sys, "executable", str(crash))
+    with pytest.raises(EdgeqError) as e:
+        rnn.quantize_rnn(_loaded(_model(keras.layers.LSTM(4)), tmp_path), _calib((5, 3)))
+    text = e.value.format()
+    assert "killed by SIGSEGV" in text and "Segmentation fault" in text
+
+
+def test_quantize_rnn_gives_fused_int8_and_float_models(tmp_path):
+    from edgeq.frontend.tflite.reader import read_tflite
+
+    keras.utils.set_random_seed(0)
+    m = _model(keras.layers.LSTM(6), steps=7, features=4)
+    seen = []
+    conv = rnn.quantize_rnn(_loaded(m, tmp_path), _calib((7, 4), n=5), progress=lambda d, t: seen.append((d, t)))
+    kinds = [op.kind for op in read_tflite(conv.int8).ops]
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in kinds and "WHILE" not in kinds
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in [op.kind for op in read_tflite(conv.float32).ops]
+    assert seen and seen[-1] == (5, 5)
