@@ -1,4 +1,4 @@
-#include "float_fully_connected.h"
+#include "float32_fully_connected.h"
 
 void edgeq_fully_connected_f32(const edgeq_fully_connected_f32_params *p, const float *in, float *out) {
   int32_t b, o, d;

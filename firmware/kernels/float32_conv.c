@@ -1,4 +1,4 @@
-#include "float_conv.h"
+#include "float32_conv.h"
 
 static float clampf(float v, float lo, float hi) {
   /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */

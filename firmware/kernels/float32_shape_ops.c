@@ -1,4 +1,4 @@
-#include "float_shape_ops.h"
+#include "float32_shape_ops.h"
 
 #include <string.h>
 

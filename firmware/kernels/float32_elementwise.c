@@ -1,4 +1,4 @@
-#include "float_elementwise.h"
+#include "float32_elementwise.h"
 
 static float clampf(float v, float lo, float hi) {
   v = v < lo ? lo : v;

@@ -1,4 +1,4 @@
-#include "float_pooling.h"
+#include "float32_pooling.h"
 
 static float clampf(float v, float lo, float hi) {
   v = v < lo ? lo : v;
