@@ -66,4 +66,18 @@ typedef struct {
 
 void edgeq_hard_swish_s8(const edgeq_hard_swish_s8_params *p, const int8_t *in, int8_t *out);
 
+/* LOGISTIC (output zero point -128, scale 1/256) and TANH (output zero point 0, scale 1/128) in
+ * fixed point, as TFLM's reference_integer_ops: the input is rescaled to Q4.27 with a double-rounding
+ * multiply and fed to gemmlowp's logistic / tanh. Inputs beyond +-input_range_radius saturate. */
+typedef struct {
+  int32_t size;
+  int32_t input_zero_point;
+  int32_t input_range_radius;
+  int32_t input_multiplier;
+  int32_t input_left_shift;
+} edgeq_sigmoid_fixed_s8_params;
+
+void edgeq_logistic_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
+void edgeq_tanh_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
+
 #endif

@@ -23,6 +23,16 @@
 #define EDGEQ_INLINE static inline
 #endif
 
+/* A helper function defined in a header: static, so the compiler inlines it or not exactly as it would
+ * a file's own static function, and not reported as unused in a file that includes it without calling it. */
+#if defined(__GNUC__)
+#define EDGEQ_HELPER static __attribute__((unused))
+#define EDGEQ_NOINLINE __attribute__((noinline))
+#else
+#define EDGEQ_HELPER static
+#define EDGEQ_NOINLINE
+#endif
+
 EDGEQ_INLINE int32_t edgeq_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 EDGEQ_INLINE int32_t edgeq_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 EDGEQ_INLINE int32_t edgeq_clamp_i32(int32_t x, int32_t lo, int32_t hi) {
@@ -65,5 +75,20 @@ EDGEQ_INLINE int32_t edgeq_requant(int32_t x, int32_t m, int32_t shift, int32_t 
 }
 
 EDGEQ_INLINE int8_t edgeq_sat_s8(int32_t x) { return (int8_t)edgeq_clamp_i32(x, -128, 127); }
+
+/* The number of leading zero bits of x (32 for 0). */
+EDGEQ_HELPER int32_t edgeq_clz32(uint32_t x) {
+#if defined(__GNUC__)
+  return x ? __builtin_clz(x) : 32;
+#else
+  int32_t n = 0;
+  if (!x) return 32;
+  while (!(x & 0x80000000u)) {
+    x <<= 1;
+    ++n;
+  }
+  return n;
+#endif
+}
 
 #endif /* EDGEQ_COMMON_H */

@@ -230,11 +230,11 @@ def lower_sigmoid(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         mult, shift, radius = sigmoid_fixed_params(scale(x))
         return Lowered(
             kernel="edgeq_logistic_fixed_s8" if logistic else "edgeq_tanh_fixed_s8",
-            struct="edgeq_sigmoid_fixed_s8_params", source="softmax",
+            struct="edgeq_sigmoid_fixed_s8_params", source="activations",
             fields=(("size", x.numel), ("input_zero_point", zp(x)), ("input_range_radius", radius),
                     ("input_multiplier", mult), ("input_left_shift", shift)),
             args=(x.id, y.id),
-            inplace=True,  # softmax.c sigmoid_fixed: in[i] is read before out[i] is written
+            inplace=True,  # in[i] is read before out[i] is written
         )
     rounding_flag(ctx, litert_single=False)  # validates ctx.rounding; the table needs no rounding mode
     if logistic:
