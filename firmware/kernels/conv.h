@@ -30,7 +30,7 @@ typedef struct {
   const int32_t *acc_init; /* [out_c] or NULL */
   const int32_t *mult;
   const int32_t *shift;
-  /* DSP path (edgeq_conv_s8_im2col built with __ARM_FEATURE_DSP; the lowering calls that kernel only with
+  /* DSP path (edgeq_conv_s8_im2col built with EDGEQ_DSP; the lowering calls that kernel only with
    * wq and acc_init set, double rounding and non-negative multipliers):
    * the filter as a matrix of K = k_h*k_w*filter_in_c rows (natural ky,kx,c order, zero-padded to
    * k_pad, a multiple of 8) by out_c columns, repacked at generation time into sign-extended int16
@@ -54,7 +54,7 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
  * gathered (im2col, sign-extended to int16 lanes, padding taps set to the input zero point) into
  * `scratch` (4 * k_pad bytes, 8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
 void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+#if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))
 #endif

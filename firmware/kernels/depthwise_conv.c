@@ -3,17 +3,7 @@
 /* Output channels accumulated together per output pixel (int32 accumulators on the stack). */
 #define EDGEQ_DW_BLOCK 32
 
-/* Taps k in [*lo, *hi) whose input coordinate origin + k * dil lies in [0, n). */
-static void dw_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n, int32_t *lo, int32_t *hi) {
-  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-  int32_t b = origin > n - 1 ? 0 : (n - 1 - origin) / dil + 1;
-  if (b > k_size) b = k_size;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if EDGEQ_DSP
 /* The DSP path runs 3x3 windows, depth_mult 1 and out_c <= 4 * EDGEQ_DW_ZBUF_WORDS rounded up to 4 (the
  * lowering emits dsp_pack only then): taps outside the input read zbuf, EDGEQ_DW_ZBUF_WORDS words of the
  * input zero point. */
@@ -173,7 +163,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   const int32_t off = p->input_offset;
   int32_t acc[EDGEQ_DW_BLOCK];
   int32_t b, oy, ox, oc0, j, ky, kx;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if EDGEQ_DSP
   if (p->dsp_pack != NULL) {
     dw_dsp(p, in, out);
     return;
@@ -184,13 +174,13 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      dw_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         int32_t kx0, kx1, full;
         int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
                               (size_t)out_c;
-        dw_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
           const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;

@@ -28,7 +28,7 @@ typedef struct {
   const int32_t *acc_init; /* [out_c] or NULL */
   const int32_t *mult;
   const int32_t *shift;
-  /* Cortex-M DSP path (firmware built with __ARM_FEATURE_DSP; ignored elsewhere), or NULL. The lowering
+  /* Cortex-M DSP path (firmware built with EDGEQ_DSP; ignored elsewhere), or NULL. The lowering
    * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double
    * rounding, and when it is exact (see edgeq/passes/ops/conv.py _dw_dsp_pack). Per group of 4 output
    * channels c0..c3 (the last group padded with zero-weight lanes when out_c % 4 != 0), int32 words:

@@ -18,7 +18,8 @@ void edgeq_softmax_s8(const edgeq_softmax_s8_params *p, const int8_t *in, int8_t
       if (diff >= p->diff_min) {
         const int32_t scaled = edgeq_requant(diff, p->input_multiplier, p->input_left_shift, p->rounding);
         /* Q0 -> Q12: rounding right shift by 12 */
-        sum_of_exps += edgeq_rdbpot(edgeq_fx_exp_on_negative_values(scaled, kScaledDiffIntegerBits), kAccumulationIntegerBits);
+        sum_of_exps +=
+            edgeq_rdbpot(edgeq_fx_exp_on_negative_values(scaled, kScaledDiffIntegerBits), kAccumulationIntegerBits);
       }
     }
 
