@@ -25,9 +25,7 @@ void edgeq_lut_s8(const edgeq_lut_s8_params *p, const int8_t *in, int8_t *out) {
 
 static int8_t relu_one(const void *params, int8_t x) {
   const edgeq_relu_s8_params *p = (const edgeq_relu_s8_params *)params;
-  const int32_t v = p->output_zero_point +
-                    edgeq_requant((int32_t)x - p->input_zero_point, p->mult, p->shift, p->rounding);
-  return (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+  return (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)x - p->input_zero_point, p->mult, p->shift);
 }
 
 void edgeq_relu_s8(const edgeq_relu_s8_params *p, const int8_t *in, int8_t *out) {

@@ -14,16 +14,13 @@ typedef struct {
 void edgeq_lut_s8(const edgeq_lut_s8_params *p, const int8_t *in, int8_t *out);
 
 /* RELU / RELU6 / RELU_N1_TO_1 with requantization:
- * out = clamp(output_zero_point + requant(in - input_zero_point), act_min, act_max) */
+ * out = clamp(requant(in - input_zero_point, mult, shift) + rq.output_offset, rq.act_min, rq.act_max) */
 typedef struct {
   int32_t size;
   int32_t input_zero_point;
-  int32_t output_zero_point;
   int32_t mult;
   int32_t shift;
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding;
+  edgeq_requant_t rq;
 } edgeq_relu_s8_params;
 
 void edgeq_relu_s8(const edgeq_relu_s8_params *p, const int8_t *in, int8_t *out);

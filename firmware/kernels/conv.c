@@ -66,8 +66,7 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
                 }
               }
             }
-            acc = edgeq_requant(acc, p->mult[c], p->shift[c], p->rounding) + p->output_offset;
-            y[oc] = (int8_t)edgeq_clamp_i32(acc, p->act_min, p->act_max);
+            y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc, p->mult[c], p->shift[c]);
           }
         }
       }
@@ -181,11 +180,11 @@ EDGEQ_INLINE void conv_requant2(const edgeq_conv_s8_params *p, int32_t ch, int32
   const int32_t tb = (int32_t)(((int64_t)(int32_t)((uint32_t)b << left) * (int64_t)m + (1LL << 30)) >> 31);
   const int32_t ra = (ta >> right) + ((ta & mask) > thr + (int32_t)((uint32_t)ta >> 31) ? 1 : 0);
   const int32_t rb = (tb >> right) + ((tb & mask) > thr + (int32_t)((uint32_t)tb >> 31) ? 1 : 0);
-  *ya = (int8_t)edgeq_clamp_i32(ra + p->output_offset, p->act_min, p->act_max);
-  *yb = (int8_t)edgeq_clamp_i32(rb + p->output_offset, p->act_min, p->act_max);
+  *ya = (int8_t)edgeq_clamp_i32(ra + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
+  *yb = (int8_t)edgeq_clamp_i32(rb + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
 }
 
-/* The same requantization from the precomputed rq = {m, s, e, rb} of the channel (see conv.h): exact
+/* The same requantization from the precomputed dsp_rq = {m, s, e, rb} of the channel (see conv.h): exact
  * for every reachable accumulator, which the lowering has checked. */
 EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, int8_t *yb, int32_t lo,
                            int32_t hi) {
@@ -245,9 +244,9 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
                          : "cc", "memory");
       }
       /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-      if (p->rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
-        conv_rq2(p->rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->act_min, p->act_max);
-        conv_rq2(p->rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->act_min, p->act_max);
+      if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
+        conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
+        conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
       } else {
         conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
         conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);

@@ -20,11 +20,9 @@ typedef struct {
   int32_t stride_h, stride_w;
   int32_t dilation_h, dilation_w;
   int32_t pad_h, pad_w; /* top / left padding */
-  int32_t input_offset;  /* -input zero point */
-  int32_t output_offset; /* output zero point */
-  int32_t act_min, act_max;
+  int32_t input_offset; /* -input zero point */
+  edgeq_requant_t rq;
   int32_t per_channel; /* 1: mult/shift have out_c entries, else 1 */
-  int32_t rounding;
   const int8_t *weights;   /* [out_c][k_h][k_w][filter_in_c] */
   const int32_t *bias;     /* [out_c] or NULL */
   const int32_t *acc_init; /* [out_c] or NULL */
@@ -41,10 +39,10 @@ typedef struct {
   int32_t k_pad;
   const int32_t *wq;
   /* DSP path, optional: per output channel {m, s, e, rb} with s = max(shift, 0) + 1, e = -shift >= 1,
-   * rb = 2^(e-1) + output_offset * 2^e, so that requant + output_offset ==
+   * rb = 2^(e-1) + output_offset * 2^e, so that requant + rq.output_offset ==
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
-  const int32_t *rq;
+  const int32_t *dsp_rq;
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */

@@ -116,9 +116,9 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
   for (ky = 0, t = 0; ky < 3; ++ky) {
     for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
-  cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->act_min > -128 || p->act_max < 127;
-  cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->act_min * 0x01010101u;
-  cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->act_max * 0x01010101u;
+  cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
+  cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
+  cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
   for (b = 0; b < p->batches; ++b) {
     const uintptr_t img = (uintptr_t)(in + (size_t)b * (size_t)in_h * (size_t)x_row);
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -216,8 +216,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
           for (j = 0; j < n; ++j) {
             const int32_t oc = oc0 + j;
             const int32_t c = p->per_channel ? oc : 0;
-            const int32_t v = edgeq_requant(acc[j], p->mult[c], p->shift[c], p->rounding) + p->output_offset;
-            y[oc] = (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+            y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc[j], p->mult[c], p->shift[c]);
           }
         }
       }

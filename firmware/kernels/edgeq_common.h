@@ -85,6 +85,21 @@ EDGEQ_INLINE int32_t edgeq_requant(int32_t x, int32_t m, int32_t shift, int32_t 
   return rounding == EDGEQ_ROUND_SINGLE ? edgeq_mul_qm_single(x, m, shift) : edgeq_mul_qm_double(x, m, shift);
 }
 
+/* The output stage of every requantizing kernel: out = clamp(requant(acc, m, shift) + output_offset,
+ * act_min, act_max) in the op's rounding flavour. A params struct holds it as its member `rq` (the
+ * generated params set it as .rq.output_offset = ..., .rq.act_min = ..., ...); the multiplier and shift
+ * stay in the struct, as one value or one per channel. */
+typedef struct {
+  int32_t output_offset; /* output zero point */
+  int32_t act_min;       /* the fused activation's clamp, within the output type's range */
+  int32_t act_max;
+  int32_t rounding;      /* EDGEQ_ROUND_SINGLE / EDGEQ_ROUND_DOUBLE */
+} edgeq_requant_t;
+
+EDGEQ_INLINE int32_t edgeq_requant_clamp(const edgeq_requant_t *rq, int32_t acc, int32_t m, int32_t shift) {
+  return edgeq_clamp_i32(edgeq_requant(acc, m, shift, rq->rounding) + rq->output_offset, rq->act_min, rq->act_max);
+}
+
 EDGEQ_INLINE int8_t edgeq_sat_s8(int32_t x) { return (int8_t)edgeq_clamp_i32(x, -128, 127); }
 
 /* 4 bytes from p (any alignment) as one word. */

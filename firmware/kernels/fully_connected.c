@@ -53,8 +53,8 @@ static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shi
 /* Requantize, clamp and store rows o..o+3 (those that exist and are not sparse padding). Out of line:
  * with its own registers, and the params read into locals once (stores through int8_t may alias *p). */
 static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o, int8_t *y) {
-  const int32_t sparse = p->sparse, rounding = p->rounding, pc = p->per_channel;
-  const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+  const int32_t sparse = p->sparse, rounding = p->rq.rounding, pc = p->per_channel;
+  const int32_t out_off = p->rq.output_offset, act_min = p->rq.act_min, act_max = p->rq.act_max;
   const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
   const int32_t end = o + 4 < p->out_features ? o + 4 : p->out_features;
   int32_t j;

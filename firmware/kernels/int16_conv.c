@@ -273,8 +273,8 @@ void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const 
       if (p->bias) acc += p->bias[o];
       *out++ = (int16_t)edgeq_clamp_i32(
           (p->reduced ? edgeq_requant_s64(acc, p->mult[o], p->shift[o])
-                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rounding)) + p->output_offset,
-          p->act_min, p->act_max);
+                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rq.rounding)) + p->rq.output_offset,
+          p->rq.act_min, p->rq.act_max);
     }
   }
 }

@@ -23,11 +23,8 @@ typedef struct {
   int32_t stride_w;
   int32_t pad_h; /* top padding as TFLite computes it for the transposed conv */
   int32_t pad_w; /* left padding */
-  int32_t input_offset;  /* -input zero point */
-  int32_t output_offset; /* output zero point */
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding;
+  int32_t input_offset; /* -input zero point */
+  edgeq_requant_t rq;
   const int8_t *weights; /* [out_c][k_h][k_w][in_c] (OHWI) */
   const int32_t *bias;   /* [out_c] or NULL */
   const int32_t *mult;   /* [out_c] */

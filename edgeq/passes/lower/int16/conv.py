@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op, Tensor
-from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multipliers, expect_dtype, need, rounding_flag,
-                                       scale, tensor_array, zp)
+from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multipliers, expect_dtype, need,
+                                       requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
 from edgeq.passes.lower.quantmath import activation_range
@@ -173,8 +173,7 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         source="int16_conv",
         fields=(
             ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f),
-            ("reduced", int(reduced)), ("rounding", rounding_flag(ctx, litert_single=True)),
-            ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
+            ("reduced", int(reduced)), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
             ("weights", tensor_array(g, w.id)),
             ("bias", _bias(g, op, out_f)),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
