@@ -50,8 +50,10 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
 
 /* Same result; with the DSP extension (and wq) the input windows of two output pixels are
  * gathered (im2col, sign-extended to int16 lanes, padding taps set to the input zero point) into
- * `scratch` (4 * k_pad bytes, 8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
+ * `scratch` (8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
 void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+/* Its scratch: per block of 4 of the k_pad rows, the even and odd int16 lanes of both pixels (4 words). */
+#define edgeq_conv_s8_im2col_scratch_bytes(k_pad) ((size_t)(k_pad) / 4 * 4 * sizeof(int32_t))
 #if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))

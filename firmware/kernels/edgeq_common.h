@@ -20,6 +20,20 @@
 #define EDGEQ_ROUND_DOUBLE 0
 #define EDGEQ_ROUND_SINGLE 1
 
+/* A compile-time check (C11 _Static_assert, or an array of negative size in C99): `name` is an identifier
+ * that says what failed. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define EDGEQ_STATIC_ASSERT(name, cond) _Static_assert(cond, #name)
+#else
+#define EDGEQ_STATIC_ASSERT(name, cond) typedef char name[(cond) ? 1 : -1]
+#endif
+
+/* Scratch memory. A kernel that takes a `scratch` buffer states its size in its header as a macro
+ * <kernel>_scratch_bytes(...) of fields of its params struct (the macro's parameters are named after
+ * them). The generator plans each call's scratch in the arena and checks here, at compile time, that
+ * the planned bytes cover what the kernel says it needs: `name` identifies the call. */
+#define EDGEQ_SCRATCH_CHECK(name, planned_bytes, needed_bytes) EDGEQ_STATIC_ASSERT(name, (planned_bytes) >= (needed_bytes))
+
 /* 1 when the core has the DSP extension (SIMD multiply-accumulates, SXTB16, SMMULR: edgeq_dsp.h): the
  * kernels with a DSP path take it then. A library generated for --cpu dsp requires it. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP

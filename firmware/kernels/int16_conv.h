@@ -39,10 +39,11 @@ typedef struct {
 
 void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out);
 void edgeq_depthwise_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out);
-/* The same result with out_c int32 accumulators in `scratch` (4 * out_c bytes, 4-byte aligned): per output
- * pixel, each valid tap adds w * x over the contiguous channels. The lowering takes it when acc32 holds
- * (sum over taps of |w| * 32768 < 2^31 for every channel). */
+/* The same result with out_c int32 accumulators in `scratch` (4-byte aligned): per output pixel, each valid
+ * tap adds w * x over the contiguous channels. The lowering takes it when acc32 holds (sum over taps of
+ * |w| * 32768 < 2^31 for every channel). */
 void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
+#define edgeq_depthwise_conv_s16_acc_scratch_bytes(out_c) ((size_t)(out_c) * sizeof(int32_t))
 
 /* FULLY_CONNECTED: unlike the convolutions, LiteRT's 16x8 FullyConnected requantizes with the full q31
  * multiplier (MultiplyByQuantizedMultiplier on the accumulator, which the lowering bounds to int32):

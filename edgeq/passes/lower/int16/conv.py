@@ -132,6 +132,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
         # int16_conv.c: output pixels in raster order, every read at or after the first valid tap of its
         # window, a pixel's values written before the next pixel's window is read
         overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2),
+        # = edgeq_depthwise_conv_s16_acc_scratch_bytes (int16_conv.h)
         scratch_bytes=4 * out_c if kernel == "edgeq_depthwise_conv_s16_acc" else 0,
     )
 

@@ -119,7 +119,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     if ctx.cpu != "portable" and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
-        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad
+        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad  # = edgeq_conv_s8_im2col_scratch_bytes (conv.h)
     weights = None if (ctx.cpu == "dsp" and wq is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel=kernel,

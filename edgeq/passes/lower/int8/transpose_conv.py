@@ -89,5 +89,5 @@ def lower_transpose_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
         ),
         args=(x.id, y.id),
-        scratch_bytes=4 * y.numel,
+        scratch_bytes=4 * y.numel,  # = edgeq_transpose_conv_s8_scratch_bytes (transpose_conv.h)
     )
