@@ -39,7 +39,7 @@ typedef struct {
   int32_t k_pad;
   const int32_t *wq;
   /* DSP path, optional: per output channel {m, s, e, rb} with s = max(shift, 0) + 1, e = -shift >= 1,
-   * rb = 2^(e-1) + output_offset * 2^e, so that requant + rq.output_offset ==
+   * rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
   const int32_t *dsp_rq;

@@ -32,7 +32,8 @@
  * <kernel>_scratch_bytes(...) of fields of its params struct (the macro's parameters are named after
  * them). The generator plans each call's scratch in the arena and checks here, at compile time, that
  * the planned bytes cover what the kernel says it needs: `name` identifies the call. */
-#define EDGEQ_SCRATCH_CHECK(name, planned_bytes, needed_bytes) EDGEQ_STATIC_ASSERT(name, (planned_bytes) >= (needed_bytes))
+#define EDGEQ_SCRATCH_CHECK(name, planned_bytes, needed_bytes) \
+  EDGEQ_STATIC_ASSERT(name, (planned_bytes) >= (needed_bytes))
 
 /* 1 when the core has the DSP extension (SIMD multiply-accumulates, SXTB16, SMMULR: edgeq_dsp.h): the
  * kernels with a DSP path take it then. A library generated for --cpu dsp requires it. */
