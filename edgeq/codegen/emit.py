@@ -17,12 +17,13 @@ import numpy as np
 
 from edgeq.codegen.templates import template_env
 from edgeq.files import atomic_dir
-from edgeq.ir import ArrayRef, Graph
+from edgeq.ir import ArrayRef, Graph, Lowered
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "firmware" / "kernels"
 COMMON_HEADERS = ("edgeq_common.h",)
 _LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.MULTILINE)
+_SCRATCH_MACRO = re.compile(r'^[ \t]*#[ \t]*define[ \t]+(\w+)_scratch_bytes\(([^)]*)\)', re.MULTILINE)
 
 
 def kernel_files(sources: list[str]) -> list[str]:
@@ -38,6 +39,27 @@ def kernel_files(sources: list[str]) -> list[str]:
         files.append(f)
         todo += _LOCAL_INCLUDE.findall((KERNELS / f).read_text())
     return files
+
+
+def scratch_needed(low: Lowered) -> str:
+    """The scratch bytes the kernel itself states for this call, as a C expression: the macro
+    ``<kernel>_scratch_bytes(...)`` of ``firmware/kernels/<source>.h`` applied to the call's values of the
+    params fields its parameters are named after (the generated model.c checks the planned bytes against it
+    at compile time, see EDGEQ_SCRATCH_CHECK)."""
+    header = f"firmware/kernels/{low.source}.h"
+    macros = dict(_SCRATCH_MACRO.findall((KERNELS / f"{low.source}.h").read_text()))
+    if low.kernel not in macros:
+        raise ValueError(f"{low.kernel} takes {low.scratch_bytes} bytes of scratch but {header} defines no "
+                         f"{low.kernel}_scratch_bytes(...)")
+    fields = dict(low.fields)
+    values = []
+    for name in (a.strip() for a in macros[low.kernel].split(",")):
+        v = fields.get(name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{low.kernel}_scratch_bytes in {header} takes '{name}', which is not an integer "
+                             f"field of {low.struct}")
+        values.append(str(int(v)))
+    return f"{low.kernel}_scratch_bytes({', '.join(values)})"
 
 
 def c_identifier(name: str) -> str:
@@ -149,6 +171,8 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             "args": args,
             "out": args[len(ins)],
             "out_bytes": out_t.nbytes,
+            "scratch_bytes": low.scratch_bytes,
+            "scratch_needed": scratch_needed(low) if low.scratch_bytes else None,
         })
 
     def io(tids) -> list[dict]:

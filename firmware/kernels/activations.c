@@ -1,4 +1,5 @@
 #include "activations.h"
+#include "edgeq_fixedpoint.h"
 
 /* Every kernel here is a function of one int8 value. For tensors larger than 256 elements the function is
  * evaluated once per possible input into a 256-byte table on the stack and the tensor is mapped through
@@ -24,9 +25,7 @@ void edgeq_lut_s8(const edgeq_lut_s8_params *p, const int8_t *in, int8_t *out) {
 
 static int8_t relu_one(const void *params, int8_t x) {
   const edgeq_relu_s8_params *p = (const edgeq_relu_s8_params *)params;
-  const int32_t v = p->output_zero_point +
-                    edgeq_requant((int32_t)x - p->input_zero_point, p->mult, p->shift, p->rounding);
-  return (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+  return (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)x - p->input_zero_point, p->mult, p->shift);
 }
 
 void edgeq_relu_s8(const edgeq_relu_s8_params *p, const int8_t *in, int8_t *out) {
@@ -95,4 +94,54 @@ static int8_t hard_swish_one(const void *params, int8_t in) {
 
 void edgeq_hard_swish_s8(const edgeq_hard_swish_s8_params *p, const int8_t *in, int8_t *out) {
   map_elementwise(hard_swish_one, p, p->size, in, out);
+}
+
+/* ---- LOGISTIC / TANH: gemmlowp fixed point (TFLM integer reference) -------------------------------- */
+
+enum { kSigmoidInputIntegerBits = 4 };
+
+/* gemmlowp logistic: Q4 in, Q0 out. */
+static int32_t logistic_q4(int32_t a) {
+  int32_t pos;
+  if (a == 0) return (int32_t)1 << 30; /* 1/2 */
+  pos = edgeq_fx_one_over_one_plus_x(edgeq_fx_exp_on_negative_values(a > 0 ? -a : a, kSigmoidInputIntegerBits));
+  return a > 0 ? pos : INT32_MAX - pos;
+}
+
+/* gemmlowp tanh: Q4 in, Q0 out. -|a| in Q4 read as Q5 is -2|a|, and
+ * tanh(|a|) = (1 - exp(-2|a|)) / (1 + exp(-2|a|)). */
+static int32_t tanh_q4(int32_t a) {
+  int32_t t;
+  if (a == 0) return 0;
+  t = edgeq_fx_one_minus_x_over_one_plus_x(
+      edgeq_fx_exp_on_negative_values(a < 0 ? a : -a, kSigmoidInputIntegerBits + 1));
+  return a < 0 ? -t : t;
+}
+
+/* One value: saturation outside the input radius, Q4.27 rescale with double rounding, then Q0 -> int8
+ * (logistic: 8 fractional output bits and zero point -128; tanh: 7 fractional bits, zero point 0). */
+static int8_t sigmoid_fixed_one(const edgeq_sigmoid_fixed_s8_params *p, int8_t in, int is_tanh) {
+  const int32_t v = (int32_t)in - p->input_zero_point;
+  int32_t a;
+  if (v <= -p->input_range_radius) return -128;
+  if (v >= p->input_range_radius) return 127;
+  a = edgeq_mul_qm_double(v, p->input_multiplier, p->input_left_shift);
+  return is_tanh ? edgeq_sat_s8(edgeq_rdbpot(tanh_q4(a), 31 - 7))
+                 : edgeq_sat_s8(edgeq_rdbpot(logistic_q4(a), 31 - 8) - 128);
+}
+
+static int8_t logistic_fixed_one(const void *params, int8_t in) {
+  return sigmoid_fixed_one((const edgeq_sigmoid_fixed_s8_params *)params, in, 0);
+}
+
+static int8_t tanh_fixed_one(const void *params, int8_t in) {
+  return sigmoid_fixed_one((const edgeq_sigmoid_fixed_s8_params *)params, in, 1);
+}
+
+void edgeq_logistic_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out) {
+  map_elementwise(logistic_fixed_one, p, p->size, in, out);
+}
+
+void edgeq_tanh_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out) {
+  map_elementwise(tanh_fixed_one, p, p->size, in, out);
 }

@@ -14,16 +14,13 @@ typedef struct {
 void edgeq_lut_s8(const edgeq_lut_s8_params *p, const int8_t *in, int8_t *out);
 
 /* RELU / RELU6 / RELU_N1_TO_1 with requantization:
- * out = clamp(output_zero_point + requant(in - input_zero_point), act_min, act_max) */
+ * out = clamp(requant(in - input_zero_point, mult, shift) + rq.output_offset, rq.act_min, rq.act_max) */
 typedef struct {
   int32_t size;
   int32_t input_zero_point;
-  int32_t output_zero_point;
   int32_t mult;
   int32_t shift;
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding;
+  edgeq_requant_t rq;
 } edgeq_relu_s8_params;
 
 void edgeq_relu_s8(const edgeq_relu_s8_params *p, const int8_t *in, int8_t *out);
@@ -65,5 +62,19 @@ typedef struct {
 } edgeq_hard_swish_s8_params;
 
 void edgeq_hard_swish_s8(const edgeq_hard_swish_s8_params *p, const int8_t *in, int8_t *out);
+
+/* LOGISTIC (output zero point -128, scale 1/256) and TANH (output zero point 0, scale 1/128) in
+ * fixed point, as TFLM's reference_integer_ops: the input is rescaled to Q4.27 with a double-rounding
+ * multiply and fed to gemmlowp's logistic / tanh. Inputs beyond +-input_range_radius saturate. */
+typedef struct {
+  int32_t size;
+  int32_t input_zero_point;
+  int32_t input_range_radius;
+  int32_t input_multiplier;
+  int32_t input_left_shift;
+} edgeq_sigmoid_fixed_s8_params;
+
+void edgeq_logistic_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
+void edgeq_tanh_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
 
 #endif

@@ -1,22 +1,5 @@
 #include "conv.h"
-
-#include <string.h>
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
-#define EDGEQ_CONV_DSP 1
-#endif
-
-/* Taps k in [*lo, *hi) of a kernel of size k_size (dilation dil) whose input coordinate
- * origin + k * dil lies in [0, n). Replaces a bounds test per tap. */
-static void conv_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n, int32_t *lo, int32_t *hi) {
-  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-  int32_t b = origin > n - 1 ? 0 : (n - 1 - origin) / dil + 1;
-  if (b > k_size) b = k_size;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
+#include "edgeq_dsp.h"
 
 /* sum x[i] * w[i] */
 EDGEQ_INLINE int32_t conv_dot(const int8_t *x, const int8_t *w, int32_t n) {
@@ -51,14 +34,14 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      conv_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         int32_t kx0, kx1;
         int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
                               (size_t)p->out_c;
         int32_t full;
-        conv_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         for (g = 0; g < groups; ++g) {
           const int8_t *xg = img + (size_t)g * (size_t)fin;
@@ -83,8 +66,7 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
                 }
               }
             }
-            acc = edgeq_requant(acc, p->mult[c], p->shift[c], p->rounding) + p->output_offset;
-            y[oc] = (int8_t)edgeq_clamp_i32(acc, p->act_min, p->act_max);
+            y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc, p->mult[c], p->shift[c]);
           }
         }
       }
@@ -92,20 +74,7 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
   }
 }
 
-#ifdef EDGEQ_CONV_DSP
-/* __sxtb16(__ror(v, 8)) in one instruction (not every arm_acle.h has __ror, and GCC does not fuse it). */
-EDGEQ_INLINE int32_t conv_sxtb16_ror8(int32_t v) {
-  int32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-  return r;
-}
-
-EDGEQ_INLINE int32_t conv_ld32(const int8_t *x) {
-  int32_t v;
-  memcpy(&v, x, 4);
-  return v;
-}
-
+#if EDGEQ_DSP
 /* The K = k_h*k_w*in_c window of output pixel `pix` into slot `slot` (0/1) of the im2col buffer, in the
  * lane order of wq (see conv.h): per block of 4 rows, words [slot0 even][slot0 odd][slot1 even][slot1 odd].
  * The window's bytes in order, 4 to a word (first byte lowest), each word split by SXTB16 into its even
@@ -138,10 +107,10 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       n = run * in_c;
       if (ok && (k & 3) == 0) { /* every run when in_c % 4 == 0: a word if n % 8 == 4, then 8 bytes a time */
         if (n & 4) {
-          const int32_t v = conv_ld32(src);
+          const int32_t v = edgeq_ld32(src);
           src += 4;
           d[0] = __sxtb16(v);
-          d[1] = conv_sxtb16_ror8(v);
+          d[1] = edgeq_sxtb16_ror8(v);
           d += 4;
         }
         if (n >= 8) {
@@ -167,12 +136,12 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       }
       while (n > 0) { /* the rest (in_c % 4 != 0, padding taps) */
         if ((k & 3) == 0 && n >= 4) {
-          const int32_t v = conv_ld32(src);
+          const int32_t v = edgeq_ld32(src);
           if (ok) src += 4;
           k += 4;
           n -= 4;
           d[0] = __sxtb16(v);
-          d[1] = conv_sxtb16_ror8(v);
+          d[1] = edgeq_sxtb16_ror8(v);
           d += 4;
         } else {
           word = (word >> 8) | ((uint32_t)(uint8_t)*src << 24);
@@ -180,7 +149,7 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
           --n;
           if ((++k & 3) == 0) {
             d[0] = __sxtb16((int32_t)word);
-            d[1] = conv_sxtb16_ror8((int32_t)word);
+            d[1] = edgeq_sxtb16_ror8((int32_t)word);
             d += 4;
           }
         }
@@ -191,7 +160,7 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
     word >>= 8;
     if (((k + 1) & 3) == 0) {
       d[0] = __sxtb16((int32_t)word);
-      d[1] = conv_sxtb16_ror8((int32_t)word);
+      d[1] = edgeq_sxtb16_ror8((int32_t)word);
       d += 4;
     }
   }
@@ -211,22 +180,16 @@ EDGEQ_INLINE void conv_requant2(const edgeq_conv_s8_params *p, int32_t ch, int32
   const int32_t tb = (int32_t)(((int64_t)(int32_t)((uint32_t)b << left) * (int64_t)m + (1LL << 30)) >> 31);
   const int32_t ra = (ta >> right) + ((ta & mask) > thr + (int32_t)((uint32_t)ta >> 31) ? 1 : 0);
   const int32_t rb = (tb >> right) + ((tb & mask) > thr + (int32_t)((uint32_t)tb >> 31) ? 1 : 0);
-  *ya = (int8_t)edgeq_clamp_i32(ra + p->output_offset, p->act_min, p->act_max);
-  *yb = (int8_t)edgeq_clamp_i32(rb + p->output_offset, p->act_min, p->act_max);
+  *ya = (int8_t)edgeq_clamp_i32(ra + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
+  *yb = (int8_t)edgeq_clamp_i32(rb + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
 }
 
-/* The same requantization from the precomputed rq = {m, s, e, rb} of the channel (see conv.h): exact
+/* The same requantization from the precomputed dsp_rq = {m, s, e, rb} of the channel (see conv.h): exact
  * for every reachable accumulator, which the lowering has checked. */
-EDGEQ_INLINE int32_t conv_smmulr(int32_t a, int32_t b) {
-  int32_t r;
-  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-  return r;
-}
-
 EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, int8_t *yb, int32_t lo,
                            int32_t hi) {
   const int32_t m = rq[0], s = rq[1], e = rq[2], rb = rq[3];
-  int32_t ta = conv_smmulr((int32_t)((uint32_t)a << s), m), tb = conv_smmulr((int32_t)((uint32_t)b << s), m);
+  int32_t ta = edgeq_smmulr((int32_t)((uint32_t)a << s), m), tb = edgeq_smmulr((int32_t)((uint32_t)b << s), m);
   ta = (ta + (ta >> 31) + rb) >> e;
   tb = (tb + (tb >> 31) + rb) >> e;
   *ya = (int8_t)edgeq_clamp_i32(ta, lo, hi);
@@ -281,9 +244,9 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
                          : "cc", "memory");
       }
       /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-      if (p->rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
-        conv_rq2(p->rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->act_min, p->act_max);
-        conv_rq2(p->rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->act_min, p->act_max);
+      if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
+        conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
+        conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
       } else {
         conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
         conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);
@@ -295,7 +258,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
 
 /* (parenthesized: conv.h maps calls to edgeq_conv_s8 on builds without the DSP extension) */
 void(edgeq_conv_s8_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
-#ifdef EDGEQ_CONV_DSP
+#if EDGEQ_DSP
   /* The lowering only picks this kernel with wq and acc_init set, double rounding and non-negative
    * multipliers (other configurations call edgeq_conv_s8), so DSP builds do not link the portable loop. */
   conv_dsp(p, in, out, (int32_t *)scratch);

@@ -20,17 +20,15 @@ typedef struct {
   int32_t stride_h, stride_w;
   int32_t dilation_h, dilation_w;
   int32_t pad_h, pad_w; /* top / left padding */
-  int32_t input_offset;  /* -input zero point */
-  int32_t output_offset; /* output zero point */
-  int32_t act_min, act_max;
+  int32_t input_offset; /* -input zero point */
+  edgeq_requant_t rq;
   int32_t per_channel; /* 1: mult/shift have out_c entries, else 1 */
-  int32_t rounding;
   const int8_t *weights;   /* [out_c][k_h][k_w][filter_in_c] */
   const int32_t *bias;     /* [out_c] or NULL */
   const int32_t *acc_init; /* [out_c] or NULL */
   const int32_t *mult;
   const int32_t *shift;
-  /* DSP path (edgeq_conv_s8_im2col built with __ARM_FEATURE_DSP; the lowering calls that kernel only with
+  /* DSP path (edgeq_conv_s8_im2col built with EDGEQ_DSP; the lowering calls that kernel only with
    * wq and acc_init set, double rounding and non-negative multipliers):
    * the filter as a matrix of K = k_h*k_w*filter_in_c rows (natural ky,kx,c order, zero-padded to
    * k_pad, a multiple of 8) by out_c columns, repacked at generation time into sign-extended int16
@@ -41,10 +39,10 @@ typedef struct {
   int32_t k_pad;
   const int32_t *wq;
   /* DSP path, optional: per output channel {m, s, e, rb} with s = max(shift, 0) + 1, e = -shift >= 1,
-   * rb = 2^(e-1) + output_offset * 2^e, so that requant + output_offset ==
+   * rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
-  const int32_t *rq;
+  const int32_t *dsp_rq;
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */
@@ -52,9 +50,11 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
 
 /* Same result; with the DSP extension (and wq) the input windows of two output pixels are
  * gathered (im2col, sign-extended to int16 lanes, padding taps set to the input zero point) into
- * `scratch` (4 * k_pad bytes, 8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
+ * `scratch` (8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
 void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#if !(defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+/* Its scratch: per block of 4 of the k_pad rows, the even and odd int16 lanes of both pixels (4 words). */
+#define edgeq_conv_s8_im2col_scratch_bytes(k_pad) ((size_t)(k_pad) / 4 * 4 * sizeof(int32_t))
+#if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))
 #endif

@@ -3,17 +3,7 @@
 /* Output channels accumulated together per output pixel (int32 accumulators on the stack). */
 #define EDGEQ_DW_BLOCK 32
 
-/* Taps k in [*lo, *hi) whose input coordinate origin + k * dil lies in [0, n). */
-static void dw_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n, int32_t *lo, int32_t *hi) {
-  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-  int32_t b = origin > n - 1 ? 0 : (n - 1 - origin) / dil + 1;
-  if (b > k_size) b = k_size;
-  if (a > b) a = b;
-  *lo = a;
-  *hi = b;
-}
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if EDGEQ_DSP
 /* The DSP path runs 3x3 windows, depth_mult 1 and out_c <= 4 * EDGEQ_DW_ZBUF_WORDS rounded up to 4 (the
  * lowering emits dsp_pack only then): taps outside the input read zbuf, EDGEQ_DW_ZBUF_WORDS words of the
  * input zero point. */
@@ -126,9 +116,9 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
   for (ky = 0, t = 0; ky < 3; ++ky) {
     for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
-  cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->act_min > -128 || p->act_max < 127;
-  cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->act_min * 0x01010101u;
-  cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->act_max * 0x01010101u;
+  cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
+  cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
+  cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
   for (b = 0; b < p->batches; ++b) {
     const uintptr_t img = (uintptr_t)(in + (size_t)b * (size_t)in_h * (size_t)x_row);
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -173,7 +163,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   const int32_t off = p->input_offset;
   int32_t acc[EDGEQ_DW_BLOCK];
   int32_t b, oy, ox, oc0, j, ky, kx;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if EDGEQ_DSP
   if (p->dsp_pack != NULL) {
     dw_dsp(p, in, out);
     return;
@@ -184,13 +174,13 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      dw_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         int32_t kx0, kx1, full;
         int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
                               (size_t)out_c;
-        dw_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
           const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
@@ -226,8 +216,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
           for (j = 0; j < n; ++j) {
             const int32_t oc = oc0 + j;
             const int32_t c = p->per_channel ? oc : 0;
-            const int32_t v = edgeq_requant(acc[j], p->mult[c], p->shift[c], p->rounding) + p->output_offset;
-            y[oc] = (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+            y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc[j], p->mult[c], p->shift[c]);
           }
         }
       }

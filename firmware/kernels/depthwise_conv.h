@@ -18,27 +18,25 @@ typedef struct {
   int32_t stride_h, stride_w;
   int32_t dilation_h, dilation_w;
   int32_t pad_h, pad_w;
-  int32_t input_offset;
-  int32_t output_offset;
-  int32_t act_min, act_max;
-  int32_t per_channel;
-  int32_t rounding;
+  int32_t input_offset; /* -input zero point */
+  edgeq_requant_t rq;
+  int32_t per_channel; /* 1: mult/shift have out_c entries, else 1 */
   const int8_t *weights;   /* [k_h][k_w][out_c] */
   const int32_t *bias;     /* [out_c] or NULL */
   const int32_t *acc_init; /* [out_c] or NULL */
   const int32_t *mult;
   const int32_t *shift;
-  /* Cortex-M DSP path (firmware built with __ARM_FEATURE_DSP; ignored elsewhere), or NULL. The lowering
+  /* Cortex-M DSP path (firmware built with EDGEQ_DSP; ignored elsewhere), or NULL. The lowering
    * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double
-   * rounding, and when it is exact (see edgeq/passes/ops/conv.py _dw_dsp_pack). Per group of 4 output
+   * rounding, and when it is exact (see edgeq/passes/lower/int8/depthwise_conv.py _dw_dsp_pack). Per group of 4 output
    * channels c0..c3 (the last group padded with zero-weight lanes when out_c % 4 != 0), int32 words:
    *   [4]  acc_init[c] << (left_c + 1)
    *   [18] per tap (ky, kx): (w[c0] | w[c2] << 16), (w[c1] | w[c3] << 16), each w << (left_c + 1) (int16)
    *   [4]  multiplier[c]
-   *   [4]  (1 << (e_c - 1)) + (output_offset << e_c), with e_c = right shift >= 1
+   *   [4]  (1 << (e_c - 1)) + (rq.output_offset << e_c), with e_c = right shift >= 1
    *   [4]  e_c
    * out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
-   * MultiplyByQuantizedMultiplier(acc) + output_offset while |acc2| < 2^31 (checked at generation). */
+   * MultiplyByQuantizedMultiplier(acc) + rq.output_offset while |acc2| < 2^31 (checked at generation). */
   const int32_t *dsp_pack;
 } edgeq_depthwise_conv_s8_params;
 

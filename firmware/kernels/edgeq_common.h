@@ -1,4 +1,6 @@
-/* edgeq: shared integer arithmetic for the int8 kernels (portable C99).
+/* edgeq: helpers shared by the kernels (portable C99): integer arithmetic and requantization, window
+ * geometry, unaligned loads, float32 clamps and dot products. The DSP-extension helpers are in edgeq_dsp.h,
+ * gemmlowp's fixed-point functions in edgeq_fixedpoint.h.
  *
  * Two requantization flavours exist in the TFLite family and they disagree in the last bit:
  *  - double rounding (gemmlowp, TFLM, CMSIS-NN): rounding doubling high multiply, then a rounding
@@ -13,14 +15,48 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define EDGEQ_ROUND_DOUBLE 0
 #define EDGEQ_ROUND_SINGLE 1
+
+/* A compile-time check (C11 _Static_assert, or an array of negative size in C99): `name` is an identifier
+ * that says what failed. */
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define EDGEQ_STATIC_ASSERT(name, cond) _Static_assert(cond, #name)
+#else
+#define EDGEQ_STATIC_ASSERT(name, cond) typedef char name[(cond) ? 1 : -1]
+#endif
+
+/* Scratch memory. A kernel that takes a `scratch` buffer states its size in its header as a macro
+ * <kernel>_scratch_bytes(...) of fields of its params struct (the macro's parameters are named after
+ * them). The generator plans each call's scratch in the arena and checks here, at compile time, that
+ * the planned bytes cover what the kernel says it needs: `name` identifies the call. */
+#define EDGEQ_SCRATCH_CHECK(name, planned_bytes, needed_bytes) \
+  EDGEQ_STATIC_ASSERT(name, (planned_bytes) >= (needed_bytes))
+
+/* 1 when the core has the DSP extension (SIMD multiply-accumulates, SXTB16, SMMULR: edgeq_dsp.h): the
+ * kernels with a DSP path take it then. A library generated for --cpu dsp requires it. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define EDGEQ_DSP 1
+#else
+#define EDGEQ_DSP 0
+#endif
 
 #if defined(__GNUC__)
 #define EDGEQ_INLINE static inline __attribute__((always_inline))
 #else
 #define EDGEQ_INLINE static inline
+#endif
+
+/* A helper function defined in a header: static, so the compiler inlines it or not exactly as it would
+ * a file's own static function, and not reported as unused in a file that includes it without calling it. */
+#if defined(__GNUC__)
+#define EDGEQ_HELPER static __attribute__((unused))
+#define EDGEQ_NOINLINE __attribute__((noinline))
+#else
+#define EDGEQ_HELPER static
+#define EDGEQ_NOINLINE
 #endif
 
 EDGEQ_INLINE int32_t edgeq_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
@@ -64,6 +100,84 @@ EDGEQ_INLINE int32_t edgeq_requant(int32_t x, int32_t m, int32_t shift, int32_t 
   return rounding == EDGEQ_ROUND_SINGLE ? edgeq_mul_qm_single(x, m, shift) : edgeq_mul_qm_double(x, m, shift);
 }
 
+/* The output stage of every requantizing kernel: out = clamp(requant(acc, m, shift) + output_offset,
+ * act_min, act_max) in the op's rounding flavour. A params struct holds it as its member `rq` (the
+ * generated params set it as .rq.output_offset = ..., .rq.act_min = ..., ...); the multiplier and shift
+ * stay in the struct, as one value or one per channel. */
+typedef struct {
+  int32_t output_offset; /* output zero point */
+  int32_t act_min;       /* the fused activation's clamp, within the output type's range */
+  int32_t act_max;
+  int32_t rounding;      /* EDGEQ_ROUND_SINGLE / EDGEQ_ROUND_DOUBLE */
+} edgeq_requant_t;
+
+EDGEQ_INLINE int32_t edgeq_requant_clamp(const edgeq_requant_t *rq, int32_t acc, int32_t m, int32_t shift) {
+  return edgeq_clamp_i32(edgeq_requant(acc, m, shift, rq->rounding) + rq->output_offset, rq->act_min, rq->act_max);
+}
+
 EDGEQ_INLINE int8_t edgeq_sat_s8(int32_t x) { return (int8_t)edgeq_clamp_i32(x, -128, 127); }
+
+/* 4 bytes from p (any alignment) as one word. */
+EDGEQ_INLINE int32_t edgeq_ld32(const void *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* The number of leading zero bits of x (32 for 0). */
+EDGEQ_HELPER int32_t edgeq_clz32(uint32_t x) {
+#if defined(__GNUC__)
+  return x ? __builtin_clz(x) : 32;
+#else
+  int32_t n = 0;
+  if (!x) return 32;
+  while (!(x & 0x80000000u)) {
+    x <<= 1;
+    ++n;
+  }
+  return n;
+#endif
+}
+
+/* ---- window geometry ------------------------------------------------------------------------------ */
+
+/* Taps k in [*lo, *hi) of a kernel of size k_size (dilation dil) whose input coordinate
+ * origin + k * dil lies in [0, n): the valid taps of a convolution window, with no bounds test per tap. */
+EDGEQ_HELPER void edgeq_tap_range(int32_t origin, int32_t dil, int32_t k_size, int32_t n, int32_t *lo, int32_t *hi) {
+  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
+  int32_t b = origin > n - 1 ? 0 : (n - 1 - origin) / dil + 1;
+  if (b > k_size) b = k_size;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+
+/* Valid filter taps [*lo, *hi) of a pooling window starting at `origin` on an axis of `size` elements
+ * (empty windows are rejected at generation time). */
+EDGEQ_HELPER void edgeq_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t *lo, int32_t *hi) {
+  *lo = edgeq_max_i32(0, -origin);
+  *hi = edgeq_min_i32(filter, size - origin);
+}
+
+/* ---- float32 ------------------------------------------------------------------------------------- */
+
+/* ActivationFunctionWithMinMax: min(max(v, lo), hi) */
+EDGEQ_HELPER float edgeq_clampf(float v, float lo, float hi) {
+  v = v < lo ? lo : v;
+  return hi < v ? hi : v;
+}
+
+/* total + sum of n products x[i] * w[i], accumulated in index order (4 per iteration, same order) */
+EDGEQ_HELPER float edgeq_dot_f32(float total, const float *x, const float *w, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    total += x[i] * w[i];
+    total += x[i + 1] * w[i + 1];
+    total += x[i + 2] * w[i + 2];
+    total += x[i + 3] * w[i + 3];
+  }
+  for (; i < n; ++i) total += x[i] * w[i];
+  return total;
+}
 
 #endif /* EDGEQ_COMMON_H */

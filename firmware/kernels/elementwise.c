@@ -40,15 +40,14 @@ EDGEQ_INLINE int32_t add_scale(int8_t x, int32_t offset, int32_t lmul, int32_t m
 }
 
 EDGEQ_INLINE int8_t add_finish(const edgeq_add_s8_params *p, int32_t raw) {
-  const int32_t y = edgeq_requant(raw, p->output_multiplier, p->output_shift, p->rounding) + p->output_offset;
-  return (int8_t)edgeq_clamp_i32(y, p->act_min, p->act_max);
+  return (int8_t)edgeq_requant_clamp(&p->rq, raw, p->output_multiplier, p->output_shift);
 }
 
 /* One row of n outputs; sa / sb are the inputs' innermost strides (0 or 1). */
 static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int32_t sa, const int8_t *b,
                     int32_t sb, int8_t *y, int32_t n) {
   const int32_t lmul = (int32_t)1 << p->left_shift;
-  const int32_t r = p->rounding;
+  const int32_t r = p->rq.rounding;
   int32_t i;
   if (sb == 0) {
     int32_t vb = add_scale(b[0], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
@@ -94,8 +93,7 @@ void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t 
 /* --- MUL ---------------------------------------------------------------------------------------- */
 
 EDGEQ_INLINE int8_t mul_finish(const edgeq_mul_s8_params *p, int32_t prod) {
-  const int32_t y = edgeq_requant(prod, p->output_multiplier, p->output_shift, p->rounding) + p->output_offset;
-  return (int8_t)edgeq_clamp_i32(y, p->act_min, p->act_max);
+  return (int8_t)edgeq_requant_clamp(&p->rq, prod, p->output_multiplier, p->output_shift);
 }
 
 static void mul_row(const edgeq_mul_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,

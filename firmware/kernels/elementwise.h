@@ -4,7 +4,7 @@
 
 /* Binary int8 element-wise ops (ADD, SUB, MUL) with numpy-style broadcasting.
  *
- * Broadcasting is described by constants computed at generation time (edgeq/passes/ops/binary.py):
+ * Broadcasting is described by constants computed at generation time (edgeq/passes/lower/int8/elementwise.py):
  * the output is walked in row-major order as `ndim` collapsed dimensions `shape[0..ndim)`; per step
  * of dimension d, input k advances by `stride<k>[d]` elements (0 where input k is broadcast along d).
  * Adjacent dimensions that broadcast the same way are merged, so the common cases are short:
@@ -15,7 +15,7 @@
 
 /* ADD / SUB, as TFLite's quantized add:
  *   s_k  = requant((in_k + input<k>_offset) << left_shift, input<k>_multiplier, input<k>_shift)
- *   out  = clamp(requant(s_1 +/- s_2, output_multiplier, output_shift) + output_offset)
+ *   out  = clamp(requant(s_1 +/- s_2, output_multiplier, output_shift) + rq.output_offset)
  * All shifts are <= 0 (multipliers < 1). */
 typedef struct {
   int32_t ndim;
@@ -24,7 +24,6 @@ typedef struct {
   const int32_t *stride2; /* [ndim] element strides of input 2 */
   int32_t input1_offset;  /* -input1 zero point */
   int32_t input2_offset;  /* -input2 zero point */
-  int32_t output_offset;  /* output zero point */
   int32_t left_shift;     /* 20 for int8 */
   int32_t input1_multiplier;
   int32_t input1_shift;
@@ -32,16 +31,14 @@ typedef struct {
   int32_t input2_shift;
   int32_t output_multiplier;
   int32_t output_shift;
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding; /* EDGEQ_ROUND_SINGLE / EDGEQ_ROUND_DOUBLE */
+  edgeq_requant_t rq;
 } edgeq_add_s8_params;
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 /* out = in1 - in2, same parameters as ADD (the scaled operands are subtracted). */
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
-/* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + output_offset) */
+/* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + rq.output_offset) */
 typedef struct {
   int32_t ndim;
   const int32_t *shape;
@@ -49,12 +46,9 @@ typedef struct {
   const int32_t *stride2;
   int32_t input1_offset;
   int32_t input2_offset;
-  int32_t output_offset;
   int32_t output_multiplier;
   int32_t output_shift;
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding;
+  edgeq_requant_t rq;
 } edgeq_mul_s8_params;
 
 void edgeq_mul_s8(const edgeq_mul_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

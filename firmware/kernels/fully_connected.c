@@ -1,7 +1,7 @@
 #include "fully_connected.h"
 
 /* The DSP path is GNU inline assembly (GCC, clang, armclang); other compilers build the portable path. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#if EDGEQ_DSP && defined(__GNUC__)
 #define EDGEQ_FC_DSP 1
 #else
 #define EDGEQ_FC_DSP 0
@@ -46,21 +46,15 @@
 #define FC_LO8(v) ((int32_t)(int8_t)(uint8_t)((uint32_t)(v) & 0xFFu))
 
 /* edgeq_requant out of line: the general case (TFLM's double rounding, per-channel, sparse). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static int32_t fc_requant_other(int32_t x, int32_t m, int32_t shift, int32_t rounding) {
+static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shift, int32_t rounding) {
   return edgeq_requant(x, m, shift, rounding);
 }
 
 /* Requantize, clamp and store rows o..o+3 (those that exist and are not sparse padding). Out of line:
  * with its own registers, and the params read into locals once (stores through int8_t may alias *p). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o, int8_t *y) {
-  const int32_t sparse = p->sparse, rounding = p->rounding, pc = p->per_channel;
-  const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o, int8_t *y) {
+  const int32_t sparse = p->sparse, rounding = p->rq.rounding, pc = p->per_channel;
+  const int32_t out_off = p->rq.output_offset, act_min = p->rq.act_min, act_max = p->rq.act_max;
   const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
   const int32_t end = o + 4 < p->out_features ? o + 4 : p->out_features;
   int32_t j;

@@ -1,26 +1,5 @@
 #include "int16_conv.h"
-
-#include <string.h>
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
-#define S16_CONV_DSP 1
-#endif
-
-#ifdef S16_CONV_DSP
-/* __sxtb16(__ror(v, 8)) in one instruction */
-EDGEQ_INLINE int32_t s16_sxtb16_ror8(int32_t v) {
-  int32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
-  return r;
-}
-#endif
-
-EDGEQ_INLINE int32_t s16_ld32(const void *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
+#include "edgeq_dsp.h"
 
 EDGEQ_INLINE int16_t conv_finish(int64_t acc, const int64_t *bias, int32_t c, int32_t m, int32_t t,
                                  int32_t lo, int32_t hi) {
@@ -29,12 +8,12 @@ EDGEQ_INLINE int16_t conv_finish(int64_t acc, const int64_t *bias, int32_t c, in
 }
 
 /* acc + x[0..3] . w[0..3] for one block of 4 reordered weight bytes (see int16_conv.h). */
-#ifdef S16_CONV_DSP
+#if EDGEQ_DSP
 #define S16_DOT4(acc, x01, x23, wp)                                   \
   do {                                                                \
-    const int32_t ww_ = s16_ld32(wp);                                 \
+    const int32_t ww_ = edgeq_ld32(wp);                                 \
     (acc) = __smlad((x01), __sxtb16(ww_), (acc));                     \
-    (acc) = __smlad((x23), s16_sxtb16_ror8(ww_), (acc));              \
+    (acc) = __smlad((x23), edgeq_sxtb16_ror8(ww_), (acc));              \
   } while (0)
 #else
 #define S16_DOT4(acc, x01, x23, wp)                                                               \
@@ -74,7 +53,7 @@ static void conv_s16_reordered(const edgeq_conv_s16_params *p, const int16_t *in
               if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
                 const int16_t *x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix0) * (size_t)p->in_c;
                 for (c = 0; c < (int32_t)rowlen; c += 4) {
-                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  const int32_t x01 = edgeq_ld32(x + c), x23 = edgeq_ld32(x + c + 2);
                   S16_DOT4(s0, x01, x23, a + c);
                   S16_DOT4(s1, x01, x23, bw + c);
                 }
@@ -86,7 +65,7 @@ static void conv_s16_reordered(const edgeq_conv_s16_params *p, const int16_t *in
                 if (ix < 0 || ix >= p->in_w) continue;
                 x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
                 for (c = 0; c < fin; c += 4) {
-                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  const int32_t x01 = edgeq_ld32(x + c), x23 = edgeq_ld32(x + c + 2);
                   S16_DOT4(s0, x01, x23, a + (size_t)kx * (size_t)fin + c);
                   S16_DOT4(s1, x01, x23, bw + (size_t)kx * (size_t)fin + c);
                 }
@@ -109,7 +88,7 @@ static void conv_s16_reordered(const edgeq_conv_s16_params *p, const int16_t *in
                 a = w0 + wo;
                 bw = w1 + wo;
                 for (c = 0; c < fin; c += 4) {
-                  const int32_t x01 = s16_ld32(x + c), x23 = s16_ld32(x + c + 2);
+                  const int32_t x01 = edgeq_ld32(x + c), x23 = edgeq_ld32(x + c + 2);
                   S16_DOT4(s0, x01, x23, a + c);
                   S16_DOT4(s1, x01, x23, bw + c);
                 }
@@ -294,8 +273,8 @@ void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const 
       if (p->bias) acc += p->bias[o];
       *out++ = (int16_t)edgeq_clamp_i32(
           (p->reduced ? edgeq_requant_s64(acc, p->mult[o], p->shift[o])
-                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rounding)) + p->output_offset,
-          p->act_min, p->act_max);
+                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rq.rounding)) + p->rq.output_offset,
+          p->rq.act_min, p->rq.act_max);
     }
   }
 }

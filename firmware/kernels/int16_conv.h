@@ -4,7 +4,7 @@
 
 /* TFLite MultiplyByQuantizedMultiplier(int64_t x, m, shift): the q31 multiplier reduced to 16 bits
  * (reduced = m < 0x7FFF0000 ? (m + 2^15) >> 16 : 0x7FFF), then one rounding shift by total = 15 - shift.
- * The lowering computes `reduced` and `total` (edgeq/passes/ops/int16_conv.py). */
+ * The lowering computes `reduced` and `total` (edgeq/passes/lower/int16/conv.py). */
 EDGEQ_INLINE int32_t edgeq_requant_s64(int64_t x, int32_t reduced_mult, int32_t total_shift) {
   return (int32_t)((x * (int64_t)reduced_mult + ((int64_t)1 << (total_shift - 1))) >> total_shift);
 }
@@ -39,23 +39,22 @@ typedef struct {
 
 void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out);
 void edgeq_depthwise_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out);
-/* The same result with out_c int32 accumulators in `scratch` (4 * out_c bytes, 4-byte aligned): per output
- * pixel, each valid tap adds w * x over the contiguous channels. The lowering takes it when acc32 holds
- * (sum over taps of |w| * 32768 < 2^31 for every channel). */
+/* The same result with out_c int32 accumulators in `scratch` (4-byte aligned): per output pixel, each valid
+ * tap adds w * x over the contiguous channels. The lowering takes it when acc32 holds (sum over taps of
+ * |w| * 32768 < 2^31 for every channel). */
 void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
+#define edgeq_depthwise_conv_s16_acc_scratch_bytes(out_c) ((size_t)(out_c) * sizeof(int32_t))
 
 /* FULLY_CONNECTED: unlike the convolutions, LiteRT's 16x8 FullyConnected requantizes with the full q31
  * multiplier (MultiplyByQuantizedMultiplier on the accumulator, which the lowering bounds to int32):
- *   out = clamp(requant(acc, mult[o], shift[o], rounding) + output_offset)
+ *   out = clamp(requant(acc, mult[o], shift[o], rq.rounding) + rq.output_offset, rq.act_min, rq.act_max)
  * TFLM's (`reduced` = 1) with the convolutions' int64 requantizer: mult / shift then hold the reduced
  * multipliers and total shifts. */
 typedef struct {
   int32_t batches;
   int32_t in_features, out_features;
   int32_t reduced;
-  int32_t rounding;
-  int32_t output_offset;
-  int32_t act_min, act_max;
+  edgeq_requant_t rq;
   const int8_t *weights; /* [out_features][in_features] */
   const int64_t *bias;   /* [out_features] or NULL */
   const int32_t *mult;   /* [out_features] q31 multipliers */

@@ -29,7 +29,7 @@ static void s16_begin(s16_iter *it, int32_t ndim) {
 
 void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {
   const int32_t lmul = (int32_t)1 << p->left_shift;
-  const int32_t r = p->rounding;
+  const int32_t r = p->rq.rounding;
   s16_iter it;
   s16_begin(&it, p->ndim);
   do {
@@ -37,8 +37,7 @@ void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int1
                                     p->input1_shift, r);
     const int32_t b = edgeq_requant(((int32_t)in2[it.o2] + p->input2_offset) * lmul, p->input2_multiplier,
                                     p->input2_shift, r);
-    const int32_t y = edgeq_requant(a + b, p->output_multiplier, p->output_shift, r) + p->output_offset;
-    *out++ = (int16_t)edgeq_clamp_i32(y, p->act_min, p->act_max);
+    *out++ = (int16_t)edgeq_requant_clamp(&p->rq, a + b, p->output_multiplier, p->output_shift);
   } while (s16_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }
 
@@ -47,7 +46,6 @@ void edgeq_mul_s16(const edgeq_mul_s16_params *p, const int16_t *in1, const int1
   s16_begin(&it, p->ndim);
   do {
     const int32_t prod = ((int32_t)in1[it.o1] + p->input1_offset) * ((int32_t)in2[it.o2] + p->input2_offset);
-    const int32_t y = edgeq_requant(prod, p->output_multiplier, p->output_shift, p->rounding) + p->output_offset;
-    *out++ = (int16_t)edgeq_clamp_i32(y, p->act_min, p->act_max);
+    *out++ = (int16_t)edgeq_requant_clamp(&p->rq, prod, p->output_multiplier, p->output_shift);
   } while (s16_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }

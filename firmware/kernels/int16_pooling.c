@@ -8,12 +8,15 @@ static void s16_pool(const edgeq_pool_s16_params *p, const int16_t *in, int16_t 
     const int16_t *img = in + (size_t)b * (size_t)p->in_h * row;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
-      const int32_t fy0 = edgeq_max_i32(0, -iy0), fy1 = edgeq_min_i32(p->filter_h, p->in_h - iy0);
+      int32_t fy0, fy1;
+      edgeq_pool_window(iy0, p->filter_h, p->in_h, &fy0, &fy1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        const int32_t fx0 = edgeq_max_i32(0, -ix0), fx1 = edgeq_min_i32(p->filter_w, p->in_w - ix0);
-        const int32_t count = (fy1 - fy0) * (fx1 - fx0); /* > 0: the generator rejects empty windows */
-        const int16_t *win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
+        int32_t fx0, fx1, count;
+        const int16_t *win;
+        edgeq_pool_window(ix0, p->filter_w, p->in_w, &fx0, &fx1);
+        count = (fy1 - fy0) * (fx1 - fx0); /* > 0: the generator rejects empty windows */
+        win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
         for (c = 0; c < C; ++c) {
           int32_t acc = is_max ? -32768 : 0;
           const int16_t *r = win + c;

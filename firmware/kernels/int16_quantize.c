@@ -32,9 +32,7 @@ void edgeq_requantize_s16(const edgeq_requantize_s16_params *p, const void *in, 
   int32_t i;
   for (i = 0; i < p->size; ++i) {
     const int32_t x = p->in_bytes == 1 ? (int32_t)x8[i] : (int32_t)x16[i];
-    const int32_t y = edgeq_clamp_i32(
-        edgeq_requant(x - p->in_zero_point, p->multiplier, p->shift, p->rounding) + p->out_zero_point,
-        p->out_min, p->out_max);
+    const int32_t y = edgeq_requant_clamp(&p->rq, x - p->in_zero_point, p->multiplier, p->shift);
     if (p->out_bytes == 1) y8[i] = (int8_t)y;
     else y16[i] = (int16_t)y;
   }

@@ -16,15 +16,15 @@ typedef struct {
 void edgeq_quantize_f32_s16(const edgeq_quantize_f32_s16_params *p, const float *in, int16_t *out);
 
 /* QUANTIZE between int16 and int8/int16 (reference_ops::Requantize):
- * out = clamp(MultiplyByQuantizedMultiplier(in - in_zero_point, multiplier, shift) + out_zero_point).
- * in_bytes / out_bytes (1: int8, 2: int16) give the element types. */
+ * out = clamp(MultiplyByQuantizedMultiplier(in - in_zero_point, multiplier, shift) + rq.output_offset)
+ * to the output type's range [rq.act_min, rq.act_max]. in_bytes / out_bytes (1: int8, 2: int16) give the
+ * element types. */
 typedef struct {
   int32_t size;
   int32_t in_bytes, out_bytes;
-  int32_t in_zero_point, out_zero_point;
+  int32_t in_zero_point;
   int32_t multiplier, shift;
-  int32_t out_min, out_max;
-  int32_t rounding;
+  edgeq_requant_t rq;
 } edgeq_requantize_s16_params;
 
 void edgeq_requantize_s16(const edgeq_requantize_s16_params *p, const void *in, void *out);

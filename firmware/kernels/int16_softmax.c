@@ -10,17 +10,6 @@ EDGEQ_INLINE int16_t s16_lut(int16_t v, const int16_t *lut) {
   return (int16_t)(base + delta);
 }
 
-static int32_t s16_clz(uint32_t x) {
-#if defined(__GNUC__)
-  return x ? __builtin_clz(x) : 32;
-#else
-  int32_t n = 0;
-  if (!x) return 32;
-  while (!(x & 0x80000000u)) { x <<= 1; ++n; }
-  return n;
-#endif
-}
-
 void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int16_t *out) {
   const int32_t depth = p->depth;
   int32_t i, c;
@@ -37,7 +26,7 @@ void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int
       y[c] = e; /* cached in the output, as the reference does */
       sum += e;
     }
-    hp1 = s16_clz((uint32_t)sum);
+    hp1 = edgeq_clz32((uint32_t)sum);
     shifted = (int32_t)((((int64_t)sum << (hp1 - 1)) + (1 << 13)) >> 14);
     recip = s16_lut((int16_t)edgeq_clamp_i32(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), p->recip_lut);
     right = 31 - hp1;

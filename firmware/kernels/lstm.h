@@ -39,8 +39,8 @@ typedef struct {
   const int16_t *c0;       /* [batches][n_cell] initial cell state */
 } edgeq_lstm_s8_params;
 
-/* Scratch: the int16 cell state of one sequence. */
-#define EDGEQ_LSTM_S8_SCRATCH_BYTES(n_cell) ((size_t)(n_cell) * sizeof(int16_t))
+/* Scratch: the int16 cell state of one sequence (the generated model.c checks the planned bytes). */
+#define edgeq_lstm_s8_scratch_bytes(n_cell) ((size_t)(n_cell) * sizeof(int16_t))
 
 void edgeq_lstm_s8(const edgeq_lstm_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 

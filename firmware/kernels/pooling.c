@@ -1,11 +1,5 @@
 #include "pooling.h"
 
-/* Valid filter taps [*lo, *hi) of the window starting at `origin` on an axis of `size` elements. */
-static void edgeq_pool_window(int32_t origin, int32_t filter, int32_t size, int32_t *lo, int32_t *hi) {
-  *lo = edgeq_max_i32(0, -origin);
-  *hi = edgeq_min_i32(filter, size - origin);
-}
-
 void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *out) {
   const int32_t C = p->channels;
   const size_t row = (size_t)p->in_w * (size_t)C;

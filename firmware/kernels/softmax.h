@@ -2,10 +2,8 @@
 #define EDGEQ_SOFTMAX_H
 #include "edgeq_common.h"
 
-/* Kernels built on gemmlowp's fixed-point exp / reciprocal (Q-format int32 arithmetic):
- * SOFTMAX (LiteRT and TFLM reference), LOGISTIC and TANH (TFLM's integer reference). */
-
-/* Softmax over the last axis of an int8 tensor, output scale 1/256 and zero point -128.
+/* SOFTMAX (LiteRT and TFLM reference) over the last axis of an int8 tensor, output scale 1/256 and zero
+ * point -128, in gemmlowp's fixed point (edgeq_fixedpoint.h).
  * For each row: diff = x - max(row); rows entries with diff < diff_min contribute nothing and give
  * -128; otherwise exp(diff * input_multiplier * 2^input_left_shift) in Q5.26 -> Q0.31, summed in
  * Q12.19, then multiplied by the fixed-point reciprocal of the sum. */
@@ -19,19 +17,5 @@ typedef struct {
 } edgeq_softmax_s8_params;
 
 void edgeq_softmax_s8(const edgeq_softmax_s8_params *p, const int8_t *in, int8_t *out);
-
-/* LOGISTIC (output zero point -128, scale 1/256) and TANH (output zero point 0, scale 1/128) in
- * fixed point, as TFLM's reference_integer_ops: the input is rescaled to Q4.27 with a double-rounding
- * multiply and fed to gemmlowp's logistic / tanh. Inputs beyond +-input_range_radius saturate. */
-typedef struct {
-  int32_t size;
-  int32_t input_zero_point;
-  int32_t input_range_radius;
-  int32_t input_multiplier;
-  int32_t input_left_shift;
-} edgeq_sigmoid_fixed_s8_params;
-
-void edgeq_logistic_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
-void edgeq_tanh_fixed_s8(const edgeq_sigmoid_fixed_s8_params *p, const int8_t *in, int8_t *out);
 
 #endif

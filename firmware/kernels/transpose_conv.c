@@ -47,9 +47,7 @@ void edgeq_transpose_conv_s8(const edgeq_transpose_conv_s8_params *p, const int8
 
   for (i = 0; i < out_image * (size_t)p->batches; i += (size_t)out_c) {
     for (oc = 0; oc < out_c; ++oc) {
-      const int32_t v =
-          edgeq_requant(acc[i + (size_t)oc], p->mult[oc], p->shift[oc], p->rounding) + p->output_offset;
-      out[i + (size_t)oc] = (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+      out[i + (size_t)oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc[i + (size_t)oc], p->mult[oc], p->shift[oc]);
     }
   }
 }

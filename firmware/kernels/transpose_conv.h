@@ -8,7 +8,7 @@
  * the output (out[b][oy][ox][oc] += (in[b][iy][ix][ic] + input_offset) * w[oc][fy][fx][ic] with
  * oy = iy * stride_h - pad_h + fy, ox = ix * stride_w - pad_w + fx, out-of-range positions skipped),
  * then each accumulator gets the bias, is requantized per output channel, offset and clamped.
- * `scratch` must hold batches * out_h * out_w * out_c int32 values (4-byte aligned). */
+ * `scratch` (4-byte aligned) holds those accumulators: edgeq_transpose_conv_s8_scratch_bytes. */
 typedef struct {
   int32_t batches;
   int32_t in_h;
@@ -23,11 +23,8 @@ typedef struct {
   int32_t stride_w;
   int32_t pad_h; /* top padding as TFLite computes it for the transposed conv */
   int32_t pad_w; /* left padding */
-  int32_t input_offset;  /* -input zero point */
-  int32_t output_offset; /* output zero point */
-  int32_t act_min;
-  int32_t act_max;
-  int32_t rounding;
+  int32_t input_offset; /* -input zero point */
+  edgeq_requant_t rq;
   const int8_t *weights; /* [out_c][k_h][k_w][in_c] (OHWI) */
   const int32_t *bias;   /* [out_c] or NULL */
   const int32_t *mult;   /* [out_c] */
@@ -36,5 +33,8 @@ typedef struct {
 
 void edgeq_transpose_conv_s8(const edgeq_transpose_conv_s8_params *p, const int8_t *in, int8_t *out,
                              void *scratch);
+/* one int32 accumulator per output value */
+#define edgeq_transpose_conv_s8_scratch_bytes(batches, out_h, out_w, out_c) \
+  ((size_t)(batches) * (size_t)(out_h) * (size_t)(out_w) * (size_t)(out_c) * sizeof(int32_t))
 
 #endif

@@ -1,4 +1,4 @@
-"""float32 kernels (firmware/kernels/float_*.c) against LiteRT's reference kernels and TFLM.
+"""float32 kernels (firmware/kernels/float32_*.c) against LiteRT's reference kernels and TFLM.
 
 Each model is a small float32 TFLite graph (no quantization) built from a ``tf.function``; the generated C
 runs on the host on many random inputs (normal, wide-range and special values) and every output must be

@@ -25,7 +25,7 @@ from edgeq.passes.lower.geometry import compute_out_size, compute_padding, raste
 
 
 def tap_range(origin: int, dil: int, k: int, n: int) -> tuple[int, int]:
-    """conv_tap_range / dw_tap_range / edgeq_pool_window (dilation 1), as in C."""
+    """edgeq_tap_range / edgeq_pool_window (dilation 1) of firmware/kernels/edgeq_common.h, as in C."""
     a = 0 if origin >= 0 else (-origin + dil - 1) // dil
     b = 0 if origin > n - 1 else min((n - 1 - origin) // dil + 1, k)
     return min(a, b), b

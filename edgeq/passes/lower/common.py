@@ -46,6 +46,13 @@ def rounding_flag(ctx: LowerCtx, litert_single: bool) -> int:
     return 1 if (ctx.rounding == "litert" and litert_single) else 0
 
 
+def requant_fields(output_offset: int, act_min: int, act_max: int, rounding: int) -> tuple:
+    """The fields of a params struct's ``rq`` member (``edgeq_requant_t``, firmware/kernels/edgeq_common.h):
+    the output stage out = clamp(requant(acc) + output_offset, act_min, act_max) with the ``rounding`` flag."""
+    return (("rq.output_offset", output_offset), ("rq.act_min", act_min), ("rq.act_max", act_max),
+            ("rq.rounding", rounding))
+
+
 def channel_multipliers(x: Tensor, w: Tensor, y: Tensor, out_c: int,
                         broadcast: bool = False) -> tuple[list[int], list[int]]:
     """(multiplier, shift) of a weighted op: one pair per output channel for per-channel weights, one

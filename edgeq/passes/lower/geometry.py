@@ -34,7 +34,7 @@ def compute_padding(stride: int, dilation: int, image: int, filt: int, out: int)
 # --- overlapping in-place ----------------------------------------------------------------------------
 
 def tap_range(origin: np.ndarray, dil: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """convtap_range (conv.c), vectorised: taps [lo, hi) whose coordinate origin + tap * dil is in [0, n)."""
+    """edgeq_tap_range (edgeq_common.h), vectorised: taps [lo, hi) whose coordinate origin + tap * dil is in [0, n)."""
     lo = np.where(origin >= 0, 0, (-origin + dil - 1) // dil)
     hi = np.where(origin > n - 1, 0, np.minimum((n - 1 - origin) // dil + 1, k))
     return np.minimum(lo, hi), hi

@@ -1,6 +1,6 @@
 """Helpers shared by the float32 lowerings (float32_*.py): dtype checks and fused-activation bounds.
 
-float32 kernels (firmware/kernels/float_*.c) follow TFLite's float reference kernels operation by
+float32 kernels (firmware/kernels/float32_*.c) follow TFLite's float reference kernels operation by
 operation; the generated C is checked against LiteRT within the tolerance of
 :data:`edgeq.quality.compare.FLOAT_RTOL` (see tests/kernels/test_float32_*.py).
 """

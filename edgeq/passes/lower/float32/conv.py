@@ -26,7 +26,7 @@ def _window_op_f32(g: Graph, op: Op, ctx: LowerCtx, depthwise: bool) -> Lowered:
     return Lowered(
         kernel=f"edgeq_{kind}_f32",
         struct=f"edgeq_{kind}_f32_params",
-        source="float_conv",
+        source="float32_conv",
         fields=(
             *window_fields(geo, in_c, out_c, extra),
             ("act_min", lo), ("act_max", hi),
@@ -34,7 +34,7 @@ def _window_op_f32(g: Graph, op: Op, ctx: LowerCtx, depthwise: bool) -> Lowered:
             ("bias", tensor_array(g, bias.id) if bias is not None else None),
         ),
         args=(x.id, y.id),
-        # float_conv.c (both kernels): pixels in raster order; each pixel's window (valid taps only,
+        # float32_conv.c (both kernels): pixels in raster order; each pixel's window (valid taps only,
         # channels from its group's first, >= channel 0) is read before any later pixel's, its outputs
         # written in between
         overlap_margin=raster_overlap_margin(geo, in_c, out_c, 4, 4),

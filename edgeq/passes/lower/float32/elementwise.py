@@ -26,7 +26,7 @@ def lower_binary_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel={"ADD": "edgeq_add_f32", "SUB": "edgeq_sub_f32", "MUL": "edgeq_mul_f32"}[op.kind],
         struct="edgeq_binary_f32_params",
-        source="float_elementwise",
+        source="float32_elementwise",
         fields=(
             ("ndim", len(shape)),
             ("shape", arr(op, "shape", np.array(shape, np.int32), "int32_t")),
@@ -48,7 +48,7 @@ _CLAMPS = {"RELU": (0.0, FLT_MAX), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1
 def lower_relu_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = unary_io(g, op)
     lo, hi = _CLAMPS[op.kind]
-    return Lowered(kernel="edgeq_clamp_f32", struct="edgeq_clamp_f32_params", source="float_elementwise",
+    return Lowered(kernel="edgeq_clamp_f32", struct="edgeq_clamp_f32_params", source="float32_elementwise",
                    fields=(("size", y.numel), ("lo", lo), ("hi", hi)), args=(x.id, y.id), inplace=True)
 
 
@@ -57,7 +57,7 @@ def lower_leaky_relu_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = unary_io(g, op)
     alpha = float(np.float32(op.attrs.get("alpha", 0.2)))
     return Lowered(kernel="edgeq_leaky_relu_f32", struct="edgeq_leaky_relu_f32_params",
-                   source="float_elementwise", fields=(("size", y.numel), ("alpha", alpha)),
+                   source="float32_elementwise", fields=(("size", y.numel), ("alpha", alpha)),
                    args=(x.id, y.id), inplace=True)
 
 
@@ -65,4 +65,4 @@ def lower_leaky_relu_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 def lower_hard_swish_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = unary_io(g, op)
     return Lowered(kernel="edgeq_hard_swish_f32", struct="edgeq_hard_swish_f32_params",
-                   source="float_elementwise", fields=(("size", y.numel),), args=(x.id, y.id), inplace=True)
+                   source="float32_elementwise", fields=(("size", y.numel),), args=(x.id, y.id), inplace=True)

@@ -24,7 +24,7 @@ def lower_fully_connected_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_fully_connected_f32",
         struct="edgeq_fully_connected_f32_params",
-        source="float_fully_connected",
+        source="float32_fully_connected",
         fields=(
             ("batches", batches), ("in_depth", in_d), ("out_depth", out_d),
             ("act_min", lo), ("act_max", hi),

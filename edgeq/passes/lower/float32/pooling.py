@@ -1,4 +1,4 @@
-"""float32 AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX and REDUCE_MIN (firmware/kernels/float_pooling.c),
+"""float32 AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX and REDUCE_MIN (firmware/kernels/float32_pooling.c),
 as the float reference kernels: the pooling window is clipped to the input, the average divides by the
 number of valid taps in float; MEAN sums its reduced elements in row-major order and divides by their
 count; REDUCE_MAX / REDUCE_MIN start from the lowest / highest float."""
@@ -25,10 +25,10 @@ def lower_pool_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_avg_pool_f32" if op.kind == "AVERAGE_POOL_2D" else "edgeq_max_pool_f32",
         struct="edgeq_pool_f32_params",
-        source="float_pooling",
+        source="float32_pooling",
         fields=pool_fields(geo, lo, hi),
         args=(x.id, y.id),
-        # float_pooling.c: pixels in raster order, each channel written right after reading its window
+        # float32_pooling.c: pixels in raster order, each channel written right after reading its window
         overlap_margin=raster_overlap_margin(geo, geo["channels"], geo["channels"], 4, 4),
     )
 
@@ -57,7 +57,7 @@ def lower_mean_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel=_REDUCE_KERNELS[op.kind],
         struct="edgeq_mean_f32_params",
-        source="float_pooling",
+        source="float32_pooling",
         fields=(
             ("n_kept", len(kept)), ("n_red", len(red)), ("count", count),
             ("kept_size", ints("kept_size", [d for d, _ in kept])),

@@ -1,5 +1,5 @@
 """float32 CONCATENATION, PAD / PADV2, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR
-(firmware/kernels/float_shape_ops.c): plain copies.
+(firmware/kernels/float32_shape_ops.c): plain copies.
 
 STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR reuse the int8 lowerings' geometry (slice resolution, source
 rows and columns), which is in elements and independent of the element type: the int8 lowering runs on
@@ -31,7 +31,7 @@ def lower_concatenation_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_concat_f32",
         struct="edgeq_concat_f32_params",
-        source="float_shape_ops",
+        source="float32_shape_ops",
         fields=(
             ("outer", outer), ("num_inputs", len(ins)), ("clamp", int(act != "NONE")),
             ("act_min", lo), ("act_max", hi),
@@ -58,7 +58,7 @@ def lower_pad_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_pad_f32",
         struct="edgeq_pad_f32_params",
-        source="float_shape_ops",
+        source="float32_shape_ops",
         fields=(("pad_value", pad_value), *loops),
         args=(x.id, y.id),
     )
@@ -76,7 +76,7 @@ def _from_int8(g: Graph, op: Op, ctx: LowerCtx, fn, kernel: str, struct: str) ->
     expect_f32(g.tensor(op.inputs[0]), g.tensor(op.outputs[0]))
     low = fn(_as_int8_view(g, op), op, ctx)
     # elements are 4 bytes here: no in-place or overlap rule of the int8 kernel carries over
-    return dataclasses.replace(low, kernel=kernel, struct=struct, source="float_shape_ops", inplace=False,
+    return dataclasses.replace(low, kernel=kernel, struct=struct, source="float32_shape_ops", inplace=False,
                                overlap_margin=None)
 
 

@@ -16,7 +16,7 @@ from edgeq.passes.lower.registry import LowerCtx, lowering
 def lower_sigmoid_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = unary_io(g, op)
     return Lowered(kernel="edgeq_logistic_f32" if op.kind == "LOGISTIC" else "edgeq_tanh_f32",
-                   struct="edgeq_unary_f32_params", source="float_softmax", fields=(("size", y.numel),),
+                   struct="edgeq_unary_f32_params", source="float32_softmax", fields=(("size", y.numel),),
                    args=(x.id, y.id), inplace=True)
 
 
@@ -25,7 +25,7 @@ def lower_softmax_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = unary_io(g, op)
     need(len(x.shape) >= 1 and x.shape[-1] > 0, f"softmax input shape {x.shape}")
     depth = int(x.shape[-1])
-    return Lowered(kernel="edgeq_softmax_f32", struct="edgeq_softmax_f32_params", source="float_softmax",
+    return Lowered(kernel="edgeq_softmax_f32", struct="edgeq_softmax_f32_params", source="float32_softmax",
                    fields=(("outer", x.numel // depth), ("depth", depth),
                            ("beta", float(np.float32(op.attrs.get("beta", 1.0))))),
                    args=(x.id, y.id))

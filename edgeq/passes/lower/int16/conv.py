@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op, Tensor
-from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multipliers, expect_dtype, need, rounding_flag,
-                                       scale, tensor_array, zp)
+from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multipliers, expect_dtype, need,
+                                       requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
 from edgeq.passes.lower.quantmath import activation_range
@@ -132,6 +132,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
         # int16_conv.c: output pixels in raster order, every read at or after the first valid tap of its
         # window, a pixel's values written before the next pixel's window is read
         overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2),
+        # = edgeq_depthwise_conv_s16_acc_scratch_bytes (int16_conv.h)
         scratch_bytes=4 * out_c if kernel == "edgeq_depthwise_conv_s16_acc" else 0,
     )
 
@@ -173,8 +174,7 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         source="int16_conv",
         fields=(
             ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f),
-            ("reduced", int(reduced)), ("rounding", rounding_flag(ctx, litert_single=True)),
-            ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
+            ("reduced", int(reduced)), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
             ("weights", tensor_array(g, w.id)),
             ("bias", _bias(g, op, out_f)),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),

@@ -9,7 +9,7 @@ as LiteRT's reference kernels (quantize.cc / dequantize.cc):
 from __future__ import annotations
 
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower.common import need, rounding_flag
+from edgeq.passes.lower.common import need, requant_fields, rounding_flag
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.int8.quantize import _per_tensor, convert_operands
 from edgeq.passes.lower.quantmath import quantize_multiplier
@@ -41,9 +41,8 @@ def lower_quantize_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_requantize_s16_params",
         source="int16_quantize",
         fields=(("size", y.numel), ("in_bytes", _BYTES[x.dtype]), ("out_bytes", _BYTES[y.dtype]),
-                ("in_zero_point", in_zp), ("out_zero_point", out_zp), ("multiplier", m), ("shift", sh),
-                ("out_min", lo), ("out_max", hi),
-                ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING))),
+                ("in_zero_point", in_zp), ("multiplier", m), ("shift", sh),
+                *requant_fields(out_zp, lo, hi, rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING))),
         args=(x.id, y.id),
     )
 

@@ -36,7 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower.common import arr, expect_dtype, need, rounding_flag, scale, zp
+from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, zp
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.quantmath import quantize_multiplier, tflite_round
 
@@ -95,9 +95,8 @@ def lower_relu(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_relu_s8", struct="edgeq_relu_s8_params", source="activations",
         fields=(
-            ("size", x.numel), ("input_zero_point", zp(x)), ("output_zero_point", zp(y)),
-            ("mult", mult), ("shift", shift), ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=False)),
+            ("size", x.numel), ("input_zero_point", zp(x)), ("mult", mult), ("shift", shift),
+            *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=False)),
         ),
         args=(x.id, y.id),
         inplace=True,  # in[i] is read before out[i] is written
@@ -230,11 +229,11 @@ def lower_sigmoid(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         mult, shift, radius = sigmoid_fixed_params(scale(x))
         return Lowered(
             kernel="edgeq_logistic_fixed_s8" if logistic else "edgeq_tanh_fixed_s8",
-            struct="edgeq_sigmoid_fixed_s8_params", source="softmax",
+            struct="edgeq_sigmoid_fixed_s8_params", source="activations",
             fields=(("size", x.numel), ("input_zero_point", zp(x)), ("input_range_radius", radius),
                     ("input_multiplier", mult), ("input_left_shift", shift)),
             args=(x.id, y.id),
-            inplace=True,  # softmax.c sigmoid_fixed: in[i] is read before out[i] is written
+            inplace=True,  # in[i] is read before out[i] is written
         )
     rounding_flag(ctx, litert_single=False)  # validates ctx.rounding; the table needs no rounding mode
     if logistic:

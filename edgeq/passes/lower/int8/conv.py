@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeq.ir import ArrayRef, Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
-                                       rounding_flag, tensor_array, zp)
+                                       requant_fields, rounding_flag, tensor_array, zp)
 from edgeq.passes.lower.geometry import conv_layout, raster_overlap_margin, window_fields
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
@@ -52,8 +52,8 @@ def acc_init_values(op: Op, bias: Tensor | None, wsum: np.ndarray, input_offset:
 
 def conv_tail(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, y: Tensor, mults, shifts, lo, hi, bias, acc_init):
     return (
-        ("input_offset", -zp(x)), ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
-        ("per_channel", int(len(mults) > 1)), ("rounding", rounding_flag(ctx, litert_single=False)),
+        ("input_offset", -zp(x)), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=False)),
+        ("per_channel", int(len(mults) > 1)),
     ), (
         ("bias", tensor_array(g, bias.id) if bias is not None else None),
         ("acc_init", acc_init),
@@ -78,7 +78,7 @@ def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
 
 
 def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts, output_offset: int):
-    """The DSP path's per-channel {m, s, e, rb} (conv.h ``rq``), or None when it would not be exact.
+    """The DSP path's per-channel {m, s, e, rb} (conv.h ``dsp_rq``), or None when it would not be exact.
 
     With a = acc << l (l = max(shift, 0)), e = -min(shift, 0) >= 1: SRDHM(a, m) = SMMULR(2a, m) for m >= 0
     while 2a fits int32, and RoundingDivideByPOT(t, e) + out_off = (t - (t < 0) + 2^(e-1) + out_off * 2^e) >> e
@@ -98,7 +98,7 @@ def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts,
     if (2 * a_max).max() >= (1 << 31) or (a_max + 1 + np.abs(rb)).max() >= (1 << 31):
         return None
     rq = np.stack([m, left + 1, e, rb], axis=1).astype(np.int32)
-    return arr(op, "rq", rq.reshape(-1), "int32_t")
+    return arr(op, "dsp_rq", rq.reshape(-1), "int32_t")
 
 
 @lowering("CONV_2D")
@@ -119,7 +119,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     if ctx.cpu != "portable" and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
-        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad
+        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad  # = edgeq_conv_s8_im2col_scratch_bytes (conv.h)
     weights = None if (ctx.cpu == "dsp" and wq is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel=kernel,
@@ -130,7 +130,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             *head,
             ("weights", weights),
             *tail,
-            ("k_pad", k_pad), ("wq", wq), ("rq", rq),
+            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", rq),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,

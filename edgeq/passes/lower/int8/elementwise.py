@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op, Tensor
-from edgeq.passes.lower.common import arr, expect_dtype, need, rounding_flag, scale, zp
+from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, zp
 from edgeq.passes.lower.registry import LowerCtx, Unsupported, lowering
 from edgeq.passes.lower.quantmath import (activation_range, f32, quantize_multiplier,
                                     quantize_multiplier_smaller_than_one_exp)
@@ -114,7 +114,7 @@ def add_multipliers(s1: float, s2: float, so: float, left_shift: int = ADD_LEFT_
 
 
 def add_quant_fields(x1: Tensor, x2: Tensor, y: Tensor, left_shift: int) -> tuple:
-    """ADD/SUB's offsets, left shift and (multiplier, shift) pairs, as quantized ADD Prepare's general
+    """ADD/SUB's input offsets, left shift and (multiplier, shift) pairs, as quantized ADD Prepare's general
     path computes them (int8: left shift 20; int16: 15)."""
     m1, m2, mo = add_multipliers(scale(x1), scale(x2), scale(y), left_shift)
     need(0.0 < mo < 1.0, f"output scale {scale(y)} is too small for input scales {scale(x1)}, "
@@ -124,7 +124,7 @@ def add_quant_fields(x1: Tensor, x2: Tensor, y: Tensor, left_shift: int) -> tupl
     qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
     need(sho <= 0, "output multiplier rounds up to 1")
     return (
-        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)),
         ("left_shift", left_shift),
         ("input1_multiplier", q1), ("input1_shift", sh1),
         ("input2_multiplier", q2), ("input2_shift", sh2),
@@ -140,11 +140,11 @@ def mul_multiplier(s1: float, s2: float, so: float, float32_math: bool) -> float
 
 
 def mul_quant_fields(ctx: LowerCtx, x1: Tensor, x2: Tensor, y: Tensor) -> tuple:
-    """MUL's offsets and output (multiplier, shift), as quantized MUL Prepare (int8 and int16)."""
+    """MUL's input offsets and output (multiplier, shift), as quantized MUL Prepare (int8 and int16)."""
     m = mul_multiplier(scale(x1), scale(x2), scale(y), float32_math=(ctx.rounding == "litert"))
     qm, sh = quantize_multiplier(m)
     return (
-        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)), ("output_offset", zp(y)),
+        ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)),
         ("output_multiplier", qm), ("output_shift", sh),
     )
 
@@ -153,17 +153,15 @@ def binary_call(op: Op, ctx: LowerCtx, operands: tuple[Tensor, Tensor, Tensor], 
                 clamp: tuple[int, int], *, kernel: str, struct: str, source: str,
                 litert_single: bool) -> Lowered:
     """The kernel call of a broadcasting binary op (int8 and int16 ADD/SUB/MUL): broadcast shape fields,
-    the op's quantization fields, the clamp and the rounding mode. In place: the kernels read a[i] and
-    b[i] before writing y[i]."""
+    the op's quantization fields, then the output stage (output zero point, clamp, rounding mode). In place:
+    the kernels read a[i] and b[i] before writing y[i]."""
     x1, x2, y = operands
     return Lowered(
         kernel=kernel,
         struct=struct,
         source=source,
-        fields=_bcast_fields(op, x1, x2, y) + quant + (
-            ("act_min", clamp[0]), ("act_max", clamp[1]),
-            ("rounding", rounding_flag(ctx, litert_single=litert_single)),
-        ),
+        fields=_bcast_fields(op, x1, x2, y) + quant
+        + requant_fields(zp(y), clamp[0], clamp[1], rounding_flag(ctx, litert_single=litert_single)),
         args=(x1.id, x2.id, y.id),
         inplace=True,
     )

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
-                                       rounding_flag, zp)
+                                       requant_fields, rounding_flag, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -87,8 +87,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         source="fully_connected",
         fields=(
             ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", wd.shape[0]),
-            ("sparse", sparse), ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
-            ("per_channel", int(len(mults) > 1)), ("rounding", rounding_flag(ctx, litert_single=True)),
+            ("sparse", sparse), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+            ("per_channel", int(len(mults) > 1)),
             ("weights", arr(op, "wpacked", pack_weights(wd), "int32_t")),
             ("bias", arr(op, "bias", bias, "int32_t")),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),

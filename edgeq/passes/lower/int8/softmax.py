@@ -1,13 +1,13 @@
 """SOFTMAX, int8 in and out (output scale 1/256, zero point -128), over the last axis.
 
-LiteRT (BUILTIN_REF) and TFLM both run reference_ops::Softmax: gemmlowp fixed-point exp of
-(x - max) * beta * scale in Q5.26, sum in Q12.19, fixed-point reciprocal (the C is in softmax.c). The
-only build-dependent part is the rescaling of the difference (MultiplyByQuantizedMultiplierGreaterThanOne
-and PreprocessSoftmaxScaling's cap). LiteRT's activation kernels were measured to round twice like TFLM
-(RELU and LEAKY_RELU ties, tests/kernels/test_activations.py), so both modes use the double-rounding
-parameters (real multiplier capped at 2^31 - 1, shift up to 31). The flavour could not show here anyway:
-the difference is only ever shifted left, and a left shift followed by the rounding doubling high
-multiply rounds exactly like the single-rounding multiply.
+LiteRT (BUILTIN_REF) and TFLM both run reference_ops::Softmax: gemmlowp fixed-point exp of (x - max) * beta *
+scale in Q5.26, sum in Q12.19, fixed-point reciprocal (the C is in softmax.c, on edgeq_fixedpoint.h). The only
+build-dependent part is the rescaling of the difference (MultiplyByQuantizedMultiplierGreaterThanOne and
+PreprocessSoftmaxScaling's cap). LiteRT's activation kernels were measured to round twice like TFLM (RELU and
+LEAKY_RELU ties, tests/kernels/test_activations.py), so both modes use the double-rounding parameters (real
+multiplier capped at 2^31 - 1, shift up to 31). The flavour could not show here anyway: the difference is only
+ever shifted left, and a left shift followed by the rounding doubling high multiply rounds exactly like the
+single-rounding multiply.
 """
 
 from __future__ import annotations

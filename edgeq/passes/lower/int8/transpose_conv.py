@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
-                                       rounding_flag, tensor_array, zp)
+                                       requant_fields, rounding_flag, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -83,12 +83,11 @@ def lower_transpose_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("stride_h", s_h), ("stride_w", s_w),
             ("pad_h", transpose_conv_padding(padding, s_h, out_h, k_h)),
             ("pad_w", transpose_conv_padding(padding, s_w, out_w, k_w)),
-            ("input_offset", -zp(x)), ("output_offset", zp(y)), ("act_min", lo), ("act_max", hi),
-            ("rounding", rounding_flag(ctx, litert_single=False)),
+            ("input_offset", -zp(x)), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=False)),
             ("weights", tensor_array(g, w.id)), ("bias", bias),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
             ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
         ),
         args=(x.id, y.id),
-        scratch_bytes=4 * y.numel,
+        scratch_bytes=4 * y.numel,  # = edgeq_transpose_conv_s8_scratch_bytes (transpose_conv.h)
     )

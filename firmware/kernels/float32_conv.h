@@ -4,9 +4,9 @@
  * The accumulation order is the reference's (filter row, filter column, input channel; padded taps
  * skipped), then the bias is added and the fused activation clamps: with IEEE single precision and no
  * contraction into fused multiply-adds (-std=c99/c11 implies -ffp-contract=off) the result is the
- * reference's, and edgeq checks it against LiteRT within a stated tolerance (see edgeq/validate/compare.py). */
-#ifndef EDGEQ_FLOAT_CONV_H
-#define EDGEQ_FLOAT_CONV_H
+ * reference's, and edgeq checks it against LiteRT within a stated tolerance (see edgeq/quality/compare.py). */
+#ifndef EDGEQ_FLOAT32_CONV_H
+#define EDGEQ_FLOAT32_CONV_H
 #include "edgeq_common.h"
 
 typedef struct {

@@ -1,9 +1,4 @@
-#include "float_elementwise.h"
-
-static float clampf(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return hi < v ? hi : v;
-}
+#include "float32_elementwise.h"
 
 /* Walk the output row by row (the innermost dimension is the row); off1/off2 follow the inputs. */
 #define EDGEQ_F32_BINARY(NAME, EXPR)                                                              \
@@ -16,7 +11,7 @@ static float clampf(float v, float lo, float hi) {
     for (;;) {                                                                                    \
       for (i = 0; i < n; ++i) {                                                                   \
         const float a = in1[off1 + i * s1], b = in2[off2 + i * s2];                               \
-        out[i] = clampf(EXPR, p->act_min, p->act_max);                                            \
+        out[i] = edgeq_clampf(EXPR, p->act_min, p->act_max);                                            \
       }                                                                                           \
       out += n;                                                                                   \
       for (d = last - 1; d >= 0; --d) {                                                           \
@@ -39,7 +34,7 @@ EDGEQ_F32_BINARY(edgeq_mul_f32, a * b)
 
 void edgeq_clamp_f32(const edgeq_clamp_f32_params *p, const float *in, float *out) {
   int32_t i;
-  for (i = 0; i < p->size; ++i) out[i] = clampf(in[i], p->lo, p->hi);
+  for (i = 0; i < p->size; ++i) out[i] = edgeq_clampf(in[i], p->lo, p->hi);
 }
 
 void edgeq_leaky_relu_f32(const edgeq_leaky_relu_f32_params *p, const float *in, float *out) {

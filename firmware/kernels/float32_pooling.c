@@ -1,9 +1,4 @@
-#include "float_pooling.h"
-
-static float clampf(float v, float lo, float hi) {
-  v = v < lo ? lo : v;
-  return hi < v ? hi : v;
-}
+#include "float32_pooling.h"
 
 #define EDGEQ_F32_POOL(NAME, INIT, ACC, FINISH)                                                     \
   void NAME(const edgeq_pool_f32_params *p, const float *in, float *out) {                          \
@@ -11,13 +6,13 @@ static float clampf(float v, float lo, float hi) {
     for (b = 0; b < p->batches; ++b) {                                                              \
       for (oy = 0; oy < p->out_h; ++oy) {                                                           \
         const int32_t iy0 = oy * p->stride_h - p->pad_h;                                            \
-        const int32_t fy0 = edgeq_max_i32(0, -iy0);                                                 \
-        const int32_t fy1 = edgeq_min_i32(p->filter_h, p->in_h - iy0);                              \
+        int32_t fy0, fy1;                                                                           \
+        edgeq_pool_window(iy0, p->filter_h, p->in_h, &fy0, &fy1);                                   \
         for (ox = 0; ox < p->out_w; ++ox) {                                                         \
           const int32_t ix0 = ox * p->stride_w - p->pad_w;                                          \
-          const int32_t fx0 = edgeq_max_i32(0, -ix0);                                               \
-          const int32_t fx1 = edgeq_min_i32(p->filter_w, p->in_w - ix0);                            \
+          int32_t fx0, fx1;                                                                         \
           float *y = out + ((b * p->out_h + oy) * p->out_w + ox) * p->channels;                     \
+          edgeq_pool_window(ix0, p->filter_w, p->in_w, &fx0, &fx1);                                 \
           for (c = 0; c < p->channels; ++c) {                                                       \
             float acc = INIT, count = 0.0f;                                                         \
             for (fy = fy0; fy < fy1; ++fy) {                                                        \
@@ -29,7 +24,7 @@ static float clampf(float v, float lo, float hi) {
               }                                                                                     \
             }                                                                                       \
             (void)count;                                                                            \
-            y[c] = clampf(FINISH, p->act_min, p->act_max);                                          \
+            y[c] = edgeq_clampf(FINISH, p->act_min, p->act_max);                                          \
           }                                                                                         \
         }                                                                                           \
       }                                                                                             \

@@ -1,7 +1,7 @@
 /* edgeq: FULLY_CONNECTED on float32 tensors, as reference_ops::FullyConnected: for each output,
  * total = sum over d of in[d] * w[d] in index order, then + bias, then the fused-activation clamp. */
-#ifndef EDGEQ_FLOAT_FULLY_CONNECTED_H
-#define EDGEQ_FLOAT_FULLY_CONNECTED_H
+#ifndef EDGEQ_FLOAT32_FULLY_CONNECTED_H
+#define EDGEQ_FLOAT32_FULLY_CONNECTED_H
 #include "edgeq_common.h"
 
 typedef struct {

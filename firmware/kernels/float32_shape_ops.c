@@ -1,4 +1,4 @@
-#include "float_shape_ops.h"
+#include "float32_shape_ops.h"
 
 #include <string.h>
 
@@ -9,11 +9,7 @@ void edgeq_concat_f32(const edgeq_concat_f32_params *p, const float *const *inpu
       const int32_t n = p->sizes[k];
       const float *x = inputs[k] + o * n;
       if (p->clamp) {
-        for (i = 0; i < n; ++i) {
-          float v = x[i];
-          v = v < p->act_min ? p->act_min : v;
-          out[off + i] = p->act_max < v ? p->act_max : v;
-        }
+        for (i = 0; i < n; ++i) out[off + i] = edgeq_clampf(x[i], p->act_min, p->act_max);
       } else {
         memcpy(out + off, x, (size_t)n * sizeof(float));
       }

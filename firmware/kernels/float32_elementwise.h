@@ -5,8 +5,8 @@
  * reference's order, so results match LiteRT's reference kernels exactly on IEEE single-precision
  * hardware and in soft float. Broadcasting uses the same generation-time loop description as the int8
  * kernels (see elementwise.h): `ndim` collapsed output dimensions with per-input element strides. */
-#ifndef EDGEQ_FLOAT_ELEMENTWISE_H
-#define EDGEQ_FLOAT_ELEMENTWISE_H
+#ifndef EDGEQ_FLOAT32_ELEMENTWISE_H
+#define EDGEQ_FLOAT32_ELEMENTWISE_H
 #include "edgeq_common.h"
 
 #define EDGEQ_F32_BCAST_MAX_DIMS 8

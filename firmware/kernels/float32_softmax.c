@@ -1,4 +1,4 @@
-#include "float_softmax.h"
+#include "float32_softmax.h"
 
 #include <string.h>
 

@@ -1,33 +1,4 @@
-#include "float_conv.h"
-
-static float clampf(float v, float lo, float hi) {
-  /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */
-  v = v < lo ? lo : v;
-  return hi < v ? hi : v;
-}
-
-/* sum of n products x[i] * w[i], accumulated onto total in index order (4 per iteration, same order) */
-static float dot_run(float total, const float *x, const float *w, int32_t n) {
-  int32_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    total += x[i] * w[i];
-    total += x[i + 1] * w[i + 1];
-    total += x[i + 2] * w[i + 2];
-    total += x[i + 3] * w[i + 3];
-  }
-  for (; i < n; ++i) total += x[i] * w[i];
-  return total;
-}
-
-/* [first, end) of the filter taps k with 0 <= origin + dil * k < size */
-static void tap_range(int32_t origin, int32_t dil, int32_t k, int32_t size, int32_t *first, int32_t *end) {
-  int32_t a = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
-  int32_t b = origin > size - 1 ? 0 : (size - 1 - origin) / dil + 1;
-  if (b > k) b = k;
-  if (a > b) a = b;
-  *first = a;
-  *end = b;
-}
+#include "float32_conv.h"
 
 void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out) {
   const int32_t groups = p->in_c / p->filter_in_c;
@@ -41,12 +12,12 @@ void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out)
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         float *y = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
         int32_t kx0, kx1;
-        tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
         for (oc = 0; oc < p->out_c; ++oc) {
           const int32_t group = oc / oc_per_group;
           const float *w = p->weights + oc * p->k_h * p->k_w * fin;
@@ -56,14 +27,14 @@ void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out)
             const float *xrow = in + ((b * p->in_h + iy) * p->in_w) * p->in_c + group * fin;
             const float *wrow = w + ky * p->k_w * fin;
             if (row_run) {
-              total = dot_run(total, xrow + (ix0 + kx0) * p->in_c, wrow + kx0 * fin, (kx1 - kx0) * fin);
+              total = edgeq_dot_f32(total, xrow + (ix0 + kx0) * p->in_c, wrow + kx0 * fin, (kx1 - kx0) * fin);
             } else {
               for (kx = kx0; kx < kx1; ++kx) {
-                total = dot_run(total, xrow + (ix0 + p->dilation_w * kx) * p->in_c, wrow + kx * fin, fin);
+                total = edgeq_dot_f32(total, xrow + (ix0 + p->dilation_w * kx) * p->in_c, wrow + kx * fin, fin);
               }
             }
           }
-          y[oc] = clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
+          y[oc] = edgeq_clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
         }
       }
     }
@@ -76,12 +47,12 @@ void edgeq_depthwise_conv_f32(const edgeq_depthwise_conv_f32_params *p, const fl
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         float *y = out + ((b * p->out_h + oy) * p->out_w + ox) * p->out_c;
         int32_t kx0, kx1;
-        tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
         for (ic = 0; ic < p->in_c; ++ic) {
           for (m = 0; m < p->depth_mult; ++m) {
             const int32_t oc = m + ic * p->depth_mult;
@@ -91,7 +62,7 @@ void edgeq_depthwise_conv_f32(const edgeq_depthwise_conv_f32_params *p, const fl
               const float *w = p->weights + ky * p->k_w * p->out_c + oc;
               for (kx = kx0; kx < kx1; ++kx) total += x[p->dilation_w * kx * p->in_c] * w[kx * p->out_c];
             }
-            y[oc] = clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
+            y[oc] = edgeq_clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
           }
         }
       }

@@ -4,8 +4,8 @@
  * average is total / count in float, summed in window order (rows, then columns), then clamped by the
  * fused activation. MEAN: each output is the sum of its reduced elements in row-major order, divided
  * by their count in float (reference_ops::Mean / ReduceSumImpl). */
-#ifndef EDGEQ_FLOAT_POOLING_H
-#define EDGEQ_FLOAT_POOLING_H
+#ifndef EDGEQ_FLOAT32_POOLING_H
+#define EDGEQ_FLOAT32_POOLING_H
 #include "edgeq_common.h"
 
 typedef struct {

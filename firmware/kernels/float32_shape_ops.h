@@ -2,8 +2,8 @@
  * RESIZE_NEAREST_NEIGHBOR (no arithmetic on the values except CONCATENATION's optional fused-activation
  * clamp, which edgeq's fuse pass may add). Shapes, slices and source indices are resolved at generation
  * time exactly as for the int8 kernels (shape_ops.h, resize.h), in elements instead of bytes. */
-#ifndef EDGEQ_FLOAT_SHAPE_OPS_H
-#define EDGEQ_FLOAT_SHAPE_OPS_H
+#ifndef EDGEQ_FLOAT32_SHAPE_OPS_H
+#define EDGEQ_FLOAT32_SHAPE_OPS_H
 #include "edgeq_common.h"
 
 #define EDGEQ_F32_SHAPE_MAX_DIMS 5

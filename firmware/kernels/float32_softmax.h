@@ -5,9 +5,9 @@
  * for e^r and an exact scaling by 2^n; a few ulp from the correctly rounded value. tanh uses
  * expm1 (a degree-11 Taylor polynomial) near zero and 1 - 2 / (e^2|x| + 1) elsewhere. Because libm's
  * expf/tanhf and these differ in the last bits, these three ops agree with LiteRT within the
- * tolerance stated in edgeq/validate/compare.py, not bit for bit. */
-#ifndef EDGEQ_FLOAT_SOFTMAX_H
-#define EDGEQ_FLOAT_SOFTMAX_H
+ * tolerance stated in edgeq/quality/compare.py, not bit for bit. */
+#ifndef EDGEQ_FLOAT32_SOFTMAX_H
+#define EDGEQ_FLOAT32_SOFTMAX_H
 #include "edgeq_common.h"
 
 /* out[i][c] = exp((in[i][c] - max_c in[i]) * beta) / sum over c of the same */
