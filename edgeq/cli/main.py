@@ -53,6 +53,14 @@ def _nonnegative(text: str) -> int:
     return int(text)
 
 
+def _random_calibration_args(p: argparse.ArgumentParser) -> None:
+    """The options of `--calib random` and of the weights' granularity, as quantize and analyze share them."""
+    p.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
+                   help="range of --calib random (default -1,1)")
+    p.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeq", description="Keras -> int8 TFLite -> bit-exact C for microcontrollers")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -87,10 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what --compare-calibrations maximises (default: accuracy with labels, else sqnr)")
     q.add_argument("--granularity", choices=("per-channel", "per-tensor"),
                    help="weight quantization granularity (default per-channel)")
-    q.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
-                   help="range of --calib random (default -1,1)")
-    q.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
-    q.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    _random_calibration_args(q)
     q.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     q.set_defaults(fn="quantize:cmd_quantize")
 
@@ -101,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--data", help="evaluation data: .npz with one array per input (by name, x0..xN or x) and y "
                                    "for accuracy, or .npy (default: the calibration samples)")
     an.add_argument("--samples", type=_positive, default=100, metavar="N", help="evaluation samples (default 100)")
-    an.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
-                    help="range of --calib random (default -1,1)")
-    an.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
-    an.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    _random_calibration_args(an)
     an.add_argument("--calibration", default="minmax", metavar="METHOD",
                     help="activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
     an.add_argument("--no-single-float", action="store_true",

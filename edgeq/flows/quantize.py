@@ -10,7 +10,7 @@ from pathlib import Path
 from edgeq.errors import EdgeqError
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
-from edgeq.frontend.data import load_calibration, loaded_inputs
+from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
@@ -87,10 +87,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                                   "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
         float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
-        if calib is None:
-            raise EdgeqError(f"{model_path} needs calibration data to be quantized",
-                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
+        cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
+                           random_count)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
@@ -130,11 +128,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
     if scheme == "float32":
         data, calib_desc, warning = float_data, "none (float32, not quantized)", None
     else:
-
-        if calib is None:
-            raise EdgeqError(f"--scheme {scheme} needs calibration data",
-                             hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-        cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
+        cal = _calibration(loaded, calib, f"--scheme {scheme} needs calibration data", random_range, random_count)
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
@@ -142,3 +136,12 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
     ops, n_macs, bad = summarize(data, name)
     return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
                           scheme=scheme)
+
+
+def _calibration(loaded, calib: str | None, missing: str, random_range, random_count: int) -> Samples:
+    """The calibration samples for ``loaded`` (``calib``: a data file or 'random'); ``missing`` is the error
+    when there are none."""
+    if calib is None:
+        raise EdgeqError(missing, hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, "
+                                       "unrepresentative try")
+    return load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
