@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.files import cache_dir
+from edgeq.files import cache_dir, write_atomic
 from edgeq.ir.graph import ArrayRef
 from edgeq.targets.boards import Board, BoardLimits, list_boards
 from edgeq.errors import EdgeqError
@@ -234,9 +234,7 @@ def kernel_code_sizes(board: Board, functions: list[str], sources: list[str] | N
                     if len(parts) == 4 and parts[2] in "Tt":
                         lines.append(f"{parts[3]} {int(parts[1], 16)}")
             obj.unlink(missing_ok=True)
-            tmp = table.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text("\n".join(lines) + "\n")
-            tmp.replace(table)
+            write_atomic(table, ("\n".join(lines) + "\n").encode())
         known.update(ln.split() for ln in table.read_text().splitlines() if ln.strip())
     return {f: int(known.get(f, 0)) for f in functions}
 

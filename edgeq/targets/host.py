@@ -56,7 +56,7 @@ def compile_shared(lib: GeneratedLibrary, extra_cflags: tuple[str, ...] = ()) ->
         raise EdgeqError("the generated C library failed to compile on the host",
                          detail=r.stderr.strip().splitlines()[:30],
                          hint="this is a bug in edgeq: please report it with the model")
-    try:
+    try:  # a cache entry, first one in wins (not an output: see edgeq.files for those)
         tmp.rename(out)
     except OSError:  # another process built it first
         shutil.rmtree(tmp, ignore_errors=True)

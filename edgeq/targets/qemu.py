@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgeq.errors import EdgeqError, ToolMissingError
+from edgeq.files import write_atomic
 from edgeq.targets.base import Target, explained
 from edgeq.targets.boards import Board
 from edgeq.targets.firmware import BenchBuild, build_bench
@@ -164,9 +165,7 @@ def start_detached(args: list[str], board: str, elf: Path, extra: dict | None = 
     stop_detached(board)
     s = QemuSession(args, board=board, detached=True, log_path=state_dir() / f"{board}.log")
     state = {"board": board, "pid": s.proc.pid, "port": s.port, "elf": str(elf), **(extra or {})}
-    tmp = _state_file(board).with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(_state_file(board))
+    write_atomic(_state_file(board), json.dumps(state).encode())
     return state
 
 

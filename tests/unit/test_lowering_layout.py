@@ -176,7 +176,7 @@ def _lstm(kind: str, d: str) -> Graph:
     import keras
 
     from edgeq.frontend.rnn import fused_lstm_model
-    from harness import int8_tflite
+    from kernels.harness import int8_tflite  # tests/kernels/harness.py, also when this file runs alone
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((3, 4), batch_size=1)
