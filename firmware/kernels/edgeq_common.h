@@ -159,6 +159,44 @@ EDGEQ_HELPER void edgeq_pool_window(int32_t origin, int32_t filter, int32_t size
   *hi = edgeq_min_i32(filter, size - origin);
 }
 
+/* ---- broadcasting --------------------------------------------------------------------------------- */
+
+/* The walk of a broadcasting binary op (elementwise.h describes the generation-time loop description:
+ * `ndim` collapsed output dimensions `shape`, per-input element strides, 0 where broadcast): rows of the
+ * innermost dimension, an odometer over the outer ones. off1 / off2: the current row's first element in
+ * input 1 / 2. */
+#define EDGEQ_BCAST_MAX_DIMS 8
+
+typedef struct {
+  int32_t idx[EDGEQ_BCAST_MAX_DIMS];
+  int32_t off1;
+  int32_t off2;
+} edgeq_bcast_iter;
+
+EDGEQ_HELPER void edgeq_bcast_begin(edgeq_bcast_iter *it, int32_t ndim) {
+  int32_t d;
+  for (d = 0; d < ndim; ++d) it->idx[d] = 0;
+  it->off1 = 0;
+  it->off2 = 0;
+}
+
+/* Step to the next row (all dimensions but the innermost); returns 0 after the last row. */
+EDGEQ_HELPER int edgeq_bcast_next(edgeq_bcast_iter *it, int32_t ndim, const int32_t *shape, const int32_t *st1,
+                                  const int32_t *st2) {
+  int32_t d;
+  for (d = ndim - 2; d >= 0; --d) {
+    if (++it->idx[d] < shape[d]) {
+      it->off1 += st1[d];
+      it->off2 += st2[d];
+      return 1;
+    }
+    it->idx[d] = 0;
+    it->off1 -= st1[d] * (shape[d] - 1);
+    it->off2 -= st2[d] * (shape[d] - 1);
+  }
+  return 0;
+}
+
 /* ---- float32 ------------------------------------------------------------------------------------- */
 
 /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */
