@@ -207,7 +207,7 @@ _BUILDERS = {
     "STRIDED_SLICE": _strided_slice,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
-    "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary,
+    "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
     "PRELU": _prelu,
 }
 
