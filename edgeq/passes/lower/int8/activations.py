@@ -1,5 +1,5 @@
 """Elementwise int8 activations: RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LEAKY_RELU, HARD_SWISH,
-LOGISTIC, TANH.
+LOGISTIC, TANH; and the unary math ops GELU, EXP, LOG, SQRT, RSQRT, ABS (tables, see the last section).
 
 The two references do not always use the same algorithm (measured in tests/kernels/test_activations.py
 with exact rounding ties and with input scales where the algorithms part):
