@@ -159,6 +159,44 @@ EDGEQ_HELPER void edgeq_pool_window(int32_t origin, int32_t filter, int32_t size
   *hi = edgeq_min_i32(filter, size - origin);
 }
 
+/* ---- broadcasting --------------------------------------------------------------------------------- */
+
+/* The walk of a broadcasting binary op (elementwise.h describes the generation-time loop description:
+ * `ndim` collapsed output dimensions `shape`, per-input element strides, 0 where broadcast): rows of the
+ * innermost dimension, an odometer over the outer ones. off1 / off2: the current row's first element in
+ * input 1 / 2. */
+#define EDGEQ_BCAST_MAX_DIMS 8
+
+typedef struct {
+  int32_t idx[EDGEQ_BCAST_MAX_DIMS];
+  int32_t off1;
+  int32_t off2;
+} edgeq_bcast_iter;
+
+EDGEQ_HELPER void edgeq_bcast_begin(edgeq_bcast_iter *it, int32_t ndim) {
+  int32_t d;
+  for (d = 0; d < ndim; ++d) it->idx[d] = 0;
+  it->off1 = 0;
+  it->off2 = 0;
+}
+
+/* Step to the next row (all dimensions but the innermost); returns 0 after the last row. */
+EDGEQ_HELPER int edgeq_bcast_next(edgeq_bcast_iter *it, int32_t ndim, const int32_t *shape, const int32_t *st1,
+                                  const int32_t *st2) {
+  int32_t d;
+  for (d = ndim - 2; d >= 0; --d) {
+    if (++it->idx[d] < shape[d]) {
+      it->off1 += st1[d];
+      it->off2 += st2[d];
+      return 1;
+    }
+    it->idx[d] = 0;
+    it->off1 -= st1[d] * (shape[d] - 1);
+    it->off2 -= st2[d] * (shape[d] - 1);
+  }
+  return 0;
+}
+
 /* ---- float32 ------------------------------------------------------------------------------------- */
 
 /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */
@@ -178,6 +216,52 @@ EDGEQ_HELPER float edgeq_dot_f32(float total, const float *x, const float *w, in
   }
   for (; i < n; ++i) total += x[i] * w[i];
   return total;
+}
+
+/* edgeq's own float32 exponential and tanh (the firmware links no libm), used by the float32 kernels.
+ * edgeq_expf: Cody-Waite range reduction x = n ln2 + r (|r| <= ln2/2), a degree-7 Taylor polynomial for e^r
+ * and an exact scaling by 2^n; a few ulp from the correctly rounded value. edgeq_tanhf: expm1 (a degree-11
+ * Taylor polynomial) near zero and 1 - 2 / (e^2|x| + 1) elsewhere. */
+EDGEQ_HELPER float edgeq_pow2f(int32_t n) { /* 2^n for -126 <= n <= 127 */
+  const uint32_t bits = (uint32_t)(n + 127) << 23;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+EDGEQ_HELPER float edgeq_expf(float x) {
+  int32_t n;
+  float r, q;
+  if (x != x) return x;                 /* NaN */
+  if (x > 88.7228394f) return edgeq_pow2f(127) * 4.0f; /* overflows to +inf, like expf */
+  if (x < -103.972084f) return 0.0f;
+  n = (int32_t)(x * 1.44269502f + (x < 0.0f ? -0.5f : 0.5f));
+  r = x - (float)n * 0.693359375f;     /* ln2 high part: n * it is exact */
+  r = r - (float)n * -2.12194440e-4f;  /* ln2 low part */
+  q = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16666679e-2f +
+      r * (8.33333377e-3f + r * (1.38888892e-3f + r * 1.98412701e-4f))))));
+  if (n > 127) return q * edgeq_pow2f(127) * 2.0f;
+  if (n < -126) return q * edgeq_pow2f(n + 64) * edgeq_pow2f(-64);
+  return q * edgeq_pow2f(n);
+}
+
+EDGEQ_HELPER float edgeq_tanhf(float x) {
+  const float a = x < 0.0f ? -x : x;
+  float r;
+  if (x != x) return x;
+  if (a < 0.625f) { /* expm1(2a) by its Taylor series: no cancellation near 0 */
+    const float y = 2.0f * a;
+    const float e = y * (1.0f + y * (0.5f + y * (1.66666672e-1f + y * (4.16666679e-2f +
+                    y * (8.33333377e-3f + y * (1.38888892e-3f + y * (1.98412701e-4f +
+                    y * (2.48015876e-5f + y * (2.75573188e-6f + y * (2.75573188e-7f +
+                    y * 2.50521079e-8f))))))))));
+    r = e / (e + 2.0f);
+  } else if (a > 9.1f) {
+    r = 1.0f;
+  } else {
+    r = 1.0f - 2.0f / (edgeq_expf(2.0f * a) + 1.0f);
+  }
+  return x < 0.0f ? -r : r;
 }
 
 #endif /* EDGEQ_COMMON_H */

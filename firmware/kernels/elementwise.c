@@ -1,37 +1,5 @@
 #include "elementwise.h"
 
-/* --- broadcast walk: rows of the innermost dimension, odometer over the outer ones ---------------- */
-
-typedef struct {
-  int32_t idx[EDGEQ_BCAST_MAX_DIMS];
-  int32_t off1; /* element offset of the current row's first element in input 1 */
-  int32_t off2;
-} bcast_iter;
-
-static void bcast_begin(bcast_iter *it, int32_t ndim) {
-  int32_t d;
-  for (d = 0; d < ndim; ++d) it->idx[d] = 0;
-  it->off1 = 0;
-  it->off2 = 0;
-}
-
-/* Step to the next row (all dimensions but the innermost); returns 0 after the last row. */
-static int bcast_next(bcast_iter *it, int32_t ndim, const int32_t *shape, const int32_t *st1,
-                      const int32_t *st2) {
-  int32_t d;
-  for (d = ndim - 2; d >= 0; --d) {
-    if (++it->idx[d] < shape[d]) {
-      it->off1 += st1[d];
-      it->off2 += st2[d];
-      return 1;
-    }
-    it->idx[d] = 0;
-    it->off1 -= st1[d] * (shape[d] - 1);
-    it->off2 -= st2[d] * (shape[d] - 1);
-  }
-  return 0;
-}
-
 /* --- ADD / SUB ---------------------------------------------------------------------------------- */
 
 EDGEQ_INLINE int32_t add_scale(int8_t x, int32_t offset, int32_t lmul, int32_t m, int32_t shift,
@@ -74,12 +42,12 @@ static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int3
 static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
-  bcast_iter it;
-  bcast_begin(&it, p->ndim);
+  edgeq_bcast_iter it;
+  edgeq_bcast_begin(&it, p->ndim);
   do {
     add_row(p, sub, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
     out += n;
-  } while (bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
@@ -114,10 +82,10 @@ static void mul_row(const edgeq_mul_s8_params *p, const int8_t *a, int32_t sa, c
 void edgeq_mul_s8(const edgeq_mul_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
-  bcast_iter it;
-  bcast_begin(&it, p->ndim);
+  edgeq_bcast_iter it;
+  edgeq_bcast_begin(&it, p->ndim);
   do {
     mul_row(p, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
     out += n;
-  } while (bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }

@@ -10,8 +10,7 @@
  * Adjacent dimensions that broadcast the same way are merged, so the common cases are short:
  * same shapes -> ndim 1, strides {1}/{1}; scalar operand -> ndim 1, its stride {0};
  * [1,8,8,16] + [16] -> ndim 2, shape {64,16}, strides {16,1}/{0,1}.
- * The innermost stride of each input is 0 or 1. */
-#define EDGEQ_BCAST_MAX_DIMS 8
+ * The innermost stride of each input is 0 or 1. The walk itself is edgeq_bcast_iter (edgeq_common.h). */
 
 /* ADD / SUB, as TFLite's quantized add:
  *   s_k  = requant((in_k + input<k>_offset) << left_shift, input<k>_multiplier, input<k>_shift)

@@ -96,6 +96,13 @@ _WINDOW = dict(padding="SAME", stride_h=1, stride_w=1, dilation_h_factor=1, dila
                fused_activation_function="NONE")
 
 
+def _prelu(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 3, 4), d)
+    alpha = b.t((1, 1, 4), d, "act", np.arange(4)) if d != "float32" else b.t((1, 1, 4), d, None, np.arange(4))
+    return b.op(kind, [x, alpha], [b.t((1, 3, 4), d)])
+
+
 def _conv(kind: str, d: str) -> Graph:
     b = _Graph()
     x = b.t((1, 4, 4, 4), d)
@@ -200,6 +207,8 @@ _BUILDERS = {
     "STRIDED_SLICE": _strided_slice,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
+    "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
+    "PRELU": _prelu,
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries

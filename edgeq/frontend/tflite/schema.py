@@ -73,6 +73,7 @@ OPTIONS = {
     "STRIDED_SLICE": (("begin_mask", "i", 0), ("end_mask", "i", 0), ("ellipsis_mask", "i", 0),
                       ("new_axis_mask", "i", 0), ("shrink_axis_mask", "i", 0), ("offset", "?", False)),
     "LEAKY_RELU": (("alpha", "f", 0.0),),
+    "GELU": (("approximate", "?", False),),
     "TRANSPOSE_CONV": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
                        ("fused_activation_function", "b", 0)),
     "RESIZE_NEAREST_NEIGHBOR": (("align_corners", "?", False), ("half_pixel_centers", "?", False)),

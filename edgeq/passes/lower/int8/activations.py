@@ -1,5 +1,5 @@
 """Elementwise int8 activations: RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LEAKY_RELU, HARD_SWISH,
-LOGISTIC, TANH.
+LOGISTIC, TANH; and the unary math ops GELU, EXP, LOG, SQRT, RSQRT, ABS (tables, see the last section).
 
 The two references do not always use the same algorithm (measured in tests/kernels/test_activations.py
 with exact rounding ties and with input scales where the algorithms part):
@@ -38,7 +38,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, zp
 from edgeq.passes.lower.registry import LowerCtx, lowering
-from edgeq.passes.lower.quantmath import quantize_multiplier, tflite_round
+from edgeq.passes.lower.quantmath import quantize_multiplier, rounding_divide_by_pot, srdhm, tflite_round
 
 f32 = np.float32
 
@@ -239,6 +239,159 @@ def lower_sigmoid(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     if logistic:
         need(f32(scale(y)) == f32(1.0 / 256), f"output scale is {scale(y)}; LiteRT's LOGISTIC needs 1/256")
     lut = populate_lut(scale(x), zp(x), scale(y), zp(y), _sigmoid_f32 if logistic else _tanhf)
+    return Lowered(
+        kernel="edgeq_lut_s8", struct="edgeq_lut_s8_params", source="activations",
+        fields=(("size", x.numel), ("lut", arr(op, "lut", lut, "int8_t"))),
+        args=(x.id, y.id),
+        inplace=True,  # in[i] is read before out[i] is written
+    )
+
+
+# --- GELU, EXP, LOG, SQRT, RSQRT, ABS: a function of one int8 value, so one 256-entry table --------------
+#
+# LiteRT computes GELU, EXP and LOG through a table built in float at Prepare time (LUTPopulate, as
+# LOGISTIC); SQRT in float per element and RSQRT / ABS in integer arithmetic per element. Each is still a
+# function of the one int8 input value, so the table below is that per-element computation run once per
+# input value here (measured bit-exact in tests/kernels/test_unary.py) and the C kernel is the table
+# lookup: no libm on the board and one kernel for all of them.
+
+_M_SQRT1_2 = 0.70710678118654752440
+_SQRT_2_OVER_PI = f32(1.12837916709551257390 * _M_SQRT1_2)  # gelu_internal::kSqrt2dPi (constexpr float)
+
+
+def _libm(name: str):
+    fn = _libm_fn(name)
+    need(fn is not None, f"the C library has no {name} to build the table with")
+    return lambda v: f32(fn(float(v)))
+
+
+def _gelu_transform(approximate: bool):
+    """reference_ops::GeluTransform / GeluTransformApproximate, float32 throughout."""
+    if approximate:
+        return lambda v: f32(0.5) * v * (f32(1.0) + _tanhf(_SQRT_2_OVER_PI * (v + f32(0.044715) * v * v * v)))
+    erfcf = _libm("erfcf")
+    return lambda v: f32(0.5) * v * erfcf(v * f32(-_M_SQRT1_2))
+
+
+def _log_transform(out_scale: float, out_zp: int):
+    """LogLUTPrepare: log(v), and the lowest representable output for v <= 0."""
+    logf = _libm("logf")
+    output_min = f32(-128 - out_zp) * f32(out_scale)
+    return lambda v: output_min if v <= 0 else logf(v)
+
+
+def _sqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """SqrtEvalQuantized: sqrt of the dequantized input in float, divided by the output scale and
+    truncated toward zero (not rounded). LiteRT stops with an error on a negative input; the table maps
+    those inputs to the output for 0."""
+    lut = np.zeros(256, np.int8)
+    for val in range(-128, 128):
+        deq = f32(in_scale) * f32(val - in_zp)
+        root = np.sqrt(max(deq, f32(0.0)))  # sqrtf is correctly rounded, as numpy's float32 sqrt
+        q = int(root / f32(out_scale)) + out_zp
+        lut[val & 0xFF] = max(-128, min(127, q))
+    return lut
+
+
+def _wrap32(v: int) -> int:
+    return ((v + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def _sat_shift_left(x: int, e: int) -> int:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0."""
+    threshold = (1 << (31 - e)) - 1
+    return (1 << 31) - 1 if x > threshold else -(1 << 31) if x < -threshold else x << e
+
+
+def inv_sqrt_multiplier_exp(value: int, reverse_shift: int = -1) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp: 1/sqrt(value) as a Q31 multiplier and shift (Newton-Raphson in
+    gemmlowp Q3.28 fixed point)."""
+    if value <= 1:
+        return (1 << 31) - 1, 0
+    shift = 11
+    while value >= (1 << 29):
+        value //= 4
+        shift += 1
+    pairs = ((32 - value.bit_length()) - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    x_in = value >> 1
+    half_in = rounding_divide_by_pot(x_in, 1)
+    half_three = (1 << 28) + (1 << 27)
+    x = 1 << 28  # F3::One()
+    for _ in range(5):
+        x3 = _sat_shift_left(srdhm(srdhm(x, x), x), 6)  # Rescale<3>(F9)
+        x = _sat_shift_left(_wrap32(srdhm(half_three, x) - srdhm(half_in, x3)), 3)  # Rescale<3>(F6)
+    x = srdhm(x, 1518500250)  # * sqrt(2) / 2 (Q0)
+    if shift < 0:
+        x = _wrap32(x << -shift)
+        shift = 0
+    return x, shift * reverse_shift
+
+
+def _mbqm(x: int, m: int, shift: int) -> int:
+    """MultiplyByQuantizedMultiplier as LiteRT's reference kernels here use it (double rounding)."""
+    left, right = (shift, 0) if shift > 0 else (0, -shift)
+    return rounding_divide_by_pot(srdhm(_wrap32(x * (1 << left)), m), right)
+
+
+def _rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """RsqrtEvalQuantizedInt8: the output multiplier is 1 / (sqrtf(in_scale) * out_scale) (float product,
+    double quotient); each value x - zp goes through GetInvSqrtQuantizedMultiplierExp and two
+    requantizations with a shift of 20. x == zp gives 127; LiteRT stops with an error below the zero point,
+    the table gives 127 there too."""
+    k_shift = 20
+    mult, shift = quantize_multiplier(1.0 / float(np.sqrt(f32(in_scale)) * f32(out_scale)))
+    lut = np.zeros(256, np.int8)
+    for val in range(-128, 128):
+        value = val - in_zp
+        if value <= 0:
+            lut[val & 0xFF] = 127
+            continue
+        inv_m, inv_s = inv_sqrt_multiplier_exp(value)
+        data = _mbqm(1, inv_m, inv_s + k_shift)
+        out = _mbqm(data, mult, shift - k_shift) + out_zp
+        lut[val & 0xFF] = max(-128, min(127, out))
+    return lut
+
+
+def _abs_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """AbsEvalQuantized: |x - zp_in|, requantized by float in_scale / out_scale unless the scales are equal."""
+    rescale = f32(in_scale) != f32(out_scale)
+    mult, shift = quantize_multiplier(float(f32(in_scale) / f32(out_scale))) if rescale else (0, 0)
+    lut = np.zeros(256, np.int8)
+    for val in range(-128, 128):
+        value = abs(val - in_zp)
+        out = (_mbqm(value, mult, shift) if rescale else value) + out_zp
+        lut[val & 0xFF] = max(-128, min(127, out))
+    return lut
+
+
+def unary_table(kind: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                approximate: bool = False) -> np.ndarray:
+    """The 256-entry table of int8 ``kind`` (entry k for input (int8)k), as LiteRT computes the op."""
+    q = (in_scale, in_zp, out_scale, out_zp)
+    if kind == "GELU":
+        return populate_lut(*q, _gelu_transform(approximate))
+    if kind == "EXP":
+        return populate_lut(*q, _expf)
+    if kind == "LOG":
+        return populate_lut(*q, _log_transform(out_scale, out_zp))
+    return {"SQRT": _sqrt_table, "RSQRT": _rsqrt_table, "ABS": _abs_table}[kind](*q)
+
+
+# TFLite Micro's int8 kernels for these ops: ABS computes what LiteRT computes (measured); the installed
+# TFLM has no int8 GELU, EXP, LOG, SQRT or RSQRT (its interpreter fails to allocate them).
+_TFLM_TABLE_OPS = ("ABS",)
+
+
+@lowering("GELU", "EXP", "LOG", "SQRT", "RSQRT", "ABS")
+def lower_unary_table(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, y = _io(g, op)
+    rounding_flag(ctx, litert_single=False)  # validates ctx.rounding; the table needs no rounding mode
+    if ctx.rounding == "tflm":
+        need(op.kind in _TFLM_TABLE_OPS, f"TFLite Micro has no int8 {op.kind} kernel")
+    lut = unary_table(op.kind, scale(x), zp(x), scale(y), zp(y), bool(op.attrs.get("approximate", False)))
     return Lowered(
         kernel="edgeq_lut_s8", struct="edgeq_lut_s8_params", source="activations",
         fields=(("size", x.numel), ("lut", arr(op, "lut", lut, "int8_t"))),

@@ -26,7 +26,7 @@ from edgeq.passes.lower.registry import LowerCtx, Unsupported, lowering
 from edgeq.passes.lower.quantmath import (activation_range, f32, quantize_multiplier,
                                     quantize_multiplier_smaller_than_one_exp)
 
-MAX_DIMS = 8  # EDGEQ_BCAST_MAX_DIMS in elementwise.h
+MAX_DIMS = 8  # EDGEQ_BCAST_MAX_DIMS in edgeq_common.h
 ADD_LEFT_SHIFT = 20  # int8 ADD/SUB headroom shift (15 is the int16 value)
 
 # Measured against LiteRT 2.3 BUILTIN_REF (tests/kernels/test_add_mul.py::test_all_input_pairs):
