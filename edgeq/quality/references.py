@@ -43,23 +43,63 @@ def litert_module():
     return m
 
 
+# Op versions the reference resolver (BUILTIN_REF) does not register although LiteRT's builtin resolver runs
+# them with the very kernel the reference resolver has for an older version: (op, version) -> the version to
+# load instead. LiteRT 2.3: an int8 TILE is version 3; kernels/tile.cc has one implementation (no reference /
+# optimized split), registered for versions 1-3 by BUILTIN and 1-2 by BUILTIN_REF.
+REF_SAME_KERNEL = {("TILE", 3): 2}
+_MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+
+
+def with_op_versions(model: bytes, versions: dict[str, int]) -> bytes:
+    """``model`` with the version field of the named builtin operator codes lowered to ``versions[op]``."""
+    import flatbuffers  # the flatbuffer writer and the schema come with TensorFlow
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    codes = {getattr(schema.BuiltinOperator, op): v for op, v in versions.items()}
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    for c in m.operatorCodes:
+        code = max(c.builtinCode, c.deprecatedBuiltinCode)
+        if code in codes:
+            c.version = min(c.version, codes[code])
+    b = flatbuffers.Builder(len(model) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 class LiteRT:
-    """LiteRT interpreter with BUILTIN_REF kernels; optionally keeps every intermediate tensor."""
+    """LiteRT interpreter with BUILTIN_REF kernels; optionally keeps every intermediate tensor.
+
+    An op version the reference resolver lacks but runs with the same kernel under an older version
+    (:data:`REF_SAME_KERNEL`) is loaded as that version; any other missing op is named in the error."""
 
     name = "litert-ref"
 
     def __init__(self, model: bytes, preserve_all: bool = False):
         m = litert_module()
-        try:
-            self.interp = m.Interpreter(
-                model_content=bytes(model),
-                experimental_op_resolver_type=m.OpResolverType.BUILTIN_REF,
-                experimental_preserve_all_tensors=preserve_all,
-            )
-            self.interp.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise EdgeqError(f"LiteRT cannot load the model: {str(e).strip().splitlines()[-1]}",
-                             hint="check that the file is a valid TFLite model") from None
+        model = bytes(model)
+        for _ in range(len(REF_SAME_KERNEL) + 1):
+            try:
+                self.interp = m.Interpreter(model_content=model,
+                                            experimental_op_resolver_type=m.OpResolverType.BUILTIN_REF,
+                                            experimental_preserve_all_tensors=preserve_all)
+                self.interp.allocate_tensors()
+                break
+            except (ValueError, RuntimeError) as e:
+                text = str(e).strip()
+                missing = _MISSING_OP.search(text)
+                if missing and (missing[1], int(missing[2])) in REF_SAME_KERNEL:
+                    model = with_op_versions(model, {missing[1]: REF_SAME_KERNEL[missing[1], int(missing[2])]})
+                    continue
+                if missing:
+                    raise EdgeqError(f"LiteRT's reference kernels have no {missing[1]} (version {missing[2]}), so "
+                                     "this model cannot be checked against them",
+                                     detail=["the file is a valid TFLite model: this LiteRT build's reference op "
+                                             f"resolver does not register {missing[1]} version {missing[2]}"],
+                                     hint="replace the layer that converts to it, or open an issue naming the op"
+                                     ) from None
+                raise EdgeqError(f"LiteRT cannot load the model: {text.splitlines()[-1]}",
+                                 hint="check that the file is a valid TFLite model") from None
         self.inputs = self.interp.get_input_details()
         self.outputs = self.interp.get_output_details()
 

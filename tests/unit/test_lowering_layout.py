@@ -176,6 +176,56 @@ def _convert(kind: str, sig: str) -> Graph:
     return b.op(kind, [x], [b.t((1, 8), dst or src, out_quant)])
 
 
+
+def _strided_copy(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 2, 3, 4), d)
+    if kind == "TRANSPOSE":
+        ins, out = _consts(b, np.array([0, 2, 1, 3])), (1, 3, 2, 4)
+    elif kind == "TILE":
+        ins, out = _consts(b, np.array([1, 2, 1, 3])), (1, 4, 3, 12)
+    else:  # SLICE
+        ins, out = _consts(b, np.array([0, 1, 0, 1]), np.array([1, 1, -1, 2])), (1, 1, 3, 2)
+    return b.op(kind, [x, *ins], [b.t(out, d)])
+
+
+def _gather(kind: str, sig: str) -> Graph:
+    """Runtime params ("int8") or a constant table at runtime indices ("int32->int8")."""
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    d = dst or src
+    table = dst != ""
+    x = b.t((6, 4), d, "act", np.arange(24)) if table else b.t((6, 4), d)
+    idx = b.t((1, 3), src if table else "int32", None)
+    return b.op(kind, [x, idx], [b.t((1, 3, 4), d)], axis=0, batch_dims=0)
+
+
+def _arg_min_max(kind: str, sig: str) -> Graph:
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    x = b.t((1, 4, 5), src)
+    axis = b.t((1,), "int32", None, np.array([-1]))
+    return b.op(kind, [x, axis], [b.t((1, 4), dst, None)])
+
+
+def _compare(kind: str, sig: str) -> Graph:
+    b = _Graph()
+    x, zero = b.t((1, 8), "int32", None), b.t((), "int32", None, np.array(0))
+    return b.op(kind, [x, zero], [b.t((1, 8), "bool", None)])
+
+
+def _add_int32(kind: str) -> Graph:
+    b = _Graph()
+    x, n = b.t((1, 8), "int32", None), b.t((), "int32", None, np.array(20))
+    return b.op(kind, [x, n], [b.t((1, 8), "int32", None)], fused_activation_function="NONE")
+
+
+def _select(kind: str, sig: str) -> Graph:
+    b = _Graph()
+    c, x1, x2 = b.t((1, 8), "bool", None), b.t((1, 8), "int32", None), b.t((1, 8), "int32", None)
+    return b.op(kind, [c, x1, x2], [b.t((1, 8), "int32", None)])
+
+
 @functools.lru_cache(maxsize=None)
 def _lstm(kind: str, d: str) -> Graph:
     """The UNIDIRECTIONAL_SEQUENCE_LSTM of a tiny Keras LSTM as the converter writes it (its 24 inputs,
@@ -198,7 +248,7 @@ _BUILDERS = {
     "RELU": _unary, "RELU6": _unary, "RELU_0_TO_1": _unary, "RELU_N1_TO_1": _unary, "HARD_SWISH": _unary,
     "LEAKY_RELU": lambda k, d: _unary(k, d, alpha=0.2),
     "LOGISTIC": _sigmoid, "TANH": _sigmoid, "SOFTMAX": _softmax,
-    "ADD": _binary, "SUB": _binary, "MUL": _binary,
+    "ADD": lambda k, d: _add_int32(k) if d == "int32" else _binary(k, d), "SUB": _binary, "MUL": _binary,
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
@@ -209,6 +259,9 @@ _BUILDERS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
     "PRELU": _prelu,
+    "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
+    "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
+    **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries

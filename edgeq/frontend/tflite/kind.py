@@ -38,6 +38,13 @@ def tflite_interpreter(data: bytes, name: str = "model") -> Any:
             ) from None
 
 
+def _index_input(role: str, detail: dict) -> bool:
+    """An unquantized int32/int64 model input: indices (token ids for GATHER), which the converter keeps
+    as they are when the Keras model declares an integer input."""
+    return role == "input" and np.dtype(detail["dtype"]) in (np.dtype("int32"), np.dtype("int64")) and not len(
+        detail["quantization_parameters"]["scales"])
+
+
 def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = ("int8", "int8")) -> list[str]:
     """Why a TFLite model is not fully int8-quantized (empty when it is).
 
@@ -51,7 +58,7 @@ def int8_problems(data: bytes, name: str = "model", io_types: tuple[str, str] = 
         f"{role} {d['name']!r} is {np.dtype(d['dtype']).name}, not {want}"
         for role, details, want in io
         for d in details
-        if np.dtype(d["dtype"]) != np.dtype(want)
+        if np.dtype(d["dtype"]) != np.dtype(want) and not _index_input(role, d)
     ]
     passthrough = {d["index"] for d in interpreter.get_input_details()} & {
         d["index"] for d in interpreter.get_output_details()}

@@ -1,5 +1,5 @@
 """int8 lowerings, one module per C kernel source (firmware/kernels/<stem>.c); importing registers them."""
 
-from edgeq.passes.lower.int8 import activations, conv, depthwise_conv, elementwise, fully_connected, pooling, quantize, reduce, resize, shape_ops, softmax, transpose_conv  # noqa: F401
-from edgeq.passes.lower.int8 import lstm  # noqa: F401
-from edgeq.passes.lower.int8 import prelu  # noqa: F401
+from edgeq.passes.lower.int8 import (  # noqa: F401  (importing a module registers its lowerings)
+    activations, arg_min_max, conv, depthwise_conv, elementwise, fully_connected, gather, index_ops, lstm, pooling,
+    prelu, quantize, reduce, resize, shape_ops, softmax, strided_copy, transpose_conv)
