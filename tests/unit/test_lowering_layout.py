@@ -161,6 +161,25 @@ def _strided_slice(kind: str, d: str) -> Graph:
     return b.op(kind, [x, begin, end, strides], [b.t((1, 2, 2, 4), d)])
 
 
+def _split(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 4, 6), d)
+    if kind == "UNPACK":
+        return b.op(kind, [x], [b.t((1, 6), d) for _ in range(4)], num=4, axis=1)
+    (axis,) = _consts(b, np.array(2))
+    outs = [b.t((1, 4, 2), d), b.t((1, 4, 4), d)] if kind == "SPLIT_V" else [b.t((1, 4, 3), d) for _ in range(2)]
+    if kind == "SPLIT_V":
+        (sizes,) = _consts(b, np.array([2, 4]))
+        return b.op(kind, [x, sizes, axis], outs, num_splits=2)
+    return b.op(kind, [axis, x], outs, num_splits=2)
+
+
+def _pack(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x1, x2, y = b.t((1, 4), d), b.t((1, 4), d), b.t((2, 1, 4), d)
+    return b.op(kind, [x1, x2], [y], values_count=2, axis=0)
+
+
 def _convert(kind: str, sig: str) -> Graph:
     src, _, dst = sig.partition("->")
     b = _Graph()
@@ -198,6 +217,7 @@ _BUILDERS = {
     "MEAN": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
+    "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
 }
