@@ -194,12 +194,12 @@ def _lstm(kind: str, d: str) -> Graph:
     intermediates and scales are the converter's to choose), converted once per test run."""
     import keras
 
-    from edgeq.frontend.rnn import fused_lstm_model
+    from edgeq.frontend.rnn import rebuild_rnn_model
     from harness import int8_tflite
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((3, 4), batch_size=1)
-    tfl = int8_tflite(fused_lstm_model(keras.Model(inp, keras.layers.LSTM(5, return_sequences=True)(inp))))
+    tfl = int8_tflite(rebuild_rnn_model(keras.Model(inp, keras.layers.LSTM(5, return_sequences=True)(inp))))
     g = read_tflite(tfl)
     (op,) = [o for o in g.ops if o.kind == kind]
     return dataclasses.replace(g, ops=(dataclasses.replace(op, id=0),), inputs=(op.inputs[0],),
