@@ -114,7 +114,12 @@ def _value(v, prefix: str) -> str:
 
 
 def render_context(g: Graph, prefix: str = "model") -> dict:
-    """The plain-dict context the templates render."""
+    """The plain-dict context the templates render.
+
+    Constant arrays whose C text is identical (same element type, same values: the weights of the steps of
+    an unrolled recurrent layer, each lowered op's copy of a shared tensor) are emitted once; every use
+    names the first of them.
+    """
     if g.plan is None:
         raise ValueError("graph has no memory plan: run edgeq.passes.pipeline.compile_graph first")
     prefix = c_identifier(prefix)
@@ -128,36 +133,65 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
                 raise ValueError(f"two different constant arrays are both named {v.name}")
             arrays[v.name] = v
 
+    def const_ref(tid: int) -> ArrayRef:
+        t = g.tensor(tid)
+        return ArrayRef(f"t{tid}_data", t.ctype, np.ascontiguousarray(t.data))
+
+    def arg_tids(low: Lowered):
+        for a in low.args:
+            yield from a if isinstance(a, tuple) else (a,)
+
+    lowered = [op for op in g.ops if op.lowered is not None]
+    for op in lowered:
+        for _, v in op.lowered.fields:
+            collect(v)
+        for tid in arg_tids(op.lowered):
+            if g.tensor(tid).is_const:
+                collect(const_ref(tid))
+    # one definition per distinct (C type, values): the first array of each keeps its name
+    canonical: dict[str, str] = {}
+    arr_ctx = []
+    first: dict[tuple, str] = {}
+    for a in arrays.values():
+        lines = format_values(a.values, a.ctype)
+        key = (a.ctype, tuple(lines))
+        if key in first:
+            canonical[a.name] = first[key]
+            continue
+        first[key] = canonical[a.name] = a.name
+        arr_ctx.append({"name": f"{prefix}_{a.name}", "ctype": a.ctype, "count": int(np.asarray(a.values).size),
+                        "lines": lines, "bytes": int(np.asarray(a.values).nbytes)})
+
+    def value(v) -> str:
+        return f"{prefix}_{canonical[v.name]}" if isinstance(v, ArrayRef) else _value(v, prefix)
+
     def ptr(tid: int, const: bool) -> str:
         t = g.tensor(tid)
         q = "const " if const else ""
         if t.is_const:
-            ref = ArrayRef(f"t{tid}_data", t.ctype, np.ascontiguousarray(t.data))
-            collect(ref)
-            return f"{prefix}_{ref.name}"
+            return value(const_ref(tid))
         return f"({q}{t.ctype} *)({prefix}_arena + {plan.offsets[tid]})"
 
-    def ptr_array(tids: tuple[int, ...]) -> str:
-        # An input argument that is a tuple of tensor ids (e.g. CONCATENATION's inputs) becomes a
-        # C99 compound literal: an array of const pointers living for the duration of the call.
+    def ptr_array(tids: tuple[int, ...], const: bool) -> str:
+        # An argument that is a tuple of tensor ids (CONCATENATION's inputs, SPLIT's outputs) becomes a
+        # C99 compound literal: an array of pointers living for the duration of the call.
         ctypes = {g.tensor(t).ctype for t in tids}
         if len(ctypes) != 1 or not tids:
             raise ValueError(f"pointer-array argument mixes element types {sorted(ctypes)}")
-        return f"(const {ctypes.pop()} *const[]){{{', '.join(ptr(t, True) for t in tids)}}}"
+        q = "const " if const else ""
+        return f"({q}{ctypes.pop()} *const[]){{{', '.join(ptr(t, const) for t in tids)}}}"
 
     ops = []
     headers = []
-    for op in g.ops:
+    for op in lowered:
         low = op.lowered
-        if low is None:
-            continue
-        for _, v in low.fields:
-            collect(v)
         if low.source not in headers:
             headers.append(low.source)
-        ins = [ptr_array(t) if isinstance(t, tuple) else ptr(t, True) for t in low.args[:-1]]
-        out_t = g.tensor(low.args[-1])
-        args = ins + [ptr(out_t.id, False)]
+        ins = [ptr_array(t, True) if isinstance(t, tuple) else ptr(t, True) for t in low.args[:-1]]
+        out = low.args[-1]
+        # a multi-output op (SPLIT, UNPACK) writes an array of output pointers; the op hooks see its first
+        first_out = g.tensor(out[0] if isinstance(out, tuple) else out)
+        args = ins + [ptr_array(out, False) if isinstance(out, tuple) else ptr(out, False)]
         if low.scratch_bytes:
             args.append(f"({prefix}_arena + {plan.scratch[op.id]})")
         ops.append({
@@ -167,10 +201,10 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             "name": f"{prefix}_op{op.id}",
             "kernel": low.kernel,
             "struct": low.struct,
-            "fields": [(k, _value(v, prefix)) for k, v in low.fields],
+            "fields": [(k, value(v)) for k, v in low.fields],
             "args": args,
-            "out": args[len(ins)],
-            "out_bytes": out_t.nbytes,
+            "out": ptr(first_out.id, False),
+            "out_bytes": first_out.nbytes,
             "scratch_bytes": low.scratch_bytes,
             "scratch_needed": scratch_needed(low) if low.scratch_bytes else None,
         })
@@ -189,11 +223,6 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             })
         return res
 
-    arr_ctx = [
-        {"name": f"{prefix}_{a.name}", "ctype": a.ctype, "count": int(np.asarray(a.values).size),
-         "lines": format_values(a.values, a.ctype)}
-        for a in arrays.values()
-    ]
     return {
         "prefix": prefix,
         "PREFIX": prefix.upper(),
@@ -206,7 +235,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         "headers": headers,
         "inputs": io(g.inputs),
         "outputs": io(g.outputs),
-        "weights_bytes": int(sum(np.asarray(a.values).nbytes for a in arrays.values())),
+        "weights_bytes": sum(a["bytes"] for a in arr_ctx),
         "requires_dsp": g.meta.get("cpu") == "dsp",
     }
 

@@ -112,7 +112,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
     if needs_rnn_conversion(loaded):  # the converter would crash on them (and edgeq has no such LSTM kernel)
         raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
                          f"--scheme {scheme} does not take them yet",
-                         hint="quantize it with --scheme int8 (one fused int8 LSTM per layer)")
+                         hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
     if loaded.kind == "tflite":
         have = tflite_scheme(loaded.tflite_bytes) if loaded.tflite_bytes is not None else None
         if have != scheme:

@@ -1,16 +1,28 @@
-"""Keras 3 LSTM models -> int8 TFLite with one fused UNIDIRECTIONAL_SEQUENCE_LSTM per layer.
+"""Keras 3 recurrent models -> int8 TFLite the C backend runs, with every weight stored once.
 
-The TFLite converter segfaults on a Keras 3 ``LSTM`` (TensorFlow 2.21) and, from a concrete function,
-keeps its weights as resource variables; unrolled, every step gets its own copy of the weights. The
-converter does fuse one thing: a function carrying the attributes Keras 2 gives its LSTM backend
-(``api_implements = "lstm_<id>"``, inputs ``(x, h0, c0, kernel, recurrent_kernel, bias)``, outputs
-``(last, sequence, h, c, runtime)``) becomes one UNIDIRECTIONAL_SEQUENCE_LSTM, quantized by the int8
-spec (int16 cell state, Q3.12 gates). :func:`fused_lstm_model` rebuilds a Keras 3 model with each LSTM
-replaced by a layer calling such a function with the same weights (the rest of the model is cloned with
-its weights), so no Keras 2 (``tf_keras``) install is needed.
+What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent layer, and what edgeq asks of it:
 
-:func:`quantize_rnn` runs that conversion in a child process: a converter crash (a segfault) becomes an
-EdgeqError, never the death of edgeq's own process. ``python -m edgeq.frontend.rnn`` is the child.
+* ``LSTM``: the converter segfaults on the layer itself. It does fuse a function carrying the attributes
+  Keras 2 gives its LSTM backend (``api_implements = "lstm_<id>"``, inputs ``(x, h0, c0, kernel,
+  recurrent_kernel, bias)``, outputs ``(last, sequence, h, c, runtime)``) into one
+  UNIDIRECTIONAL_SEQUENCE_LSTM, quantized by the int8 spec (int16 cell state, Q3.12 gates): each LSTM is
+  replaced by a layer calling such a function with the same weights.
+* ``GRU`` and ``SimpleRNN``: TFLite has no GRU builtin, its UNIDIRECTIONAL_SEQUENCE_RNN has no full-int8
+  kernel in LiteRT (float and hybrid only) and the converter fuses neither; the layer as written (a
+  ``while`` loop) segfaults the converter. With ``unroll=True`` (same weights, same computation) it
+  converts to the unrolled graph: UNPACK of the steps, per step FULLY_CONNECTED, LOGISTIC, TANH, ADD,
+  SUB, MUL (and SPLIT / STRIDED_SLICE for the GRU's default implementation 2; edgeq unrolls GRUs with
+  implementation 1, see :func:`_unrolled_layer`), PACK of the outputs. Every step's FULLY_CONNECTED reads
+  the same weight tensor, and edgeq's code generator emits identical arrays once.
+* ``Bidirectional``: LiteRT's BIDIRECTIONAL_SEQUENCE_LSTM/RNN have no full-int8 kernel either, and Keras
+  reverses the backward outputs with REVERSE_V2. It is rebuilt as its two directions (each as above, the
+  backward one a forward layer with the backward weights on the time-reversed input) with the time axis
+  reversed by ``x[:, ::-1]`` (a STRIDED_SLICE of stride -1), then merged (concat, sum, ave, mul).
+
+:func:`rebuild_rnn_model` makes these replacements (the rest of the model is cloned with its weights), so
+no Keras 2 (``tf_keras``) install is needed. :func:`quantize_rnn` runs the conversion in a child process:
+a converter crash (a segfault) becomes an EdgeqError, never the death of edgeq's own process.
+``python -m edgeq.frontend.rnn`` is the child.
 """
 
 from __future__ import annotations
@@ -35,14 +47,16 @@ from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
 
-# Recurrent layers edgeq knows by class name; only LSTM is converted to a fused op so far.
+# Recurrent layers edgeq knows by class name; the first four are rebuilt for the converter.
 RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "RNN", "ConvLSTM1D", "ConvLSTM2D",
                     "ConvLSTM3D")
+REBUILT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional")
 
 
 @dataclass(frozen=True)
 class RnnConversion:
-    """The int8 model (fused LSTMs, int8 I/O, batch 1) and the float32 model of the same rebuilt graph."""
+    """The int8 model (fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1) and the float32 model
+    of the same rebuilt graph."""
 
     int8: bytes
     float32: bytes
@@ -73,20 +87,24 @@ def needs_rnn_conversion(loaded: LoadedModel) -> bool:
     return loaded.keras_model is not None and bool(recurrent_layers(loaded.keras_model))
 
 
-def _check_lstm(layer: Any) -> None:
+def _check_recurrent(layer: Any) -> None:
+    """Refuse settings no stateless batch-1 conversion computes (and, for an LSTM, what its fused op does not)."""
     cfg = layer.get_config()
+    kind = type(layer).__name__
     problems = []
-    if cfg.get("activation") != "tanh":
-        problems.append(f"activation {cfg.get('activation')!r} (the fused op computes tanh)")
-    if cfg.get("recurrent_activation") != "sigmoid":
-        problems.append(f"recurrent_activation {cfg.get('recurrent_activation')!r} (the fused op computes sigmoid)")
-    for flag in ("go_backwards", "stateful", "return_state"):
+    if kind == "LSTM":
+        if cfg.get("activation") != "tanh":
+            problems.append(f"activation {cfg.get('activation')!r} (the fused op computes tanh)")
+        if cfg.get("recurrent_activation") != "sigmoid":
+            problems.append(f"recurrent_activation {cfg.get('recurrent_activation')!r} (the fused op computes sigmoid)")
+    for flag in ("stateful", "return_state"):
         if cfg.get(flag):
             problems.append(f"{flag}=True")
     if problems:
-        raise EdgeqError(f"LSTM layer {layer.name!r} cannot become a fused int8 LSTM",
+        raise EdgeqError(f"{kind} layer {layer.name!r} cannot be converted for the C backend",
                          detail=problems,
-                         hint="use LSTM(units, return_sequences=...) with the default activations")
+                         hint=f"use {kind}(units, return_sequences=...)"
+                              + (" with the default activations" if kind == "LSTM" else ""))
 
 
 def _standard_lstm(inputs: Any, init_h: Any, init_c: Any, kernel: Any, recurrent_kernel: Any, bias: Any):
@@ -107,8 +125,8 @@ def _standard_lstm(inputs: Any, init_h: Any, init_c: Any, kernel: Any, recurrent
     return hs[-1], tf.transpose(hs, [1, 0, 2]), hs[-1], cs[-1], tf.constant(0.0, name="runtime")
 
 
-def _fused_lstm_layer(source: Any) -> Any:
-    """A Keras 3 layer computing ``source`` (a built LSTM) through the fusable function."""
+def _fused_lstm_layer(source: Any, name: str | None = None) -> Any:
+    """A Keras 3 layer computing ``source`` (a built LSTM, read forwards) through the fusable function."""
     tf, keras = import_tf(), import_keras()
     kernel, recurrent, *rest = source.get_weights()
     bias = rest[0] if rest else np.zeros(kernel.shape[1], np.float32)
@@ -119,7 +137,7 @@ def _fused_lstm_layer(source: Any) -> Any:
 
     class FusedLSTM(keras.layers.Layer):
         def __init__(self) -> None:
-            super().__init__(name=source.name)
+            super().__init__(name=name or source.name)
             self.weights_ = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=n)
                              for w, n in ((kernel, "kernel"), (recurrent, "recurrent_kernel"), (bias, "bias"))]
             for var, value in zip(self.weights_, (kernel, recurrent, bias)):
@@ -136,21 +154,123 @@ def _fused_lstm_layer(source: Any) -> Any:
     return FusedLSTM()
 
 
-def fused_lstm_model(model: Any) -> Any:
-    """``model`` (Keras 3, built) with every LSTM replaced by a layer the converter fuses into one
-    UNIDIRECTIONAL_SEQUENCE_LSTM; other layers are cloned with their weights. Raises EdgeqError for
-    recurrent layers other than LSTM and for LSTM settings the fused op does not compute."""
+def _unrolled_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
+    """A copy of ``source`` (a built GRU or SimpleRNN) with ``unroll=True`` and read forwards, with its
+    weights: the converter turns it into the unrolled op graph."""
+    cfg = dict(source.get_config(), unroll=True, go_backwards=False, name=name or source.name)
+    if type(source).__name__ == "GRU":
+        # Implementation 2 (one input matmul, then SPLIT into the gates) is what Keras unrolls by default,
+        # but when the first step's reset gate multiplies only zeros (reset_after=False, or a zero recurrent
+        # bias: every freshly built GRU) that SPLIT keeps an unused output, and the quantizer then leaves it
+        # in float (measured, not on every run). Implementation 1 (one matmul per gate: the same dot
+        # products) lets the converter drop the unused gate; the graph has no SPLIT.
+        cfg["implementation"] = 1
+    layer = type(source).from_config(cfg)
+    layer.build(tuple(input_shape))
+    layer.set_weights(source.get_weights())
+    return layer
+
+
+def _forward_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
+    """The convertible replacement of one recurrent layer (read forwards, whatever its go_backwards)."""
+    _check_recurrent(source)
+    if type(source).__name__ == "LSTM":
+        return _fused_lstm_layer(source, name)
+    return _unrolled_layer(source, input_shape, name)
+
+
+def _reverse_time(x: Any) -> Any:
+    # a STRIDED_SLICE of stride -1 (the C backend has it; REVERSE_V2, which tf.reverse gives, it has not)
+    return x[:, ::-1]
+
+
+def _directional_layer(source: Any, input_shape: Any) -> Any:
+    """``source`` (LSTM, GRU or SimpleRNN) as the converter can take it; a ``go_backwards`` layer runs
+    forwards on the time-reversed input (its outputs are then in reversed time order, as Keras gives them)."""
+    if not source.get_config().get("go_backwards"):
+        return _forward_layer(source, input_shape)
     keras = import_keras()
-    others = sorted({name for name in recurrent_layers(model) if name != "LSTM"})
+    inner = _forward_layer(source, input_shape, name=f"{source.name}_forwards")
+
+    class Backwards(keras.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__(name=source.name)
+            self.inner = inner
+
+        def call(self, x: Any, mask: Any = None, training: Any = None) -> Any:
+            return self.inner(_reverse_time(x))
+
+        def compute_output_shape(self, shape: Any) -> Any:
+            return self.inner.compute_output_shape(shape)
+
+    return Backwards()
+
+
+_MERGES = ("concat", "sum", "ave", "mul")
+
+
+def _bidirectional_layer(source: Any) -> Any:
+    """``source`` (a built Bidirectional) as its two directions, each convertible, merged as Keras does."""
+    keras = import_keras()
+    kind = type(source.forward_layer).__name__
+    if kind not in ("LSTM", "GRU", "SimpleRNN"):
+        raise EdgeqError(f"Bidirectional layer {source.name!r} wraps a {kind}; LSTM, GRU and SimpleRNN are supported")
+    mode = source.merge_mode
+    if mode not in _MERGES:
+        raise EdgeqError(f"Bidirectional layer {source.name!r} has merge_mode={mode!r}",
+                         hint=f"use merge_mode {', '.join(repr(m) for m in _MERGES)}")
+    shape = source.input.shape if hasattr(source, "input") else None
+    in_shape = tuple(shape) if shape is not None else None
+    fwd_src, bwd_src = source.forward_layer, source.backward_layer
+    forward = _forward_layer(fwd_src, in_shape, name=f"{source.name}_forward")
+    backward = _forward_layer(bwd_src, in_shape, name=f"{source.name}_backward")
+    sequences = bool(fwd_src.return_sequences)
+    units = int(fwd_src.units)
+
+    class TwoDirections(keras.layers.Layer):
+        def __init__(self) -> None:
+            super().__init__(name=source.name)
+            self.forward, self.backward = forward, backward
+
+        def call(self, x: Any, mask: Any = None, training: Any = None) -> Any:
+            y = self.forward(x)
+            y_rev = self.backward(_reverse_time(x))
+            if sequences:  # the backward outputs come in reversed time order; Keras flips them back
+                y_rev = _reverse_time(y_rev)
+            if mode == "concat":
+                return keras.ops.concatenate([y, y_rev], axis=-1)
+            if mode == "sum":
+                return y + y_rev
+            if mode == "ave":
+                return (y + y_rev) / 2
+            return y * y_rev
+
+        def compute_output_shape(self, shape: Any) -> Any:
+            n = 2 * units if mode == "concat" else units
+            return (shape[0], shape[1], n) if sequences else (shape[0], n)
+
+    return TwoDirections()
+
+
+def rebuild_rnn_model(model: Any) -> Any:
+    """``model`` (Keras 3, built, fixed time steps) with every LSTM replaced by a layer the converter fuses
+    into one UNIDIRECTIONAL_SEQUENCE_LSTM, every GRU and SimpleRNN unrolled, and every Bidirectional split
+    into its two directions (see the module docstring); other layers are cloned with their weights. The
+    rebuilt float model computes what ``model`` computes. Raises EdgeqError for other recurrent layers
+    (RNN with a custom cell, ConvLSTM) and for settings no stateless conversion computes."""
+    keras = import_keras()
+    others = sorted({name for name in recurrent_layers(model) if name not in REBUILT_LAYERS})
     if others:
-        raise EdgeqError(f"{', '.join(others)} layers are not supported yet (LSTM is)",
-                         hint="replace them by LSTM layers, or keep them out of the model deployed")
+        raise EdgeqError(f"{', '.join(others)} layers are not supported yet ({', '.join(REBUILT_LAYERS)} are)",
+                         hint="replace them by LSTM or GRU layers, or keep them out of the model deployed")
     clones: dict[int, Any] = {}
 
     def clone(layer: Any) -> Any:
-        if isinstance(layer, keras.layers.LSTM):
-            _check_lstm(layer)
-            return _fused_lstm_layer(layer)
+        kind = type(layer).__name__
+        if kind == "Bidirectional":
+            return _bidirectional_layer(layer)
+        if kind in REBUILT_LAYERS:
+            return _directional_layer(layer, tuple(layer.input.shape))
         new = layer.__class__.from_config(layer.get_config())
         clones[id(new)] = layer
         return new
@@ -160,8 +280,9 @@ def fused_lstm_model(model: Any) -> Any:
     except EdgeqError:
         raise
     except Exception as error:  # cloning re-traces the model; its errors come in many types
-        raise EdgeqError(f"edgeq could not rebuild {model.name!r} with fused LSTMs: {error}",
-                         hint="a Functional or Sequential model of built-in layers can be rebuilt") from None
+        raise EdgeqError(f"edgeq could not rebuild {model.name!r} for conversion: {error}",
+                         hint="a Functional or Sequential model of built-in layers with a fixed number of time "
+                              "steps can be rebuilt") from None
     for layer in rebuilt.layers:
         source = clones.get(id(layer))
         if source is not None and source.weights:
@@ -171,9 +292,9 @@ def fused_lstm_model(model: Any) -> Any:
 
 def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                 calibration: str = "minmax", progress: Callable[[int, int], None] | None = None) -> RnnConversion:
-    """In this process: rebuild ``loaded`` with fused LSTMs and convert it (int8 and float32)."""
+    """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (int8 and float32)."""
     assert loaded.keras_model is not None, "a Keras-kind LoadedModel carries its Keras model"
-    rebuilt = replace(loaded, keras_model=fused_lstm_model(loaded.keras_model))
+    rebuilt = replace(loaded, keras_model=rebuild_rnn_model(loaded.keras_model))
     int8 = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
     return RnnConversion(int8, float_tflite_bytes(rebuilt))
 
@@ -181,8 +302,8 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
 def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                  calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
                  timeout: float = 1800.0) -> RnnConversion:
-    """:func:`convert_rnn` in a child process (the TFLite converter can crash): the int8 model with one
-    UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM layer, and the float32 model (for its size).
+    """:func:`convert_rnn` in a child process (the TFLite converter can crash): the int8 model (one
+    UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs unrolled), and the float32 model.
 
     ``loaded`` is a Keras model (``kind`` "keras" or "h5"); it is saved to a temporary ``.keras`` file for
     the child. ``progress(done, total)`` is called as the child feeds calibration samples.

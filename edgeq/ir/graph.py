@@ -84,7 +84,8 @@ class Lowered:
     ``fields`` are (name, value) pairs in the order of the C struct; a value is an int, a float, a
     string holding a C expression (rare), or an :class:`ArrayRef`. ``args`` names the data tensors
     passed after the params pointer (inputs first, output last), as tensor ids; an input entry may be
-    a tuple of tensor ids, passed as one ``const T *const[]`` array of pointers (variable arity ops).
+    a tuple of tensor ids, passed as one ``const T *const[]`` array of pointers (variable arity ops),
+    and so may the output entry of an op with several outputs (SPLIT, UNPACK: ``T *const[]``).
     """
 
     kernel: str

@@ -143,7 +143,8 @@ def first_mismatching_op(g: Graph, host, litert_preserving, inputs) -> dict | No
     for op in g.ops:
         if op.lowered is None or op.id not in traced:
             continue
-        tid = op.lowered.args[-1]
+        out = op.lowered.args[-1]
+        tid = out[0] if isinstance(out, tuple) else out  # a multi-output op (SPLIT) traces its first
         ref = np.ascontiguousarray(litert_preserving.tensor(tid)).tobytes()
         ours = traced[op.id]
         if not tensors_match(ours, ref, g.tensor(tid).dtype):

@@ -19,7 +19,8 @@ def device_first_mismatch(dev, g, model: bytes, sample: list[np.ndarray]) -> dic
     for op in g.ops:
         if op.lowered is None:
             continue
-        tid = op.lowered.args[-1]
+        out = op.lowered.args[-1]
+        tid = out[0] if isinstance(out, tuple) else out  # a multi-output op (SPLIT) traces its first
         want = np.ascontiguousarray(ref.tensor(tid)).tobytes()
         got = dev.dump(op.id)
         if not tensors_match(got, want, g.tensor(tid).dtype):

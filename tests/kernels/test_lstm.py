@@ -1,6 +1,6 @@
 """int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state) against LiteRT's reference, byte for byte.
 
-Keras 3 LSTM layers are rebuilt by edgeq.frontend.rnn.fused_lstm_model so that the converter emits the
+Keras 3 LSTM layers are rebuilt by edgeq.frontend.rnn.rebuild_rnn_model so that the converter emits the
 fused op (the converter crashes on a Keras 3 LSTM itself). TFLM's LSTM is a different implementation
 (edgeq refuses rounding "tflm" for it), so only LiteRT is compared.
 """
@@ -11,7 +11,7 @@ import pytest
 
 from harness import assert_bit_exact, int8_tflite
 
-from edgeq.frontend.rnn import fused_lstm_model
+from edgeq.frontend.rnn import rebuild_rnn_model
 
 
 def _lstm_model(steps, features, units, sequences, seed=0, **kw):
@@ -22,7 +22,7 @@ def _lstm_model(steps, features, units, sequences, seed=0, **kw):
 
 
 def _check(model, calib_scale=1.0, n=12, seed=0):
-    fused = fused_lstm_model(model)
+    fused = rebuild_rnn_model(model)
     tfl = int8_tflite(fused, scale=calib_scale, seed=seed)
     return assert_bit_exact(fused, expect_ops={"UNIDIRECTIONAL_SEQUENCE_LSTM"}, model_bytes=tfl,
                             roundings=("litert",), n=n)
@@ -72,7 +72,7 @@ def test_fused_model_computes_the_keras_lstm():
     x = keras.layers.LSTM(5, return_sequences=True)(inp)
     m = keras.Model(inp, keras.layers.Dense(2)(keras.layers.LSTM(4)(x)))
     x = np.random.default_rng(3).standard_normal((2, 7, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(fused_lstm_model(m)(x)), np.asarray(m(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(rebuild_rnn_model(m)(x)), np.asarray(m(x)), rtol=1e-5, atol=1e-6)
 
 
 def test_cell_scale_beyond_litert_tanh_is_refused():
@@ -83,7 +83,7 @@ def test_cell_scale_beyond_litert_tanh_is_refused():
 
     model = _lstm_model(4, 3, 2, True)
     model.set_weights([v * 0.01 for v in model.get_weights()])
-    tfl = int8_tflite(fused_lstm_model(model), scale=0.01)
+    tfl = int8_tflite(rebuild_rnn_model(model), scale=0.01)
     with pytest.raises(UnsupportedOpsError, match="cell state scale 2\\^-"):
         lower_tflite(tfl, "litert")
 
@@ -92,6 +92,6 @@ def test_tflm_rounding_is_refused():
     from edgeq.api import lower_tflite
     from edgeq.errors import UnsupportedOpsError
 
-    tfl = int8_tflite(fused_lstm_model(_lstm_model(3, 2, 4, True)))
+    tfl = int8_tflite(rebuild_rnn_model(_lstm_model(3, 2, 4, True)))
     with pytest.raises(UnsupportedOpsError, match="TFLM"):
         lower_tflite(tfl, "tflm")

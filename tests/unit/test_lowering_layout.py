@@ -168,6 +168,25 @@ def _strided_slice(kind: str, d: str) -> Graph:
     return b.op(kind, [x, begin, end, strides], [b.t((1, 2, 2, 4), d)])
 
 
+def _split(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 4, 6), d)
+    if kind == "UNPACK":
+        return b.op(kind, [x], [b.t((1, 6), d) for _ in range(4)], num=4, axis=1)
+    (axis,) = _consts(b, np.array(2))
+    outs = [b.t((1, 4, 2), d), b.t((1, 4, 4), d)] if kind == "SPLIT_V" else [b.t((1, 4, 3), d) for _ in range(2)]
+    if kind == "SPLIT_V":
+        (sizes,) = _consts(b, np.array([2, 4]))
+        return b.op(kind, [x, sizes, axis], outs, num_splits=2)
+    return b.op(kind, [axis, x], outs, num_splits=2)
+
+
+def _pack(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x1, x2, y = b.t((1, 4), d), b.t((1, 4), d), b.t((2, 1, 4), d)
+    return b.op(kind, [x1, x2], [y], values_count=2, axis=0)
+
+
 def _convert(kind: str, sig: str) -> Graph:
     src, _, dst = sig.partition("->")
     b = _Graph()
@@ -232,12 +251,12 @@ def _lstm(kind: str, d: str) -> Graph:
     intermediates and scales are the converter's to choose), converted once per test run."""
     import keras
 
-    from edgeq.frontend.rnn import fused_lstm_model
+    from edgeq.frontend.rnn import rebuild_rnn_model
     from kernels.harness import int8_tflite  # tests/kernels/harness.py, also when this file runs alone
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((3, 4), batch_size=1)
-    tfl = int8_tflite(fused_lstm_model(keras.Model(inp, keras.layers.LSTM(5, return_sequences=True)(inp))))
+    tfl = int8_tflite(rebuild_rnn_model(keras.Model(inp, keras.layers.LSTM(5, return_sequences=True)(inp))))
     g = read_tflite(tfl)
     (op,) = [o for o in g.ops if o.kind == kind]
     return dataclasses.replace(g, ops=(dataclasses.replace(op, id=0),), inputs=(op.inputs[0],),
@@ -255,6 +274,7 @@ _BUILDERS = {
     "MEAN": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
+    "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,

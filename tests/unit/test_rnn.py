@@ -38,19 +38,41 @@ def test_recurrent_layers_are_found(tmp_path):
 
 
 @pytest.mark.parametrize("layer,match", [
-    (keras.layers.GRU(4), "GRU layers are not supported yet"),
+    (keras.layers.RNN(keras.layers.SimpleRNNCell(4)), "RNN layers are not supported yet"),
     (keras.layers.LSTM(4, activation="relu"), "activation 'relu'"),
-    (keras.layers.LSTM(4, go_backwards=True), "go_backwards=True"),
+    (keras.layers.GRU(4, stateful=True), "stateful=True"),
+    (keras.layers.Bidirectional(keras.layers.GRU(4), merge_mode=None), "merge_mode=None"),
 ])
 def test_unsupported_recurrent_layers_are_named(layer, match):
+    def both(x):  # merge_mode=None gives the two directions as two tensors
+        y = layer(x)
+        return keras.layers.Concatenate()(y) if isinstance(y, (list, tuple)) else y
+
     with pytest.raises(EdgeqError) as e:
-        rnn.fused_lstm_model(_model(layer))
+        rnn.rebuild_rnn_model(_model(both))
     assert match in e.value.format()
 
 
+@pytest.mark.parametrize("layer", [
+    keras.layers.GRU(4, return_sequences=True), keras.layers.GRU(4, reset_after=False, go_backwards=True),
+    keras.layers.SimpleRNN(4), keras.layers.LSTM(4, go_backwards=True, return_sequences=True),
+    keras.layers.Bidirectional(keras.layers.LSTM(4)),
+])
+def test_rebuilt_model_computes_the_original(layer):
+    m = _model(layer)
+    rng = np.random.default_rng(1)
+    m.set_weights([(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in m.get_weights()])
+    x = rng.standard_normal((1, 5, 3)).astype(np.float32)
+    rebuilt = rnn.rebuild_rnn_model(m)
+    np.testing.assert_allclose(np.asarray(rebuilt(x)), np.asarray(m(x)), rtol=1e-5, atol=1e-6)
+    assert not set(rnn.recurrent_layers(rebuilt)) - {"GRU", "SimpleRNN"}  # LSTMs fused, wrappers split
+    assert all(layer.get_config().get("unroll") for layer in rnn._layers(rebuilt)
+               if type(layer).__name__ in ("GRU", "SimpleRNN"))
+
+
 def test_child_error_comes_back_as_the_same_edgeq_error(tmp_path):
-    m = _model(keras.layers.GRU(4))
-    with pytest.raises(EdgeqError, match="GRU layers are not supported yet"):
+    m = _model(keras.layers.RNN(keras.layers.SimpleRNNCell(4)))
+    with pytest.raises(EdgeqError, match="RNN layers are not supported yet"):
         rnn.quantize_rnn(_loaded(m, tmp_path), _calib((5, 3)))
 
 
@@ -77,3 +99,12 @@ def test_quantize_rnn_gives_fused_int8_and_float_models(tmp_path):
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in kinds and "WHILE" not in kinds
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in [op.kind for op in read_tflite(conv.float32).ops]
     assert seen and seen[-1] == (5, 5)
+
+
+def test_quantize_rnn_unrolls_a_gru(tmp_path):
+    from edgeq.frontend.tflite.reader import read_tflite
+
+    keras.utils.set_random_seed(0)
+    conv = rnn.quantize_rnn(_loaded(_model(keras.layers.GRU(5), steps=6, features=4), tmp_path), _calib((6, 4)))
+    kinds = [op.kind for op in read_tflite(conv.int8).ops]
+    assert "WHILE" not in kinds and "SPLIT" not in kinds and {"UNPACK", "FULLY_CONNECTED", "LOGISTIC"} <= set(kinds)

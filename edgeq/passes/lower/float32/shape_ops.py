@@ -1,4 +1,4 @@
-"""float32 CONCATENATION, PAD / PADV2, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR
+"""float32 CONCATENATION (and PACK), PAD / PADV2, STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR
 (firmware/kernels/float32_shape_ops.c): plain copies.
 
 STRIDED_SLICE and RESIZE_NEAREST_NEIGHBOR reuse the int8 lowerings' geometry (slice resolution, source
@@ -16,12 +16,12 @@ from edgeq.passes.lower.common import arr, need
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.float32.common import expect_f32, float_act_range
 from edgeq.passes.lower.int8.resize import lower_resize_nearest
-from edgeq.passes.lower.int8.shape_ops import concat_layout, lower_strided_slice, pad_amounts, pad_loop_fields
+from edgeq.passes.lower.int8.shape_ops import concat_inputs, concat_layout, lower_strided_slice, pad_amounts, pad_loop_fields
 
 
-@lowering("CONCATENATION", dtypes=("float32",))
+@lowering("CONCATENATION", "PACK", dtypes=("float32",))
 def lower_concatenation_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    ins = [g.tensor(t) for t in op.inputs]
+    ins = concat_inputs(g, op)
     y = g.tensor(op.outputs[0])
     need(len(ins) >= 1, "no inputs")
     expect_f32(*ins, y)

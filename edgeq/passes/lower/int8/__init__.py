@@ -2,4 +2,4 @@
 
 from edgeq.passes.lower.int8 import (  # noqa: F401  (importing a module registers its lowerings)
     activations, arg_min_max, conv, depthwise_conv, elementwise, fully_connected, gather, index_ops, lstm, pooling,
-    prelu, quantize, reduce, resize, shape_ops, softmax, strided_copy, transpose_conv)
+    prelu, quantize, reduce, resize, shape_ops, softmax, split, strided_copy, transpose_conv)

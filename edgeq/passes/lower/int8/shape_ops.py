@@ -1,12 +1,14 @@
-"""CONCATENATION, PAD/PADV2 and STRIDED_SLICE on int8: byte movement with every index resolved here.
+"""CONCATENATION (and PACK), PAD/PADV2 and STRIDED_SLICE on int8: byte movement with every index resolved here.
 
-None of these requantizes: TFLite's int8 CONCATENATION refuses inputs whose scale or zero point
+None of these requantizes: TFLite's int8 CONCATENATION and PACK refuse inputs whose scale or zero point
 differ from the output's (LiteRT's Prepare checks it; the converter inserts QUANTIZE ops instead),
 and PAD / STRIDED_SLICE copy the raw bytes. The shapes are collapsed to at most
 ``MAX_DIMS`` dimensions so the C loops have a fixed depth and copy whole rows.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -55,9 +57,22 @@ def concat_layout(op: Op, ins: list[Tensor], y: Tensor, check_input=None) -> tup
     return _prod(y.shape[:axis]), [t.shape[axis] * inner for t in ins]
 
 
-@lowering("CONCATENATION")
-def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+def concat_inputs(g: Graph, op: Op) -> list[Tensor]:
+    """A CONCATENATION's inputs; a PACK's with its new axis (extent 1) inserted, since stacking along a
+    new axis is concatenating along it (same bytes, same order)."""
     ins = [g.tensor(t) for t in op.inputs]
+    if op.kind != "PACK":
+        return ins
+    rank = len(g.tensor(op.outputs[0]).shape)
+    axis = int(op.attrs.get("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    need(0 <= axis < rank, f"axis {op.attrs.get('axis')} out of range for rank {rank}")
+    return [dataclasses.replace(t, shape=tuple(t.shape[:axis]) + (1,) + tuple(t.shape[axis:])) for t in ins]
+
+
+@lowering("CONCATENATION", "PACK")
+def lower_concatenation(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    ins = concat_inputs(g, op)
     y = g.tensor(op.outputs[0])
     need(len(ins) >= 1, "no inputs")
     for t in (*ins, y):
