@@ -20,6 +20,7 @@ from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
 from edgeq.passes.lower import unsupported_ops
+from edgeq.quality.preflight import reference_limit_notes
 
 
 @dataclass
@@ -103,6 +104,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
     ops, n_macs, bad = summarize(data, name)
+    notes += reference_limit_notes(data)
     return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes,
                           scheme=tflite_scheme)
 
@@ -122,6 +124,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                                   "int8, int16x8 or mixed .tflite through")
         data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
         ops, n_macs, bad = summarize(data, name)
+    notes += reference_limit_notes(data)
         return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
                               None, notes, scheme=scheme)
     float_data = float_tflite_bytes(loaded)
@@ -134,6 +137,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
     ops, n_macs, bad = summarize(data, name)
+    notes += reference_limit_notes(data)
     return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
                           scheme=scheme)
 
