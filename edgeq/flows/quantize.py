@@ -124,7 +124,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                                   "int8, int16x8 or mixed .tflite through")
         data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
         ops, n_macs, bad = summarize(data, name)
-    notes += reference_limit_notes(data)
+        notes += reference_limit_notes(data)
         return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
                               None, notes, scheme=scheme)
     float_data = float_tflite_bytes(loaded)
