@@ -13,6 +13,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
+from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
 from edgeq.frontend.tflite.reader import read_tflite
@@ -76,6 +77,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                          hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
     name = Path(model_path).stem
     notes = list(loaded.notes)
+    if loaded.keras_model is not None:
+        check_finite_weights(loaded.keras_model, str(model_path))
     if scheme != "int8":
         return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
     tflite_scheme = "int8"
