@@ -27,6 +27,7 @@ from edgeq.passes.analysis import op_macs
 from edgeq.quality.compare import ByteCompare
 from edgeq.quality.device import device_first_mismatch
 from edgeq.quality.metrics import accuracy as top1_accuracy
+from edgeq.quality.preflight import check_references_can_run
 from edgeq.quality.validate import validate
 from edgeq.report.json import flow_document
 from edgeq.targets.bench import Latency, latency, run_device
@@ -126,6 +127,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
                        calibration=calibration)
     tflite = q.tflite
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
+    check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
     g = lower_tflite(tflite, "litert", name, cpu)  # unsupported ops: all named here, before anything is written
     check_fit(estimate_graph(g, board), what=str(model_path))  # flash/RAM needs vs the board, before any build
     out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits

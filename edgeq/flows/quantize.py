@@ -13,6 +13,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
+from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
 from edgeq.frontend.tflite.reader import read_tflite
@@ -20,6 +21,7 @@ from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
 from edgeq.passes.lower import unsupported_ops
+from edgeq.quality.preflight import reference_limit_notes
 
 
 @dataclass
@@ -75,6 +77,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                          hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
     name = Path(model_path).stem
     notes = list(loaded.notes)
+    if loaded.keras_model is not None:
+        check_finite_weights(loaded.keras_model, str(model_path))
     if scheme != "int8":
         return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
     tflite_scheme = "int8"
@@ -103,6 +107,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
     ops, n_macs, bad = summarize(data, name)
+    notes += reference_limit_notes(data)
     return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes,
                           scheme=tflite_scheme)
 
@@ -122,6 +127,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                                   "int8, int16x8 or mixed .tflite through")
         data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
         ops, n_macs, bad = summarize(data, name)
+        notes += reference_limit_notes(data)
         return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
                               None, notes, scheme=scheme)
     float_data = float_tflite_bytes(loaded)
@@ -134,6 +140,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
     ops, n_macs, bad = summarize(data, name)
+    notes += reference_limit_notes(data)
     return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
                           scheme=scheme)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.quality.preflight import check_references_can_run
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -71,13 +72,15 @@ class LiteRT:
     """LiteRT interpreter with BUILTIN_REF kernels; optionally keeps every intermediate tensor.
 
     An op version the reference resolver lacks but runs with the same kernel under an older version
-    (:data:`REF_SAME_KERNEL`) is loaded as that version; any other missing op is named in the error."""
+    (:data:`REF_SAME_KERNEL`) is loaded as that version; any other missing op is named in the error. A model
+    whose Prepare would abort the process is refused first (:mod:`edgeq.quality.preflight`)."""
 
     name = "litert-ref"
 
     def __init__(self, model: bytes, preserve_all: bool = False):
         m = litert_module()
         model = bytes(model)
+        check_references_can_run(model)
         for _ in range(len(REF_SAME_KERNEL) + 1):
             try:
                 self.interp = m.Interpreter(model_content=model,
@@ -129,6 +132,7 @@ class TFLM:
             raise EdgeqError("the tflite-micro Python package is not installed",
                              hint="pip install tflite-micro") from None
         self.model = bytes(model)
+        check_references_can_run(self.model)  # its Prepare aborts where LiteRT's does
         with _captured_fd(1), _captured_fd(2):
             self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=max(len(model) * 10, 1 << 20))
         g = read_tflite(self.model)

@@ -97,3 +97,43 @@ def test_c_primitives_equal_python(clib):
         q, s = qm.quantize_multiplier(float(rng.uniform(1e-6, 4.0)))
         assert clib.t_requant(acc, q, s, 0) == qm.mul_by_qm_double(acc, q, s)
         assert clib.t_requant(acc, q, s, 1) == qm.mul_by_qm_single(acc, q, s)
+
+
+# --- TFLite's checked variants: where LiteRT and TFLM abort (TFLITE_CHECK), quantmath raises ValueError ---
+
+def test_quantize_multiplier_tiny_and_huge():
+    assert qm.quantize_multiplier(math.ldexp(1.0, -40)) == (0, 0)        # shift below -31: flushed to zero
+    assert qm.quantize_multiplier(1 - 2.0 ** -33) == (1 << 30, 1)        # mantissa rounds to 2^31: halved
+    assert qm.quantize_multiplier(2.0 ** 40) == (1 << 30, 41)            # double rounding keeps the shift
+    assert qm.quantize_multiplier(2.0 ** 40, single_rounding=True) == ((1 << 31) - 1, 30)
+    for bad in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValueError, match="not finite"):
+            qm.quantize_multiplier(bad)
+
+
+def test_greater_than_one_and_smaller_than_one_checks():
+    assert qm.quantize_multiplier_greater_than_one(1.5) == (1610612736, 1)
+    for bad in (1.0, 0.5, 0.0):
+        with pytest.raises(ValueError, match="not above 1"):
+            qm.quantize_multiplier_greater_than_one(bad)
+    assert qm.quantize_multiplier_smaller_than_one_exp(0.25) == (1 << 30, -1)
+    assert qm.quantize_multiplier_smaller_than_one_exp(1e-12) == (0, 0)
+    for bad in (1.0, 0.0, -0.5, 2.0):
+        with pytest.raises(ValueError, match=r"not in \(0, 1\)"):
+            qm.quantize_multiplier_smaller_than_one_exp(bad)
+    with pytest.raises(ValueError, match="rounds up to 1"):  # below 1, but its Q31 mantissa rounds to 2^31
+        qm.quantize_multiplier_smaller_than_one_exp(1 - 2.0 ** -33)
+
+
+def test_preprocess_softmax_scaling_limit():
+    limit = 2.0 ** -26  # beta * scale * 2^26 must be above 1
+    with pytest.raises(ValueError):
+        qm.preprocess_softmax_scaling(1.0, limit, 5, single_rounding=False)
+    with pytest.raises(ValueError):
+        qm.preprocess_softmax_scaling(2.0, limit / 2, 5, single_rounding=False)
+    up = float(np.nextafter(np.float32(limit), np.float32(1)))
+    m, shift = qm.preprocess_softmax_scaling(1.0, up, 5, single_rounding=False)
+    assert shift == 1 and m == qm.tflite_round(up * 2.0 ** 26 / 2 * (1 << 31))
+    assert qm.preprocess_softmax_scaling(1.0, 40.0, 5, single_rounding=False) == ((1 << 31) - 1, 31)
+    assert qm.preprocess_softmax_scaling(1.0, 40.0, 5, single_rounding=True) == ((1 << 31) - 2, 30)
+    assert qm.calculate_input_radius(5, 21) == 992 and qm.calculate_input_radius(5, 31) == 0

@@ -21,10 +21,16 @@ def tflite_round(x: float) -> int:
 def quantize_multiplier(m: float, single_rounding: bool = False) -> tuple[int, int]:
     """QuantizeMultiplier(double): (q31 multiplier, shift) with m = q * 2^(shift-31).
 
-    ``single_rounding``: builds with TFLITE_SINGLE_ROUNDING clamp the shift to 30.
+    As TFLite: 0 gives (0, 0); a mantissa rounding up to 2^31 is halved with the shift raised by one; a
+    shift below -31 (|m| below about 2^-32) flushes to (0, 0), so tiny multipliers give 0 rather than
+    shifting everything out. ``single_rounding``: builds with TFLITE_SINGLE_ROUNDING saturate a shift
+    above 30 to (2^31 - 1, 30); double-rounding builds keep it. A NaN or infinite multiplier is a
+    ValueError (TFLite's TFLITE_CHECKs on q_fixed see undefined values there).
     """
     if m == 0.0:
         return 0, 0
+    if not math.isfinite(m):
+        raise ValueError(f"QuantizeMultiplier: multiplier {m} is not finite")
     q, shift = math.frexp(m)
     q_fixed = tflite_round(q * (1 << 31))
     if q_fixed == (1 << 31):
@@ -37,12 +43,46 @@ def quantize_multiplier(m: float, single_rounding: bool = False) -> tuple[int, i
     return int(q_fixed), int(shift)
 
 
-def quantize_multiplier_smaller_than_one_exp(m: float) -> tuple[int, int]:
-    """QuantizeMultiplierSmallerThanOneExp: shift is <= 0."""
-    if not (0.0 < m < 1.0):
-        raise ValueError(f"multiplier {m} not in (0, 1)")
-    q, shift = quantize_multiplier(m)
+def quantize_multiplier_greater_than_one(m: float, single_rounding: bool = False) -> tuple[int, int]:
+    """QuantizeMultiplierGreaterThanOne: TFLITE_CHECK_GT(m, 1) then a shift >= 0.
+
+    LiteRT and TFLite Micro stop the process (abort) when the check fails; here it is a ValueError."""
+    if not m > 1.0:
+        raise ValueError(f"QuantizeMultiplierGreaterThanOne: multiplier {m:.6g} is not above 1")
+    q, shift = quantize_multiplier(m, single_rounding)
+    if shift < 0:  # pragma: no cover - frexp of a value above 1 has an exponent of at least 1
+        raise ValueError(f"QuantizeMultiplierGreaterThanOne: multiplier {m:.6g} gives shift {shift}")
     return q, shift
+
+
+def quantize_multiplier_smaller_than_one_exp(m: float) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp: TFLITE_CHECKs 0 < m < 1 and, after rounding, a shift <= 0
+    (a multiplier just below 1 whose mantissa rounds up to 2^31 fails it). LiteRT and TFLite Micro abort
+    the process when a check fails; here it is a ValueError."""
+    if not (0.0 < m < 1.0):
+        raise ValueError(f"QuantizeMultiplierSmallerThanOneExp: multiplier {m:.6g} is not in (0, 1)")
+    q, shift = quantize_multiplier(m)
+    if shift > 0:
+        raise ValueError(f"QuantizeMultiplierSmallerThanOneExp: multiplier {m!r} rounds up to 1")
+    return q, shift
+
+
+def preprocess_softmax_scaling(beta: float, input_scale: float, input_integer_bits: int,
+                               single_rounding: bool) -> tuple[int, int]:
+    """PreprocessSoftmaxScaling: (input_multiplier, input_left_shift) of the quantized SOFTMAX / LOG_SOFTMAX.
+
+    beta * input_scale * 2^(31 - input_integer_bits), in double, capped at 2^31 - 1 (2^30 - 1 in
+    single-rounding builds), then QuantizeMultiplierGreaterThanOne: a product at or below 1 (input scale
+    at or below 2^-26 / beta for 5 integer bits) is a ValueError, where LiteRT and TFLite Micro abort."""
+    max_real = float((1 << 30) - 1) if single_rounding else float((1 << 31) - 1)
+    real = min(float(beta) * float(input_scale) * float(1 << (31 - input_integer_bits)), max_real)
+    return quantize_multiplier_greater_than_one(real, single_rounding)
+
+
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    """CalculateInputRadius (double arithmetic, floor)."""
+    return math.floor(1.0 * ((1 << input_integer_bits) - 1) * (1 << (total_signed_bits - input_integer_bits))
+                      / (1 << input_left_shift))
 
 
 def f32(x) -> np.float32:

@@ -12,14 +12,12 @@ single-rounding multiply.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import expect_dtype, need, rounding_flag, scale, zp
 from edgeq.passes.lower.registry import LowerCtx, lowering
-from edgeq.passes.lower.quantmath import tflite_round
+from edgeq.passes.lower.quantmath import calculate_input_radius, preprocess_softmax_scaling
 
 K_SCALED_DIFF_INTEGER_BITS = 5
 
@@ -29,19 +27,14 @@ def softmax_params(beta: float, in_scale: float, single_rounding: bool) -> tuple
 
     The real multiplier is capped at 2^30 - 1 in single-rounding builds and 2^31 - 1 otherwise, and only
     single-rounding builds clamp QuantizeMultiplier's shift to 30 (so a double-rounding shift can be 31).
+    A product beta * scale * 2^26 at or below 1 is refused: LiteRT's and TFLM's Prepare abort on it.
     """
-    max_real = float((1 << 30) - 1) if single_rounding else float((1 << 31) - 1)
-    real = min(float(beta) * float(in_scale) * float(1 << (31 - K_SCALED_DIFF_INTEGER_BITS)), max_real)
-    need(real > 1.0, f"beta * input scale = {float(beta) * float(in_scale)} is too small for the fixed-point softmax")
-    q, shift = math.frexp(real)
-    mult = tflite_round(q * (1 << 31))
-    if mult == 1 << 31:
-        mult, shift = mult // 2, shift + 1
-    if single_rounding and shift > 30:
-        mult, shift = (1 << 31) - 1, 30
-    radius = math.floor(1.0 * ((1 << K_SCALED_DIFF_INTEGER_BITS) - 1)
-                        * (1 << (31 - K_SCALED_DIFF_INTEGER_BITS)) / (1 << shift))
-    return mult, shift, -radius
+    try:
+        mult, shift = preprocess_softmax_scaling(beta, in_scale, K_SCALED_DIFF_INTEGER_BITS, single_rounding)
+    except ValueError:
+        need(False, f"input scale {float(in_scale):.4g} x beta {float(beta):g} is too small: at or below 2^-26 = "
+                    "1.49e-08, LiteRT's and TFLite Micro's SOFTMAX stop the process (PreprocessSoftmaxScaling)")
+    return mult, shift, -calculate_input_radius(K_SCALED_DIFF_INTEGER_BITS, shift)
 
 
 @lowering("SOFTMAX")
