@@ -227,13 +227,21 @@ def run(port: str, pool: list[Case], *, inferences: int | None, duration: float 
 
 
 def _hello(dev: P.Device, attempts: int) -> None:
-    for k in range(attempts):
-        try:
-            dev.hello()
-            return
-        except P.NoReply:
-            if k == attempts - 1:
-                raise
+    """HELLO with at least 1 s per attempt: until HELLO is answered the link's filler before a re-sent
+    request grows to 4,106 bytes, which QEMU takes ~160 ms to swallow; a short timeout would re-send
+    before the board caught up, and only hear stale replies."""
+    short = dev.link.timeout
+    dev.link.timeout = max(short, 1.0)
+    try:
+        for k in range(attempts):
+            try:
+                dev.hello()
+                return
+            except P.NoReply:
+                if k == attempts - 1:
+                    raise
+    finally:
+        dev.link.timeout = short
 
 
 def _infer(dev: P.Device, case: Case, soak: Soak, *, count: bool = True, index: int = 0) -> str:
