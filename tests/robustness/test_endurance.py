@@ -9,7 +9,7 @@ of inputs whose outputs LiteRT's reference kernels computed, and
 
 each with the board's stack high-water mark the same at every window, the host's RSS growing by less
 than 1 MiB from the first window to the last, and the last window's median time per inference within
-2x of the first's (the machine is shared: the bound catches a slowdown that grows with the run, not
+3x of the first's (the machine is shared: the bound catches a slowdown that grows with the run, not
 load noise). A planted wrong expectation shows the soak counts wrong answers.
 """
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.
                                 reason="needs qemu-system-arm and arm-none-eabi-gcc")
 
 RSS_GROWTH_KIB = 1024
-TIME_RATIO = 2.0
+TIME_RATIO = 3.0
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -360,6 +361,8 @@ def format_table(soak: Soak, max_rows: int = 12) -> str:
         lines.append(f"faults injected: {p['to_device']['faults']:,} to the board, {p['to_host']['faults']:,} to the "
                      f"host, in {p['to_device']['bytes'] + p['to_host']['bytes']:,} bytes; link retries "
                      f"{soak.link.get('retries', 0):,}")
+    if soak.interrupted:
+        lines.append("interrupted: the figures above cover the finished windows")
     for msg, k in soak.refusals.items():
         lines.append(f"refused x{k}: {msg}")
     return "\n".join(lines)
@@ -388,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         if not a.quiet:
             print("  ".join(f"{c}={v}" for c, v in zip(COLUMNS, window_row(w))), flush=True)
 
+    def stop(signum, frame):  # SIGTERM ends a long soak like Ctrl-C: the finished windows are reported
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         soak = soak_model(model, name=name, board=a.board, inferences=inferences, duration=a.duration,
                           window=a.window, pool_size=a.pool, fault_rate=a.fault_rate, seed=a.seed, timeout=a.timeout,
