@@ -38,6 +38,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import resource
 import signal
 import statistics
@@ -148,7 +149,7 @@ class Soak:
     wrong: int = 0
     seconds: float = 0.0
     stack_size: int = 0
-    rss_start_kib: int = 0  # after HELLO and one inference, before the first window
+    rss_start_kib: int = 0  # after HELLO, before the first window
     windows: list[Window] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)  # message (seq numbers removed) -> count
     wrong_examples: list[dict] = field(default_factory=list)  # the first few, for the report
@@ -188,8 +189,6 @@ class Soak:
 
 
 def _refusal_key(e: EdgeqError) -> str:
-    import re
-
     return re.sub(r"\(seq \d+\)", "(seq N)", e.what)
 
 
@@ -205,8 +204,6 @@ def run(port: str, pool: list[Case], *, inferences: int | None, duration: float 
                            retries=retries) as dev:
             _hello(dev, attempts=retries + 1)
             soak.stack_size = dev.info.stack_size
-            # one inference before measuring: first-call costs (allocations, the chunk size) stay out
-            _infer(dev, pool[0], soak, count=False)
             soak.rss_start_kib = rss_kib()
             t_start = time.monotonic()
             end = t_start + duration if duration else None
@@ -245,17 +242,16 @@ def _hello(dev: P.Device, attempts: int) -> None:
         dev.link.timeout = short
 
 
-def _infer(dev: P.Device, case: Case, soak: Soak, *, count: bool = True, index: int = 0) -> str:
+def _infer(dev: P.Device, case: Case, soak: Soak, index: int) -> str:
     try:
         outs, _ = dev.infer(case.inputs)
     except EdgeqError as e:
-        if count:
-            key = _refusal_key(e)
-            soak.refusals[key] = soak.refusals.get(key, 0) + 1
+        key = _refusal_key(e)
+        soak.refusals[key] = soak.refusals.get(key, 0) + 1
         return "refused"
     if tuple(outs) == case.outputs:
         return "correct"
-    if count and len(soak.wrong_examples) < 5:
+    if len(soak.wrong_examples) < 5:
         soak.wrong_examples.append({"inference": index, "got": [o.hex() for o in outs],
                                     "expected": [o.hex() for o in case.outputs]})
     return "wrong"
@@ -278,7 +274,7 @@ def _window(dev: P.Device, pool: list[Case], first: int, n: int, soak: Soak, pro
     t0 = time.monotonic()
     for i in range(first, first + n):
         t = time.perf_counter()
-        counts[_infer(dev, pool[i % len(pool)], soak, index=i)] += 1
+        counts[_infer(dev, pool[i % len(pool)], soak, i)] += 1
         times.append(time.perf_counter() - t)
     seconds = time.monotonic() - t0
     soak.inferences += n
