@@ -7,7 +7,8 @@ of inputs whose outputs LiteRT's reference kernels computed, and
 * 300 inferences on a clean link: all correct, no retry;
 * 100 inferences through the FaultProxy at 1 % per byte each way: none wrong (a few may be refused);
 
-each with the board's stack high-water mark the same at every window, the host's RSS growing by less
+each with the board's stack high-water mark the same at every window (give or take one SysTick exception
+frame, see EXCEPTION_FRAME), the host's RSS growing by less
 than 1 MiB from the first window to the last, and the last window's median time per inference within
 3x of the first's (the machine is shared: the bound catches a slowdown that grows with the run, not
 load noise). A planted wrong expectation shows the soak counts wrong answers.
@@ -30,6 +31,11 @@ pytestmark = pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.
 
 RSS_GROWTH_KIB = 1024
 TIME_RATIO = 3.0
+# The bench firmware's only interrupt is SysTick's wrap (every 2^24 cycles, a handler that pushes nothing).
+# When it lands while the deepest kernel call runs, the exception frame sits below that call's frames and
+# the high-water mark rises once by it: 32 bytes (8 registers) + 4 of alignment were seen once in 20,000
+# inferences (732 -> 768 bytes); with FP context stacked it would be 104 + 4.
+EXCEPTION_FRAME = 108
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +69,9 @@ def _soak(pool, **kw) -> S.Soak:
 def _check_steady(soak: S.Soak) -> None:
     stack = soak.stack_values()
     assert len(stack) >= len(soak.windows) - 1, soak.windows  # at most one STACK sample lost to faults
-    assert len(set(stack)) == 1 and 0 < stack[0] < soak.stack_size, stack  # constant high-water mark
+    assert 0 < stack[0] < soak.stack_size, stack
+    # constant high-water mark: the deepest call, plus at most one exception frame arriving at its deepest point
+    assert stack == sorted(stack) and stack[-1] - stack[0] <= EXCEPTION_FRAME, stack
     assert soak.rss_growth_kib() < RSS_GROWTH_KIB, [w.rss_kib for w in soak.windows]
     assert soak.time_ratio() <= TIME_RATIO, [(w.median_ms, w.mean_ms) for w in soak.windows]
 
