@@ -22,6 +22,7 @@ from edgeq.api import lower_tflite
 from edgeq.codegen.emit import generate
 from edgeq.files import cache_dir
 from edgeq.targets.host import HostModel
+from tests.tools.soak import digits_int8  # the example digits CNN, quantized once and cached
 
 HERE = REPO / "tests" / "robustness"
 SAN_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
@@ -37,26 +38,11 @@ void edgeq_san_end(int op, unsigned char *arena, size_t size);
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="needs host gcc")
 
 
-def _digits_int8() -> bytes:
-    """The example digits CNN (examples/digits), quantized with its calibration set; cached by content hash."""
-    from edgeq.api import quantize_model
-
-    model, calib = REPO / "examples" / "digits" / "digits_cnn.keras", REPO / "examples" / "digits" / "calib.npy"
-    key = hashlib.sha256(model.read_bytes() + calib.read_bytes()).hexdigest()[:24]
-    path = cache_dir() / "tflite" / f"digits-example-{key}.tflite"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(quantize_model(model, str(calib)).tflite)
-        tmp.replace(path)
-    return path.read_bytes()
-
-
 MODELS = {
     "ad01": lambda: (MLPERF / "ad01_int8.tflite").read_bytes(),
     "kws": lambda: (MLPERF / "kws_dscnn_int8.tflite").read_bytes(),
     "resnet8": lambda: (MLPERF / "resnet8_int8.tflite").read_bytes(),
-    "digits": _digits_int8,
+    "digits": digits_int8,
 }
 
 
