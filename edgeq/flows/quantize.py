@@ -106,10 +106,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
             float_bytes = len(float_tflite_bytes(loaded))
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
-    ops, n_macs, bad = summarize(data, name)
-    notes += reference_limit_notes(data)
-    return QuantizeResult(str(model_path), data, float_bytes, ops, n_macs, bad, calib_desc, warning, notes,
-                          scheme=tflite_scheme)
+    return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme)
 
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
@@ -126,10 +123,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                              hint="pass the Keras model (.keras/.h5) it came from, or leave out --scheme to pass an "
                                   "int8, int16x8 or mixed .tflite through")
         data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
-        ops, n_macs, bad = summarize(data, name)
-        notes += reference_limit_notes(data)
-        return QuantizeResult(str(loaded.path), data, len(data), ops, n_macs, bad, f"none (already {scheme})",
-                              None, notes, scheme=scheme)
+        return _result(str(loaded.path), name, data, len(data), f"none (already {scheme})", None, notes, scheme)
     float_data = float_tflite_bytes(loaded)
     if scheme == "float32":
         data, calib_desc, warning = float_data, "none (float32, not quantized)", None
@@ -139,10 +133,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         step = progress("calibrating and converting", cal.count) if progress else None
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
-    ops, n_macs, bad = summarize(data, name)
-    notes += reference_limit_notes(data)
-    return QuantizeResult(str(loaded.path), data, len(float_data), ops, n_macs, bad, calib_desc, warning, notes,
-                          scheme=scheme)
+    return _result(str(loaded.path), name, data, len(float_data), calib_desc, warning, notes, scheme)
 
 
 def _calibration(loaded, calib: str | None, missing: str, random_range, random_count: int) -> Samples:
@@ -152,3 +143,12 @@ def _calibration(loaded, calib: str | None, missing: str, random_range, random_c
         raise EdgeqError(missing, hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, "
                                        "unrepresentative try")
     return load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
+
+
+def _result(model: str, name: str, data: bytes, float_bytes: int | None, calibration: str, warning: str | None,
+            notes: list[str], scheme: str) -> QuantizeResult:
+    """The quantized model described: op histogram, MACs, unsupported ops, and a note for every op whose
+    scales LiteRT's reference kernels cannot run."""
+    ops, n_macs, bad = summarize(data, name)
+    return QuantizeResult(model, data, float_bytes, ops, n_macs, bad, calibration, warning,
+                          notes + reference_limit_notes(data), scheme=scheme)
