@@ -121,8 +121,10 @@ def add_quant_fields(x1: Tensor, x2: Tensor, y: Tensor, left_shift: int) -> tupl
                          f"{scale(x2)} (output multiplier {mo:.4g} >= 1)")
     q1, sh1 = quantize_multiplier_smaller_than_one_exp(m1)
     q2, sh2 = quantize_multiplier_smaller_than_one_exp(m2)
-    qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
-    need(sho <= 0, "output multiplier rounds up to 1")
+    try:
+        qo, sho = quantize_multiplier_smaller_than_one_exp(mo)
+    except ValueError:  # just below 1, its Q31 mantissa rounds to 2^31: LiteRT and TFLM abort on it
+        raise Unsupported(f"output scale {scale(y)}: the output multiplier {mo!r} rounds up to 1") from None
     return (
         ("input1_offset", -zp(x1)), ("input2_offset", -zp(x2)),
         ("left_shift", left_shift),
