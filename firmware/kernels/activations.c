@@ -70,6 +70,14 @@ static int16_t saturating_left_shift_s16(int16_t v, int amount) {
   return (int16_t)(r > INT16_MAX ? INT16_MAX : (r < INT16_MIN ? INT16_MIN : r));
 }
 
+/* gemmlowp::RoundingDivideByPOT on int16 (0 <= exponent <= 31). Up to 15 it is the int32 one; from 16 on
+ * its mask (1 << exponent) - 1 truncates to int16 -1, so the remainder is x itself and the threshold -1 + (x < 0):
+ * the result is 1 for x >= 0 and -1 for x < 0 (what LiteRT and TFLM compute for far-apart scales). */
+static int16_t rdbpot_s16(int16_t x, int exponent) {
+  if (exponent <= 15) return (int16_t)edgeq_rdbpot(x, exponent);
+  return (int16_t)(x >= 0 ? 1 : -1);
+}
+
 static int8_t hard_swish_one(const void *params, int8_t in) {
   const edgeq_hard_swish_s8_params *p = (const edgeq_hard_swish_s8_params *)params;
   const int32_t reluish_exp = p->reluish_multiplier_exponent;
@@ -84,10 +92,10 @@ static int8_t hard_swish_one(const void *params, int8_t in) {
   if (reluish_exp > 0) reluish = saturating_left_shift_s16(reluish, reluish_exp - 1);
   reluish = srdhm_s16(reluish, (int16_t)p->reluish_multiplier_fixedpoint_int16);
   if (reluish_exp > 0) reluish = saturating_left_shift_s16(reluish, 1);
-  if (reluish_exp < 0) reluish = (int16_t)edgeq_rdbpot(reluish, -reluish_exp);
+  if (reluish_exp < 0) reluish = rdbpot_s16(reluish, -reluish_exp);
   /* [-1, 1] -> [0, 1] */
   reluish = (int16_t)(((int32_t)reluish + (1 << 15)) >> 1);
-  y = (int16_t)edgeq_rdbpot(sdhm_s16(reluish, x_preshift_out), -p->output_multiplier_exponent);
+  y = rdbpot_s16(sdhm_s16(reluish, x_preshift_out), -p->output_multiplier_exponent);
   y = (int16_t)(y + p->output_zero_point); /* int16 arithmetic, as the reference */
   return edgeq_sat_s8(y);
 }

@@ -277,6 +277,19 @@ def test_hard_swish_scales():
     check(rewrite_model(branch_model("HARD_SWISH"), configs), "HARD_SWISH")
 
 
+def test_hard_swish_far_apart_scales():
+    """Untrained networks (vanishing activations) give output or relu-ish exponents below -15, where
+    gemmlowp's int16 RoundingDivideByPOT truncates its mask: edgeq follows the references there instead
+    of refusing (exponents -17 .. -25 for the output, -10 .. -22 for the relu-ish factor)."""
+    from edgeq.passes.lower.int8.activations import hard_swish_params
+
+    configs = [dict(inp=(1e-5, 0), out=(0.02, -128)), dict(inp=(1e-7, 5), out=(0.01, -100)),
+               dict(inp=(2e-9, -20), out=(0.001, 3)), dict(inp=(1e-3, 0), out=(50.0, 0))]
+    exps = [hard_swish_params(float(np.float32(c["inp"][0])), float(np.float32(c["out"][0]))) for c in configs]
+    assert min(e for _, e, _, _ in exps) < -20 and min(e for _, _, _, e in exps) < -15  # the quirk is exercised
+    check(rewrite_model(branch_model("HARD_SWISH"), configs), "HARD_SWISH")
+
+
 # Input quantizations (found by scanning) where LiteRT's table and TFLM's fixed point disagree, plus
 # extremes: a radius of 0 (TFLM saturates everything), tiny scales, zero points at the ends.
 _LOGISTIC_INPUTS = [(2.036531448364258, -78), (4.294044017791748, 19), (4.4184489250183105, -63),

@@ -149,8 +149,11 @@ def lower_hard_swish(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = _io(g, op)
     m_out, e_out, m_rel, e_rel = hard_swish_params(scale(x), scale(y))
     need(e_out <= 0, "output multiplier input_scale / (128 * output_scale) is >= 1 (TFLite rejects it)")
-    need(e_out >= -15 and -15 <= e_rel <= 30,
-         "input and output scales too far apart for the int16 fixed-point hard-swish")
+    # exponents down to -31 follow gemmlowp's int16 RoundingDivideByPOT exactly (the kernel's rdbpot_s16);
+    # below that the reference's own mask arithmetic is undefined, and above 30 its left shift overflows
+    need(-31 <= e_out and -31 <= e_rel <= 30,
+         "input and output scales too far apart for the int16 fixed-point hard-swish (the reference's "
+         "shifts leave their defined range)")
     return Lowered(
         kernel="edgeq_hard_swish_s8", struct="edgeq_hard_swish_s8_params", source="activations",
         fields=(
