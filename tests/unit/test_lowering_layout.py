@@ -263,6 +263,12 @@ def _lstm(kind: str, d: str) -> Graph:
                                outputs=(op.outputs[0],))
 
 
+def _lut(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x, table, y = b.t((1, 8), d), b.t((256,), d, None, np.arange(256) - 128), b.t((1, 8), d)
+    return b.op(kind, [x, table], [y])
+
+
 _BUILDERS = {
     "RELU": _unary, "RELU6": _unary, "RELU_0_TO_1": _unary, "RELU_N1_TO_1": _unary, "HARD_SWISH": _unary,
     "LEAKY_RELU": lambda k, d: _unary(k, d, alpha=0.2),
@@ -278,7 +284,7 @@ _BUILDERS = {
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
-    "PRELU": _prelu,
+    "PRELU": _prelu, "LUT": _lut,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
     **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
