@@ -283,7 +283,7 @@ _BUILDERS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
-    "MEAN": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
+    "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
