@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import quiet_tf
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph, Op, Tensor
@@ -243,3 +244,16 @@ def float_notes(model: bytes) -> list[str]:
         notes.append(f"{len(rest)} op(s) stay float32 (mixed int8 + float32 scheme; on a board with an FPU): "
                      + ", ".join(layers))
     return notes
+
+
+def refuse_float_ops(model: bytes, what: str, board: str) -> None:
+    """The int8 conversion's refusal for a board without an FPU: an EdgeqError naming the Keras layers whose
+    ops stay float32 after the islands became tables (nothing when none do)."""
+    rest = float_ops(read_model(model))
+    if rest:
+        layers = list(dict.fromkeys(f"{layer_name(op.location)} ({op.kind})" for op in rest))
+        raise EdgeqError(
+            f"the TFLite converter did not fully quantize {what} to int8, and {board} has no FPU",
+            detail=[f"{len(rest)} op(s) stay float32: " + ", ".join(layers)],
+            hint="some layers have no int8 kernel in TFLite; replace them in the Keras model, or deploy the "
+                 "mixed int8 + float32 model on a board with an FPU (e.g. mps2-an386)")

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+from edgeq.errors import EdgeqError
 from edgeq.flows.convert_and_flash import convert_and_flash
 from edgeq.flows.quantize import quantize_model
 from edgeq.frontend.islands import float_ops, read_model
@@ -130,9 +131,58 @@ def test_an_island_inside_a_model_on_host():
     assert [op.kind for op in read_model(tfl).ops] == ["FULLY_CONNECTED", "LUT", "FULLY_CONNECTED"]
 
 
+def figures(r, kinds) -> None:
+    """Print what the model costs on the board (run with -s; the numbers in the issue-14 report)."""
+    m, lat = r.report["memory"], r.report["latency"]
+    print(f"\n{r.model.path}: {lat['median']:,.0f} {lat['unit']}, MACs {r.model.macs:,}, arena {m['arena_bytes']:,} B, "
+          f"weights {m['weights_bytes']:,} B, code {m['code_bytes']:,} B, flash {m['flash_bytes']:,} B")
+    for row in r.profile:
+        if row.kind in kinds:
+            print(f"  op {row.op} {row.kind} {row.location[:70]}: {row.count:,.0f}")
+
+
 def test_attention_classifier_on_mps2_an386(quantized, tmp_path):
     _, path = quantized["attention_classifier"]
     r = convert_and_flash(path, calib="random", runs=3, samples=8, out_dir=tmp_path / "out")
     v = r.report["validation"]
     assert v["bit_exact"] and v["samples"] == 8 and v["mismatched_bytes"] == 0
     assert r.model.scheme == "int8" and r.model.ops["BATCH_MATMUL"] == 2
+    assert r.model.macs == 5 * 16 * 32 * 32 + 2 * (2 * 16 * 16 * 16) + 32 * 5  # dense layers + both BATCH_MATMULs
+    figures(r, {"BATCH_MATMUL", "SOFTMAX", "TRANSPOSE"})
+
+
+def island_and_float_model():
+    """Two Dense branches; one negated (no int8 NEG in the converter) and scaled: a float island that becomes
+    a table; the other negated and concatenated with the first branch: a float NEG and a float
+    CONCATENATION of two dequantized tensors, which stay float."""
+    keras.utils.set_random_seed(16)
+    inp = keras.Input((20,), batch_size=1)
+    a, b, c = L.Dense(16)(inp), L.Dense(16)(inp), L.Dense(16)(inp)
+    island = L.Dense(8)(L.Lambda(lambda t: keras.ops.negative(t) * 2.0 + 0.5)(a))
+    mixed = L.Concatenate()([L.Lambda(keras.ops.negative)(b), c])
+    return keras.Model(inp, L.Concatenate()([island, L.Dense(8)(mixed)]), name="island_and_float")
+
+
+def test_island_and_float_ops_on_mps2_an386(tmp_path):
+    """The mixed int8 + float32 path on the M4F: the island as a table, the rest in float32 kernels; LiteRT's
+    bytes on the board (NEG and CONCATENATION are exact in float)."""
+    from kernels.harness import int8_tflite
+
+    tfl = int8_tflite(island_and_float_model())
+    g = read_model(tfl)
+    assert [op.kind for op in g.ops].count("LUT") == 1
+    assert sorted(op.kind for op in float_ops(g)) == ["CONCATENATION", "NEG"]
+    (tmp_path / "island_and_float.tflite").write_bytes(tfl)
+    r = convert_and_flash(tmp_path / "island_and_float.tflite", runs=3, samples=8, out_dir=tmp_path / "out")
+    v = r.report["validation"]
+    assert v["bit_exact"] and v["samples"] == 8 and r.model.scheme == "int8+float32"
+    figures(r, {"LUT", "NEG", "CONCATENATION", "QUANTIZE", "DEQUANTIZE"})
+
+
+def test_float_layers_are_refused_on_a_board_without_an_fpu(quantized, tmp_path):
+    """mps2-an385 (Cortex-M3) has no FPU: the activation zoo's float ELU / CONCATENATION are refused before
+    anything is lowered or written."""
+    _, path = quantized["act_zoo"]
+    with pytest.raises(EdgeqError, match="did not fully quantize.*has no FPU") as e:
+        convert_and_flash(path, board_name="mps2-an385", calib="random", out_dir=tmp_path / "out")
+    assert "(ELU)" in str(e.value) and not (tmp_path / "out").exists()
