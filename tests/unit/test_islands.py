@@ -3,9 +3,6 @@ notes that say so. The tables' bytes are checked against LiteRT in tests/kernels
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as s
@@ -13,9 +10,7 @@ from tensorflow.lite.python import schema_py_generated as s
 from edgeq.frontend.convert import mixed_int8_float32
 from edgeq.frontend.islands import find_islands, float_notes, float_ops, layer_name, read_model
 from edgeq.frontend.tflite.reader import read_tflite
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
-from harness import build_tflite  # noqa: E402
+from kernels.harness import build_tflite
 
 I8 = dict(shape=[1, 4], dtype="int8", scale=0.05, zero_point=0)
 F32 = dict(shape=[1, 4], dtype="float32")
