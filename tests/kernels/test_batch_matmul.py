@@ -88,3 +88,22 @@ def test_float32_bytes(name):
         x = [(rng.standard_normal(s) * 10.0 ** rng.integers(-3, 4)).astype(np.float32) for s in CASES[name][:2]]
         (ours,), (want,) = host.run(x), ref.run(x)
         assert np.asarray(ours).tobytes() == np.asarray(want).tobytes()
+
+
+def test_int8_constant_rhs():
+    """A constant rhs (x @ W with a rank-3 W) stays a BATCH_MATMUL with a per-tensor int8 rhs and its own zero
+    point (LiteRT transposes it once; the arithmetic is the same)."""
+    import tensorflow as tf
+
+    w = np.random.default_rng(0).standard_normal((3, 6, 5)).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec((3, 4, 6), tf.float32)])
+    def f(a):
+        return tf.linalg.matmul(a, w)
+
+    tfl = tf_function_tflite(f, [[lhs] for lhs, _ in _calib((3, 4, 6), (1,), seed=2)])
+    g, op = _the_op(tfl, "int8")
+    assert g.tensor(op.inputs[1]).is_const
+    for rounding in ("litert", "tflm"):
+        cmp = compare(tfl, random_inputs(tfl, 12), rounding)
+        assert cmp.bit_exact, (rounding, cmp.mismatched_bytes, cmp.first_bad_op)
