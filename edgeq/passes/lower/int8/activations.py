@@ -265,7 +265,7 @@ def _libm(name: str):
     return lambda v: f32(fn(float(v)))
 
 
-def _gelu_transform(approximate: bool):
+def gelu_transform(approximate: bool):
     """reference_ops::GeluTransform / GeluTransformApproximate, float32 throughout."""
     if approximate:
         return lambda v: f32(0.5) * v * (f32(1.0) + _tanhf(_SQRT_2_OVER_PI * (v + f32(0.044715) * v * v * v)))
@@ -372,7 +372,7 @@ def unary_table(kind: str, in_scale: float, in_zp: int, out_scale: float, out_zp
     """The 256-entry table of int8 ``kind`` (entry k for input (int8)k), as LiteRT computes the op."""
     q = (in_scale, in_zp, out_scale, out_zp)
     if kind == "GELU":
-        return populate_lut(*q, _gelu_transform(approximate))
+        return populate_lut(*q, gelu_transform(approximate))
     if kind == "EXP":
         return populate_lut(*q, _expf)
     if kind == "LOG":
