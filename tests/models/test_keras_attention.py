@@ -1,7 +1,8 @@
 """Whole Keras models with MultiHeadAttention, LayerNormalization and the activations the converter leaves in
 float: `edgeq quantize` takes them (float islands as tables, other float ops in the mixed int8 + float32
-scheme), generated C bit-exact with LiteRT on the host, and the attention model on the emulated Cortex-M4
-(mps2-an386).
+scheme), generated C bit-exact with LiteRT on the host, and the attention model (int8 and int16x8) and a
+model with an island and float ops on the emulated Cortex-M4F (mps2-an386). Figures:
+`pytest -s -m slow tests/models/test_keras_attention.py -k mps2`.
 
 The models are the issue-14 probe's (/work/briefs/zoo14_probe.py): a tiny transformer (MultiHeadAttention +
 LayerNormalization + gelu MLP), a LayerNorm MLP and Dense layers with every Keras activation. LayerNorm's
@@ -91,6 +92,21 @@ def test_attention_classifier_on_host(quantized):
     _host_bit_exact(q.tflite)
 
 
+def test_attention_classifier_int16x8_on_host(quantized):
+    """--scheme int16x8 keeps the attention model integer: int16 BATCH_MATMUL, SOFTMAX, GELU."""
+    _, path = quantized["attention_classifier"]
+    q = quantize_model(path, "random", scheme="int16x8")
+    assert q.scheme == "int16x8" and not q.unsupported and q.ops["BATCH_MATMUL"] == 2
+    _host_bit_exact(q.tflite)
+
+
+def test_layernorm_is_refused_in_int16x8(quantized):
+    """The 16x8 converter has no NEG (LayerNormalization's): --scheme int16x8 cannot keep these integer."""
+    _, path = quantized["layernorm_mlp"]
+    with pytest.raises(EdgeqError, match="16x8-bit not yet supported for op: 'NEG'"):
+        quantize_model(path, "random", scheme="int16x8")
+
+
 @pytest.mark.parametrize("name", ["tiny_transformer", "layernorm_mlp"])
 def test_layernorm_neg_is_a_table(quantized, name):
     """Keras 3's LayerNormalization leaves NEG in float: one 256-entry table per layer, nothing float left."""
@@ -149,6 +165,9 @@ def test_attention_classifier_on_mps2_an386(quantized, tmp_path):
     assert r.model.scheme == "int8" and r.model.ops["BATCH_MATMUL"] == 2
     assert r.model.macs == 5 * 16 * 32 * 32 + 2 * (2 * 16 * 16 * 16) + 32 * 5  # dense layers + both BATCH_MATMULs
     figures(r, {"BATCH_MATMUL", "SOFTMAX", "TRANSPOSE"})
+    r16 = convert_and_flash(path, calib="random", runs=3, samples=8, out_dir=tmp_path / "out16", scheme="int16x8")
+    assert r16.report["validation"]["bit_exact"] and r16.model.scheme == "int16x8"
+    figures(r16, {"BATCH_MATMUL", "SOFTMAX", "GELU"})
 
 
 def island_and_float_model():
