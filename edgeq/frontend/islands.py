@@ -116,20 +116,26 @@ def _grow(g: Graph, d: Op, consumers: dict[int, list[Op]], outputs: set[int]) ->
     return Island(d, tuple(sorted(ops.values(), key=lambda o: o.id)), q)
 
 
-def island_tables(model: bytes, g: Graph, islands: list[Island]) -> list[np.ndarray]:
+def island_tables(model: bytes, g: Graph, islands: list[Island]) -> list[np.ndarray | None]:
     """The 256-entry int8 table of each island (entry k for input (int8)k), computed by LiteRT's reference
-    kernels running the island's own ops (cut out of ``model``, whose graph ``g`` is) on all 256 inputs."""
+    kernels running the island's own ops (cut out of ``model``, whose graph ``g`` is) on all 256 inputs; None
+    for an island with an op the reference resolver does not have (LiteRT 2.3's BUILTIN_REF has no ELU):
+    no table can be checked against it, so that island stays float."""
     if not islands:
         return []
     from ai_edge_litert import interpreter as litert
 
     values = np.arange(-128, 128, dtype=np.int8)
-    tables = []
+    tables: list[np.ndarray | None] = []
     with quiet_tf():
         for island in islands:
-            it = litert.Interpreter(model_content=_island_model(model, g, island),
-                                    experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
-            it.allocate_tensors()
+            try:
+                it = litert.Interpreter(model_content=_island_model(model, g, island),
+                                        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
+                it.allocate_tensors()
+            except (ValueError, RuntimeError):  # "Didn't find op for builtin opcode ..."
+                tables.append(None)
+                continue
             it.set_tensor(it.get_input_details()[0]["index"], values)
             it.invoke()
             out = it.get_tensor(it.get_output_details()[0]["index"])
@@ -194,6 +200,8 @@ def fold_islands(g: Graph, model: bytes) -> Graph:
     by_quantize: dict[int, Op] = {}
     gone: set[int] = set()
     for island, table in zip(islands, island_tables(model, g, islands)):
+        if table is None:
+            continue
         last = island.ops[-1]
         tid = len(tensors)
         tensors.append(Tensor(tid, f"{last.location}/lut", (256,), "int8", None, table))

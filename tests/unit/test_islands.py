@@ -89,3 +89,13 @@ def test_layer_names():
     assert layer_name("functional_1/layer_normalization_1/Neg") == "layer_normalization_1"
     assert layer_name("functional_2_1/dense_6_1/Elu;functional_2_1/dense_6_1/x") == "dense_6_1"
     assert layer_name("tfl.quantize") == "tfl.quantize"
+
+
+def test_an_island_the_reference_cannot_run_stays_float():
+    """LiteRT 2.3's BUILTIN_REF has no ELU: no table can be computed (or checked), the ELU stays a float op."""
+    tfl = model([I8, F32, F32, I8], [("DEQUANTIZE", [0], [1], None), ("ELU", [1], [2], None),
+                                      ("QUANTIZE", [2], [3], None)], [0], [3])
+    assert len(find_islands(read_tflite(tfl))) == 1
+    assert [op.kind for op in read_model(tfl).ops] == ["DEQUANTIZE", "ELU", "QUANTIZE"]
+    (note,) = float_notes(tfl)
+    assert "stay float32" in note and "(ELU)" in note
