@@ -20,6 +20,7 @@ from edgeq.files import write_atomic
 from edgeq.flows.generate import generate_c, lower_tflite
 from edgeq.flows.quantize import quantize_model
 from edgeq.frontend.data import load_dataset, tflite_inputs
+from edgeq.frontend.islands import refuse_float_ops
 from edgeq.frontend.load import load_model
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
@@ -126,6 +127,8 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme,
                        calibration=calibration)
     tflite = q.tflite
+    if q.scheme == "int8+float32" and not is_tflite and scheme == "int8" and not board.cpu.has_fpu:
+        refuse_float_ops(tflite, str(model_path), board.name)  # ops TFLite has no int8 kernel for, no FPU
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
     g = lower_tflite(tflite, "litert", name, cpu)  # unsupported ops: all named here, before anything is written

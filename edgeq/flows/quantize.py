@@ -15,8 +15,8 @@ from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
-from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
-from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
+from edgeq.frontend.islands import float_notes, read_model
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -47,7 +47,7 @@ class QuantizeResult:
 
 def summarize(model: bytes, name: str) -> tuple[dict[str, int], int, list[tuple[int, str, str]]]:
     """Op histogram, MACs and the ops the C backend cannot lower (all of them)."""
-    g = read_tflite(model, name=name)
+    g = read_model(model, name=name)  # float islands folded into tables, as the C backend lowers them
     return op_histogram(g), macs(g), unsupported_ops(fuse_activations(fold_constant_aliases(g)))
 
 
@@ -104,6 +104,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         else:
             data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name, progress=on_step)
             float_bytes = len(float_tflite_bytes(loaded))
+            tflite_scheme = "int8" if is_int8_tflite(data) else "int8+float32"  # ops TFLite has no int8 kernel for
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
     return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme)
@@ -151,4 +152,4 @@ def _result(model: str, name: str, data: bytes, float_bytes: int | None, calibra
     scales LiteRT's reference kernels cannot run."""
     ops, n_macs, bad = summarize(data, name)
     return QuantizeResult(model, data, float_bytes, ops, n_macs, bad, calibration, warning,
-                          notes + reference_limit_notes(data), scheme=scheme)
+                          notes + reference_limit_notes(data) + float_notes(data), scheme=scheme)

@@ -3,7 +3,9 @@
 :func:`quantize` turns a Keras model or SavedModel, calibrated on samples read by
 :func:`edgeq.frontend.data.load_calibration`, into an int8 TFLite model (int8 inputs and outputs, batch 1),
 :func:`float_tflite_bytes` gives the unquantized float32 conversion (to report the float size), and
-:func:`ensure_int8` accepts a ``.tflite`` file only if it is already fully int8.
+:func:`ensure_int8` accepts a ``.tflite`` file only if it is already fully int8. Where the converter leaves
+ops in float32 (it has no int8 kernel for them) the int8 model with those float ops is the result
+(:func:`mixed_int8_float32`); anything else that is not int8 is refused.
 
 Every conversion goes through a temporary SavedModel whose serving signature has batch size 1, so the
 TFLite model has static batch-1 inputs.
@@ -24,7 +26,8 @@ from edgeq.frontend import calibrate
 from edgeq.frontend.data import Samples, check_samples, loaded_inputs, signature_name, static_shape
 from edgeq.frontend.load import LoadedModel, serving_signature, signature_inputs
 from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
-from edgeq.frontend.tflite.kind import int8_problems
+from edgeq.frontend.tflite.kind import int8_problems, tflite_scheme
+from edgeq.frontend.tflite.reader import read_tflite
 
 # --------------------------------------------------------------------------------------------------
 # Conversion
@@ -76,13 +79,29 @@ def quantize(
         with ranges:
             data = run_converter(converter, loaded, "int8 quantization", native_log)
     problems = int8_problems(data, f"the int8 conversion of {loaded.path}", (input_type, output_type))
-    if problems:
+    if problems and not mixed_int8_float32(data, (input_type, output_type)):
         raise EdgeqError(
             f"the TFLite converter did not fully quantize {loaded.path} to int8",
             detail=problems,
             hint="some layers have no int8 kernel in TFLite; replace them in the Keras model",
         )
     return data
+
+
+def mixed_int8_float32(data: bytes, io_types: tuple[str, str] = ("int8", "int8")) -> bool:
+    """Whether a conversion that is not fully int8 is int8 with some ops left in float32 (between DEQUANTIZE and
+    QUANTIZE ops, where TFLite has no int8 kernel: Keras 3's LayerNormalization, elu), with inputs and outputs
+    of the types asked for: the mixed scheme the C backend deploys (float islands as tables, see
+    :mod:`edgeq.frontend.islands`)."""
+    if tflite_scheme(data) != "int8+float32":
+        return False
+    g = read_tflite(data)
+    for tids, want in ((g.inputs, io_types[0]), (g.outputs, io_types[1])):
+        for tid in tids:
+            t = g.tensor(tid)
+            if t.dtype != want and not (tids is g.inputs and t.dtype in ("int32", "int64") and t.quant is None):
+                return False
+    return True
 
 
 def float_tflite_bytes(loaded: LoadedModel) -> bytes:

@@ -24,6 +24,9 @@ def op_macs(g: Graph, op: Op) -> int:
     if op.kind == "TRANSPOSE_CONV":
         w = t(op.inputs[1])
         return t(op.inputs[2]).numel * w.shape[0] * w.shape[1] * w.shape[2]
+    if op.kind == "BATCH_MATMUL":  # each output element accumulates over the lhs's depth
+        lhs = t(op.inputs[0])
+        return t(op.outputs[0]).numel * lhs.shape[-2 if op.attrs.get("adj_x") else -1]
     return 0
 
 

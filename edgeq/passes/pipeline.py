@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.frontend.islands import read_model
 from edgeq.ir import Graph
 from edgeq.passes.graph.alias import alias_reshapes, fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -34,5 +34,6 @@ def compile_graph(g: Graph, ctx: LowerCtx = LowerCtx()) -> Graph:
 
 
 def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any") -> Graph:
-    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx)."""
-    return compile_graph(read_tflite(model, name=name), LowerCtx(rounding=rounding, cpu=cpu))
+    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx); float islands
+    become tables (edgeq.frontend.islands)."""
+    return compile_graph(read_model(model, name=name), LowerCtx(rounding=rounding, cpu=cpu))

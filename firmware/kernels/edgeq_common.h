@@ -117,6 +117,17 @@ EDGEQ_INLINE int32_t edgeq_requant_clamp(const edgeq_requant_t *rq, int32_t acc,
 
 EDGEQ_INLINE int8_t edgeq_sat_s8(int32_t x) { return (int8_t)edgeq_clamp_i32(x, -128, 127); }
 
+/* TFLite LUTLookup for int16: a 513-entry table over 512 intervals of 128 input values, linear
+ * interpolation rounded to the output's Q0.15 (int16 SOFTMAX's tables, int16 GELU). */
+EDGEQ_INLINE int16_t edgeq_lut_lookup_s16(int16_t v, const int16_t *lut) {
+  const uint16_t index = (uint16_t)(256 + (v >> 7));
+  const int16_t offset = (int16_t)(v & 0x7f);
+  const int16_t base = lut[index];
+  const int16_t slope = (int16_t)(lut[index + 1] - lut[index]);
+  const int32_t delta = ((int32_t)slope * offset + 64) >> 7;
+  return (int16_t)(base + delta);
+}
+
 /* 4 bytes from p (any alignment) as one word. */
 EDGEQ_INLINE int32_t edgeq_ld32(const void *p) {
   int32_t v;

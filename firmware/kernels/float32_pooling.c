@@ -62,6 +62,19 @@ void edgeq_mean_f32(const edgeq_mean_f32_params *p, const float *in, float *out)
   }
 }
 
+void edgeq_sum_f32(const edgeq_mean_f32_params *p, const float *in, float *out) {
+  const int32_t out_count = view_count(p->n_kept, p->kept_size);
+  int32_t o, r;
+  for (o = 0; o < out_count; ++o) {
+    const int32_t base = view_offset(o, p->n_kept, p->kept_size, p->kept_stride);
+    float sum = p->sum_from_first ? in[base] : 0.0f;
+    for (r = p->sum_from_first ? 1 : 0; r < p->count; ++r) {
+      sum = in[base + view_offset(r, p->n_red, p->red_size, p->red_stride)] + sum;
+    }
+    out[o] = sum;
+  }
+}
+
 void edgeq_reduce_max_f32(const edgeq_mean_f32_params *p, const float *in, float *out) {
   const int32_t out_count = view_count(p->n_kept, p->kept_size);
   int32_t o, r;

@@ -40,11 +40,15 @@ typedef struct {
   const int32_t *kept_stride; /* [n_kept] */
   const int32_t *red_size;    /* [n_red] */
   const int32_t *red_stride;  /* [n_red] */
+  int32_t sum_from_first; /* SUM over every dimension: start from the first element instead of 0.0f */
 } edgeq_mean_f32_params;
 
 void edgeq_mean_f32(const edgeq_mean_f32_params *p, const float *in, float *out);
 /* REDUCE_MAX / REDUCE_MIN over the same view (reference_ops::ReduceGeneric: start from the lowest /
  * highest float, then in > current ? in : current, resp. in < current ? in : current) */
+/* SUM over the same view: reference_ops::ReduceGeneric adds in row-major order from 0.0f; reducing every
+ * dimension (ReduceAllDims) it starts from the first element (so an all -0.0 input sums to -0.0) */
+void edgeq_sum_f32(const edgeq_mean_f32_params *p, const float *in, float *out);
 void edgeq_reduce_max_f32(const edgeq_mean_f32_params *p, const float *in, float *out);
 void edgeq_reduce_min_f32(const edgeq_mean_f32_params *p, const float *in, float *out);
 

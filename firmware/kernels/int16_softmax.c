@@ -1,15 +1,5 @@
 #include "int16_softmax.h"
 
-/* TFLite LUTLookup for int16: 512 intervals of 128, linear interpolation rounded to Q0.15. */
-EDGEQ_INLINE int16_t s16_lut(int16_t v, const int16_t *lut) {
-  const uint16_t index = (uint16_t)(256 + (v >> 7));
-  const int16_t offset = (int16_t)(v & 0x7f);
-  const int16_t base = lut[index];
-  const int16_t slope = (int16_t)(lut[index + 1] - lut[index]);
-  const int32_t delta = ((int32_t)slope * offset + 64) >> 7;
-  return (int16_t)(base + delta);
-}
-
 void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int16_t *out) {
   const int32_t depth = p->depth;
   int32_t i, c;
@@ -22,13 +12,13 @@ void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int
     for (c = 0; c < depth; ++c) mx = x[c] > mx ? x[c] : mx;
     for (c = 0; c < depth; ++c) {
       const int32_t scaled = edgeq_requant((int32_t)x[c] - mx, p->input_multiplier, p->input_shift, p->rounding);
-      const int16_t e = s16_lut((int16_t)edgeq_clamp_i32(scaled + 32767, -32768, 32767), p->exp_lut);
+      const int16_t e = edgeq_lut_lookup_s16((int16_t)edgeq_clamp_i32(scaled + 32767, -32768, 32767), p->exp_lut);
       y[c] = e; /* cached in the output, as the reference does */
       sum += e;
     }
     hp1 = edgeq_clz32((uint32_t)sum);
     shifted = (int32_t)((((int64_t)sum << (hp1 - 1)) + (1 << 13)) >> 14);
-    recip = s16_lut((int16_t)edgeq_clamp_i32(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), p->recip_lut);
+    recip = edgeq_lut_lookup_s16((int16_t)edgeq_clamp_i32(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), p->recip_lut);
     right = 31 - hp1;
     round = (int64_t)1 << (right - 1);
     for (c = 0; c < depth; ++c) {

@@ -2,7 +2,7 @@
 #define EDGEQ_REDUCE_H
 #include "edgeq_common.h"
 
-/* MEAN / REDUCE_MAX / REDUCE_MIN over any set of axes of an int8 tensor.
+/* MEAN / SUM / REDUCE_MAX / REDUCE_MIN over any set of axes of an int8 tensor.
  *
  * The generator merges adjacent dimensions and splits them into kept ("outer") and reduced ("red")
  * groups, each described by sizes and input strides in elements, outermost first; both lists have at
@@ -13,6 +13,8 @@
  * MEAN follows TFLite's reference QuantizedMeanOrSum: acc = sum of raw int8 inputs;
  *   out = clamp(requant(acc - in_zp_count, mult, shift) + output_offset)
  * where in_zp_count = input zero point * count and mult/shift already include the 1/count factor.
+ * SUM (edgeq_sum_s8) is the same with mult/shift for in_scale / out_scale alone (TFLM's arithmetic, also
+ * with identical input and output quantization).
  * REDUCE_MAX / REDUCE_MIN ignore the quantization fields (input and output share quantization). */
 #define EDGEQ_REDUCE_MAX_RANK 8
 
@@ -31,6 +33,7 @@ typedef struct {
 } edgeq_reduce_s8_params;
 
 void edgeq_mean_s8(const edgeq_reduce_s8_params *p, const int8_t *in, int8_t *out);
+void edgeq_sum_s8(const edgeq_reduce_s8_params *p, const int8_t *in, int8_t *out);
 void edgeq_reduce_max_s8(const edgeq_reduce_s8_params *p, const int8_t *in, int8_t *out);
 void edgeq_reduce_min_s8(const edgeq_reduce_s8_params *p, const int8_t *in, int8_t *out);
 

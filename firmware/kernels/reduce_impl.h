@@ -3,7 +3,7 @@
  *   EDGEQ_RED_T       element type (int8_t, int16_t)
  *   EDGEQ_RED_LO/HI   its range (the MAX/MIN start values and the MEAN clamp)
  *   EDGEQ_RED_PARAMS  the params struct type
- *   EDGEQ_RED_MEAN, EDGEQ_RED_MAX_FN, EDGEQ_RED_MIN_FN  the public kernel names
+ *   EDGEQ_RED_MEAN, EDGEQ_RED_SUM_FN, EDGEQ_RED_MAX_FN, EDGEQ_RED_MIN_FN  the public kernel names
  * and then includes this file once. */
 
 #define EDGEQ_RED_SUM 0
@@ -65,6 +65,10 @@ static void edgeq_reduce_run(const EDGEQ_RED_PARAMS *p, const EDGEQ_RED_T *in, E
 }
 
 void EDGEQ_RED_MEAN(const EDGEQ_RED_PARAMS *p, const EDGEQ_RED_T *in, EDGEQ_RED_T *out) {
+  edgeq_reduce_run(p, in, out, EDGEQ_RED_SUM);
+}
+
+void EDGEQ_RED_SUM_FN(const EDGEQ_RED_PARAMS *p, const EDGEQ_RED_T *in, EDGEQ_RED_T *out) {
   edgeq_reduce_run(p, in, out, EDGEQ_RED_SUM);
 }
 

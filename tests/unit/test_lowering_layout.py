@@ -263,6 +263,18 @@ def _lstm(kind: str, d: str) -> Graph:
                                outputs=(op.outputs[0],))
 
 
+def _batch_matmul(kind: str, d: str) -> Graph:
+    b = _Graph()
+    lhs, rhs, y = b.t((2, 3, 4), d), b.t((1, 4, 5), d), b.t((2, 3, 5), d)
+    return b.op(kind, [lhs, rhs], [y], adj_x=False, adj_y=False)
+
+
+def _lut(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x, table, y = b.t((1, 8), d), b.t((256,), d, None, np.arange(256) - 128), b.t((1, 8), d)
+    return b.op(kind, [x, table], [y])
+
+
 _BUILDERS = {
     "RELU": _unary, "RELU6": _unary, "RELU_0_TO_1": _unary, "RELU_N1_TO_1": _unary, "HARD_SWISH": _unary,
     "LEAKY_RELU": lambda k, d: _unary(k, d, alpha=0.2),
@@ -271,14 +283,14 @@ _BUILDERS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
-    "MEAN": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
+    "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
-    "PRELU": _prelu,
+    "PRELU": _prelu, "LUT": _lut, "BATCH_MATMUL": _batch_matmul,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
     **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},

@@ -67,6 +67,7 @@ OPTIONS = {
     "RESHAPE": (("new_shape", "[i", ()),),
     "MEAN": (("keep_dims", "?", False),),
     "SUM": (("keep_dims", "?", False),),
+    "BATCH_MATMUL": (("adj_x", "?", False), ("adj_y", "?", False), ("asymmetric_quantize_inputs", "?", False)),
     "REDUCE_MAX": (("keep_dims", "?", False),),
     "REDUCE_MIN": (("keep_dims", "?", False),),
     "SQUEEZE": (("squeeze_dims", "[i", ()),),

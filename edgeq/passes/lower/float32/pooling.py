@@ -1,7 +1,8 @@
-"""float32 AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, REDUCE_MAX and REDUCE_MIN (firmware/kernels/float32_pooling.c),
+"""float32 AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SUM, REDUCE_MAX and REDUCE_MIN (firmware/kernels/float32_pooling.c),
 as the float reference kernels: the pooling window is clipped to the input, the average divides by the
 number of valid taps in float; MEAN sums its reduced elements in row-major order and divides by their
-count; REDUCE_MAX / REDUCE_MIN start from the lowest / highest float."""
+count; SUM adds them in the same order from 0.0f (from the first element when every dimension is reduced,
+as ReduceAllDims); REDUCE_MAX / REDUCE_MIN start from the lowest / highest float."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def lower_pool_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     )
 
 
-_REDUCE_KERNELS = {"MEAN": "edgeq_mean_f32", "REDUCE_MAX": "edgeq_reduce_max_f32",
+_REDUCE_KERNELS = {"MEAN": "edgeq_mean_f32", "SUM": "edgeq_sum_f32", "REDUCE_MAX": "edgeq_reduce_max_f32",
                    "REDUCE_MIN": "edgeq_reduce_min_f32"}
 
 
-@lowering("MEAN", "REDUCE_MAX", "REDUCE_MIN", dtypes=("float32",))
+@lowering("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", dtypes=("float32",))
 def lower_mean_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_f32(x, y)
@@ -64,6 +65,7 @@ def lower_mean_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("kept_stride", ints("kept_stride", [s for _, s in kept])),
             ("red_size", ints("red_size", [d for d, _ in red])),
             ("red_stride", ints("red_stride", [s for _, s in red])),
+            ("sum_from_first", int(op.kind == "SUM" and len(axes) == len(x.shape))),  # ReduceAllDims
         ),
         args=(x.id, y.id),
     )

@@ -36,7 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, zp
+from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, tensor_array, zp
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.quantmath import quantize_multiplier, rounding_divide_by_pot, srdhm, tflite_round
 
@@ -268,7 +268,7 @@ def _libm(name: str):
     return lambda v: f32(fn(float(v)))
 
 
-def _gelu_transform(approximate: bool):
+def gelu_transform(approximate: bool):
     """reference_ops::GeluTransform / GeluTransformApproximate, float32 throughout."""
     if approximate:
         return lambda v: f32(0.5) * v * (f32(1.0) + _tanhf(_SQRT_2_OVER_PI * (v + f32(0.044715) * v * v * v)))
@@ -375,7 +375,7 @@ def unary_table(kind: str, in_scale: float, in_zp: int, out_scale: float, out_zp
     """The 256-entry table of int8 ``kind`` (entry k for input (int8)k), as LiteRT computes the op."""
     q = (in_scale, in_zp, out_scale, out_zp)
     if kind == "GELU":
-        return populate_lut(*q, _gelu_transform(approximate))
+        return populate_lut(*q, gelu_transform(approximate))
     if kind == "EXP":
         return populate_lut(*q, _expf)
     if kind == "LOG":
@@ -398,6 +398,26 @@ def lower_unary_table(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     return Lowered(
         kernel="edgeq_lut_s8", struct="edgeq_lut_s8_params", source="activations",
         fields=(("size", x.numel), ("lut", arr(op, "lut", lut, "int8_t"))),
+        args=(x.id, y.id),
+        inplace=True,  # in[i] is read before out[i] is written
+    )
+
+
+# --- LUT: a float island folded into a table (edgeq.frontend.islands) -------------------------------------
+#
+# The frontend replaces DEQUANTIZE -> elementwise float ops -> QUANTIZE by a LUT op whose second input is the
+# 256-entry table LiteRT computed for it; the kernel is the same table lookup.
+
+
+@lowering("LUT")
+def lower_lut(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, y = _io(g, op)
+    table = g.tensor(op.inputs[1])
+    need(table.is_const and table.dtype == "int8" and table.numel == 256, "the table is not a constant int8[256]")
+    rounding_flag(ctx, litert_single=False)  # validates ctx.rounding; the table is LiteRT's and TFLM's float ops
+    return Lowered(
+        kernel="edgeq_lut_s8", struct="edgeq_lut_s8_params", source="activations",
+        fields=(("size", x.numel), ("lut", tensor_array(g, table.id))),
         args=(x.id, y.id),
         inplace=True,  # in[i] is read before out[i] is written
     )

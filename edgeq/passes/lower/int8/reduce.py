@@ -1,4 +1,4 @@
-"""MEAN, REDUCE_MAX and REDUCE_MIN over constant axes, int8.
+"""MEAN, SUM, REDUCE_MAX and REDUCE_MIN over constant axes, int8.
 
 MEAN (measured against LiteRT 2.3 BUILTIN_REF and TFLM, see tests/kernels/test_reduce.py): both run
 reference_ops::QuantizedMeanOrSum for every int8 configuration we tried -- 4-D over H,W with and without
@@ -11,6 +11,14 @@ integer division is taken by either reference) -- and both requantize with doubl
     k      = min(63 - clz64(count), 32, 31 + shift)                  (count = reduced elements)
     mult'  = ((int64)mult << k) / count,  shift' = shift - k          (1/count folded in)
     out    = clamp(MultiplyByQuantizedMultiplier(sum - in_zp * count, mult', shift') + out_zp)
+
+SUM (measured in tests/kernels/test_reduce_sum.py): TFLM computes MEAN's formula without the 1/count
+factor: (mult, shift) = QuantizeMultiplier((double)in_scale / (double)out_scale), clamped. LiteRT 2.3's
+BUILTIN_REF SUM on int8 and int16 tensors returns values that do not depend on the input (the same -1 / 0 /
+48 pattern for every input), so no kernel can be checked against it: SUM lowers for rounding "tflm" only.
+TFLM takes that path for identical input and output quantization too (where LiteRT's reduce.cc adds the
+raw values in the element type instead); with the 16x8 converter's SUM (input and output share their
+scale, zero points 0) it is the saturated sum of the raw int16 values.
 
 REDUCE_MAX / REDUCE_MIN: plain max / min; both references require identical input and output
 quantization (TF_LITE_ENSURE_EQ), so no arithmetic on the values.
@@ -71,10 +79,11 @@ def mean_multiplier(in_scale: float, out_scale: float, count: int) -> tuple[int,
     return int(mult), int(shift - k)
 
 
-_KERNELS = {"MEAN": "edgeq_mean_s8", "REDUCE_MAX": "edgeq_reduce_max_s8", "REDUCE_MIN": "edgeq_reduce_min_s8"}
+_KERNELS = {"MEAN": "edgeq_mean_s8", "SUM": "edgeq_sum_s8", "REDUCE_MAX": "edgeq_reduce_max_s8",
+            "REDUCE_MIN": "edgeq_reduce_min_s8"}
 
 
-@lowering("MEAN", "REDUCE_MAX", "REDUCE_MIN")
+@lowering("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")
 def lower_reduce(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "int8")
@@ -90,7 +99,15 @@ def lower_reduce(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
          f"output shape {y.shape} does not match reducing {x.shape} over axes {axes}")
     need(x.numel > 0, "empty input")
     in_zp_count, out_zp, mult, shift, rounding = 0, 0, 0, 0, 0
-    if op.kind == "MEAN":
+    kernel = _KERNELS[op.kind]
+    if op.kind == "SUM":
+        need(ctx.rounding == "tflm", "LiteRT 2.3's reference SUM on quantized tensors returns values that do not "
+                                     "depend on its input; generate with --rounding tflm (TFLite Micro's SUM)")
+        need(count * 256 < 2**31, f"{count} reduced elements overflow the int32 accumulator")
+        mult, shift = quantize_multiplier(float(scale(x)) / float(scale(y)))
+        in_zp_count, out_zp = zp(x) * count, zp(y)
+        rounding = rounding_flag(ctx, litert_single=False)
+    elif op.kind == "MEAN":
         # The int32 sum and in_zp * count must not overflow (the reference accumulates in int32).
         need(count * 128 < 2**31, f"{count} reduced elements overflow the int32 accumulator")
         mult, shift = mean_multiplier(scale(x), scale(y), count)
@@ -100,7 +117,7 @@ def lower_reduce(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         need(scale(x) == scale(y) and zp(x) == zp(y),
              f"{op.kind} needs identical input and output quantization (as the references do)")
     return Lowered(
-        kernel=_KERNELS[op.kind],
+        kernel=kernel,
         struct="edgeq_reduce_s8_params",
         source="reduce",
         fields=(
