@@ -206,7 +206,7 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
                 except UnsupportedOpsError as e:
                     if mode == "litert":
                         raise
-                    rep.c_host_skipped[mode] = "; ".join(f"op #{i} {kind}: {why}" for i, kind, why in e.ops)
+                    rep.c_host_skipped[mode] = "; ".join(o.describe() for o in e.ops)
                     continue
                 host = HostModel(generate(lg, Path(tmp.name) / mode))
                 rep.arena["edgeq"] = {"arena": lg.plan.size, "lower_bound": lg.plan.lower_bound}

@@ -72,8 +72,8 @@ def unsupported_list(bad) -> None:
         console.print("C backend: every op is supported")
         return
     err_console.print(f"[bold yellow]warning:[/] {len(bad)} op(s) have no C kernel; `edgeq generate` will refuse:")
-    for i, kind, why in bad:
-        err_console.print(f"  op #{i} {kind}: {why}")
+    for o in bad:
+        err_console.print(f"  {o.describe()}", markup=False, highlight=False)
 
 
 def plan_table(g, top: int = 8) -> None:
