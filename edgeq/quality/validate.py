@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.frontend.data import Samples, check_samples, match_names, tflite_inputs
+from edgeq.frontend.data import Samples, check_samples, match_names, random_token_ids, tflite_inputs
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
 from edgeq.frontend.tflite.reader import read_tflite
@@ -64,8 +64,10 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> 
 def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0) -> list[list[np.ndarray]]:
     """``n`` samples for the model's inputs in their own dtype (int8, uint8, int16 or float32): from the
     data set (float data quantized with the input's scale and zero point for integer inputs, passed
-    through for float32 inputs), else random (the full integer range; standard normal floats)."""
+    through for float32 inputs), else random (the full integer range; standard normal floats; token ids
+    uniform over the table they index)."""
     g = read_tflite(model)
+    vocab = [spec.vocab for spec in tflite_inputs(model)]
     if ds is not None:
         check_samples(ds, tflite_inputs(model))
         n = min(n, ds.count)
@@ -84,6 +86,8 @@ def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0) -> lis
                                                  t.dtype).reshape(t.shape))
                 else:
                     sample.append(x.astype(t.dtype).reshape(t.shape))
+            elif vocab[i] is not None:
+                sample.append(random_token_ids(rng, vocab[i], t.shape, np.dtype(t.dtype)))
             elif t.dtype == "float32":
                 sample.append(rng.standard_normal(t.shape).astype(np.float32))
             else:
