@@ -96,3 +96,26 @@ def test_convert_and_flash_refuses_by_layer_before_building(capsys, bilinear_ker
     assert code == 2 and not out_dir.exists()
     assert "in 2 Keras layer(s): up_first, up_second" in err
     assert err.count("RESIZE_BILINEAR") == 2
+
+
+def test_op_missing_from_litert_reference_resolver_is_named(tmp_path):
+    """A model with an op version LiteRT's reference resolver (BUILTIN_REF) does not register: the error names
+    the op and its version."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from edgeq.errors import EdgeqError
+    from edgeq.quality.references import LiteRT
+    from kernels.harness import build_tflite
+
+    q = {"scale": 0.05, "zero_point": 0}
+    tfl = build_tflite([dict(shape=[1, 8], dtype="int8", name="x", **q),
+                        dict(shape=[1, 8], dtype="int8", name="y", **q)],
+                       [("RELU", [0], [1], None)], inputs=[0], outputs=[1])
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tfl, 0))
+    m.operatorCodes[0].version = 99
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    (tmp_path / "relu99.tflite").write_bytes(bytes(b.Output()))
+    with pytest.raises(EdgeqError, match=r"LiteRT's reference kernels have no RELU \(version 99\)"):
+        LiteRT((tmp_path / "relu99.tflite").read_bytes())
