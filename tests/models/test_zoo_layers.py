@@ -83,6 +83,17 @@ def test_host_bit_exact(name):
         assert g.plan.size <= res["tflm_arena"], (name, g.plan.size, res["tflm_arena"])
 
 
+def test_validate_c_host_skips_tflm_where_it_lacks_ops():
+    """`validate --c-host` on models with ops TFLM does not register (TILE from UpSampling2D, SELECT from the
+    Embedding id wrap) compares with LiteRT and says why not with TFLM (TFLM used to abort loading them)."""
+    from edgeq.quality.validate import validate
+
+    for name, lacking in (("upsampling_autoencoder", "TILE"), ("embedding_classifier", "SELECT")):
+        rep = validate(zoo_layers_tflite(name), name=name, c_host=True, samples=3)
+        assert list(rep.c_host) == ["litert"] and rep.c_host["litert"].bit_exact and rep.ok
+        assert rep.c_host_skipped == {"tflm": f"TFLite Micro registers no {lacking}"}
+
+
 # Small and varied, quick under QEMU: nearest upsampling (RESHAPE + TILE), int32 token ids through the
 # converter's id wrap and GATHER, Conv1DTranspose (TRANSPOSE_CONV), a 28-layer MobileNet at 96x96.
 BOARD_MODELS = ["upsampling_autoencoder", "embedding_classifier", "conv1d_transpose_decoder", "mobilenet_v1"]
