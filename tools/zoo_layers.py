@@ -35,6 +35,7 @@ def _survey(name: str, a) -> dict:
         path = zoo_layers_path(name, a.seed)
     except EdgeqError as e:  # the converter or the quantize flow refused it
         row["error"] = e.format()
+        row["short"] = f"{e.what.split(' /')[0]}: {e.detail[0]}" if e.detail else e.what
         return row
     tfl = path.read_bytes()
     ops, row["macs"], bad = summarize(tfl, name)
@@ -61,8 +62,10 @@ def _survey(name: str, a) -> dict:
                     "code_bytes": m["code_bytes"],
                     "model_flash": m["weights_bytes"] + m["code_bytes"] + m["library_const_bytes"],
                     "image_flash": m["flash_bytes"]}
+            except EdgeqError as e:  # e.g. does not fit the board: the first detail line says by how much
+                row["boards"][board] = {"error": e.format(), "short": e.detail[0] if e.detail else e.what}
             except Exception as e:  # noqa: BLE001 - a survey: report the failure and go on
-                row["boards"][board] = {"error": f"{type(e).__name__}: {e}"}
+                row["boards"][board] = {"error": f"{type(e).__name__}: {e}", "short": f"{type(e).__name__}: {e}"}
     return row
 
 
@@ -100,7 +103,7 @@ def main(argv=None) -> int:
     for r in rows:
         if "error" in r or r.get("unsupported"):
             if "error" in r:
-                why = r["error"].splitlines()[0]
+                why = r["short"]
             else:
                 why = f"{len(r['unsupported'])} op(s) unsupported: " + "; ".join(r["unsupported"][:3])
             print(f"| {r['model']} | {r.get('macs', 0):,} | {', '.join(r.get('ops', {}))} | {why} | - |"
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
         for b in boards:
             d = r["boards"].get(b, {})
             if "error" in d:
-                cells.append(f"error: {d['error'][:80]}")
+                cells.append(f"error: {d['short'][:160]}")
             else:
                 cells.append(f"{'yes' if d['bit_exact'] else 'NO'}, {d['instructions']:,.0f}, {d['arena']:,} B, "
                              f"{d['model_flash']:,} B")
