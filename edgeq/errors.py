@@ -8,6 +8,9 @@ one short block and exits non-zero, never with a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 
 class EdgeqError(Exception):
     """A user-facing error: ``what`` (one line), optional ``detail`` lines, optional ``hint``."""
@@ -31,19 +34,34 @@ class EdgeqError(Exception):
         return self.format()
 
 
-class UnsupportedOpsError(EdgeqError):
-    """Raised with *all* unsupported ops of a model at once."""
+class UnsupportedOp(NamedTuple):
+    """One op the C backend cannot lower: its index, kind, the reason (ending with its output tensor), the
+    Keras layer it came from (None when its tensor name does not say) and that output tensor's name."""
 
-    def __init__(self, ops: list[tuple[int, str, str]], model: str = "model"):
-        # ops: (op index, op kind, reason/location)
-        detail = [f"op #{i} {kind}: {why}" for i, kind, why in ops]
+    op: int
+    kind: str
+    why: str
+    layer: str | None = None
+    location: str = ""
+
+    def describe(self) -> str:
+        """One line: ``layer 'maximum': op #7 MAXIMUM: no C kernel for this op (output '...')``."""
+        return f"{f'layer {self.layer!r}: ' if self.layer else ''}op #{self.op} {self.kind}: {self.why}"
+
+
+class UnsupportedOpsError(EdgeqError):
+    """Raised with *all* unsupported ops of a model at once, each with its Keras layer."""
+
+    def __init__(self, ops: Sequence[UnsupportedOp], model: str = "model"):
+        layers = list(dict.fromkeys(o.layer for o in ops if o.layer))
+        in_layers = f" in {len(layers)} Keras layer(s): {', '.join(layers)}" if layers else ""
         super().__init__(
-            f"{model} uses {len(ops)} op(s) the C backend does not support",
-            detail=detail,
+            f"{model} uses {len(ops)} op(s) the C backend does not support{in_layers}",
+            detail=[o.describe() for o in ops],
             hint="replace these layers in the Keras model, or open an issue naming the op; "
             "`edgeq ops` lists what is supported",
         )
-        self.ops = ops
+        self.ops = list(ops)
 
 
 class ToolMissingError(EdgeqError):

@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "with the DSP extension only; smallest flash there), portable (plain C only)")
     gen.set_defaults(fn="model:cmd_generate")
 
-    o = sub.add_parser("ops", help="list the ops the C backend supports")
+    o = sub.add_parser("ops", help="list the ops the C backend supports, beside those TFLite Micro registers")
+    o.add_argument("--json", metavar="FILE", help="also write the table and totals as JSON")
     o.set_defaults(fn="model:cmd_ops")
 
     c = sub.add_parser("convert-and-flash", help="quantize, validate, generate, build, flash, check and benchmark")

@@ -10,6 +10,7 @@ from edgeq.frontend.data import load_dataset, tflite_inputs
 from edgeq.frontend.load import load_model
 from edgeq.ir import ALIAS_OPS
 from edgeq.passes.lower import supported_signatures
+from edgeq.quality.op_coverage import op_coverage, tflm_builtins
 from edgeq.quality.validate import validate
 from edgeq.report import terminal as report
 from edgeq.report.html import validate_report
@@ -51,5 +52,12 @@ def cmd_generate(a) -> int:
 
 
 def cmd_ops(a) -> int:
-    report.ops_list(supported_signatures(), ALIAS_OPS)
+    try:
+        tflm, note = tflm_builtins(), None
+    except EdgeqError as e:  # no tflite-micro: edgeq's own column still answers
+        tflm, note = None, e.what
+    cov = op_coverage(supported_signatures(), tflm)
+    report.ops_table(cov, ALIAS_OPS, note)
+    if a.json:
+        write_json(a.json, document("ops", cov.to_json()))
     return 0

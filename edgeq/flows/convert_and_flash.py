@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import EdgeqError
+from edgeq.errors import EdgeqError, UnsupportedOpsError
 from edgeq.files import write_atomic
 from edgeq.flows.generate import generate_c, lower_tflite
 from edgeq.flows.quantize import quantize_model
@@ -131,7 +131,9 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
         refuse_float_ops(tflite, str(model_path), board.name)  # ops TFLite has no int8 kernel for, no FPU
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
-    g = lower_tflite(tflite, "litert", name, cpu)  # unsupported ops: all named here, before anything is written
+    if q.unsupported:  # all named, by the Keras model's own layer names, before anything is written
+        raise UnsupportedOpsError(q.unsupported, model=name)
+    g = lower_tflite(tflite, "litert", name, cpu)
     check_fit(estimate_graph(g, board), what=str(model_path))  # flash/RAM needs vs the board, before any build
     out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits
     model_file = out / f"{name}_{q.scheme.replace('+', '_')}.tflite"

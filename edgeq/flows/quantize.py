@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.errors import EdgeqError
+from edgeq.errors import EdgeqError, UnsupportedOp
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
@@ -17,6 +17,7 @@ from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
 from edgeq.frontend.islands import float_notes, read_model
+from edgeq.frontend.tflite.names import KerasNames, keras_layer, keras_names
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -31,7 +32,7 @@ class QuantizeResult:
     float_bytes: int | None
     ops: dict[str, int]
     macs: int
-    unsupported: list[tuple[int, str, str]]
+    unsupported: list[UnsupportedOp]
     calibration: str
     calibration_warning: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -42,13 +43,21 @@ class QuantizeResult:
                 "float_bytes": self.float_bytes,
                 "ops": self.ops, "macs": self.macs, "calibration": self.calibration,
                 "calibration_warning": self.calibration_warning,
-                "unsupported": [{"op": i, "kind": k, "why": w} for i, k, w in self.unsupported]}
+                "unsupported": [{"op": u.op, "kind": u.kind, "layer": u.layer, "why": u.why}
+                                for u in self.unsupported]}
 
 
-def summarize(model: bytes, name: str) -> tuple[dict[str, int], int, list[tuple[int, str, str]]]:
-    """Op histogram, MACs and the ops the C backend cannot lower (all of them)."""
+def summarize(model: bytes, name: str, keras: KerasNames = KerasNames()
+              ) -> tuple[dict[str, int], int, list[UnsupportedOp]]:
+    """Op histogram, MACs and the ops the C backend cannot lower (all of them), each named by its Keras
+    layer (``keras``: what the Keras model says, when there is one; see ``keras_layer``)."""
     g = read_model(model, name=name)  # float islands folded into tables, as the C backend lowers them
-    return op_histogram(g), macs(g), unsupported_ops(fuse_activations(fold_constant_aliases(g)))
+    lg = fuse_activations(fold_constant_aliases(g))
+    out_layer = dict(zip(lg.outputs, keras.outputs)) if len(keras.outputs) == len(lg.outputs) else {}
+    ops = {op.id: op for op in lg.ops}
+    bad = [u._replace(layer=keras_layer(u.location, keras.layers, out_layer.get(ops[u.op].outputs[0])))
+           for u in unsupported_ops(lg)]
+    return op_histogram(g), macs(g), bad
 
 
 SCHEMES = ("int8", "int16x8", "float32")
@@ -107,7 +116,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
             tflite_scheme = "int8" if is_int8_tflite(data) else "int8+float32"  # ops TFLite has no int8 kernel for
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
-    return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme)
+    return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme,
+                   _keras_names(loaded))
 
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
@@ -134,7 +144,13 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         step = progress("calibrating and converting", cal.count) if progress else None
         data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
-    return _result(str(loaded.path), name, data, len(float_data), calib_desc, warning, notes, scheme)
+    return _result(str(loaded.path), name, data, len(float_data), calib_desc, warning, notes, scheme,
+                   _keras_names(loaded))
+
+
+def _keras_names(loaded) -> KerasNames:
+    """The Keras model's layer names (none for a SavedModel or a .tflite)."""
+    return keras_names(loaded.keras_model) if loaded.keras_model is not None else KerasNames()
 
 
 def _calibration(loaded, calib: str | None, missing: str, random_range, random_count: int) -> Samples:
@@ -147,9 +163,9 @@ def _calibration(loaded, calib: str | None, missing: str, random_range, random_c
 
 
 def _result(model: str, name: str, data: bytes, float_bytes: int | None, calibration: str, warning: str | None,
-            notes: list[str], scheme: str) -> QuantizeResult:
-    """The quantized model described: op histogram, MACs, unsupported ops, and a note for every op whose
-    scales LiteRT's reference kernels cannot run."""
-    ops, n_macs, bad = summarize(data, name)
+            notes: list[str], scheme: str, keras: KerasNames = KerasNames()) -> QuantizeResult:
+    """The quantized model described: op histogram, MACs, unsupported ops (by Keras layer), and a note for
+    every op whose scales LiteRT's reference kernels cannot run."""
+    ops, n_macs, bad = summarize(data, name, keras)
     return QuantizeResult(model, data, float_bytes, ops, n_macs, bad, calibration, warning,
                           notes + reference_limit_notes(data) + float_notes(data), scheme=scheme)

@@ -20,7 +20,9 @@ Both flags read files by the same rules, so a model's data is written once and f
   not guess which of two candidates was meant.
 * ``.bin``: raw little-endian float32 values, a whole number of samples; single-input models only.
 * ``random`` (calibration only): ``random_count`` samples uniform in ``random_range``, flagged as not
-  representative.
+  representative. An integer input of token ids (it indexes an Embedding table: the Keras model's
+  ``Embedding`` layer reads it, or the ``.tflite``'s GATHER does) gets valid ids instead, uniform in
+  ``0 .. vocabulary-1`` (:attr:`InputSpec.vocab`), whatever the range.
 
 Every input's array must be numeric, non-empty, finite, and ``(N, *input_shape)``: an array of exactly
 one sample's shape is taken as N=1 (with a note). All inputs (and the labels) have the same N. Calibration
@@ -44,6 +46,7 @@ from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, Shape, format_shape
 from edgeq.frontend.runtime import error_line
 from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.ir import Graph
 
 Role = Literal["calibration", "data"]
 
@@ -60,12 +63,14 @@ _TF_NAME_INVALID = re.compile(r"[^A-Za-z0-9_.\-/]")
 class InputSpec:
     """What the loader needs to know of one model input: its name, per-sample shape (no batch dimension;
     ``None`` for an unknown dimension), dtype, and ``position``: the ``i`` of the ``.npz`` key ``x<i>``
-    that feeds it (None: the model's inputs have no order common to its forms, see the module doc)."""
+    that feeds it (None: the model's inputs have no order common to its forms, see the module doc);
+    ``vocab``: for token ids, the size of the table they index (valid ids are 0 .. vocab-1), else None."""
 
     name: str
     shape: Shape
     dtype: np.dtype
     position: int | None = None
+    vocab: int | None = None
 
 
 def signature_name(name: str) -> str:
@@ -89,12 +94,18 @@ def _name_ranks(names: Sequence[str]) -> list[int]:
 
 def loaded_inputs(loaded: LoadedModel) -> list[InputSpec]:
     """The inputs of a loaded Keras model, SavedModel or ``.tflite`` file, in the order the model lists them."""
+    if loaded.kind == "tflite" and loaded.tflite_bytes is not None:
+        vocab = [s.vocab for s in tflite_inputs(loaded.tflite_bytes)]
+    elif loaded.keras_model is not None:
+        vocab = keras_vocab(loaded.keras_model)
+    else:
+        vocab = [None] * len(loaded.input_names)
     names = list(loaded.input_names)
     ranks = _name_ranks(names)
     if loaded.kind != "tflite" and ranks != list(range(len(names))):
         ranks = [None] * len(names)  # a Keras model listing its inputs out of name order
-    return [InputSpec(name, tuple(shape), np.dtype(dtype), rank)
-            for name, shape, dtype, rank in zip(names, loaded.input_shapes, loaded.input_dtypes, ranks)]
+    return [InputSpec(name, tuple(shape), np.dtype(dtype), rank, v)
+            for name, shape, dtype, rank, v in zip(names, loaded.input_shapes, loaded.input_dtypes, ranks, vocab)]
 
 
 def tflite_inputs(model: bytes) -> list[InputSpec]:
@@ -102,7 +113,50 @@ def tflite_inputs(model: bytes) -> list[InputSpec]:
     g = read_tflite(model)
     tensors = [g.tensor(t) for t in g.inputs]
     ranks = _name_ranks([t.name for t in tensors])
-    return [InputSpec(t.name, tuple(t.shape[1:]), np.dtype(t.dtype), rank) for t, rank in zip(tensors, ranks)]
+    return [InputSpec(t.name, tuple(t.shape[1:]), np.dtype(t.dtype), rank, gather_vocab(g, tid))
+            for tid, t, rank in zip(g.inputs, tensors, ranks)]
+
+
+# ops through which the converter passes token ids on to a GATHER: the wrap of negative ids
+# (LESS / ADD / SELECT), casts and reshapes
+_ID_OPS = frozenset({"LESS", "ADD", "SELECT", "SELECT_V2", "CAST", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
+
+
+def gather_vocab(g: Graph, tid: int) -> int | None:
+    """For an integer input tensor ``tid`` of ``g`` used as indices of GATHER (or EMBEDDING_LOOKUP) ops,
+    directly or through the converter's id wrapping: the smallest table size they index (so ids
+    0 .. size-1 are valid for all of them). None for other inputs."""
+    if np.dtype(g.tensor(tid).dtype).kind not in "iu":
+        return None
+    sizes, seen, todo = [], {tid}, [tid]
+    while todo:
+        t = todo.pop()
+        for op in g.ops:
+            if t not in op.inputs:
+                continue
+            if op.kind == "GATHER" and op.inputs[1] == t:
+                axis = op.attrs.get("axis", 0)
+                params = g.tensor(op.inputs[0]).shape
+                sizes.append(params[axis % len(params)])
+            elif op.kind == "EMBEDDING_LOOKUP" and op.inputs[0] == t:
+                sizes.append(g.tensor(op.inputs[1]).shape[0])
+            elif op.kind in _ID_OPS:
+                for o in op.outputs:
+                    if o not in seen and np.dtype(g.tensor(o).dtype).kind in "iu":
+                        seen.add(o)
+                        todo.append(o)
+    return int(min(sizes)) if sizes else None
+
+
+def keras_vocab(model) -> list[int | None]:
+    """For each input of a Keras model: the vocabulary of the Embedding layers that read it directly (the
+    smallest ``input_dim``), else None."""
+    out = []
+    for t in model.inputs:
+        dims = [layer.input_dim for layer in model.layers if type(layer).__name__ == "Embedding"
+                and any(inp is t for node in layer._inbound_nodes for inp in node.input_tensors)]
+        out.append(min(dims) if dims else None)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,16 +325,28 @@ def _random(inputs: list[InputSpec], random_range: tuple[float, float], count: i
     if count < 1:
         raise EdgeqError(f"random calibration needs at least 1 sample, got {count}")
     rng = np.random.default_rng(seed)
-    arrays = []
+    arrays, ids = [], []
     for spec in inputs:
         static = static_shape(spec.shape, spec.name, "random calibration data")
+        if spec.vocab is not None:
+            arrays.append(random_token_ids(rng, spec.vocab, (count, *static), spec.dtype))
+            ids.append(f"{spec.name!r} token ids in 0..{spec.vocab - 1}")
+            continue
         samples = rng.uniform(low, high, size=(count, *static))
         arrays.append(samples.astype(spec.dtype if spec.dtype.kind in "iu" else np.float32))
     warning = (
-        f"calibration data is random (uniform in [{low:g}, {high:g}]), NOT representative of real inputs: "
-        "the int8 scales are guesses and accuracy numbers measured with it are meaningless"
+        f"calibration data is random (uniform in [{low:g}, {high:g}]"
+        + "".join(f"; {d}" for d in ids)
+        + "), NOT representative of real inputs: the int8 scales are guesses and accuracy numbers measured with "
+        "it are meaningless"
     )
     return Samples(source="random", inputs=arrays, representative=False, warning=warning)
+
+
+def random_token_ids(rng: np.random.Generator, vocab: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Valid token ids for a table of ``vocab`` rows: uniform in 0 .. vocab-1 (float inputs get them as floats)."""
+    ids = rng.integers(0, vocab, size=shape)
+    return ids.astype(dtype if np.dtype(dtype).kind in "iu" else np.float32)
 
 
 def _read_npy(path: Path, noun: str, n_inputs: int) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import quiet_tf
+from edgeq.frontend.tflite.names import keras_layer
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph, Op, Tensor
 
@@ -226,10 +227,8 @@ def float_ops(g: Graph) -> list[Op]:
 
 
 def layer_name(location: str) -> str:
-    """The Keras layer a tensor name comes from: 'functional_1/layer_normalization_1/Neg' ->
-    'layer_normalization_1' (the second path component of the first ';'-separated name)."""
-    parts = location.split(";")[0].split("/")
-    return parts[1] if len(parts) > 2 else parts[0]
+    """The Keras layer an op's output tensor name comes from (the tensor name itself when it has no scope)."""
+    return keras_layer(location) or location
 
 
 def float_notes(model: bytes) -> list[str]:

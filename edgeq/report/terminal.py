@@ -17,6 +17,7 @@ from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, rank
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
     from edgeq.quality.calibrations import CalibrationComparison
+    from edgeq.quality.op_coverage import OpCoverage
     from edgeq.quality.sensitivity import Analysis, PartialResult
     from edgeq.flows.convert_and_flash import FlowResult, ProfileRow
     from edgeq.targets.bench import Latency
@@ -71,8 +72,8 @@ def unsupported_list(bad) -> None:
         console.print("C backend: every op is supported")
         return
     err_console.print(f"[bold yellow]warning:[/] {len(bad)} op(s) have no C kernel; `edgeq generate` will refuse:")
-    for i, kind, why in bad:
-        err_console.print(f"  op #{i} {kind}: {why}")
+    for o in bad:
+        err_console.print(f"  {o.describe()}", markup=False, highlight=False)
 
 
 def plan_table(g, top: int = 8) -> None:
@@ -228,11 +229,23 @@ def build_line(b: BenchBuild) -> None:
                   f"(arena {m.arena_bytes:,}, stack {m.stack_bytes:,})")
 
 
-def ops_list(signatures: dict[str, list[str]], alias_ops: tuple[str, ...]) -> None:
-    """`edgeq ops`: every op kind with the dtype signatures it has kernels for."""
-    for k, sigs in signatures.items():
-        note = "  (no copy: aliases its input)" if k in alias_ops else f"  {', '.join(sigs)}"
-        console.print(f"{k}{note}")
+def ops_table(cov: OpCoverage, alias_ops: tuple[str, ...], tflm_note: str | None = None) -> None:
+    """`edgeq ops`: every op kind, the dtype signatures edgeq has kernels for, whether TFLM registers it,
+    and the totals."""
+    t = Table(title="op kinds: edgeq's C kernels beside the builtins TFLite Micro registers")
+    t.add_column("op", no_wrap=True)
+    t.add_column("edgeq")
+    t.add_column("TFLM", justify="center")
+    for r in cov.rows:
+        edgeq = ("any (no copy: aliases its input)" if r.kind in alias_ops else ", ".join(r.edgeq)) if r.edgeq else "-"
+        t.add_row(r.kind, edgeq, "?" if r.tflm is None else ("yes" if r.tflm else "-"))
+    console.print(t)
+    n = cov.totals
+    if cov.tflm_known:
+        console.print(f"edgeq {n['edgeq']} op kinds, TFLM {n['tflm']} builtins: {n['both']} in both, "
+                      f"{n['only_edgeq']} only in edgeq, {n['only_tflm']} only in TFLM")
+    else:
+        console.print(f"edgeq {n['edgeq']} op kinds; TFLM: {tflm_note or 'not asked'}")
 
 
 # --- sensitivity analysis, partial quantization, calibration methods ------------------------------

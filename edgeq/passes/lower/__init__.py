@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgeq.errors import EdgeqError, UnsupportedOpsError
+from edgeq.errors import EdgeqError, UnsupportedOp, UnsupportedOpsError
+from edgeq.frontend.tflite.names import keras_layer
 from edgeq.ir import ALIAS_OPS, Graph, Lowered, Op
 from edgeq.passes.lower import float32, int8, int16  # noqa: F401  (importing registers every lowering)
 from edgeq.passes.lower.registry import (CPU_TARGETS, LowerCtx, LowerFn, Unsupported, lowering_for, no_kernel,
@@ -40,24 +41,25 @@ def registry() -> dict[str, LowerFn]:
     return {k: dispatcher(k) for k in registered()}
 
 
-def unsupported_ops(g: Graph, ctx: LowerCtx = LowerCtx()) -> list[tuple[int, str, str]]:
-    """Every op of ``g`` the C backend cannot lower, as (op id, kind, why): all of them at once."""
+def unsupported_ops(g: Graph, ctx: LowerCtx = LowerCtx()) -> list[UnsupportedOp]:
+    """Every op of ``g`` the C backend cannot lower, with the reason and its Keras layer: all of them at once."""
     bad = []
     for op in g.ops:
-        where = f"(output '{op.location}')" if op.location else ""
         if op.kind in ALIAS_OPS:
             continue
         fn = lowering_for(g, op)
-        if fn is None:
-            bad.append((op.id, op.kind, f"{no_kernel(g, op)} {where}".strip()))
-            continue
         try:
-            fn(g, op, ctx)
+            if fn is None:
+                why = no_kernel(g, op)
+            else:
+                fn(g, op, ctx)
+                continue
         except Unsupported as e:
-            bad.append((op.id, op.kind, f"{e} {where}".strip()))
+            why = str(e)
         except (ArithmeticError, ValueError, IndexError) as e:  # a damaged file: scales, shapes out of range
-            bad.append((op.id, op.kind, f"its quantization parameters or shapes are invalid ({type(e).__name__}: "
-                                        f"{e}) {where}".strip()))
+            why = f"its quantization parameters or shapes are invalid ({type(e).__name__}: {e})"
+        where = f" (output '{op.location}')" if op.location else ""
+        bad.append(UnsupportedOp(op.id, op.kind, why + where, keras_layer(op.location), op.location))
     return bad
 
 
