@@ -107,6 +107,11 @@ class HostModel:
             raise RuntimeError("edgeq_host_run: size mismatch")
         return self._unpack(out.raw)
 
+    def reset_state(self) -> None:
+        """``model_reset_state()``: every state back to zero, as before the first ``run`` (a model with
+        state keeps it across ``run`` calls)."""
+        self._dll.edgeq_host_reset_state()
+
     def trace(self, inputs) -> tuple[list[np.ndarray], dict[int, bytes]]:
         """Outputs plus the raw output bytes of every op, keyed by op index."""
         seen: dict[int, bytes] = {}
