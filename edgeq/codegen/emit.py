@@ -171,7 +171,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         if t.is_const:
             return value(const_ref(tid))
         if tid in plan.state:
-            return f"({q}{t.ctype} *)({prefix}_state + {plan.state[tid]})"
+            return f"({q}{t.ctype} *)({prefix}_state_block + {plan.state[tid]})"
         return f"({q}{t.ctype} *)({prefix}_arena + {plan.offsets[tid]})"
 
     def ptr_array(tids: tuple[int, ...], const: bool) -> str:

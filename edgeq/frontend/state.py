@@ -114,3 +114,9 @@ def pair_state(g: Graph, specs: tuple[str, ...] | None = None) -> Graph:
                              hint="quantize the model with int8 inputs and outputs (edgeq quantize)")
         res.append(StatePair(i, o, label))
     return dataclasses.replace(g, state=tuple(res))
+
+
+def user_inputs(g: Graph) -> list[int]:
+    """Positions in ``g.inputs`` of the inputs the user feeds (those that are not fed back state)."""
+    fed = {p.input for p in g.state}
+    return [k for k, tid in enumerate(g.inputs) if tid not in fed]

@@ -11,7 +11,7 @@ import numpy as np
 from edgeq.frontend.data import Samples, check_samples, match_names, tflite_inputs
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
-from edgeq.frontend.state import pair_state
+from edgeq.frontend.state import pair_state, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
 from edgeq.passes.lower.int8.quantize import LITERT_SINGLE_ROUNDING, requantize_table
@@ -75,8 +75,7 @@ def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0,
     with state (``state``: IN:OUT pairs, None to pair by name, see frontend.state) only the user
     inputs, the samples being the frames of one sequence in order."""
     g = pair_state(read_tflite(model), state)
-    fed = {p.input for p in g.state}
-    user = [k for k, tid in enumerate(g.inputs) if tid not in fed]
+    user = user_inputs(g)
     if ds is not None:
         specs = tflite_inputs(model)
         check_samples(ds, [specs[k] for k in user])

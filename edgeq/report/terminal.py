@@ -89,7 +89,9 @@ def plan_table(g, top: int = 8) -> None:
     if len(bufs) > top:
         t.add_row(f"... {len(bufs) - top} more", "", "", "")
     console.print(t)
-    console.print(f"arena: {plan.size:,} bytes (lower bound for this schedule: {plan.lower_bound:,} bytes)")
+    console.print(f"arena: {plan.size:,} bytes (lower bound for this schedule: {plan.lower_bound:,} bytes)"
+                  + (f"; state kept across invokes: {plan.state_size:,} bytes ({', '.join(p.name for p in g.state)})"
+                     if g.state else ""))
 
 
 def validation_tables(rep) -> None:
@@ -121,6 +123,10 @@ def validation_tables(rep) -> None:
         tf = rep.arena.get("tflm", {})
         ours = rep.arena.get("edgeq", {})
         line = f"arena: edgeq {ours.get('arena', 0):,} B (lower bound {ours.get('lower_bound', 0):,} B)"
+        if rep.states:
+            line += f" + state {ours.get('state', 0):,} B"
+            console.print(f"the samples ran as one sequence of {rep.samples} frames, state fed back: "
+                          + ", ".join(rep.states))
         if "total" in tf and "head" in tf:
             line += f"; TFLM {tf['total']:,} B, of which {tf['head']:,} B activations and scratch"
         console.print(line)
