@@ -171,6 +171,8 @@ def summary_table(r: FlowResult) -> None:
     t.add_row("  bench harness", f"{_fmt_num(mem.harness_bytes)} B")
     t.add_row("RAM (whole image)", f"{_fmt_num(mem.ram_bytes)} B of {_fmt_num(mem.ram_limit)}")
     t.add_row("  arena", f"{_fmt_num(mem.arena_bytes)} B")
+    if mem.state_bytes:
+        t.add_row("  state (kept across invokes)", f"{_fmt_num(mem.state_bytes)} B")
     t.add_row("  stack used (high-water)", f"{_fmt_num(mem.stack_bytes)} B")
     if r.accuracy is not None:
         t.add_row(f"accuracy on {r.accuracy.samples} samples", accuracy_line(r.accuracy, m.scheme))
