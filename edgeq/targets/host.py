@@ -77,6 +77,8 @@ class HostModel:
         self.outputs = lib.context["outputs"]
         self.in_bytes = sum(t["bytes"] for t in self.inputs)
         self.out_bytes = sum(t["bytes"] for t in self.outputs)
+        # a library loaded twice in one process is one copy (dlopen): start from the reset state
+        self.reset_state()
 
     def _pack(self, inputs) -> bytes:
         if isinstance(inputs, np.ndarray):
