@@ -47,8 +47,8 @@ def kws_keras_model():
     w1 = keras.layers.Concatenate(axis=1)([s1, h])
     h = keras.layers.Conv1D(16, 3, activation="relu", name="conv1")(w1)
     probs = keras.layers.Dense(12, activation="softmax", name="probs")(keras.layers.Flatten()(h))
-    new0 = keras.layers.Lambda(lambda t: t[:, 1:, :], name="new_state_0")(w0)
-    new1 = keras.layers.Lambda(lambda t: t[:, 1:, :], name="new_state_1")(w1)
+    new0 = keras.layers.Cropping1D((1, 0), name="new_state_0")(w0)  # the ring buffer moves on by a frame
+    new1 = keras.layers.Cropping1D((1, 0), name="new_state_1")(w1)
     return keras.Model([frame, s0, s1], {"probs": probs, "new_state_0": new0, "new_state_1": new1},
                        name="streaming_kws")
 

@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight quantization granularity (default per-channel)")
     _random_calibration_args(q)
     q.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    q.add_argument("--state", action="append", metavar="IN:OUT",
+                   help="a Keras model in explicit-state form: its state input IN is fed from output OUT (repeat "
+                        "per pair; default: inputs named state_* paired by name); --calib then holds the other "
+                        "inputs, frames in stream order, and the states are those the float model reaches")
     q.set_defaults(fn="quantize:cmd_quantize")
 
     an = sub.add_parser("analyze", help="per-layer quantization sensitivity: which layers int8 costs the most")

@@ -127,7 +127,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
         raise EdgeqError(f"{model_path} needs quantizing: give calibration data",
                          hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
     q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme,
-                       calibration=calibration)
+                       calibration=calibration, state=state)
     tflite = q.tflite
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it

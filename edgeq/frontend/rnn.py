@@ -46,6 +46,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
+from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 
 # Recurrent layers edgeq knows by class name; the first four are rebuilt for the converter.
 RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "RNN", "ConvLSTM1D", "ConvLSTM2D",
@@ -387,21 +388,6 @@ def rebuild_rnn_model(model: Any) -> Any:
     return rebuilt
 
 
-def sequence_states(model: Any, frames: list[np.ndarray], n_states: int) -> list[np.ndarray]:
-    """The states an explicit-state model (:func:`explicit_state_model`) reads when run over ``frames``
-    (one ``(N, ...)`` array per input that is not state) as one sequence from the reset (zero) state, each
-    new state fed back: one ``(N, ...)`` array per state input, the calibration data of those inputs."""
-    states = [np.zeros((1, *x.shape[1:]), np.float32) for x in model.inputs[len(model.inputs) - n_states:]]
-    seen: list[list[np.ndarray]] = [[] for _ in states]
-    names = [f"new_{x.name}" for x in model.inputs[len(model.inputs) - n_states:]]
-    for k in range(int(frames[0].shape[0])):
-        for i, s in enumerate(states):
-            seen[i].append(s[0])
-        out = model([np.asarray(f[k : k + 1], np.float32) for f in frames] + states, training=False)
-        states = [np.asarray(out[n], np.float32) for n in names]
-    return [np.stack(s) for s in seen]
-
-
 def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                 calibration: str = "minmax", progress: Callable[[int, int], None] | None = None) -> RnnConversion:
     """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (int8 and float32)."""
@@ -412,8 +398,8 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
                       input_shapes=loaded.input_shapes + [tuple(x.shape[1:]) for x in extra],
                       input_dtypes=loaded.input_dtypes + [np.dtype("float32")] * len(extra),
                       input_names=loaded.input_names + [x.name for x in extra])
-    if extra:
-        calib = replace(calib, inputs=calib.inputs + sequence_states(model, calib.inputs, len(extra)))
+    if extra:  # the state inputs: calibrated on the states the float model reaches over the frames
+        calib = replace(calib, inputs=sequence_state_samples(model, calib.inputs, keras_state_pairs(model)))
     int8 = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
     return RnnConversion(int8, float_tflite_bytes(rebuilt))
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import numpy as np
+
 from edgeq.errors import EdgeqError
 from edgeq.ir import Graph, StatePair
 
@@ -120,3 +122,73 @@ def user_inputs(g: Graph) -> list[int]:
     """Positions in ``g.inputs`` of the inputs the user feeds (those that are not fed back state)."""
     fed = {p.input for p in g.state}
     return [k for k, tid in enumerate(g.inputs) if tid not in fed]
+
+
+# --- the same pairing on an explicit-state Keras model, for calibration ------------------------------------
+
+def keras_state_pairs(model, specs: tuple[str, ...] | None = None) -> list[tuple[int, object]]:
+    """(state input position, output key) pairs of a Keras model in explicit-state form, by the rules of
+    :func:`pair_state` on the Keras names: input names, and the keys of dict outputs (else the names of the
+    layers giving the outputs). The output key indexes what calling the model returns (a dict key, or a
+    position in its list of outputs)."""
+    struct = model.output
+    if isinstance(struct, dict):
+        outs = [(k, [k], v) for k, v in struct.items()]
+    else:
+        flat = list(struct) if isinstance(struct, (list, tuple)) else [struct]
+        outs = [(i, [t._keras_history[0].name, str(i)], t) for i, t in enumerate(flat)]
+    ins = [(k, [x.name, str(k)], x) for k, x in enumerate(model.inputs)]
+
+    def find(items, key: str, role: str):
+        hits = [i for i, names, _ in items if key in names]
+        if len(hits) != 1:
+            raise EdgeqError(f"--state names Keras model {role} '{key}', which the model does not have",
+                             detail=[f"model {role}s: " + ", ".join(n[0] for _, n, _ in items)])
+        return hits[0]
+
+    if specs is not None:
+        pairs = [(find(ins, a, "input"), find(outs, b, "output")) for a, b in (sp.split(":") for sp in specs)]
+        shape_of = {o: tuple(t.shape[1:]) for o, _, t in outs}
+        for (k, o), sp in zip(pairs, specs):
+            if int(np.prod(shape_of[o])) != int(np.prod(tuple(model.inputs[k].shape[1:]))):
+                raise EdgeqError(f"state '{sp}' cannot be fed back: input shape {list(model.inputs[k].shape[1:])}, "
+                                 f"output shape {list(shape_of[o])}",
+                                 hint="a state input is fed from an output of as many elements")
+        return pairs
+    pairs: list[tuple[int, object]] = []
+    for k, names, x in ins:
+        if not STATE_NAME.match(names[0]):
+            continue
+        taken = {o for _, o in pairs}
+        named = [o for o, on, _ in outs if f"new_{names[0]}" in on and o not in taken]
+        alike = [o for o, _, t in outs if o not in taken and tuple(t.shape[1:]) == tuple(x.shape[1:])]
+        found = named or alike
+        if len(found) != 1:
+            raise EdgeqError(f"Keras model input '{names[0]}' is named as a state, but "
+                             f"{'no' if not found else len(found)} outputs could feed it back",
+                             hint=f"name the output new_{names[0]} (dict outputs keep names), or pass "
+                                  f"--state {names[0]}:OUTPUT (or --state none)")
+        pairs.append((k, found[0]))
+    return pairs
+
+
+def sequence_state_samples(model, frames: list[np.ndarray], pairs: list[tuple[int, object]]) -> list[np.ndarray]:
+    """The inputs of an explicit-state Keras model over ``frames`` (one ``(N, ...)`` array per input that is
+    not state, in model order) run as one sequence from zero states, each new state fed back: one
+    ``(N, ...)`` array per model input (the frames and the states each frame read), the calibration data
+    that makes the state inputs' ranges those the stream reaches."""
+    fed = dict(pairs)
+    user = [k for k in range(len(model.inputs)) if k not in fed]
+    states = {k: np.zeros((1, *model.inputs[k].shape[1:]), np.float32) for k in fed}
+    seen: dict[int, list[np.ndarray]] = {k: [] for k in fed}
+    for n in range(int(frames[0].shape[0])):
+        xs: list = [None] * len(model.inputs)
+        for k, f in zip(user, frames):
+            xs[k] = np.asarray(f[n : n + 1], np.float32)
+        for k, s in states.items():
+            seen[k].append(s[0])
+            xs[k] = s
+        out = model(xs, training=False)
+        states = {k: np.asarray(out[o], np.float32).reshape(states[k].shape) for k, o in fed.items()}
+    it = iter(frames)
+    return [np.stack(seen[k]) if k in fed else next(it) for k in range(len(model.inputs))]

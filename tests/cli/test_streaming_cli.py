@@ -41,3 +41,21 @@ def test_quantize_and_validate_a_stateful_gru(tmp_path, capsys):
     assert main(["validate", str(out), "--c-host", "--data", str(calib)]) == 0
     text = capsys.readouterr().out
     assert "state fed back: state_rnn" in text and "bit-exact: 40/40 samples" in text
+
+
+def test_quantize_an_explicit_state_keras_model_on_frames(tmp_path, capsys):
+    """--calib holds the frames only; the state inputs are calibrated on the states the float model reaches."""
+    path = tmp_path / "streaming_kws.keras"
+    S.kws_keras_model().save(path)
+    calib = tmp_path / "mfcc.npy"
+    np.save(calib, np.random.default_rng(4).standard_normal((60, 1, 10)).astype(np.float32))
+    out = tmp_path / "kws_int8.tflite"
+    assert main(["quantize", str(path), "--calib", str(calib), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(out), "--c-host", "--data", str(calib), "--samples", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "state fed back: state_0, state_1" in text and "bit-exact: 50/50 samples" in text
+    assert main(["quantize", str(path), "--calib", str(calib), "--state", "state_0:probs", "-o",
+                 str(tmp_path / "x.tflite")]) == 2  # shapes differ: the model cannot feed that back
+    err = capsys.readouterr().err
+    assert err.startswith("error: state 'state_0:probs' cannot be fed back") and "Traceback" not in err

@@ -153,18 +153,19 @@ def test_stateful_rnn_bit_exact_on_host(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 def test_explicit_state_rebuild_computes_the_stateful_layer(kind):
-    from edgeq.frontend.rnn import rebuild_rnn_model, sequence_states
+    from edgeq.frontend.rnn import rebuild_rnn_model
+    from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 
     model = S.stateful_keras_model(kind)
     frames = S.rnn_frames(12)
     want = np.concatenate([np.asarray(model(frames[k : k + 1])) for k in range(len(frames))])
     explicit = rebuild_rnn_model(model)
-    n = len(explicit.inputs) - 1
-    states = sequence_states(explicit, [frames], n)
-    got = np.concatenate([np.asarray(explicit([frames[k : k + 1]] + [s[k : k + 1] for s in states])["output_0"])
-                          for k in range(len(frames))])
+    pairs = keras_state_pairs(explicit)
+    assert pairs == [(1, "new_state_rnn_h"), (2, "new_state_rnn_c")] if kind == "LSTM" else [(1, "new_state_rnn")]
+    xs = sequence_state_samples(explicit, [frames], pairs)  # the frames, and the states each one read
+    got = np.concatenate([np.asarray(explicit([x[k : k + 1] for x in xs])["output_0"]) for k in range(len(frames))])
     np.testing.assert_allclose(got, want, atol=1e-5)
-    assert not np.allclose(states[0][1:], 0)  # the state did move
+    assert np.array_equal(xs[0], frames) and np.allclose(xs[1][0], 0) and not np.allclose(xs[1][1:], 0)
 
 
 # --- the bench protocol over a pty: sequences, retries, PROFILE / DUMP inside, a faulty link -------------
