@@ -291,26 +291,23 @@ def _explicit_state_layer(source: Any, input_shape: Any) -> Any:
     return layer
 
 
-def explicit_state_model(model: Any) -> tuple[Any, list[str]]:
+def explicit_state_model(model: Any) -> Any:
     """``model`` with each ``stateful=True`` recurrent layer made explicit: the model gains an input per state
     (``state_<layer>``, or ``state_<layer>_h`` and ``_c`` for an LSTM: zeros are the reset state) and an
     output ``new_<input name>`` giving the state after the call, which the caller feeds back into the input
     for the next call (the generated C does it itself, see edgeq.frontend.state); the layer is unrolled
     (LSTMs too: the fused LSTM op keeps its cell state to itself) and the model's outputs become a dict
     (``output_<i>`` in the original order, then the new states) so that the exported signature names
-    them. Returns the model unchanged, and no names, when it has no stateful layer."""
+    them. Returns the model unchanged when it has no stateful layer."""
     keras = import_keras()
     stateful = stateful_layers(model)
     if not stateful:
-        return model, []
+        return model
     inputs = [keras.Input(shape=tuple(x.shape[1:]), name=x.name, dtype=x.dtype) for x in model.inputs]
     states: dict[int, list[Any]] = {}
     new_states: dict[str, Any] = {}
-    names: list[str] = []
     for layer in stateful:
-        units = int(layer.units)
-        names += state_input_names(layer)
-        states[id(layer)] = [keras.Input(shape=(units,), name=n) for n in state_input_names(layer)]
+        states[id(layer)] = [keras.Input(shape=(int(layer.units),), name=n) for n in state_input_names(layer)]
 
     def operation(op: Any) -> Any:
         kind = type(op).__name__
@@ -343,7 +340,7 @@ def explicit_state_model(model: Any) -> tuple[Any, list[str]]:
     result = {f"output_{i}": y for i, y in enumerate(flat)}
     result.update(new_states)
     state_inputs = [x for layer in stateful for x in states[id(layer)]]
-    return keras.Model(inputs + state_inputs, result, name=f"{model.name}_explicit_state"), names
+    return keras.Model(inputs + state_inputs, result, name=f"{model.name}_explicit_state")
 
 
 def rebuild_rnn_model(model: Any) -> Any:
@@ -360,7 +357,7 @@ def rebuild_rnn_model(model: Any) -> Any:
         raise EdgeqError(f"{', '.join(others)} layers are not supported yet ({', '.join(REBUILT_LAYERS)} are)",
                          hint="replace them by LSTM or GRU layers, or keep them out of the model deployed")
     if stateful_layers(model):
-        return explicit_state_model(model)[0]
+        return explicit_state_model(model)
     clones: dict[int, Any] = {}
 
     def clone(layer: Any) -> Any:

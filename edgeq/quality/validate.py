@@ -84,7 +84,7 @@ def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0,
     out = []
     for k in range(n):
         sample = []
-        for i, tid in enumerate(g.inputs[k] for k in user):
+        for i, tid in enumerate(g.inputs[j] for j in user):
             t = g.tensor(tid)
             if ds is not None:
                 x = ds.inputs[i][k : k + 1]
