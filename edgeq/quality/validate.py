@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,24 @@ class SequenceReference:
                       for k, table, s in zip(self.from_pos, self.tables, self.state)]
         return [outs[k] for k in self.out_pos]
 
+    def tensor(self, index: int) -> np.ndarray:
+        """A tensor of the last frame (the reference built with ``preserve_all`` for intermediates)."""
+        return self.ref.tensor(index)
+
+
+def sequence_first_mismatch(lg: Graph, host, model: bytes, frames: list, k: int) -> dict | None:
+    """:func:`first_mismatching_op` in frame ``k`` of a sequence: frames 0..k-1 run first from the reset
+    state in the generated C (``host``) and in LiteRT (fed back, every tensor kept); the calls feeding the
+    state back are not compared (their output is the next frame's state, LiteRT's tensor this frame's)."""
+    ref = SequenceReference(LiteRT(model, preserve_all=True), dataclasses.replace(read_tflite(model), state=lg.state))
+    host.reset_state()
+    for x in frames[:k]:
+        ref.run(x)
+        host.run(x)
+    fed = {p.input for p in lg.state}
+    ops = tuple(op for op in lg.ops if not set(op.outputs) & fed)
+    return first_mismatching_op(dataclasses.replace(lg, ops=ops), host, ref, frames[k])
+
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Integer -> float64: ``(q - zero_point) * scale``."""
@@ -284,7 +303,9 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
                 for k, x in enumerate(inputs):
                     cmp.add(k, host.run(x), expected[k])
                     step()
-                if not cmp.ok and mode == "litert" and not sequence:  # (the search runs one frame alone)
+                if not cmp.ok and mode == "litert" and sequence:
+                    cmp.first_bad_op = sequence_first_mismatch(lg, host, model, inputs, cmp.first_bad_sample)
+                elif not cmp.ok and mode == "litert":
                     cmp.first_bad_op = first_mismatching_op(lg, host, LiteRT(model, preserve_all=True),
                                                             inputs[cmp.first_bad_sample])
                 rep.c_host[mode] = cmp

@@ -139,6 +139,24 @@ def test_requantized_ring_bit_exact_on_host(ring, tmp_path):
     assert [host.run(x)[0].tobytes() for x in frames] == first
 
 
+def test_first_bad_op_inside_a_sequence(ring, tmp_path):
+    """A library whose reset state is wrong (one more than the zero point) is caught in frame 0 and the search
+    names the first op reading the state; the intact library has no such op in any frame."""
+    from edgeq.quality.validate import sequence_first_mismatch
+
+    g = lower_tflite(ring)
+    frames = model_inputs(ring, None, 5)
+    good = HostModel(generate(g, tmp_path / "good"))
+    assert all(sequence_first_mismatch(g, good, ring, frames, k) is None for k in range(5))
+    lib = generate(g, tmp_path / "bad")
+    src = (lib.dir / "model.c").read_text()
+    assert "memset(model_state_block + 0, 3, 8);" in src
+    (lib.dir / "model.c").write_text(src.replace("memset(model_state_block + 0, 3, 8);",
+                                                 "memset(model_state_block + 0, 4, 8);"))
+    bad = sequence_first_mismatch(g, HostModel(lib), ring, frames, 0)
+    assert bad is not None and bad["kind"] == "CONCATENATION" and bad["op"] == 0, bad
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
 def test_stateful_rnn_bit_exact_on_host(kind, tmp_path):
     from edgeq.frontend.data import Samples
