@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgeq.flows import board as board_flows
 from edgeq.flows.convert_and_flash import convert_and_flash
+from edgeq.frontend.state import parse_state_specs
 from edgeq.report import terminal as report
 from edgeq.report.html import flow_report
 from edgeq.report.json import document, write_json
@@ -18,7 +19,8 @@ def cmd_convert_and_flash(a) -> int:
     with report.progress_bars() as bars:
         res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
                                 data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out,
-                                scheme=a.scheme, calibration=a.calibration, progress=bars, say=say)
+                                scheme=a.scheme, calibration=a.calibration, progress=bars, say=say,
+                                state=parse_state_specs(a.state))
     report.summary_table(res)
     if a.profile:
         report.profile_table(res.profile, res.latency.unit)

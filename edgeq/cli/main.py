@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight quantization granularity (default per-channel)")
     _random_calibration_args(q)
     q.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    q.add_argument("--state", action="append", metavar="IN:OUT",
+                   help="a Keras model in explicit-state form: its state input IN is fed from output OUT (repeat "
+                        "per pair; default: inputs named state_* paired by name); --calib then holds the other "
+                        "inputs, frames in stream order, and the states are those the float model reaches")
     q.set_defaults(fn="quantize:cmd_quantize")
 
     an = sub.add_parser("analyze", help="per-layer quantization sensitivity: which layers int8 costs the most")
@@ -122,9 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", metavar="DATA",
                    help=".npz with one array per input (by name, x0..xN or x) and y for accuracy, or .npy")
     v.add_argument("--c-host", action="store_true", help="generate C, compile with host gcc, compare bytes")
-    v.add_argument("--samples", type=_positive, default=100, metavar="N", help="samples to run (default 100)")
+    v.add_argument("--samples", type=_positive, default=100, metavar="N",
+                   help="samples to run (default 100; the frames of one sequence for a model with state)")
     v.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     v.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    v.add_argument("--state", action="append", metavar="IN:OUT",
+                   help="a state input fed from an output after every invoke (repeat per pair; default: inputs "
+                        "named state_* paired by name; --state none: no state)")
     v.set_defaults(fn="model:cmd_validate")
 
     gen = sub.add_parser("generate", help="generate the self-contained C library")
@@ -136,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cpu", choices=("any", "dsp", "portable"), default="any",
                      help="kernel variants to include: any (default: runs on every core), dsp (Cortex-M4/M7/M33 "
                           "with the DSP extension only; smallest flash there), portable (plain C only)")
+    gen.add_argument("--state", action="append", metavar="IN:OUT",
+                   help="a state input fed from an output after every invoke (repeat per pair; default: inputs "
+                        "named state_* paired by name; --state none: no state)")
     gen.set_defaults(fn="model:cmd_generate")
 
     o = sub.add_parser("ops", help="list the ops the C backend supports, beside those TFLite Micro registers")
@@ -162,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", metavar="FILE", help="write the JSON report")
     c.add_argument("--profile", action="store_true", help="print the per-layer profile")
     c.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    c.add_argument("--state", action="append", metavar="IN:OUT",
+                   help="a state input fed from an output after every invoke (repeat per pair; default: inputs "
+                        "named state_* paired by name; --state none: no state)")
     c.set_defaults(fn="board:cmd_convert_and_flash")
 
     b = sub.add_parser("build", help="build the bench firmware around a generated library")

@@ -8,6 +8,7 @@ from edgeq.errors import EdgeqError
 from edgeq.files import write_atomic
 from edgeq.flows.quantize import quantize_model, summarize
 from edgeq.frontend.calibrate import parse_method
+from edgeq.frontend.state import parse_state_specs
 from edgeq.quality.calibrations import compare_calibrations
 from edgeq.quality.sensitivity import analyze, quantize_partial
 from edgeq.report import terminal as report
@@ -28,7 +29,7 @@ def cmd_quantize(a) -> int:
     with report.progress_bars() as bars:
         r = quantize_model(a.model, a.calib, random_range=a.random_range, random_count=a.random_count,
                            per_channel=not a.per_tensor, progress=bars, scheme=a.scheme,
-                           calibration=a.calibration)
+                           calibration=a.calibration, state=parse_state_specs(a.state))
     write_atomic(a.output, r.tflite)
     report.quantize_table(r)
     report.console.print(f"wrote {a.output}")

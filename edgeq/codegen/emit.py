@@ -170,6 +170,8 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         q = "const " if const else ""
         if t.is_const:
             return value(const_ref(tid))
+        if tid in plan.state:
+            return f"({q}{t.ctype} *)({prefix}_state_block + {plan.state[tid]})"
         return f"({q}{t.ctype} *)({prefix}_arena + {plan.offsets[tid]})"
 
     def ptr_array(tids: tuple[int, ...], const: bool) -> str:
@@ -223,8 +225,21 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             })
         return res
 
+    states = []
+    for i, p in enumerate(g.state):
+        t, out = g.tensor(p.input), g.tensor(p.output)
+        states.append({
+            "index": i, "name": p.name, "dtype": t.dtype, "shape": ", ".join(str(s) for s in t.shape),
+            "offset": plan.state[g.storage(p.input)], "bytes": t.nbytes,
+            # model_reset_state() fills the buffer with this byte: the zero point, the real value 0
+            "reset_byte": int(t.quant.zero_point[0]) & 0xFF,
+            "output": out.name,
+        })
+
     return {
         "prefix": prefix,
+        "states": states,
+        "state_size": plan.state_size,
         "PREFIX": prefix.upper(),
         "model_name": g.name,
         "arena_size": plan.size,
@@ -287,5 +302,8 @@ def generate(g: Graph, out_dir: str | Path, prefix: str = "model", manifest: dic
             shutil.copyfile(KERNELS / k, tmp / k)
         if manifest is not None:
             (tmp / MANIFEST).write_text(json.dumps(dict(manifest, prefix=p, sources=sources,
-                                                        arena_bytes=ctx["arena_size"]), indent=2) + "\n")
+                                                        arena_bytes=ctx["arena_size"],
+                                                        state_bytes=ctx["state_size"],
+                                                        states=[st["name"] for st in ctx["states"]]),
+                                                   indent=2) + "\n")
     return GeneratedLibrary(out, p, tuple(sorted(set(files) | set(kfiles))), ctx)

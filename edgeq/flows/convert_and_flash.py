@@ -22,6 +22,7 @@ from edgeq.flows.quantize import quantize_model
 from edgeq.frontend.data import load_dataset, tflite_inputs
 from edgeq.frontend.islands import refuse_float_ops
 from edgeq.frontend.load import load_model
+from edgeq.frontend.state import pair_state, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
 from edgeq.passes.analysis import op_macs
@@ -111,7 +112,9 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
                       random_range=(-1.0, 1.0), data: str | None = None, port: str | None = None,
                       runs: int = 10, samples: int = 10, out_dir: str | Path | None = None,
                       progress=None, say=lambda msg: None, scheme: str = "int8",
-                      calibration: str = "minmax") -> FlowResult:
+                      calibration: str = "minmax", state: tuple[str, ...] | None = None) -> FlowResult:
+    """``state``: IN:OUT pairs of state fed back across invokes (None: paired by name, see
+    edgeq.frontend.state); a model with state is validated over its samples as one sequence of frames."""
     model_path = Path(model_path)
     target = target_for(board_name, port)
     board = target.board
@@ -125,7 +128,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
         raise EdgeqError(f"{model_path} needs quantizing: give calibration data",
                          hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
     q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme,
-                       calibration=calibration)
+                       calibration=calibration, state=state)
     tflite = q.tflite
     if q.scheme == "int8+float32" and not is_tflite and scheme == "int8" and not board.cpu.has_fpu:
         refuse_float_ops(tflite, str(model_path), board.name)  # ops TFLite has no int8 kernel for, no FPU
@@ -133,7 +136,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
     if q.unsupported:  # all named, by the Keras model's own layer names, before anything is written
         raise UnsupportedOpsError(q.unsupported, model=name)
-    g = lower_tflite(tflite, "litert", name, cpu)
+    g = lower_tflite(tflite, "litert", name, cpu, state)
     check_fit(estimate_graph(g, board), what=str(model_path))  # flash/RAM needs vs the board, before any build
     out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits
     model_file = out / f"{name}_{q.scheme.replace('+', '_')}.tflite"
@@ -143,8 +146,10 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     # 2. validate in LiteRT (accuracy when labelled data is given)
     say("[2/6] validating in LiteRT (reference kernels)")
     g0 = read_tflite(tflite, name=name)
-    ds = load_dataset(data, tflite_inputs(tflite)) if data else None
-    host_rep = validate(tflite, name=name, keras_model=keras_model, data=ds, samples=samples, progress=progress)
+    specs = tflite_inputs(tflite)
+    ds = load_dataset(data, [specs[k] for k in user_inputs(pair_state(g0, state))]) if data else None
+    host_rep = validate(tflite, name=name, keras_model=keras_model, data=ds, samples=samples, progress=progress,
+                        state=state)
     inputs, expected = host_rep.inputs, host_rep.reference_outputs
 
     # 3. generate C, 4. build firmware
@@ -165,7 +170,8 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
             for k, (got, want) in enumerate(zip(run.outputs, expected)):
                 cmp.add(k, [np.frombuffer(b, w.dtype) for b, w in zip(got, want)], want)
             if not cmp.ok:  # integer outputs bit-exact, float32 outputs within tolerance
-                first_bad = device_first_mismatch(dev, g, tflite, inputs[cmp.first_bad_sample])
+                k = cmp.first_bad_sample
+                first_bad = device_first_mismatch(dev, g, tflite, inputs[k], inputs[:k] if g.state else [])
 
     accuracy = None
     if host_rep.accuracy and ds is not None and ds.labels is not None:

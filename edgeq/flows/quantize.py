@@ -4,6 +4,7 @@ histogram, MACs, every op the C backend cannot lower)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
-from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
 from edgeq.frontend.islands import float_notes, read_model
+from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
+from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
 from edgeq.frontend.tflite.names import KerasNames, keras_layer, keras_names
+from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -65,7 +68,7 @@ SCHEMES = ("int8", "int16x8", "float32")
 
 def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-1.0, 1.0), random_count: int = 100,
                    per_channel: bool = True, progress=None, scheme: str = "int8",
-                   calibration: str = "minmax") -> QuantizeResult:
+                   calibration: str = "minmax", state: tuple[str, ...] | None = None) -> QuantizeResult:
     """Load a model, quantize it to full int8 (or take an int8 .tflite as it is) and describe it.
 
     ``calibration`` is the int8 activation-range method (minmax, percentile[:P], mse, entropy; see
@@ -73,6 +76,11 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
 
     ``scheme`` "int16x8" quantizes to int16 activations and int8 weights instead (int16 I/O, see
     edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed).
+
+    A Keras model in explicit-state form (``state``: IN:OUT pairs by Keras names, None to pair by name,
+    ``()`` for none; see edgeq.frontend.state) is calibrated on sequences: the calibration data holds the
+    inputs that are not state, frames in stream order (or ``random``), and the state inputs get the states
+    the float model reaches over them from zeros. Data holding every input is used as it is.
     """
 
     if scheme not in SCHEMES:
@@ -100,8 +108,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                                   "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
         float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
+        pairs = [] if (loaded.keras_model is None or needs_rnn_conversion(loaded) or state == ()) else \
+            keras_state_pairs(loaded.keras_model, state)
         cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
-                           random_count)
+                           random_count, pairs)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
@@ -153,13 +163,29 @@ def _keras_names(loaded) -> KerasNames:
     return keras_names(loaded.keras_model) if loaded.keras_model is not None else KerasNames()
 
 
-def _calibration(loaded, calib: str | None, missing: str, random_range, random_count: int) -> Samples:
+def _calibration(loaded, calib: str | None, missing: str, random_range, random_count: int,
+                 pairs: list[tuple[int, object]] = ()) -> Samples:
     """The calibration samples for ``loaded`` (``calib``: a data file or 'random'); ``missing`` is the error
-    when there are none."""
+    when there are none. ``pairs``: the state inputs of an explicit-state Keras model and their outputs
+    (frontend.state.keras_state_pairs), calibrated on the states its float model reaches over the other
+    inputs' samples (unless the data holds every input)."""
+    fed = [k for k, _ in pairs]
     if calib is None:
         raise EdgeqError(missing, hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, "
                                        "unrepresentative try")
-    return load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
+    specs = loaded_inputs(loaded)
+    if fed and str(calib) != "random":
+        try:
+            return load_calibration(calib, specs)
+        except EdgeqError:
+            pass  # the frames only: the states follow
+    if not fed:
+        return load_calibration(calib, specs, random_range=random_range, random_count=random_count)
+    user = [s for k, s in enumerate(specs) if k not in fed]
+    cal = load_calibration(calib, user, random_range=random_range, random_count=random_count)
+    return dataclasses.replace(cal, inputs=sequence_state_samples(loaded.keras_model, cal.inputs, pairs),
+                               notes=cal.notes + ("state inputs calibrated on the states the float model reaches "
+                                                  "over the samples run as one sequence",))
 
 
 def _result(model: str, name: str, data: bytes, float_bytes: int | None, calibration: str, warning: str | None,

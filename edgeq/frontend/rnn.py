@@ -46,6 +46,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
+from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 
 # Recurrent layers edgeq knows by class name; the first four are rebuilt for the converter.
 RECURRENT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "RNN", "ConvLSTM1D", "ConvLSTM2D",
@@ -252,17 +253,111 @@ def _bidirectional_layer(source: Any) -> Any:
     return TwoDirections()
 
 
+STATEFUL_LAYERS = ("LSTM", "GRU", "SimpleRNN")
+
+
+def stateful_layers(model: Any) -> list[Any]:
+    """The model's ``stateful=True`` recurrent layers (a Bidirectional's inner layers included)."""
+    return [layer for layer in _layers(model) if type(layer).__name__ in RECURRENT_LAYERS
+            and layer.get_config().get("stateful")]
+
+
+def state_input_names(layer: Any) -> list[str]:
+    """The explicit-state model's input names for a stateful layer's states (``h``, and ``c`` for an
+    LSTM); the output feeding each back is named ``new_<name>`` (see edgeq.frontend.state)."""
+    if type(layer).__name__ == "LSTM":
+        return [f"state_{layer.name}_h", f"state_{layer.name}_c"]
+    return [f"state_{layer.name}"]
+
+
+def _explicit_state_layer(source: Any, input_shape: Any) -> Any:
+    """A stateless copy of ``source`` (a built ``stateful=True`` LSTM, GRU or SimpleRNN) unrolled, that takes
+    its initial states and returns its final ones (``return_state``): what the stateful layer computes
+    in one call, with the state it keeps between calls made explicit."""
+    kind = type(source).__name__
+    cfg = source.get_config()
+    problems = [f"{flag}=True" for flag in ("go_backwards", "return_state") if cfg.get(flag)]
+    if kind not in STATEFUL_LAYERS:
+        problems.append(f"a stateful {kind} (LSTM, GRU and SimpleRNN can be stateful)")
+    if problems:
+        raise EdgeqError(f"stateful {kind} layer {source.name!r} cannot be converted for the C backend",
+                         detail=problems, hint=f"use {kind}(units, stateful=True, return_sequences=...)")
+    cfg = dict(cfg, stateful=False, return_state=True, unroll=True, name=f"{source.name}_explicit_state")
+    if kind in ("GRU", "LSTM"):
+        cfg["implementation"] = 1  # one matmul per gate: no SPLIT (see _unrolled_layer)
+    layer = type(source).from_config(cfg)
+    layer.build(tuple(input_shape))
+    layer.set_weights(source.get_weights())
+    return layer
+
+
+def explicit_state_model(model: Any) -> Any:
+    """``model`` with each ``stateful=True`` recurrent layer made explicit: the model gains an input per state
+    (``state_<layer>``, or ``state_<layer>_h`` and ``_c`` for an LSTM: zeros are the reset state) and an
+    output ``new_<input name>`` giving the state after the call, which the caller feeds back into the input
+    for the next call (the generated C does it itself, see edgeq.frontend.state); the layer is unrolled
+    (LSTMs too: the fused LSTM op keeps its cell state to itself) and the model's outputs become a dict
+    (``output_<i>`` in the original order, then the new states) so that the exported signature names
+    them. Returns the model unchanged when it has no stateful layer."""
+    keras = import_keras()
+    stateful = stateful_layers(model)
+    if not stateful:
+        return model
+    inputs = [keras.Input(shape=tuple(x.shape[1:]), name=x.name, dtype=x.dtype) for x in model.inputs]
+    states: dict[int, list[Any]] = {}
+    new_states: dict[str, Any] = {}
+    for layer in stateful:
+        states[id(layer)] = [keras.Input(shape=(int(layer.units),), name=n) for n in state_input_names(layer)]
+
+    def operation(op: Any) -> Any:
+        kind = type(op).__name__
+        if id(op) not in states:  # the stateless recurrent layers, as rebuild_rnn_model replaces them
+            if kind == "Bidirectional":
+                return _bidirectional_layer(op)
+            if kind in REBUILT_LAYERS:
+                return _directional_layer(op, tuple(op.input.shape))
+            return op
+
+        def call(x: Any, *args: Any, **kwargs: Any) -> Any:
+            explicit = _explicit_state_layer(op, (1, *x.shape[1:]))
+            y, *finals = explicit(x, initial_state=states[id(op)])
+            for state_in, final in zip(states[id(op)], finals):
+                new_states[f"new_{state_in.name}"] = final
+            return y
+
+        return call
+
+    graph = model if hasattr(model, "_nodes_by_depth") else getattr(model, "_functional", None)
+    unreachable = [layer.name for layer in stateful if layer not in getattr(model, "layers", [])]
+    if graph is None or unreachable:
+        raise EdgeqError(f"edgeq could not make the state of {model.name!r} explicit",
+                         detail=[f"stateful layers inside nested models or wrappers: {', '.join(unreachable)}"]
+                         if unreachable else [],
+                         hint="a Functional or Sequential model with its stateful layers at the top level can be "
+                              "converted")
+    outputs = graph._run_through_graph(inputs if len(inputs) > 1 else inputs[0], operation_fn=operation)
+    flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    result = {f"output_{i}": y for i, y in enumerate(flat)}
+    result.update(new_states)
+    state_inputs = [x for layer in stateful for x in states[id(layer)]]
+    return keras.Model(inputs + state_inputs, result, name=f"{model.name}_explicit_state")
+
+
 def rebuild_rnn_model(model: Any) -> Any:
     """``model`` (Keras 3, built, fixed time steps) with every LSTM replaced by a layer the converter fuses
     into one UNIDIRECTIONAL_SEQUENCE_LSTM, every GRU and SimpleRNN unrolled, and every Bidirectional split
     into its two directions (see the module docstring); other layers are cloned with their weights. The
-    rebuilt float model computes what ``model`` computes. Raises EdgeqError for other recurrent layers
-    (RNN with a custom cell, ConvLSTM) and for settings no stateless conversion computes."""
+    rebuilt float model computes what ``model`` computes. A model with ``stateful=True`` layers is rebuilt
+    with their state explicit (:func:`explicit_state_model`: one call of the rebuilt model, its new states
+    fed back, computes one call of the stateful one). Raises EdgeqError for other recurrent layers (RNN
+    with a custom cell, ConvLSTM) and for settings no conversion computes."""
     keras = import_keras()
     others = sorted({name for name in recurrent_layers(model) if name not in REBUILT_LAYERS})
     if others:
         raise EdgeqError(f"{', '.join(others)} layers are not supported yet ({', '.join(REBUILT_LAYERS)} are)",
                          hint="replace them by LSTM or GRU layers, or keep them out of the model deployed")
+    if stateful_layers(model):
+        return explicit_state_model(model)
     clones: dict[int, Any] = {}
 
     def clone(layer: Any) -> Any:
@@ -294,7 +389,14 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
                 calibration: str = "minmax", progress: Callable[[int, int], None] | None = None) -> RnnConversion:
     """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (int8 and float32)."""
     assert loaded.keras_model is not None, "a Keras-kind LoadedModel carries its Keras model"
-    rebuilt = replace(loaded, keras_model=rebuild_rnn_model(loaded.keras_model))
+    model = rebuild_rnn_model(loaded.keras_model)
+    extra = model.inputs[len(loaded.input_names):]  # the state inputs of stateful layers
+    rebuilt = replace(loaded, keras_model=model,
+                      input_shapes=loaded.input_shapes + [tuple(x.shape[1:]) for x in extra],
+                      input_dtypes=loaded.input_dtypes + [np.dtype("float32")] * len(extra),
+                      input_names=loaded.input_names + [x.name for x in extra])
+    if extra:  # the state inputs: calibrated on the states the float model reaches over the frames
+        calib = replace(calib, inputs=sequence_state_samples(model, calib.inputs, keras_state_pairs(model)))
     int8 = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
     return RnnConversion(int8, float_tflite_bytes(rebuilt))
 

@@ -1,1 +1,1 @@
-from edgeq.ir.graph import ALIAS_OPS, ArrayRef, Buffer, Graph, Lowered, MemoryPlan, Op, Quant, Tensor
+from edgeq.ir.graph import ALIAS_OPS, ArrayRef, Buffer, Graph, Lowered, MemoryPlan, Op, Quant, StatePair, Tensor

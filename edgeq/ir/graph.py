@@ -123,6 +123,19 @@ class Op:
     location: str = ""
 
 
+@dataclass(frozen=True)
+class StatePair:
+    """A state carried from one ``model_invoke()`` to the next: after each invoke the bytes of tensor
+    ``output`` (requantized to ``input``'s scale and zero point) become those of tensor ``input``, which
+    the next invoke reads. ``input`` is then not a user input: it lives in a static state buffer outside
+    the arena, set to its zero point (the real value 0) by ``model_reset_state()``. ``name`` is what the
+    user calls the pair (the input's signature name)."""
+
+    input: int
+    output: int
+    name: str
+
+
 BUFFER_KINDS = ("tensor", "scratch")
 
 
@@ -165,6 +178,9 @@ class MemoryPlan:
     live: tuple[int, ...]  # bytes live at steps -1, 0, ..., len(ops)
     buffers: tuple[Buffer, ...] = ()
     alignment: int = 16
+    # state buffers (see StatePair), outside the arena: storage tensor id -> byte offset in the state block
+    state: Mapping[int, int] = field(default_factory=dict)
+    state_size: int = 0  # bytes of the state block (aligned)
 
     @property
     def lower_bound(self) -> int:
@@ -184,6 +200,12 @@ class Graph:
     name: str = "model"
     plan: MemoryPlan | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # state carried across invokes (frontend.state pairs them; passes.graph.state feeds them back)
+    state: tuple[StatePair, ...] = ()
+
+    def state_inputs(self) -> frozenset[int]:
+        """Storages of the paired state inputs: static memory, not arena."""
+        return frozenset(self.storage(p.input) for p in self.state)
 
     def tensor(self, tid: int) -> Tensor:
         return self.tensors[tid]

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Callable
 
 from edgeq.frontend.islands import read_model
+from edgeq.frontend.state import pair_state
 from edgeq.ir import Graph
 from edgeq.passes.graph.alias import alias_reshapes, fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
 from edgeq.passes.graph.schedule import schedule, schedule_memory
+from edgeq.passes.graph.state import feed_back_state
 from edgeq.passes.lower import lower
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.memory.planner import plan_memory
@@ -23,6 +25,7 @@ def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
         ("lower", lambda g: lower(g, ctx)),
         ("alias-reshapes", alias_reshapes),
         ("schedule-memory", schedule_memory),
+        ("feed-back-state", lambda g: feed_back_state(g, ctx)),
         ("plan-memory", plan_memory),
     ]
 
@@ -33,7 +36,10 @@ def compile_graph(g: Graph, ctx: LowerCtx = LowerCtx()) -> Graph:
     return g
 
 
-def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any") -> Graph:
-    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx); float islands
-    become tables (edgeq.frontend.islands)."""
-    return compile_graph(read_model(model, name=name), LowerCtx(rounding=rounding, cpu=cpu))
+def lower_tflite(model: bytes, rounding: str = "litert", name: str = "model", cpu: str = "any",
+                 state: tuple[str, ...] | None = None) -> Graph:
+    """Quantized .tflite bytes -> lowered, scheduled, memory-planned graph (``cpu``: see LowerCtx;
+    ``state``: ``IN:OUT`` pairs fed back across invokes, None to pair by name, see frontend.state); float
+    islands become tables (edgeq.frontend.islands)."""
+    g = pair_state(read_model(model, name=name), state)
+    return compile_graph(g, LowerCtx(rounding=rounding, cpu=cpu))

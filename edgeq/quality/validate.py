@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,10 @@ import numpy as np
 from edgeq.frontend.data import Samples, check_samples, match_names, random_token_ids, tflite_inputs
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
+from edgeq.frontend.state import pair_state, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.ir import Graph
+from edgeq.passes.lower.int8.quantize import LITERT_SINGLE_ROUNDING, requantize_table
 from edgeq.passes.pipeline import lower_tflite
 from edgeq.quality.compare import ByteCompare, first_mismatching_op
 from edgeq.quality.metrics import ErrorStats, accuracy, cosine_similarity, finite_or_none, top1_agreement
@@ -33,6 +37,8 @@ class ValidationReport:
     references_disagree_bytes: int | None = None
     arena: dict = field(default_factory=dict)
     first_bad_op: dict | None = None
+    # the model's state inputs fed back across invokes: the samples were the frames of one sequence
+    states: list[str] = field(default_factory=list)
     # the integer inputs that were run and LiteRT's outputs for them (not part of the JSON report)
     inputs: list = field(default_factory=list, repr=False)
     reference_outputs: list = field(default_factory=list, repr=False)
@@ -52,6 +58,7 @@ class ValidationReport:
             "c_host_skipped": self.c_host_skipped,
             "litert_vs_tflm_mismatched_bytes": self.references_disagree_bytes,
             "arena": self.arena,
+            "states": self.states,
         }
 
 
@@ -62,21 +69,26 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> 
     return np.clip(q + zero_point, info.min, info.max).astype(dtype)
 
 
-def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0) -> list[list[np.ndarray]]:
+def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0,
+                 state: tuple[str, ...] | None = None) -> list[list[np.ndarray]]:
     """``n`` samples for the model's inputs in their own dtype (int8, uint8, int16 or float32): from the
     data set (float data quantized with the input's scale and zero point for integer inputs, passed
     through for float32 inputs), else random (the full integer range; standard normal floats; token ids
-    uniform over the table they index)."""
-    g = read_tflite(model)
+    uniform over the table they index). For a model with state (``state``: IN:OUT pairs, None to pair by
+    name, see frontend.state) only the user inputs, the samples being the frames of one sequence in order."""
+    g = pair_state(read_tflite(model), state)
+    user = user_inputs(g)
     vocab = [spec.vocab for spec in tflite_inputs(model)]
+    vocab = [vocab[j] for j in user]
     if ds is not None:
-        check_samples(ds, tflite_inputs(model))
+        specs = tflite_inputs(model)
+        check_samples(ds, [specs[k] for k in user])
         n = min(n, ds.count)
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n):
         sample = []
-        for i, tid in enumerate(g.inputs):
+        for i, tid in enumerate(g.inputs[j] for j in user):
             t = g.tensor(tid)
             if ds is not None:
                 x = ds.inputs[i][k : k + 1]
@@ -96,6 +108,72 @@ def model_inputs(model: bytes, ds: Samples | None, n: int, seed: int = 0) -> lis
                 sample.append(rng.integers(info.min, info.max + 1, t.shape).astype(t.dtype))
         out.append(sample)
     return out
+
+
+class SequenceReference:
+    """A reference (LiteRT, TFLM: ``run(inputs) -> outputs`` over every model input and output) run frame
+    by frame the way the generated C of a model with state runs: the user gives the inputs that are not
+    state and gets the outputs that are not state; each state input gets the bytes of its output of the
+    previous frame, requantized to the input's scale and zero point as LiteRT's QUANTIZE op does
+    (``reference_ops::Requantize``, the table measured bit-exact in tests/kernels/test_quantize.py; the
+    very bytes when the pair shares scale and zero point), and its zero point after :meth:`reset`.
+    ``g``: the model's graph with its state paired (``frontend.state.pair_state``)."""
+
+    def __init__(self, ref, g: Graph):
+        self.ref, self.g = ref, g
+        self.name = getattr(ref, "name", "reference")
+        pos = {tid: k for k, tid in enumerate(g.inputs)}
+        self.state_pos = [pos[p.input] for p in g.state]
+        self.user_pos = [k for k in range(len(g.inputs)) if k not in self.state_pos]
+        outs = list(range(len(g.outputs)))
+        self.from_pos = []
+        for p in g.state:  # the first position of each state output, as passes.graph.state removes it
+            k = next(k for k in outs if g.outputs[k] == p.output)
+            outs.remove(k)
+            self.from_pos.append(k)
+        self.out_pos = outs
+        self.tables = []
+        for p in g.state:
+            i, o = g.tensor(p.input), g.tensor(p.output)
+            self.tables.append(requantize_table(o.dtype, o.quant.scale[0], o.quant.zero_point[0], i.dtype,
+                                                i.quant.scale[0], i.quant.zero_point[0],
+                                                single=LITERT_SINGLE_ROUNDING).view(np.dtype(i.dtype)))
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = [np.full(self.g.tensor(p.input).shape, self.g.tensor(p.input).quant.zero_point[0],
+                              np.dtype(self.g.tensor(p.input).dtype)) for p in self.g.state]
+
+    def run(self, inputs) -> list[np.ndarray]:
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        full: list = [None] * len(self.g.inputs)
+        for k, x in zip(self.user_pos, inputs):
+            full[k] = x
+        for k, s in zip(self.state_pos, self.state):
+            full[k] = s
+        outs = self.ref.run(full)
+        self.state = [table[outs[k].view(np.uint8)].reshape(s.shape)
+                      for k, table, s in zip(self.from_pos, self.tables, self.state)]
+        return [outs[k] for k in self.out_pos]
+
+    def tensor(self, index: int) -> np.ndarray:
+        """A tensor of the last frame (the reference built with ``preserve_all`` for intermediates)."""
+        return self.ref.tensor(index)
+
+
+def sequence_first_mismatch(lg: Graph, host, model: bytes, frames: list, k: int) -> dict | None:
+    """:func:`first_mismatching_op` in frame ``k`` of a sequence: frames 0..k-1 run first from the reset
+    state in the generated C (``host``) and in LiteRT (fed back, every tensor kept); the calls feeding the
+    state back are not compared (their output is the next frame's state, LiteRT's tensor this frame's)."""
+    ref = SequenceReference(LiteRT(model, preserve_all=True), dataclasses.replace(read_tflite(model), state=lg.state))
+    host.reset_state()
+    for x in frames[:k]:
+        ref.run(x)
+        host.run(x)
+    fed = {p.input for p in lg.state}
+    ops = tuple(op for op in lg.ops if not set(op.outputs) & fed)
+    return first_mismatching_op(dataclasses.replace(lg, ops=ops), host, ref, frames[k])
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -157,12 +235,20 @@ class FloatLiteRT:
 
 def validate(model: bytes, *, name: str = "model", keras_model=None, data: Samples | None = None,
              c_host: bool = False, samples: int = 100, progress=None,
-             workdir: str | Path | None = None) -> ValidationReport:
-    """Run every check that was asked for; ``progress(description, total)`` returns a step callback."""
-    g = read_tflite(model, name=name)
+             workdir: str | Path | None = None, state: tuple[str, ...] | None = None) -> ValidationReport:
+    """Run every check that was asked for; ``progress(description, total)`` returns a step callback.
+
+    A model with state (``state``: IN:OUT pairs, None to pair by name, see frontend.state) is run as one
+    sequence: the samples are its frames in order, from the reset state, in the references (fed back as
+    :class:`SequenceReference` does) and in the generated C (``model_reset_state()`` once, then frame
+    after frame); every frame's outputs are compared. Accuracy against the float model is not measured
+    for such a model (the float model would need the same feedback)."""
+    g = pair_state(read_tflite(model, name=name), state)
     rep = ValidationReport(model=name)
-    litert = LiteRT(model)
-    inputs = model_inputs(model, data, samples)
+    rep.states = [p.name for p in g.state]
+    sequence = bool(g.state)
+    litert = SequenceReference(LiteRT(model), g) if sequence else LiteRT(model)
+    inputs = model_inputs(model, data, samples, state=state)
     rep.samples = len(inputs)
     step = progress("LiteRT reference", len(inputs)) if progress else (lambda: None)
     ref_out = []
@@ -172,7 +258,7 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
     rep.inputs, rep.reference_outputs = inputs, ref_out
 
     # accuracy / fidelity against the float model
-    if data is not None:
+    if data is not None and not sequence:
         outs_t = [g.tensor(t) for t in g.outputs]
         q = [np.stack([_as_real(o[i], t) for o in ref_out]) for i, t in enumerate(outs_t)]
         if keras_model is not None:
@@ -198,7 +284,7 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
         if lacking:  # TFLM could not load the model: compare with LiteRT only
             rep.c_host_skipped["tflm"] = f"TFLite Micro registers no {', '.join(lacking)}"
         else:
-            tflm = TFLM(model)
+            tflm = SequenceReference(TFLM(model), g) if sequence else TFLM(model)
             tflm_out = []
             step = progress("TFLM reference", len(inputs)) if progress else (lambda: None)
             for x in inputs:
@@ -207,27 +293,31 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
             rep.references_disagree_bytes = int(sum(
                 int(np.sum(a.view(np.uint8) != b.view(np.uint8)))
                 for ro, to in zip(ref_out, tflm_out) for a, b in zip(ro, to)))
-            rep.arena["tflm"] = tflm.arena_bytes()
+            rep.arena["tflm"] = (tflm.ref if sequence else tflm).arena_bytes()
         tmp = tempfile.TemporaryDirectory(dir=workdir)
         try:
             for mode, ref_name, expected in (("litert", "litert-ref", ref_out), ("tflm", "tflm", tflm_out)):
                 if expected is None:
                     continue
                 try:
-                    lg = lower_tflite(model, mode, name)
+                    lg = lower_tflite(model, mode, name, state=state)
                 except UnsupportedOpsError as e:
                     if mode == "litert":
                         raise
                     rep.c_host_skipped[mode] = "; ".join(o.describe() for o in e.ops)
                     continue
                 host = HostModel(generate(lg, Path(tmp.name) / mode))
-                rep.arena["edgeq"] = {"arena": lg.plan.size, "lower_bound": lg.plan.lower_bound}
+                rep.arena["edgeq"] = {"arena": lg.plan.size, "lower_bound": lg.plan.lower_bound,
+                                      "state": lg.plan.state_size}
                 cmp = ByteCompare(ref_name)
                 step = progress(f"C on host vs {ref_name}", len(inputs)) if progress else (lambda: None)
+                host.reset_state()
                 for k, x in enumerate(inputs):
                     cmp.add(k, host.run(x), expected[k])
                     step()
-                if not cmp.ok and mode == "litert":
+                if not cmp.ok and mode == "litert" and sequence:
+                    cmp.first_bad_op = sequence_first_mismatch(lg, host, model, inputs, cmp.first_bad_sample)
+                elif not cmp.ok and mode == "litert":
                     cmp.first_bad_op = first_mismatching_op(lg, host, LiteRT(model, preserve_all=True),
                                                             inputs[cmp.first_bad_sample])
                 rep.c_host[mode] = cmp

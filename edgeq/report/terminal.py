@@ -90,7 +90,9 @@ def plan_table(g, top: int = 8) -> None:
     if len(bufs) > top:
         t.add_row(f"... {len(bufs) - top} more", "", "", "")
     console.print(t)
-    console.print(f"arena: {plan.size:,} bytes (lower bound for this schedule: {plan.lower_bound:,} bytes)")
+    console.print(f"arena: {plan.size:,} bytes (lower bound for this schedule: {plan.lower_bound:,} bytes)"
+                  + (f"; state kept across invokes: {plan.state_size:,} bytes ({', '.join(p.name for p in g.state)})"
+                     if g.state else ""))
 
 
 def validation_tables(rep) -> None:
@@ -122,6 +124,10 @@ def validation_tables(rep) -> None:
         tf = rep.arena.get("tflm", {})
         ours = rep.arena.get("edgeq", {})
         line = f"arena: edgeq {ours.get('arena', 0):,} B (lower bound {ours.get('lower_bound', 0):,} B)"
+        if rep.states:
+            line += f" + state {ours.get('state', 0):,} B"
+            console.print(f"the samples ran as one sequence of {rep.samples} frames, state fed back: "
+                          + ", ".join(rep.states))
         if "total" in tf and "head" in tf:
             line += f"; TFLM {tf['total']:,} B, of which {tf['head']:,} B activations and scratch"
         console.print(line)
@@ -166,6 +172,8 @@ def summary_table(r: FlowResult) -> None:
     t.add_row("  bench harness", f"{_fmt_num(mem.harness_bytes)} B")
     t.add_row("RAM (whole image)", f"{_fmt_num(mem.ram_bytes)} B of {_fmt_num(mem.ram_limit)}")
     t.add_row("  arena", f"{_fmt_num(mem.arena_bytes)} B")
+    if mem.state_bytes:
+        t.add_row("  state (kept across invokes)", f"{_fmt_num(mem.state_bytes)} B")
     t.add_row("  stack used (high-water)", f"{_fmt_num(mem.stack_bytes)} B")
     if r.accuracy is not None:
         t.add_row(f"accuracy on {r.accuracy.samples} samples", accuracy_line(r.accuracy, m.scheme))

@@ -42,14 +42,20 @@ class Latency:
 def run_device(dev, *, sha256: bytes | None, inputs: list[list[np.ndarray]], runs: int, progress=None,
                profile: bool = True, flash_hint: str | None = None) -> DeviceRun:
     """Check the model (``sha256``, else just HELLO), run ``inputs`` and ``runs`` latency runs, read the
-    per-op profile (``profile``) and the stack high-water mark."""
+    per-op profile (``profile``) and the stack high-water mark. A model with state runs ``inputs`` as the
+    frames of one sequence from the reset state (``Device.run_sequence``); the latency runs and the
+    profile then repeat its last frame from that frame's state."""
     info = dev.check_model(sha256, flash_hint=flash_hint) if sha256 is not None else dev.hello()
     run = DeviceRun(info)
     step = progress("inference on the device", len(inputs)) if progress else (lambda: None)
-    for x in inputs:
-        outs, _ = dev.infer([np.ascontiguousarray(a).tobytes() for a in x])
-        run.outputs.append(outs)
-        step()
+    frames = [[np.ascontiguousarray(a).tobytes() for a in x] for x in inputs]
+    if info.state_bytes:
+        run.outputs = [outs for outs, _ in dev.run_sequence(frames, step)]
+    else:
+        for x in frames:
+            outs, _ = dev.infer(x)
+            run.outputs.append(outs)
+            step()
     bench_in = [np.ascontiguousarray(a).tobytes() for a in inputs[0]] if inputs else None
     if bench_in is None:
         rng = np.random.default_rng(0)

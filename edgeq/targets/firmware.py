@@ -120,6 +120,7 @@ class FirmwareMemory:
     stack_bytes: int | None  # reserved at build time; the measured high-water mark after a run
     flash_limit: int
     ram_limit: int
+    state_bytes: int = 0  # the model's state kept across invokes (static, outside the arena)
 
 
 @dataclass
@@ -136,7 +137,7 @@ class BenchBuild:
         return bytes.fromhex(self.manifest["model_sha256"])
 
 
-def memory_breakdown(image, lib_dir: Path, arena_bytes: int) -> FirmwareMemory:
+def memory_breakdown(image, lib_dir: Path, arena_bytes: int, state_bytes: int = 0) -> FirmwareMemory:
     """Flash and RAM of a bench image, split into weights, inference code and the bench harness."""
     lib = str(Path(lib_dir).resolve())
 
@@ -152,7 +153,7 @@ def memory_breakdown(image, lib_dir: Path, arena_bytes: int) -> FirmwareMemory:
         code_bytes=lib_sz.text if lib_sz else 0,
         library_const_bytes=(lib_sz.rodata + lib_sz.data) if lib_sz else 0,
         harness_bytes=h_sz.flash if h_sz else 0, ram_bytes=image.ram_bytes, arena_bytes=arena_bytes,
-        stack_bytes=image.stack, flash_limit=image.flash_limit, ram_limit=image.ram_limit)
+        stack_bytes=image.stack, flash_limit=image.flash_limit, ram_limit=image.ram_limit, state_bytes=state_bytes)
 
 
 def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = None) -> BenchBuild:
@@ -176,7 +177,7 @@ def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = 
         sources = [BENCH_DIR / s for s in BENCH_SOURCES] + [lib_dir / s for s in man["sources"]]
         img = build_firmware(board, sources, [BENCH_DIR, lib_dir, cfg], tmp,
                              force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench")
-        mem = memory_breakdown(img, lib_dir, man["arena_bytes"])
+        mem = memory_breakdown(img, lib_dir, man["arena_bytes"], man.get("state_bytes", 0))
         elf = out / img.elf.name
         (tmp / BUILD_INFO).write_text(json.dumps({"board": board.name, "elf": str(elf), "lib_dir": str(lib_dir),
                                                   "model_sha256": man["model_sha256"], "memory": dataclasses.asdict(mem)},

@@ -10,8 +10,9 @@ The estimate is a lower bound made of parts that are exact or measured:
 * flash: constant data (weights, biases, requantization tables: exactly what ``model_data.c`` holds), the
   code of the kernel functions the model calls (each function's size in an object compiled for the board's
   CPU, cached; static helpers and libgcc are not counted), and a minimum for the bench harness;
-* RAM: the planned arena (exact), the board's reserved stack (``memory.stack_bytes``), and the bench
-  harness's buffers (the protocol frame buffer, the input copy, the per-op profile).
+* RAM: the planned arena (exact), the state kept across invokes (exact, ``MemoryPlan.state_size``), the
+  board's reserved stack (``memory.stack_bytes``), and the bench harness's buffers (the protocol frame
+  buffer, the input copy, the per-op profile, the copy of a frame's start state).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class FitEstimate(BoardLimits):
     largest_activations: tuple[Item, ...] = ()
     heaviest_layers: tuple[Item, ...] = ()
     kernels: dict[str, int] = field(default_factory=dict)  # kernel function -> estimated code bytes
+    state_bytes: int = 0  # the model's state kept across invokes (static, outside the arena)
 
     @property
     def flash_bytes(self) -> int:
@@ -72,7 +74,7 @@ class FitEstimate(BoardLimits):
 
     @property
     def ram_bytes(self) -> int:
-        return self.arena_bytes + self.stack_bytes + self.harness_ram_bytes
+        return self.arena_bytes + self.state_bytes + self.stack_bytes + self.harness_ram_bytes
 
     @property
     def fits(self) -> bool:
@@ -82,7 +84,7 @@ class FitEstimate(BoardLimits):
         return {"board": self.board.name, "flash_bytes": self.flash_bytes, "flash_limit": self.flash_limit,
                 "ram_bytes": self.ram_bytes, "ram_limit": self.ram_limit, "weights_bytes": self.weights_bytes,
                 "code_bytes": self.code_bytes, "harness_flash_bytes": self.harness_flash_bytes,
-                "arena_bytes": self.arena_bytes, "stack_bytes": self.stack_bytes,
+                "arena_bytes": self.arena_bytes, "state_bytes": self.state_bytes, "stack_bytes": self.stack_bytes,
                 "harness_ram_bytes": self.harness_ram_bytes,
                 "largest_constants": [i.describe() for i in self.largest_constants],
                 "largest_activations": [i.describe() for i in self.largest_activations],
@@ -138,7 +140,7 @@ def estimate_graph(g, board: Board, *, harness: bool = True, top: int = 3) -> Fi
     in_bytes = sum(g.tensor(t).nbytes for t in g.inputs)
     n_ops = sum(op.lowered is not None for op in g.ops)
     return _estimate(board, sum(n for n, _ in arrays.values()), kernels, g.plan.size, in_bytes, len(g.inputs),
-                     n_ops, harness, tuple(const_items), act_items, layer_items, sources)
+                     n_ops, harness, tuple(const_items), act_items, layer_items, sources, g.plan.state_size)
 
 
 def estimate_library(lib_dir: str | Path, board: Board, manifest: dict, *, harness: bool = True,
@@ -181,17 +183,18 @@ def estimate_library(lib_dir: str | Path, board: Board, manifest: dict, *, harne
     in_bytes = sum(int(v) for v in re.findall(r"#define\s+\w+_INPUT\d+_BYTES\s+(\d+)", header_text))
     sources = [Path(f).stem for f in manifest.get("sources", []) if (KERNELS_DIR / f).is_file()]
     return _estimate(board, sum(n for n, _, _ in arrays), kernels, int(manifest.get("arena_bytes", 0)), in_bytes,
-                     1, int(manifest.get("num_ops", len(kernels))), harness, consts, acts, layers, sources)
+                     1, int(manifest.get("num_ops", len(kernels))), harness, consts, acts, layers, sources,
+                     int(manifest.get("state_bytes", 0)))
 
 
 def _estimate(board: Board, weights: int, kernels: list[str], arena: int, in_bytes: int, n_inputs: int, n_ops: int,
-              harness: bool, consts, acts, layers, sources: list[str]) -> FitEstimate:
+              harness: bool, consts, acts, layers, sources: list[str], state: int = 0) -> FitEstimate:
     sizes = kernel_code_sizes(board, sorted(set(kernels)), sources)
     code = sum(sizes.values()) + CALL_BYTES * len(kernels)
     h_flash = HARNESS_FLASH_MIN if harness else 0
-    h_ram = (_proto_frame_bytes() + in_bytes + 4 * (n_inputs + 1) + 4 * (n_ops + 1)) if harness else 0
+    h_ram = (_proto_frame_bytes() + in_bytes + 4 * (n_inputs + 1) + 4 * (n_ops + 1) + state) if harness else 0
     return FitEstimate(board, weights, code, h_flash, arena, board.memory.stack_bytes, h_ram, consts, acts, layers,
-                       sizes)
+                       sizes, state)
 
 
 def _proto_frame_bytes() -> int:
@@ -253,7 +256,8 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
     if est.ram_bytes > est.ram_limit:
         detail.append(f"RAM: needs at least {est.ram_bytes:,} bytes, {b.name} has {est.ram_limit:,} "
                       f"({est.ram_bytes - est.ram_limit:,} over): arena {est.arena_bytes:,}, "
-                      f"stack {est.stack_bytes:,}, bench harness buffers {est.harness_ram_bytes:,}")
+                      + (f"state {est.state_bytes:,}, " if est.state_bytes else "")
+                      + f"stack {est.stack_bytes:,}, bench harness buffers {est.harness_ram_bytes:,}")
     if est.flash_bytes > est.flash_limit:
         if est.largest_constants:
             detail.append("largest constant arrays (flash): " + "; ".join(i.describe() for i in est.largest_constants))

@@ -77,6 +77,8 @@ class HostModel:
         self.outputs = lib.context["outputs"]
         self.in_bytes = sum(t["bytes"] for t in self.inputs)
         self.out_bytes = sum(t["bytes"] for t in self.outputs)
+        # a library loaded twice in one process is one copy (dlopen): start from the reset state
+        self.reset_state()
 
     def _pack(self, inputs) -> bytes:
         if isinstance(inputs, np.ndarray):
@@ -106,6 +108,11 @@ class HostModel:
         if rc != 0:
             raise RuntimeError("edgeq_host_run: size mismatch")
         return self._unpack(out.raw)
+
+    def reset_state(self) -> None:
+        """``model_reset_state()``: every state back to zero, as before the first ``run`` (a model with
+        state keeps it across ``run`` calls)."""
+        self._dll.edgeq_host_reset_state()
 
     def trace(self, inputs) -> tuple[list[np.ndarray], dict[int, bytes]]:
         """Outputs plus the raw output bytes of every op, keyed by op index."""

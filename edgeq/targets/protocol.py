@@ -1,4 +1,4 @@
-"""Host side of the bench protocol (version 2): frames, a retrying request/reply link, and the device API.
+"""Host side of the bench protocol (version 3): frames, a retrying request/reply link, and the device API.
 
 Frame (little-endian)::
 
@@ -19,6 +19,12 @@ inputs it ran on and of the outputs it produced. :meth:`Device.infer` checks bot
 sent and read back, and the run counter against the last one seen, so a board that was reset mid-run
 (inputs lost) or a transfer the frame CRC let through cannot produce a wrong result: it is refused with
 an :class:`EdgeqError` naming the port.
+
+Sequences (v3), for a model with state kept across invokes (HELLO's ``state_bytes`` > 0): RESET_STATE
+starts a sequence at frame 0; INVOKE with a frame number runs that frame, moving on from the current one
+when it is the next (a retried INVOKE of the current frame runs it again from the same state; any other
+number is refused with BAD_FRAME), so requests stay idempotent and a lost reply cannot make the device
+skip or repeat a frame. :meth:`Device.run_sequence` runs N frames that way.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from edgeq.errors import EdgeqError
 
-PROTO_VERSION = 2
+PROTO_VERSION = 3
 SYNC = b"\xed\x9e"
 MAX_PAYLOAD = 4096
 HEADER_BYTES = 6
@@ -46,6 +52,7 @@ class Type(IntEnum):
     PROFILE = 0x05
     DUMP = 0x06
     STACK = 0x07
+    RESET_STATE = 0x08
     ERROR = 0x7F
 
 
@@ -56,6 +63,7 @@ class ErrorCode(IntEnum):
     BAD_RANGE = 4
     NO_KERNEL = 5
     TOO_BIG = 6
+    BAD_FRAME = 7
 
 
 COUNTER_KINDS = {0: "dwt", 1: "systick"}
@@ -397,6 +405,7 @@ class DeviceInfo:
     input_bytes: tuple[int, ...]
     output_bytes: tuple[int, ...]
     max_payload: int
+    state_bytes: int = 0  # state the model keeps across invokes (static memory outside the arena)
 
     @property
     def counter(self) -> str:
@@ -435,11 +444,13 @@ def parse_hello(payload: bytes, where: str = "device") -> DeviceInfo:
     n_out = take("<B")
     outs = tuple(take("<I") for _ in range(n_out))
     max_payload = take("<H")
+    state_bytes = take("<I")
     if pos != len(p):
         raise EdgeqError(f"{where} sent a malformed HELLO reply ({len(p) - pos} bytes too many)")
     if not 16 <= max_payload:
         raise EdgeqError(f"{where} announces a max payload of {max_payload} bytes, too small to use")
-    return DeviceInfo(version, name, sha, arena, stack_size, clock_hz, kind, n_ops, ins, outs, max_payload)
+    return DeviceInfo(version, name, sha, arena, stack_size, clock_hz, kind, n_ops, ins, outs, max_payload,
+                      state_bytes)
 
 
 @dataclass(frozen=True)
@@ -587,11 +598,20 @@ class Device:
             hint="a reset mid-run: a crash (HardFault, watchdog), a brown-out, the reset button, or the "
                  "emulator restarted; run the benchmark again")
 
-    def invoke(self) -> int:
+    def reset_state(self) -> None:
+        """Start a sequence: ``model_reset_state()`` on the device; the next frame is frame 0."""
+        reply = self._one(Type.RESET_STATE)
+        if reply:
+            raise self._bad_reply("RESET_STATE", reply)
+
+    def invoke(self, frame: int | None = None) -> int:
         """Run one inference; the cycles of the ``model_invoke()`` call (the full reply: ``last_invoke``).
+        ``frame``: the frame of the sequence to run (the current one again, or the next); None runs the
+        current frame again.
 
         A run counter lower than one seen before means the board restarted: refused (EdgeqError)."""
-        reply = self._one(Type.INVOKE, timeout=self.invoke_timeout)
+        payload = b"" if frame is None else struct.pack("<I", frame)
+        reply = self._one(Type.INVOKE, payload, timeout=self.invoke_timeout)
         if len(reply) != 16:
             raise self._bad_reply("INVOKE", reply)
         r = InvokeReply(*struct.unpack("<IIII", reply))
@@ -617,8 +637,8 @@ class Device:
             self._chunked(Type.GET_OUTPUT, lambda off, n: struct.pack("<BIH", index, off, n), size, check)
         return bytes(out)
 
-    def infer(self, inputs) -> tuple[list[bytes], int]:
-        """Set every input, run once, read every output: (outputs, cycles)."""
+    def infer(self, inputs, frame: int | None = None) -> tuple[list[bytes], int]:
+        """Set every input, run once (``frame``: see :meth:`invoke`), read every output: (outputs, cycles)."""
         info = self._info()
         single = isinstance(inputs, (bytes, bytearray, memoryview)) or hasattr(inputs, "tobytes")
         inputs = [inputs] if single else list(inputs)
@@ -627,7 +647,7 @@ class Device:
         data = [x.tobytes() if hasattr(x, "tobytes") else bytes(x) for x in inputs]
         for i, x in enumerate(data):
             self.set_input(i, x)
-        cycles = self.invoke()
+        cycles = self.invoke(frame)
         r = self.last_invoke
         sent_crc = 0
         for x in data:
@@ -646,6 +666,17 @@ class Device:
                              hint="the board was probably reset or ran again while the outputs were being read; "
                                   "run again")
         return outs, cycles
+
+    def run_sequence(self, frames, step=None) -> list[tuple[list[bytes], int]]:
+        """Run ``frames`` (each a list of inputs, as :meth:`infer` takes them) as one sequence from the reset
+        state: RESET_STATE, then frame after frame. (outputs, cycles) per frame; ``step()`` after each."""
+        self.reset_state()
+        res = []
+        for k, x in enumerate(frames):
+            res.append(self.infer(x, frame=k))
+            if step is not None:
+                step()
+        return res
 
     def profile(self) -> list[int]:
         """Run once timing every op: cycles per op index (0 for ops that run no kernel)."""

@@ -12,6 +12,14 @@
  * their own and copied into the arena before every inference, because the memory plan may reuse an
  * input's bytes once it has been read: that makes INVOKE, PROFILE and DUMP repeatable (a retried
  * request gives the same answer).
+ *
+ * A model with state (MODEL_STATE_BYTES > 0, kept by model.c across invokes) is run as a sequence of
+ * frames: RESET_STATE starts one at frame 0; the bench keeps a copy of the state the current frame
+ * starts from and restores it before every run, so INVOKE, PROFILE and DUMP of the current frame stay
+ * repeatable. INVOKE with a frame number n moves to frame n when n is the next frame (the state the
+ * current frame's last run left becomes frame n's start state; the current frame must have run) and
+ * runs it; n equal to the current frame runs it again (a retried request); any other n is refused
+ * (EDGEQ_ERR_BAD_FRAME), so a lost reply never makes the sequence skip or repeat a frame.
  */
 #include <string.h>
 
@@ -107,6 +115,11 @@ static uint16_t bench_dump_op;
 static uint8_t bench_dump_seq;
 static uint8_t bench_dump_done;
 static uint32_t bench_runs; /* model runs since boot (INVOKE, PROFILE, DUMP); 0 after a reset */
+#if MODEL_STATE_BYTES > 0
+static uint8_t bench_state[MODEL_STATE_BYTES]; /* the state the current frame starts from */
+#endif
+static uint32_t bench_frame;    /* the current frame of the sequence (0 after RESET_STATE) */
+static uint8_t bench_frame_ran; /* the model's state is what a run of the current frame left */
 
 void bench_init(void);
 void bench_byte(uint8_t c);
@@ -149,6 +162,10 @@ static void bench_load_inputs(void) {
 static uint32_t bench_run(uint8_t mode) {
   uint32_t t0, t1;
   bench_load_inputs();
+#if MODEL_STATE_BYTES > 0
+  memcpy(model_state(), bench_state, MODEL_STATE_BYTES); /* every run of a frame starts from its state */
+#endif
+  bench_frame_ran = 1;
   bench_runs++;
   bench_hook_active = mode;
   t0 = platform_cycles();
@@ -196,7 +213,7 @@ static void bench_hello(const proto_frame_t *f) {
   static const char name[] = BENCH_BOARD_NAME;
   const size_t name_len = sizeof name - 1 > 255 ? 255 : sizeof name - 1;
   const size_t len = 2 + 1 + name_len + 32 + 4 + 4 + 4 + 1 + 2 + 1 + 4u * MODEL_NUM_INPUTS + 1 +
-                     4u * MODEL_NUM_OUTPUTS + 2;
+                     4u * MODEL_NUM_OUTPUTS + 2 + 4;
   proto_tx_t tx;
   int i;
   if (len > EDGEQ_PROTO_MAX_PAYLOAD) {
@@ -218,6 +235,7 @@ static void bench_hello(const proto_frame_t *f) {
   proto_tx_u8(&tx, (uint8_t)MODEL_NUM_OUTPUTS);
   for (i = 0; i < MODEL_NUM_OUTPUTS; i++) proto_tx_u32(&tx, (uint32_t)model_output_bytes(i));
   proto_tx_u16(&tx, (uint16_t)BENCH_MAX_REQUEST);
+  proto_tx_u32(&tx, (uint32_t)MODEL_STATE_BYTES);
   proto_tx_end(&tx);
 }
 
@@ -271,13 +289,39 @@ static void bench_get_output(const proto_frame_t *f) {
   proto_tx_end(&tx);
 }
 
-/* INVOKE: cycles, runs since boot, CRC-32 of all inputs (as run) and of all outputs, 16 bytes. */
+static void bench_start_sequence(void) {
+  model_reset_state();
+#if MODEL_STATE_BYTES > 0
+  memcpy(bench_state, model_state(), MODEL_STATE_BYTES);
+#endif
+  bench_frame = 0;
+  bench_frame_ran = 0;
+}
+
+/* INVOKE [frame:u32]: cycles, runs since boot, CRC-32 of all inputs (as run) and of all outputs, 16 bytes. */
 static void bench_invoke(const proto_frame_t *f) {
   proto_tx_t tx;
-  uint32_t cycles = bench_run(BENCH_IDLE);
-  uint32_t in_crc = proto_crc32(bench_inputs, BENCH_INPUT_BYTES);
-  uint32_t out_crc = 0;
+  uint32_t cycles, in_crc, out_crc = 0;
   int i;
+  if (f->len != 0 && f->len != 4) {
+    bench_reply_error(f->seq, EDGEQ_ERR_BAD_LENGTH, "INVOKE takes no payload or frame:u32");
+    return;
+  }
+  if (f->len == 4) {
+    uint32_t frame = proto_get_u32(f->payload);
+    if (frame == bench_frame + 1u && bench_frame_ran) { /* the next frame starts where this one ended */
+#if MODEL_STATE_BYTES > 0
+      memcpy(bench_state, model_state(), MODEL_STATE_BYTES);
+#endif
+      bench_frame = frame;
+      bench_frame_ran = 0;
+    } else if (frame != bench_frame) {
+      bench_reply_error(f->seq, EDGEQ_ERR_BAD_FRAME, "INVOKE of a frame out of sequence");
+      return;
+    }
+  }
+  cycles = bench_run(BENCH_IDLE);
+  in_crc = proto_crc32(bench_inputs, BENCH_INPUT_BYTES);
   for (i = 0; i < MODEL_NUM_OUTPUTS; i++) {
     out_crc = proto_crc32_update(out_crc, (const uint8_t *)model_output(i), model_output_bytes(i));
   }
@@ -336,7 +380,11 @@ static void bench_handle(const proto_frame_t *f) {
     bench_dump(f);
     return;
   }
-  if (f->type < EDGEQ_PROTO_HELLO || f->type > EDGEQ_PROTO_STACK) {
+  if (f->type == EDGEQ_PROTO_INVOKE) {
+    bench_invoke(f);
+    return;
+  }
+  if (f->type < EDGEQ_PROTO_HELLO || f->type > EDGEQ_PROTO_RESET_STATE) {
     bench_reply_error(f->seq, EDGEQ_ERR_UNKNOWN_TYPE, "unknown request type");
     return;
   }
@@ -348,8 +396,9 @@ static void bench_handle(const proto_frame_t *f) {
     case EDGEQ_PROTO_HELLO:
       bench_hello(f);
       break;
-    case EDGEQ_PROTO_INVOKE:
-      bench_invoke(f);
+    case EDGEQ_PROTO_RESET_STATE:
+      bench_start_sequence();
+      bench_reply_empty(f->type, f->seq);
       break;
     case EDGEQ_PROTO_PROFILE:
       bench_profile_run(f);
@@ -370,6 +419,7 @@ void bench_init(void) {
   memset(bench_inputs, 0, sizeof bench_inputs);
   bench_runs = 0;
   bench_hook_active = BENCH_IDLE;
+  bench_start_sequence();
   proto_parser_init(&bench_parser);
   proto_parser_set_max(&bench_parser, BENCH_MAX_REQUEST);
 }

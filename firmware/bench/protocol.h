@@ -1,4 +1,4 @@
-/* protocol.h - the edgeq bench serial protocol, version 2 (device side; portable C99).
+/* protocol.h - the edgeq bench serial protocol, version 3 (device side; portable C99).
  *
  * Frame (little-endian):
  *   0xED 0x9E | type:u8 | seq:u8 | len:u16 | payload[len] | crc32:u32
@@ -21,7 +21,8 @@
 extern "C" {
 #endif
 
-#define EDGEQ_PROTO_VERSION 2u /* v2: INVOKE replies cycles, runs, input and output CRC-32 */
+#define EDGEQ_PROTO_VERSION 3u /* v2: INVOKE replies cycles, runs, input and output CRC-32; v3: RESET_STATE,
+                                  INVOKE of frame n of a sequence, HELLO ends with the model's state bytes */
 #define EDGEQ_PROTO_SYNC0 0xEDu
 #define EDGEQ_PROTO_SYNC1 0x9Eu
 #define EDGEQ_PROTO_MAX_PAYLOAD 4096u
@@ -37,6 +38,7 @@ extern "C" {
 #define EDGEQ_PROTO_PROFILE 0x05u
 #define EDGEQ_PROTO_DUMP 0x06u
 #define EDGEQ_PROTO_STACK 0x07u
+#define EDGEQ_PROTO_RESET_STATE 0x08u /* model_reset_state(): the next frame of the sequence is frame 0 */
 #define EDGEQ_PROTO_REPLY 0x80u
 #define EDGEQ_PROTO_ERROR 0x7Fu
 
@@ -47,6 +49,7 @@ extern "C" {
 #define EDGEQ_ERR_BAD_RANGE 4u    /* offset/length outside the tensor */
 #define EDGEQ_ERR_NO_KERNEL 5u    /* DUMP of an op that runs no kernel (aliased reshape) */
 #define EDGEQ_ERR_TOO_BIG 6u      /* the reply would not fit in one frame */
+#define EDGEQ_ERR_BAD_FRAME 7u    /* INVOKE of a frame that is neither the current one nor the next */
 
 /* --- CRC-32 (zlib-compatible) ------------------------------------------------------------------- */
 /* crc = proto_crc32_update(0, data, n) equals zlib.crc32(data); chain calls to cover several pieces. */

@@ -43,7 +43,7 @@ def test_quantize_and_validate_a_gru(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("layer,scheme,message,batch", [
-    (keras.layers.SimpleRNN(8, stateful=True), "int8", "stateful", 1),
+    (keras.layers.SimpleRNN(8, stateful=True, go_backwards=True), "int8", "go_backwards=True", 1),
     (keras.layers.LSTM(8), "int16x8", "--scheme int16x8 does not take them yet", None),
 ])
 def test_what_is_not_supported_yet_is_one_clear_error(tmp_path, capsys, layer, scheme, message, batch):

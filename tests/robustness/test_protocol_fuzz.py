@@ -4,8 +4,10 @@
 parser + bench_main.c's handlers, with the generated ad01 model), built with
 ``clang -fsanitize=fuzzer,address,undefined``: any out-of-bounds access, undefined behaviour, or a reply
 that is not a complete, valid frame aborts the run. The seed corpus holds valid requests of every type,
-including SET_INPUT / GET_OUTPUT with bad lengths and offsets, DUMP of bad op ids and oversized frames.
-The run is bounded (``FUZZ_RUNS`` executions); the number of executions is printed and checked.
+including SET_INPUT / GET_OUTPUT with bad lengths and offsets, DUMP of bad op ids and oversized frames,
+RESET_STATE and INVOKE of frames in and out of sequence. It runs twice: with ad01 (no state) and with the
+streaming keyword spotter (state kept across invokes: the bench's copy of a frame's start state). The run
+is bounded (``FUZZ_RUNS`` executions); the number of executions is printed and checked.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def seed_corpus(n_in: int, n_out: int, n_ops: int) -> dict[str, bytes]:
         "dump_bad_len": f(T.DUMP, 17, b"\x00"),
         "stack": f(T.STACK, 18),
         "stack_with_payload": f(T.STACK, 19, b"x"),
+        "reset_state": f(T.RESET_STATE, 25),
+        "reset_state_with_payload": f(T.RESET_STATE, 26, b"x"),
+        "invoke_frame_0": f(T.INVOKE, 27, struct.pack("<I", 0)),
+        "invoke_frame_1": f(T.INVOKE, 28, struct.pack("<I", 1)),
+        "invoke_frame_far": f(T.INVOKE, 29, struct.pack("<I", 0xFFFFFFFF)),
+        "invoke_bad_len": f(T.INVOKE, 30, b"\x01\x00"),
         "unknown_type": f(0x55, 20, b"abc"),
         "reply_echo": f(T.HELLO | P.REPLY, 21),
         "max_payload": f(T.SET_INPUT, 22, bytes(P.MAX_PAYLOAD)),
@@ -65,6 +73,9 @@ def seed_corpus(n_in: int, n_out: int, n_ops: int) -> dict[str, bytes]:
     }
     seeds["session"] = b"".join([seeds["hello"], seeds["set_input"], seeds["invoke"], seeds["get_output"],
                                  seeds["profile"], seeds["dump_0"], seeds["stack"]])
+    seeds["sequence"] = b"".join([seeds["reset_state"], seeds["set_input"], seeds["invoke_frame_0"],
+                                  seeds["invoke_frame_1"], seeds["profile"], seeds["dump_last"],
+                                  seeds["invoke_frame_1"], seeds["invoke_frame_far"], seeds["get_output"]])
     return {k: b"\x00" + v for k, v in seeds.items()}
 
 
@@ -89,10 +100,7 @@ def build_fuzzer(d: Path, lib, bench_main: Path = BENCH / "bench_main.c") -> Pat
     return exe
 
 
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    d = tmp_path_factory.mktemp("fuzzlib")
-    tflite = (MLPERF / "ad01_int8.tflite").read_bytes()
+def _lib(d: Path, tflite: bytes):
     lib = generate_c(tflite, d / "model", prefix="model", cpu="portable")
     (d / "cfg").mkdir()
     (d / "cfg" / "bench_config.h").write_text(
@@ -101,13 +109,27 @@ def lib(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    return _lib(tmp_path_factory.mktemp("fuzzlib"), (MLPERF / "ad01_int8.tflite").read_bytes())
+
+
+@pytest.fixture(scope="module")
 def fuzzer(tmp_path_factory, lib) -> Path:
     return build_fuzzer(tmp_path_factory.mktemp("fuzz"), lib)
 
 
-def _corpus(d: Path) -> Path:
+@pytest.fixture(scope="module")
+def stateful_fuzzer(tmp_path_factory) -> Path:
+    from streaming import streaming_kws
+
+    lib = _lib(tmp_path_factory.mktemp("fuzzlib_state"), streaming_kws())
+    assert lib.context["state_size"] > 0
+    return build_fuzzer(tmp_path_factory.mktemp("fuzz_state"), lib)
+
+
+def _corpus(d: Path, sizes: tuple[int, int, int] = (640, 640, 10)) -> Path:
     d.mkdir()
-    for name, data in seed_corpus(640, 640, 10).items():  # ad01: 640-byte input and output, 10 ops
+    for name, data in seed_corpus(*sizes).items():  # ad01: 640-byte input and output, 10 ops
         (d / name).write_bytes(data)
     return d
 
@@ -148,3 +170,17 @@ def test_fuzzer_finds_a_planted_bug(lib, tmp_path):
     exe = build_fuzzer(tmp_path, lib, mutant)
     r = _run(exe, _corpus(tmp_path / "c"), "-runs=0")
     assert r.returncode != 0 and ("AddressSanitizer" in r.stderr or "runtime error" in r.stderr), r.stderr[-2000:]
+
+
+def test_fuzz_a_model_with_state(stateful_fuzzer, tmp_path):
+    """The streaming keyword spotter (10-byte frame, 12-byte output; the sizes only shape the seeds): the
+    sequence requests and the state copies under the sanitizers."""
+    corpus = _corpus(tmp_path / "corpus", (10, 12, 11))
+    r = _run(stateful_fuzzer, corpus, "-runs=0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = _run(stateful_fuzzer, corpus, f"-runs={FUZZ_RUNS}", "-max_len=9000", "-seed=2",
+             f"-max_total_time={FUZZ_SECONDS}", timeout=FUZZ_SECONDS + 60)
+    assert r.returncode == 0, r.stderr[-4000:]
+    done = re.findall(r"#(\d+)\s+DONE", r.stderr)
+    assert done and int(done[-1]) >= min(FUZZ_RUNS, 2_000), r.stderr[-2000:]
+    print(f"libFuzzer (model with state): {done[-1]} executions, no crash")

@@ -1,4 +1,4 @@
-"""Bench protocol v2, both sides, without QEMU.
+"""Bench protocol v3, both sides, without QEMU.
 
 * CRC-32 of the Python and the C implementation against zlib.
 * The Python (``FrameParser``) and the C (``proto_feed``, through a small harness built with ASan/UBSan)
@@ -375,7 +375,7 @@ def _random_input(rng, n):
 
 def test_hello(device, bench, tflite, graph):
     info = device.hello()
-    assert info.proto_version == P.PROTO_VERSION == 2 and info.board == "host-test"
+    assert info.proto_version == P.PROTO_VERSION == 3 and info.board == "host-test"
     assert info.model_sha256 == hashlib.sha256(tflite).digest()
     assert info.arena_bytes == graph.plan.size
     assert info.stack_size == 16384 and info.clock_hz == 1_000_000_000 and info.counter == "systick"
@@ -383,6 +383,7 @@ def test_hello(device, bench, tflite, graph):
     assert info.input_bytes == tuple(graph.tensor(t).nbytes for t in graph.inputs) == (640,)
     assert info.output_bytes == tuple(graph.tensor(t).nbytes for t in graph.outputs) == (640,)
     assert info.max_payload == 256  # BENCH_MAX_REQUEST: the longest request the device accepts
+    assert info.state_bytes == 0  # a model without state
     assert device.name == bench.path
 
 
@@ -469,6 +470,15 @@ def test_error_replies(device):
     _refused(device, P.Type.DUMP, b"\x00", E.BAD_LENGTH)
     _refused(device, P.Type.HELLO, b"\x00", E.BAD_LENGTH)
     _refused(device, P.Type.STACK, b"\x00", E.BAD_LENGTH)
+    _refused(device, P.Type.RESET_STATE, b"\x00", E.BAD_LENGTH)
+    _refused(device, P.Type.INVOKE, b"\x00\x00", E.BAD_LENGTH)
+    device.reset_state()  # a model without state runs sequences too: frame 0, then 1, never 3
+    _refused(device, P.Type.INVOKE, struct.pack("<I", 1), E.BAD_FRAME)  # frame 0 has not run yet
+    device.invoke(0)
+    _refused(device, P.Type.INVOKE, struct.pack("<I", 2), E.BAD_FRAME)
+    device.invoke(1)
+    device.invoke(1)  # a retry of the current frame
+    _refused(device, P.Type.INVOKE, struct.pack("<I", 0), E.BAD_FRAME)
     err = _refused(device, 0x42, b"", E.UNKNOWN_TYPE)
     assert "unknown request" in err.message
     _refused(device, 0x00, b"", E.UNKNOWN_TYPE)
@@ -642,9 +652,10 @@ def test_link_stream_restarts_after_a_lost_chunk():
 
 def test_parse_hello_rejects_malformed():
     good = (struct.pack("<HB", P.PROTO_VERSION, 4) + b"test" + bytes(32) + struct.pack("<IIIBH", 1, 2, 3, 1, 5)
-            + struct.pack("<BI", 1, 10) + struct.pack("<BI", 1, 20) + struct.pack("<H", 4096))
+            + struct.pack("<BI", 1, 10) + struct.pack("<BI", 1, 20) + struct.pack("<HI", 4096, 48))
     info = P.parse_hello(good)
     assert info.board == "test" and info.input_bytes == (10,) and info.output_bytes == (20,) and info.n_ops == 5
+    assert info.state_bytes == 48
     for bad in [good[:-1], good + b"\x00", struct.pack("<H", P.PROTO_VERSION - 1) + good[2:], b""]:
         with pytest.raises(EdgeqError):
             P.parse_hello(bad)
@@ -677,7 +688,7 @@ class FakeBench:
 
     def hello(self) -> bytes:
         return (struct.pack("<HB", P.PROTO_VERSION, 4) + b"fake" + bytes(32) + struct.pack("<IIIBH", 1, 2, 3, 1, 1)
-                + struct.pack("<BI", 1, 8) + struct.pack("<BI", 1, 8) + struct.pack("<H", self.max_request))
+                + struct.pack("<BI", 1, 8) + struct.pack("<BI", 1, 8) + struct.pack("<HI", self.max_request, 0))
 
     def __call__(self, f, n) -> bytes:
         t, p = f.type, f.payload

@@ -40,7 +40,7 @@ def test_recurrent_layers_are_found(tmp_path):
 @pytest.mark.parametrize("layer,match", [
     (keras.layers.RNN(keras.layers.SimpleRNNCell(4)), "RNN layers are not supported yet"),
     (keras.layers.LSTM(4, activation="relu"), "activation 'relu'"),
-    (keras.layers.GRU(4, stateful=True), "stateful=True"),
+    (keras.layers.GRU(4, stateful=True, go_backwards=True), "go_backwards=True"),
     (keras.layers.Bidirectional(keras.layers.GRU(4), merge_mode=None), "merge_mode=None"),
 ])
 def test_unsupported_recurrent_layers_are_named(layer, match):

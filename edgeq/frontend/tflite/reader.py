@@ -279,8 +279,24 @@ def _read(b: _Buf, name: str) -> Graph:
         inputs=inputs,
         outputs=outputs,
         name=name,
-        meta={"subgraphs": len(subgraphs), "description": model.string(3)},
+        meta={"subgraphs": len(subgraphs), "description": model.string(3),
+              "signature": _signature_names(model, n)},
     )
+
+
+def _signature_names(model: "_Table", n: int) -> dict[str, dict[int, str]]:
+    """The first subgraph's SignatureDef names: {"inputs": {tensor id: name}, "outputs": {...}} (the names
+    the user gave, e.g. Keras input names; the tensor names carry serving prefixes)."""
+    res: dict[str, dict[int, str]] = {"inputs": {}, "outputs": {}}
+    for sig in model.tables(7):
+        if sig.scalar(4, "I", 0) != 0:
+            continue
+        for field, role in ((0, "inputs"), (1, "outputs")):
+            for tm in sig.tables(field):
+                tid = tm.scalar(1, "I", 0)
+                if tid < n:
+                    res[role][tid] = tm.string(0)
+    return res
 
 
 def _check_dataflow(tensors: list[Tensor], ops: list[Op], inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:

@@ -6,7 +6,8 @@ The scheduler (``passes.graph.schedule``: the peak of an order, the search for a
 ``MemoryPlan.live``) all count with it.
 
 Storage: the bytes of a non-constant tensor, named by the tensor that owns them (``Graph.storage``
-resolves aliases; constants live in flash, not in the arena). Bytes are counted aligned to ``ALIGN``,
+resolves aliases; constants live in flash and state inputs (``Graph.state``) in static state buffers, not
+in the arena). Bytes are counted aligned to ``ALIGN``,
 as the arena places them. Steps are schedule positions: -1 is the model inputs, ``i`` is ``g.ops[i]``,
 ``len(g.ops)`` is the caller reading the model outputs.
 
@@ -89,11 +90,13 @@ def _unique(xs: Iterable[int]) -> tuple[int, ...]:
 
 
 def storage_model(g: Graph) -> StorageModel:
+    state = g.state_inputs()  # static state buffers (Graph.state), not arena
+
     def arena(t: int) -> int | None:
         if t < 0:
             return None
         s = g.storage(t)
-        return None if g.tensor(s).is_const else s
+        return None if g.tensor(s).is_const or s in state else s
 
     def arenas(tids: Iterable[int]) -> tuple[int, ...]:
         return _unique(s for s in map(arena, tids) if s is not None)

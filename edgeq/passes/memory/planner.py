@@ -209,5 +209,12 @@ def plan_memory(g: Graph) -> Graph:
             tensors[t.id] = tensors[g.storage(t.id)]
     scratch = {b.id: off for b, off in offsets.items() if b.kind == "scratch"}
     live = tuple(live_bytes(bufs, share, range(-1, len(g.ops) + 1)))
-    plan = MemoryPlan(tensors, scratch, size, live, tuple(bufs), ALIGN)
+    state, state_size = {}, 0
+    for s in dict.fromkeys(g.storage(p.input) for p in g.state):  # live for the program: one after another
+        state[s] = state_size
+        state_size += align(g.tensor(s).nbytes)
+    for t in g.tensors:
+        if t.alias_of is not None and g.storage(t.id) in state:
+            state[t.id] = state[g.storage(t.id)]
+    plan = MemoryPlan(tensors, scratch, size, live, tuple(bufs), ALIGN, state, state_size)
     return dataclasses.replace(g, plan=plan)
