@@ -7,12 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgeq.errors import EdgeqError
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
-from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
+from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
+from edgeq.frontend.qat import is_qat_model
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
@@ -91,8 +94,13 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                                   "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
         float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
-        cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
-                           random_count)
+        if calib is None and is_qat_model(loaded.keras_model):  # the converter takes its fake-quant ranges
+            cal = Samples("none needed (the QAT model's learned ranges)",
+                          [np.zeros((1, *static_shape(s.shape, s.name, str(model_path))), s.dtype)
+                           for s in loaded_inputs(loaded)])
+        else:
+            cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
+                               random_count)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])
