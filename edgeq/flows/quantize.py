@@ -15,7 +15,7 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
-from edgeq.frontend.qat import is_qat_model
+from edgeq.frontend.qat import check_conversion, is_qat_model
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.tflite.kind import ensure_supported, tflite_scheme
@@ -94,7 +94,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                                   "(.keras/.h5) or SavedModel with --calib DATA to quantize it to int8")
         float_bytes, calib_desc, warning = None, f"none (already {tflite_scheme})", None
     else:
-        if calib is None and is_qat_model(loaded.keras_model):  # the converter takes its fake-quant ranges
+        qat = is_qat_model(loaded.keras_model)
+        if qat:
+            check_conversion(loaded.keras_model, per_channel)
+        if calib is None and qat:  # the converter takes every range from the fake-quant ops
             cal = Samples("none needed (the QAT model's learned ranges)",
                           [np.zeros((1, *static_shape(s.shape, s.name, str(model_path))), s.dtype)
                            for s in loaded_inputs(loaded)])

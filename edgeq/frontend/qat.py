@@ -200,6 +200,17 @@ def is_qat_model(model: Any) -> bool:
     return any(isinstance(layer, classes) for layer in getattr(model, "layers", ()))
 
 
+def check_conversion(model: Any, per_channel: bool) -> None:
+    """Refuse to convert a QAT model with a weight granularity other than the one it was trained with
+    (the converter would round the trained weights again, onto another grid)."""
+    trained = {layer.per_channel for layer in model.layers if isinstance(layer, custom_objects()["QuantWeights"])}
+    if trained and trained != {per_channel}:
+        have = "per-channel" if True in trained else "per-tensor"
+        raise EdgeqError(f"{model.name} was trained with {have} weights; converting it "
+                         f"{'per-channel' if per_channel else 'per-tensor'} would round them onto another grid",
+                         hint=f"quantize it with --granularity {have}")
+
+
 def fake_quant_layers(model: Any) -> list[Any]:
     """The model's FakeQuant layers, in graph order."""
     fq = custom_objects()["FakeQuant"]

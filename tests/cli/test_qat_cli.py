@@ -104,3 +104,19 @@ def test_user_errors(data, unwrappable, tmp_path, capsys, case, message):
         for name in ("conv2d", "layer_normalization", "up_sampling2d", "silu"):
             assert name in err
     assert not out.exists()
+
+
+def test_quantize_refuses_another_weight_granularity(tmp_path, capsys):
+    import keras
+
+    from edgeq.frontend import qat
+
+    inp = keras.Input((6, 6, 1))
+    wrapped, _ = qat.wrap(keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(inp))), per_channel=False)
+    wrapped.save(tmp_path / "pt.keras")
+    out = tmp_path / "pt.tflite"
+    code, _, err = run(["quantize", str(tmp_path / "pt.keras"), "-o", str(out)], capsys)
+    assert code == 2 and "was trained with per-tensor weights" in err and "--granularity per-tensor" in err
+    assert not out.exists()
+    code, _, err = run(["quantize", str(tmp_path / "pt.keras"), "--granularity", "per-tensor", "-o", str(out)], capsys)
+    assert code == 0, err
