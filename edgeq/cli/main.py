@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     an.set_defaults(fn="quantize:cmd_analyze")
 
-    qt = sub.add_parser("qat", help="quantization-aware training: fine-tune a float Keras model with int8 fake quantization")
+    qt = sub.add_parser("qat", help="quantization-aware training: fine-tune a Keras model with int8 fake quantization")
     qt.add_argument("model", help="the float Keras classifier (.keras, .h5)")
     qt.add_argument("--data", required=True, help="training data: .npz with the inputs (x, or by name) and labels y")
     qt.add_argument("--val", help="validation data (.npz with labels) for the accuracies (default: the training data)")

@@ -197,8 +197,8 @@ def test_bn_folded_and_add_relu_fused_as_the_converter_does(tmp_path):
                                          "FULLY_CONNECTED", "SOFTMAX"]
     assert [op.attrs.get("fused_activation_function") for op in g.ops if op.kind in ("CONV_2D", "ADD")] == \
         ["RELU6", "RELU"]
-    tensors = [g.tensor(g.inputs[0]), *(g.tensor(op.outputs[0]) for op in g.ops
-                                        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED"))]
+    free = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED")
+    tensors = [g.tensor(g.inputs[0]), *(g.tensor(op.outputs[0]) for op in g.ops if op.kind in free)]
     for t, (lo, hi) in zip(tensors, [(-3, 3), (0, 6), (-4, 5), (0, 9), (0, 3), (-5, 7)]):
         scale, zero_point = fake_quant_params(lo, hi)
         assert t.quant.scale == (scale,) and t.quant.zero_point == (zero_point,), t.name
