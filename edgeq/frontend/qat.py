@@ -368,7 +368,7 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
         if layer.name in weighted:
             return weighted[layer.name]
         if layer.name in folded:
-            return layer  # not called (see call below)
+            return layer  # never called: call() passes its input through (it is folded into its producer)
         return layer.__class__.from_config(layer.get_config())
 
     inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
@@ -410,11 +410,8 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
     structure = keras.tree.pack_sequence_as(model.input, inputs)
     with_inputs = keras.models.clone_model(model, input_tensors=structure, clone_function=clone,
                                            call_function=call_split)
-    qat = keras.Model(structure, with_inputs.output, name=f"{model.name}_qat")
-    for layer in model.layers:  # the unweighted layers that hold weights (none in the supported set)
-        if layer.name not in weighted and layer.name not in folded and layer.weights:
-            qat.get_layer(layer.name).set_weights(layer.get_weights())
-    return qat, points
+    # the other supported layers hold no weights: their clones from the config are the same layers
+    return keras.Model(structure, with_inputs.output, name=f"{model.name}_qat"), points
 
 
 def _quant_weights(cls: Any, layer: Any, bn: Any | None, weight_bits: int, per_channel: bool) -> Any:
