@@ -18,7 +18,9 @@ model will compute:
   fake_quant_with_min_max_vars`` (8 bits, the full range) at the points the converter quantizes: every
   model input, and the output of each Conv2D / DepthwiseConv2D / Dense / Add *after* its fused
   activation (a ReLU / ReLU6 that is the op's only consumer is fused, as the converter fuses it), of
-  GlobalAveragePooling2D (MEAN) and of activations that are not fused. The range ``[min, max]`` is two
+  GlobalAveragePooling2D (MEAN), Concatenate and of activations that are not fused. The inputs of a
+  Concatenate are not fake-quantized on their own: the converter gives every CONCATENATION input the
+  output's quantization (a fake-quant op on an input is overridden), so they must feed nothing else. The range ``[min, max]`` is two
   trainable weights (the op's gradient trains them). Softmax and sigmoid outputs have the fixed range
   the int8 kernels require (scale 1/256, zero point -128); tanh 1/128, 0. Ops whose int8 output must
   share the input's quantization (max / average pooling, reshape, flatten, padding, dropout) get none.
@@ -53,7 +55,7 @@ MIN_WIDTH = 1e-6  # a fake-quant range narrower than this is widened (a tensor t
 # Keras layer classes by role
 _WEIGHTED = ("Conv2D", "DepthwiseConv2D", "Dense")
 _SAME_SCALE = ("MaxPooling2D", "AveragePooling2D", "Flatten", "Reshape", "Dropout", "ZeroPadding2D")
-_FREE_SCALE = ("GlobalAveragePooling2D", "Add")
+_FREE_SCALE = ("GlobalAveragePooling2D", "Add", "Concatenate")
 _ACTIVATIONS = ("ReLU", "Activation", "Softmax")
 
 
@@ -275,7 +277,15 @@ def problems(model: Any) -> list[str]:
     for layer in model.layers:
         kind = type(layer).__name__
         why = None
-        if kind == "InputLayer" or kind in _SAME_SCALE or kind in _FREE_SCALE:
+        if kind == "Concatenate":
+            producers = [t._keras_history.operation for t in layer._inbound_nodes[0].arguments.keras_tensors]
+            shared = [p.name for p in producers if type(p).__name__ not in (*_WEIGHTED, *_FREE_SCALE, *_ACTIVATIONS,
+                                                                              "BatchNormalization")
+                      or consumers.get(p.name) != [layer]]
+            if shared:
+                why = (f"its inputs {', '.join(shared)} feed other layers too or come from an input or a pooling "
+                       "(the converter gives every CONCATENATION input the output's quantization)")
+        elif kind == "InputLayer" or kind in _SAME_SCALE or kind in _FREE_SCALE:
             why = None
         elif kind in _WEIGHTED:
             if getattr(layer, "data_format", "channels_last") != "channels_last":
@@ -381,7 +391,7 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
             source = folded[layer.name]
         else:
             y = layer(*args, **kwargs)
-            source = layer
+            source = model.get_layer(layer.name)  # the float layer (``layer`` may be its QuantWeights)
         kind = type(source).__name__
         if kind in _SAME_SCALE or (kind in _ACTIVATIONS and _activation_name(source) == "linear"):
             return y
@@ -390,6 +400,8 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
             return y  # the BN after it is folded in: quantized after the BN
         if fused_into_consumer(source):
             return y
+        if [type(c).__name__ for c in consumers.get(layer.name, [])] == ["Concatenate"]:
+            return y  # quantized by the concatenation's range (the converter shares it with every input)
         name = _activation_name(source) if kind in _ACTIVATIONS or kind in _WEIGHTED else "linear"
         if name in FIXED_RANGES:
             return fq(source.name, *FIXED_RANGES[name], fixed=True)(y)

@@ -258,3 +258,27 @@ def test_layers_that_cannot_be_wrapped_are_listed_at_once():
     for name in ("conv2d", "layer_normalization", "batch_normalization"):
         assert name in detail
     assert "gelu" in detail and "BatchNormalization is folded only after" in detail
+
+
+def test_concatenation_inputs_take_its_range(tmp_path):
+    """The converter gives every CONCATENATION input the output's quantization: the QAT model quantizes the
+    inputs only through the concatenation's range (and refuses an input that feeds another layer too)."""
+    import keras
+
+    inp = keras.Input((6, 6, 2), name="x")
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
+    b = keras.layers.ReLU(name="rb")(keras.layers.Conv2D(4, 3, padding="same", name="b")(inp))
+    c = keras.layers.Concatenate(name="cat")([a, b])
+    y = keras.layers.Dense(3, name="fc")(keras.layers.GlobalAveragePooling2D(name="gap")(c))
+    assert [p.after for p in qat.wrap(keras.Model(inp, b))[1]] == ["input:x", "rb"]  # conv b fused into its ReLU
+    wrapped, points = qat.wrap(keras.Model(inp, y))
+    assert [p.after for p in points] == ["input:x", "cat", "gap", "fc"]
+    for layer, (lo, hi) in zip(qat.fake_quant_layers(wrapped), [(-1, 1), (0, 4), (0, 3), (-2, 2)]):
+        layer.set_range(lo, hi)
+    wrapped.save(tmp_path / "cat.keras")
+    g = read_tflite(quantize_model(tmp_path / "cat.keras", None).tflite)
+    concat = next(op for op in g.ops if op.kind == "CONCATENATION")
+    assert {g.tensor(t).quant.scale for t in (*concat.inputs, *concat.outputs)} == {(fake_quant_params(0, 4)[0],)}
+    shared = keras.layers.Add()([keras.layers.Concatenate(name="cat2")([a, b]), keras.layers.Concatenate()([b, a])])
+    with pytest.raises(EdgeqError, match="cat2 .Concatenate.: its inputs a, rb feed other layers too"):
+        qat.wrap(keras.Model(inp, shared))
