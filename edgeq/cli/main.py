@@ -1,6 +1,6 @@
 """The `edgeq` command: parses arguments, calls one flow or stage, prints. No logic here.
 
-The parser is built here; each command lives in a module of this package (quantize, model, board,
+The parser is built here; each command lives in a module of this package (quantize, qat, model, board,
 boards), imported only when that command runs, so `edgeq --help` and `edgeq boards` start without
 NumPy, TensorFlow, LiteRT or matplotlib.
 """
@@ -119,6 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--json", metavar="FILE", help="also write every layer's numbers as JSON")
     an.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     an.set_defaults(fn="quantize:cmd_analyze")
+
+    qt = sub.add_parser("qat", help="quantization-aware training: fine-tune a Keras model with int8 fake quantization")
+    qt.add_argument("model", help="the float Keras classifier (.keras, .h5)")
+    qt.add_argument("--data", required=True, help="training data: .npz with the inputs (x, or by name) and labels y")
+    qt.add_argument("--val", help="validation data (.npz with labels) for the accuracies (default: the training data)")
+    qt.add_argument("--epochs", type=_positive, default=3, metavar="N",
+                    help="fine-tuning epochs (default 3; about 10%% of the original schedule)")
+    qt.add_argument("--lr", type=float, default=1e-4,
+                    help="initial learning rate, cosine-annealed to 0 (default 1e-4; about 1%% of the original)")
+    qt.add_argument("--batch-size", type=_positive, default=32, metavar="N", help="training batch (default 32)")
+    qt.add_argument("--scheme", choices=("int8", "int8x4"), default="int8",
+                    help="int8 weights (default) or int8x4 (4-bit weights in [-7, 7]; QAT model only for now)")
+    qt.add_argument("--granularity", choices=("per-channel", "per-tensor"), default="per-channel",
+                    help="weight quantization granularity (default per-channel)")
+    qt.add_argument("--calibration", metavar="METHOD",
+                    help="initial activation ranges: minmax, percentile[:P], mse or entropy (default: the most "
+                         "accurate of them)")
+    qt.add_argument("-o", "--output", required=True, help="output .keras (loads in Keras 3 once edgeq is imported)")
+    qt.add_argument("--json", metavar="FILE", help="also write the summary and every epoch as JSON")
+    qt.set_defaults(fn="qat:cmd_qat")
 
     v = sub.add_parser("validate", help="check an int8 model: accuracy, and generated C vs LiteRT and TFLM")
     v.add_argument("model", help="int8 .tflite")

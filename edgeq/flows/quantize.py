@@ -8,19 +8,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from edgeq.errors import EdgeqError, UnsupportedOp
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
-from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
+from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
+from edgeq.frontend.qat import check_conversion, is_qat_model
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.islands import float_notes, read_model
 from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
 from edgeq.frontend.tflite.names import KerasNames, keras_layer, keras_names
-from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
@@ -110,8 +112,16 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     else:
         pairs = [] if (loaded.keras_model is None or needs_rnn_conversion(loaded) or state == ()) else \
             keras_state_pairs(loaded.keras_model, state)
-        cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
-                           random_count, pairs)
+        qat = is_qat_model(loaded.keras_model)
+        if qat:
+            check_conversion(loaded.keras_model, per_channel)
+        if calib is None and qat and not pairs:  # the converter takes every range from the fake-quant ops
+            cal = Samples("none needed (the QAT model's learned ranges)",
+                          [np.zeros((1, *static_shape(s.shape, s.name, str(model_path))), s.dtype)
+                           for s in loaded_inputs(loaded)])
+        else:
+            cal = _calibration(loaded, calib, f"{model_path} needs calibration data to be quantized", random_range,
+                               random_count, pairs)
         notes += list(cal.notes)
         # the methods other than minmax observe the float model on the data again (entropy twice)
         passes = 1 if method.kind == "minmax" else 1 + observation_passes([method])

@@ -29,6 +29,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.keras_compat import load_keras_compat
+from edgeq.frontend.qat import custom_objects as qat_custom_objects
 from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
 from edgeq.frontend.tflite.kind import tflite_interpreter
 
@@ -100,7 +101,8 @@ def _load_keras_file(path: Path, kind: ModelKind) -> LoadedModel:
     notes: tuple[str, ...] = ()
     with quiet_tf():
         try:
-            model = keras.models.load_model(path, compile=False)
+            # edgeq's quantization-aware training layers (edgeq qat) are registered first
+            model = keras.models.load_model(path, compile=False, custom_objects=qat_custom_objects())
         except Exception as error:  # Keras raises many types; each becomes one message
             model, notes = load_keras_compat(path, kind, config, error)
     names, shapes, dtypes = _keras_inputs(model, path)

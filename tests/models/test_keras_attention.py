@@ -14,7 +14,6 @@ islands are tables) and their host comparison names what is missing as its skip 
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 
 from edgeq.errors import EdgeqError

@@ -9,7 +9,6 @@ retries, PROFILE / DUMP inside the sequence and a faulty link) and on the emulat
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shutil
 import struct
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 import streaming as S
-from edgeq.api import generate_c, lower_tflite
+from edgeq.api import lower_tflite
 from edgeq.codegen.emit import generate
 from edgeq.errors import EdgeqError
 from edgeq.frontend.state import pair_state, parse_state_specs
