@@ -117,7 +117,7 @@ def test_layernorm_neg_is_a_table(quantized, name):
     assert "layer_normalization" in luts[0].location and not float_ops(g)
     assert q.ops["LUT"] == 2 and "NEG" not in q.ops and "DEQUANTIZE" not in q.ops
     assert any("float island(s)" in n and "layer_normalization" in n for n in q.notes)
-    missing = {kind for _, kind, _ in q.unsupported}
+    missing = {u.kind for u in q.unsupported}
     assert missing <= OTHER_BRANCH, q.unsupported
     if missing:
         pytest.skip(f"needs the int8 {', '.join(sorted(missing))} kernel(s) of the other issue-14 branch")
@@ -131,7 +131,7 @@ def test_activation_zoo_quantizes_with_float_layers_named(quantized):
     assert q.scheme == "int8+float32"
     (note,) = [n for n in q.notes if "stay float32" in n]
     assert "(ELU)" in note and "(CONCATENATION)" in note
-    assert {kind for _, kind, _ in q.unsupported} <= OTHER_BRANCH
+    assert {u.kind for u in q.unsupported} <= OTHER_BRANCH
 
 
 def test_an_island_inside_a_model_on_host():
