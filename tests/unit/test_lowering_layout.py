@@ -245,6 +245,15 @@ def _select(kind: str, sig: str) -> Graph:
     return b.op(kind, [c, x1, x2], [b.t((1, 8), "int32", None)])
 
 
+def _elementwise(kind: str, sig: str) -> Graph:
+    """A two-operand op (the second broadcast) on ``sig``'s input type, output of ``sig``'s output type."""
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    q = lambda d: "act" if d in _QUANT else None  # noqa: E731
+    x1, x2 = b.t((2, 4), src, q(src)), b.t((1, 4), src, q(src))
+    return b.op(kind, [x1, x2], [b.t((2, 4), dst or src, q(dst or src))])
+
+
 @functools.lru_cache(maxsize=None)
 def _lstm(kind: str, d: str) -> Graph:
     """The UNIDIRECTIONAL_SEQUENCE_LSTM of a tiny Keras LSTM as the converter writes it (its 24 inputs,
@@ -282,6 +291,7 @@ _BUILDERS = {
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
     **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
+    "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries
