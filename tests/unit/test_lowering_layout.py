@@ -240,9 +240,11 @@ def _add_int32(kind: str) -> Graph:
 
 
 def _select(kind: str, sig: str) -> Graph:
+    d = sig.partition("->")[2]
+    q = "act" if d in _QUANT else None
     b = _Graph()
-    c, x1, x2 = b.t((1, 8), "bool", None), b.t((1, 8), "int32", None), b.t((1, 8), "int32", None)
-    return b.op(kind, [c, x1, x2], [b.t((1, 8), "int32", None)])
+    c, x1, x2 = b.t((1, 8), "bool", None), b.t((1, 8), d, q), b.t((1, 8), d, q)
+    return b.op(kind, [c, x1, x2], [b.t((1, 8), d, q)])
 
 
 def _elementwise(kind: str, sig: str) -> Graph:
@@ -290,7 +292,8 @@ _BUILDERS = {
     "PRELU": _prelu,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
-    **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
+    **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
+       for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
     "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
 }
 

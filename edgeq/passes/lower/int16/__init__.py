@@ -2,4 +2,4 @@
 
 from edgeq.passes.lower.int16 import (  # noqa: F401  (importing a module registers its lowerings)
     conv, elementwise, gather, pooling, quantize, reduce, shape_ops, softmax, strided_copy)
-from edgeq.passes.lower.int16 import minimum_maximum  # noqa: F401,E402  (elementwise / comparison / cast ops, issue 14)
+from edgeq.passes.lower.int16 import compare, minimum_maximum, select  # noqa: F401,E402  (elementwise / comparison / cast ops, issue 14)
