@@ -68,6 +68,8 @@ def random_value(rng, t, n_specials: int = 8) -> np.ndarray:
         return rng.integers(0, 2, shape).astype(bool)
     if t.dtype == "int32":
         return rng.integers(-6, 7, shape).astype(np.int32)
+    if t.dtype == "int64":
+        return rng.integers(-(2**40), 2**40, shape).astype(np.int64)
     assert t.dtype == "float32", t.dtype
     x = (rng.standard_normal(shape) * 3).astype(np.float32)
     flat = x.reshape(-1)

@@ -256,6 +256,12 @@ def _elementwise(kind: str, sig: str) -> Graph:
     return b.op(kind, [x1, x2], [b.t((2, 4), dst or src, q(dst or src))])
 
 
+def _cast(kind: str, sig: str) -> Graph:
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    return b.op(kind, [b.t((1, 8), src, None)], [b.t((1, 8), dst, None)])
+
+
 @functools.lru_cache(maxsize=None)
 def _lstm(kind: str, d: str) -> Graph:
     """The UNIDIRECTIONAL_SEQUENCE_LSTM of a tiny Keras LSTM as the converter writes it (its 24 inputs,
@@ -295,6 +301,7 @@ _BUILDERS = {
     **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
     "MINIMUM": _elementwise, "MAXIMUM": _elementwise, "SQUARED_DIFFERENCE": _elementwise,
+    "CAST": _cast,
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries
