@@ -301,7 +301,7 @@ _BUILDERS = {
     **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
     "MINIMUM": _elementwise, "MAXIMUM": _elementwise, "SQUARED_DIFFERENCE": _elementwise,
-    "CAST": _cast,
+    "CAST": _cast, "DIV": _elementwise,
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries

@@ -1,0 +1,23 @@
+#include "div.h"
+
+EDGEQ_INLINE int32_t div_i32(int32_t a, int32_t b) {
+  if (b == 0) return 0;
+  if (b == -1) return (int32_t)(0u - (uint32_t)a); /* INT32_MIN / -1 wraps to INT32_MIN */
+  return a / b;
+}
+
+void edgeq_div_i32(const edgeq_div_i32_params *p, const int32_t *in1, const int32_t *in2, int32_t *out) {
+  const int32_t last = p->ndim - 1;
+  const int32_t n = p->shape[last];
+  const int32_t s1 = p->stride1[last];
+  const int32_t s2 = p->stride2[last];
+  edgeq_bcast_iter it;
+  edgeq_bcast_begin(&it, p->ndim);
+  do {
+    const int32_t *a = in1 + it.off1;
+    const int32_t *b = in2 + it.off2;
+    int32_t i;
+    for (i = 0; i < n; ++i) out[i] = edgeq_clamp_i32(div_i32(a[i * s1], b[i * s2]), p->act_min, p->act_max);
+    out += n;
+  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+}
