@@ -302,6 +302,7 @@ _BUILDERS = {
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
     "MINIMUM": _elementwise, "MAXIMUM": _elementwise, "SQUARED_DIFFERENCE": _elementwise,
     "CAST": _cast, "DIV": _elementwise,
+    "LOG_SOFTMAX": lambda k, d: _unary(k, d, Quant((16 / 256,), (127,)) if d == "int8" else None),
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries
