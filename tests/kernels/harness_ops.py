@@ -4,9 +4,16 @@ byte comparison with LiteRT (and TFLM) of harness.compare.
 
     tfl = one_op("MAXIMUM", [x1, x2], y)      # x1, x2, y: tensor dicts as harness.build_tflite takes
     check(tfl, inputs_for(tfl, rng), ("litert", "tflm"))
+
+The random-model tests draw ``cases(n)`` models; ``EDGEQ_OPS_ROUNDS=k`` multiplies that by k for a longer
+run outside ``make test``, e.g.
+    EDGEQ_OPS_ROUNDS=20 python -m pytest -q tests/kernels/test_minimum_maximum.py tests/kernels/test_compare.py \
+        tests/kernels/test_squared_difference.py tests/kernels/test_div.py
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -16,6 +23,11 @@ from edgeq.quality.compare import ByteCompare
 from edgeq.quality.references import TFLM, LiteRT
 
 INT_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767), "uint8": (0, 255)}
+
+
+def cases(n: int) -> range:
+    """``n`` random models per test in the suite, ``n * EDGEQ_OPS_ROUNDS`` for a long run."""
+    return range(n * max(1, int(os.environ.get("EDGEQ_OPS_ROUNDS", "1"))))
 
 
 def broadcast_shapes(rng, n: int = 2, max_rank: int = 4, max_dim: int = 5) -> tuple[list[tuple], tuple]:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from harness import assert_bit_exact
-from harness_ops import broadcast_shapes, check, inputs_for, one_op, tensor
+from harness_ops import broadcast_shapes, cases, check, inputs_for, one_op, tensor
 from edgeq.frontend.tflite.reader import read_tflite
 
 KINDS = ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")
@@ -34,7 +34,7 @@ def _rng(*key) -> np.random.Generator:
 @pytest.mark.parametrize("kind", KINDS)
 def test_int8_random_scales_and_broadcasts(kind):
     rng = _rng(kind, "int8")
-    for i in range(8):
+    for i in cases(6):
         (s1, s2), so = broadcast_shapes(rng)
         a = tensor(s1, "int8", rng)
         if i % 3 == 0:  # one scale and zero point: stored values compare
@@ -50,7 +50,7 @@ def test_int8_random_scales_and_broadcasts(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_int16(kind):
     rng = _rng(kind, "int16")
-    for i in range(5):
+    for i in cases(3):
         (s1, s2), so = broadcast_shapes(rng)
         a, b = tensor(s1, "int16", rng), tensor(s2, "int16", rng)
         if i == 0:
@@ -71,7 +71,7 @@ def test_float32_specials_and_broadcasts(kind):
     a, b = (v.astype(np.float32) for v in np.meshgrid(vals, vals))
     tfl = one_op(kind, [tensor(a.shape, "float32"), tensor(a.shape, "float32")], tensor(a.shape, "bool"))
     check(tfl, [[a, b]])
-    for _ in range(4):
+    for _ in cases(3):
         (s1, s2), so = broadcast_shapes(rng)
         tfl = one_op(kind, [tensor(s1, "float32"), tensor(s2, "float32")], tensor(so, "bool"))
         check(tfl, inputs_for(tfl, rng))
@@ -92,7 +92,7 @@ def test_select_v2_random_broadcasts(dtype):
     from tensorflow.lite.python import schema_py_generated as s
 
     rng = _rng("SELECT_V2", dtype)
-    for _ in range(8):
+    for _ in cases(6):
         (sc, sx, sy), so = broadcast_shapes(rng, n=3)
         q = tensor(so, dtype, rng)
         x = tensor(sx, dtype, rng, scale=q.get("scale"), zero_point=q.get("zero_point"))

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from harness_ops import broadcast_shapes, check, inputs_for, one_op, tensor
+from harness_ops import broadcast_shapes, cases, check, inputs_for, one_op, tensor
 from edgeq.frontend.tflite.reader import read_tflite
 
 
@@ -31,7 +31,7 @@ def _options(act: str):
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_float32_random_broadcasts(act):
     rng = _rng("f32", act)
-    for _ in range(6):
+    for _ in cases(6):
         (s1, s2), so = broadcast_shapes(rng)
         tfl = one_op("DIV", [tensor(s1, "float32"), tensor(s2, "float32")], tensor(so, "float32"), _options(act))
         check(tfl, inputs_for(tfl, rng))
@@ -48,7 +48,7 @@ def test_float32_zeros_and_specials():
 @pytest.mark.parametrize("act", ["NONE", "RELU", "RELU6"])
 def test_int32(act):
     rng = _rng("i32", act)
-    for _ in range(5):
+    for _ in cases(5):
         (s1, s2), so = broadcast_shapes(rng)
         tfl = one_op("DIV", [tensor(s1, "int32"), tensor(s2, "int32")], tensor(so, "int32"), _options(act))
         xs = inputs_for(tfl, rng)

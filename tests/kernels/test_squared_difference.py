@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness import assert_bit_exact
-from harness_ops import broadcast_shapes, check, inputs_for, one_op, tensor
+from harness_ops import broadcast_shapes, cases, check, inputs_for, one_op, tensor
 from edgeq.frontend.tflite.reader import read_tflite
 
 
@@ -42,8 +42,7 @@ def test_keras_float32():
 @pytest.mark.parametrize("dtype", ["int8", "int32", "float32"])
 def test_random_broadcasts_and_scales(dtype):
     rng = _rng(dtype)
-    done = 0
-    while done < 8:
+    for _ in cases(5):
         (s1, s2), so = broadcast_shapes(rng)
         a, b = tensor(s1, dtype, rng), tensor(s2, dtype, rng)
         y = tensor(so, dtype, rng)
@@ -55,7 +54,6 @@ def test_random_broadcasts_and_scales(dtype):
         if dtype == "int32":  # the int32 range's ends: the square wraps
             xs[0] = [np.full(x.shape, v, np.int32) for x, v in zip(xs[0], (2**31 - 1, -(2**31)))]
         check(tfl, xs)
-        done += 1
 
 
 def test_output_multiplier_not_below_one_is_refused():
