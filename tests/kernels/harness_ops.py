@@ -45,6 +45,8 @@ def broadcast_shapes(rng, n: int = 2, max_rank: int = 4, max_dim: int = 5) -> tu
         while drop and len(s) > 1 and s[0] == 1:
             s, drop = s[1:], drop - 1
         result.append(tuple(s))
+    if all(len(s) < rank for s in result):  # the output's rank is some operand's (the converter's shapes)
+        result[0] = (1,) * (rank - len(result[0])) + result[0]
     return result, out
 
 
