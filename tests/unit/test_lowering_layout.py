@@ -301,7 +301,7 @@ _BUILDERS = {
     **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
     "MINIMUM": _elementwise, "MAXIMUM": _elementwise, "SQUARED_DIFFERENCE": _elementwise,
-    "CAST": _cast, "DIV": _elementwise,
+    "CAST": _cast, "DIV": _elementwise, "FLOOR_DIV": _elementwise, "FLOOR_MOD": _elementwise,
     "LOG_SOFTMAX": lambda k, d: _unary(k, d, Quant((16 / 256,), (127,)) if d == "int8" else None),
 }
 
