@@ -1,5 +1,5 @@
-"""CAST (firmware/kernels/cast.c) byte for byte against LiteRT's reference kernel (and TFLM where it has the
-pair) for every pair of int8, uint8, int16, int32, int64, float32 and bool: integers over the source's whole
+"""CAST (firmware/kernels/cast.c) byte for byte against LiteRT's reference kernel (and TFLM for the 20 pairs
+of int8, int16, int32, float32 and bool it takes) for every pair of int8, uint8, int16, int32, int64, float32 and bool: integers over the source's whole
 range (wrapping into narrower types), floats with fractions of both signs within the destination's range
 (outside it C++ leaves the cast undefined), signed zeros and NaN to bool; and the converter's EQUAL + CAST of
 ``keras.ops.cast(keras.ops.equal(a, b), "float32")``."""
@@ -45,6 +45,8 @@ def _inputs(src: str, dst: str, rng) -> list[list[np.ndarray]]:
 
 
 PAIRS = [(a, b) for a in TYPES for b in TYPES if a != b]
+# the pairs the installed TFLM's CAST takes (measured: it refuses every pair with uint8 or int64)
+TFLM_TYPES = ("int8", "int16", "int32", "float32", "bool")
 
 
 @pytest.mark.parametrize("src,dst", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
@@ -53,8 +55,9 @@ def test_cast_pair(src, dst):
     q = lambda d: tensor(SHAPE, d, rng)  # noqa: E731  (quantization is ignored by CAST)
     tfl = one_op("CAST", [q(src)], q(dst))
     xs = _inputs(src, dst, rng)
-    cmp = compare(tfl, xs, "litert")
-    assert cmp.mismatched_bytes == 0 and cmp.bit_exact, f"{cmp.mismatched_bytes} bytes differ"
+    for r in ("litert", "tflm") if {src, dst} <= set(TFLM_TYPES) else ("litert",):
+        cmp = compare(tfl, xs, r)
+        assert cmp.mismatched_bytes == 0 and cmp.bit_exact, f"[{r}] {cmp.mismatched_bytes} bytes differ"
 
 
 def test_keras_equal_cast_float32():
