@@ -1,8 +1,8 @@
-"""CAST (firmware/kernels/cast.c) byte for byte against LiteRT's reference kernel (and TFLM for the 20 pairs
-of int8, int16, int32, float32 and bool it takes) for every pair of int8, uint8, int16, int32, int64, float32 and bool: integers over the source's whole
-range (wrapping into narrower types), floats with fractions of both signs within the destination's range
-(outside it C++ leaves the cast undefined), signed zeros and NaN to bool; and the converter's EQUAL + CAST of
-``keras.ops.cast(keras.ops.equal(a, b), "float32")``."""
+"""CAST (firmware/kernels/cast.c) byte for byte against LiteRT's reference kernel (and TFLM for the 20 pairs of
+int8, int16, int32, float32 and bool it takes) for every pair of int8, uint8, int16, int32, int64, float32 and
+bool: integers over the source's whole range (wrapping into narrower types), floats with fractions of both signs
+within the destination's range (outside it C++ leaves the cast undefined), signed zeros and NaN to bool; and the
+converter's EQUAL + CAST of ``keras.ops.cast(keras.ops.equal(a, b), "float32")``."""
 
 from __future__ import annotations
 
