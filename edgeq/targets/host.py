@@ -19,7 +19,7 @@ from edgeq.files import cache_dir
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC"]
 _NP = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32,
-       "int64": np.int64, "bool": np.uint8}
+       "int64": np.int64, "bool": np.bool_}
 
 
 def host_cc() -> str:

@@ -275,4 +275,38 @@ EDGEQ_HELPER float edgeq_tanhf(float x) {
   return x < 0.0f ? -r : r;
 }
 
+/* edgeq's float32 natural logarithm (LOG in float32_math.c, LOG_SOFTMAX in float32_log_softmax.c):
+ * log x = e ln2 + log m, m in [sqrt(1/2), sqrt(2)): log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716,
+ * by its series to s^11 (truncation < 4e-10). Subnormal inputs are scaled by 2^23 first. */
+EDGEQ_HELPER float edgeq_logf(float x) {
+  const uint32_t nan_bits = 0x7fc00000u, inf_bits = 0x7f800000u;
+  uint32_t u;
+  int32_t e = 0;
+  float m, s, s2, r, special;
+  if (x != x || x < 0.0f) { /* NaN */
+    memcpy(&special, &nan_bits, sizeof special);
+    return special;
+  }
+  memcpy(&special, &inf_bits, sizeof special);
+  if (x == 0.0f) return -special; /* -inf */
+  if (x == special) return x;     /* +inf */
+  if (x < 1.17549435e-38f) {
+    x *= 8388608.0f;
+    e = -23;
+  }
+  memcpy(&u, &x, sizeof u);
+  e += (int32_t)(u >> 23) - 127;
+  u = (u & 0x007fffffu) | 0x3f800000u;
+  memcpy(&m, &u, sizeof m); /* [1, 2) */
+  if (m > 1.41421356f) {
+    m *= 0.5f;
+    ++e;
+  }
+  s = (m - 1.0f) / (m + 1.0f);
+  s2 = s * s;
+  r = 2.0f * s * (1.0f + s2 * (0.333333343f + s2 * (0.2f + s2 * (0.142857149f + s2 * (0.111111112f +
+      s2 * 0.0909090936f)))));
+  return (float)e * 0.693147182f + r;
+}
+
 #endif /* EDGEQ_COMMON_H */

@@ -12,33 +12,6 @@ static float bitsf(uint32_t u) {
   return f;
 }
 
-/* log x = e ln2 + log m, m in [sqrt(1/2), sqrt(2)): log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.1716,
- * by its series to s^11 (truncation < 4e-10). Subnormal inputs are scaled by 2^23 first. */
-static float edgeq_logf(float x) {
-  uint32_t u;
-  int32_t e = 0;
-  float m, s, s2, r;
-  if (x != x || x < 0.0f) return bitsf(0x7fc00000u);  /* NaN */
-  if (x == 0.0f) return -bitsf(0x7f800000u);           /* -inf */
-  if (fbits(x) == 0x7f800000u) return x;               /* +inf */
-  if (x < 1.17549435e-38f) {
-    x *= 8388608.0f;
-    e = -23;
-  }
-  u = fbits(x);
-  e += (int32_t)(u >> 23) - 127;
-  m = bitsf((u & 0x007fffffu) | 0x3f800000u);  /* [1, 2) */
-  if (m > 1.41421356f) {
-    m *= 0.5f;
-    ++e;
-  }
-  s = (m - 1.0f) / (m + 1.0f);
-  s2 = s * s;
-  r = 2.0f * s * (1.0f + s2 * (0.333333343f + s2 * (0.2f + s2 * (0.142857149f + s2 * (0.111111112f +
-      s2 * 0.0909090936f)))));
-  return (float)e * 0.693147182f + r;
-}
-
 /* sqrt by a reciprocal-square-root estimate, three Newton steps and one Newton step on the root */
 static float edgeq_sqrtf(float x) {
   float y, s;

@@ -27,7 +27,8 @@ static void s16_begin(s16_iter *it, int32_t ndim) {
   it->o1 = it->o2 = 0;
 }
 
-void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {
+static void add_sub_s16(const edgeq_add_s16_params *p, int sub, const int16_t *in1, const int16_t *in2,
+                       int16_t *out) {
   const int32_t lmul = (int32_t)1 << p->left_shift;
   const int32_t r = p->rq.rounding;
   s16_iter it;
@@ -37,8 +38,16 @@ void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int1
                                     p->input1_shift, r);
     const int32_t b = edgeq_requant(((int32_t)in2[it.o2] + p->input2_offset) * lmul, p->input2_multiplier,
                                     p->input2_shift, r);
-    *out++ = (int16_t)edgeq_requant_clamp(&p->rq, a + b, p->output_multiplier, p->output_shift);
+    *out++ = (int16_t)edgeq_requant_clamp(&p->rq, sub ? a - b : a + b, p->output_multiplier, p->output_shift);
   } while (s16_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+}
+
+void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {
+  add_sub_s16(p, 0, in1, in2, out);
+}
+
+void edgeq_sub_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {
+  add_sub_s16(p, 1, in1, in2, out);
 }
 
 void edgeq_mul_s16(const edgeq_mul_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {

@@ -2,7 +2,7 @@
 #define EDGEQ_INT16_ELEMENTWISE_H
 #include "edgeq_common.h"
 
-/* ADD and MUL on int16 tensors with numpy-style broadcasting, as TFLite's 16x8 reference kernels.
+/* ADD, SUB and MUL on int16 tensors with numpy-style broadcasting, as TFLite's 16x8 reference kernels.
  * Broadcasting: the output is walked as `ndim` collapsed dimensions (see elementwise.h; same constants,
  * computed by edgeq/passes/lower/int8/elementwise.py broadcast_loops). At most EDGEQ_S16_BCAST_MAX_DIMS dims. */
 #define EDGEQ_S16_BCAST_MAX_DIMS 8
@@ -24,6 +24,8 @@ typedef struct {
 } edgeq_add_s16_params;
 
 void edgeq_add_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+/* SUB: out = in1 - in2 with ADD's parameters (the scaled operands are subtracted, as int8 SUB). */
+void edgeq_sub_s16(const edgeq_add_s16_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
 
 /* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + rq.output_offset) */
 typedef struct {

@@ -240,9 +240,26 @@ def _add_int32(kind: str) -> Graph:
 
 
 def _select(kind: str, sig: str) -> Graph:
+    d = sig.partition("->")[2]
+    q = "act" if d in _QUANT else None
     b = _Graph()
-    c, x1, x2 = b.t((1, 8), "bool", None), b.t((1, 8), "int32", None), b.t((1, 8), "int32", None)
-    return b.op(kind, [c, x1, x2], [b.t((1, 8), "int32", None)])
+    c, x1, x2 = b.t((1, 8), "bool", None), b.t((1, 8), d, q), b.t((1, 8), d, q)
+    return b.op(kind, [c, x1, x2], [b.t((1, 8), d, q)])
+
+
+def _elementwise(kind: str, sig: str) -> Graph:
+    """A two-operand op (the second broadcast) on ``sig``'s input type, output of ``sig``'s output type."""
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    q = lambda d: "act" if d in _QUANT else None  # noqa: E731
+    x1, x2 = b.t((2, 4), src, q(src)), b.t((1, 4), src, q(src))
+    return b.op(kind, [x1, x2], [b.t((2, 4), dst or src, q(dst or src))])
+
+
+def _cast(kind: str, sig: str) -> Graph:
+    src, _, dst = sig.partition("->")
+    b = _Graph()
+    return b.op(kind, [b.t((1, 8), src, None)], [b.t((1, 8), dst, None)])
 
 
 @functools.lru_cache(maxsize=None)
@@ -293,7 +310,11 @@ _BUILDERS = {
     "PRELU": _prelu, "LUT": _lut, "BATCH_MATMUL": _batch_matmul,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
-    **{k: _compare for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
+    **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
+       for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},
+    "MINIMUM": _elementwise, "MAXIMUM": _elementwise, "SQUARED_DIFFERENCE": _elementwise,
+    "CAST": _cast, "DIV": _elementwise, "FLOOR_DIV": _elementwise, "FLOOR_MOD": _elementwise,
+    "LOG_SOFTMAX": lambda k, d: _unary(k, d, Quant((16 / 256,), (127,)) if d == "int8" else None),
 }
 
 _REGISTERED = sorted((kind, sig, fn) for kind, entries in registered().items() for sigs, fn in entries

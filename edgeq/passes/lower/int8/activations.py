@@ -1,5 +1,5 @@
 """Elementwise int8 activations: RELU, RELU6, RELU_N1_TO_1, RELU_0_TO_1, LEAKY_RELU, HARD_SWISH,
-LOGISTIC, TANH; and the unary math ops GELU, EXP, LOG, SQRT, RSQRT, ABS (tables, see the last section).
+LOGISTIC, TANH; and the unary math ops GELU, EXP, LOG, SQRT, RSQRT, ABS, NEG, ELU (tables, see the last section).
 
 The two references do not always use the same algorithm (measured in tests/kernels/test_activations.py
 with exact rounding ties and with input scales where the algorithms part):
@@ -380,15 +380,22 @@ def unary_table(kind: str, in_scale: float, in_zp: int, out_scale: float, out_zp
         return populate_lut(*q, _expf)
     if kind == "LOG":
         return populate_lut(*q, _log_transform(out_scale, out_zp))
+    if kind == "ELU":  # elu.cc's table: value < 0 ? std::expm1(value) : value
+        expm1f = _libm("expm1f")
+        return populate_lut(*q, lambda v: expm1f(v) if v < 0 else v)
+    if kind == "NEG":  # LiteRT's neg.cc negates the stored int8 value (no zero points; -(-128) wraps to -128)
+        return np.array([(-((k + 128) % 256 - 128) + 128) % 256 - 128 for k in range(256)], np.int8)
     return {"SQRT": _sqrt_table, "RSQRT": _rsqrt_table, "ABS": _abs_table}[kind](*q)
 
 
-# TFLite Micro's int8 kernels for these ops: ABS computes what LiteRT computes (measured); the installed
-# TFLM has no int8 GELU, EXP, LOG, SQRT or RSQRT (its interpreter fails to allocate them).
-_TFLM_TABLE_OPS = ("ABS",)
+# TFLite Micro's int8 kernels for these ops: ABS computes what LiteRT computes (measured), ELU what elu.cc
+# computes (LiteRT's reference resolver has no ELU: tests/kernels/test_neg_elu.py checks it against LiteRT's
+# builtin one and TFLM); the installed TFLM has no int8 GELU, EXP, LOG, SQRT, RSQRT or NEG (its interpreter
+# fails to allocate them).
+_TFLM_TABLE_OPS = ("ABS", "ELU")
 
 
-@lowering("GELU", "EXP", "LOG", "SQRT", "RSQRT", "ABS")
+@lowering("GELU", "EXP", "LOG", "SQRT", "RSQRT", "ABS", "NEG", "ELU")
 def lower_unary_table(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = _io(g, op)
     rounding_flag(ctx, litert_single=False)  # validates ctx.rounding; the table needs no rounding mode

@@ -1,0 +1,32 @@
+/* Body of the MINIMUM / MAXIMUM kernel for one element type (see minimum_maximum.h for the parameters).
+ * Not a header of its own: a kernel source defines
+ *   EDGEQ_MM_T     element type (int8_t, int16_t, int32_t, float)
+ *   EDGEQ_MM_NAME  the public kernel name
+ * then includes this file (once per type). */
+
+void EDGEQ_MM_NAME(const edgeq_minimum_maximum_params *p, const EDGEQ_MM_T *in1, const EDGEQ_MM_T *in2,
+                   EDGEQ_MM_T *out) {
+  const int32_t last = p->ndim - 1;
+  const int32_t n = p->shape[last];
+  const int32_t s1 = p->stride1[last];
+  const int32_t s2 = p->stride2[last];
+  edgeq_bcast_iter it;
+  edgeq_bcast_begin(&it, p->ndim);
+  do {
+    const EDGEQ_MM_T *a = in1 + it.off1;
+    const EDGEQ_MM_T *b = in2 + it.off2;
+    int32_t i;
+    if (p->is_max) {
+      for (i = 0; i < n; ++i) {
+        const EDGEQ_MM_T x = a[i * s1], y = b[i * s2];
+        out[i] = x > y ? x : y;
+      }
+    } else {
+      for (i = 0; i < n; ++i) {
+        const EDGEQ_MM_T x = a[i * s1], y = b[i * s2];
+        out[i] = x < y ? x : y;
+      }
+    }
+    out += n;
+  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+}
