@@ -22,14 +22,7 @@ from edgeq.api import lower_tflite
 from edgeq.passes.memory.planner import plan_violations
 
 # The one place listing the models that wait for this round's ops.
-XFAIL = {
-    "tiny_transformer": "needs LayerNormalization's float NEG as a table (DEQUANTIZE -> NEG -> QUANTIZE) and "
-                        "BATCH_MATMUL (issue 14, opsB)",
-    "layernorm_mlp": "needs LayerNormalization's float NEG as a table (issue 14, opsB)",
-    "misc_layers": "needs int8 MAXIMUM and MINIMUM (issue 14, opsA)",
-    "dense_activations": "needs the float islands the converter leaves for elu / selu / softplus as tables "
-                         "(issue 14, opsB)",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params(names):
