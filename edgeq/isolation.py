@@ -81,7 +81,10 @@ def set_verbose(on: bool) -> None:
 
 
 def isolation_mode() -> str:
-    """``"process"`` (the default: calls run in the worker) or ``"inprocess"`` (``EDGEQ_ISOLATION``)."""
+    """``"process"`` (the default: calls run in the worker) or ``"inprocess"`` (``EDGEQ_ISOLATION``, and
+    always inside the worker itself)."""
+    if _in_worker is not None or os.environ.get("EDGEQ_WORKER"):
+        return "inprocess"
     mode = os.environ.get("EDGEQ_ISOLATION", "process")
     if mode not in ("process", "inprocess"):
         raise EdgeqError(f"EDGEQ_ISOLATION={mode!r} is not 'process' or 'inprocess'",
@@ -118,6 +121,14 @@ def call(target: str, *args: Any, stage: str, tool: str, timeout: float | None =
     :class:`WorkerTimeout`.
     """
     return _request(("call", target, args, kwargs), stage, tool, timeout, on_report)
+
+
+def probe(target: str, *args: Any, stage: str, tool: str, timeout: float | None = None, **kwargs: Any) -> None:
+    """Run ``target`` in the worker only to learn that the native code survives it (loading a user's file
+    there before edgeq loads it too): its errors and crashes are raised, its result is dropped. Nothing
+    is run in-process mode (it would protect nothing)."""
+    if isolation_mode() == "process":
+        call(target, *args, stage=stage, tool=tool, timeout=timeout, **kwargs)
 
 
 def create(target: str, *args: Any, stage: str, tool: str, timeout: float | None = None, **kwargs: Any) -> Remote:
@@ -291,6 +302,7 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        env["EDGEQ_WORKER"] = "1"  # a worker never starts a worker of its own
         env["PYTHONFAULTHANDLER"] = "1"  # a Python stack of the crash in the log
         started = time.monotonic()
         self.proc: subprocess.Popen | None = subprocess.Popen(
@@ -491,4 +503,6 @@ def _serve(rfd: int, wfd: int, log: Path) -> int:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # edgeq handles Ctrl-C and stops the worker
-    sys.exit(_serve(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])))
+    from edgeq import isolation  # the module the worker's calls see (this one runs as __main__)
+
+    sys.exit(isolation._serve(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])))

@@ -11,7 +11,9 @@ Other unknown dimensions stay ``None``.
 Keras 2 HDF5 files that Keras 3 refuses are loaded through :mod:`edgeq.frontend.keras_compat`; what it
 did is listed in ``LoadedModel.notes``.
 
-TensorFlow and Keras are imported inside functions: importing them takes seconds.
+TensorFlow and Keras are imported inside functions: importing them takes seconds. h5py, Keras, TensorFlow
+and LiteRT are native code reading a user's file: each file is loaded in edgeq's worker process first
+(:func:`edgeq.isolation.probe`), where a crash on a damaged file is an EdgeqError, not the end of edgeq.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.keras_compat import load_keras_compat
 from edgeq.frontend.runtime import error_line, import_keras, import_tf, quiet_tf
@@ -90,11 +93,19 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     return _load_keras_file(path, kind)
 
 
+def load_model_here(path: str) -> None:
+    """:func:`load_model` in edgeq's worker (:func:`edgeq.isolation.probe`): it raises what loading the file
+    raises, or crashes; the model itself stays there (edgeq loads it again once the worker survived)."""
+    load_model(path)
+
+
 # --------------------------------------------------------------------------------------------------
 # Keras files
 
 
 def _load_keras_file(path: Path, kind: ModelKind) -> LoadedModel:
+    # h5py and Keras are native code reading a user's file: first in edgeq's worker, which may crash
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="Keras")
     config = _read_keras_config(path, kind)
     keras = import_keras()
     notes: tuple[str, ...] = ()
@@ -237,6 +248,7 @@ def signature_inputs(signature: Any) -> dict[str, Any]:
 
 
 def _load_saved_model(path: Path) -> LoadedModel:
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="TensorFlow")
     tf = import_tf()
     with quiet_tf():
         try:
@@ -268,6 +280,7 @@ def _load_saved_model(path: Path) -> LoadedModel:
 
 def _load_tflite(path: Path) -> LoadedModel:
     data = path.read_bytes()
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="LiteRT")
     interpreter = tflite_interpreter(data, str(path))
     details = interpreter.get_input_details()
     return LoadedModel(

@@ -8,8 +8,10 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 
 
@@ -18,21 +20,53 @@ def quiet_tf() -> Iterator[Callable[[], str]]:
     """Silence TensorFlow while the block runs.
 
     Python warnings and absl/TF loggers below ERROR are dropped, and the process's native stderr
-    (file descriptor 2, where the TF/MLIR C++ code writes) goes to a temporary file. Python code that
-    writes to ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning
-    what the native code wrote so far, for error messages.
+    (file descriptor 2, where the TF/MLIR C++ code writes) goes to a file. Python code that writes to
+    ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning what the
+    native code wrote so far, for error messages.
+
+    The file keeps a crash report: in edgeq's worker (:mod:`edgeq.isolation`) fd 2 already is the worker's
+    log, kept when it crashes, and is left alone; elsewhere it is a named file in the temporary folder,
+    removed when the block ends (so a crash of this very process leaves it behind).
     """
     import logging
     import warnings
 
-    sys.stdout.flush()
-    sys.stderr.flush()
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow", "keras")]
     levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            log = isolation.worker_log() if isolation.in_worker() else None
+            with (_log_since_now(log) if log is not None else _native_stderr_to_file()) as captured:
+                yield captured
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _log_since_now(log: Path) -> Iterator[Callable[[], str]]:
+    sys.stderr.flush()
+    start = log.stat().st_size
+
+    def logged() -> str:
+        with open(log, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    yield logged
+
+
+@contextlib.contextmanager
+def _native_stderr_to_file() -> Iterator[Callable[[], str]]:
+    sys.stdout.flush()
+    sys.stderr.flush()
     old_stderr = sys.stderr
     swap = _writes_to_fd(old_stderr, 2)
     saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.NamedTemporaryFile(prefix="edgeq-native-", suffix=".log") as log:
 
         def captured() -> str:
             return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode("utf-8", "replace")
@@ -41,14 +75,8 @@ def quiet_tf() -> Iterator[Callable[[], str]]:
         if swap:
             sys.stderr = open(os.dup(saved_fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         try:
-            for logger in loggers:
-                logger.setLevel(logging.ERROR)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield captured
+            yield captured
         finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
             if swap:
                 sys.stderr.close()
                 sys.stderr = old_stderr
