@@ -105,11 +105,18 @@ def worker_log() -> Path | None:
 
 
 def report(value: Any) -> None:
-    """Inside a call: hand ``value`` to the caller's ``on_report`` now (in the worker, over the pipe)."""
-    if _in_worker is not None:
+    """Inside a call: hand ``value`` to the caller's ``on_report`` now (from the worker, over the pipe).
+
+    Calls nest (a call running in-process, or inside the worker, makes another): the innermost running
+    call's ``on_report`` gets ``value``, and what that one reports goes to the call around it."""
+    if _local_reports:
+        handler = _local_reports.pop()
+        try:
+            handler(value)
+        finally:
+            _local_reports.append(handler)
+    elif _in_worker is not None:
         _in_worker.send(("report", value))
-    elif _local_reports:
-        _local_reports[-1](value)
 
 
 def call(target: str, *args: Any, stage: str, tool: str, timeout: float | None = None,

@@ -260,17 +260,20 @@ def convert_here(saved_model_dir: str, settings: dict[str, Any], spec: dict[str,
             ) from None
 
 
-_LOCATION_NAME = re.compile(r'loc\((?:fused\[|callsite\()*"([^"]+)"')
-
-
 def converted_layer(log: Path | None) -> str | None:
-    """The last layer (MLIR location name) the converter named in its output, from a crashed worker's log."""
+    """The last layer the converter named in its output (an MLIR location: ``loc(fused["Op:",
+    "model/layer/op@function"])``), from a crashed worker's log."""
     try:
         text = log.read_text("utf-8", "replace") if log is not None else ""
     except OSError:
         return None
-    names = [n for n in _LOCATION_NAME.findall(text) if not n.endswith(":")]
-    return names[-1] if names else None
+    for line in reversed(text.splitlines()):
+        if "loc(" in line:
+            names = [n.split("@")[0] for n in re.findall(r'"([^"]+)"', line[line.index("loc("):])
+                     if not n.endswith(":")]
+            if names:
+                return names[0]
+    return None
 
 
 def converter_messages(text: str) -> list[str]:
