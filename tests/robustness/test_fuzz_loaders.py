@@ -1,0 +1,49 @@
+"""Loader fuzzing, the fast subset (issue 16, part 6): seeded mutations of a .keras, .h5, SavedModel and
+.tflite file (byte flips, truncation, zip members damaged with valid CRCs) end in an edgeq error (or load)
+within the time bound, with the worker on; never a traceback or a crash of edgeq. The long run:
+``python -m tests.tools.fuzz_loaders --cases 100 --cli --json fuzz.json`` (docs/reliability.md)."""
+
+import pytest
+
+from edgeq import isolation
+from tools import fuzz_loaders as fl
+
+
+@pytest.fixture(autouse=True)
+def real_worker(monkeypatch):
+    isolation.shutdown()
+    monkeypatch.setenv("EDGEQ_ISOLATION", "process")
+    yield
+    isolation.shutdown()
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return fl.seed_models()
+
+
+@pytest.mark.parametrize("fmt,cases,cli", [("tflite", 6, True), ("h5", 6, False), ("keras", 6, False),
+                                           ("savedmodel", 2, False)])
+def test_mutated_files_end_in_edgeq_errors(seeds, tmp_path, fmt, cases, cli):
+    results = [fl.run_case(fmt, seeds[fmt], i, 7, tmp_path, cli) for i in range(cases)]
+    assert not [r for r in results if r["outcome"] == "FAIL"], results
+    assert any(r["outcome"] != "loaded" for r in results)  # the mutations do damage
+
+
+def test_a_crash_while_loading_is_contained(seeds, tmp_path, monkeypatch):
+    from cli.test_isolation import redirect
+
+    redirect(monkeypatch, {"edgeq.frontend.load:load_model_here": "tests.tools.crashers:loader_abort"})
+    r = fl.run_case("h5", seeds["h5"], 0, 7, tmp_path, False)
+    assert r["outcome"] == "crash contained" and "SIGABRT" in r["detail"]
+
+
+def test_the_harness_reports_a_traceback(seeds, tmp_path, monkeypatch):
+    import edgeq.frontend.load
+
+    def broken(path):
+        raise KeyError("model_config")
+
+    monkeypatch.setattr(edgeq.frontend.load, "load_model", broken)
+    r = fl.run_case("h5", seeds["h5"], 0, 7, tmp_path, False)
+    assert r["outcome"] == "FAIL" and "KeyError" in r["detail"]
