@@ -161,7 +161,8 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
         try:
             with h5py.File(path, "r") as h5:
                 raw = h5.attrs.get("model_config")
-        except (OSError, KeyError, ValueError, RuntimeError) as error:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as error:  # TypeError: a damaged
+            # attribute's string encoding (h5py: "Unknown string encoding"), found by tests/tools/fuzz_loaders.py
             raise EdgeqError(
                 f"{path} is a damaged HDF5 file ({error_line(error)})",
                 hint="the file may be truncated or corrupted: copy it again or re-save the model with model.save(...)",

@@ -47,3 +47,10 @@ def test_the_harness_reports_a_traceback(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(edgeq.frontend.load, "load_model", broken)
     r = fl.run_case("h5", seeds["h5"], 0, 7, tmp_path, False)
     assert r["outcome"] == "FAIL" and "KeyError" in r["detail"]
+
+
+def test_h5_attribute_with_a_damaged_string_encoding(seeds, tmp_path):
+    """Found by the long run (seed 1, case 13: 62 byte flips): h5py raised TypeError("Unknown string
+    encoding") reading the model config, a traceback until load.py caught it."""
+    r = fl.run_case("h5", seeds["h5"], 13, 1, tmp_path, False)
+    assert r["outcome"] == "error", r
