@@ -39,16 +39,18 @@ MLPERF_MODELS = {"ad01": ("ad01.h5", "ad01_int8.tflite"), "resnet8": ("resnet8.h
 DEFAULT_FLASH = ("dense_odd", "kws_dscnn")
 
 
-def zoo_models() -> dict[str, tuple[Path, Path, tuple[float, float]]]:
-    """Every model: name -> (Keras source, int8 .tflite, calibration range)."""
+def zoo_models(names: list[str] | None = None) -> dict[str, tuple[Path, Path, tuple[float, float]]]:
+    """Every model (or those ``names``): name -> (Keras source, int8 .tflite, calibration range)."""
     from models.zoo import ZOO, build, zoo_path
 
     models = {}
     for name in ZOO:
+        if names is not None and name not in names:
+            continue
         tfl = zoo_path(name)  # quantizes it once (cached), leaving its Keras source beside it
         models[name] = (tfl.with_suffix(".keras"), tfl, build(name)[1])
     for name, (src, tfl) in MLPERF_MODELS.items():
-        if (MLPERF / src).exists():
+        if (MLPERF / src).exists() and (names is None or name in names):
             models[name] = (MLPERF / src, MLPERF / tfl, (-1.0, 1.0))
     return models
 
@@ -90,7 +92,7 @@ def run_command(argv: list[str]) -> dict:
 def sweep(models: list[str] | None = None, commands: tuple[str, ...] = COMMANDS,
           flash: tuple[str, ...] = DEFAULT_FLASH, progress: Callable[[dict], None] | None = None) -> list[dict]:
     os.environ["EDGEQ_ISOLATION"] = "process"
-    every = zoo_models()
+    every = zoo_models(models)
     results = []
     with tempfile.TemporaryDirectory(prefix="edgeq-sweep-") as tmp:
         if "ops" in commands:
