@@ -54,3 +54,24 @@ def test_h5_attribute_with_a_damaged_string_encoding(seeds, tmp_path):
     encoding") reading the model config, a traceback until load.py caught it."""
     r = fl.run_case("h5", seeds["h5"], 13, 1, tmp_path, False)
     assert r["outcome"] == "error", r
+
+
+def test_damaged_savedmodel_fingerprint_prints_no_traceback(seeds, tmp_path):
+    """Found by the long run: TensorFlow logs a damaged fingerprint.pb with a traceback (absl ERROR; then
+    "--- Logging error ---" tracebacks once quiet_tf had closed the stream its handler held) although the
+    model loads. A fresh process, as a user's command: nothing on stderr but what edgeq prints."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    model = tmp_path / "sm"
+    shutil.copytree(seeds["savedmodel"], model)
+    fp = model / "fingerprint.pb"
+    fp.write_bytes(fp.read_bytes()[:25])
+    code = ("import sys; from edgeq.frontend.load import load_model; load_model(sys.argv[1]); "
+            "load_model(sys.argv[1]); print('loaded')")
+    r = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, EDGEQ_ISOLATION="process"))
+    assert r.returncode == 0 and "loaded" in r.stdout, r.stderr
+    assert "Traceback" not in r.stderr and "ERROR:absl" not in r.stderr, r.stderr
