@@ -46,7 +46,7 @@ from typing import Any
 
 from edgeq.errors import EdgeqError
 
-DEFAULT_TIMEOUT = 3600.0  # seconds for one call; EDGEQ_WORKER_TIMEOUT overrides it
+DEFAULT_TIMEOUT = 3600.0  # seconds for one call unless the call site says; EDGEQ_WORKER_TIMEOUT overrides both
 _HEADER = struct.Struct("<Q")
 _verbose = False
 _worker: _Worker | None = None
@@ -221,9 +221,15 @@ def crash_error(stage: str, tool: str, how: str, log: Path | None, reports: list
 
 
 def _timeout(timeout: float | None) -> float:
-    if timeout is not None:
-        return timeout
-    return float(os.environ.get("EDGEQ_WORKER_TIMEOUT", DEFAULT_TIMEOUT))
+    """The call's limit: EDGEQ_WORKER_TIMEOUT if set (the user's word wins), else the call site's, else
+    :data:`DEFAULT_TIMEOUT`."""
+    if os.environ.get("EDGEQ_WORKER_TIMEOUT"):
+        try:
+            return float(os.environ["EDGEQ_WORKER_TIMEOUT"])
+        except ValueError:
+            raise EdgeqError(f"EDGEQ_WORKER_TIMEOUT={os.environ['EDGEQ_WORKER_TIMEOUT']!r} is not a number of "
+                             "seconds", hint="set it to a number, for example EDGEQ_WORKER_TIMEOUT=600") from None
+    return timeout if timeout is not None else DEFAULT_TIMEOUT
 
 
 def _request(message: tuple, stage: str, tool: str, timeout: float | None,
@@ -347,8 +353,9 @@ class _Worker:
         except TimeoutError:
             self.stop(remove_log=False, kill=True)
             raise WorkerTimeout(f"{tool} did not finish {stage} within {timeout:g} s and was stopped",
-                                hint="nothing was written; raise the limit with EDGEQ_WORKER_TIMEOUT=SECONDS "
-                                     "if the model is that slow to process") from None
+                                hint="nothing was written; a damaged input file can make a tool loop forever "
+                                     "(check the file), or raise the limit with EDGEQ_WORKER_TIMEOUT=SECONDS if "
+                                     "the model is that slow to process") from None
         finally:
             self.show()
         if kind == "ok":

@@ -41,6 +41,9 @@ Shape = tuple[int | None, ...]
 _EXTENSIONS: dict[str, ModelKind] = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".tflite": "tflite"}
 _SUPPORTED = ".keras, .h5/.hdf5, .tflite, or a TensorFlow SavedModel directory"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# seconds for loading a model in edgeq's worker: a damaged HDF5 file can make h5py loop forever (found by
+# tests/tools/fuzz_loaders.py: reading an attribute of a bit-flipped .h5 never returned)
+LOAD_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def load_model_here(path: str) -> None:
 
 def _load_keras_file(path: Path, kind: ModelKind) -> LoadedModel:
     # h5py and Keras are native code reading a user's file: first in edgeq's worker, which may crash
-    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="Keras")
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="Keras",
+                    timeout=LOAD_TIMEOUT)
     config = _read_keras_config(path, kind)
     keras = import_keras()
     notes: tuple[str, ...] = ()
@@ -249,7 +253,8 @@ def signature_inputs(signature: Any) -> dict[str, Any]:
 
 
 def _load_saved_model(path: Path) -> LoadedModel:
-    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="TensorFlow")
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="TensorFlow",
+                    timeout=LOAD_TIMEOUT)
     tf = import_tf()
     with quiet_tf():
         try:
@@ -281,7 +286,8 @@ def _load_saved_model(path: Path) -> LoadedModel:
 
 def _load_tflite(path: Path) -> LoadedModel:
     data = path.read_bytes()
-    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="LiteRT")
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="LiteRT",
+                    timeout=LOAD_TIMEOUT)
     interpreter = tflite_interpreter(data, str(path))
     details = interpreter.get_input_details()
     return LoadedModel(

@@ -13,6 +13,7 @@ from tools import fuzz_loaders as fl
 def real_worker(monkeypatch):
     isolation.shutdown()
     monkeypatch.setenv("EDGEQ_ISOLATION", "process")
+    monkeypatch.setenv("EDGEQ_WORKER_TIMEOUT", fl.CALL_TIMEOUT)
     yield
     isolation.shutdown()
 
@@ -75,3 +76,12 @@ def test_damaged_savedmodel_fingerprint_prints_no_traceback(seeds, tmp_path):
                        env=dict(os.environ, EDGEQ_ISOLATION="process"))
     assert r.returncode == 0 and "loaded" in r.stdout, r.stderr
     assert "Traceback" not in r.stderr and "ERROR:absl" not in r.stderr, r.stderr
+
+
+def test_h5_that_makes_h5py_loop_forever_times_out(seeds, tmp_path, monkeypatch):
+    """Found by the long run (seed 2, case 190): reading the model config attribute of this bit-flipped .h5
+    never returns (h5py/HDF5 loop in native code). The worker is stopped: one edgeq error, not a hang."""
+    monkeypatch.setenv("EDGEQ_WORKER_TIMEOUT", "5")
+    r = fl.run_case("h5", seeds["h5"], 190, 2, tmp_path, False)
+    assert r["outcome"] == "timeout" and "within 5 s" in r["detail"], r
+    assert r["seconds"] < 30

@@ -8,7 +8,7 @@ damage to one zip member with the archive rewritten so its CRCs are right (the b
 Keras, not just the zip reader); for a SavedModel, flips in ``saved_model.pb`` or the variables' data.
 
 Each case runs ``edgeq.frontend.load.load_model`` with the worker on (``EDGEQ_ISOLATION=process``), as every
-edgeq command loads a model. Outcomes: ``loaded`` (the mutation was harmless), ``error`` (an EdgeqError),
+edgeq command loads a model, with EDGEQ_WORKER_TIMEOUT=30. Outcomes: ``loaded`` (the mutation was harmless), ``error`` (an EdgeqError),
 ``crash contained`` (the worker died: still one EdgeqError for the user), ``timeout`` (the worker was
 stopped) and ``FAIL`` (any other exception: a traceback for the user; or over the time bound). With
 ``--cli`` every case also runs ``edgeq generate`` (``.tflite``) or ``edgeq quantize --calib random``
@@ -39,6 +39,7 @@ import numpy as np
 
 FORMATS = ("keras", "h5", "savedmodel", "tflite")
 BOUND_SECONDS = 120.0  # per case; the first case of a run also starts the worker and imports TensorFlow there
+CALL_TIMEOUT = "30"  # EDGEQ_WORKER_TIMEOUT while fuzzing: a loader looping on a damaged file is stopped sooner
 
 
 def seed_models(root: Path | None = None) -> dict[str, Path]:
@@ -188,6 +189,7 @@ def fuzz(cases: int, base_seed: int = 1, formats: tuple[str, ...] = FORMATS, cli
          progress: Callable[[dict], None] | None = None) -> list[dict]:
     """``cases`` mutated files per format, each through :func:`run_case` (the worker on)."""
     os.environ["EDGEQ_ISOLATION"] = "process"
+    os.environ["EDGEQ_WORKER_TIMEOUT"] = CALL_TIMEOUT
     seeds = seed_models()
     results = []
     with tempfile.TemporaryDirectory(prefix="edgeq-fuzz-") as tmp:
