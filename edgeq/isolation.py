@@ -202,6 +202,13 @@ def shutdown(*, kill: bool = False) -> None:
         _worker = None
 
 
+def forget_log(crash: WorkerCrashed) -> None:
+    """Remove a crashed worker's log (a crash edgeq caused on purpose to locate another one)."""
+    if crash.log is not None:
+        with contextlib.suppress(OSError):
+            crash.log.unlink()
+
+
 def crash_error(stage: str, tool: str, how: str, log: Path | None, reports: list[Any], tail: list[str],
                 where: str = "") -> WorkerCrashed:
     """The EdgeqError for a worker that died: one line naming stage, tool, ``how`` and ``where``."""
@@ -351,7 +358,8 @@ class _Worker:
         except EOFError:
             raise self._died(stage, tool, reports) from None
         except TimeoutError:
-            self.stop(remove_log=False, kill=True)
+            self.show()
+            self.stop(remove_log=True, kill=True)
             raise WorkerTimeout(f"{tool} did not finish {stage} within {timeout:g} s and was stopped",
                                 hint="nothing was written; a damaged input file can make a tool loop forever "
                                      "(check the file), or raise the limit with EDGEQ_WORKER_TIMEOUT=SECONDS if "

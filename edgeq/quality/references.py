@@ -267,7 +267,8 @@ def _prefix_crashes(kind: type, model: bytes, last_op: int, inputs) -> bool:
         remote = isolation.create(kind.here, cut, stage="finding the op that crashed", tool=kind.tool)
         if inputs is not None:
             remote.run(inputs)
-    except isolation.WorkerCrashed:
+    except isolation.WorkerCrashed as crash:
+        isolation.forget_log(crash)  # the first crash's log is the one named to the user
         return True
     except Exception:  # noqa: BLE001 - a prefix the interpreter refuses (an error, not a crash): not this op
         return False

@@ -165,6 +165,7 @@ class HostModel:
             library.invoke("trace", data, self.out_bytes, True, stage=crash.stage)
         except isolation.WorkerCrashed as again:
             done = again.reports
+            isolation.forget_log(again)  # the first crash's log is the one named to the user
         else:
             return crash  # it did not crash again
         ops = self.lib.context["ops"]
