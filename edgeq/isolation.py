@@ -55,8 +55,9 @@ _local_reports: list[Callable[[Any], None]] = []  # in-process mode: the running
 
 
 class WorkerCrashed(EdgeqError):
-    """The worker died during a call (a signal or an abnormal exit): ``stage``, ``tool``, ``signal_name``
-    (or the exit status), the worker's log file, and the last values it reported."""
+    """The worker died during a call (a signal or an abnormal exit): ``stage``, ``tool``, ``how`` (the
+    signal's name or the exit status), the worker's ``log`` file (kept), the values it ``reports``-ed before
+    dying and the ``tail`` of its output."""
 
     def __init__(self, what: str, *, stage: str, tool: str, how: str, log: Path | None,
                  reports: list[Any], tail: list[str], hint: str | None = None,
@@ -364,6 +365,9 @@ class _Worker:
                                 hint="nothing was written; a damaged input file can make a tool loop forever "
                                      "(check the file), or raise the limit with EDGEQ_WORKER_TIMEOUT=SECONDS if "
                                      "the model is that slow to process") from None
+        except BaseException:  # Ctrl-C, or an on_report that raised: the reply would be read by the next call
+            self.stop(remove_log=True, kill=True)
+            raise
         finally:
             self.show()
         if kind == "ok":

@@ -91,6 +91,7 @@ def test_converter_crash_does_not_kill_edgeq(tmp_path, monkeypatch):
     text = e.value.format()
     assert "the TFLite converter crashed (SIGSEGV)" in text and "recurrent layers: LSTM" in text
     assert "converting lstm" in text
+    isolation.forget_log(e.value)
 
 
 def test_quantize_rnn_gives_fused_int8_and_float_models(tmp_path):
