@@ -70,7 +70,8 @@ def _terminal_stderr(fd: int) -> Any:
     st = os.fstat(fd)
     key = (st.st_dev, st.st_ino)
     if key not in _terminals:
-        _terminals[key] = open(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        _terminals[key] = open(  # noqa: SIM115 - never closed, see above
+            os.dup(fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
     return _terminals[key]
 
 

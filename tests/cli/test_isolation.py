@@ -10,7 +10,6 @@ generated C crash is a real NULL write compiled into a kernel.
 
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest

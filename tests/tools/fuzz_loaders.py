@@ -8,7 +8,8 @@ damage to one zip member with the archive rewritten so its CRCs are right (the b
 Keras, not just the zip reader); for a SavedModel, flips in ``saved_model.pb`` or the variables' data.
 
 Each case runs ``edgeq.frontend.load.load_model`` with the worker on (``EDGEQ_ISOLATION=process``), as every
-edgeq command loads a model, with EDGEQ_WORKER_TIMEOUT=30. Outcomes: ``loaded`` (the mutation was harmless), ``error`` (an EdgeqError),
+edgeq command loads a model, with EDGEQ_WORKER_TIMEOUT=30. Outcomes: ``loaded`` (the mutation was harmless),
+``error`` (an EdgeqError),
 ``crash contained`` (the worker died: still one EdgeqError for the user), ``timeout`` (the worker was
 stopped) and ``FAIL`` (any other exception: a traceback for the user; or over the time bound). With
 ``--cli`` every case also runs ``edgeq generate`` (``.tflite``) or ``edgeq quantize --calib random``

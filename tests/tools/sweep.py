@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(r: dict) -> None:
         status = "ok  " if r["ok"] else "FAIL"
-        print(f"{status} {r['model']:<18} {r['command']:<18} exit {r['exit']} {r['seconds']:>7.1f} s  {r['error'][:110]}",
-              flush=True)
+        print(f"{status} {r['model']:<18} {r['command']:<18} exit {r['exit']} {r['seconds']:>7.1f} s  "
+              f"{r['error'][:110]}", flush=True)
 
     results = sweep(args.models.split(",") if args.models else None, tuple(args.commands.split(",")),
                     tuple(args.flash.split(",")) if args.flash else (), show)
