@@ -5,12 +5,11 @@ Seeds: a small Keras model (conv, batch norm, dense, softmax) saved as ``.keras`
 folder (``model.export``) and an int8 ``.tflite``, built once and cached by the hash of this file. Each case
 is a seeded mutation of one seed: byte flips (1 to 64 random bytes XORed), a truncation, or, for ``.keras``,
 damage to one zip member with the archive rewritten so its CRCs are right (the bytes then reach h5py and
-Keras, not just the zip reader); for a SavedModel, flips in ``saved_model.pb`` or the variables' data.
+Keras, not just the zip reader); for a SavedModel, flips in or a truncation of one of its files.
 
 Each case runs ``edgeq.frontend.load.load_model`` with the worker on (``EDGEQ_ISOLATION=process``), as every
 edgeq command loads a model, with EDGEQ_WORKER_TIMEOUT=30. Outcomes: ``loaded`` (the mutation was harmless),
-``error`` (an EdgeqError),
-``crash contained`` (the worker died: still one EdgeqError for the user), ``timeout`` (the worker was
+``error`` (an EdgeqError), ``crash contained`` (the worker died: still one EdgeqError for the user), ``timeout`` (the worker was
 stopped) and ``FAIL`` (any other exception: a traceback for the user; or over the time bound). With
 ``--cli`` every case also runs ``edgeq generate`` (``.tflite``) or ``edgeq quantize --calib random``
 (Keras, SavedModel) through ``edgeq.cli.main.main`` and checks exit status 0 or 2 with one ``error:`` line.
