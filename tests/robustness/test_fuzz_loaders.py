@@ -3,6 +3,8 @@
 within the time bound, with the worker on; never a traceback or a crash of edgeq. The long run:
 ``python -m tests.tools.fuzz_loaders --cases 100 --cli --json fuzz.json`` (docs/reliability.md)."""
 
+import os
+
 import pytest
 
 from edgeq import isolation
@@ -37,6 +39,7 @@ def test_a_crash_while_loading_is_contained(seeds, tmp_path, monkeypatch):
     redirect(monkeypatch, {"edgeq.frontend.load:load_model_here": "tests.tools.crashers:loader_abort"})
     r = fl.run_case("h5", seeds["h5"], 0, 7, tmp_path, False)
     assert r["outcome"] == "crash contained" and "SIGABRT" in r["detail"]
+    os.unlink(r["detail"].rsplit("the worker's log: ", 1)[1].rstrip(")"))
 
 
 def test_the_harness_reports_a_traceback(seeds, tmp_path, monkeypatch):

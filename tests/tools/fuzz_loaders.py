@@ -166,7 +166,7 @@ def run_case(fmt: str, seed: Path, index: int, base_seed: int, work: Path, cli: 
         load_model(path)
         outcome = "loaded"
     except isolation.WorkerCrashed as e:
-        outcome, detail = "crash contained", e.what
+        outcome, detail = "crash contained", f"{e.what} (the worker's log: {e.log})"  # kept, to look into
     except isolation.WorkerTimeout as e:
         outcome, detail = "timeout", e.what
     except EdgeqError as e:
