@@ -11,9 +11,11 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from edgeq import isolation  # noqa: E402
 from edgeq.errors import EdgeqError  # noqa: E402
 
 
@@ -61,9 +63,26 @@ def _random_calibration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
 
 
+VERBOSE_HELP = ("show what the native tools (TFLite converter, LiteRT, TFLite Micro, the generated C on the host) "
+                "print in edgeq's worker process, and the traceback of an internal error")
+
+
+def _with_verbose(add_parser):
+    """Every command also takes --verbose after its name (``edgeq quantize ... --verbose``)."""
+
+    def add(*args, **kwargs) -> argparse.ArgumentParser:
+        parser = add_parser(*args, **kwargs)
+        parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        return parser
+
+    return add
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgeq", description="Keras -> int8 TFLite -> bit-exact C for microcontrollers")
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser = _with_verbose(sub.add_parser)  # type: ignore[method-assign]
 
     q = sub.add_parser("quantize", help="full-integer int8 post-training quantization")
     q.add_argument("model", help=".keras, .h5, SavedModel directory, or an int8 .tflite (passed through)")
@@ -234,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module, _, name = args.fn.partition(":")
+    isolation.set_verbose(args.verbose)
     try:
         # each command's module (and what it needs: NumPy, TensorFlow...) is loaded only when it runs
         return getattr(importlib.import_module(f"edgeq.cli.{module}"), name)(args)
@@ -241,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print(e.format(), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
+        isolation.shutdown(kill=True)
         print("interrupted (outputs of this run were not put in place; earlier outputs are untouched)",
               file=sys.stderr)
         return 130
@@ -250,6 +271,21 @@ def main(argv: list[str] | None = None) -> int:
                          "outputs of this run were not put in place")
         print(err.format(), file=sys.stderr)
         return err.exit_code
+    except Exception as e:  # a bug in edgeq: one message, the traceback only with --verbose
+        if args.verbose:
+            traceback.print_exc()
+        err = EdgeqError(f"internal error in edgeq {args.command}: {type(e).__name__}: {_first_line(e)}",
+                         hint="this is a bug in edgeq, not in your files: please report it with the command"
+                              + ("" if args.verbose else " and the traceback that --verbose prints"))
+        print(err.format(), file=sys.stderr)
+        return err.exit_code
+    finally:
+        isolation.shutdown()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0][:300] if lines else "(no message)"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ TFLite model has static batch-1 inputs.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend import calibrate
 from edgeq.frontend.data import Samples, check_samples, loaded_inputs, signature_name, static_shape
@@ -63,7 +65,7 @@ def quantize(
     # the other methods observe the float model on the data again (entropy twice)
     total = calib.count * (1 if method.kind == "minmax" else 1 + calibrate.observation_passes([method]))
 
-    with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant-") as tmp:
+    with quiet_tf(), tempfile.TemporaryDirectory(prefix="edgeq-quant-") as tmp:
         converter, names = calibrating_converter(loaded, calib, Path(tmp), progress, total)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -71,13 +73,7 @@ def quantize(
         converter.inference_output_type = getattr(tf, output_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True
-        ranges = contextlib.nullcontext()
-        if method.kind != "minmax":
-            observed = (lambda done, _: progress(calib.count + done, total)) if progress is not None else None
-            ranges = calibrate.patched_quantizer(calibrate.range_rewriter(
-                method, calib.inputs, input_names=names, progress=observed))
-        with ranges:
-            data = run_converter(converter, loaded, "int8 quantization", native_log)
+        data = run_converter(converter, loaded, "int8 quantization", ranges=None if method.kind == "minmax" else method)
     problems = int8_problems(data, f"the int8 conversion of {loaded.path}", (input_type, output_type))
     if problems and not mixed_int8_float32(data, (input_type, output_type)):
         raise EdgeqError(
@@ -118,10 +114,10 @@ def float_tflite_bytes(loaded: LoadedModel) -> bytes:
             )
         return loaded.tflite_bytes
     tf = import_tf()
-    with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-float-") as tmp:
+    with quiet_tf(), tempfile.TemporaryDirectory(prefix="edgeq-float-") as tmp:
         export_batch1(loaded, Path(tmp) / "saved_model")
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "saved_model"))
-        return run_converter(converter, loaded, "float conversion", native_log)
+        return run_converter(converter, loaded, "float conversion")
 
 
 def calibrating_converter(loaded: LoadedModel, calib: Samples, tmp: Path,
@@ -133,14 +129,8 @@ def calibrating_converter(loaded: LoadedModel, calib: Samples, tmp: Path,
     tf = import_tf()
     names = export_batch1(loaded, tmp / "saved_model")
 
-    def representative_dataset() -> Iterator[dict[str, np.ndarray]]:
-        for done, sample in enumerate(calib.samples(), start=1):
-            yield dict(zip(names, sample))
-            if progress is not None:
-                progress(done, total)
-
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
-    converter.representative_dataset = representative_dataset
+    converter.representative_dataset = Representative(names, calib, total, progress)
     return converter, names
 
 
@@ -209,19 +199,100 @@ def signature_names(loaded: LoadedModel) -> list[str]:
     return [signature_name(name) for name in loaded.input_names]
 
 
-def run_converter(converter: Any, loaded: LoadedModel, step: str, native_log: Callable[[], str]) -> bytes:
-    """``converter.convert()``; an EdgeqError naming the converter's telling lines if it fails (``step`` is
-    what was being done, e.g. "int8 quantization")."""
+# What edgeq sets on a converter, copied to the worker's converter by :func:`run_converter`.
+CONVERTER_SETTINGS = ("optimizations", "inference_input_type", "inference_output_type",
+                      "_experimental_disable_per_channel", "_experimental_calibrate_only")
+TARGET_SPEC_SETTINGS = ("supported_ops", "supported_types")
+
+
+class Representative:
+    """A converter's representative dataset: ``calib``'s samples keyed by the signature's input ``names``.
+    After each sample it reports ``("progress", done, total)`` (from edgeq's worker, see
+    :mod:`edgeq.isolation`), which :func:`run_converter` hands to ``progress``."""
+
+    def __init__(self, names: list[str], calib: Samples, total: int,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.names, self.calib, self.total, self.progress = names, calib, total, progress
+
+    def __call__(self) -> Iterator[dict[str, np.ndarray]]:
+        for done, sample in enumerate(self.calib.samples(), start=1):
+            yield dict(zip(self.names, sample))
+            isolation.report(("progress", done, self.total))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__, progress=None)  # the callback stays with edgeq
+
+    def on_report(self, value: Any) -> None:
+        if self.progress is not None and isinstance(value, tuple) and value[0] == "progress":
+            self.progress(value[1], value[2])
+
+
+def run_converter(converter: Any, loaded: LoadedModel, step: str, *, ranges: calibrate.Method | None = None) -> bytes:
+    """``converter.convert()`` in edgeq's worker process (:mod:`edgeq.isolation`: a converter crash is an
+    EdgeqError, not the end of edgeq): a converter is opened there on the same SavedModel with the same
+    settings (:data:`CONVERTER_SETTINGS`) and representative dataset (a :class:`Representative`).
+    ``ranges``: a calibration method other than minmax, whose ranges replace the converter's before its
+    quantizer runs (:func:`edgeq.frontend.calibrate.patched_quantizer`). An EdgeqError naming the converter's
+    telling lines if it fails (``step`` is what was being done, e.g. "int8 quantization")."""
+    settings = {name: getattr(converter, name) for name in CONVERTER_SETTINGS}
+    spec = {name: getattr(converter.target_spec, name) for name in TARGET_SPEC_SETTINGS}
+    representative = converter.representative_dataset
+    assert representative is None or isinstance(representative, Representative), "see calibrating_converter"
     try:
-        return bytes(converter.convert())
-    except Exception as error:  # the converter raises many types; each becomes one message
-        raise EdgeqError(
-            f"the TFLite converter failed on {loaded.path} ({step})",
-            detail=converter_messages(str(error) + "\n" + native_log()),
-            hint="the model probably uses an op TFLite cannot convert"
-            + (" or quantize to int8" if "int8" in step else "")
-            + "; replace that layer in the Keras model",
-        ) from None
+        return isolation.call("edgeq.frontend.convert:convert_here", str(converter.saved_model_dir), settings, spec,
+                              representative, ranges, str(loaded.path), step, stage=f"the {step} of {loaded.path}",
+                              tool="the TFLite converter",
+                              on_report=representative.on_report if representative is not None else None)
+    except isolation.WorkerCrashed as crash:
+        layer = converted_layer(crash.log)
+        raise crash.located(f"near {layer!r} (the last layer in its output)") if layer else crash from None
+
+
+def convert_here(saved_model_dir: str, settings: dict[str, Any], spec: dict[str, Any],
+                 representative: Representative | None, ranges: calibrate.Method | None, name: str,
+                 step: str) -> bytes:
+    """In this process (edgeq's worker): the conversion :func:`run_converter` describes."""
+    tf = import_tf()
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    for key, value in settings.items():
+        setattr(converter, key, value)
+    for key, value in spec.items():
+        setattr(converter.target_spec, key, value)
+    rewrite = contextlib.nullcontext()
+    if representative is not None:
+        converter.representative_dataset = representative
+        if ranges is not None:
+            calib, total = representative.calib, representative.total
+            rewrite = calibrate.patched_quantizer(calibrate.range_rewriter(
+                ranges, calib.inputs, input_names=representative.names,
+                progress=lambda done, _: isolation.report(("progress", calib.count + done, total))))
+    with quiet_tf() as native_log, rewrite:
+        try:
+            return bytes(converter.convert())
+        except Exception as error:  # the converter raises many types; each becomes one message
+            raise EdgeqError(
+                f"the TFLite converter failed on {name} ({step})",
+                detail=converter_messages(str(error) + "\n" + native_log()),
+                hint="the model probably uses an op TFLite cannot convert"
+                + (" or quantize to int8" if "int8" in step else "")
+                + "; replace that layer in the Keras model",
+            ) from None
+
+
+def converted_layer(log: Path | None) -> str | None:
+    """The last layer the converter named in its output (an MLIR location: ``loc(fused["Op:",
+    "model/layer/op@function"])``), from a crashed worker's log."""
+    try:
+        text = log.read_text("utf-8", "replace") if log is not None else ""
+    except OSError:
+        return None
+    for line in reversed(text.splitlines()):
+        if "loc(" in line:
+            names = [n.split("@")[0] for n in re.findall(r'"([^"]+)"', line[line.index("loc("):])
+                     if not n.endswith(":")]
+            if names:
+                return names[0]
+    return None
 
 
 def converter_messages(text: str) -> list[str]:

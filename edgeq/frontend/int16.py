@@ -58,12 +58,12 @@ def quantize_int16x8(loaded: LoadedModel, calib: Samples, *, input_type: str = "
         raise EdgeqError(f"{loaded.path} is already a TFLite model; edgeq quantizes Keras models and "
                          "SavedModels only", hint="pass the Keras model (.keras/.h5) it came from")
     import_tf()
-    with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-quant16-") as tmp:
+    with quiet_tf(), tempfile.TemporaryDirectory(prefix="edgeq-quant16-") as tmp:
         converter, _ = calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
         converter_settings(converter, input_type, output_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True
-        data = run_converter(converter, loaded, "int16x8 quantization", native_log)
+        data = run_converter(converter, loaded, "int16x8 quantization")
     problems = int16x8_problems(data)
     if problems:
         raise EdgeqError(f"the TFLite converter did not fully quantize {loaded.path} to int16x8",

@@ -11,7 +11,9 @@ Other unknown dimensions stay ``None``.
 Keras 2 HDF5 files that Keras 3 refuses are loaded through :mod:`edgeq.frontend.keras_compat`; what it
 did is listed in ``LoadedModel.notes``.
 
-TensorFlow and Keras are imported inside functions: importing them takes seconds.
+TensorFlow and Keras are imported inside functions: importing them takes seconds. h5py, Keras, TensorFlow
+and LiteRT are native code reading a user's file: each file is loaded in edgeq's worker process first
+(:func:`edgeq.isolation.probe`), where a crash on a damaged file is an EdgeqError, not the end of edgeq.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.keras_compat import load_keras_compat
 from edgeq.frontend.qat import custom_objects as qat_custom_objects
@@ -39,6 +42,9 @@ Shape = tuple[int | None, ...]
 _EXTENSIONS: dict[str, ModelKind] = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".tflite": "tflite"}
 _SUPPORTED = ".keras, .h5/.hdf5, .tflite, or a TensorFlow SavedModel directory"
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+# seconds for loading a model in edgeq's worker: a damaged HDF5 file can make h5py loop forever (found by
+# tests/tools/fuzz_loaders.py: reading an attribute of a bit-flipped .h5 never returned)
+LOAD_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,20 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     return _load_keras_file(path, kind)
 
 
+def load_model_here(path: str) -> None:
+    """:func:`load_model` in edgeq's worker (:func:`edgeq.isolation.probe`): it raises what loading the file
+    raises, or crashes; the model itself stays there (edgeq loads it again once the worker survived)."""
+    load_model(path)
+
+
 # --------------------------------------------------------------------------------------------------
 # Keras files
 
 
 def _load_keras_file(path: Path, kind: ModelKind) -> LoadedModel:
+    # h5py and Keras are native code reading a user's file: first in edgeq's worker, which may crash
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="Keras",
+                    timeout=LOAD_TIMEOUT)
     config = _read_keras_config(path, kind)
     keras = import_keras()
     notes: tuple[str, ...] = ()
@@ -152,7 +167,8 @@ def _read_keras_config(path: Path, kind: ModelKind) -> dict[str, Any]:
         try:
             with h5py.File(path, "r") as h5:
                 raw = h5.attrs.get("model_config")
-        except (OSError, KeyError, ValueError, RuntimeError) as error:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as error:  # TypeError: a damaged
+            # attribute's string encoding (h5py: "Unknown string encoding"), found by tests/tools/fuzz_loaders.py
             raise EdgeqError(
                 f"{path} is a damaged HDF5 file ({error_line(error)})",
                 hint="the file may be truncated or corrupted: copy it again or re-save the model with model.save(...)",
@@ -239,6 +255,8 @@ def signature_inputs(signature: Any) -> dict[str, Any]:
 
 
 def _load_saved_model(path: Path) -> LoadedModel:
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="TensorFlow",
+                    timeout=LOAD_TIMEOUT)
     tf = import_tf()
     with quiet_tf():
         try:
@@ -270,6 +288,8 @@ def _load_saved_model(path: Path) -> LoadedModel:
 
 def _load_tflite(path: Path) -> LoadedModel:
     data = path.read_bytes()
+    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="LiteRT",
+                    timeout=LOAD_TIMEOUT)
     interpreter = tflite_interpreter(data, str(path))
     details = interpreter.get_input_details()
     return LoadedModel(

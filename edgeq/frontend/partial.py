@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.calibrate import parse_method, range_rewriter
 from edgeq.frontend.convert import calibrating_converter, run_converter
@@ -57,14 +58,14 @@ def calibrate(loaded: LoadedModel, calib: Samples, *, calibration: str = "minmax
             hint="pass the Keras model (.keras/.h5) or SavedModel it came from",
         )
     tf = import_tf()
-    with quiet_tf() as native_log, tempfile.TemporaryDirectory(prefix="edgeq-calib-") as tmp:
+    with quiet_tf(), tempfile.TemporaryDirectory(prefix="edgeq-calib-") as tmp:
         converter, names = calibrating_converter(loaded, calib, Path(tmp), progress, calib.count)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
         converter._experimental_calibrate_only = True
-        calibrated = run_converter(converter, loaded, "int8 calibration", native_log)
+        calibrated = run_converter(converter, loaded, "int8 calibration")
     if method.kind != "minmax":
         calibrated = range_rewriter(method, calib.inputs, input_names=names)(calibrated)
     return calibrated
@@ -72,7 +73,15 @@ def calibrate(loaded: LoadedModel, calib: Samples, *, calibration: str = "minmax
 
 def quantize_calibrated(calibrated: bytes, keep_float: Sequence[str] = (), *, per_channel: bool = True) -> bytes:
     """int8 TFLite bytes (int8 inputs and outputs) from a calibrated model; ops named in ``keep_float``
-    (output tensor names, see :func:`model_ops`) stay float32 between a DEQUANTIZE and a QUANTIZE."""
+    (output tensor names, see :func:`model_ops`) stay float32 between a DEQUANTIZE and a QUANTIZE. The
+    quantizer runs in edgeq's worker process (:mod:`edgeq.isolation`)."""
+    return isolation.call("edgeq.frontend.partial:quantize_calibrated_here", bytes(calibrated), list(keep_float),
+                          per_channel, stage="the int8 quantization of the calibrated model",
+                          tool="the TFLite quantizer")
+
+
+def quantize_calibrated_here(calibrated: bytes, keep_float: list[str], per_channel: bool) -> bytes:
+    """:func:`quantize_calibrated` in this process (edgeq's worker)."""
     tf = import_tf()
     from tensorflow.lite.python import convert, lite
 

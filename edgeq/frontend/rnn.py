@@ -20,18 +20,13 @@ What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent lay
   reversed by ``x[:, ::-1]`` (a STRIDED_SLICE of stride -1), then merged (concat, sum, ave, mul).
 
 :func:`rebuild_rnn_model` makes these replacements (the rest of the model is cloned with its weights), so
-no Keras 2 (``tf_keras``) install is needed. :func:`quantize_rnn` runs the conversion in a child process:
-a converter crash (a segfault) becomes an EdgeqError, never the death of edgeq's own process.
-``python -m edgeq.frontend.rnn`` is the child.
+no Keras 2 (``tf_keras``) install is needed. :func:`quantize_rnn` runs the conversion in edgeq's worker
+process (:mod:`edgeq.isolation`): a converter crash (a segfault) becomes an EdgeqError, never the death of
+edgeq's own process.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -41,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples
@@ -403,80 +399,38 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
 
 def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                  calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
-                 timeout: float = 1800.0) -> RnnConversion:
-    """:func:`convert_rnn` in a child process (the TFLite converter can crash): the int8 model (one
-    UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs unrolled), and the float32 model.
+                 timeout: float | None = None) -> RnnConversion:
+    """:func:`convert_rnn` in edgeq's worker process (:mod:`edgeq.isolation`: the TFLite converter can crash):
+    the int8 model (one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs unrolled), and
+    the float32 model.
 
     ``loaded`` is a Keras model (``kind`` "keras" or "h5"); it is saved to a temporary ``.keras`` file for
-    the child. ``progress(done, total)`` is called as the child feeds calibration samples.
+    the worker. ``progress(done, total)`` is called as the worker feeds calibration samples.
     """
     if loaded.keras_model is None:
         raise EdgeqError(f"{loaded.path} is not a Keras model; recurrent models are converted from Keras",
                          hint="pass the .keras/.h5 file")
     with tempfile.TemporaryDirectory(prefix="edgeq-rnn-") as tmp:
-        work = Path(tmp)
-        model_file = work / "model.keras"
+        model_file = Path(tmp) / "model.keras"
         loaded.keras_model.save(model_file)
-        np.savez(work / "calib.npz", *calib.inputs)
-        request = {"model": str(model_file), "calib": str(work / "calib.npz"), "source": calib.source,
-                   "representative": calib.representative, "per_channel": per_channel,
-                   "calibration": calibration, "name": str(loaded.path), "out": str(work)}
-        (work / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        child = subprocess.Popen([sys.executable, "-m", "edgeq.frontend.rnn", str(work / "request.json")],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+        def reported(value: Any) -> None:
+            if progress is not None and isinstance(value, tuple) and value[0] == "progress":
+                progress(value[1], value[2])
+
         try:
-            assert child.stdout is not None
-            for line in child.stdout:
-                if line.startswith("progress ") and progress is not None:
-                    done, total = (int(v) for v in line.split()[1:3])
-                    progress(done, total)
-            stderr = child.communicate(timeout=timeout)[1]
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            raise EdgeqError(f"converting {loaded.path} took more than {timeout:.0f} s and was stopped") from None
-        error_file = work / "error.json"
-        if child.returncode == 0:
-            return RnnConversion((work / "int8.tflite").read_bytes(), (work / "float32.tflite").read_bytes())
-        if error_file.is_file():
-            e = json.loads(error_file.read_text())
-            raise EdgeqError(e["what"], detail=e.get("detail") or (), hint=e.get("hint"))
-        tail = [line for line in stderr.strip().splitlines() if line.strip()][-3:]
-        how = (f"was killed by {signal.Signals(-child.returncode).name}" if child.returncode < 0
-               else f"exited with status {child.returncode}")
-        raise EdgeqError(f"the TFLite conversion of {loaded.path} {how}",
-                         detail=tail,
-                         hint="edgeq's own process is unharmed; report the model (its layers and TensorFlow "
-                              "version) so the rebuild can be fixed")
+            return isolation.call("edgeq.frontend.rnn:convert_rnn_file", str(model_file), str(loaded.path), calib,
+                                  per_channel, calibration, stage=f"the conversion of the recurrent model "
+                                  f"{loaded.path}", tool="the TFLite converter", timeout=timeout, on_report=reported)
+        except isolation.WorkerCrashed as crash:
+            layers = ", ".join(dict.fromkeys(recurrent_layers(loaded.keras_model)))
+            raise crash.located(f"(recurrent layers: {layers}): the rebuild for the converter needs fixing"
+                                ) from None
 
 
-def _child(request_path: str) -> int:
-    """The child process: read the request, convert, write int8.tflite and float32.tflite (or error.json)."""
-    request = json.loads(Path(request_path).read_text())
-    out = Path(request["out"])
-    try:
-        loaded = load_model(request["model"])
-        with np.load(request["calib"]) as archive:
-            inputs = [archive[f"arr_{i}"] for i in range(len(archive.files))]
-        calib = Samples(request["source"], inputs, representative=request["representative"])
-        loaded = replace(loaded, path=Path(request["name"]))
-
-        def progress(done: int, total: int) -> None:
-            print(f"progress {done} {total}", flush=True)
-
-        result = convert_rnn(loaded, calib, per_channel=request["per_channel"],
-                             calibration=request["calibration"], progress=progress)
-    except EdgeqError as error:
-        (out / "error.json").write_text(json.dumps({"what": error.what, "detail": list(error.detail),
-                                                    "hint": error.hint}))
-        return 3
-    (out / "int8.tflite").write_bytes(result.int8)
-    (out / "float32.tflite").write_bytes(result.float32)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1]))
+def convert_rnn_file(model_file: str, name: str, calib: Samples, per_channel: bool, calibration: str) -> RnnConversion:
+    """:func:`convert_rnn` of the Keras model saved in ``model_file`` (``name``: the user's path), in this
+    process (edgeq's worker); progress is reported as ``("progress", done, total)``."""
+    loaded = replace(load_model(model_file), path=Path(name))
+    return convert_rnn(loaded, calib, per_channel=per_channel, calibration=calibration,
+                       progress=lambda done, total: isolation.report(("progress", done, total)))

@@ -8,8 +8,10 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 
 
@@ -17,40 +19,82 @@ from edgeq.errors import EdgeqError
 def quiet_tf() -> Iterator[Callable[[], str]]:
     """Silence TensorFlow while the block runs.
 
-    Python warnings and absl/TF loggers below ERROR are dropped, and the process's native stderr
-    (file descriptor 2, where the TF/MLIR C++ code writes) goes to a temporary file. Python code that
-    writes to ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning
-    what the native code wrote so far, for error messages.
+    Python warnings and absl/TF/Keras log records below CRITICAL are dropped, and the process's native stderr
+    (file descriptor 2, where the TF/MLIR C++ code writes) goes to a file. Python code that writes to
+    ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning what the
+    native code wrote so far, for error messages.
+
+    The file keeps a crash report: in edgeq's worker (:mod:`edgeq.isolation`) fd 2 already is the worker's
+    log, kept when it crashes, and is left alone; elsewhere it is a named file in the temporary folder,
+    removed when the block ends (so a crash of this very process leaves it behind).
     """
     import logging
     import warnings
 
-    sys.stdout.flush()
-    sys.stderr.flush()
     loggers = [logging.getLogger(name) for name in ("absl", "tensorflow", "keras")]
     levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:  # their errors reach the user as edgeq's one message, or not at all
+            logger.setLevel(logging.CRITICAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            log = isolation.worker_log() if isolation.in_worker() else None
+            with (_log_since_now(log) if log is not None else _native_stderr_to_file()) as captured:
+                yield captured
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _log_since_now(log: Path) -> Iterator[Callable[[], str]]:
+    sys.stderr.flush()
+    start = log.stat().st_size
+
+    def logged() -> str:
+        with open(log, "rb") as f:
+            f.seek(start)
+            return f.read().decode("utf-8", "replace")
+
+    yield logged
+
+
+_terminals: dict[tuple[int, int], Any] = {}  # sys.stderr's stand-ins by the file fd 2 is: never closed
+
+
+def _terminal_stderr(fd: int) -> Any:
+    """A text stream on a copy of ``fd`` (the real stderr), the same one for the same file: a logging handler
+    created inside a block (absl, Keras) keeps the stream it found, so it must stay open and keep
+    reaching the terminal after the block (closing it gave "--- Logging error --- ... I/O operation on
+    closed file" tracebacks in later commands, found by tests/tools/fuzz_loaders.py)."""
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    if key not in _terminals:
+        _terminals[key] = open(  # noqa: SIM115 - never closed, see above
+            os.dup(fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    return _terminals[key]
+
+
+@contextlib.contextmanager
+def _native_stderr_to_file() -> Iterator[Callable[[], str]]:
+    sys.stdout.flush()
+    sys.stderr.flush()
     old_stderr = sys.stderr
     swap = _writes_to_fd(old_stderr, 2)
     saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as log:
+    with tempfile.NamedTemporaryFile(prefix="edgeq-native-", suffix=".log") as log:
 
         def captured() -> str:
             return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode("utf-8", "replace")
 
-        os.dup2(log.fileno(), 2)
         if swap:
-            sys.stderr = open(os.dup(saved_fd), "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            sys.stderr = _terminal_stderr(saved_fd)
+        os.dup2(log.fileno(), 2)
         try:
-            for logger in loggers:
-                logger.setLevel(logging.ERROR)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield captured
+            yield captured
         finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
             if swap:
-                sys.stderr.close()
+                sys.stderr.flush()
                 sys.stderr = old_stderr
             os.dup2(saved_fd, 2)
             os.close(saved_fd)

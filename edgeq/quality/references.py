@@ -1,14 +1,23 @@
-"""Reference interpreters: LiteRT with its reference kernels (ground truth) and TFLM (second opinion)."""
+"""Reference interpreters: LiteRT with its reference kernels (ground truth) and TFLM (second opinion).
+
+Both interpreters are native code that can abort or crash on a model (a TFLITE_CHECK in an op's Prepare, a
+kernel bug): they run in edgeq's worker process (:mod:`edgeq.isolation`). :class:`LiteRT` and :class:`TFLM`
+are the handles edgeq uses; ``LiteRTHere`` and ``TFLMHere`` are the interpreters themselves, in the worker.
+A crash is reported naming the op: the model is cut after op k (:func:`prefix_model`) and run again, with a
+binary search on k for the first op whose prefix crashes (:func:`first_crashing_op`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import sys
 import tempfile
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.quality.preflight import check_references_can_run
@@ -17,17 +26,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager
-def _captured_fd(fd: int):
-    """Capture what C/C++ code writes to a file descriptor (the interpreters print from C++)."""
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(fd)
-        os.dup2(tmp.fileno(), fd)
-        box = {"text": ""}
+def _captured_output():
+    """What C/C++ code prints to file descriptors 1 and 2 while the block runs (the interpreters print from
+    C++), in ``box["text"]`` after it. In the worker both already go to its log, which a crash keeps: the
+    text is what the block added to it. Elsewhere both are redirected to a temporary file meanwhile."""
+    box = {"text": ""}
+    log = isolation.worker_log() if isolation.in_worker() else None
+    if log is not None:
+        sys.stdout.flush()
+        start = log.stat().st_size
         try:
             yield box
         finally:
-            os.dup2(saved, fd)
-            os.close(saved)
+            sys.stdout.flush()
+            with open(log, "rb") as f:
+                f.seek(start)
+                box["text"] = f.read().decode(errors="replace")
+        return
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield box
+        finally:
+            for fd, old in zip((1, 2), saved):
+                os.dup2(old, fd)
+                os.close(old)
             tmp.seek(0)
             box["text"] = tmp.read().decode(errors="replace")
 
@@ -68,19 +93,16 @@ def with_op_versions(model: bytes, versions: dict[str, int]) -> bytes:
     return bytes(b.Output())
 
 
-class LiteRT:
-    """LiteRT interpreter with BUILTIN_REF kernels; optionally keeps every intermediate tensor.
+class LiteRTHere:
+    """LiteRT interpreter with BUILTIN_REF kernels, in this process (the worker); optionally keeps every
+    intermediate tensor.
 
     An op version the reference resolver lacks but runs with the same kernel under an older version
-    (:data:`REF_SAME_KERNEL`) is loaded as that version; any other missing op is named in the error. A model
-    whose Prepare would abort the process is refused first (:mod:`edgeq.quality.preflight`)."""
-
-    name = "litert-ref"
+    (:data:`REF_SAME_KERNEL`) is loaded as that version; any other missing op is named in the error."""
 
     def __init__(self, model: bytes, preserve_all: bool = False):
         m = litert_module()
         model = bytes(model)
-        check_references_can_run(model)
         for _ in range(len(REF_SAME_KERNEL) + 1):
             try:
                 self.interp = m.Interpreter(model_content=model,
@@ -116,14 +138,45 @@ class LiteRT:
         return [self.interp.get_tensor(d["index"]).reshape(-1).copy() for d in self.outputs]
 
     def tensor(self, index: int) -> np.ndarray:
-        """A tensor after ``run`` (needs ``preserve_all`` for intermediates)."""
         return self.interp.get_tensor(index)
 
 
-class TFLM:
-    """The TFLite Micro interpreter (reference kernels, double rounding)."""
+class LiteRT:
+    """LiteRT with its reference kernels (BUILTIN_REF, see :class:`LiteRTHere`), run in the worker.
 
-    name = "tflm"
+    ``interp`` is the interpreter (a :class:`edgeq.isolation.Remote`: its methods run in the worker).
+    A model whose Prepare would abort the process is refused first (:mod:`edgeq.quality.preflight`); a crash
+    all the same is an EdgeqError naming the op (:func:`first_crashing_op`)."""
+
+    name = "litert-ref"
+    tool = "LiteRT"
+    here = "edgeq.quality.references:LiteRTHere"
+
+    def __init__(self, model: bytes, preserve_all: bool = False):
+        self.model = bytes(model)
+        check_references_can_run(self.model)
+        try:
+            self._remote = isolation.create(self.here, self.model, preserve_all,
+                                            stage="loading the model into LiteRT's reference kernels", tool=self.tool)
+        except isolation.WorkerCrashed as crash:
+            raise locate_crash(crash, self.model, None, self) from None
+        self.interp = self._remote.attribute("interp")
+        self.inputs = self._remote.attribute("inputs")
+        self.outputs = self._remote.attribute("outputs")
+
+    def run(self, inputs) -> list[np.ndarray]:
+        try:
+            return self._remote.invoke("run", inputs, stage=f"a {self.tool} reference run")
+        except isolation.WorkerCrashed as crash:
+            raise locate_crash(crash, self.model, inputs, self) from None
+
+    def tensor(self, index: int) -> np.ndarray:
+        """A tensor after ``run`` (needs ``preserve_all`` for intermediates)."""
+        return self._remote.tensor(index)
+
+
+class TFLMHere:
+    """The TFLite Micro interpreter (reference kernels, double rounding), in this process (the worker)."""
 
     def __init__(self, model: bytes):
         try:
@@ -132,8 +185,7 @@ class TFLM:
             raise EdgeqError("the tflite-micro Python package is not installed",
                              hint="pip install tflite-micro") from None
         self.model = bytes(model)
-        check_references_can_run(self.model)  # its Prepare aborts where LiteRT's does
-        with _captured_fd(1), _captured_fd(2):
+        with _captured_output():
             self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=max(len(model) * 10, 1 << 20))
         g = read_tflite(self.model)
         self.n_inputs, self.n_outputs = len(g.inputs), len(g.outputs)
@@ -149,9 +201,106 @@ class TFLM:
         return [np.asarray(self.interp.get_output(i)).reshape(-1).copy() for i in range(self.n_outputs)]
 
     def arena_bytes(self) -> dict[str, int]:
+        with _captured_output() as out:
+            self.interp.print_allocations()
+        text = out["text"]
+        return {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
+
+
+class TFLM:
+    """The TFLite Micro interpreter (:class:`TFLMHere`), run in the worker; a crash names the op."""
+
+    name = "tflm"
+    tool = "TFLite Micro"
+    here = "edgeq.quality.references:TFLMHere"
+
+    def __init__(self, model: bytes):
+        self.model = bytes(model)
+        check_references_can_run(self.model)  # its Prepare aborts where LiteRT's does
+        try:
+            self._remote = isolation.create(self.here, self.model, stage="loading the model into TFLite Micro",
+                                            tool=self.tool)
+        except isolation.WorkerCrashed as crash:
+            raise locate_crash(crash, self.model, None, self) from None
+        self.n_inputs = self._remote.attribute("n_inputs")
+        self.n_outputs = self._remote.attribute("n_outputs")
+
+    def run(self, inputs) -> list[np.ndarray]:
+        try:
+            return self._remote.invoke("run", inputs, stage=f"a {self.tool} reference run")
+        except isolation.WorkerCrashed as crash:
+            raise locate_crash(crash, self.model, inputs, self) from None
+
+    def arena_bytes(self) -> dict[str, int]:
         """TFLM's own arena report: ``total`` (what a firmware must reserve), ``head`` (activations
         and scratch) and ``tail`` (persistent interpreter structures); empty if it did not say."""
-        with _captured_fd(1) as out, _captured_fd(2) as err:
-            self.interp.print_allocations()
-        text = out["text"] + err["text"]
-        return {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
+        return self._remote.arena_bytes()
+
+
+# --------------------------------------------------------------------------------------------------
+# Which op crashed an interpreter
+
+
+def prefix_model(model: bytes, last_op: int) -> bytes:
+    """``model`` cut after op ``last_op`` (of subgraph 0): ops 0..last_op, whose outputs are those of op
+    ``last_op``; the inputs, tensors and buffers are kept as they are."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    sub = m.subgraphs[0]
+    sub.operators = sub.operators[: last_op + 1]
+    sub.outputs = [int(t) for t in sub.operators[-1].outputs if t >= 0]
+    m.signatureDefs = []  # they name the full model's outputs
+    b = flatbuffers.Builder(len(model) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _prefix_crashes(kind: type, model: bytes, last_op: int, inputs) -> bool:
+    """Whether the interpreter crashes on ``model`` cut after ``last_op`` (loading it, or running ``inputs``)."""
+    try:
+        cut = prefix_model(model, last_op)
+    except Exception:  # noqa: BLE001 - a model the flatbuffer reader cannot take: no op is named
+        return False
+    try:
+        remote = isolation.create(kind.here, cut, stage="finding the op that crashed", tool=kind.tool)
+        if inputs is not None:
+            remote.run(inputs)
+    except isolation.WorkerCrashed as crash:
+        isolation.forget_log(crash)  # the first crash's log is the one named to the user
+        return True
+    except Exception:  # noqa: BLE001 - a prefix the interpreter refuses (an error, not a crash): not this op
+        return False
+    return False
+
+
+def first_crashing_op(kind: type, model: bytes, inputs) -> int | None:
+    """The first op of ``model`` whose prefix (ops 0..k) crashes ``kind``'s interpreter (:class:`LiteRT` or
+    :class:`TFLM`) when loaded or, with ``inputs``, run; None if no prefix does. A binary search: about
+    log2(ops) runs, each crash costing a fresh worker."""
+    g = read_tflite(model)
+    lo, hi = 0, len(g.ops) - 1
+    if hi < 0 or not _prefix_crashes(kind, model, hi, inputs):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _prefix_crashes(kind, model, mid, inputs):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def locate_crash(crash: isolation.WorkerCrashed, model: bytes, inputs, ref) -> isolation.WorkerCrashed:
+    """``crash`` with the op that caused it named (found by :func:`first_crashing_op`), when one is found."""
+    try:
+        g = read_tflite(model)
+        k = first_crashing_op(type(ref), model, inputs)
+    except EdgeqError:
+        return crash
+    if k is None:
+        return crash
+    op = g.ops[k]
+    out = g.tensor(op.outputs[0]).name if op.outputs else "?"
+    return crash.located(f"at op #{k} {op.kind} (output {out!r})")

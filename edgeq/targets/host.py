@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.codegen.emit import GeneratedLibrary
 from edgeq.codegen.templates import template_env
 from edgeq.errors import EdgeqError, ToolMissingError
@@ -63,16 +64,54 @@ def compile_shared(lib: GeneratedLibrary, extra_cflags: tuple[str, ...] = ()) ->
     return so
 
 
-class HostModel:
-    """A generated model loaded into this process. ``run`` mirrors the interpreter's invoke."""
+class HostLibrary:
+    """A compiled ``.so`` of a generated library loaded with ctypes, in this process (edgeq's worker)."""
 
     _TRACE = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)
+
+    def __init__(self, so_path: str):
+        self._dll = ctypes.CDLL(so_path)
+        self._dll.edgeq_host_run.restype = ctypes.c_int
+
+    def run(self, data: bytes, out_bytes: int) -> bytes:
+        out = ctypes.create_string_buffer(out_bytes)
+        rc = self._dll.edgeq_host_run(data, ctypes.c_size_t(len(data)), out, ctypes.c_size_t(out_bytes))
+        if rc != 0:
+            raise RuntimeError("edgeq_host_run: size mismatch")
+        return out.raw
+
+    def trace(self, data: bytes, out_bytes: int, report_ops: bool = False) -> tuple[bytes, dict[int, bytes]]:
+        """The outputs and every op's output bytes by op index; ``report_ops`` also reports each op's
+        index as it finishes (:func:`edgeq.isolation.report`), so a crash leaves the last one behind."""
+        seen: dict[int, bytes] = {}
+
+        def cb(op, ptr, n):
+            if report_ops:
+                isolation.report(op)
+            else:
+                seen[op] = ctypes.string_at(ptr, n)
+
+        fn = self._TRACE(cb)
+        self._dll.edgeq_host_set_trace(fn)
+        try:
+            raw = self.run(data, out_bytes)
+        finally:
+            self._dll.edgeq_host_set_trace(self._TRACE(0))
+        return raw, seen
+
+
+class HostModel:
+    """A generated model compiled for the host and loaded (ctypes) into edgeq's worker process
+    (:mod:`edgeq.isolation`: a crash of the generated code is an EdgeqError naming the op, never the end
+    of edgeq). ``run`` mirrors the interpreter's invoke."""
+
+    tool = "the generated C library"
 
     def __init__(self, lib: GeneratedLibrary, extra_cflags: tuple[str, ...] = ()):
         self.lib = lib
         self.so_path = compile_shared(lib, extra_cflags)
-        self._dll = ctypes.CDLL(str(self.so_path))
-        self._dll.edgeq_host_run.restype = ctypes.c_int
+        self._library = isolation.create("edgeq.targets.host:HostLibrary", str(self.so_path),
+                                         stage="loading the generated C library", tool=self.tool)
         self.inputs = lib.context["inputs"]
         self.outputs = lib.context["outputs"]
         self.in_bytes = sum(t["bytes"] for t in self.inputs)
@@ -103,11 +142,11 @@ class HostModel:
     def run(self, inputs) -> list[np.ndarray]:
         """Outputs (flat arrays) for one sample: a list with one array per model input."""
         data = self._pack(inputs)
-        out = ctypes.create_string_buffer(self.out_bytes)
-        rc = self._dll.edgeq_host_run(data, ctypes.c_size_t(len(data)), out, ctypes.c_size_t(self.out_bytes))
-        if rc != 0:
-            raise RuntimeError("edgeq_host_run: size mismatch")
-        return self._unpack(out.raw)
+        try:
+            raw = self._library.invoke("run", data, self.out_bytes, stage=f"a host run of {self.lib.prefix}")
+        except isolation.WorkerCrashed as crash:
+            raise self._located(crash, data) from None
+        return self._unpack(raw)
 
     def reset_state(self) -> None:
         """``model_reset_state()``: every state back to zero, as before the first ``run`` (a model with
@@ -116,15 +155,29 @@ class HostModel:
 
     def trace(self, inputs) -> tuple[list[np.ndarray], dict[int, bytes]]:
         """Outputs plus the raw output bytes of every op, keyed by op index."""
-        seen: dict[int, bytes] = {}
-
-        def cb(op, ptr, n):
-            seen[op] = ctypes.string_at(ptr, n)
-
-        fn = self._TRACE(cb)
-        self._dll.edgeq_host_set_trace(fn)
+        data = self._pack(inputs)
         try:
-            outs = self.run(inputs)
-        finally:
-            self._dll.edgeq_host_set_trace(self._TRACE(0))
-        return outs, seen
+            raw, seen = self._library.invoke("trace", data, self.out_bytes,
+                                             stage=f"a traced host run of {self.lib.prefix}")
+        except isolation.WorkerCrashed as crash:
+            raise self._located(crash, data) from None
+        return self._unpack(raw), seen
+
+    def _located(self, crash: isolation.WorkerCrashed, data: bytes) -> isolation.WorkerCrashed:
+        """``crash`` naming the op that was running: the run is repeated in a fresh worker with the per-op
+        hook reporting each finished op; the crashed op is the one scheduled after the last reported."""
+        try:
+            library = isolation.create("edgeq.targets.host:HostLibrary", str(self.so_path),
+                                       stage="loading the generated C library", tool=self.tool)
+            library.invoke("trace", data, self.out_bytes, True, stage=crash.stage)
+        except isolation.WorkerCrashed as again:
+            done = again.reports
+            isolation.forget_log(again)  # the first crash's log is the one named to the user
+        else:
+            return crash  # it did not crash again
+        ops = self.lib.context["ops"]
+        after = [i for i, op in enumerate(ops) if op["index"] == done[-1]] if done else [-1]
+        if not after or after[0] + 1 >= len(ops):
+            return crash
+        op = ops[after[0] + 1]
+        return crash.located(f"in op #{op['index']} {op['kind']} ({op['kernel']})")

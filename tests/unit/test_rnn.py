@@ -77,15 +77,21 @@ def test_child_error_comes_back_as_the_same_edgeq_error(tmp_path):
 
 
 def test_converter_crash_does_not_kill_edgeq(tmp_path, monkeypatch):
-    """A child that dies of SIGSEGV (as the converter does on a Keras 3 LSTM) is an EdgeqError here."""
+    """A worker that dies of SIGSEGV (as the converter does on a Keras 3 LSTM) is an EdgeqError here."""
+    from edgeq import isolation
+
     crash = tmp_path / "python"
-    crash.write_text("#!/bin/sh\necho 'Fatal Python error: Segmentation fault' >&2\nkill -SEGV $$\n")
+    crash.write_text("#!/bin/sh\necho 'converting lstm' >&2\nkill -SEGV $$\n")
     crash.chmod(crash.stat().st_mode | stat.S_IEXEC)
+    isolation.shutdown()
+    monkeypatch.setenv("EDGEQ_ISOLATION", "process")
     monkeypatch.setattr(sys, "executable", str(crash))
     with pytest.raises(EdgeqError) as e:
         rnn.quantize_rnn(_loaded(_model(keras.layers.LSTM(4)), tmp_path), _calib((5, 3)))
     text = e.value.format()
-    assert "killed by SIGSEGV" in text and "Segmentation fault" in text
+    assert "the TFLite converter crashed (SIGSEGV)" in text and "recurrent layers: LSTM" in text
+    assert "converting lstm" in text
+    isolation.forget_log(e.value)
 
 
 def test_quantize_rnn_gives_fused_int8_and_float_models(tmp_path):
