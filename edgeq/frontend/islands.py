@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import quiet_tf
 from edgeq.frontend.tflite.names import keras_layer
@@ -200,7 +201,9 @@ def fold_islands(g: Graph, model: bytes) -> Graph:
     tensors = list(g.tensors)
     by_quantize: dict[int, Op] = {}
     gone: set[int] = set()
-    for island, table in zip(islands, island_tables(model, g, islands)):
+    tables = isolation.call("edgeq.frontend.islands:island_tables", model, g, islands,
+                            stage="computing the tables of float islands", tool="LiteRT") if islands else []
+    for island, table in zip(islands, tables):
         if table is None:
             continue
         last = island.ops[-1]

@@ -11,11 +11,13 @@ neither is an error, not a guess. The whole probe takes well under a second.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
-from edgeq.quality.references import _captured_fd
+from edgeq.quality.references import captured_output
 
 _PROBE_CUSTOM = "EDGEQ_PROBE_NO_SUCH_OP"
 _NOT_FOUND = "Didn't find op for builtin opcode"
@@ -50,8 +52,16 @@ def _probe_model(schema, code: int) -> bytes:
     return bytes(b.Output())
 
 
+@functools.cache
 def tflm_builtins() -> tuple[str, ...]:
-    """The builtin operators the installed tflite-micro Python interpreter registers, sorted by name."""
+    """The builtin operators the installed tflite-micro Python interpreter registers, sorted by name (probed in
+    the isolation worker: a probe that took the process down would be reported, not suffered)."""
+    return isolation.call("edgeq.quality.op_coverage:tflm_builtins_here", stage="reading TFLite Micro's op list",
+                          tool="TFLite Micro")
+
+
+def tflm_builtins_here() -> tuple[str, ...]:
+    """:func:`tflm_builtins`, in this process."""
     try:
         from tflite_micro.python.tflite_micro import runtime
         from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
@@ -60,12 +70,12 @@ def tflm_builtins() -> tuple[str, ...]:
     builtins = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and k != "CUSTOM"}
     registered = []
     for code, name in builtins.items():
-        with _captured_fd(1) as out, _captured_fd(2) as err:
+        with captured_output() as out:
             try:
                 runtime.Interpreter.from_bytes(_probe_model(schema, code), arena_size=1 << 14)
             except RuntimeError:
                 pass  # expected: it stops at op 0 or op 1, and says which
-        said = out["text"] + err["text"]
+        said = out["text"]
         if _NOT_FOUND in said:
             continue
         if "CUSTOM" in said or _PROBE_CUSTOM in said:

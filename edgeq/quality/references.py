@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager
-def _captured_output():
+def captured_output():
     """What C/C++ code prints to file descriptors 1 and 2 while the block runs (the interpreters print from
     C++), in ``box["text"]`` after it. In the worker both already go to its log, which a crash keeps: the
     text is what the block added to it. Elsewhere both are redirected to a temporary file meanwhile."""
@@ -185,7 +185,7 @@ class TFLMHere:
             raise EdgeqError("the tflite-micro Python package is not installed",
                              hint="pip install tflite-micro") from None
         self.model = bytes(model)
-        with _captured_output():
+        with captured_output():
             self.interp = runtime.Interpreter.from_bytes(self.model, arena_size=max(len(model) * 10, 1 << 20))
         g = read_tflite(self.model)
         self.n_inputs, self.n_outputs = len(g.inputs), len(g.outputs)
@@ -201,7 +201,7 @@ class TFLMHere:
         return [np.asarray(self.interp.get_output(i)).reshape(-1).copy() for i in range(self.n_outputs)]
 
     def arena_bytes(self) -> dict[str, int]:
-        with _captured_output() as out:
+        with captured_output() as out:
             self.interp.print_allocations()
         text = out["text"]
         return {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
