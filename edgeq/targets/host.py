@@ -80,6 +80,9 @@ class HostLibrary:
             raise RuntimeError("edgeq_host_run: size mismatch")
         return out.raw
 
+    def reset_state(self) -> None:
+        self._dll.edgeq_host_reset_state()
+
     def trace(self, data: bytes, out_bytes: int, report_ops: bool = False) -> tuple[bytes, dict[int, bytes]]:
         """The outputs and every op's output bytes by op index; ``report_ops`` also reports each op's
         index as it finishes (:func:`edgeq.isolation.report`), so a crash leaves the last one behind."""
@@ -151,7 +154,7 @@ class HostModel:
     def reset_state(self) -> None:
         """``model_reset_state()``: every state back to zero, as before the first ``run`` (a model with
         state keeps it across ``run`` calls)."""
-        self._dll.edgeq_host_reset_state()
+        self._library.invoke("reset_state", stage=f"resetting the state of {self.lib.prefix}")
 
     def trace(self, inputs) -> tuple[list[np.ndarray], dict[int, bytes]]:
         """Outputs plus the raw output bytes of every op, keyed by op index."""
