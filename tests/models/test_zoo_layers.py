@@ -89,7 +89,8 @@ def test_validate_c_host_skips_tflm_where_it_lacks_ops():
 
 # Small and varied, quick under QEMU: nearest upsampling (RESHAPE + TILE), int32 token ids through the
 # converter's id wrap and GATHER, Conv1DTranspose (TRANSPOSE_CONV), a 28-layer MobileNet at 96x96.
-BOARD_MODELS = ["upsampling_autoencoder", "embedding_classifier", "conv1d_transpose_decoder", "mobilenet_v1"]
+BOARD_MODELS = ["upsampling_autoencoder", "embedding_classifier", "conv1d_transpose_decoder", "mobilenet_v1",
+                "tiny_transformer", "layernorm_mlp", "misc_layers"]
 
 
 @pytest.mark.slow
