@@ -137,9 +137,10 @@ def test_linker_script_regions():
 
 
 # QEMU 7.2 `info mtree` (qemu-system-arm -M <machine> -S -monitor stdio): 16 MiB "mps.ram" RAM; on AN500 it is
-# at 0x60000000 and 0x21000000 is an unimplemented "PSRAM" stub that reads as zero.
+# at 0x60000000 and 0x21000000 is an unimplemented "PSRAM" stub that reads as zero; on AN505 (mps2-tz.c) at
+# 0x80000000, where the Secure firmware reads it (tests/models/test_external_memory.py runs KWS from there).
 EXTERNAL = {"mps2-an385": (0x21000000, 0x01000000, "psram"), "mps2-an386": (0x21000000, 0x01000000, "psram"),
-            "mps2-an500": (0x60000000, 0x01000000, "psram")}
+            "mps2-an500": (0x60000000, 0x01000000, "psram"), "mps2-an505": (0x80000000, 0x01000000, "psram")}
 
 
 @pytest.mark.parametrize("name", ALL)
