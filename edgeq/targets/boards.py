@@ -605,7 +605,8 @@ def linker_context(board: Board, weights_external: bool = False) -> dict[str, An
     stack_bottom = m.ram.end - m.stack_bytes
     if weights_external and m.external is None:
         raise EdgeqError(f"board {board.name!r} has no memory.external region for the weights",
-                         hint="add memory.external to the board file (see boards/README.md) or keep the weights in flash")
+                         hint="add memory.external to the board file (see boards/README.md) "
+                              "or keep the weights in flash")
 
     def hx(v: int) -> str:
         return f"0x{v:08X}"

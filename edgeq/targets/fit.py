@@ -287,9 +287,9 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
                       f"kernel code ~{est.code_bytes:,}, bench harness ~{est.harness_flash_bytes:,}")
         if ext is not None:
             code = est.flash_bytes - est.weights_bytes
+            over = est.weights_bytes - est.external_limit
             detail.append(f"external {ext.kind} (memory.external): the constant data, {est.weights_bytes:,} bytes, "
-                          + (f"does not fit its {est.external_limit:,} ({est.weights_bytes - est.external_limit:,} over)"
-                             if est.weights_bytes > est.external_limit else
+                          + (f"does not fit its {est.external_limit:,} ({over:,} over)" if over > 0 else
                              f"would fit its {est.external_limit:,}, but the rest, {code:,} bytes, does not fit flash"))
     if est.ram_bytes > est.ram_limit:
         detail.append(f"RAM: needs at least {est.ram_bytes:,} bytes, {b.name} has {est.ram_limit:,} "
