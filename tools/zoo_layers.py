@@ -6,7 +6,9 @@
 For each model: quantized by edgeq's frontend (cached), its op kinds and MACs, the ops the C backend does
 not support yet (by Keras layer), generated C on the host vs LiteRT (and vs TFLM where TFLM registers
 every op), then convert-and-flash on each board (QEMU: byte equality with LiteRT on ``--samples`` inputs,
-instructions per inference under -icount, arena, the model's flash: weights + code + kernel tables).
+instructions per inference under -icount, arena, the model's flash: weights + code + kernel tables, and the
+bytes of those weights the build placed in the board's external memory (PSRAM) because the image did not fit
+its flash, e.g. EfficientNetB0 on mps2-an386: ``tools/zoo_layers.py efficientnet_b0 --samples 3``).
 Prints one markdown table. Exit status 0 when every model is bit-exact everywhere.
 """
 
@@ -61,7 +63,8 @@ def _survey(name: str, a) -> dict:
                     "arena": m["arena_bytes"], "stack": m["stack_bytes"], "weights": m["weights_bytes"],
                     "code_bytes": m["code_bytes"],
                     "model_flash": m["weights_bytes"] + m["code_bytes"] + m["library_const_bytes"],
-                    "image_flash": m["flash_bytes"]}
+                    "image_flash": m["flash_bytes"], "external": m["external_bytes"],
+                    "external_kind": m["external_kind"]}
             except EdgeqError as e:  # e.g. does not fit the board: the first detail line says by how much
                 row["boards"][board] = {"error": e.format(), "short": e.detail[0] if e.detail else e.what}
             except Exception as e:  # noqa: BLE001 - a survey: report the failure and go on
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
     boards = [b for b in a.boards.split(",") if b]
     print()
     print("| model | MACs | op kinds | host vs LiteRT / TFLM | M4 arena (lower bound) / TFLM arena | " + " | ".join(
-        f"{b}: bit-exact, instructions, arena, flash" for b in boards) + " |")
+        f"{b}: bit-exact, instructions, arena, flash (of it in external memory)" for b in boards) + " |")
     print("|---|---:|---|---|---|" + "---|" * len(boards))
     for r in rows:
         if "error" in r or r.get("unsupported"):
@@ -119,8 +122,9 @@ def main(argv=None) -> int:
             if "error" in d:
                 cells.append(f"error: {d['short'][:160]}")
             else:
+                ext = f" ({d['external']:,} B in {d['external_kind']})" if d["external"] else ""
                 cells.append(f"{'yes' if d['bit_exact'] else 'NO'}, {d['instructions']:,.0f}, {d['arena']:,} B, "
-                             f"{d['model_flash']:,} B")
+                             f"{d['model_flash']:,} B{ext}")
         tflm_arena = f"{r['tflm_arena']:,}" if r["tflm_arena"] else "-"
         arena = f"{r['dsp_arena']:,} ({r['dsp_lower_bound']:,}) / {tflm_arena}"
         print(f"| {r['model']} | {r['macs']:,} | {', '.join(r['ops'])} | {host} | {arena} | "

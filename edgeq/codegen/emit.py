@@ -22,6 +22,9 @@ from edgeq.ir import ArrayRef, Graph, Lowered
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "firmware" / "kernels"
 COMMON_HEADERS = ("edgeq_common.h",)
+#: The section of the model's constant arrays (EDGEQ_WEIGHTS in model_data.c) on Arm ELF targets: the board's
+#: linker script places it in flash or in the board's external memory (edgeq.targets.boards).
+WEIGHTS_SECTION = ".rodata.edgeq_weights"
 _LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.MULTILINE)
 _SCRATCH_MACRO = re.compile(r'^[ \t]*#[ \t]*define[ \t]+(\w+)_scratch_bytes\(([^)]*)\)', re.MULTILINE)
 
@@ -252,6 +255,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         "outputs": io(g.outputs),
         "weights_bytes": sum(a["bytes"] for a in arr_ctx),
         "requires_dsp": g.meta.get("cpu") == "dsp",
+        "weights_section": WEIGHTS_SECTION,
     }
 
 

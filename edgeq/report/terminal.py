@@ -168,6 +168,9 @@ def summary_table(r: FlowResult) -> None:
     t.add_row(f"  ms at {b.clock.hz / 1e6:g} MHz", f"{lat.ms_at_clock:.2f}")
     t.add_row("flash (whole image)", f"{_fmt_num(mem.flash_bytes)} B of {_fmt_num(mem.flash_limit)}")
     t.add_row("  weights and constants", f"{_fmt_num(mem.weights_bytes)} B")
+    if mem.weights_placement():
+        t.add_row(f"  weights in external {mem.external_kind}",
+                  f"{_fmt_num(mem.external_bytes)} B of {_fmt_num(mem.external_limit)}")
     t.add_row("  inference code", f"{_fmt_num(mem.code_bytes)} B")
     t.add_row("  bench harness", f"{_fmt_num(mem.harness_bytes)} B")
     t.add_row("RAM (whole image)", f"{_fmt_num(mem.ram_bytes)} B of {_fmt_num(mem.ram_limit)}")
@@ -234,7 +237,8 @@ def build_line(b: BenchBuild) -> None:
     console.print(f"built {b.elf}: flash {m.flash_bytes:,} B of {m.flash_limit:,} "
                   f"(weights {m.weights_bytes:,}, inference code {m.code_bytes:,}, "
                   f"harness {m.harness_bytes:,}); RAM {m.ram_bytes:,} B of {m.ram_limit:,} "
-                  f"(arena {m.arena_bytes:,}, stack {m.stack_bytes:,})")
+                  f"(arena {m.arena_bytes:,}, stack {m.stack_bytes:,})"
+                  + (f"; {m.weights_placement()}" if m.weights_placement() else ""))
 
 
 def ops_table(cov: OpCoverage, alias_ops: tuple[str, ...], tflm_note: str | None = None) -> None:

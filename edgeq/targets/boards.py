@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeq.codegen.emit import WEIGHTS_SECTION
 from edgeq.codegen.templates import template_env
 from edgeq.errors import EdgeqError
 
@@ -32,6 +33,11 @@ FLASH_METHODS = ("qemu", "pyocd", "openocd", "st-flash")
 FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 FLOAT_ABIS = ("soft", "softfp", "hard")
 STM32_LAYOUTS = ("f4", "v2")
+# memory.external kinds: memory-mapped external memory that can hold the model's constant arrays.
+EXTERNAL_KINDS = ("psram", "sdram", "qspi-flash", "ospi-flash")
+#: The output section the linker script gives the model's constant arrays (input section WEIGHTS_SECTION,
+#: EDGEQ_WEIGHTS in the generated model_data.c) when they go to memory.external.
+WEIGHTS_OUTPUT_SECTION = ".edgeq_weights"
 # Architecture of each Cortex-M core gcc knows; used to check `arch` and whether `dsp` may be chosen.
 CORE_ARCH = {
     "cortex-m0": "armv6-m", "cortex-m0plus": "armv6-m", "cortex-m1": "armv6-m",
@@ -74,10 +80,19 @@ class Cpu:
 
 
 @dataclass(frozen=True)
+class External(Region):
+    """Memory-mapped external memory (QSPI/OSPI flash in XIP mode, PSRAM, SDRAM) readable at reset without
+    set-up by the firmware; the model's constant arrays go there when the image does not fit ``flash``."""
+
+    kind: str = "psram"
+
+
+@dataclass(frozen=True)
 class Memory:
     flash: Region
     ram: Region
     stack_bytes: int
+    external: External | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +259,12 @@ class BoardLimits:
     def ram_limit(self) -> int:
         return self.board.memory.ram.length
 
+    @property
+    def external_limit(self) -> int:
+        """Bytes of the board's external memory region (0 when it has none)."""
+        ext = self.board.memory.external
+        return ext.length if ext is not None else 0
+
 
 class _Table:
     """One TOML table being read: typed key access with errors that name the file, the key and the fix;
@@ -311,17 +332,25 @@ def _show(v: Any) -> str:
     return hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 4096 else repr(v)
 
 
-def _parse_region(t: _Table, key: str) -> Region:
-    r = t.table(key, f"write {key} = {{ origin = 0x..., length = 0x... }}")
-    assert r is not None
+def _parse_region(t: _Table, key: str, default: Any = ...) -> Region | External | None:
+    """``key = { origin, length }``; ``memory.external`` (optional, ``default=None``) also has ``kind``."""
+    extra = ", kind = \"psram\"" if default is None else ""
+    r = t.table(key, f"write {key} = {{ origin = 0x..., length = 0x...{extra} }}", default)
+    if r is None:
+        return None
     origin = r.uint("origin", "the start address of the region")
     length = r.uint("length", "the size of the region in bytes", lo=1)
+    kind = r.choice("kind", EXTERNAL_KINDS) if default is None else None
     r.done()
     if origin % 4 or length % 4:
         raise t.error(key, "must be 4-byte aligned (origin and length)", "use the addresses from the datasheet")
     if origin + length > 1 << 32:
         raise t.error(key, "ends past the 4 GiB address space", "check origin and length")
-    return Region(origin, length)
+    return External(origin, length, kind) if kind is not None else Region(origin, length)
+
+
+def _overlap(a: Region, b: Region) -> bool:
+    return a.origin < b.end and b.origin < a.end
 
 
 def _parse_cpu(t: _Table) -> Cpu:
@@ -429,13 +458,19 @@ def _parse(path: Path, data: dict[str, Any]) -> Board:
     mem_t = top.table("memory", "add a [memory] table")
     assert mem_t is not None
     flash_r, ram_r = _parse_region(mem_t, "flash"), _parse_region(mem_t, "ram")
+    assert isinstance(flash_r, Region) and isinstance(ram_r, Region)
     stack = mem_t.uint("stack_bytes", "the stack size in bytes, e.g. 16384", lo=256)
     if stack % 8:
         raise mem_t.error("stack_bytes", f"= {stack} is not a multiple of 8", "the AAPCS needs an 8-byte aligned stack")
     if stack >= ram_r.length:
         raise mem_t.error("stack_bytes", f"= {stack} leaves no RAM ({ram_r.length} bytes)", "use a smaller stack")
-    if flash_r.origin < ram_r.end and ram_r.origin < flash_r.end:
+    if _overlap(flash_r, ram_r):
         raise mem_t.error("ram", "overlaps memory.flash", "check both origins and lengths")
+    ext = _parse_region(mem_t, "external", default=None)
+    assert ext is None or isinstance(ext, External)
+    for other, r in (("flash", flash_r), ("ram", ram_r)):
+        if ext is not None and _overlap(ext, r):
+            raise mem_t.error("external", f"overlaps memory.{other}", "check both origins and lengths")
     mem_t.done()
 
     clk_t = top.table("clock", "add [clock] hz = ...")
@@ -458,6 +493,10 @@ def _parse(path: Path, data: dict[str, Any]) -> Board:
     fl_t = top.table("flash", "add [flash] method = ...")
     assert fl_t is not None
     flash = _parse_flash(fl_t, emulated)
+    if ext is not None and flash.method == "st-flash":
+        raise mem_t.error("external", "cannot be programmed by flash.method = \"st-flash\" (it writes one raw "
+                          "binary to the internal flash)",
+                          "use openocd or pyocd with the board's external-memory loader, or remove memory.external")
 
     qemu = None
     q_t = top.table("qemu", "add [qemu] machine = ... and icount_shift = 0", default=None if not emulated else ...)
@@ -471,7 +510,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Board:
         q_t.done()
         qemu = Qemu(machine, shift, tuple(extra))
     top.done()
-    return Board(name, description, emulated, path, cpu, Memory(flash_r, ram_r, stack), clock, uart,
+    return Board(name, description, emulated, path, cpu, Memory(flash_r, ram_r, stack, ext), clock, uart,
                  CycleCounter(kind), flash, qemu)
 
 
@@ -559,19 +598,30 @@ def board_config_context(board: Board) -> dict[str, Any]:
     return {"board": board.name, "source": board.path.name, "sections": sections, "tables": tables}
 
 
-def linker_context(board: Board) -> dict[str, Any]:
+def linker_context(board: Board, weights_external: bool = False) -> dict[str, Any]:
+    """``weights_external``: the model's constant arrays (section ``WEIGHTS_SECTION``) go to the
+    board's ``memory.external`` region instead of FLASH (decided by :mod:`edgeq.targets.fit`)."""
     m = board.memory
     stack_bottom = m.ram.end - m.stack_bytes
+    if weights_external and m.external is None:
+        raise EdgeqError(f"board {board.name!r} has no memory.external region for the weights",
+                         hint="add memory.external to the board file (see boards/README.md) "
+                              "or keep the weights in flash")
 
     def hx(v: int) -> str:
         return f"0x{v:08X}"
 
-    return {
+    ctx = {
         "board": board.name, "source": board.path.name,
         "flash_origin": hx(m.flash.origin), "flash_length": hx(m.flash.length),
         "ram_origin": hx(m.ram.origin), "ram_length": hx(m.ram.length - m.stack_bytes),
         "stack_origin": hx(stack_bottom), "stack_length": hx(m.stack_bytes),
+        "weights_input": WEIGHTS_SECTION, "weights_output": WEIGHTS_OUTPUT_SECTION,
+        "weights_external": weights_external, "external": None,
     }
+    if m.external is not None:
+        ctx["external"] = {"kind": m.external.kind, "origin": hx(m.external.origin), "length": hx(m.external.length)}
+    return ctx
 
 
 def _render(template: str, ctx: dict[str, Any]) -> str:
@@ -582,8 +632,8 @@ def render_board_config(board: Board) -> str:
     return _render("firmware/board_config.h.j2", board_config_context(board))
 
 
-def render_linker_script(board: Board) -> str:
-    return _render("firmware/linker.ld.j2", linker_context(board))
+def render_linker_script(board: Board, weights_external: bool = False) -> str:
+    return _render("firmware/linker.ld.j2", linker_context(board, weights_external))
 
 
 # --------------------------------------------------------------------------------------------- flashing

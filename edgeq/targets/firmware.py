@@ -108,10 +108,13 @@ def read_manifest(lib_dir: str | Path) -> dict:
 
 @dataclass(frozen=True)
 class FirmwareMemory:
-    """Flash and RAM of a bench image, split into what the model costs and what the bench harness costs."""
+    """Flash and RAM of a bench image, split into what the model costs and what the bench harness costs.
+    ``flash_bytes`` is what the image puts in flash; the constant arrays placed in the board's external
+    memory are ``external_bytes`` (of ``external_limit``, a ``external_kind`` region), counted in
+    ``weights_bytes`` but not in ``flash_bytes``."""
 
     flash_bytes: int
-    weights_bytes: int  # weights, biases, multipliers, per-op params (model_data.c)
+    weights_bytes: int  # weights, biases, multipliers, per-op params (model_data.c), wherever they are
     code_bytes: int  # kernels + generated model function, machine code only
     library_const_bytes: int  # the library's other constants (tables in kernels)
     harness_bytes: int  # bench app, protocol, startup, UART, libc, libgcc
@@ -121,6 +124,16 @@ class FirmwareMemory:
     flash_limit: int
     ram_limit: int
     state_bytes: int = 0  # the model's state kept across invokes (static, outside the arena)
+    external_bytes: int = 0  # the model's constant arrays in memory.external (0: they are in flash)
+    external_limit: int = 0  # the size of the board's memory.external (0: none)
+    external_kind: str = ""  # psram, qspi-flash, ... ("" : none)
+
+    def weights_placement(self) -> str | None:
+        """The report line when the weights are in external memory, else None."""
+        if not self.external_bytes:
+            return None
+        return (f"weights in external {self.external_kind}: {self.external_bytes:,} bytes "
+                f"(of {self.external_limit:,})")
 
 
 @dataclass
@@ -148,12 +161,15 @@ def memory_breakdown(image, lib_dir: Path, arena_bytes: int, state_bytes: int = 
 
     g = image.group_sizes(classify)
     lib_sz, w_sz, h_sz = (g.get(k) for k in ("library", "weights", "harness"))
+    ext = image.board.memory.external
     return FirmwareMemory(
         flash_bytes=image.flash_bytes, weights_bytes=w_sz.flash if w_sz else 0,
         code_bytes=lib_sz.text if lib_sz else 0,
         library_const_bytes=(lib_sz.rodata + lib_sz.data) if lib_sz else 0,
         harness_bytes=h_sz.flash if h_sz else 0, ram_bytes=image.ram_bytes, arena_bytes=arena_bytes,
-        stack_bytes=image.stack, flash_limit=image.flash_limit, ram_limit=image.ram_limit, state_bytes=state_bytes)
+        stack_bytes=image.stack, flash_limit=image.flash_limit, ram_limit=image.ram_limit, state_bytes=state_bytes,
+        external_bytes=image.external_bytes, external_limit=ext.length if ext else 0,
+        external_kind=ext.kind if ext else "")
 
 
 def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = None) -> BenchBuild:
@@ -167,7 +183,8 @@ def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = 
     if man.get("prefix") != "model":
         raise EdgeqError(f"{lib_dir} was generated with --prefix {man.get('prefix')}; the bench firmware needs 'model'",
                          hint=f"regenerate: edgeq generate MODEL.tflite -o {lib_dir}")
-    check_fit(estimate_library(lib_dir, board, man), what=f"the library {lib_dir}")  # before compiling anything
+    # before compiling anything; also decides where the constant arrays go (flash or memory.external)
+    est = check_fit(estimate_library(lib_dir, board, man), what=f"the library {lib_dir}")
     out = Path(out_dir) if out_dir else lib_dir.parent / f"{lib_dir.name}-{board.name}"
     with atomic_dir(out) as tmp:  # a failed or interrupted build leaves a previous `out` untouched
         cfg = tmp / "cfg"
@@ -176,7 +193,8 @@ def build_bench(lib_dir: str | Path, board: Board, out_dir: str | Path | None = 
                            board.counter_kind_code)
         sources = [BENCH_DIR / s for s in BENCH_SOURCES] + [lib_dir / s for s in man["sources"]]
         img = build_firmware(board, sources, [BENCH_DIR, lib_dir, cfg], tmp,
-                             force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench")
+                             force_includes={lib_dir / "model.c": BENCH_HOOKS_HEADER}, name="bench",
+                             weights_external=est.weights_external)
         mem = memory_breakdown(img, lib_dir, man["arena_bytes"], man.get("state_bytes", 0))
         elf = out / img.elf.name
         (tmp / BUILD_INFO).write_text(json.dumps({"board": board.name, "elf": str(elf), "lib_dir": str(lib_dir),

@@ -13,6 +13,10 @@ The estimate is a lower bound made of parts that are exact or measured:
 * RAM: the planned arena (exact), the state kept across invokes (exact, ``MemoryPlan.state_size``), the
   board's reserved stack (``memory.stack_bytes``), and the bench harness's buffers (the protocol frame
   buffer, the input copy, the per-op profile, the copy of a frame's start state).
+
+Placement: the constant data stays in flash when the whole image fits there; otherwise, on a board with a
+``memory.external`` region (PSRAM, XIP flash), it goes there (:attr:`FitEstimate.weights_external`, which the
+bench build passes to the linker script). A model that fits neither is refused naming both limits.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class FitEstimate(BoardLimits):
 
     @property
     def flash_bytes(self) -> int:
+        """Everything that would be in flash with the constant data there too."""
         return self.weights_bytes + self.code_bytes + self.harness_flash_bytes
 
     @property
@@ -77,12 +82,38 @@ class FitEstimate(BoardLimits):
         return self.arena_bytes + self.state_bytes + self.stack_bytes + self.harness_ram_bytes
 
     @property
+    def weights_external(self) -> bool:
+        """The constant data goes to the board's ``memory.external``: the image does not fit flash with it."""
+        return self.board.memory.external is not None and self.flash_bytes > self.flash_limit
+
+    @property
+    def external_bytes(self) -> int:
+        """Bytes placed in ``memory.external`` (the constant data, or 0)."""
+        return self.weights_bytes if self.weights_external else 0
+
+    @property
+    def onchip_flash_bytes(self) -> int:
+        """Bytes placed in flash: :attr:`flash_bytes` less what goes to the external region."""
+        return self.flash_bytes - self.external_bytes
+
+    @property
+    def flash_fits(self) -> bool:
+        return self.onchip_flash_bytes <= self.flash_limit and self.external_bytes <= self.external_limit
+
+    @property
     def fits(self) -> bool:
-        return self.flash_bytes <= self.flash_limit and self.ram_bytes <= self.ram_limit
+        return self.flash_fits and self.ram_bytes <= self.ram_limit
+
+    def placement(self) -> str:
+        """Where the constant data goes, for reports: ``"flash"`` or e.g. ``"external psram"``."""
+        ext = self.board.memory.external
+        return f"external {ext.kind}" if self.weights_external and ext is not None else "flash"
 
     def to_json(self) -> dict:
         return {"board": self.board.name, "flash_bytes": self.flash_bytes, "flash_limit": self.flash_limit,
                 "ram_bytes": self.ram_bytes, "ram_limit": self.ram_limit, "weights_bytes": self.weights_bytes,
+                "weights_in": self.placement(), "external_bytes": self.external_bytes,
+                "external_limit": self.external_limit,
                 "code_bytes": self.code_bytes, "harness_flash_bytes": self.harness_flash_bytes,
                 "arena_bytes": self.arena_bytes, "state_bytes": self.state_bytes, "stack_bytes": self.stack_bytes,
                 "harness_ram_bytes": self.harness_ram_bytes,
@@ -248,17 +279,24 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
     if est.fits:
         return est
     b = est.board
+    ext = b.memory.external
     detail = []
-    if est.flash_bytes > est.flash_limit:
+    if not est.flash_fits:
         detail.append(f"flash: needs at least {est.flash_bytes:,} bytes, {b.name} has {est.flash_limit:,} "
                       f"({est.flash_bytes - est.flash_limit:,} over): constant data {est.weights_bytes:,}, "
                       f"kernel code ~{est.code_bytes:,}, bench harness ~{est.harness_flash_bytes:,}")
+        if ext is not None:
+            code = est.flash_bytes - est.weights_bytes
+            over = est.weights_bytes - est.external_limit
+            detail.append(f"external {ext.kind} (memory.external): the constant data, {est.weights_bytes:,} bytes, "
+                          + (f"does not fit its {est.external_limit:,} ({over:,} over)" if over > 0 else
+                             f"would fit its {est.external_limit:,}, but the rest, {code:,} bytes, does not fit flash"))
     if est.ram_bytes > est.ram_limit:
         detail.append(f"RAM: needs at least {est.ram_bytes:,} bytes, {b.name} has {est.ram_limit:,} "
                       f"({est.ram_bytes - est.ram_limit:,} over): arena {est.arena_bytes:,}, "
                       + (f"state {est.state_bytes:,}, " if est.state_bytes else "")
                       + f"stack {est.stack_bytes:,}, bench harness buffers {est.harness_ram_bytes:,}")
-    if est.flash_bytes > est.flash_limit:
+    if not est.flash_fits:
         if est.largest_constants:
             detail.append("largest constant arrays (flash): " + "; ".join(i.describe() for i in est.largest_constants))
         if est.heaviest_layers:
@@ -266,8 +304,8 @@ def check_fit(est: FitEstimate, *, what: str = "the model") -> FitEstimate:
     if est.ram_bytes > est.ram_limit and est.largest_activations:
         detail.append("largest activation tensors (RAM arena): "
                       + "; ".join(i.describe() for i in est.largest_activations))
-    bigger = [o.name for o in _boards() if o.memory.flash.length >= est.flash_bytes
-              and o.memory.ram.length >= est.ram_bytes and o.name != b.name]
+    bigger = [o.name for o in _boards() if o.name != b.name and o.memory.ram.length >= est.ram_bytes
+              and FitEstimate(o, est.weights_bytes, est.code_bytes, est.harness_flash_bytes, 0, 0, 0).flash_fits]
     hint = "use a smaller model (fewer filters or units, smaller input), quantize to int8 if it is float"
     hint += f", or a board with more memory: {', '.join(bigger[:4])} (see `edgeq boards`)" if bigger else \
         "; no known board is big enough (see `edgeq boards`)"

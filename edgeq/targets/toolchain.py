@@ -74,6 +74,7 @@ class FirmwareImage(BoardLimits):
     flash_bytes: int      # text + data
     ram_bytes: int        # data + bss + stack
     objects: dict[str, Path] = field(default_factory=dict)  # source path -> object file
+    external_bytes: int = 0  # sections in the board's memory.external (the weights, when placed there)
 
     def symbols(self) -> list[Symbol]:
         """Every input section kept in the image, by source file (with -ffunction-sections and
@@ -127,11 +128,14 @@ def _compile(cmd: list[str], src: Path) -> str | None:
 def build_firmware(board: Board, sources: Iterable[Path | str], include_dirs: Iterable[Path | str],
                    out_dir: Path | str, extra_cflags: Iterable[str] = (),
                    force_includes: Mapping[Path | str, Path | str] | None = None, *, name: str = "firmware",
-                   include_platform: bool = True, warnings_as_errors: bool = True) -> FirmwareImage:
+                   include_platform: bool = True, warnings_as_errors: bool = True,
+                   weights_external: bool = False) -> FirmwareImage:
     """Compile and link ``sources`` (plus the board's platform sources) into ``out_dir/<name>.elf``.
 
     ``force_includes`` maps a source path to a header passed as ``-include`` when compiling that file only.
     ``out_dir`` also receives ``board_config.h``, ``linker.ld``, the objects, ``<name>.map/.hex/.bin``.
+    ``weights_external``: the linker script puts the model's constant arrays in the board's memory.external
+    (the ``.bin`` then holds the flash image only; the ELF and ``.hex`` hold both).
     Raises :class:`EdgeqError` when a file does not compile, the toolchain is missing, or the image does not
     fit the board's flash or RAM (naming both sizes and limits).
     """
@@ -141,7 +145,7 @@ def build_firmware(board: Board, sources: Iterable[Path | str], include_dirs: It
     obj_dir.mkdir(parents=True, exist_ok=True)
     (out / "board_config.h").write_text(render_board_config(board))
     ld_script = out / "linker.ld"
-    ld_script.write_text(render_linker_script(board))
+    ld_script.write_text(render_linker_script(board, weights_external))
 
     srcs = [Path(s).resolve() for s in sources]
     if include_platform:
@@ -184,14 +188,16 @@ def build_firmware(board: Board, sources: Iterable[Path | str], include_dirs: It
                          hint="undefined references name a function no source defines")
 
     sec = _sections(elf)
-    text, data, bss = _berkeley(sec)
+    ext = [s for s in sec if _in_external(board, s)]
+    text, data, bss = _berkeley([s for s in sec if s not in ext])
     stack = board.memory.stack_bytes
     img = FirmwareImage(board, elf, out / f"{name}.hex", out / f"{name}.bin", map_file, text, data, bss, stack,
-                        text + data, data + bss + stack, objects)
+                        text + data, data + bss + stack, objects, sum(s.size for s in ext))
     _check_fits(board, img.flash_bytes, img.ram_bytes)
     objcopy = _tool(OBJCOPY)
     for fmt, path in (("ihex", img.hex), ("binary", img.bin)):
-        subprocess.run([objcopy, "-O", fmt, str(elf), str(path)], check=True, capture_output=True)
+        drop = [a for s in ext for a in ("-R", s.name)] if fmt == "binary" else []  # one raw image: flash only
+        subprocess.run([objcopy, "-O", fmt, *drop, str(elf), str(path)], check=True, capture_output=True)
     return img
 
 
@@ -214,6 +220,11 @@ def _sections(elf: Path) -> list[_Section]:
             flags = frozenset(f.strip() for f in m.group(5).split(","))
             out.append(_Section(m.group(1), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4), 16), flags))
     return out
+
+
+def _in_external(board: Board, s: _Section) -> bool:
+    ext = board.memory.external
+    return ext is not None and "ALLOC" in s.flags and s.size > 0 and ext.origin <= s.vma < ext.end
 
 
 def _berkeley(sections: list[_Section]) -> tuple[int, int, int]:
@@ -253,7 +264,7 @@ def _raise_does_not_fit(board: Board, link: list[str], elf: Path, stderr: str) -
     cmd.insert(-len(LDLIBS), "-Wl,--noinhibit-exec")
     subprocess.run(cmd, capture_output=True, text=True)
     if probe.exists():
-        text, data, bss = _berkeley(_sections(probe))
+        text, data, bss = _berkeley([s for s in _sections(probe) if not _in_external(board, s)])
         probe.unlink()
         _check_fits(board, text + data, data + bss + board.memory.stack_bytes)
     raise EdgeqError(f"the firmware does not fit board {board.name!r}",

@@ -136,6 +136,36 @@ def test_linker_script_regions():
     assert "STACK (rw)  : ORIGIN = 0x383FC000, LENGTH = 0x00004000" in text
 
 
+# QEMU 7.2 `info mtree` (qemu-system-arm -M <machine> -S -monitor stdio): 16 MiB "mps.ram" RAM; on AN500 it is
+# at 0x60000000 and 0x21000000 is an unimplemented "PSRAM" stub that reads as zero; on AN505 (mps2-tz.c) at
+# 0x80000000, where the Secure firmware reads it (tests/models/test_external_memory.py runs KWS from there).
+EXTERNAL = {"mps2-an385": (0x21000000, 0x01000000, "psram"), "mps2-an386": (0x21000000, 0x01000000, "psram"),
+            "mps2-an500": (0x60000000, 0x01000000, "psram"), "mps2-an505": (0x80000000, 0x01000000, "psram")}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_external_memory_regions(name):
+    """memory.external: the MPS2 boards whose QEMU machine maps PSRAM have it; no real board here maps
+    external memory at reset, so none has it."""
+    ext = load_board(name).memory.external
+    assert (None if ext is None else (ext.origin, ext.length, ext.kind)) == EXTERNAL.get(name)
+
+
+def test_linker_script_weights_placement():
+    """The constant arrays' section goes to EXTMEM only when asked, and first in the script (so .text's
+    .rodata.* does not take it); boards without memory.external refuse it."""
+    b = load_board("mps2-an386")
+    inside = render_linker_script(b)
+    assert "EXTMEM (r)  : ORIGIN = 0x21000000, LENGTH = 0x01000000" in inside
+    assert "> EXTMEM" not in inside
+    outside = render_linker_script(b, weights_external=True)
+    sec = outside.index(".edgeq_weights : ALIGN(16)")
+    assert outside.index("*(.rodata.edgeq_weights)", sec) < outside.index("} > EXTMEM", sec) < outside.index(".text :")
+    assert "EXTMEM" not in render_linker_script(load_board("nucleo-h743zi"))
+    with pytest.raises(EdgeqError, match="no memory.external"):
+        render_linker_script(load_board("nucleo-h743zi"), weights_external=True)
+
+
 # ------------------------------------------------------------------------------------------ flash commands
 def test_flash_command_st_flash():
     b = load_board("nucleo-f446re")
@@ -191,6 +221,14 @@ EMU = (BOARDS_DIR / "mps2-an386.toml").read_text()
     (BASE.replace('config = ["interface/stlink.cfg", "target/stm32l4x.cfg"]', ""), "flash.config", "missing"),
     (BASE + '\n[qemu]\nmachine = "x"\nicount_shift = 0\n', "qemu", "only for emulated"),
     (BASE.replace('name = "nucleo-l4r5zi"', 'name = "other"'), "name", "differs from the file name"),
+    (BASE.replace("stack_bytes", 'external = { origin = 0x90000000, length = 0x00800000, kind = "nor" }\nstack_bytes'),
+     "memory.external.kind", "not one of: psram, sdram, qspi-flash, ospi-flash"),
+    (BASE.replace("stack_bytes", "external = { origin = 0x90000000, length = 0x00800000 }\nstack_bytes"),
+     "memory.external.kind", "is missing"),
+    (BASE.replace("stack_bytes", 'external = { origin = 0x20010000, length = 0x100, kind = "psram" }\nstack_bytes'),
+     "memory.external", "overlaps memory.ram"),
+    (BASE.replace("stack_bytes", 'external = { origin = 0x90000002, length = 0x100, kind = "psram" }\nstack_bytes'),
+     "memory.external", "4-byte aligned"),
 ])
 def test_invalid_board_files(tmp_path, text, key, words):
     p = _write(tmp_path, text)
@@ -211,6 +249,20 @@ def test_invalid_emulated_board_files(tmp_path, text, key, words):
     with pytest.raises(EdgeqError) as ei:
         load_board(p)
     assert f"key '{key}'" in ei.value.what and words in ei.value.format()
+
+
+def test_external_memory_key(tmp_path):
+    """An optional memory.external loads (here a nucleo with an imaginary 8 MiB XIP flash at 0x90000000); a
+    board flashed with st-flash, which writes one raw binary to the internal flash, cannot have one."""
+    text = BASE.replace("stack_bytes", 'external = { origin = 0x90000000, length = 0x00800000, kind = "ospi-flash" }'
+                        "\nstack_bytes")
+    ext = load_board(_write(tmp_path, text)).memory.external
+    assert ext is not None and (ext.origin, ext.end, ext.kind) == (0x90000000, 0x90800000, "ospi-flash")
+    f446 = (BOARDS_DIR / "nucleo-f446re.toml").read_text().replace(
+        "stack_bytes", 'external = { origin = 0x90000000, length = 0x00800000, kind = "qspi-flash" }\nstack_bytes')
+    with pytest.raises(EdgeqError) as ei:
+        load_board(_write(tmp_path, f446, "nucleo-f446re"))
+    assert "key 'memory.external'" in ei.value.what and "st-flash" in ei.value.what and "openocd" in ei.value.hint
 
 
 def test_bad_toml_and_unknown_board(tmp_path):
