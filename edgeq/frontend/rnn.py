@@ -40,6 +40,7 @@ from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples
+from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
 from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
@@ -52,10 +53,10 @@ REBUILT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional")
 
 @dataclass(frozen=True)
 class RnnConversion:
-    """The int8 model (fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1) and the float32 model
-    of the same rebuilt graph."""
+    """The quantized model (int8: fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1; int16x8:
+    unrolled GRUs and SimpleRNNs, int16 I/O) and the float32 model of the same rebuilt graph."""
 
-    int8: bytes
+    quantized: bytes
     float32: bytes
 
 
@@ -381,10 +382,44 @@ def rebuild_rnn_model(model: Any) -> Any:
     return rebuilt
 
 
+SCHEMES = ("int8", "int16x8")
+
+
+def check_int16x8(model: Any, name: str) -> None:
+    """Refuse, naming the layers, the recurrent layers ``--scheme int16x8`` cannot take (measured with
+    TensorFlow 2.21): an LSTM's fused UNIDIRECTIONAL_SEQUENCE_LSTM has no 16x8 quantization in the converter
+    ("Quantization to 16x8-bit not yet supported for op"), and a stateful layer's state would be an int16
+    input fed from an int16 output, which edgeq's state feedback (int8 / uint8) does not take. GRU and
+    SimpleRNN layers, unrolled, quantize to int16 FULLY_CONNECTED, LOGISTIC, TANH, ADD, SUB, MUL, UNPACK
+    and PACK, all of which the C backend has."""
+    problems = []
+    wrapped = {id(getattr(layer, a)) for layer in _layers(model) if type(layer).__name__ == "Bidirectional"
+               for a in ("forward_layer", "backward_layer")}  # reported through their Bidirectional
+    for layer in _layers(model):
+        kind = type(layer).__name__
+        if id(layer) in wrapped:
+            continue
+        if (type(layer.forward_layer).__name__ if kind == "Bidirectional" else kind) == "LSTM":
+            problems.append(f"{kind} layer {layer.name!r}: the TFLite converter has no 16x8 quantization for "
+                            "the fused UNIDIRECTIONAL_SEQUENCE_LSTM an LSTM becomes")
+        if kind in STATEFUL_LAYERS and layer.get_config().get("stateful"):
+            problems.append(f"{kind} layer {layer.name!r}: stateful=True (the fed-back state would be int16; "
+                            "edgeq feeds back int8 and uint8 states)")
+    if problems:
+        raise EdgeqError(f"{name} has recurrent layers --scheme int16x8 does not take", detail=problems,
+                         hint="quantize it with --scheme int8 (every recurrent layer), or use GRU / SimpleRNN "
+                              "layers (stateless) for int16x8")
+
+
 def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
-                calibration: str = "minmax", progress: Callable[[int, int], None] | None = None) -> RnnConversion:
-    """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (int8 and float32)."""
+                calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
+                scheme: str = "int8") -> RnnConversion:
+    """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (``scheme``: int8 or
+    int16x8, and float32)."""
     assert loaded.keras_model is not None, "a Keras-kind LoadedModel carries its Keras model"
+    assert scheme in SCHEMES, scheme
+    if scheme == "int16x8":
+        check_int16x8(loaded.keras_model, str(loaded.path))
     model = rebuild_rnn_model(loaded.keras_model)
     extra = model.inputs[len(loaded.input_names):]  # the state inputs of stateful layers
     rebuilt = replace(loaded, keras_model=model,
@@ -393,16 +428,20 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
                       input_names=loaded.input_names + [x.name for x in extra])
     if extra:  # the state inputs: calibrated on the states the float model reaches over the frames
         calib = replace(calib, inputs=sequence_state_samples(model, calib.inputs, keras_state_pairs(model)))
-    int8 = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
-    return RnnConversion(int8, float_tflite_bytes(rebuilt))
+    if scheme == "int16x8":
+        data = quantize_int16x8(rebuilt, calib, per_channel=per_channel, progress=progress)
+    else:
+        data = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
+    return RnnConversion(data, float_tflite_bytes(rebuilt))
 
 
 def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                  calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
-                 timeout: float | None = None) -> RnnConversion:
+                 timeout: float | None = None, scheme: str = "int8") -> RnnConversion:
     """:func:`convert_rnn` in edgeq's worker process (:mod:`edgeq.isolation`: the TFLite converter can crash):
-    the int8 model (one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs unrolled), and
-    the float32 model.
+    the quantized model (int8: one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs
+    unrolled; int16x8: GRUs and SimpleRNNs unrolled, the rest refused by :func:`check_int16x8`), and the
+    float32 model.
 
     ``loaded`` is a Keras model (``kind`` "keras" or "h5"); it is saved to a temporary ``.keras`` file for
     the worker. ``progress(done, total)`` is called as the worker feeds calibration samples.
@@ -410,6 +449,8 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
     if loaded.keras_model is None:
         raise EdgeqError(f"{loaded.path} is not a Keras model; recurrent models are converted from Keras",
                          hint="pass the .keras/.h5 file")
+    if scheme == "int16x8":  # before the worker starts: a refusal needs no converter
+        check_int16x8(loaded.keras_model, str(loaded.path))
     with tempfile.TemporaryDirectory(prefix="edgeq-rnn-") as tmp:
         model_file = Path(tmp) / "model.keras"
         loaded.keras_model.save(model_file)
@@ -420,7 +461,7 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
 
         try:
             return isolation.call("edgeq.frontend.rnn:convert_rnn_file", str(model_file), str(loaded.path), calib,
-                                  per_channel, calibration, stage=f"the conversion of the recurrent model "
+                                  per_channel, calibration, scheme, stage=f"the conversion of the recurrent model "
                                   f"{loaded.path}", tool="the TFLite converter", timeout=timeout, on_report=reported)
         except isolation.WorkerCrashed as crash:
             layers = ", ".join(dict.fromkeys(recurrent_layers(loaded.keras_model)))
@@ -428,9 +469,10 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
                                 ) from None
 
 
-def convert_rnn_file(model_file: str, name: str, calib: Samples, per_channel: bool, calibration: str) -> RnnConversion:
+def convert_rnn_file(model_file: str, name: str, calib: Samples, per_channel: bool, calibration: str,
+                     scheme: str) -> RnnConversion:
     """:func:`convert_rnn` of the Keras model saved in ``model_file`` (``name``: the user's path), in this
     process (edgeq's worker); progress is reported as ``("progress", done, total)``."""
     loaded = replace(load_model(model_file), path=Path(name))
-    return convert_rnn(loaded, calib, per_channel=per_channel, calibration=calibration,
+    return convert_rnn(loaded, calib, per_channel=per_channel, calibration=calibration, scheme=scheme,
                        progress=lambda done, total: isolation.report(("progress", done, total)))

@@ -73,3 +73,68 @@ def test_stacked_mixed_layers():
     rng = np.random.default_rng(3)
     m.set_weights([(rng.standard_normal(w.shape) * 0.4).astype(np.float32) for w in m.get_weights()])
     _check(m, {"UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "LOGISTIC", "TANH"}, n=8)
+
+
+# --- int16x8 (--scheme int16x8): GRU and SimpleRNN unrolled into int16 ops; LSTM and stateful layers refused ---
+
+def _int16x8(model):
+    from harness_int16 import int16x8_tflite
+
+    return int16x8_tflite(rebuild_rnn_model(model))
+
+
+@pytest.mark.parametrize("make,expect", [
+    (lambda: L.GRU(6, return_sequences=True), {"UNPACK", "FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "SUB", "PACK"}),
+    (lambda: L.SimpleRNN(5), {"UNPACK", "FULLY_CONNECTED", "TANH"}),
+    (lambda: L.Bidirectional(L.GRU(4, return_sequences=True)), {"UNPACK", "STRIDED_SLICE", "CONCATENATION", "PACK"}),
+    (lambda: L.SimpleRNN(4, activation="relu", go_backwards=True), {"UNPACK", "STRIDED_SLICE"}),
+])
+def test_int16x8_unrolled_layers(make, expect):
+    from harness_int16 import assert_bit_exact16
+
+    tfl = _int16x8(_model(make, seed=4))
+    assert {t.dtype for t in read_tflite(tfl).tensors} >= {"int16"}
+    assert_bit_exact16(model_bytes=tfl, expect_ops=expect, n=8)
+
+
+def test_int16x8_quantize_flow_to_c(tmp_path):
+    """quantize --scheme int16x8 of a Keras GRU model (the worker's rebuild and 16x8 conversion) -> generated C,
+    bit-exact with LiteRT and TFLM."""
+    from harness_int16 import assert_bit_exact16
+
+    from edgeq.flows.quantize import quantize_model
+
+    path = tmp_path / "gru16.keras"
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((7, 3), batch_size=1)
+    keras.Model(inp, L.Dense(4)(L.GRU(6, bias_initializer="random_normal")(inp))).save(path)
+    res = quantize_model(path, "random", scheme="int16x8", random_count=16)
+    assert res.scheme == "int16x8"
+    assert_bit_exact16(model_bytes=res.tflite, expect_ops={"UNPACK", "FULLY_CONNECTED", "LOGISTIC"}, n=8)
+
+
+@pytest.mark.parametrize("make,named", [
+    (lambda: L.LSTM(4), "LSTM layer 'lstm"),
+    (lambda: L.Bidirectional(L.LSTM(4)), "Bidirectional layer 'bidirectional"),
+])
+def test_int16x8_refusals_name_the_layer(make, named):
+    from edgeq.errors import EdgeqError
+    from edgeq.frontend.rnn import check_int16x8
+
+    with pytest.raises(EdgeqError) as e:
+        check_int16x8(_model(make), "m.keras")
+    text = str(e.value) + " ".join(e.value.detail)
+    assert named in text and "UNIDIRECTIONAL_SEQUENCE_LSTM" in text
+
+
+def test_int16x8_refuses_stateful_layers():
+    from edgeq.errors import EdgeqError
+    from edgeq.frontend.rnn import check_int16x8
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((2, 3), batch_size=1)
+    m = keras.Model(inp, L.GRU(4, stateful=True, name="sgru")(inp))
+    with pytest.raises(EdgeqError) as e:
+        check_int16x8(m, "m.keras")
+    assert "GRU layer 'sgru': stateful=True" in " ".join(e.value.detail)
+    check_int16x8(_model(lambda: L.GRU(4)), "m.keras")  # a stateless GRU passes

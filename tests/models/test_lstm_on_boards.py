@@ -25,8 +25,8 @@ def _kws(tmp_path_factory, name, layer, seed=7):
                          [(49, 10)], [np.dtype("float32")], [model.inputs[0].name])
     conv = quantize_rnn(loaded, Samples("test", [calib]))
     path = tmp_path_factory.mktemp("tfl") / f"{name}.tflite"
-    path.write_bytes(conv.int8)
-    return path, [op.kind for op in read_tflite(conv.int8).ops]
+    path.write_bytes(conv.quantized)
+    return path, [op.kind for op in read_tflite(conv.quantized).ops]
 
 
 @pytest.fixture(scope="module")
