@@ -166,7 +166,7 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
         on_step = (lambda done, total: step()) if step else None
-        if rnn:  # GRUs and SimpleRNNs unrolled (LSTMs and stateful layers refused), in the worker
+        if rnn:  # every recurrent layer unrolled (stateful layers refused), in the worker
             conv = quantize_rnn(loaded, cal, scheme=scheme, progress=on_step)
             data, float_data = conv.quantized, conv.float32
         else:

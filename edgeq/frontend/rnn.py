@@ -54,7 +54,7 @@ REBUILT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional")
 @dataclass(frozen=True)
 class RnnConversion:
     """The quantized model (int8: fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1; int16x8:
-    unrolled GRUs and SimpleRNNs, int16 I/O) and the float32 model of the same rebuilt graph."""
+    every layer unrolled, int16 I/O) and the float32 model of the same rebuilt graph."""
 
     quantized: bytes
     float32: bytes
@@ -153,9 +153,11 @@ def _fused_lstm_layer(source: Any, name: str | None = None) -> Any:
 
 
 def _unrolled_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
-    """A copy of ``source`` (a built GRU or SimpleRNN) with ``unroll=True`` and read forwards, with its
-    weights: the converter turns it into the unrolled op graph."""
+    """A copy of ``source`` (a built GRU, SimpleRNN, or LSTM for int16x8) with ``unroll=True`` and read
+    forwards, with its weights: the converter turns it into the unrolled op graph."""
     cfg = dict(source.get_config(), unroll=True, go_backwards=False, name=name or source.name)
+    if type(source).__name__ == "LSTM":
+        cfg["implementation"] = 1  # one matmul per gate (the weights' slices are constants): no SPLIT
     if type(source).__name__ == "GRU":
         # Implementation 2 (one input matmul, then SPLIT into the gates) is what Keras unrolls by default,
         # but when the first step's reset gate multiplies only zeros (reset_after=False, or a zero recurrent
@@ -169,10 +171,11 @@ def _unrolled_layer(source: Any, input_shape: Any, name: str | None = None) -> A
     return layer
 
 
-def _forward_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
-    """The convertible replacement of one recurrent layer (read forwards, whatever its go_backwards)."""
+def _forward_layer(source: Any, input_shape: Any, name: str | None = None, fused_lstm: bool = True) -> Any:
+    """The convertible replacement of one recurrent layer (read forwards, whatever its go_backwards); an
+    LSTM becomes the fused op's layer, or is unrolled like a GRU when not ``fused_lstm``."""
     _check_recurrent(source)
-    if type(source).__name__ == "LSTM":
+    if type(source).__name__ == "LSTM" and fused_lstm:
         return _fused_lstm_layer(source, name)
     return _unrolled_layer(source, input_shape, name)
 
@@ -182,13 +185,13 @@ def _reverse_time(x: Any) -> Any:
     return x[:, ::-1]
 
 
-def _directional_layer(source: Any, input_shape: Any) -> Any:
+def _directional_layer(source: Any, input_shape: Any, fused_lstm: bool = True) -> Any:
     """``source`` (LSTM, GRU or SimpleRNN) as the converter can take it; a ``go_backwards`` layer runs
     forwards on the time-reversed input (its outputs are then in reversed time order, as Keras gives them)."""
     if not source.get_config().get("go_backwards"):
-        return _forward_layer(source, input_shape)
+        return _forward_layer(source, input_shape, fused_lstm=fused_lstm)
     keras = import_keras()
-    inner = _forward_layer(source, input_shape, name=f"{source.name}_forwards")
+    inner = _forward_layer(source, input_shape, name=f"{source.name}_forwards", fused_lstm=fused_lstm)
 
     class Backwards(keras.layers.Layer):
         def __init__(self) -> None:
@@ -207,7 +210,7 @@ def _directional_layer(source: Any, input_shape: Any) -> Any:
 _MERGES = ("concat", "sum", "ave", "mul")
 
 
-def _bidirectional_layer(source: Any) -> Any:
+def _bidirectional_layer(source: Any, fused_lstm: bool = True) -> Any:
     """``source`` (a built Bidirectional) as its two directions, each convertible, merged as Keras does."""
     keras = import_keras()
     kind = type(source.forward_layer).__name__
@@ -220,8 +223,8 @@ def _bidirectional_layer(source: Any) -> Any:
     shape = source.input.shape if hasattr(source, "input") else None
     in_shape = tuple(shape) if shape is not None else None
     fwd_src, bwd_src = source.forward_layer, source.backward_layer
-    forward = _forward_layer(fwd_src, in_shape, name=f"{source.name}_forward")
-    backward = _forward_layer(bwd_src, in_shape, name=f"{source.name}_backward")
+    forward = _forward_layer(fwd_src, in_shape, name=f"{source.name}_forward", fused_lstm=fused_lstm)
+    backward = _forward_layer(bwd_src, in_shape, name=f"{source.name}_backward", fused_lstm=fused_lstm)
     sequences = bool(fwd_src.return_sequences)
     units = int(fwd_src.units)
 
@@ -340,9 +343,10 @@ def explicit_state_model(model: Any) -> Any:
     return keras.Model(inputs + state_inputs, result, name=f"{model.name}_explicit_state")
 
 
-def rebuild_rnn_model(model: Any) -> Any:
+def rebuild_rnn_model(model: Any, fused_lstm: bool = True) -> Any:
     """``model`` (Keras 3, built, fixed time steps) with every LSTM replaced by a layer the converter fuses
-    into one UNIDIRECTIONAL_SEQUENCE_LSTM, every GRU and SimpleRNN unrolled, and every Bidirectional split
+    into one UNIDIRECTIONAL_SEQUENCE_LSTM (unrolled like the GRUs when not ``fused_lstm``: the int16x8
+    scheme, which has no fused LSTM), every GRU and SimpleRNN unrolled, and every Bidirectional split
     into its two directions (see the module docstring); other layers are cloned with their weights. The
     rebuilt float model computes what ``model`` computes. A model with ``stateful=True`` layers is rebuilt
     with their state explicit (:func:`explicit_state_model`: one call of the rebuilt model, its new states
@@ -360,9 +364,9 @@ def rebuild_rnn_model(model: Any) -> Any:
     def clone(layer: Any) -> Any:
         kind = type(layer).__name__
         if kind == "Bidirectional":
-            return _bidirectional_layer(layer)
+            return _bidirectional_layer(layer, fused_lstm)
         if kind in REBUILT_LAYERS:
-            return _directional_layer(layer, tuple(layer.input.shape))
+            return _directional_layer(layer, tuple(layer.input.shape), fused_lstm)
         new = layer.__class__.from_config(layer.get_config())
         clones[id(new)] = layer
         return new
@@ -386,29 +390,18 @@ SCHEMES = ("int8", "int16x8")
 
 
 def check_int16x8(model: Any, name: str) -> None:
-    """Refuse, naming the layers, the recurrent layers ``--scheme int16x8`` cannot take (measured with
-    TensorFlow 2.21): an LSTM's fused UNIDIRECTIONAL_SEQUENCE_LSTM has no 16x8 quantization in the converter
-    ("Quantization to 16x8-bit not yet supported for op"), and a stateful layer's state would be an int16
-    input fed from an int16 output, which edgeq's state feedback (int8 / uint8) does not take. GRU and
-    SimpleRNN layers, unrolled, quantize to int16 FULLY_CONNECTED, LOGISTIC, TANH, ADD, SUB, MUL, UNPACK
-    and PACK, all of which the C backend has."""
-    problems = []
-    wrapped = {id(getattr(layer, a)) for layer in _layers(model) if type(layer).__name__ == "Bidirectional"
-               for a in ("forward_layer", "backward_layer")}  # reported through their Bidirectional
-    for layer in _layers(model):
-        kind = type(layer).__name__
-        if id(layer) in wrapped:
-            continue
-        if (type(layer.forward_layer).__name__ if kind == "Bidirectional" else kind) == "LSTM":
-            problems.append(f"{kind} layer {layer.name!r}: the TFLite converter has no 16x8 quantization for "
-                            "the fused UNIDIRECTIONAL_SEQUENCE_LSTM an LSTM becomes")
-        if kind in STATEFUL_LAYERS and layer.get_config().get("stateful"):
-            problems.append(f"{kind} layer {layer.name!r}: stateful=True (the fed-back state would be int16; "
-                            "edgeq feeds back int8 and uint8 states)")
+    """Refuse, naming the layers, the recurrent layers ``--scheme int16x8`` cannot take: a stateful layer's
+    state would be an int16 input fed from an int16 output, which edgeq's state feedback (int8 / uint8) does
+    not take. The rest converts unrolled (measured with TensorFlow 2.21: the converter has no 16x8
+    quantization for the fused UNIDIRECTIONAL_SEQUENCE_LSTM, "Quantization to 16x8-bit not yet supported for
+    op", so LSTMs are unrolled too) into int16 FULLY_CONNECTED, LOGISTIC, TANH, ADD, SUB, MUL, UNPACK and
+    PACK, all of which the C backend has."""
+    problems = [f"{type(layer).__name__} layer {layer.name!r}: stateful=True (its fed-back state would be int16; "
+                "edgeq feeds back int8 and uint8 states)" for layer in stateful_layers(model)]
     if problems:
         raise EdgeqError(f"{name} has recurrent layers --scheme int16x8 does not take", detail=problems,
-                         hint="quantize it with --scheme int8 (every recurrent layer), or use GRU / SimpleRNN "
-                              "layers (stateless) for int16x8")
+                         hint="quantize it with --scheme int8 (stateful layers included), or make the layers "
+                              "stateless for int16x8")
 
 
 def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
@@ -420,7 +413,7 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
     assert scheme in SCHEMES, scheme
     if scheme == "int16x8":
         check_int16x8(loaded.keras_model, str(loaded.path))
-    model = rebuild_rnn_model(loaded.keras_model)
+    model = rebuild_rnn_model(loaded.keras_model, fused_lstm=scheme == "int8")
     extra = model.inputs[len(loaded.input_names):]  # the state inputs of stateful layers
     rebuilt = replace(loaded, keras_model=model,
                       input_shapes=loaded.input_shapes + [tuple(x.shape[1:]) for x in extra],
@@ -440,7 +433,7 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
                  timeout: float | None = None, scheme: str = "int8") -> RnnConversion:
     """:func:`convert_rnn` in edgeq's worker process (:mod:`edgeq.isolation`: the TFLite converter can crash):
     the quantized model (int8: one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs
-    unrolled; int16x8: GRUs and SimpleRNNs unrolled, the rest refused by :func:`check_int16x8`), and the
+    unrolled; int16x8: every layer unrolled, stateful layers refused by :func:`check_int16x8`), and the
     float32 model.
 
     ``loaded`` is a Keras model (``kind`` "keras" or "h5"); it is saved to a temporary ``.keras`` file for
