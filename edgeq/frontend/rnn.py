@@ -1,4 +1,4 @@
-"""Keras 3 recurrent models -> int8 TFLite the C backend runs, with every weight stored once.
+"""Keras 3 recurrent models -> int8 (or int16x8) TFLite the C backend runs, with every weight stored once.
 
 What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent layer, and what edgeq asks of it:
 
@@ -18,6 +18,8 @@ What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent lay
   reverses the backward outputs with REVERSE_V2. It is rebuilt as its two directions (each as above, the
   backward one a forward layer with the backward weights on the time-reversed input) with the time axis
   reversed by ``x[:, ::-1]`` (a STRIDED_SLICE of stride -1), then merged (concat, sum, ave, mul).
+* int16x8: the converter has no 16x8 quantization for the fused LSTM, so every layer is unrolled
+  (:func:`rebuild_rnn_model` with ``fused_lstm=False``); stateful layers are refused (:func:`check_int16x8`).
 
 :func:`rebuild_rnn_model` makes these replacements (the rest of the model is cloned with its weights), so
 no Keras 2 (``tf_keras``) install is needed. :func:`quantize_rnn` runs the conversion in edgeq's worker
