@@ -90,7 +90,7 @@ def stateful_rnn(kind: str) -> bytes:
         model = stateful_keras_model(kind)
         loaded = LoadedModel(Path(f"{model.name}.keras"), "keras", model, None, None, [(2, 8)],
                              [np.dtype("float32")], ["frames"])
-        return quantize_rnn(loaded, Samples("frames", [rnn_frames(64, seed=1)])).int8
+        return quantize_rnn(loaded, Samples("frames", [rnn_frames(64, seed=1)])).quantized
 
     return _cached(f"stateful_{kind}", make)
 

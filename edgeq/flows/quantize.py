@@ -18,7 +18,7 @@ from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import load_model
 from edgeq.frontend.qat import check_conversion, is_qat_model
 from edgeq.frontend.weights import check_finite_weights
-from edgeq.frontend.rnn import needs_rnn_conversion, quantize_rnn, recurrent_layers
+from edgeq.frontend.rnn import check_int16x8, needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.islands import float_notes, read_model
 from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
@@ -129,7 +129,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         on_step = (lambda done, total: step()) if step else None
         if needs_rnn_conversion(loaded):  # LSTMs: one fused op each, converted in a child process
             conv = quantize_rnn(loaded, cal, per_channel=per_channel, calibration=method.name, progress=on_step)
-            data, float_bytes = conv.int8, len(conv.float32)
+            data, float_bytes = conv.quantized, len(conv.float32)
         else:
             data = quantize(loaded, cal, per_channel=per_channel, calibration=method.name, progress=on_step)
             float_bytes = len(float_tflite_bytes(loaded))
@@ -142,7 +142,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
-    if needs_rnn_conversion(loaded):  # the converter would crash on them (and edgeq has no such LSTM kernel)
+    rnn = needs_rnn_conversion(loaded)
+    if rnn and scheme == "float32":  # the converter would crash on them (and edgeq has no float LSTM kernel)
         raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
                          f"--scheme {scheme} does not take them yet",
                          hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
@@ -155,14 +156,21 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                                   "int8, int16x8 or mixed .tflite through")
         data = loaded.tflite_bytes  # already in the scheme asked for: passes through, like an int8 .tflite
         return _result(str(loaded.path), name, data, len(data), f"none (already {scheme})", None, notes, scheme)
-    float_data = float_tflite_bytes(loaded)
+    float_data = None if rnn else float_tflite_bytes(loaded)  # an RNN's: of the rebuilt model, in the worker
     if scheme == "float32":
         data, calib_desc, warning = float_data, "none (float32, not quantized)", None
     else:
+        if rnn:
+            check_int16x8(loaded.keras_model, str(loaded.path))  # refuses before asking for calibration data
         cal = _calibration(loaded, calib, f"--scheme {scheme} needs calibration data", random_range, random_count)
         notes += list(cal.notes)
         step = progress("calibrating and converting", cal.count) if progress else None
-        data = quantize_int16x8(loaded, cal, progress=(lambda done, total: step()) if step else None)
+        on_step = (lambda done, total: step()) if step else None
+        if rnn:  # every recurrent layer unrolled (stateful layers refused), in the worker
+            conv = quantize_rnn(loaded, cal, scheme=scheme, progress=on_step)
+            data, float_data = conv.quantized, conv.float32
+        else:
+            data = quantize_int16x8(loaded, cal, progress=on_step)
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
     return _result(str(loaded.path), name, data, len(float_data), calib_desc, warning, notes, scheme,
                    _keras_names(loaded))

@@ -1,4 +1,4 @@
-"""Keras 3 recurrent models -> int8 TFLite the C backend runs, with every weight stored once.
+"""Keras 3 recurrent models -> int8 (or int16x8) TFLite the C backend runs, with every weight stored once.
 
 What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent layer, and what edgeq asks of it:
 
@@ -18,6 +18,8 @@ What the TFLite converter (TensorFlow 2.21) does with each Keras 3 recurrent lay
   reverses the backward outputs with REVERSE_V2. It is rebuilt as its two directions (each as above, the
   backward one a forward layer with the backward weights on the time-reversed input) with the time axis
   reversed by ``x[:, ::-1]`` (a STRIDED_SLICE of stride -1), then merged (concat, sum, ave, mul).
+* int16x8: the converter has no 16x8 quantization for the fused LSTM, so every layer is unrolled
+  (:func:`rebuild_rnn_model` with ``fused_lstm=False``); stateful layers are refused (:func:`check_int16x8`).
 
 :func:`rebuild_rnn_model` makes these replacements (the rest of the model is cloned with its weights), so
 no Keras 2 (``tf_keras``) install is needed. :func:`quantize_rnn` runs the conversion in edgeq's worker
@@ -40,6 +42,7 @@ from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples
+from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
 from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
@@ -52,10 +55,10 @@ REBUILT_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional")
 
 @dataclass(frozen=True)
 class RnnConversion:
-    """The int8 model (fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1) and the float32 model
-    of the same rebuilt graph."""
+    """The quantized model (int8: fused LSTMs, unrolled GRUs and SimpleRNNs, int8 I/O, batch 1; int16x8:
+    every layer unrolled, int16 I/O) and the float32 model of the same rebuilt graph."""
 
-    int8: bytes
+    quantized: bytes
     float32: bytes
 
 
@@ -152,9 +155,11 @@ def _fused_lstm_layer(source: Any, name: str | None = None) -> Any:
 
 
 def _unrolled_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
-    """A copy of ``source`` (a built GRU or SimpleRNN) with ``unroll=True`` and read forwards, with its
-    weights: the converter turns it into the unrolled op graph."""
+    """A copy of ``source`` (a built GRU, SimpleRNN, or LSTM for int16x8) with ``unroll=True`` and read
+    forwards, with its weights: the converter turns it into the unrolled op graph."""
     cfg = dict(source.get_config(), unroll=True, go_backwards=False, name=name or source.name)
+    if type(source).__name__ == "LSTM":
+        cfg["implementation"] = 1  # one matmul per gate (the weights' slices are constants): no SPLIT
     if type(source).__name__ == "GRU":
         # Implementation 2 (one input matmul, then SPLIT into the gates) is what Keras unrolls by default,
         # but when the first step's reset gate multiplies only zeros (reset_after=False, or a zero recurrent
@@ -168,10 +173,11 @@ def _unrolled_layer(source: Any, input_shape: Any, name: str | None = None) -> A
     return layer
 
 
-def _forward_layer(source: Any, input_shape: Any, name: str | None = None) -> Any:
-    """The convertible replacement of one recurrent layer (read forwards, whatever its go_backwards)."""
+def _forward_layer(source: Any, input_shape: Any, name: str | None = None, fused_lstm: bool = True) -> Any:
+    """The convertible replacement of one recurrent layer (read forwards, whatever its go_backwards); an
+    LSTM becomes the fused op's layer, or is unrolled like a GRU when not ``fused_lstm``."""
     _check_recurrent(source)
-    if type(source).__name__ == "LSTM":
+    if type(source).__name__ == "LSTM" and fused_lstm:
         return _fused_lstm_layer(source, name)
     return _unrolled_layer(source, input_shape, name)
 
@@ -181,13 +187,13 @@ def _reverse_time(x: Any) -> Any:
     return x[:, ::-1]
 
 
-def _directional_layer(source: Any, input_shape: Any) -> Any:
+def _directional_layer(source: Any, input_shape: Any, fused_lstm: bool = True) -> Any:
     """``source`` (LSTM, GRU or SimpleRNN) as the converter can take it; a ``go_backwards`` layer runs
     forwards on the time-reversed input (its outputs are then in reversed time order, as Keras gives them)."""
     if not source.get_config().get("go_backwards"):
-        return _forward_layer(source, input_shape)
+        return _forward_layer(source, input_shape, fused_lstm=fused_lstm)
     keras = import_keras()
-    inner = _forward_layer(source, input_shape, name=f"{source.name}_forwards")
+    inner = _forward_layer(source, input_shape, name=f"{source.name}_forwards", fused_lstm=fused_lstm)
 
     class Backwards(keras.layers.Layer):
         def __init__(self) -> None:
@@ -206,7 +212,7 @@ def _directional_layer(source: Any, input_shape: Any) -> Any:
 _MERGES = ("concat", "sum", "ave", "mul")
 
 
-def _bidirectional_layer(source: Any) -> Any:
+def _bidirectional_layer(source: Any, fused_lstm: bool = True) -> Any:
     """``source`` (a built Bidirectional) as its two directions, each convertible, merged as Keras does."""
     keras = import_keras()
     kind = type(source.forward_layer).__name__
@@ -219,8 +225,8 @@ def _bidirectional_layer(source: Any) -> Any:
     shape = source.input.shape if hasattr(source, "input") else None
     in_shape = tuple(shape) if shape is not None else None
     fwd_src, bwd_src = source.forward_layer, source.backward_layer
-    forward = _forward_layer(fwd_src, in_shape, name=f"{source.name}_forward")
-    backward = _forward_layer(bwd_src, in_shape, name=f"{source.name}_backward")
+    forward = _forward_layer(fwd_src, in_shape, name=f"{source.name}_forward", fused_lstm=fused_lstm)
+    backward = _forward_layer(bwd_src, in_shape, name=f"{source.name}_backward", fused_lstm=fused_lstm)
     sequences = bool(fwd_src.return_sequences)
     units = int(fwd_src.units)
 
@@ -339,9 +345,10 @@ def explicit_state_model(model: Any) -> Any:
     return keras.Model(inputs + state_inputs, result, name=f"{model.name}_explicit_state")
 
 
-def rebuild_rnn_model(model: Any) -> Any:
+def rebuild_rnn_model(model: Any, fused_lstm: bool = True) -> Any:
     """``model`` (Keras 3, built, fixed time steps) with every LSTM replaced by a layer the converter fuses
-    into one UNIDIRECTIONAL_SEQUENCE_LSTM, every GRU and SimpleRNN unrolled, and every Bidirectional split
+    into one UNIDIRECTIONAL_SEQUENCE_LSTM (unrolled like the GRUs when not ``fused_lstm``: the int16x8
+    scheme, which has no fused LSTM), every GRU and SimpleRNN unrolled, and every Bidirectional split
     into its two directions (see the module docstring); other layers are cloned with their weights. The
     rebuilt float model computes what ``model`` computes. A model with ``stateful=True`` layers is rebuilt
     with their state explicit (:func:`explicit_state_model`: one call of the rebuilt model, its new states
@@ -359,9 +366,9 @@ def rebuild_rnn_model(model: Any) -> Any:
     def clone(layer: Any) -> Any:
         kind = type(layer).__name__
         if kind == "Bidirectional":
-            return _bidirectional_layer(layer)
+            return _bidirectional_layer(layer, fused_lstm)
         if kind in REBUILT_LAYERS:
-            return _directional_layer(layer, tuple(layer.input.shape))
+            return _directional_layer(layer, tuple(layer.input.shape), fused_lstm)
         new = layer.__class__.from_config(layer.get_config())
         clones[id(new)] = layer
         return new
@@ -381,11 +388,34 @@ def rebuild_rnn_model(model: Any) -> Any:
     return rebuilt
 
 
+SCHEMES = ("int8", "int16x8")
+
+
+def check_int16x8(model: Any, name: str) -> None:
+    """Refuse, naming the layers, the recurrent layers ``--scheme int16x8`` cannot take: a stateful layer's
+    state would be an int16 input fed from an int16 output, which edgeq's state feedback (int8 / uint8) does
+    not take. The rest converts unrolled (measured with TensorFlow 2.21: the converter has no 16x8
+    quantization for the fused UNIDIRECTIONAL_SEQUENCE_LSTM, "Quantization to 16x8-bit not yet supported for
+    op", so LSTMs are unrolled too) into int16 FULLY_CONNECTED, LOGISTIC, TANH, ADD, SUB, MUL, UNPACK and
+    PACK, all of which the C backend has."""
+    problems = [f"{type(layer).__name__} layer {layer.name!r}: stateful=True (its fed-back state would be int16; "
+                "edgeq feeds back int8 and uint8 states)" for layer in stateful_layers(model)]
+    if problems:
+        raise EdgeqError(f"{name} has recurrent layers --scheme int16x8 does not take", detail=problems,
+                         hint="quantize it with --scheme int8 (stateful layers included), or make the layers "
+                              "stateless for int16x8")
+
+
 def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
-                calibration: str = "minmax", progress: Callable[[int, int], None] | None = None) -> RnnConversion:
-    """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (int8 and float32)."""
+                calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
+                scheme: str = "int8") -> RnnConversion:
+    """In this process: rebuild ``loaded`` (:func:`rebuild_rnn_model`) and convert it (``scheme``: int8 or
+    int16x8, and float32)."""
     assert loaded.keras_model is not None, "a Keras-kind LoadedModel carries its Keras model"
-    model = rebuild_rnn_model(loaded.keras_model)
+    assert scheme in SCHEMES, scheme
+    if scheme == "int16x8":
+        check_int16x8(loaded.keras_model, str(loaded.path))
+    model = rebuild_rnn_model(loaded.keras_model, fused_lstm=scheme == "int8")
     extra = model.inputs[len(loaded.input_names):]  # the state inputs of stateful layers
     rebuilt = replace(loaded, keras_model=model,
                       input_shapes=loaded.input_shapes + [tuple(x.shape[1:]) for x in extra],
@@ -393,16 +423,20 @@ def convert_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True
                       input_names=loaded.input_names + [x.name for x in extra])
     if extra:  # the state inputs: calibrated on the states the float model reaches over the frames
         calib = replace(calib, inputs=sequence_state_samples(model, calib.inputs, keras_state_pairs(model)))
-    int8 = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
-    return RnnConversion(int8, float_tflite_bytes(rebuilt))
+    if scheme == "int16x8":
+        data = quantize_int16x8(rebuilt, calib, per_channel=per_channel, progress=progress)
+    else:
+        data = quantize(rebuilt, calib, per_channel=per_channel, calibration=calibration, progress=progress)
+    return RnnConversion(data, float_tflite_bytes(rebuilt))
 
 
 def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = True,
                  calibration: str = "minmax", progress: Callable[[int, int], None] | None = None,
-                 timeout: float | None = None) -> RnnConversion:
+                 timeout: float | None = None, scheme: str = "int8") -> RnnConversion:
     """:func:`convert_rnn` in edgeq's worker process (:mod:`edgeq.isolation`: the TFLite converter can crash):
-    the int8 model (one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs unrolled), and
-    the float32 model.
+    the quantized model (int8: one UNIDIRECTIONAL_SEQUENCE_LSTM per LSTM direction, GRUs and SimpleRNNs
+    unrolled; int16x8: every layer unrolled, stateful layers refused by :func:`check_int16x8`), and the
+    float32 model.
 
     ``loaded`` is a Keras model (``kind`` "keras" or "h5"); it is saved to a temporary ``.keras`` file for
     the worker. ``progress(done, total)`` is called as the worker feeds calibration samples.
@@ -410,6 +444,8 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
     if loaded.keras_model is None:
         raise EdgeqError(f"{loaded.path} is not a Keras model; recurrent models are converted from Keras",
                          hint="pass the .keras/.h5 file")
+    if scheme == "int16x8":  # before the worker starts: a refusal needs no converter
+        check_int16x8(loaded.keras_model, str(loaded.path))
     with tempfile.TemporaryDirectory(prefix="edgeq-rnn-") as tmp:
         model_file = Path(tmp) / "model.keras"
         loaded.keras_model.save(model_file)
@@ -420,7 +456,7 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
 
         try:
             return isolation.call("edgeq.frontend.rnn:convert_rnn_file", str(model_file), str(loaded.path), calib,
-                                  per_channel, calibration, stage=f"the conversion of the recurrent model "
+                                  per_channel, calibration, scheme, stage=f"the conversion of the recurrent model "
                                   f"{loaded.path}", tool="the TFLite converter", timeout=timeout, on_report=reported)
         except isolation.WorkerCrashed as crash:
             layers = ", ".join(dict.fromkeys(recurrent_layers(loaded.keras_model)))
@@ -428,9 +464,10 @@ def quantize_rnn(loaded: LoadedModel, calib: Samples, *, per_channel: bool = Tru
                                 ) from None
 
 
-def convert_rnn_file(model_file: str, name: str, calib: Samples, per_channel: bool, calibration: str) -> RnnConversion:
+def convert_rnn_file(model_file: str, name: str, calib: Samples, per_channel: bool, calibration: str,
+                     scheme: str) -> RnnConversion:
     """:func:`convert_rnn` of the Keras model saved in ``model_file`` (``name``: the user's path), in this
     process (edgeq's worker); progress is reported as ``("progress", done, total)``."""
     loaded = replace(load_model(model_file), path=Path(name))
-    return convert_rnn(loaded, calib, per_channel=per_channel, calibration=calibration,
+    return convert_rnn(loaded, calib, per_channel=per_channel, calibration=calibration, scheme=scheme,
                        progress=lambda done, total: isolation.report(("progress", done, total)))

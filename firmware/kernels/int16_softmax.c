@@ -1,4 +1,5 @@
 #include "int16_softmax.h"
+#include "int16_sigmoid.h"
 
 void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int16_t *out) {
   const int32_t depth = p->depth;
@@ -29,41 +30,11 @@ void edgeq_softmax_s16(const edgeq_softmax_s16_params *p, const int16_t *in, int
 }
 
 void edgeq_logistic_s16(const edgeq_sigmoid_s16_params *p, const int16_t *in, int16_t *out) {
-  const int32_t sh = p->input_left_shift;
-  const int32_t round = sh > 0 ? (int32_t)1 << (sh - 1) : 0;
   int32_t i;
-  for (i = 0; i < p->size; ++i) {
-    const int32_t v = ((int32_t)in[i] * p->input_multiplier + round) >> sh;
-    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
-    const uint32_t uh = a >> 9;
-    uint32_t r;
-    if (uh >= 255) {
-      r = 0x7FFFu << 10;
-    } else {
-      const uint32_t ua = p->table[uh], ub = p->table[uh + 1];
-      r = (ua << 9) + (a & 0x1ffu) * (ub - ua);
-    }
-    r = v >= 0 ? r + (1u << 9) : (1u << (16 + 9)) - r + (1u << 9) - 1u;
-    out[i] = (int16_t)(r >> 10);
-  }
+  for (i = 0; i < p->size; ++i) out[i] = edgeq_logistic_s16_one(in[i], p->input_multiplier, p->input_left_shift, p->table);
 }
 
 void edgeq_tanh_s16(const edgeq_sigmoid_s16_params *p, const int16_t *in, int16_t *out) {
-  const int32_t sh = p->input_left_shift;
-  const int32_t round = sh > 0 ? (int32_t)1 << (sh - 1) : 0;
   int32_t i;
-  for (i = 0; i < p->size; ++i) {
-    const int32_t v = ((int32_t)in[i] * p->input_multiplier + round) >> sh;
-    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
-    const uint32_t uh = a >> 8;
-    int32_t r;
-    if (uh >= 255) {
-      r = 0xFFFF << 8;
-    } else {
-      const uint32_t ua = p->table[uh], ub = p->table[uh + 1];
-      r = (int32_t)((ua << 8) + (a & 0xffu) * (ub - ua));
-    }
-    r = v >= 0 ? r - (1 << (14 + 9)) + (1 << (9 - 2)) : -r + (1 << (14 + 9)) + (1 << (9 - 2)) - 1;
-    out[i] = (int16_t)(r >> (9 - 1));
-  }
+  for (i = 0; i < p->size; ++i) out[i] = edgeq_tanh_s16_one(in[i], p->input_multiplier, p->input_left_shift, p->table);
 }

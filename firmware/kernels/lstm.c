@@ -1,5 +1,7 @@
 #include "lstm.h"
 
+#include "int16_sigmoid.h"
+
 #include <string.h>
 
 /* The DSP path is GNU inline assembly (GCC, clang, armclang); other compilers build the portable path. */
@@ -149,6 +151,7 @@ static int32_t lstm_dot(const int8_t *x, const int8_t *w, int32_t n) {
 
 void edgeq_lstm_s8(const edgeq_lstm_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   const int32_t n_in = p->n_input, n_cell = p->n_cell, rounding = p->rounding;
+  const int tflm = p->mode == EDGEQ_LSTM_TFLM;
   int16_t *cell = (int16_t *)scratch;
   int32_t b, t, j, g;
   for (b = 0; b < p->batches; ++b) {
@@ -169,14 +172,26 @@ void edgeq_lstm_s8(const edgeq_lstm_s8_params *p, const int8_t *in, int8_t *out,
           a += edgeq_requant(p->bias_rec[r] + lstm_dot(h, p->w_rec + r * (size_t)n_cell, n_cell),
                              p->mult[2 * g + 1], p->shift[2 * g + 1], rounding);
           a = edgeq_clamp_i32(a, INT16_MIN, INT16_MAX);
-          gate[g] = g == 2 ? edgeq_lstm_tanh((int16_t)a, 3) : edgeq_lstm_sigmoid_q3((int16_t)a);
+          if (tflm) {
+            gate[g] = g == 2 ? edgeq_tanh_s16_one((int16_t)a, 3, 0, p->sigmoid_table)
+                             : edgeq_logistic_s16_one((int16_t)a, 3, 0, p->sigmoid_table);
+          } else {
+            gate[g] = g == 2 ? edgeq_lstm_tanh((int16_t)a, 3) : edgeq_lstm_sigmoid_q3((int16_t)a);
+          }
         }
-        c = edgeq_rdbpot((int32_t)gate[1] * (int32_t)cell[j], 15);
-        c += edgeq_rdbpot((int32_t)gate[0] * (int32_t)gate[2], p->cell_shift);
+        if (tflm) {
+          c = edgeq_clamp_i32(edgeq_mul_qm_double((int32_t)gate[1] * (int32_t)cell[j], p->fc_mult, p->fc_shift), INT16_MIN, INT16_MAX);
+          c += edgeq_clamp_i32(edgeq_mul_qm_double((int32_t)gate[0] * (int32_t)gate[2], p->ig_mult, p->ig_shift), INT16_MIN, INT16_MAX);
+        } else {
+          c = edgeq_rdbpot((int32_t)gate[1] * (int32_t)cell[j], 15);
+          c += edgeq_rdbpot((int32_t)gate[0] * (int32_t)gate[2], p->cell_shift);
+        }
         c = edgeq_clamp_i32(c, INT16_MIN, INT16_MAX);
         if (p->cell_clip > 0) c = edgeq_clamp_i32(c, -p->cell_clip, p->cell_clip);
         cell[j] = (int16_t)c;
-        o_th = (int32_t)gate[3] * (int32_t)edgeq_lstm_tanh((int16_t)c, p->cell_int_bits);
+        o_th = (int32_t)gate[3] * (int32_t)(tflm ? edgeq_tanh_s16_one((int16_t)c, p->tanh_mult, p->tanh_shift,
+                                                                      p->sigmoid_table)
+                                                 : edgeq_lstm_tanh((int16_t)c, p->cell_int_bits));
         y[j] = (int8_t)edgeq_clamp_i32(edgeq_requant(o_th, p->hidden_mult, p->hidden_shift, rounding) +
                                        p->hidden_zp, -128, 127);
       }

@@ -3,7 +3,8 @@
 #include "edgeq_common.h"
 
 /* int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int8 input, output and weights, int16 cell state), as LiteRT's
- * integer 8x8_16 kernel (lstm_eval.cc) without peephole, projection, CIFG or layer norm.
+ * integer 8x8_16 kernel (lstm_eval.cc) without peephole, projection, CIFG or layer norm (mode
+ * EDGEQ_LSTM_LITERT), or as TFLM's (mode EDGEQ_LSTM_TFLM, below).
  *
  * For each sequence b and step t, with x = in row (b, t) and h = the previous output row of the sequence
  * (h0 at t = 0), and for each cell j and gate g in (input, forget, cell, output):
@@ -14,8 +15,20 @@
  *   out  = sat8(requant(o * tanh_{cell_int_bits}(c), hidden_mult, hidden_shift) + hidden_zp)
  * The input and recurrent zero points are folded into bias_in / bias_rec (computed by the lowering).
  * Row (b, t) of the input starts at (b * batch_stride + t * step_stride) * n_input; of the output at
- * the same row index times n_cell. The state starts from h0 / c0 every call (stateless inference). */
+ * the same row index times n_cell. The state starts from h0 / c0 every call (stateless inference).
+ *
+ * EDGEQ_LSTM_TFLM (TFLM's lstm_eval.h: per-gate FullyConnected, then reference_integer_ops Logistic / Tanh
+ * / MulElementwise): the gates' pre-activations are the same; then
+ *   i, f, o = logistic and g = tanh by the int16 sigmoid table (int16_sigmoid.h, multiplier 3, shift 0)
+ *   c    = clip(sat16(sat16(requant(f * c, fc_mult, fc_shift))
+ *                     + sat16(requant(i * g, ig_mult, ig_shift))))
+ *   out  = sat8(requant(tanh_table(c, tanh_mult, tanh_shift) * o, hidden_mult, hidden_shift) + hidden_zp)
+ * with every requant double-rounded (TFLM's MultiplyByQuantizedMultiplier). */
+#define EDGEQ_LSTM_LITERT 0
+#define EDGEQ_LSTM_TFLM 1
+
 typedef struct {
+  int32_t mode;          /* EDGEQ_LSTM_LITERT or EDGEQ_LSTM_TFLM */
   int32_t batches;
   int32_t time_steps;
   int32_t batch_stride; /* rows between two sequences: time_steps (batch major) or 1 (time major) */
@@ -37,6 +50,12 @@ typedef struct {
   const int32_t *shift;    /* [8] */
   const int8_t *h0;        /* [batches][n_cell] initial output state */
   const int16_t *c0;       /* [batches][n_cell] initial cell state */
+  /* EDGEQ_LSTM_TFLM only (0 / NULL otherwise): */
+  int32_t fc_mult, fc_shift;   /* f * c into the cell state's scale */
+  int32_t ig_mult, ig_shift;   /* i * g into the cell state's scale */
+  int32_t tanh_mult;           /* the cell state's tanh input multiplier / right shift */
+  int32_t tanh_shift;
+  const uint16_t *sigmoid_table; /* [256] sigmoid(i / 24) in Q0.16 */
 } edgeq_lstm_s8_params;
 
 /* Scratch: the int16 cell state of one sequence (the generated model.c checks the planned bytes). */

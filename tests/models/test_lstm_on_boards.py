@@ -1,7 +1,7 @@
 """Small keyword spotters (49x10 MFCC -> LSTM(32) or GRU(32) -> Dense(12)) converted through the child-process
 converter (edgeq.frontend.rnn.quantize_rnn: one fused LSTM op; the GRU unrolled into 49 steps of ordinary
 ops), run on the emulated Cortex-M4 (DSP dot products) and Cortex-M3 (portable C) and checked byte for byte
-against LiteRT on the device."""
+against LiteRT on the device; and the GRU quantized with --scheme int16x8 (int16 activations) on the M4."""
 
 import keras
 import numpy as np
@@ -16,17 +16,17 @@ from edgeq.frontend.tflite.reader import read_tflite
 pytestmark = pytest.mark.slow
 
 
-def _kws(tmp_path_factory, name, layer, seed=7):
+def _kws(tmp_path_factory, name, layer, seed=7, scheme="int8"):
     keras.utils.set_random_seed(seed)
     inp = keras.Input((49, 10), batch_size=1)
     model = keras.Model(inp, keras.layers.Dense(12, activation="softmax")(layer(inp)), name=name)
     calib = np.random.default_rng(0).standard_normal((32, 49, 10)).astype(np.float32)
     loaded = LoadedModel(tmp_path_factory.mktemp("m") / f"{name}.keras", "keras", model, None, None,
                          [(49, 10)], [np.dtype("float32")], [model.inputs[0].name])
-    conv = quantize_rnn(loaded, Samples("test", [calib]))
+    conv = quantize_rnn(loaded, Samples("test", [calib]), scheme=scheme)
     path = tmp_path_factory.mktemp("tfl") / f"{name}.tflite"
-    path.write_bytes(conv.int8)
-    return path, [op.kind for op in read_tflite(conv.int8).ops]
+    path.write_bytes(conv.quantized)
+    return path, [op.kind for op in read_tflite(conv.quantized).ops]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,16 @@ def kws_lstm(tmp_path_factory):
 def kws_gru(tmp_path_factory):
     path, ops = _kws(tmp_path_factory, "kws_gru", keras.layers.GRU(32, bias_initializer="random_normal"))
     assert ops.count("UNPACK") == 1 and "WHILE" not in ops and ops.count("FULLY_CONNECTED") > 49
+    return path
+
+
+@pytest.fixture(scope="module")
+def kws_gru16(tmp_path_factory):
+    path, ops = _kws(tmp_path_factory, "kws_gru16", keras.layers.GRU(32, bias_initializer="random_normal"),
+                     scheme="int16x8")
+    g = read_tflite(path.read_bytes())
+    assert ops.count("UNPACK") == 1 and ops.count("FULLY_CONNECTED") > 49
+    assert {g.tensor(op.outputs[0]).dtype for op in g.ops} == {"int16"}
     return path
 
 
@@ -61,3 +71,7 @@ def test_kws_lstm_bit_exact_on_emulated_boards(kws_lstm, board, tmp_path):
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
 def test_kws_gru_bit_exact_on_emulated_boards(kws_gru, board, tmp_path):
     _check_on_board(kws_gru, board, tmp_path)
+
+
+def test_kws_gru_int16x8_bit_exact_on_mps2_an386(kws_gru16, tmp_path):
+    _check_on_board(kws_gru16, "mps2-an386", tmp_path)

@@ -269,11 +269,11 @@ def test_bench_sequence_through_a_faulty_link(kws_bench, kws):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_QEMU, reason="needs qemu-system-arm and arm-none-eabi-gcc")
-@pytest.mark.parametrize("which", ["streaming_kws", "stateful_LSTM"])
+@pytest.mark.parametrize("which", ["streaming_kws", "stateful_LSTM", "stateful_GRU", "stateful_SimpleRNN"])
 def test_sequence_bit_exact_on_mps2_an386(which, tmp_path):
     from edgeq.flows.convert_and_flash import convert_and_flash
 
-    model = S.streaming_kws() if which == "streaming_kws" else S.stateful_rnn("LSTM")
+    model = S.streaming_kws() if which == "streaming_kws" else S.stateful_rnn(which.partition("_")[2])
     path = tmp_path / f"{which}.tflite"
     path.write_bytes(model)
     r = convert_and_flash(path, board_name="mps2-an386", runs=3, samples=FRAMES, out_dir=tmp_path / "out")

@@ -101,7 +101,7 @@ def test_quantize_rnn_gives_fused_int8_and_float_models(tmp_path):
     m = _model(keras.layers.LSTM(6), steps=7, features=4)
     seen = []
     conv = rnn.quantize_rnn(_loaded(m, tmp_path), _calib((7, 4), n=5), progress=lambda d, t: seen.append((d, t)))
-    kinds = [op.kind for op in read_tflite(conv.int8).ops]
+    kinds = [op.kind for op in read_tflite(conv.quantized).ops]
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in kinds and "WHILE" not in kinds
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in [op.kind for op in read_tflite(conv.float32).ops]
     assert seen and seen[-1] == (5, 5)
@@ -112,5 +112,5 @@ def test_quantize_rnn_unrolls_a_gru(tmp_path):
 
     keras.utils.set_random_seed(0)
     conv = rnn.quantize_rnn(_loaded(_model(keras.layers.GRU(5), steps=6, features=4), tmp_path), _calib((6, 4)))
-    kinds = [op.kind for op in read_tflite(conv.int8).ops]
+    kinds = [op.kind for op in read_tflite(conv.quantized).ops]
     assert "WHILE" not in kinds and "SPLIT" not in kinds and {"UNPACK", "FULLY_CONNECTED", "LOGISTIC"} <= set(kinds)

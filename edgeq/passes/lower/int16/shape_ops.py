@@ -31,7 +31,7 @@ def retarget(low: Lowered, kernel: str, struct: str, source: str, **replace) -> 
     return dataclasses.replace(low, kernel=kernel, struct=struct, source=source, fields=fields)
 
 
-@lowering("CONCATENATION", dtypes=("int16",))
+@lowering("CONCATENATION", "PACK", dtypes=("int16",))
 def lower_concatenation_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     y = g.tensor(op.outputs[0])
     check_s16(y, *(g.tensor(t) for t in op.inputs))

@@ -21,9 +21,22 @@ The output and cell states are variable tensors: LiteRT keeps them across invoca
 Keras model's semantics instead, every inference from the reset state (output zero point, zero cell), which
 the reader gives as the state tensors' constant data; the references reset them before each run. MBQM rounds
 twice (gemmlowp) in LiteRT's LSTM, unlike its FULLY_CONNECTED (measured: single rounding mismatches by one
-on a few percent of the outputs of a 49-step LSTM(32)). TFLM's LSTM is a different implementation
-(its own int16 sigmoid/tanh), so rounding "tflm" is refused rather than guessed. Peephole, projection,
-CIFG and layer-norm LSTMs (which the converter does not emit for Keras LSTM layers) are refused too.
+on a few percent of the outputs of a 49-step LSTM(32)). Peephole, projection, CIFG and layer-norm LSTMs
+(which the converter does not emit for Keras LSTM layers) are refused.
+
+TFLM (rounding "tflm", ``lstm_eval.h: LstmStep`` prepared by ``lstm_eval_common.cc:
+PrepareGateParametersInteger``) computes the same gate pre-activations (its per-gate FullyConnected has the
+same multipliers: a float32 scale product divided by the exact 2^-12), then differs in three places, each
+an op of its own with its own rounding:
+
+* i, f, o, g: ``reference_integer_ops::Logistic / Tanh`` on int16 (the sigmoid table with linear
+  interpolation, input multiplier 3), not gemmlowp's polynomial;
+* the cell update is two ``MulElementwise`` (``f * c`` by QuantizeMultiplier(2^-15) and ``i * g`` by
+  QuantizeMultiplier(2^-30 / cell_scale), in double, each double-rounded and saturated to int16), then a
+  saturating add;
+* ``h = MulElementwise(tanh(c), o)`` with QuantizeMultiplier(2^-15 * 2^-15 / hidden_state_scale) in double
+  on the output-state tensor's scale and zero point, tanh(c) by the table with left shift
+  ``15 + log2(cell_scale) - 3`` (a right shift with multiplier 3 when negative).
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import arr, expect_dtype, need, rounding_flag, scale, zp
+from edgeq.passes.lower.int16.softmax import SIGMOID_TABLE_UINT16
 from edgeq.passes.lower.quantmath import quantize_multiplier
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
@@ -60,7 +74,7 @@ def _effective(*factors: float, divide: float) -> tuple[int, int]:
 
 @lowering("UNIDIRECTIONAL_SEQUENCE_LSTM")
 def lower_lstm(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    need(ctx.rounding == "litert", "TFLM's int8 LSTM uses its own int16 sigmoid/tanh; only LiteRT's is matched")
+    tflm = ctx.rounding == "tflm"
     need(len(op.inputs) >= 20, f"{len(op.inputs)} inputs, not the 20 or 24 of a full LSTM")
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "int8")
@@ -104,9 +118,13 @@ def lower_lstm(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     log2_cell = math.log2(scale(c0))
     need(log2_cell == round(log2_cell), f"cell state scale {scale(c0)} is not a power of two")
     cell_scale = int(round(log2_cell))
-    need(0 <= 15 + cell_scale <= 6, f"cell state scale 2^{cell_scale} outside LiteRT's tanh range 2^-15..2^-9")
+    if not tflm:
+        need(0 <= 15 + cell_scale <= 6, f"cell state scale 2^{cell_scale} outside LiteRT's tanh range 2^-15..2^-9")
     clip = float(op.attrs.get("cell_clip", 0.0))
-    cell_clip = int(np.float32(min(max(np.float32(clip) / np.float32(scale(c0)), -32768.0), 32767.0))) if clip > 0 else 0
+    if tflm:  # CreateLstmCellStateInfo: double quotient, cast to int16
+        cell_clip = int(min(max(float(np.float32(clip)) / float(scale(c0)), -32768.0), 32767.0)) if clip > 0 else 0
+    else:
+        cell_clip = int(np.float32(min(max(np.float32(clip) / np.float32(scale(c0)), -32768.0), 32767.0))) if clip > 0 else 0
 
     q312 = 2.0 ** -12
     mults, shifts = [], []
@@ -114,8 +132,18 @@ def lower_lstm(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         for pair in (_effective(scale(wi), scale(x), divide=q312), _effective(scale(wr), scale(h0), divide=q312)):
             mults.append(pair[0])
             shifts.append(pair[1])
-    q15 = np.float32(2.0 ** -15)  # effective_hidden_scale = 2^-15 / s4 * 2^-15, in float32
-    hidden_mult, hidden_shift = quantize_multiplier(float(np.float32(q15 / np.float32(scale(hidden))) * q15))
+    if tflm:  # CreateInterGateMulParams(2^-15, 2^-15, hidden state scale), double, the state's zero point
+        hidden_mult, hidden_shift = quantize_multiplier(2.0 ** -30 / float(np.float32(scale(h0))))
+        hidden_zp = zp(h0)
+        cell_mul = [quantize_multiplier(2.0 ** -15), quantize_multiplier(2.0 ** -30 / scale(c0))]
+        tanh_shift = 15 + cell_scale - 3  # lstm_internal::Tanh
+        tanh_mult, tanh_shift = (3 << tanh_shift, 0) if tanh_shift >= 0 else (3, -tanh_shift)
+        table = arr(op, "sigmoid", np.array(SIGMOID_TABLE_UINT16, np.uint16), "uint16_t")
+    else:
+        q15 = np.float32(2.0 ** -15)  # effective_hidden_scale = 2^-15 / s4 * 2^-15, in float32
+        hidden_mult, hidden_shift = quantize_multiplier(float(np.float32(q15 / np.float32(scale(hidden))) * q15))
+        hidden_zp = hidden.quant.zero_point[0]
+        cell_mul, tanh_mult, tanh_shift, table = [(0, 0), (0, 0)], 0, 0, None
     win = np.stack([np.asarray(w.data, np.int8) for w in w_in])
     wrec = np.stack([np.asarray(w.data, np.int8) for w in w_rec])
     bias_in = _wrap_i32(np.stack([np.asarray(b.data, np.int64) for b in biases])
@@ -126,11 +154,11 @@ def lower_lstm(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         struct="edgeq_lstm_s8_params",
         source="lstm",
         fields=(
-            ("batches", batches), ("time_steps", steps),
+            ("mode", 1 if tflm else 0), ("batches", batches), ("time_steps", steps),
             ("batch_stride", 1 if time_major else steps), ("step_stride", batches if time_major else 1),
             ("n_input", n_input), ("n_cell", n_cell),
             ("cell_shift", 30 + cell_scale), ("cell_int_bits", 15 + cell_scale), ("cell_clip", cell_clip),
-            ("hidden_mult", hidden_mult), ("hidden_shift", hidden_shift), ("hidden_zp", hidden.quant.zero_point[0]),
+            ("hidden_mult", hidden_mult), ("hidden_shift", hidden_shift), ("hidden_zp", hidden_zp),
             ("rounding", rounding_flag(ctx, litert_single=False)),
             ("w_in", arr(op, "w_in", win.reshape(-1), "int8_t")),
             ("w_rec", arr(op, "w_rec", wrec.reshape(-1), "int8_t")),
@@ -140,6 +168,10 @@ def lower_lstm(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
             ("h0", arr(op, "h0", np.asarray(h0.data, np.int8).reshape(-1), "int8_t")),
             ("c0", arr(op, "c0", np.asarray(c0.data, np.int16).reshape(-1), "int16_t")),
+            ("fc_mult", cell_mul[0][0]), ("fc_shift", cell_mul[0][1]),
+            ("ig_mult", cell_mul[1][0]), ("ig_shift", cell_mul[1][1]),
+            ("tanh_mult", tanh_mult), ("tanh_shift", tanh_shift),
+            ("sigmoid_table", table),
         ),
         args=(x.id, y.id),
         scratch_bytes=2 * n_cell,
