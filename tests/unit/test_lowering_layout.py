@@ -203,8 +203,15 @@ def _strided_copy(kind: str, d: str) -> Graph:
         ins, out = _consts(b, np.array([0, 2, 1, 3])), (1, 3, 2, 4)
     elif kind == "TILE":
         ins, out = _consts(b, np.array([1, 2, 1, 3])), (1, 4, 3, 12)
-    else:  # SLICE
+    elif kind == "SLICE":
         ins, out = _consts(b, np.array([0, 1, 0, 1]), np.array([1, 1, -1, 2])), (1, 1, 3, 2)
+    elif kind == "REVERSE_V2":
+        ins, out = _consts(b, np.array([2])), (1, 2, 3, 4)
+    elif kind == "DEPTH_TO_SPACE":
+        return b.op(kind, [x], [b.t((1, 4, 6, 1), d)], block_size=2)
+    else:  # SPACE_TO_DEPTH
+        x = b.t((1, 2, 4, 3), d)
+        return b.op(kind, [x], [b.t((1, 1, 2, 12), d)], block_size=2)
     return b.op(kind, [x, *ins], [b.t(out, d)])
 
 
@@ -309,6 +316,7 @@ _BUILDERS = {
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
     "PRELU": _prelu, "LUT": _lut, "BATCH_MATMUL": _batch_matmul,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
+    "DEPTH_TO_SPACE": _strided_copy, "SPACE_TO_DEPTH": _strided_copy, "REVERSE_V2": _strided_copy,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
     **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},

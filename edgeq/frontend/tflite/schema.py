@@ -80,6 +80,8 @@ OPTIONS = {
     "RESIZE_NEAREST_NEIGHBOR": (("align_corners", "?", False), ("half_pixel_centers", "?", False)),
     "RESIZE_BILINEAR": (("new_height", "i", 0), ("new_width", "i", 0), ("align_corners", "?", False),
                         ("half_pixel_centers", "?", False)),
+    "DEPTH_TO_SPACE": (("block_size", "i", 0),),
+    "SPACE_TO_DEPTH": (("block_size", "i", 0),),
     "SPLIT": (("num_splits", "i", 0),),
     "SPLIT_V": (("num_splits", "i", 0),),
     "PACK": (("values_count", "i", 0), ("axis", "i", 0)),
