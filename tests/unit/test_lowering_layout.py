@@ -145,6 +145,13 @@ def _resize(kind: str, d: str) -> Graph:
     return b.op(kind, [x, size], [b.t((1, 4, 4, 4), d)], align_corners=False, half_pixel_centers=False)
 
 
+def _mirror_pad(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 3, 4, 2), d)
+    (pads,) = _consts(b, np.array([[0, 0], [1, 2], [2, 1], [0, 0]]))
+    return b.op(kind, [x, pads], [b.t((1, 6, 7, 2), d)], mode=0)
+
+
 def _concatenation(kind: str, d: str) -> Graph:
     b = _Graph()
     x1, x2, y = b.t((1, 2, 4), d), b.t((1, 2, 4), d), b.t((1, 4, 4), d)
@@ -308,7 +315,7 @@ _BUILDERS = {
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
     "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
-    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "MIRROR_PAD": _mirror_pad, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
