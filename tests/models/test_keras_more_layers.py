@@ -3,7 +3,9 @@ generated C on the host, byte for byte against LiteRT (and TFLM where it has the
 emulated Cortex-M4 (mps2-an386) through convert_and_flash.
 
 * a bilinear UpSampling2D + Resizing decoder (RESIZE_BILINEAR, half pixel centers; LiteRT's 1/1024-pixel
-  integer arithmetic, double rounding).
+  integer arithmetic, double rounding);
+* a reflect-padded conv net with depth-to-space, space-to-depth, a symmetric pad and a flip (MIRROR_PAD,
+  DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2).
 """
 
 from __future__ import annotations
@@ -46,3 +48,38 @@ def test_bilinear_decoder_on_mps2_an386(tmp_path):
     assert r.report["board"]["name"] == "mps2-an386"
     assert v["bit_exact"] and v["mismatched_bytes"] == 0 and v["samples"] >= 8, v
     assert "RESIZE_BILINEAR" in r.report["model"]["ops"]
+
+
+def mirror_flip_net() -> keras.Model:
+    """Reflect padding before a valid conv, a sub-pixel (depth-to-space) upsampling, space-to-depth, a
+    symmetric pad and a flip: MIRROR_PAD, DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2 between convolutions,
+    all keras.ops (a .keras file holds them)."""
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((8, 8, 3), batch_size=1)
+    x = keras.ops.pad(inp, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)                      # (8, 8, 8)
+    x = keras.ops.depth_to_space(x, 2)                                        # (16, 16, 2)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)  # (8, 8, 8)
+    x = keras.ops.space_to_depth(x, 2)                                        # (4, 4, 32)
+    x = keras.ops.pad(x, [[0, 0], [2, 0], [0, 2], [0, 0]], mode="symmetric")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)                      # (4, 4, 4)
+    x = keras.ops.flip(x, axis=2)
+    return keras.Model(inp, keras.layers.Conv2D(2, 1)(x), name="mirror_flip_net")
+
+
+MIRROR_FLIP_OPS = {"MIRROR_PAD", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "REVERSE_V2", "CONV_2D"}
+
+
+def test_mirror_flip_net_on_host():
+    tfl = assert_bit_exact(mirror_flip_net(), expect_ops=MIRROR_FLIP_OPS, n=10)
+    assert sorted(op.attrs["mode"] for op in read_tflite(tfl).ops if op.kind == "MIRROR_PAD") == [0, 1]
+
+
+def test_mirror_flip_net_on_mps2_an386(tmp_path):
+    mirror_flip_net().save(tmp_path / "mirror_flip_net.keras")
+    r = convert_and_flash(tmp_path / "mirror_flip_net.keras", calib="random", runs=3, samples=8,
+                          out_dir=tmp_path / "out")
+    v = r.report["validation"]
+    assert r.report["board"]["name"] == "mps2-an386"
+    assert v["bit_exact"] and v["mismatched_bytes"] == 0 and v["samples"] >= 8, v
+    assert MIRROR_FLIP_OPS - {"CONV_2D"} <= set(r.report["model"]["ops"])
