@@ -25,35 +25,8 @@ void edgeq_resize_nearest_s8(const edgeq_resize_nearest_s8_params *p, const int8
   }
 }
 
-void edgeq_resize_bilinear_s8(const edgeq_resize_bilinear_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t depth = p->depth;
-  const int32_t single = p->rounding == EDGEQ_ROUND_SINGLE;
-  int32_t b, y, x, c;
-  for (b = 0; b < p->batches; ++b) {
-    const int8_t *in_b = in + (size_t)b * (size_t)p->in_image;
-    for (y = 0; y < p->out_h; ++y) {
-      const int8_t *r0 = in_b + p->y_lo[y];
-      const int8_t *r1 = in_b + p->y_hi[y];
-      const int32_t fy = p->y_frac[y];
-      for (x = 0; x < p->out_w; ++x) {
-        const int32_t fx = p->x_frac[x];
-        const int32_t w00 = ((1 << 10) - fy) * ((1 << 10) - fx);
-        const int32_t w10 = fy * ((1 << 10) - fx);
-        const int32_t w01 = ((1 << 10) - fy) * fx;
-        const int32_t w11 = fy * fx;
-        const int8_t *a00 = r0 + p->x_lo[x], *a10 = r1 + p->x_lo[x];
-        const int8_t *a01 = r0 + p->x_hi[x], *a11 = r1 + p->x_hi[x];
-        for (c = 0; c < depth; ++c) {
-          const int32_t acc = a00[c] * w00 + a10[c] * w10 + a01[c] * w01 + a11[c] * w11;
-          int32_t v;
-          if (single) {
-            v = (acc + (1 << 19)) >> 20; /* arithmetic shift, as the reference's int64 >> */
-          } else {
-            v = (acc + (acc > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20);
-          }
-          *out++ = (int8_t)v;
-        }
-      }
-    }
-  }
-}
+#define EDGEQ_RB_T int8_t
+#define EDGEQ_RB_ACC int32_t /* |acc| <= 128 * 2048 * 2048 < 2^31 */
+#define EDGEQ_RB_PARAMS edgeq_resize_bilinear_s8_params
+#define EDGEQ_RB_NAME edgeq_resize_bilinear_s8
+#include "resize_bilinear_impl.h"

@@ -28,7 +28,8 @@ void edgeq_resize_nearest_s8(const edgeq_resize_nearest_s8_params *p, const int8
  *   of y_hi in 1/1024 (may be negative, then y_lo == y_hi); x_lo, x_hi (src * depth), x_frac alike.
  *   acc = in[y_lo][x_lo] * (1024 - fy) * (1024 - fx) + in[y_hi][x_lo] * fy * (1024 - fx)
  *       + in[y_lo][x_hi] * (1024 - fy) * fx + in[y_hi][x_hi] * fy * fx      (|acc| < 2^31)
- *   out = rounding == EDGEQ_ROUND_SINGLE ? (acc + 2^19) >> 20 : acc / 2^20 rounded half away from 0 */
+ *   out = rounding == EDGEQ_ROUND_SINGLE ? (acc + 2^19) >> 20 : acc / 2^20 rounded half away from 0
+ * int16_resize.h takes the same parameters in int16 elements (one body, resize_bilinear_impl.h). */
 typedef struct {
   int32_t batches;
   int32_t in_image;  /* in_h * in_w * depth: bytes per input batch */

@@ -12,6 +12,7 @@ import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
 from harness import assert_bit_exact, int8_tflite, tf_function_tflite
+from harness_int16 import assert_bit_exact16
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.lower.int8.resize import nearest_indices
 
@@ -278,3 +279,31 @@ def test_bilinear_unsupported_configurations_are_reported():
     assert "half_pixel_centers" in bad(8, True, True)[0][2]
     x = Tensor(0, "x", (1, 1, 4, 2), "int8", q)
     assert "past the input" in bad(55, False, False)[0][2] and bad(54, False, False) == []
+
+
+# int16x8 (LiteRT's ResizeBilinearInteger on int16; TFLM has no int16 RESIZE_BILINEAR) and float32 (the float
+# reference; LiteRT and TFLM, within the float tolerance)
+
+def _bilinear_fn(sizes, mode):
+    align, half = MODES[mode]
+    return lambda x: [tf.raw_ops.ResizeBilinear(images=x, size=list(s), align_corners=align,
+                                                half_pixel_centers=half) for s in sizes]
+
+
+@pytest.mark.parametrize("dtype", ("int16", "float32"))
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("in_shape,sizes", [
+    ((14, 26, 2), [(23, 22), (7, 13), (1, 1)]),
+    ((2, 3, 3), [(41, 47), (4, 6), (5, 7), (1, 3)]),
+    ((5, 8, 7), [(10, 24), (3, 5), (9, 1)]),
+])
+def test_bilinear_int16_float32(dtype, mode, in_shape, sizes):
+    from test_strided_copy import _tfl
+
+    tfl = _tfl(dtype, _bilinear_fn(sizes, mode), (1, *in_shape))
+    kinds = [op.kind for op in read_tflite(tfl).ops]
+    assert kinds.count("RESIZE_BILINEAR") == len(sizes), kinds
+    if dtype == "int16":
+        assert_bit_exact16(model_bytes=tfl, expect_ops=BILINEAR, roundings=("litert",), n=6)
+    else:
+        assert_bit_exact(None, model_bytes=tfl, expect_ops=BILINEAR, n=6)

@@ -2,4 +2,4 @@
 
 from edgeq.passes.lower.int16 import (  # noqa: F401  (importing a module registers its lowerings)
     activations, batch_matmul, compare, conv, elementwise, gather, minimum_maximum, mirror_pad, pooling, quantize,
-    reduce, select, shape_ops, softmax, strided_copy)
+    reduce, resize, select, shape_ops, softmax, strided_copy)

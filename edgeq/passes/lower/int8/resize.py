@@ -136,12 +136,12 @@ def bilinear_tables(in_size: int, out_size: int, align_corners: bool,
 LITERT_SINGLE_ROUNDING = False
 
 
-@lowering("RESIZE_BILINEAR")
-def lower_resize_bilinear(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+def bilinear_geometry(g: Graph, op: Op) -> tuple[tuple[int, int, int, int], tuple[int, int], bool, bool]:
+    """((n, in_h, in_w, c), (out_h, out_w), align_corners, half_pixel_centers) of a RESIZE_BILINEAR,
+    checked (any element type)."""
     need(len(op.inputs) == 2, f"RESIZE_BILINEAR with {len(op.inputs)} inputs")
     x, size, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    expect_dtype(x, "int8")
-    expect_dtype(y, "int8")
+    need(x.dtype == y.dtype, f"input is {x.dtype}, output {y.dtype}")
     need(len(x.shape) == 4, f"input is {len(x.shape)}-D, not 4-D")
     need(size.is_const, "the size input is not constant")
     expect_dtype(size, "int32")
@@ -154,6 +154,12 @@ def lower_resize_bilinear(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     align = bool(op.attrs.get("align_corners", False))
     half = bool(op.attrs.get("half_pixel_centers", False))
     need(not (align and half), "align_corners together with half_pixel_centers (TFLite rejects it)")
+    return (n, in_h, in_w, c), (out_h, out_w), align, half
+
+
+def bilinear_fields(g: Graph, op: Op, ctx: LowerCtx) -> tuple:
+    """The params fields of the integer RESIZE_BILINEAR kernels (int8, int16: offsets in elements)."""
+    (n, in_h, in_w, c), (out_h, out_w), align, half = bilinear_geometry(g, op)
     ylo, yhi, yf = bilinear_tables(in_h, out_h, align, half)
     xlo, xhi, xf = bilinear_tables(in_w, out_w, align, half)
     # the reference does not clamp lo to in - 1: where its rounded scale overshoots (an output far
@@ -161,19 +167,27 @@ def lower_resize_bilinear(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     need(int(ylo.max()) <= in_h - 1 and int(xlo.max()) <= in_w - 1,
          f"{in_h}x{in_w} -> {out_h}x{out_w}: LiteRT's 1/1024 scale reads past the input's edge")
     row, pix = in_w * c, c
+    return (
+        ("batches", n), ("in_image", in_h * in_w * c), ("out_h", out_h), ("out_w", out_w), ("depth", c),
+        ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING)),
+        ("y_lo", arr(op, "y_lo", (ylo * row).astype(np.int32), "int32_t")),
+        ("y_hi", arr(op, "y_hi", (yhi * row).astype(np.int32), "int32_t")),
+        ("y_frac", arr(op, "y_frac", yf.astype(np.int32), "int32_t")),
+        ("x_lo", arr(op, "x_lo", (xlo * pix).astype(np.int32), "int32_t")),
+        ("x_hi", arr(op, "x_hi", (xhi * pix).astype(np.int32), "int32_t")),
+        ("x_frac", arr(op, "x_frac", xf.astype(np.int32), "int32_t")),
+    )
+
+
+@lowering("RESIZE_BILINEAR")
+def lower_resize_bilinear(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    expect_dtype(x, "int8")
+    expect_dtype(y, "int8")
     return Lowered(
         kernel="edgeq_resize_bilinear_s8",
         struct="edgeq_resize_bilinear_s8_params",
         source="resize",
-        fields=(
-            ("batches", n), ("in_image", in_h * in_w * c), ("out_h", out_h), ("out_w", out_w), ("depth", c),
-            ("rounding", rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING)),
-            ("y_lo", arr(op, "y_lo", (ylo * row).astype(np.int32), "int32_t")),
-            ("y_hi", arr(op, "y_hi", (yhi * row).astype(np.int32), "int32_t")),
-            ("y_frac", arr(op, "y_frac", yf.astype(np.int32), "int32_t")),
-            ("x_lo", arr(op, "x_lo", (xlo * pix).astype(np.int32), "int32_t")),
-            ("x_hi", arr(op, "x_hi", (xhi * pix).astype(np.int32), "int32_t")),
-            ("x_frac", arr(op, "x_frac", xf.astype(np.int32), "int32_t")),
-        ),
+        fields=bilinear_fields(g, op, ctx),
         args=(x.id, y.id),
     )
