@@ -5,7 +5,9 @@ emulated Cortex-M4 (mps2-an386) through convert_and_flash.
 * a bilinear UpSampling2D + Resizing decoder (RESIZE_BILINEAR, half pixel centers; LiteRT's 1/1024-pixel
   integer arithmetic, double rounding);
 * a reflect-padded conv net with depth-to-space, space-to-depth, a symmetric pad and a flip (MIRROR_PAD,
-  DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2).
+  DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2);
+* an l2-normalised embedding (L2_NORMALIZATION), on the host only (its Lambda does not load from a .keras file
+  in safe mode).
 """
 
 from __future__ import annotations
@@ -83,3 +85,19 @@ def test_mirror_flip_net_on_mps2_an386(tmp_path):
     assert r.report["board"]["name"] == "mps2-an386"
     assert v["bit_exact"] and v["mismatched_bytes"] == 0 and v["samples"] >= 8, v
     assert MIRROR_FLIP_OPS - {"CONV_2D"} <= set(r.report["model"]["ops"])
+
+
+def l2_embedding_net() -> keras.Model:
+    """A metric-learning head: Dense layers, then tf.math.l2_normalize (one int8 L2_NORMALIZATION; Keras 3's
+    UnitNormalization converts to SQUARE / SUM / RSQRT in float instead)."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((24,), batch_size=1)
+    x = keras.layers.Dense(32, activation="relu")(inp)
+    x = keras.layers.Dense(16)(x)
+    return keras.Model(inp, keras.layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=-1))(x), name="l2_embedding")
+
+
+def test_l2_embedding_net_on_host():
+    assert_bit_exact(l2_embedding_net(), expect_ops={"L2_NORMALIZATION", "FULLY_CONNECTED"}, n=20)

@@ -152,6 +152,12 @@ def _mirror_pad(kind: str, d: str) -> Graph:
     return b.op(kind, [x, pads], [b.t((1, 6, 7, 2), d)], mode=0)
 
 
+def _l2_normalization(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 3, 8), d)
+    return b.op(kind, [x], [b.t((1, 3, 8), d, Quant((1 / 128,), (0,)))], fused_activation_function="NONE")
+
+
 def _concatenation(kind: str, d: str) -> Graph:
     b = _Graph()
     x1, x2, y = b.t((1, 2, 4), d), b.t((1, 2, 4), d), b.t((1, 4, 4), d)
@@ -315,7 +321,8 @@ _BUILDERS = {
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
     "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
-    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "MIRROR_PAD": _mirror_pad, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "MIRROR_PAD": _mirror_pad, "L2_NORMALIZATION": _l2_normalization,
+    "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,

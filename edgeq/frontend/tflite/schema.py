@@ -83,6 +83,7 @@ OPTIONS = {
     "DEPTH_TO_SPACE": (("block_size", "i", 0),),
     "SPACE_TO_DEPTH": (("block_size", "i", 0),),
     "MIRROR_PAD": (("mode", "b", 0),),
+    "L2_NORMALIZATION": (("fused_activation_function", "b", 0),),
     "SPLIT": (("num_splits", "i", 0),),
     "SPLIT_V": (("num_splits", "i", 0),),
     "PACK": (("values_count", "i", 0), ("axis", "i", 0)),
