@@ -158,6 +158,14 @@ def _l2_normalization(kind: str, d: str) -> Graph:
     return b.op(kind, [x], [b.t((1, 3, 8), d, Quant((1 / 128,), (0,)))], fused_activation_function="NONE")
 
 
+def _logical(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x1 = b.t((2, 3), d, None)
+    if kind == "LOGICAL_NOT":
+        return b.op(kind, [x1], [b.t((2, 3), d, None)])
+    return b.op(kind, [x1, b.t((1, 3), d, None)], [b.t((2, 3), d, None)])
+
+
 def _concatenation(kind: str, d: str) -> Graph:
     b = _Graph()
     x1, x2, y = b.t((1, 2, 4), d), b.t((1, 2, 4), d), b.t((1, 4, 4), d)
@@ -322,7 +330,7 @@ _BUILDERS = {
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
     "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "MIRROR_PAD": _mirror_pad, "L2_NORMALIZATION": _l2_normalization,
-    "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
+    "LOGICAL_AND": _logical, "LOGICAL_OR": _logical, "LOGICAL_NOT": _logical, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
