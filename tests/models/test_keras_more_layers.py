@@ -7,7 +7,8 @@ emulated Cortex-M4 (mps2-an386) through convert_and_flash.
 * a reflect-padded conv net with depth-to-space, space-to-depth, a symmetric pad and a flip (MIRROR_PAD,
   DEPTH_TO_SPACE, SPACE_TO_DEPTH, REVERSE_V2);
 * an l2-normalised embedding (L2_NORMALIZATION), on the host only (its Lambda does not load from a .keras file
-  in safe mode).
+  in safe mode); on the board, L2_NORMALIZATION and LOGICAL_AND / OR / NOT come as a converted tf.function
+  (a quantized .tflite passes through convert_and_flash).
 """
 
 from __future__ import annotations
@@ -101,3 +102,37 @@ def l2_embedding_net() -> keras.Model:
 
 def test_l2_embedding_net_on_host():
     assert_bit_exact(l2_embedding_net(), expect_ops={"L2_NORMALIZATION", "FULLY_CONNECTED"}, n=20)
+
+
+def l2_logical_tflite() -> bytes:
+    """An int8 .tflite with L2_NORMALIZATION and LOGICAL_AND / OR / NOT (masking the normalised rows), for
+    the board: its Lambda-free form is a tf.function, converted by the harness."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kernels.harness import tf_function_tflite
+
+    def fn(x):
+        keep = tf.logical_or(tf.logical_not(tf.logical_and(x > 0.0, x < 1.0)), x < -0.5)
+        return tf.math.l2_normalize(x, axis=-1) * tf.cast(keep, tf.float32)
+
+    f = tf.function(fn, input_signature=[tf.TensorSpec((1, 6, 16), tf.float32)])
+    rng = np.random.default_rng(7)
+    return tf_function_tflite(f, [[rng.standard_normal((1, 6, 16)).astype(np.float32)] for _ in range(16)])
+
+
+L2_LOGICAL_OPS = {"L2_NORMALIZATION", "LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT"}
+
+
+def test_l2_logical_on_host():
+    assert_bit_exact(None, model_bytes=l2_logical_tflite(), expect_ops=L2_LOGICAL_OPS, n=12)
+
+
+def test_l2_logical_on_mps2_an386(tmp_path):
+    path = tmp_path / "l2_logical.tflite"
+    path.write_bytes(l2_logical_tflite())
+    r = convert_and_flash(path, runs=3, samples=8, out_dir=tmp_path / "out")
+    v = r.report["validation"]
+    assert r.report["board"]["name"] == "mps2-an386"
+    assert v["bit_exact"] and v["mismatched_bytes"] == 0 and v["samples"] >= 8, v
+    assert L2_LOGICAL_OPS <= set(r.report["model"]["ops"])
