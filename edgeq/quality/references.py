@@ -73,7 +73,9 @@ def litert_module():
 # them with the very kernel the reference resolver has for an older version: (op, version) -> the version to
 # load instead. LiteRT 2.3: an int8 TILE is version 3; kernels/tile.cc has one implementation (no reference /
 # optimized split), registered for versions 1-3 by BUILTIN and 1-2 by BUILTIN_REF.
-REF_SAME_KERNEL = {("TILE", 3): 2}
+# An int8 DEPTH_TO_SPACE is version 2, registered by BUILTIN only; BUILTIN_REF's version 1 is the same
+# kernels/depth_to_space.cc Eval (reference_ops::DepthToSpace), whose type switch takes int8.
+REF_SAME_KERNEL = {("TILE", 3): 2, ("DEPTH_TO_SPACE", 2): 1}
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
 
 

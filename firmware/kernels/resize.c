@@ -24,3 +24,9 @@ void edgeq_resize_nearest_s8(const edgeq_resize_nearest_s8_params *p, const int8
     }
   }
 }
+
+#define EDGEQ_RB_T int8_t
+#define EDGEQ_RB_ACC int32_t /* |acc| <= 128 * 2048 * 2048 < 2^31 */
+#define EDGEQ_RB_PARAMS edgeq_resize_bilinear_s8_params
+#define EDGEQ_RB_NAME edgeq_resize_bilinear_s8
+#include "resize_bilinear_impl.h"

@@ -12,6 +12,7 @@ import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
 from harness import assert_bit_exact, int8_tflite, tf_function_tflite
+from harness_int16 import assert_bit_exact16
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.lower.int8.resize import nearest_indices
 
@@ -178,3 +179,131 @@ def test_unsupported_configurations_are_reported():
         bad = unsupported_ops(Graph(tensors, (op,), (0,), (2,)))
         assert len(bad) == 1 and why in bad[0][2], bad
     assert unsupported_ops(Graph((x, size_const, y), (op,), (0,), (2,))) == []
+
+
+# --- RESIZE_BILINEAR ------------------------------------------------------------------------------
+# LiteRT's int8 ResizeBilinearInteger works in 1/1024 of a pixel with its own rounded scale, truncating
+# C divisions, negative weights at the first row/column when upsampling with half pixels, and rounds
+# acc / 2^20 half away from zero. Sizes: up and down, non-integer ratios, 1-pixel inputs and outputs.
+
+BILINEAR = {"RESIZE_BILINEAR"}
+
+
+def _bilinear_model(in_shape, sizes, mode, batch=1) -> bytes:
+    align, half = MODES[mode]
+
+    def fn(x):
+        return [tf.raw_ops.ResizeBilinear(images=x, size=list(s), align_corners=align,
+                                          half_pixel_centers=half) for s in sizes]
+
+    tfl = _convert_fn(fn, in_shape, batch)
+    ops = [op for op in read_tflite(tfl).ops if op.kind == "RESIZE_BILINEAR"]
+    assert len(ops) == len(sizes) and all(
+        (op.attrs["align_corners"], op.attrs["half_pixel_centers"]) == (align, half) for op in ops)
+    return tfl
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("in_shape,sizes", [
+    ((14, 26, 2), [(23, 22), (28, 52), (7, 13), (1, 1)]),
+    ((2, 3, 3), [(41, 47), (4, 6), (6, 9), (5, 7), (1, 3), (2, 3)]),
+    ((5, 8, 7), [(10, 24), (3, 5), (9, 1), (13, 17), (4, 8)]),
+    ((1, 1, 4), [(1, 1), (3, 2), (1, 5)]),
+    ((3, 7, 16), [(9, 21), (7, 3)]),
+])
+def test_bilinear_sizes(in_shape, sizes, mode):
+    assert_bit_exact(None, model_bytes=_bilinear_model(in_shape, sizes, mode), expect_ops=BILINEAR, n=6)
+
+
+@pytest.mark.parametrize("size", [2, (2, 3), 4])
+def test_keras_upsampling2d_bilinear(size):
+    """keras.layers.UpSampling2D(interpolation="bilinear"): RESIZE_BILINEAR with half pixel centers."""
+    inp = keras.Input((5, 6, 3), batch_size=1)
+    m = keras.Model(inp, keras.layers.UpSampling2D(size, interpolation="bilinear")(inp))
+    tfl = assert_bit_exact(m, expect_ops=BILINEAR)
+    op = read_tflite(tfl).ops[0]
+    assert (op.attrs["align_corners"], op.attrs["half_pixel_centers"]) == (False, True)
+
+
+@pytest.mark.parametrize("h,w,crop", [(7, 11, False), (3, 2, False), (9, 4, True)])
+def test_keras_resizing_bilinear(h, w, crop):
+    inp = keras.Input((6, 13, 3), batch_size=1)
+    m = keras.Model(inp, keras.layers.Resizing(h, w, interpolation="bilinear", crop_to_aspect_ratio=crop)(inp))
+    assert_bit_exact(m, expect_ops=BILINEAR)
+
+
+def test_bilinear_batch_of_two():
+    assert_bit_exact(None, model_bytes=_bilinear_model((3, 5, 2), [(7, 4), (6, 10)], "half_pixel", batch=2),
+                     expect_ops=BILINEAR)
+
+
+@settings(max_examples=6, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 5),
+       sizes=st.lists(st.tuples(st.integers(1, 30), st.integers(1, 30)), min_size=1, max_size=4, unique=True),
+       mode=st.sampled_from(list(MODES)))
+def test_bilinear_random_sizes(h, w, c, sizes, mode):
+    assert_bit_exact(None, model_bytes=_bilinear_model((h, w, c), sizes, mode), expect_ops=BILINEAR, n=4)
+
+
+def test_bilinear_tables():
+    """Pure-Python check of the tables against values worked out by hand from the integer formulas."""
+    from edgeq.passes.lower.int8.resize import bilinear_tables
+
+    # 2 -> 4, half pixel: scale_10 = 512, v = 512 i - 256: -256, 256, 768, 1280
+    lo, hi, frac = bilinear_tables(2, 4, False, True)
+    assert lo.tolist() == [0, 0, 0, 1] and hi.tolist() == [0, 1, 1, 1] and frac.tolist() == [-256, 256, 768, 256]
+    # 3 -> 4, align corners: scale_10 = (2048 + 1) // 3 = 683; the last row lands 1/1024 past row 2
+    lo, hi, frac = bilinear_tables(3, 4, True, False)
+    assert lo.tolist() == [0, 0, 1, 2] and hi.tolist() == [0, 1, 2, 2] and frac.tolist() == [0, 683, 342, 1]
+    # 5 -> 2 legacy: scale_10 = (5120 + 1) // 2 = 2560: rows 0 and 2.5
+    lo, hi, frac = bilinear_tables(5, 2, False, False)
+    assert lo.tolist() == [0, 2] and hi.tolist() == [0, 3] and frac.tolist() == [0, 512]
+
+
+def test_bilinear_unsupported_configurations_are_reported():
+    """Both flags (TFLite rejects it), and a size where LiteRT's rounded 1/1024 scale reads past the
+    input (legacy mode, 1 -> 55 rows: row 54 lands at 1026/1024)."""
+    from edgeq.ir import Graph, Op, Quant, Tensor
+    from edgeq.passes.lower import unsupported_ops
+
+    q = Quant((0.1,), (0,))
+    x = Tensor(0, "x", (1, 4, 1, 2), "int8", q)
+
+    def bad(out_h, align, half):
+        size = Tensor(1, "size", (2,), "int32", data=np.array([out_h, 3], np.int32))
+        y = Tensor(2, "y", (1, out_h, 3, 2), "int8", q)
+        op = Op(0, "RESIZE_BILINEAR", (0, 1), (2,), {"align_corners": align, "half_pixel_centers": half})
+        return unsupported_ops(Graph((x, size, y), (op,), (0,), (2,)))
+
+    assert bad(8, False, True) == [] and bad(8, True, False) == [] and bad(8, False, False) == []
+    assert "half_pixel_centers" in bad(8, True, True)[0][2]
+    x = Tensor(0, "x", (1, 1, 4, 2), "int8", q)
+    assert "past the input" in bad(55, False, False)[0][2] and bad(54, False, False) == []
+
+
+# int16x8 (LiteRT's ResizeBilinearInteger on int16; TFLM has no int16 RESIZE_BILINEAR) and float32 (the float
+# reference; LiteRT and TFLM, within the float tolerance)
+
+def _bilinear_fn(sizes, mode):
+    align, half = MODES[mode]
+    return lambda x: [tf.raw_ops.ResizeBilinear(images=x, size=list(s), align_corners=align,
+                                                half_pixel_centers=half) for s in sizes]
+
+
+@pytest.mark.parametrize("dtype", ("int16", "float32"))
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("in_shape,sizes", [
+    ((14, 26, 2), [(23, 22), (7, 13), (1, 1)]),
+    ((2, 3, 3), [(41, 47), (4, 6), (5, 7), (1, 3)]),
+    ((5, 8, 7), [(10, 24), (3, 5), (9, 1)]),
+])
+def test_bilinear_int16_float32(dtype, mode, in_shape, sizes):
+    from test_strided_copy import _tfl
+
+    tfl = _tfl(dtype, _bilinear_fn(sizes, mode), (1, *in_shape))
+    kinds = [op.kind for op in read_tflite(tfl).ops]
+    assert kinds.count("RESIZE_BILINEAR") == len(sizes), kinds
+    if dtype == "int16":
+        assert_bit_exact16(model_bytes=tfl, expect_ops=BILINEAR, roundings=("litert",), n=6)
+    else:
+        assert_bit_exact(None, model_bytes=tfl, expect_ops=BILINEAR, n=6)

@@ -145,6 +145,27 @@ def _resize(kind: str, d: str) -> Graph:
     return b.op(kind, [x, size], [b.t((1, 4, 4, 4), d)], align_corners=False, half_pixel_centers=False)
 
 
+def _mirror_pad(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 3, 4, 2), d)
+    (pads,) = _consts(b, np.array([[0, 0], [1, 2], [2, 1], [0, 0]]))
+    return b.op(kind, [x, pads], [b.t((1, 6, 7, 2), d)], mode=0)
+
+
+def _l2_normalization(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x = b.t((1, 3, 8), d)
+    return b.op(kind, [x], [b.t((1, 3, 8), d, Quant((1 / 128,), (0,)))], fused_activation_function="NONE")
+
+
+def _logical(kind: str, d: str) -> Graph:
+    b = _Graph()
+    x1 = b.t((2, 3), d, None)
+    if kind == "LOGICAL_NOT":
+        return b.op(kind, [x1], [b.t((2, 3), d, None)])
+    return b.op(kind, [x1, b.t((1, 3), d, None)], [b.t((2, 3), d, None)])
+
+
 def _concatenation(kind: str, d: str) -> Graph:
     b = _Graph()
     x1, x2, y = b.t((1, 2, 4), d), b.t((1, 2, 4), d), b.t((1, 4, 4), d)
@@ -203,8 +224,15 @@ def _strided_copy(kind: str, d: str) -> Graph:
         ins, out = _consts(b, np.array([0, 2, 1, 3])), (1, 3, 2, 4)
     elif kind == "TILE":
         ins, out = _consts(b, np.array([1, 2, 1, 3])), (1, 4, 3, 12)
-    else:  # SLICE
+    elif kind == "SLICE":
         ins, out = _consts(b, np.array([0, 1, 0, 1]), np.array([1, 1, -1, 2])), (1, 1, 3, 2)
+    elif kind == "REVERSE_V2":
+        ins, out = _consts(b, np.array([2])), (1, 2, 3, 4)
+    elif kind == "DEPTH_TO_SPACE":
+        return b.op(kind, [x], [b.t((1, 4, 6, 1), d)], block_size=2)
+    else:  # SPACE_TO_DEPTH
+        x = b.t((1, 2, 4, 3), d)
+        return b.op(kind, [x], [b.t((1, 1, 2, 12), d)], block_size=2)
     return b.op(kind, [x, *ins], [b.t(out, d)])
 
 
@@ -301,7 +329,9 @@ _BUILDERS = {
     "TRANSPOSE_CONV": _transpose_conv,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
     "MEAN": _reduce, "SUM": _reduce, "REDUCE_MAX": _reduce, "REDUCE_MIN": _reduce,
-    "RESIZE_NEAREST_NEIGHBOR": _resize, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize, "MIRROR_PAD": _mirror_pad, "L2_NORMALIZATION": _l2_normalization,
+    "LOGICAL_AND": _logical, "LOGICAL_OR": _logical, "LOGICAL_NOT": _logical,
+    "SQUARE": _unary, "FLOOR": _unary, "ROUND": _unary, "CONCATENATION": _concatenation, "PAD": _pad, "PADV2": _pad,
     "STRIDED_SLICE": _strided_slice,
     "SPLIT": _split, "SPLIT_V": _split, "UNPACK": _split, "PACK": _pack,
     "QUANTIZE": _convert, "DEQUANTIZE": _convert,
@@ -309,6 +339,7 @@ _BUILDERS = {
     "GELU": _unary, "EXP": _unary, "LOG": _unary, "SQRT": _unary, "RSQRT": _unary, "ABS": _unary, "NEG": _unary, "ELU": _unary,
     "PRELU": _prelu, "LUT": _lut, "BATCH_MATMUL": _batch_matmul,
     "TRANSPOSE": _strided_copy, "TILE": _strided_copy, "SLICE": _strided_copy, "GATHER": _gather,
+    "DEPTH_TO_SPACE": _strided_copy, "SPACE_TO_DEPTH": _strided_copy, "REVERSE_V2": _strided_copy,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "SELECT": _select, "SELECT_V2": _select,
     **{k: lambda k, s: _compare(k, s) if s == "int32->bool" else _elementwise(k, s)
        for k in ("EQUAL", "NOT_EQUAL", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL")},

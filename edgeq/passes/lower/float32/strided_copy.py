@@ -1,5 +1,6 @@
-"""float32 TRANSPOSE, TILE and SLICE: the strided copy of int8/strided_copy.py in float elements
-(firmware/kernels/float32_strided_copy.c, the same C body): LiteRT copies the values."""
+"""float32 TRANSPOSE, TILE, SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and REVERSE_V2: the strided copy of
+int8/strided_copy.py in float elements (firmware/kernels/float32_strided_copy.c, the same C body): LiteRT
+copies the values."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from edgeq.passes.lower.float32.common import expect_f32
 from edgeq.passes.lower.int8.strided_copy import copy_params
 
 
-@lowering("TRANSPOSE", "TILE", "SLICE", dtypes=("float32",))
+@lowering("TRANSPOSE", "TILE", "SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "REVERSE_V2", dtypes=("float32",))
 def lower_strided_copy_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_f32(x, y)

@@ -1,8 +1,8 @@
-"""TRANSPOSE, TILE, SLICE and STRIDED_SLICE with int16 activations (TFLite 16x8): the strided copy of
-int8/strided_copy.py in int16 elements (firmware/kernels/int16_strided_copy.c; LiteRT's reference kernels
-copy int16 elements exactly as int8 ones; its one TILE kernel takes int16 once loaded, see
-edgeq.quality.references.REF_SAME_KERNEL). STRIDED_SLICE's begin/end/stride/mask resolution is the int8
-lowering's (int8/shape_ops.py), run on an int8-typed view of the op and laid onto this kernel's axes."""
+"""TRANSPOSE, TILE, SLICE, REVERSE_V2 and STRIDED_SLICE with int16 activations (TFLite 16x8): the strided
+copy of int8/strided_copy.py in int16 elements (firmware/kernels/int16_strided_copy.c; LiteRT's reference
+kernels copy int16 elements exactly as int8 ones; its one TILE kernel takes int16 once loaded, see
+edgeq.quality.references.REF_SAME_KERNEL; the converter has no 16x8 DEPTH_TO_SPACE / SPACE_TO_DEPTH).
+STRIDED_SLICE's begin/end/stride/mask resolution is the int8 (int8/shape_ops.py), run on an int8-typed view of the op and laid onto this kernel's axes."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _lowered(g: Graph, op: Op, fields: tuple) -> Lowered:
     )
 
 
-@lowering("TRANSPOSE", "TILE", "SLICE", dtypes=("int16",))
+@lowering("TRANSPOSE", "TILE", "SLICE", "REVERSE_V2", dtypes=("int16",))
 def lower_strided_copy_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     check_s16(g.tensor(op.inputs[0]), g.tensor(op.outputs[0]))
     return _lowered(g, op, copy_params(g, op))

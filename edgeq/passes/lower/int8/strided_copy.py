@@ -1,16 +1,19 @@
-"""TRANSPOSE, TILE and SLICE on int8 as one strided n-D copy (firmware/kernels/strided_copy.c).
+"""TRANSPOSE, TILE, SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and REVERSE_V2 on int8 as one strided n-D copy
+(firmware/kernels/strided_copy.c).
 
-LiteRT's reference kernels copy elements for all three (reference_ops::Transpose, Tile, Slice): no
-requantization, whatever the input and output quantization say (the converter gives them the same), so the
-C kernel copies raw elements and these tests are about indexing. Every index is resolved here: output
-element (i0, .., i5) reads input element ``offset + sum_d i_d * step[d]``:
+LiteRT's reference kernels copy elements for all of them (reference_ops::Transpose, Tile, Slice,
+DepthToSpace, SpaceToDepth, Reverse): no requantization, whatever the input and output quantization say
+(the converter gives them the same), so the C kernel copies raw elements and these tests are about indexing.
+Every index is resolved here: output element (i0, .., i5) reads input element ``offset + sum_d i_d * step[d]``:
 
 * TRANSPOSE: output axis d walks input axis perm[d], step = that axis's input stride (LiteRT takes ranks
   up to 6 and a permutation of 0..rank-1);
 * TILE: output axis d splits into (multiple, input extent) with steps (0, input stride): the repeats read
   the same elements again (multiples >= 0, int32 or int64);
 * SLICE: begin and size per axis (size -1: to the end), offset = sum begin * stride, steps the strides
-  (LiteRT checks 0 <= begin and begin + size <= extent).
+  (LiteRT checks 0 <= begin and begin + size <= extent);
+* DEPTH_TO_SPACE / SPACE_TO_DEPTH: a 6-axis transpose of the input split into blocks (block_size b);
+* REVERSE_V2: a reversed axis starts at its last element with a negative step.
 
 :func:`collapse_axes` then drops single-element axes and merges an axis into the one inside it when the
 reads stay evenly spaced, so most copies end up with a few axes and a contiguous innermost row.
@@ -115,18 +118,63 @@ def slice_reads(g: Graph, op: Op, x: Tensor, y: Tensor) -> tuple[int, list[tuple
     return sum(b * s for b, s in zip(begin, st)), list(zip(size, st))
 
 
-READS = {"TRANSPOSE": transpose_reads, "TILE": tile_reads, "SLICE": slice_reads}
+def _block_size(op: Op, x: Tensor) -> int:
+    b = int(op.attrs.get("block_size", 0))
+    need(b >= 1, f"block_size {b}")
+    need(len(x.shape) == 4, f"input is {len(x.shape)}-D, not 4-D")
+    return b
+
+
+def depth_to_space_reads(g: Graph, op: Op, x: Tensor, y: Tensor) -> tuple[int, list[tuple[int, int]]]:
+    """A DEPTH_TO_SPACE's reads (reference_ops::DepthToSpace): input channel (i * b + j) * C' + c of
+    pixel (h, w) goes to output pixel (h * b + i, w * b + j), channel c. The output axes (N, H, i, W, j, C')
+    walk the input viewed as [N, H, W, b, b, C']."""
+    b = _block_size(op, x)
+    n, h, w, c = x.shape
+    need(c % (b * b) == 0, f"depth {c} is not a multiple of block_size^2 = {b * b}")
+    co = c // (b * b)
+    need(tuple(y.shape) == (n, h * b, w * b, co), f"output {y.shape} is not {(n, h * b, w * b, co)}")
+    return 0, [(n, h * w * c), (h, w * c), (b, b * co), (w, c), (b, co), (co, 1)]
+
+
+def space_to_depth_reads(g: Graph, op: Op, x: Tensor, y: Tensor) -> tuple[int, list[tuple[int, int]]]:
+    """A SPACE_TO_DEPTH's reads (reference_ops::SpaceToDepth), DEPTH_TO_SPACE's inverse: output pixel
+    (h, w), channel (i * b + j) * C + c, is input pixel (h * b + i, w * b + j), channel c."""
+    b = _block_size(op, x)
+    n, h, w, c = x.shape
+    need(h % b == 0 and w % b == 0, f"{h}x{w} is not a multiple of block_size {b}")
+    need(tuple(y.shape) == (n, h // b, w // b, c * b * b), f"output {y.shape} is not {(n, h // b, w // b, c * b * b)}")
+    return 0, [(n, h * w * c), (h // b, b * w * c), (w // b, b * c), (b, w * c), (b, c), (c, 1)]
+
+
+def reverse_reads(g: Graph, op: Op, x: Tensor, y: Tensor) -> tuple[int, list[tuple[int, int]]]:
+    """A REVERSE_V2's reads (reference_ops::Reverse): each listed axis (negative: from the end) walks
+    backwards from its last element. LiteRT takes one axis or several contiguous ones."""
+    need(len(op.inputs) == 2, "REVERSE_V2 needs an axis input")
+    rank = len(x.shape)
+    axes = {int(a) + rank if int(a) < 0 else int(a) for a in const_ints(g, op.inputs[1], "axis")}
+    need(all(0 <= a < rank for a in axes), f"axis outside rank {rank}")
+    need(not axes or max(axes) - min(axes) == len(axes) - 1,
+         f"axes {sorted(axes)} are not contiguous (LiteRT's REVERSE_V2 refuses them)")
+    need(tuple(y.shape) == tuple(x.shape), f"output {y.shape} is not the input's {x.shape}")
+    st = strides(x.shape)
+    offset = sum((x.shape[a] - 1) * st[a] for a in axes)
+    return offset, [(x.shape[d], -st[d] if d in axes else st[d]) for d in range(rank)]
+
+
+READS = {"TRANSPOSE": transpose_reads, "TILE": tile_reads, "SLICE": slice_reads,
+         "DEPTH_TO_SPACE": depth_to_space_reads, "SPACE_TO_DEPTH": space_to_depth_reads, "REVERSE_V2": reverse_reads}
 
 
 def copy_params(g: Graph, op: Op) -> tuple:
-    """The strided copy fields of a TRANSPOSE, TILE or SLICE (any element type)."""
+    """The strided copy fields of an op in READS (any element type)."""
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     need(x.dtype == y.dtype, f"input is {x.dtype}, output {y.dtype}")
     offset, axes = READS[op.kind](g, op, x, y)
     return copy_fields(op, offset, axes)
 
 
-@lowering("TRANSPOSE", "TILE", "SLICE")
+@lowering("TRANSPOSE", "TILE", "SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "REVERSE_V2")
 def lower_strided_copy(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "int8")
