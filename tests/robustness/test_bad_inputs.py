@@ -105,14 +105,14 @@ def bad(tmp_path_factory):
 
     with quiet_tf():
         (d / "dynrange.tflite").write_bytes(conv.convert())
-    # Two ops without a C kernel (int8 SQUARED_DIFFERENCE, int8 CUMSUM-free: two SQUARED_DIFFERENCE) after a
+    # Two ops without a C kernel (int8 ADD_N: edgeq has no kernel for it) after a
     # supported one, so the op indices in the message are 1 and 2.
     q = {"scale": 0.05, "zero_point": 0}
     (d / "unsupported.tflite").write_bytes(build_tflite(
         [dict(shape=[1, 8], dtype="int8", name="x", **q), dict(shape=[1, 8], dtype="int8", name="relu_out", **q),
          dict(shape=[1, 8], dtype="int8", name="sqdiff_a", **q), dict(shape=[1, 8], dtype="int8", name="sqdiff_b", **q)],
-        [("RELU", [0], [1], None), ("SQUARED_DIFFERENCE", [1, 0], [2], None),
-         ("SQUARED_DIFFERENCE", [2, 1], [3], None)],
+        [("RELU", [0], [1], None), ("ADD_N", [1, 0], [2], None),
+         ("ADD_N", [2, 1], [3], None)],
         inputs=[0], outputs=[3]))
     # --- Keras
     h5 = (MLPERF / "ad01.h5").read_bytes()
@@ -192,7 +192,7 @@ CASES = {
     "tflite-dynamic-range-generate": lambda d: _generate(d, "dynrange.tflite", "dynrange.tflite"),
     "tflite-dynamic-range-validate": lambda d: _validate(d, "dynrange.tflite", "dynrange.tflite"),
     "tflite-unsupported-ops": lambda d: _generate(
-        d, "unsupported.tflite", "2 op(s)", "op #1 SQUARED_DIFFERENCE", "op #2 SQUARED_DIFFERENCE", "'sqdiff_a'",
+        d, "unsupported.tflite", "2 op(s)", "op #1 ADD_N", "op #2 ADD_N", "'sqdiff_a'",
         "'sqdiff_b'"),
     # Keras files and paths
     "h5-truncated": lambda d: _quantize(d, "truncated.h5", "random", "truncated.h5", "damaged HDF5"),
@@ -224,7 +224,7 @@ CASES = {
     "calib-unknown-format": lambda d: _quantize(d, "tiny.keras", "calib.csv", "unknown format '.csv'"),
     "calib-missing": lambda d: _quantize(d, "tiny.keras", "missing.npy", "missing.npy", "does not exist"),
     # convert-and-flash: nothing written, not even the --out folder
-    "flow-unsupported-ops": lambda d: _convert_and_flash(d, "unsupported.tflite", "op #1 SQUARED_DIFFERENCE",
+    "flow-unsupported-ops": lambda d: _convert_and_flash(d, "unsupported.tflite", "op #1 ADD_N",
                                                          "'sqdiff_b'"),
     "flow-bad-calibration": lambda d: _convert_and_flash(d, "tiny.keras", ["--calib", str(d / "nan.npy")],
                                                          "NaN/Inf"),
