@@ -198,3 +198,45 @@ def test_success_through_the_worker(capsys, tiny, tmp_path):
     code, stdout, err = run(capsys, "validate", out, "--c-host", "--samples", "3")
     assert code == 0, err
     assert "bit-exact: 3/3" in stdout
+
+
+CRASH_UNDER_QUIET_TF = """
+import ctypes, faulthandler, os
+from edgeq.frontend.runtime import quiet_tf
+
+def native_call_in_edgeq():
+    os.write(2, b"F tensorflow/core/some_kernel.cc:42 Check failed: native says goodbye\\n")
+    ctypes.CDLL(None).abort()
+
+before = faulthandler.is_enabled()
+with quiet_tf():
+    with quiet_tf():
+        pass
+    assert faulthandler.is_enabled()
+assert faulthandler.is_enabled() == before
+print("restored", flush=True)
+with quiet_tf():
+    with quiet_tf():  # nested: the report reaches the terminal, not the outer block's file
+        native_call_in_edgeq()
+"""
+
+
+def test_a_crash_of_edgeqs_own_process_under_quiet_tf_reaches_the_real_stderr(tmp_path):
+    """quiet_tf sends fd 2 to a file; a fatal signal there still prints its report (faulthandler: the
+    signal and the Python stack naming the function) on the real stderr, and the native output is kept in
+    the edgeq-native-<pid>-*.log file."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("PYTHONFAULTHANDLER", None)
+    proc = subprocess.run([sys.executable, "-c", CRASH_UNDER_QUIET_TF], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    assert proc.stdout == "restored\n"
+    assert "Fatal Python error: Aborted" in proc.stderr, proc.stderr
+    assert "in native_call_in_edgeq" in proc.stderr, proc.stderr
+    assert "native says goodbye" not in proc.stderr  # TensorFlow's chatter stays in the file...
+    logs = list(tmp_path.glob("edgeq-native-*.log"))
+    assert len(logs) == 2 and any("native says goodbye" in log.read_text() for log in logs)  # ...which is kept
