@@ -250,7 +250,7 @@ def _op_inputs(model: bytes) -> dict[str, list[str]]:
     it = tflite_interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
     produced = {int(d["index"]) for d in it.get_input_details()}
-    ops = it._get_ops_details()
+    ops = it.invoke("_get_ops_details")
     for o in ops:
         produced.update(int(t) for t in o["outputs"])
     return {details[o["outputs"][0]]["name"]: [details[int(t)]["name"] for t in o["inputs"] if int(t) in produced]

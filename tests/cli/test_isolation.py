@@ -137,6 +137,47 @@ def test_verbose_shows_the_worker_output(capsys, monkeypatch, tiny, tmp_path):
     one_error(code, err, "Keras crashed (SIGABRT)")
 
 
+def test_litert_crash_reading_a_tflite_file(capsys, monkeypatch, tiny, tmp_path):
+    """A .tflite file is read by LiteRT only in the worker (tflite_interpreter: loading, int8_problems,
+    model_ops)."""
+    redirect(monkeypatch, {"edgeq.frontend.tflite.kind:tflite_interpreter_here": "tests.tools.crashers:loader_abort"})
+    code, _, err = run(capsys, "generate", tiny / "tiny.tflite", "-o", tmp_path / "lib")
+    one_error(code, err, "LiteRT crashed (SIGABRT) during reading", "tiny.tflite")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_observing_activations_runs_in_the_worker(tiny):
+    """calibrate.collect_stats (the calibration methods' observations, outside a conversion too: the
+    --compare-calibrations path) runs LiteRT in the worker, with its progress, and equals the in-process
+    result; a crash there is a WorkerCrashed naming the stage."""
+    from edgeq.frontend import calibrate, partial
+    from edgeq.frontend.data import load_calibration, loaded_inputs
+    from edgeq.frontend.load import load_model
+
+    loaded = load_model(tiny / "tiny.keras")
+    cal = load_calibration(str(tiny / "calib.npy"), loaded_inputs(loaded))
+    calibrated = partial.calibrate(loaded, cal)
+    seen = []
+    methods = [calibrate.Method("minmax"), calibrate.Method("entropy")]
+    there = calibrate.collect_stats(calibrated, cal.inputs, methods, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(k, 16) for k in range(1, 17)]
+    os.environ["EDGEQ_ISOLATION"] = "inprocess"
+    here = calibrate.collect_stats(calibrated, cal.inputs, methods)
+    os.environ["EDGEQ_ISOLATION"] = "process"
+    assert there.keys() == here.keys() and there
+    for i in here:
+        assert (there[i].obs_lo, there[i].obs_hi, there[i].count) == (here[i].obs_lo, here[i].obs_hi, here[i].count)
+        assert np.array_equal(there[i].hist, here[i].hist)
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        redirect(monkeypatch, {"edgeq.frontend.calibrate:collect_stats_here": "tests.tools.crashers:loader_abort"})
+        with pytest.raises(isolation.WorkerCrashed, match="LiteRT crashed .* observation of the calibrated") as e:
+            calibrate.collect_stats(calibrated, cal.inputs, methods)
+        os.unlink(e.value.log)
+    finally:
+        monkeypatch.undo()
+
+
 def test_litert_crash_names_the_op(capsys, monkeypatch, tiny, tmp_path):
     """The crash happens in LiteRT's Prepare of op #3 SOFTMAX: the prefixes of the model are bisected."""
     redirect(monkeypatch, {"edgeq.quality.references:LiteRTHere": "tests.tools.crashers:LiteRTCrashingOnSoftmax"})
@@ -175,10 +216,10 @@ def test_generated_c_crash_names_the_op(capsys, monkeypatch, tiny, tmp_path):
 
 
 def test_timeout(capsys, monkeypatch, tiny, tmp_path):
-    redirect(monkeypatch, {"edgeq.frontend.load:load_model_here": "tests.tools.crashers:hang"})
+    redirect(monkeypatch, {"edgeq.frontend.tflite.kind:tflite_interpreter_here": "tests.tools.crashers:hang"})
     monkeypatch.setenv("EDGEQ_WORKER_TIMEOUT", "2")
     code, _, err = run(capsys, "generate", tiny / "tiny.tflite", "-o", tmp_path / "lib")
-    one_error(code, err, "LiteRT did not finish loading", "within 2 s")
+    one_error(code, err, "LiteRT did not finish reading", "tiny.tflite", "within 2 s")
     assert "EDGEQ_WORKER_TIMEOUT" in err and not (tmp_path / "lib").exists()
 
 
