@@ -239,6 +239,15 @@ def test_success_through_the_worker(capsys, tiny, tmp_path):
     code, stdout, err = run(capsys, "validate", out, "--c-host", "--samples", "3")
     assert code == 0, err
     assert "bit-exact: 3/3" in stdout
+    x = np.load(tiny / "calib.npy")
+    np.savez(tmp_path / "data.npz", x=x, y=np.arange(len(x)) % 3)
+    code, _, err = run(capsys, "validate", out, "--data", tmp_path / "data.npz", "--keras", tiny / "tiny.keras",
+                       "--json", tmp_path / "r.json")  # the float Keras run: in the worker too
+    assert code == 0, err
+    import json
+
+    fidelity = json.loads((tmp_path / "r.json").read_text())["fidelity"]
+    assert len(fidelity) == 1 and fidelity[0]["sqnr_db"] > 10
 
 
 CRASH_UNDER_QUIET_TF = """
