@@ -7,9 +7,6 @@ multiplier reaching 1), edgeq says so in one line before loading it (edgeq/quali
 Every model is small except the enormous layer (4.6 M weights, refused by the fit estimate before building).
 """
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 
@@ -62,63 +59,9 @@ def with_scales(model: bytes, kind: str, which: str, value: float) -> bytes:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The Keras files (written once) and their int8 conversions (made by the tests through `quantize`)."""
-    import keras
-    from keras import layers
+    from robustness.pathological_models import write_pathological
 
-    d = tmp_path_factory.mktemp("patho")
-    keras.utils.set_random_seed(0)
-
-    # an untrained MobileNetV2-like block whose classifier output spans almost nothing
-    x = inp = keras.Input((8, 8, 3))
-    x = layers.Conv2D(8, 1, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU(6.0)(x)
-    y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-    y = layers.BatchNormalization()(y)
-    y = layers.ReLU(6.0)(y)
-    y = layers.Conv2D(8, 1, use_bias=False)(y)
-    x = layers.Add()([x, y])
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(5, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-9))(x)
-    keras.Model(inp, layers.Softmax()(x)).save(d / "vanishing.keras")
-
-    # all-zero Conv and Dense layers (kernel and bias)
-    x = inp = keras.Input((6, 6, 2))
-    x = layers.Conv2D(4, 3, kernel_initializer="zeros", activation="relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(3, kernel_initializer="zeros")(x)
-    keras.Model(inp, x).save(d / "zeros.keras")
-
-    # NaN / Inf weights, .keras and .h5
-    def small():
-        i = keras.Input((6,))
-        return keras.Model(i, layers.Dense(3, name="out")(layers.Dense(4, name="hidden")(i)))
-
-    for what, value, pos in (("nan", np.nan, (0, 0)), ("inf", np.inf, (1, 2))):
-        m = small()
-        w = m.get_layer("hidden").get_weights()
-        w[0][pos] = value
-        m.get_layer("hidden").set_weights(w)
-        m.save(d / f"{what}.keras")
-        m.save(d / f"{what}.h5")
-
-    # a zero-sized layer: Dense(units=0) in the file's config (Keras refuses to build one, so edit the file)
-    small().save(d / "ok.keras")
-    with zipfile.ZipFile(d / "ok.keras") as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    cfg = json.loads(members["config.json"])
-    for layer in cfg["config"]["layers"]:
-        if layer["config"].get("name") == "hidden":
-            layer["config"]["units"] = 0
-    members["config.json"] = json.dumps(cfg).encode()
-    with zipfile.ZipFile(d / "zero_units.keras", "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-
-    # two branches whose sum is an ADD (for the output-scale limit)
-    a, b = keras.Input((8,)), keras.Input((8,))
-    keras.Model([a, b], layers.Add()([layers.Dense(8)(a), layers.Dense(8)(b)])).save(d / "add.keras")
-    return d
+    return write_pathological(tmp_path_factory.mktemp("patho"))
 
 
 def quantized(d, stem: str) -> bytes:
@@ -223,11 +166,9 @@ def test_zero_sized_layer(models, capsys):
 
 # ------------------------------------------------------------------ enormous layers
 def test_enormous_layer_is_refused_before_building(tmp_path, capsys):
-    import keras
-    from keras import layers
+    from robustness.pathological_models import write_huge
 
-    i = keras.Input((512,))
-    keras.Model(i, layers.Dense(9000, name="huge")(i)).save(tmp_path / "huge.keras")  # 4.6 MB of int8 weights
+    write_huge(tmp_path / "huge.keras")  # 4.6 MB of int8 weights
     code, out, err = run(capsys, "convert-and-flash", tmp_path / "huge.keras", "--calib", "random",
                          "--out", tmp_path / "fw")  # mps2-an386: 4 MiB of flash
     assert_one_error(code, out, err, "does not fit", "flash")
