@@ -176,3 +176,20 @@ def test_enormous_layer_is_refused_before_building(tmp_path, capsys):
                          "--out", tmp_path / "fw")  # mps2-an386: 4 MiB of flash
     assert_one_error(code, out, err, "does not fit", "flash")
     assert not (tmp_path / "fw").exists()
+
+
+def test_conversion_needing_more_memory_than_available_is_refused(models, capsys, monkeypatch, tmp_path):
+    """The 67 M-weight Dense (4096 x 16384) took 4.5 GB to quantize: a model needing more than the machine has
+    is refused before TensorFlow starts (rather than killed by the OOM killer). Simulated here with 100 MB."""
+    from edgeq.frontend import convert
+
+    monkeypatch.setattr(convert, "available_memory", lambda: 100 << 20)
+    code, out, err = run(capsys, "quantize", models / "zeros.keras", "--calib", "random", "-o", tmp_path / "z.tflite")
+    assert_one_error(code, out, err, "needs about 1.0 GB of memory", "weights", "0.1 GB are available")
+    assert "EDGEQ_MEMORY_CHECK=off" in err and not (tmp_path / "z.tflite").exists()
+    monkeypatch.setenv("EDGEQ_MEMORY_CHECK", "off")
+    code, out, err = run(capsys, "quantize", models / "zeros.keras", "--calib", "random", "-o", tmp_path / "z.tflite")
+    assert_ok(code, out, err)
+    monkeypatch.delenv("EDGEQ_MEMORY_CHECK")
+    monkeypatch.setattr(convert, "available_memory", lambda: 64 << 30)
+    assert convert.BASE_BYTES + convert.BYTES_PER_WEIGHT * 67_125_248 < 64 << 30  # the measured model passes
