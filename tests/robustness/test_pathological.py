@@ -193,3 +193,14 @@ def test_conversion_needing_more_memory_than_available_is_refused(models, capsys
     monkeypatch.delenv("EDGEQ_MEMORY_CHECK")
     monkeypatch.setattr(convert, "available_memory", lambda: 64 << 30)
     assert convert.BASE_BYTES + convert.BYTES_PER_WEIGHT * 67_125_248 < 64 << 30  # the measured model passes
+
+
+def test_analyze_refuses_recurrent_layers_in_one_line(capsys, tmp_path):
+    """`analyze` on an LSTM model: the plain converter's calibration segfaulted (the worker turned it into an
+    error; found by the sweep); now one line names the layers before any conversion."""
+    import keras
+
+    inp = keras.Input((5, 3), batch_size=1)
+    keras.Model(inp, keras.layers.Dense(2)(keras.layers.LSTM(4, name="lstm")(inp))).save(tmp_path / "lstm.keras")
+    code, out, err = run(capsys, "analyze", tmp_path / "lstm.keras", "--calib", "random", "--samples", "4")
+    assert_one_error(code, out, err, "recurrent layers", "lstm", "edgeq quantize")
