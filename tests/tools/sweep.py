@@ -21,7 +21,8 @@ Models (``--zoos``, default all):
 Commands per model: ``qat`` (the qat model only), ``quantize`` (Keras source, its calibration data or
 ``--calib random`` over the model's range), ``validate --c-host`` and ``generate`` (the int8 ``.tflite``: the
 zoo's, else the one this ``quantize`` wrote; none: not run), ``analyze`` (Keras source, ``--no-single-float``),
-``ops`` once, and ``convert-and-flash`` on the emulated ``mps2-an386`` for the models named by ``--flash``.
+``ops`` once, and ``convert-and-flash`` on the emulated ``mps2-an386`` for the models named by ``--flash`` (a
+pathological model from its Keras source).
 Each command runs through ``edgeq.cli.main.main`` in this process, as a user types it, with edgeq's worker on
 (``EDGEQ_ISOLATION=process``); a native crash is then an error line, and any other ending (a traceback, an
 exit status other than 0 and 2, two error lines) is a FAIL. Each result also records this process's peak
@@ -57,7 +58,7 @@ COMMANDS = ("qat", "quantize", "validate", "generate", "analyze", "ops", "conver
 ZOOS = ("zoo", "mlperf", "layers", "streaming", "rnn", "qat", "pathological")
 MLPERF_MODELS = {"ad01": ("ad01.h5", "ad01_int8.tflite"), "resnet8": ("resnet8.h5", "resnet8_int8.tflite"),
                  "kws_dscnn": ("kws_dscnn.keras", "kws_dscnn_int8.tflite")}
-DEFAULT_FLASH = ("dense_odd", "kws_dscnn", "streaming_kws", "nan")
+DEFAULT_FLASH = ("dense_odd", "kws_dscnn", "streaming_kws", "nan", "huge")
 DIGITS = REPO / "examples" / "digits"
 
 
@@ -73,6 +74,7 @@ class Case:
     calib: list[str]
     analyze_calib: list[str]
     train: Path | None = None
+    flash_source: bool = False  # convert-and-flash from the Keras source (with ``calib``), not the int8 model
 
 
 def _random(rng: tuple[float, float] = (-1.0, 1.0)) -> list[str]:
@@ -141,14 +143,16 @@ def _case(zoo: str, name: str, tmp: Path) -> Case:
         return Case(name, zoo, DIGITS / "digits_cnn.keras", None, [], calib, train=DIGITS / "test.npz")
     from robustness.pathological_models import pathological_file, write_huge, write_pathological
     if name == "huge":
-        return Case(name, zoo, write_huge(tmp / "huge.keras"), None, _random(), _random())
+        return Case(name, zoo, write_huge(tmp / "huge.keras"), None, _random(), _random(), flash_source=True)
     if not (tmp / "add.keras").exists():
         write_pathological(tmp)
-    return Case(name, zoo, pathological_file(tmp, name), None, _random(), _random())
+    return Case(name, zoo, pathological_file(tmp, name), None, _random(), _random(), flash_source=True)
 
 
 def argv_for(command: str, case: Case, out: Path) -> list[str]:
     src, tfl = str(case.src), str(case.tfl)
+    count = case.calib.index("--random-count") if "--random-count" in case.calib else len(case.calib)
+    flash_calib = case.calib[:count] + case.calib[count + 2:]  # convert-and-flash takes no --random-count
     return {
         "qat": ["qat", src, "--data", str(case.train), "--epochs", "1", "-o", str(out / "qat.keras")],
         "quantize": ["quantize", src, *case.calib, "-o", str(out / "q.tflite")],
@@ -156,8 +160,8 @@ def argv_for(command: str, case: Case, out: Path) -> list[str]:
         "generate": ["generate", tfl, "-o", str(out / "lib")],
         "analyze": ["analyze", src, *case.analyze_calib, "--samples", "8", "--no-single-float"],
         "ops": ["ops"],
-        "convert-and-flash": ["convert-and-flash", tfl, "--board", "mps2-an386", "--runs", "2",
-                              "--samples", "2", "--out", str(out / "flash")],
+        "convert-and-flash": ["convert-and-flash", *([src, *flash_calib] if case.flash_source else [tfl]),
+                              "--board", "mps2-an386", "--runs", "2", "--samples", "2", "--out", str(out / "flash")],
     }[command]
 
 
@@ -211,7 +215,9 @@ def sweep(models: list[str] | None = None, commands: tuple[str, ...] = COMMANDS,
                     if command == "ops" or (command == "convert-and-flash" and name not in flash) or (
                             command == "qat" and case.train is None):
                         continue
-                    if command in ("validate", "generate", "convert-and-flash") and case.tfl is None:
+                    needs_int8 = command in ("validate", "generate") or (
+                        command == "convert-and-flash" and not case.flash_source)
+                    if needs_int8 and case.tfl is None:
                         continue  # no int8 model: the zoo has none and quantize ended in an error
                     out = Path(tmp) / f"{name}-{command}"
                     out.mkdir()
