@@ -7,7 +7,6 @@ from pathlib import Path
 from edgeq.errors import EdgeqError
 from edgeq.flows.generate import generate_c, lower_tflite, read_deployable
 from edgeq.frontend.data import load_dataset, tflite_inputs
-from edgeq.frontend.load import load_model
 from edgeq.frontend.state import pair_state, parse_state_specs, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import ALIAS_OPS
@@ -21,11 +20,8 @@ from edgeq.report.json import document, write_json
 
 def cmd_validate(a) -> int:
     model = read_deployable(a.model)
-    keras_model = None
-    if a.keras:
-        keras_model = load_model(a.keras).keras_model
-        if keras_model is None:
-            raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
+    if a.keras and Path(a.keras).suffix.lower() not in (".keras", ".h5"):
+        raise EdgeqError(f"--keras {a.keras} is not a Keras model (.keras or .h5)")
     state = parse_state_specs(a.state)
     specs = tflite_inputs(model)
     data = load_dataset(a.data, [specs[k] for k in user_inputs(pair_state(read_tflite(model), state))]) if a.data \
@@ -33,7 +29,7 @@ def cmd_validate(a) -> int:
     if not (a.c_host or data is not None):
         report.console.print("nothing to compare: pass --data (with --keras for accuracy) and/or --c-host")
     with report.progress_bars() as bars:
-        rep = validate(model, name=Path(a.model).stem, keras_model=keras_model, data=data, c_host=a.c_host,
+        rep = validate(model, name=Path(a.model).stem, keras_file=Path(a.keras) if a.keras else None, data=data, c_host=a.c_host,
                        samples=a.samples, progress=bars, state=state)
     report.validation_tables(rep)
     if a.json:

@@ -21,7 +21,6 @@ from edgeq.flows.generate import generate_c, lower_tflite
 from edgeq.flows.quantize import quantize_model
 from edgeq.frontend.data import load_dataset, tflite_inputs
 from edgeq.frontend.islands import refuse_float_ops
-from edgeq.frontend.load import load_model
 from edgeq.frontend.state import pair_state, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
@@ -141,14 +140,14 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     out.mkdir(parents=True, exist_ok=True)  # only once the model has loaded, quantized, lowered and fits
     model_file = out / f"{name}_{q.scheme.replace('+', '_')}.tflite"
     write_atomic(model_file, tflite)
-    keras_model = load_model(model_path).keras_model if (not is_tflite and data) else None
+    keras_file = model_path if (not is_tflite and data) else None  # run in the worker (a SavedModel: no float run)
 
     # 2. validate in LiteRT (accuracy when labelled data is given)
     say("[2/6] validating in LiteRT (reference kernels)")
     g0 = read_tflite(tflite, name=name)
     specs = tflite_inputs(tflite)
     ds = load_dataset(data, [specs[k] for k in user_inputs(pair_state(g0, state))]) if data else None
-    host_rep = validate(tflite, name=name, keras_model=keras_model, data=ds, samples=samples, progress=progress,
+    host_rep = validate(tflite, name=name, keras_file=keras_file, data=ds, samples=samples, progress=progress,
                         state=state)
     inputs, expected = host_rep.inputs, host_rep.reference_outputs
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import quiet_tf
 from edgeq.quality.references import litert_module
@@ -382,8 +383,19 @@ def collect_stats(
     several. Only what ``methods`` need is kept (the largest magnitudes for the smallest percentile, a
     subsample for MSE, a histogram for entropy: :func:`observation_passes`). ``progress(done, total)``
     is called after each sample of each pass.
+
+    LiteRT runs in edgeq's worker (:func:`edgeq.isolation.call`): a crash there is an EdgeqError.
     """
-    methods = [parse_method(m) for m in methods]
+    return isolation.call(
+        "edgeq.frontend.calibrate:collect_stats_here", bytes(calibrated), list(inputs),
+        [parse_method(m) for m in methods], input_names=input_names, seed=seed,
+        stage="the observation of the calibrated model's activations", tool="LiteRT",
+        on_report=(lambda done_total: progress(*done_total)) if progress is not None else None)
+
+
+def collect_stats_here(calibrated: bytes, inputs: Sequence[np.ndarray], methods: Sequence[Method], *,
+                       input_names: Sequence[str] | None, seed: int) -> dict[int, TensorStats]:
+    """:func:`collect_stats` in this process (the worker), reporting ``(done, total)`` after each sample."""
     recorded = calibrated_ranges(calibrated)
     n = int(inputs[0].shape[0])
     with quiet_tf():  # the interpreter warns about preserve_all_tensors and announces its delegate
@@ -411,8 +423,7 @@ def collect_stats(
                     s.add(interp.get_tensor(index), rng)
                 else:
                     s.add_to_histogram(interp.get_tensor(index))
-            if progress is not None:
-                progress(p * n + k + 1, passes * n)
+            isolation.report((p * n + k + 1, passes * n))
     return stats
 
 

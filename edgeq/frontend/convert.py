@@ -14,6 +14,7 @@ TFLite model has static batch-1 inputs.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -126,12 +127,51 @@ def calibrating_converter(loaded: LoadedModel, calib: Samples, tmp: Path,
     dataset feeds ``calib``'s samples (calling ``progress(done, total)`` after each). Returns the
     converter, to be configured by the caller, and the signature's input names."""
     check_samples(calib, loaded_inputs(loaded))
+    check_memory(loaded)
     tf = import_tf()
     names = export_batch1(loaded, tmp / "saved_model")
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved_model"))
     converter.representative_dataset = Representative(names, calib, total, progress)
     return converter, names
+
+
+BYTES_PER_WEIGHT = 70  # peak memory of a calibrating conversion per model weight: 4.5 GB for 67 M (one Dense)
+BASE_BYTES = 1 << 30  # and beside it: TensorFlow, edgeq, the worker (0.9 GB for 4.6 M weights)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(loaded: LoadedModel) -> None:
+    """Refuse, before TensorFlow starts, a Keras model whose conversion would need more memory than the
+    system has available (measured: about :data:`BYTES_PER_WEIGHT` per weight plus :data:`BASE_BYTES`):
+    otherwise the kernel's OOM killer ends the conversion, or another process. ``EDGEQ_MEMORY_CHECK=off``
+    skips the check."""
+    if loaded.keras_model is None or os.environ.get("EDGEQ_MEMORY_CHECK") == "off":
+        return
+    available = available_memory()
+    if available is None:
+        return
+    weights = int(loaded.keras_model.count_params())
+    need = BASE_BYTES + BYTES_PER_WEIGHT * weights
+    if need > available:
+        gb = 1 << 30
+        raise EdgeqError(
+            f"converting {loaded.path} needs about {need / gb:.1f} GB of memory ({weights:,} weights), and "
+            f"{available / gb:.1f} GB are available",
+            hint="free memory (close other programs), or use a machine with more; a model this size does not fit "
+                 "a microcontroller anyway. EDGEQ_MEMORY_CHECK=off converts regardless",
+        )
 
 
 def export_batch1(loaded: LoadedModel, directory: Path) -> list[str]:

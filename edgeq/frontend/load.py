@@ -12,8 +12,10 @@ Keras 2 HDF5 files that Keras 3 refuses are loaded through :mod:`edgeq.frontend.
 did is listed in ``LoadedModel.notes``.
 
 TensorFlow and Keras are imported inside functions: importing them takes seconds. h5py, Keras, TensorFlow
-and LiteRT are native code reading a user's file: each file is loaded in edgeq's worker process first
-(:func:`edgeq.isolation.probe`), where a crash on a damaged file is an EdgeqError, not the end of edgeq.
+and LiteRT are native code reading a user's file: a Keras file or SavedModel is loaded in edgeq's worker
+process first (:func:`edgeq.isolation.probe`), a ``.tflite`` file is read only there (the LiteRT interpreter
+of :func:`edgeq.frontend.tflite.kind.tflite_interpreter`), so a crash on a damaged file is an EdgeqError,
+not the end of edgeq.
 """
 
 from __future__ import annotations
@@ -288,9 +290,7 @@ def _load_saved_model(path: Path) -> LoadedModel:
 
 def _load_tflite(path: Path) -> LoadedModel:
     data = path.read_bytes()
-    isolation.probe("edgeq.frontend.load:load_model_here", str(path), stage=f"loading {path}", tool="LiteRT",
-                    timeout=LOAD_TIMEOUT)
-    interpreter = tflite_interpreter(data, str(path))
+    interpreter = tflite_interpreter(data, str(path))  # in the worker: LiteRT parsing damaged bytes can crash
     details = interpreter.get_input_details()
     return LoadedModel(
         path=path,

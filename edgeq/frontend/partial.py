@@ -101,14 +101,14 @@ def model_ops(model: bytes) -> list[FloatOp]:
     """Every op of a TFLite model: index, kind and the name of its (first) output tensor."""
     it = tflite_interpreter(model)
     names = {d["index"]: d["name"] for d in it.get_tensor_details()}
-    return [FloatOp(o["index"], o["op_name"], names[o["outputs"][0]]) for o in it._get_ops_details()]
+    return [FloatOp(o["index"], o["op_name"], names[o["outputs"][0]]) for o in it.invoke("_get_ops_details")]
 
 
 def float_op_names(model: bytes) -> set[str]:
     """Output names of the ops of ``model`` that compute in float32 (not counting QUANTIZE/DEQUANTIZE)."""
     it = tflite_interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
-    return {details[o["outputs"][0]]["name"] for o in it._get_ops_details()
+    return {details[o["outputs"][0]]["name"] for o in it.invoke("_get_ops_details")
             if o["op_name"] not in ("QUANTIZE", "DEQUANTIZE")
             and np.dtype(details[o["outputs"][0]]["dtype"]) == np.float32}
 

@@ -4,6 +4,7 @@ line. Every other module reaches TensorFlow through :func:`import_tf` / :func:`i
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import sys
 import tempfile
@@ -24,9 +25,11 @@ def quiet_tf() -> Iterator[Callable[[], str]]:
     ``sys.stderr`` (a progress bar) still reaches the terminal. Yields a function returning what the
     native code wrote so far, for error messages.
 
-    The file keeps a crash report: in edgeq's worker (:mod:`edgeq.isolation`) fd 2 already is the worker's
-    log, kept when it crashes, and is left alone; elsewhere it is a named file in the temporary folder,
-    removed when the block ends (so a crash of this very process leaves it behind).
+    No crash report is lost: in edgeq's worker (:mod:`edgeq.isolation`) fd 2 already is the worker's log,
+    kept and named when it crashes, and is left alone; elsewhere fd 2 goes to a named file in the temporary
+    folder (``edgeq-native-<pid>-*.log``), removed when the block ends (a crash of this very process leaves
+    it behind), and while it does :mod:`faulthandler` writes a fatal signal's report (``Fatal Python error:
+    Aborted`` and the Python stack) to the real stderr (:func:`_fault_report_to`).
     """
     import logging
     import warnings
@@ -82,7 +85,7 @@ def _native_stderr_to_file() -> Iterator[Callable[[], str]]:
     old_stderr = sys.stderr
     swap = _writes_to_fd(old_stderr, 2)
     saved_fd = os.dup(2)
-    with tempfile.NamedTemporaryFile(prefix="edgeq-native-", suffix=".log") as log:
+    with tempfile.NamedTemporaryFile(prefix=f"edgeq-native-{os.getpid()}-", suffix=".log") as log:
 
         def captured() -> str:
             return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode("utf-8", "replace")
@@ -90,14 +93,41 @@ def _native_stderr_to_file() -> Iterator[Callable[[], str]]:
         if swap:
             sys.stderr = _terminal_stderr(saved_fd)
         os.dup2(log.fileno(), 2)
+        restore_faults = _fault_report_to(saved_fd)
         try:
             yield captured
         finally:
+            restore_faults()
             if swap:
                 sys.stderr.flush()
                 sys.stderr = old_stderr
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
+
+
+_real_stderr: list[int] = []  # the terminal's fd (a copy) of each open redirection, outermost first
+
+
+def _fault_report_to(saved_fd: int) -> Callable[[], None]:
+    """While fd 2 is a file, send a fatal signal's report (:mod:`faulthandler`: the signal and the Python
+    stack of every thread) to the real stderr ``saved_fd`` -- the outermost redirection's, when blocks nest
+    -- so a crash of edgeq's own process is never silent. Returns the function restoring the previous state
+    (off, or on fd 2 again, where pytest or ``PYTHONFAULTHANDLER`` had it)."""
+    was_enabled = faulthandler.is_enabled()
+    _real_stderr.append(saved_fd)
+    target = _real_stderr[0]
+    faulthandler.enable(file=target, all_threads=True)
+
+    def restore() -> None:
+        _real_stderr.pop()
+        if _real_stderr:
+            return  # the outer block's handler (same target) stays
+        if was_enabled:
+            faulthandler.enable(file=2, all_threads=True)
+        else:
+            faulthandler.disable()
+
+    return restore
 
 
 def _writes_to_fd(stream: Any, fd: int) -> bool:

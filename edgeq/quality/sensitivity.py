@@ -35,6 +35,8 @@ from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_
 from edgeq.frontend.load import load_model
 from edgeq.frontend.partial import calibrate, float_op_names, model_ops, quantize_calibrated
 from edgeq.frontend.tflite.kind import tflite_interpreter
+from edgeq.frontend.rnn import needs_rnn_conversion, recurrent_layers
+from edgeq.frontend.weights import check_finite_weights
 from edgeq.quality.metrics import ErrorStats, accuracy, finite_or_none, top1_agreement
 from edgeq.quality.validate import FloatLiteRT
 
@@ -154,6 +156,13 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
         raise EdgeqError(f"{model_path} is a TFLite model; the analysis compares the float model with its "
                          "int8 quantization, so it needs the float model",
                          hint="pass the Keras model (.keras/.h5) or SavedModel the .tflite came from")
+    if loaded.keras_model is not None:  # as quantize does: the analysis of NaN/Inf weights means nothing
+        check_finite_weights(loaded.keras_model, str(model_path))
+    if needs_rnn_conversion(loaded):  # the plain converter segfaults calibrating them (found by the sweep)
+        raise EdgeqError(f"{model_path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}), "
+                         "which the per-layer analysis does not handle yet",
+                         hint="quantize it with `edgeq quantize` (recurrent layers are rebuilt for the converter) "
+                              "and check the result with `edgeq validate --data ... --keras ...`")
     cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
     step = progress("calibrating", cal.count) if progress else None
     calibrated = calibrate(loaded, cal, calibration=calibration,
@@ -250,7 +259,7 @@ def _op_inputs(model: bytes) -> dict[str, list[str]]:
     it = tflite_interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
     produced = {int(d["index"]) for d in it.get_input_details()}
-    ops = it._get_ops_details()
+    ops = it.invoke("_get_ops_details")
     for o in ops:
         produced.update(int(t) for t in o["outputs"])
     return {details[o["outputs"][0]]["name"]: [details[int(t)]["name"] for t in o["inputs"] if int(t) in produced]

@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.frontend.data import Samples, check_samples, match_names, random_token_ids, tflite_inputs
+from edgeq import isolation
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
+from edgeq.frontend.load import load_model
+from edgeq.frontend.runtime import quiet_tf
 from edgeq.frontend.state import pair_state, user_inputs
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph
@@ -233,7 +236,27 @@ class FloatLiteRT:
         return dequantize(v, scale, zp)
 
 
-def validate(model: bytes, *, name: str = "model", keras_model=None, data: Samples | None = None,
+def keras_outputs(keras_file: Path, model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
+    """The outputs of the float Keras model in ``keras_file`` on ``inputs`` (the data for the TFLite
+    ``model``'s inputs, matched to the Keras inputs by name), or None if the file holds no Keras model (a
+    SavedModel). TensorFlow runs in edgeq's worker (:func:`edgeq.isolation.call`)."""
+    return isolation.call("edgeq.quality.validate:keras_outputs_here", str(keras_file), bytes(model), inputs,
+                          stage=f"the float model's run of {keras_file}", tool="TensorFlow")
+
+
+def keras_outputs_here(keras_file: str, model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray] | None:
+    """:func:`keras_outputs` in this process (the worker)."""
+    keras_model = load_model(keras_file).keras_model
+    if keras_model is None:
+        return None
+    order = match_names([i.name for i in keras_model.inputs], tflite_inputs(model))
+    xs = [inputs[j].astype(np.float32) for j in (order or range(len(inputs)))]
+    with quiet_tf():
+        f = keras_model.predict(xs if len(xs) > 1 else xs[0], verbose=0, batch_size=64)
+    return [np.asarray(o) for o in (f if isinstance(f, (list, tuple)) else [f])]
+
+
+def validate(model: bytes, *, name: str = "model", keras_file: Path | None = None, data: Samples | None = None,
              c_host: bool = False, samples: int = 100, progress=None,
              workdir: str | Path | None = None, state: tuple[str, ...] | None = None) -> ValidationReport:
     """Run every check that was asked for; ``progress(description, total)`` returns a step callback.
@@ -261,11 +284,8 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
     if data is not None and not sequence:
         outs_t = [g.tensor(t) for t in g.outputs]
         q = [np.stack([_as_real(o[i], t) for o in ref_out]) for i, t in enumerate(outs_t)]
-        if keras_model is not None:
-            order = match_names([i.name for i in keras_model.inputs], tflite_inputs(model))
-            xs = [data.inputs[j][: len(inputs)].astype(np.float32) for j in (order or range(len(data.inputs)))]
-            f = keras_model.predict(xs if len(xs) > 1 else xs[0], verbose=0, batch_size=64)
-            f = [np.asarray(o) for o in (f if isinstance(f, (list, tuple)) else [f])]
+        f = keras_outputs(Path(keras_file), model, [x[: len(inputs)] for x in data.inputs]) if keras_file else None
+        if f is not None:
             for i, t in enumerate(outs_t):
                 err = ErrorStats.of(f[i], q[i])
                 rep.fidelity.append({"output": t.name, "sqnr_db": err.sqnr_db,
@@ -273,7 +293,7 @@ def validate(model: bytes, *, name: str = "model", keras_model=None, data: Sampl
         if data.labels is not None:
             y = data.labels[: len(inputs)]
             rep.accuracy["quantized"] = accuracy(q[0], y)
-            if keras_model is not None:
+            if f is not None:
                 rep.accuracy["float"] = accuracy(f[0], y)
                 rep.accuracy["top1_agreement"] = top1_agreement(f[0], q[0])
 

@@ -137,6 +137,47 @@ def test_verbose_shows_the_worker_output(capsys, monkeypatch, tiny, tmp_path):
     one_error(code, err, "Keras crashed (SIGABRT)")
 
 
+def test_litert_crash_reading_a_tflite_file(capsys, monkeypatch, tiny, tmp_path):
+    """A .tflite file is read by LiteRT only in the worker (tflite_interpreter: loading, int8_problems,
+    model_ops)."""
+    redirect(monkeypatch, {"edgeq.frontend.tflite.kind:tflite_interpreter_here": "tests.tools.crashers:loader_abort"})
+    code, _, err = run(capsys, "generate", tiny / "tiny.tflite", "-o", tmp_path / "lib")
+    one_error(code, err, "LiteRT crashed (SIGABRT) during reading", "tiny.tflite")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_observing_activations_runs_in_the_worker(tiny):
+    """calibrate.collect_stats (the calibration methods' observations, outside a conversion too: the
+    --compare-calibrations path) runs LiteRT in the worker, with its progress, and equals the in-process
+    result; a crash there is a WorkerCrashed naming the stage."""
+    from edgeq.frontend import calibrate, partial
+    from edgeq.frontend.data import load_calibration, loaded_inputs
+    from edgeq.frontend.load import load_model
+
+    loaded = load_model(tiny / "tiny.keras")
+    cal = load_calibration(str(tiny / "calib.npy"), loaded_inputs(loaded))
+    calibrated = partial.calibrate(loaded, cal)
+    seen = []
+    methods = [calibrate.Method("minmax"), calibrate.Method("entropy")]
+    there = calibrate.collect_stats(calibrated, cal.inputs, methods, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(k, 16) for k in range(1, 17)]
+    os.environ["EDGEQ_ISOLATION"] = "inprocess"
+    here = calibrate.collect_stats(calibrated, cal.inputs, methods)
+    os.environ["EDGEQ_ISOLATION"] = "process"
+    assert there.keys() == here.keys() and there
+    for i in here:
+        assert (there[i].obs_lo, there[i].obs_hi, there[i].count) == (here[i].obs_lo, here[i].obs_hi, here[i].count)
+        assert np.array_equal(there[i].hist, here[i].hist)
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        redirect(monkeypatch, {"edgeq.frontend.calibrate:collect_stats_here": "tests.tools.crashers:loader_abort"})
+        with pytest.raises(isolation.WorkerCrashed, match="LiteRT crashed .* observation of the calibrated") as e:
+            calibrate.collect_stats(calibrated, cal.inputs, methods)
+        os.unlink(e.value.log)
+    finally:
+        monkeypatch.undo()
+
+
 def test_litert_crash_names_the_op(capsys, monkeypatch, tiny, tmp_path):
     """The crash happens in LiteRT's Prepare of op #3 SOFTMAX: the prefixes of the model are bisected."""
     redirect(monkeypatch, {"edgeq.quality.references:LiteRTHere": "tests.tools.crashers:LiteRTCrashingOnSoftmax"})
@@ -175,10 +216,10 @@ def test_generated_c_crash_names_the_op(capsys, monkeypatch, tiny, tmp_path):
 
 
 def test_timeout(capsys, monkeypatch, tiny, tmp_path):
-    redirect(monkeypatch, {"edgeq.frontend.load:load_model_here": "tests.tools.crashers:hang"})
+    redirect(monkeypatch, {"edgeq.frontend.tflite.kind:tflite_interpreter_here": "tests.tools.crashers:hang"})
     monkeypatch.setenv("EDGEQ_WORKER_TIMEOUT", "2")
     code, _, err = run(capsys, "generate", tiny / "tiny.tflite", "-o", tmp_path / "lib")
-    one_error(code, err, "LiteRT did not finish loading", "within 2 s")
+    one_error(code, err, "LiteRT did not finish reading", "tiny.tflite", "within 2 s")
     assert "EDGEQ_WORKER_TIMEOUT" in err and not (tmp_path / "lib").exists()
 
 
@@ -198,3 +239,54 @@ def test_success_through_the_worker(capsys, tiny, tmp_path):
     code, stdout, err = run(capsys, "validate", out, "--c-host", "--samples", "3")
     assert code == 0, err
     assert "bit-exact: 3/3" in stdout
+    x = np.load(tiny / "calib.npy")
+    np.savez(tmp_path / "data.npz", x=x, y=np.arange(len(x)) % 3)
+    code, _, err = run(capsys, "validate", out, "--data", tmp_path / "data.npz", "--keras", tiny / "tiny.keras",
+                       "--json", tmp_path / "r.json")  # the float Keras run: in the worker too
+    assert code == 0, err
+    import json
+
+    fidelity = json.loads((tmp_path / "r.json").read_text())["fidelity"]
+    assert len(fidelity) == 1 and fidelity[0]["sqnr_db"] > 10
+
+
+CRASH_UNDER_QUIET_TF = """
+import ctypes, faulthandler, os
+from edgeq.frontend.runtime import quiet_tf
+
+def native_call_in_edgeq():
+    os.write(2, b"F tensorflow/core/some_kernel.cc:42 Check failed: native says goodbye\\n")
+    ctypes.CDLL(None).abort()
+
+before = faulthandler.is_enabled()
+with quiet_tf():
+    with quiet_tf():
+        pass
+    assert faulthandler.is_enabled()
+assert faulthandler.is_enabled() == before
+print("restored", flush=True)
+with quiet_tf():
+    with quiet_tf():  # nested: the report reaches the terminal, not the outer block's file
+        native_call_in_edgeq()
+"""
+
+
+def test_a_crash_of_edgeqs_own_process_under_quiet_tf_reaches_the_real_stderr(tmp_path):
+    """quiet_tf sends fd 2 to a file; a fatal signal there still prints its report (faulthandler: the
+    signal and the Python stack naming the function) on the real stderr, and the native output is kept in
+    the edgeq-native-<pid>-*.log file."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("PYTHONFAULTHANDLER", None)
+    proc = subprocess.run([sys.executable, "-c", CRASH_UNDER_QUIET_TF], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    assert proc.stdout == "restored\n"
+    assert "Fatal Python error: Aborted" in proc.stderr, proc.stderr
+    assert "in native_call_in_edgeq" in proc.stderr, proc.stderr
+    assert "native says goodbye" not in proc.stderr  # TensorFlow's chatter stays in the file...
+    logs = list(tmp_path.glob("edgeq-native-*.log"))
+    assert len(logs) == 2 and any("native says goodbye" in log.read_text() for log in logs)  # ...which is kept

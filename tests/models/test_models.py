@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from paths import MLPERF
+from edgeq.files import cache_dir
 from edgeq.frontend.data import Samples
 from edgeq.quality.validate import validate
 
@@ -40,8 +41,9 @@ def test_ad01_converted_by_edgeq_on_real_sample(ad01_edgeq):
 
 
 def test_digits_cnn_accuracy_and_bit_exactness(digits):
-    model, tfl, (xte, yte) = digits
-    rep = validate(tfl, name="digits", keras_model=model, data=Samples("digits test", [xte], yte),
+    _, tfl, (xte, yte) = digits
+    rep = validate(tfl, name="digits", keras_file=cache_dir() / "digits-test" / "digits.keras",  # conftest saved it
+                   data=Samples("digits test", [xte], yte),
                    c_host=True, samples=len(yte))
     assert rep.c_host["litert"].bit_exact and rep.c_host["tflm"].bit_exact
     acc_f, acc_q = rep.accuracy["float"], rep.accuracy["quantized"]

@@ -7,9 +7,6 @@ multiplier reaching 1), edgeq says so in one line before loading it (edgeq/quali
 Every model is small except the enormous layer (4.6 M weights, refused by the fit estimate before building).
 """
 
-import json
-import zipfile
-
 import numpy as np
 import pytest
 
@@ -62,63 +59,9 @@ def with_scales(model: bytes, kind: str, which: str, value: float) -> bytes:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The Keras files (written once) and their int8 conversions (made by the tests through `quantize`)."""
-    import keras
-    from keras import layers
+    from robustness.pathological_models import write_pathological
 
-    d = tmp_path_factory.mktemp("patho")
-    keras.utils.set_random_seed(0)
-
-    # an untrained MobileNetV2-like block whose classifier output spans almost nothing
-    x = inp = keras.Input((8, 8, 3))
-    x = layers.Conv2D(8, 1, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU(6.0)(x)
-    y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-    y = layers.BatchNormalization()(y)
-    y = layers.ReLU(6.0)(y)
-    y = layers.Conv2D(8, 1, use_bias=False)(y)
-    x = layers.Add()([x, y])
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(5, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-9))(x)
-    keras.Model(inp, layers.Softmax()(x)).save(d / "vanishing.keras")
-
-    # all-zero Conv and Dense layers (kernel and bias)
-    x = inp = keras.Input((6, 6, 2))
-    x = layers.Conv2D(4, 3, kernel_initializer="zeros", activation="relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(3, kernel_initializer="zeros")(x)
-    keras.Model(inp, x).save(d / "zeros.keras")
-
-    # NaN / Inf weights, .keras and .h5
-    def small():
-        i = keras.Input((6,))
-        return keras.Model(i, layers.Dense(3, name="out")(layers.Dense(4, name="hidden")(i)))
-
-    for what, value, pos in (("nan", np.nan, (0, 0)), ("inf", np.inf, (1, 2))):
-        m = small()
-        w = m.get_layer("hidden").get_weights()
-        w[0][pos] = value
-        m.get_layer("hidden").set_weights(w)
-        m.save(d / f"{what}.keras")
-        m.save(d / f"{what}.h5")
-
-    # a zero-sized layer: Dense(units=0) in the file's config (Keras refuses to build one, so edit the file)
-    small().save(d / "ok.keras")
-    with zipfile.ZipFile(d / "ok.keras") as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    cfg = json.loads(members["config.json"])
-    for layer in cfg["config"]["layers"]:
-        if layer["config"].get("name") == "hidden":
-            layer["config"]["units"] = 0
-    members["config.json"] = json.dumps(cfg).encode()
-    with zipfile.ZipFile(d / "zero_units.keras", "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-
-    # two branches whose sum is an ADD (for the output-scale limit)
-    a, b = keras.Input((8,)), keras.Input((8,))
-    keras.Model([a, b], layers.Add()([layers.Dense(8)(a), layers.Dense(8)(b)])).save(d / "add.keras")
-    return d
+    return write_pathological(tmp_path_factory.mktemp("patho"))
 
 
 def quantized(d, stem: str) -> bytes:
@@ -212,6 +155,9 @@ def test_nonfinite_weights(models, capsys, name, words):
     code, out, err = run(capsys, "convert-and-flash", d / name, "--calib", "random", "--out", d / f"{name}_fw")
     assert_one_error(code, out, err, "non-finite weights", "hidden")
     assert not (d / f"{name}_fw").exists()
+    if name == "nan.keras":  # analyze too (it ended in success on NaN weights: found by the sweep)
+        code, out, err = run(capsys, "analyze", d / name, "--calib", "random", "--samples", "4", "--no-single-float")
+        assert_one_error(code, out, err, "non-finite weights", "hidden", *words)
 
 
 def test_zero_sized_layer(models, capsys):
@@ -223,12 +169,38 @@ def test_zero_sized_layer(models, capsys):
 
 # ------------------------------------------------------------------ enormous layers
 def test_enormous_layer_is_refused_before_building(tmp_path, capsys):
-    import keras
-    from keras import layers
+    from robustness.pathological_models import write_huge
 
-    i = keras.Input((512,))
-    keras.Model(i, layers.Dense(9000, name="huge")(i)).save(tmp_path / "huge.keras")  # 4.6 MB of int8 weights
+    write_huge(tmp_path / "huge.keras")  # 4.6 MB of int8 weights
     code, out, err = run(capsys, "convert-and-flash", tmp_path / "huge.keras", "--calib", "random",
                          "--out", tmp_path / "fw")  # mps2-an386: 4 MiB of flash
     assert_one_error(code, out, err, "does not fit", "flash")
     assert not (tmp_path / "fw").exists()
+
+
+def test_conversion_needing_more_memory_than_available_is_refused(models, capsys, monkeypatch, tmp_path):
+    """The 67 M-weight Dense (4096 x 16384) took 4.5 GB to quantize: a model needing more than the machine has
+    is refused before TensorFlow starts (rather than killed by the OOM killer). Simulated here with 100 MB."""
+    from edgeq.frontend import convert
+
+    monkeypatch.setattr(convert, "available_memory", lambda: 100 << 20)
+    code, out, err = run(capsys, "quantize", models / "zeros.keras", "--calib", "random", "-o", tmp_path / "z.tflite")
+    assert_one_error(code, out, err, "needs about 1.0 GB of memory", "weights", "0.1 GB are available")
+    assert "EDGEQ_MEMORY_CHECK=off" in err and not (tmp_path / "z.tflite").exists()
+    monkeypatch.setenv("EDGEQ_MEMORY_CHECK", "off")
+    code, out, err = run(capsys, "quantize", models / "zeros.keras", "--calib", "random", "-o", tmp_path / "z.tflite")
+    assert_ok(code, out, err)
+    monkeypatch.delenv("EDGEQ_MEMORY_CHECK")
+    monkeypatch.setattr(convert, "available_memory", lambda: 64 << 30)
+    assert convert.BASE_BYTES + convert.BYTES_PER_WEIGHT * 67_125_248 < 64 << 30  # the measured model passes
+
+
+def test_analyze_refuses_recurrent_layers_in_one_line(capsys, tmp_path):
+    """`analyze` on an LSTM model: the plain converter's calibration segfaulted (the worker turned it into an
+    error; found by the sweep); now one line names the layers before any conversion."""
+    import keras
+
+    inp = keras.Input((5, 3), batch_size=1)
+    keras.Model(inp, keras.layers.Dense(2)(keras.layers.LSTM(4, name="lstm")(inp))).save(tmp_path / "lstm.keras")
+    code, out, err = run(capsys, "analyze", tmp_path / "lstm.keras", "--calib", "random", "--samples", "4")
+    assert_one_error(code, out, err, "recurrent layers", "lstm", "edgeq quantize")

@@ -13,7 +13,7 @@ import pytest
 from edgeq.errors import EdgeqError
 from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.runtime import import_keras, import_tf
-from edgeq.frontend.tflite.kind import is_int8_tflite, tflite_interpreter
+from edgeq.frontend.tflite.kind import is_int8_tflite, tflite_interpreter, tflite_interpreter_here
 from edgeq.frontend.convert import converter_messages, float_tflite_bytes, quantize
 from edgeq.frontend.tflite.kind import ensure_int8
 from edgeq.frontend.data import InputSpec, Samples, load_calibration, loaded_inputs
@@ -388,7 +388,7 @@ def test_quantized_ad01_tracks_the_float_model(
 ) -> None:
     x = np.fromfile(shared / "ad01_sample_input_40x640_f32.bin", dtype="<f4").reshape(40, 640)[:8]
     expected = shared_models["ad01.h5"].keras_model.predict(x, verbose=0)
-    interpreter = tflite_interpreter(quantized["ad01.h5"])
+    interpreter = tflite_interpreter_here(quantized["ad01.h5"], "ad01")  # the LiteRT interpreter itself
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import error_line, quiet_tf
 from edgeq.frontend.tflite.reader import read_tflite
@@ -18,13 +19,24 @@ if TYPE_CHECKING:  # types only: load reads .tflite files through this module
 TFLITE_FILE_IDENTIFIER = b"TFL3"  # the FlatBuffer file identifier of a TFLite model, at bytes 4..8
 
 
-def tflite_interpreter(data: bytes, name: str = "model") -> Any:
-    """A LiteRT interpreter for TFLite bytes; an EdgeqError if they are not a readable TFLite model."""
+READ_TIMEOUT = 300.0  # seconds LiteRT may take to read a model's bytes
+
+
+def tflite_interpreter(data: bytes, name: str = "model") -> isolation.Remote:
+    """A LiteRT interpreter for TFLite bytes, in edgeq's worker (:func:`edgeq.isolation.create`: LiteRT
+    parses the FlatBuffer natively, and damaged bytes can crash it): its methods run there, the private ones
+    through ``.invoke("_get_ops_details")``. An EdgeqError if they are not a readable TFLite model."""
     if len(data) < 8 or data[4:8] != TFLITE_FILE_IDENTIFIER:
         raise EdgeqError(
             f"{name} is not a TFLite model (no 'TFL3' file identifier at bytes 4..8)",
             hint="pass a .tflite file written by the TFLite converter",
         )
+    return isolation.create("edgeq.frontend.tflite.kind:tflite_interpreter_here", bytes(data), name,
+                            stage=f"reading {name}", tool="LiteRT", timeout=READ_TIMEOUT)
+
+
+def tflite_interpreter_here(data: bytes, name: str) -> Any:
+    """:func:`tflite_interpreter` in this process (the worker)."""
     from ai_edge_litert.interpreter import Interpreter
 
     with quiet_tf():
