@@ -1,7 +1,8 @@
 """Unsupported ops named by their Keras layer, all at once, before anything is built (issue 14).
 
-The model has two bilinear UpSampling2D layers (RESIZE_BILINEAR, no C kernel) named by the user, around a
-supported convolution. quantize warns about both by layer; generate and convert-and-flash refuse with both
+The model has two UnitNormalization layers named by the user around a supported convolution: their int8 SUM
+has no lowering in the default (LiteRT) mode, because LiteRT 2.3's reference SUM ignores its input on
+quantized tensors (RESIZE_BILINEAR, used here before, has a kernel now). quantize warns about both by layer; generate and convert-and-flash refuse with both
 listed and write nothing.
 """
 
@@ -54,48 +55,49 @@ def test_error_lists_every_op_by_layer():
 
 
 @pytest.fixture(scope="module")
-def bilinear_keras(tmp_path_factory):
+def norm_keras(tmp_path_factory):
     import keras
 
-    d = tmp_path_factory.mktemp("bilinear")
+    d = tmp_path_factory.mktemp("norm")
     inp = keras.Input((4, 6, 3))
-    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name="up_first")(inp)
+    x = keras.layers.UnitNormalization(name="norm_first")(inp)
     x = keras.layers.Conv2D(4, 1, name="mix")(x)
-    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name="up_second")(x)
-    keras.Model(inp, x).save(d / "bilinear.keras")
+    x = keras.layers.UnitNormalization(name="norm_second")(x)
+    keras.Model(inp, x).save(d / "norm.keras")
     np.save(d / "calib.npy", np.random.default_rng(0).random((8, 4, 6, 3), np.float32))
     return d
 
 
-def test_quantize_warns_by_layer_then_generate_refuses(capsys, bilinear_keras, tmp_path):
+def test_quantize_warns_by_layer_then_generate_refuses(capsys, norm_keras, tmp_path):
     tfl = tmp_path / "b.tflite"
-    code, out, err = run(capsys, "quantize", bilinear_keras / "bilinear.keras", "--calib",
-                         bilinear_keras / "calib.npy", "-o", tfl, "--json", tmp_path / "q.json")
+    code, out, err = run(capsys, "quantize", norm_keras / "norm.keras", "--calib",
+                         norm_keras / "calib.npy", "-o", tfl, "--json", tmp_path / "q.json")
     assert code == 0
-    lines = [line.strip() for line in err.splitlines() if "RESIZE_BILINEAR" in line]
-    assert len(lines) == 2 and lines[0].startswith("layer 'up_first': op #0 RESIZE_BILINEAR: no C kernel")
-    assert lines[1].startswith("layer 'up_second': op #2 RESIZE_BILINEAR")
+    lines = [line.strip() for line in err.splitlines() if " SUM" in line and "op #" in line]
+    assert len(lines) == 2 and lines[0].startswith("layer 'norm_first': op #3 SUM"), err
+    assert lines[1].startswith("layer 'norm_second': op #11 SUM"), err
     import json
 
     doc = json.loads((tmp_path / "q.json").read_text())
     assert [(u["op"], u["kind"], u["layer"]) for u in doc["unsupported"]] == [
-        (0, "RESIZE_BILINEAR", "up_first"), (2, "RESIZE_BILINEAR", "up_second")]
+        (3, "SUM", "norm_first"), (11, "SUM", "norm_second")]
 
-    # from the .tflite alone the layer is the scope the converter wrote (Keras 3 adds "_1"); the model's
-    # output is named after the serving signature, so its op is named by index and tensor only
+    # from the .tflite alone the layer is the scope the converter wrote (Keras 3 adds "_1")
     code, _, err = run(capsys, "generate", tfl, "-o", tmp_path / "lib")
     assert code == 2 and not (tmp_path / "lib").exists()
-    assert "2 op(s) the C backend does not support in 1 Keras layer(s): up_first_1" in err
-    assert "  layer 'up_first_1': op #0 RESIZE_BILINEAR" in err and "\n  op #2 RESIZE_BILINEAR" in err
+    assert "2 op(s) the C backend does not support" in err, err
+    assert "in 2 Keras layer(s): norm_first_1, norm_second_1" in err, err
+    assert [line.split(": op #")[0].strip() for line in err.splitlines() if " SUM: " in line] == [
+        "layer 'norm_first_1'", "layer 'norm_second_1'"], err
 
 
-def test_convert_and_flash_refuses_by_layer_before_building(capsys, bilinear_keras, tmp_path):
+def test_convert_and_flash_refuses_by_layer_before_building(capsys, norm_keras, tmp_path):
     out_dir = tmp_path / "flow"
-    code, _, err = run(capsys, "convert-and-flash", bilinear_keras / "bilinear.keras", "--calib",
-                       bilinear_keras / "calib.npy", "--out", out_dir)
+    code, _, err = run(capsys, "convert-and-flash", norm_keras / "norm.keras", "--calib",
+                       norm_keras / "calib.npy", "--out", out_dir)
     assert code == 2 and not out_dir.exists()
-    assert "in 2 Keras layer(s): up_first, up_second" in err
-    assert err.count("RESIZE_BILINEAR") == 2
+    assert "in 2 Keras layer(s): norm_first, norm_second" in err, err
+    assert "op #3 SUM" in err and "op #11 SUM" in err
 
 
 def test_op_missing_from_litert_reference_resolver_is_named(tmp_path):
