@@ -83,9 +83,9 @@ def test_damaged_savedmodel_fingerprint_prints_no_traceback(seeds, tmp_path):
 
 def test_h5_that_makes_h5py_loop_forever_times_out(seeds, tmp_path, monkeypatch):
     """Found by the long run (seed 2, case 190): reading the model config attribute of this bit-flipped .h5
-    never returns (h5py/HDF5 loop in native code). The worker is stopped: one edgeq error, not a hang. (Since the
-    loader reads the file in the worker before anything else, this file now ends in an edgeq error before reaching
-    that attribute; either ending is fine, a hang is not. tests/cli/test_isolation.py covers the timeout itself.)"""
+    never returns (h5py/HDF5 loop in native code). The worker is stopped: one edgeq error, not a hang. (After
+    later loader changes this file ends in an edgeq error before that read; either ending is fine, a hang is
+    not. tests/cli/test_isolation.py covers the timeout itself.)"""
     monkeypatch.setenv("EDGEQ_WORKER_TIMEOUT", "5")
     r = fl.run_case("h5", seeds["h5"], 190, 2, tmp_path, False)
     assert r["outcome"] == "error" or (r["outcome"] == "timeout" and "within 5 s" in r["detail"]), r
