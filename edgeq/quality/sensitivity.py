@@ -25,13 +25,14 @@ noise-to-signal ratio.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs
+from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs, match_names, tflite_inputs
 from edgeq.frontend.load import load_model
 from edgeq.frontend.partial import calibrate, float_op_names, model_ops, quantize_calibrated
 from edgeq.frontend.tflite.kind import tflite_interpreter
@@ -176,6 +177,7 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
     else:
         n = min(samples, cal.count)
         evalset = Samples(f"calibration data {cal.source} ({n} samples)", [x[:n] for x in cal.inputs])
+    evalset = _in_tflite_order(evalset, loaded, calibrated)
     fm = FloatLiteRT(calibrated)
     step = progress("float model", evalset.count) if progress else None
     float_out = []
@@ -187,6 +189,15 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
         + ("" if per_channel else ", per-tensor")
     return Session(str(model_path), loaded, calibrated, per_channel, desc,
                    cal.warning, evalset, float_out, notes)
+
+
+def _in_tflite_order(samples: Samples, loaded, model: bytes) -> Samples:
+    """``samples`` (one array per input in the Keras model's order) in the order of the converted model's
+    inputs (the converter sorts a multi-input model's signature by name), matched by name."""
+    order = match_names([s.name for s in loaded_inputs(loaded)], tflite_inputs(model))
+    if order is None or order == sorted(order):
+        return samples
+    return dataclasses.replace(samples, inputs=[samples.inputs[order.index(j)] for j in range(len(order))])
 
 
 def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samples: int = 100,

@@ -193,7 +193,7 @@ def _as_real(q: np.ndarray, t) -> np.ndarray:
 
 class FloatLiteRT:
     """A TFLite model in LiteRT (reference kernels) seen as a float model: float inputs in (quantized as
-    each integer input needs), float64 outputs out (dequantized), and with ``preserve_all`` every
+    each integer input needs; an integer input without quantization, token ids, takes the values), float64 outputs out (dequantized), and with ``preserve_all`` every
     intermediate tensor by name (:meth:`tensor`)."""
 
     def __init__(self, model: bytes, preserve_all: bool = False):
@@ -208,7 +208,11 @@ class FloatLiteRT:
             x = np.asarray(x, np.float32).reshape(d["shape"])
             if np.dtype(d["dtype"]) != np.float32:
                 scale, zp = d["quantization"]
-                x = quantize_input(x, scale, zp, np.dtype(d["dtype"]).name)
+                if scale == 0:  # not quantized (token ids, indices): the values themselves, rounded
+                    info = np.iinfo(np.dtype(d["dtype"]))
+                    x = np.clip(np.rint(x), info.min, info.max).astype(d["dtype"])
+                else:
+                    x = quantize_input(x, scale, zp, np.dtype(d["dtype"]).name)
             feed.append(x)
         self.rt.run(feed)
         return [self._real(d) for d in self.rt.outputs]

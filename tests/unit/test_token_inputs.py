@@ -82,3 +82,13 @@ def test_validate_random_inputs_are_valid_ids_and_bit_exact(text_tflite):
 
     cmp = compare(text_tflite, samples[:8], "litert")
     assert cmp.bit_exact, (cmp.mismatched_bytes, cmp.first_bad_op)
+
+
+def test_analyze_feeds_token_ids_as_values(text_model):
+    """The per-layer analysis runs the models as float models (FloatLiteRT): an int32 token input has no
+    quantization (scale 0), so the ids go in as they are, not divided by a zero scale (which ended in
+    "internal error: ... gather index out of bounds", found by the command sweep)."""
+    from edgeq.quality.sensitivity import analyze
+
+    res = analyze(text_model, "random", samples=4, random_count=16)
+    assert res.samples == 4 and res.ranking and {r["kind"] for r in res.layers} >= {"GATHER", "FULLY_CONNECTED"}
