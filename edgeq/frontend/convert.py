@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -178,9 +179,31 @@ def export_batch1(loaded: LoadedModel, directory: Path) -> list[str]:
     """Write ``loaded`` as a SavedModel whose serving signature takes batch-1 inputs.
 
     Returns the signature's input names (:func:`signature_names`), in the model's input order.
+
+    TensorFlow traces and saves the model in edgeq's worker (:mod:`edgeq.isolation`): the in-memory model
+    goes there pickled (Keras 3 pickles a model as its ``.keras`` archive), so a model built or rebuilt in
+    memory is exported as it is. A model Keras cannot serialize (a custom layer without ``get_config``) is
+    exported in edgeq's own process, as before the worker existed.
     """
     for shape, name in zip(loaded.input_shapes, loaded.input_names):
         static_shape(shape, repr(name), f"model {loaded.path}")
+    if isolation.isolation_mode() == "process" and _picklable(loaded):
+        return isolation.call("edgeq.frontend.convert:export_batch1_here", loaded, str(directory),
+                              stage=f"the batch-1 export of {loaded.path}", tool="TensorFlow")
+    return export_batch1_here(loaded, str(directory))
+
+
+def _picklable(loaded: LoadedModel) -> bool:
+    try:
+        pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # Keras raises many types for a model it cannot serialize
+        return False
+    return True
+
+
+def export_batch1_here(loaded: LoadedModel, directory: str) -> list[str]:
+    """In this process (edgeq's worker, or edgeq's own): what :func:`export_batch1` describes."""
+    directory = Path(directory)
     try:
         if loaded.kind == "savedmodel":
             return _resave_batch1(loaded, directory)
