@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend import qat as fq
 from edgeq.frontend.calibrate import (MSE_SAMPLES, Method, TensorStats, all_methods, observation_passes,
@@ -89,12 +90,26 @@ def qat_model(model_path: str | Path, data: str | Path, *, val: str | Path | Non
     """Fine-tune ``model_path`` (a float Keras classifier) with fake quantization on ``data`` (.npz with the
     inputs and labels ``y``); see the module doc. ``scheme`` int8x4 rounds the weights to 4 bits
     ([-7, 7] per channel) in the QAT model only (no int8x4 converter exists yet). ``calibration`` None
-    tries every method and starts from the best."""
+    tries every method and starts from the best.
+
+    The training (TensorFlow's kernels) runs in edgeq's worker (:mod:`edgeq.isolation`): a crash there is
+    one error naming the stage; each epoch's row comes back over the pipe to ``progress``."""
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown QAT scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
     if epochs <= 0 or not math.isfinite(lr) or lr <= 0:
         raise EdgeqError(f"--epochs must be positive and --lr a positive number (got {epochs}, {lr})")
     methods = [parse_method(calibration)] if calibration is not None else all_methods()
+    load_model(model_path)  # the file's errors here (its loading is first tried in the worker too)
+    return isolation.call("edgeq.flows.qat:train_here", str(model_path), str(data), None if val is None else str(val),
+                          epochs, lr, scheme, per_channel, methods, batch_size, seed,
+                          stage=f"the quantization-aware training of {model_path}", tool="TensorFlow",
+                          on_report=progress)
+
+
+def train_here(model_path: str, data: str, val: str | None, epochs: int, lr: float, scheme: str,
+               per_channel: bool, methods: list[Method], batch_size: int, seed: int) -> QatResult:
+    """In this process (edgeq's worker): :func:`qat_model`'s training, reporting each epoch's row."""
+    progress = isolation.report
     loaded = load_model(model_path)
     if loaded.keras_model is None:
         raise EdgeqError(f"{model_path} is a {loaded.kind} model; quantization-aware training needs the Keras "

@@ -118,6 +118,37 @@ def test_converter_crash_names_the_layer(capsys, monkeypatch, tiny, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_export_crash(capsys, monkeypatch, tiny, tmp_path):
+    """TensorFlow tracing and saving the batch-1 SavedModel runs in the worker too (the model sent pickled)."""
+    redirect(monkeypatch, {"edgeq.frontend.convert:export_batch1_here": "tests.tools.crashers:loader_abort"})
+    out = tmp_path / "o.tflite"
+    code, _, err = run(capsys, "quantize", tiny / "tiny.keras", "--calib", tiny / "calib.npy", "-o", out)
+    one_error(code, err, "TensorFlow crashed (SIGABRT) during the batch-1 export", "tiny.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_in_the_worker_gives_the_same_model(tiny):
+    """The worker's export of the pickled in-memory model converts to the very bytes of the in-process one."""
+    from edgeq.frontend.convert import float_tflite_bytes
+    from edgeq.frontend.load import load_model
+
+    loaded = load_model(tiny / "tiny.keras")
+    worker = float_tflite_bytes(loaded)
+    os.environ["EDGEQ_ISOLATION"] = "inprocess"  # the fixture's monkeypatch restores it
+    assert float_tflite_bytes(loaded) == worker
+
+
+def test_qat_training_crash(capsys, monkeypatch, tiny, tmp_path):
+    """`edgeq qat`'s training (Keras fit on TensorFlow's kernels) runs in the worker: a crash is one error."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.random((16, 6, 6, 2), np.float32), y=rng.integers(0, 3, 16))
+    redirect(monkeypatch, {"edgeq.flows.qat:train_here": "tests.tools.crashers:loader_abort"})
+    out = tmp_path / "q.keras"
+    code, _, err = run(capsys, "qat", tiny / "tiny.keras", "--data", tmp_path / "train.npz", "-o", out)
+    one_error(code, err, "TensorFlow crashed (SIGABRT) during the quantization-aware training", "tiny.keras")
+    assert not out.exists()
+
+
 def test_loader_crash(capsys, monkeypatch, tiny, tmp_path):
     redirect(monkeypatch, {"edgeq.frontend.load:load_model_here": "tests.tools.crashers:loader_abort"})
     code, _, err = run(capsys, "quantize", tiny / "tiny.keras", "--calib", tiny / "calib.npy", "-o",
