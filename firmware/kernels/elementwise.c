@@ -1,4 +1,5 @@
 #include "elementwise.h"
+#include "edgeq_dsp.h"
 
 /* --- ADD / SUB ---------------------------------------------------------------------------------- */
 
@@ -39,13 +40,48 @@ static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int3
   }
 }
 
+/* The table path (elementwise.h): SMMULR of the summed table entries, then a rounding shift. */
+EDGEQ_INLINE int32_t add_high_mul(int32_t a, int32_t b) {
+#if EDGEQ_DSP
+  return edgeq_smmulr(a, b);
+#else
+  return (int32_t)(((int64_t)a * (int64_t)b + 0x80000000LL) >> 32);
+#endif
+}
+
+EDGEQ_INLINE int8_t add_table_out(int32_t t, int32_t m, int32_t rb, int32_t e, int32_t lo, int32_t hi) {
+  const int32_t u = add_high_mul(t, m);
+  return (int8_t)edgeq_clamp_i32((u + (u >> 31) + rb) >> e, lo, hi);
+}
+
+static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
+                          int8_t *y, int32_t n) {
+  const int32_t *t1 = p->table1 + 128;
+  const int32_t *t2 = p->table2 + 128;
+  const int32_t m = p->output_multiplier, rb = p->out_rb, e = p->out_e;
+  const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
+  int32_t i;
+  if (sb == 0) {
+    const int32_t vb = t2[b[0]];
+    for (i = 0; i < n; ++i) y[i] = add_table_out(t1[a[i]] + vb, m, rb, e, lo, hi);
+  } else if (sa == 0) {
+    const int32_t va = t1[a[0]];
+    for (i = 0; i < n; ++i) y[i] = add_table_out(va + t2[b[i]], m, rb, e, lo, hi);
+  } else {
+    for (i = 0; i < n; ++i) y[i] = add_table_out(t1[a[i]] + t2[b[i]], m, rb, e, lo, hi);
+  }
+}
+
 static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
   edgeq_bcast_iter it;
   edgeq_bcast_begin(&it, p->ndim);
   do {
-    add_row(p, sub, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
+    if (p->table1 != NULL)
+      add_row_table(p, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
+    else
+      add_row(p, sub, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
     out += n;
   } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }

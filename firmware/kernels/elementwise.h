@@ -31,6 +31,17 @@ typedef struct {
   int32_t output_multiplier;
   int32_t output_shift;
   edgeq_requant_t rq;
+  /* The table path, set at generation time where it is exact (else table1 = NULL and the kernel computes
+   * the three requantizations above per element): table<k>[v + 128] = 2 * s_k(v) for the 256 input values
+   * (SUB: table2 holds -2 * s_2(v)), and with t = table1[a] + table2[b] (= 2 * (s_1 +/- s_2), which fits),
+   *   u   = SMMULR(t, output_multiplier)       (= SaturatingRoundingDoublingHighMul(s_1 +/- s_2, m))
+   *   out = clamp((u + (u >> 31) + out_rb) >> out_e)
+   *       = clamp(RoundingDivideByPOT(u, out_e) + output_offset),  out_rb = 2^(out_e-1) + output_offset * 2^out_e.
+   * A table shared by both inputs (same quantization) is emitted once. */
+  const int32_t *table1;
+  const int32_t *table2;
+  int32_t out_rb;
+  int32_t out_e;
 } edgeq_add_s8_params;
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

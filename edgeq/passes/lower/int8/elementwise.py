@@ -23,7 +23,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import arr, expect_dtype, need, requant_fields, rounding_flag, scale, zp
 from edgeq.passes.lower.registry import LowerCtx, Unsupported, lowering
-from edgeq.passes.lower.quantmath import (activation_range, f32, quantize_multiplier,
+from edgeq.passes.lower.quantmath import (activation_range, f32, mul_by_qm_double, quantize_multiplier,
                                     quantize_multiplier_smaller_than_one_exp)
 
 MAX_DIMS = 8  # EDGEQ_BCAST_MAX_DIMS in edgeq_common.h
@@ -169,10 +169,43 @@ def binary_call(op: Op, ctx: LowerCtx, operands: tuple[Tensor, Tensor, Tensor], 
     )
 
 
+def add_table_fields(op: Op, quant: tuple, output_offset: int, rounding: int) -> tuple:
+    """The int8 ADD/SUB table path (firmware/kernels/elementwise.h), or NULL tables where it would not be exact.
+
+    Each input's scaled operand s_k(v) = MultiplyByQuantizedMultiplierSmallerThanOneExp((v + offset_k) << 20)
+    takes only 256 values: the tables hold 2 * s_k(v) (SUB: -2 * s_2(v)), computed here with the reference's
+    integer arithmetic. The output stage is exact when, for every reachable t = 2 * (s_1 +/- s_2):
+    SaturatingRoundingDoublingHighMul(t / 2, m) = SMMULR(t, m) (both round half up; no saturation: |t| < 2^31),
+    and RoundingDivideByPOT(u, e) + offset = (u + (u >> 31) + 2^(e-1) + offset * 2^e) >> e without overflow
+    (e >= 1: the output multiplier below one half, always so for int8 ADD whose m_out is about 2^-20)."""
+    q = dict(quant)
+    none = (("table1", None), ("table2", None), ("out_rb", 0), ("out_e", 0))
+    e = -q["output_shift"]
+    if rounding != 0 or q["output_shift"] > 0 or not 1 <= e <= 30:
+        return none
+    v = np.arange(-128, 128)
+    lshift = q["left_shift"]
+    s1 = np.array([mul_by_qm_double((int(x) + q["input1_offset"]) << lshift, q["input1_multiplier"],
+                                    q["input1_shift"]) for x in v], np.int64)
+    s2 = np.array([mul_by_qm_double((int(x) + q["input2_offset"]) << lshift, q["input2_multiplier"],
+                                    q["input2_shift"]) for x in v], np.int64)
+    t1, t2 = 2 * s1, (-2 if op.kind == "SUB" else 2) * s2
+    t_max = int(np.abs(t1).max() + np.abs(t2).max())
+    rb = (1 << (e - 1)) + output_offset * (1 << e)
+    u_max = (t_max * q["output_multiplier"] >> 32) + 1
+    if t_max >= (1 << 31) or u_max + 1 + abs(rb) >= (1 << 31):
+        return none
+    return (("table1", arr(op, "table1", t1.astype(np.int32), "int32_t")),
+            ("table2", arr(op, "table2", t2.astype(np.int32), "int32_t")),
+            ("out_rb", rb), ("out_e", e))
+
+
 @lowering("ADD", "SUB")
 def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    return binary_call(op, ctx, (x1, x2, y), add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT), _clamp(op, y),
+    quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
+    rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+    return binary_call(op, ctx, (x1, x2, y), quant + add_table_fields(op, quant, zp(y), rounding), _clamp(op, y),
                        kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
                        struct="edgeq_add_s8_params", source="elementwise",
                        litert_single=LITERT_SINGLE_ROUNDING[op.kind])
