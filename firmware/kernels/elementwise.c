@@ -12,31 +12,17 @@ EDGEQ_INLINE int8_t add_finish(const edgeq_add_s8_params *p, int32_t raw) {
   return (int8_t)edgeq_requant_clamp(&p->rq, raw, p->output_multiplier, p->output_shift);
 }
 
-/* One row of n outputs; sa / sb are the inputs' innermost strides (0 or 1). */
+/* The generic path, where the table path would not be exact (elementwise.h): the three requantizations per
+ * element. One row of n outputs; sa / sb are the inputs' innermost strides (0 or 1). */
 static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int32_t sa, const int8_t *b,
                     int32_t sb, int8_t *y, int32_t n) {
   const int32_t lmul = (int32_t)1 << p->left_shift;
   const int32_t r = p->rq.rounding;
   int32_t i;
-  if (sb == 0) {
-    int32_t vb = add_scale(b[0], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
-    if (sub) vb = -vb;
-    for (i = 0; i < n; ++i) {
-      const int32_t va = add_scale(a[i], p->input1_offset, lmul, p->input1_multiplier, p->input1_shift, r);
-      y[i] = add_finish(p, va + vb);
-    }
-  } else if (sa == 0) {
-    const int32_t va = add_scale(a[0], p->input1_offset, lmul, p->input1_multiplier, p->input1_shift, r);
-    for (i = 0; i < n; ++i) {
-      const int32_t vb = add_scale(b[i], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
-      y[i] = add_finish(p, sub ? va - vb : va + vb);
-    }
-  } else {
-    for (i = 0; i < n; ++i) {
-      const int32_t va = add_scale(a[i], p->input1_offset, lmul, p->input1_multiplier, p->input1_shift, r);
-      const int32_t vb = add_scale(b[i], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
-      y[i] = add_finish(p, sub ? va - vb : va + vb);
-    }
+  for (i = 0; i < n; ++i) {
+    const int32_t va = add_scale(a[i * sa], p->input1_offset, lmul, p->input1_multiplier, p->input1_shift, r);
+    const int32_t vb = add_scale(b[i * sb], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
+    y[i] = add_finish(p, sub ? va - vb : va + vb);
   }
 }
 
@@ -49,11 +35,33 @@ EDGEQ_INLINE int32_t add_high_mul(int32_t a, int32_t b) {
 #endif
 }
 
-EDGEQ_INLINE int8_t add_table_out(int32_t t, int32_t m, int32_t rb, int32_t e, int32_t lo, int32_t hi) {
+EDGEQ_INLINE int32_t add_table_raw(int32_t t, int32_t m, int32_t rb, int32_t e) {
   const int32_t u = add_high_mul(t, m);
-  return (int8_t)edgeq_clamp_i32((u + (u >> 31) + rb) >> e, lo, hi);
+  return (u + (u >> 31) + rb) >> e;
 }
 
+/* Saturate to int8, then the fused activation's lower bound (act_max is 127: the caller checked). */
+EDGEQ_INLINE int32_t add_table_low(int32_t v, int32_t lo) {
+#if EDGEQ_DSP
+  v = __ssat(v, 8);
+#else
+  v = v > 127 ? 127 : v;
+#endif
+  return v < lo ? lo : v; /* stored as a byte: no sign extension needed */
+}
+
+#define ADD_TABLE_LOOPS(OUT)                                                         \
+  if (sb == 0) {                                                                     \
+    const int32_t vb = t2[b[0]];                                                     \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(t1[a[i]] + vb, m, rb, e)); \
+  } else if (sa == 0) {                                                              \
+    const int32_t va = t1[a[0]];                                                     \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(va + t2[b[i]], m, rb, e)); \
+  } else {                                                                           \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(t1[a[i]] + t2[b[i]], m, rb, e)); \
+  }
+
+/* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1). */
 static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
                           int8_t *y, int32_t n) {
   const int32_t *t1 = p->table1 + 128;
@@ -61,27 +69,35 @@ static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t
   const int32_t m = p->output_multiplier, rb = p->out_rb, e = p->out_e;
   const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
   int32_t i;
-  if (sb == 0) {
-    const int32_t vb = t2[b[0]];
-    for (i = 0; i < n; ++i) y[i] = add_table_out(t1[a[i]] + vb, m, rb, e, lo, hi);
-  } else if (sa == 0) {
-    const int32_t va = t1[a[0]];
-    for (i = 0; i < n; ++i) y[i] = add_table_out(va + t2[b[i]], m, rb, e, lo, hi);
+  if (hi == 127) {
+#define ADD_OUT_LOW(v) add_table_low((v), lo)
+    ADD_TABLE_LOOPS(ADD_OUT_LOW)
+#undef ADD_OUT_LOW
   } else {
-    for (i = 0; i < n; ++i) y[i] = add_table_out(t1[a[i]] + t2[b[i]], m, rb, e, lo, hi);
+#define ADD_OUT_CLAMP(v) edgeq_clamp_i32((v), lo, hi)
+    ADD_TABLE_LOOPS(ADD_OUT_CLAMP)
+#undef ADD_OUT_CLAMP
   }
 }
+#undef ADD_TABLE_LOOPS
 
 static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
+  const int32_t sa = p->stride1[last], sb = p->stride2[last];
   edgeq_bcast_iter it;
+  if (p->table1 != NULL && p->ndim == 2) {  /* rows of a broadcast vector: no walk to step */
+    int32_t r;
+    for (r = 0; r < p->shape[0]; ++r, out += n)
+      add_row_table(p, in1 + r * p->stride1[0], sa, in2 + r * p->stride2[0], sb, out, n);
+    return;
+  }
   edgeq_bcast_begin(&it, p->ndim);
   do {
     if (p->table1 != NULL)
-      add_row_table(p, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
+      add_row_table(p, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
     else
-      add_row(p, sub, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
+      add_row(p, sub, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
     out += n;
   } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }

@@ -29,7 +29,7 @@ from harness import assert_bit_exact, compare
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.ir import Graph, Op, Quant, Tensor
 from edgeq.passes.lower import registry, unsupported_ops
-from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.lower.registry import LowerCtx, lowering_for
 
 MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
 KINDS = {"add": "ADD", "sub": "SUB", "mul": "MUL"}
@@ -280,6 +280,36 @@ def test_all_input_pairs(op, monkeypatch):
     # What was measured: LiteRT's reference rounds twice (like TFLM); single rounding is wrong here.
     monkeypatch.setitem(_binary().LITERT_SINGLE_ROUNDING, KINDS[op], True)
     assert mismatches(tfl, "litert") > 0
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+def test_all_input_pairs_table_and_generic_paths(op, monkeypatch):
+    """int8 ADD/SUB take the table path (elementwise.h) on the all-pairs model, bit-exact in both roundings;
+    the generic per-element path, kept for where the table path would not be exact, is exact too."""
+    binary = _binary()
+    tfl = patch_scales(all_pairs_model(op), KINDS[op], TIE_SCALES)
+    g, (bop,) = ops_of(tfl)
+    fields = dict(lowering_for(g, bop)(g, bop, LowerCtx()).fields)
+    assert fields["table1"] is not None and fields["table2"] is not None and fields["out_e"] >= 1
+    assert fields["table1"].values.shape == (256,) and fields["table1"].ctype == "int32_t"
+    monkeypatch.setattr(binary, "add_table_fields", lambda op, quant, offset, rounding: (
+        ("table1", None), ("table2", None), ("out_rb", 0), ("out_e", 0)))
+    assert dict(lowering_for(g, bop)(g, bop, LowerCtx()).fields)["table1"] is None
+    assert mismatches(tfl, "litert") == 0
+    assert mismatches(tfl, "tflm") == 0
+
+
+def test_table_path_refused_where_inexact():
+    """An output multiplier of one half or more (e = 0) has no rounding shift to fold the offset into."""
+    binary = _binary()
+    quant = (("input1_offset", 0), ("input2_offset", 0), ("left_shift", 20), ("input1_multiplier", 1 << 30),
+             ("input1_shift", 0), ("input2_multiplier", 1 << 30), ("input2_shift", 0),
+             ("output_multiplier", 1 << 30), ("output_shift", 0))
+    op = Op(id=0, kind="ADD", inputs=(0, 1), outputs=(2,))
+    assert dict(binary.add_table_fields(op, quant, 0, 0))["table1"] is None
+    quant = quant[:-1] + (("output_shift", -19),)
+    assert dict(binary.add_table_fields(op, quant, 0, 0))["table1"] is not None
+    assert dict(binary.add_table_fields(op, quant, 0, 1))["table1"] is None  # single rounding: not this path
 
 
 def test_mul_multiplier_precision_all_pairs(monkeypatch):
