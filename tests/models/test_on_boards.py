@@ -76,7 +76,7 @@ def test_digits_cnn_on_device_with_accuracy(digits, tmp_path):
     assert abs(acc["float_model"] - acc["device"]) <= 0.03
 
 
-@pytest.mark.parametrize("board", ["mps2-an385", "mps2-an500", "mps2-an505", "netduinoplus2"])
+@pytest.mark.parametrize("board", ["mps2-an385", "mps2-an500", "mps2-an505", "mps3-an547", "netduinoplus2"])
 def test_other_emulated_boards(board, tmp_path):
     r = convert_and_flash(MLPERF / "kws_dscnn_int8.tflite", board_name=board, runs=5, out_dir=tmp_path).report
     _check(r, board)
