@@ -140,12 +140,13 @@ def test_linker_script_regions():
 # at 0x60000000 and 0x21000000 is an unimplemented "PSRAM" stub that reads as zero; on AN505 (mps2-tz.c) at
 # 0x80000000, where the Secure firmware reads it (tests/models/test_external_memory.py runs KWS from there).
 EXTERNAL = {"mps2-an385": (0x21000000, 0x01000000, "psram"), "mps2-an386": (0x21000000, 0x01000000, "psram"),
-            "mps2-an500": (0x60000000, 0x01000000, "psram"), "mps2-an505": (0x80000000, 0x01000000, "psram")}
+            "mps2-an500": (0x60000000, 0x01000000, "psram"), "mps2-an505": (0x80000000, 0x01000000, "psram"),
+            "mps3-an547": (0x11000000, 0x00200000, "psram")}
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_external_memory_regions(name):
-    """memory.external: the MPS2 boards whose QEMU machine maps PSRAM have it; no real board here maps
+    """memory.external: the MPS2 boards whose QEMU machine maps PSRAM have it (the MPS3 AN547 its FPGA SRAM); no real board here maps
     external memory at reset, so none has it."""
     ext = load_board(name).memory.external
     assert (None if ext is None else (ext.origin, ext.length, ext.kind)) == EXTERNAL.get(name)
