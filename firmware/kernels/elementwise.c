@@ -118,17 +118,34 @@ EDGEQ_INLINE int8_t mul_finish(const edgeq_mul_s8_params *p, int32_t prod) {
 
 static void mul_row(const edgeq_mul_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
                     int8_t *y, int32_t n) {
+  const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
   int32_t i;
-  if (sb == 0) {
-    const int32_t vb = (int32_t)b[0] + p->input2_offset;
-    for (i = 0; i < n; ++i) y[i] = mul_finish(p, ((int32_t)a[i] + p->input1_offset) * vb);
-  } else if (sa == 0) {
-    const int32_t va = (int32_t)a[0] + p->input1_offset;
-    for (i = 0; i < n; ++i) y[i] = mul_finish(p, va * ((int32_t)b[i] + p->input2_offset));
-  } else {
-    for (i = 0; i < n; ++i)
-      y[i] = mul_finish(p, ((int32_t)a[i] + p->input1_offset) * ((int32_t)b[i] + p->input2_offset));
+  if (p->fast) { /* elementwise.h: the SMMULR path */
+    const int32_t m = p->output_multiplier, l = p->fast_shift, rb = p->out_rb, e = p->out_e;
+    const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
+#define MUL_LOOPS(OUT)                                                                 \
+  if (sb == 0) {                                                                       \
+    const int32_t vb = (int32_t)b[0] + o2;                                             \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(((int32_t)a[i] + o1) * vb);             \
+  } else if (sa == 0) {                                                                \
+    const int32_t va = (int32_t)a[0] + o1;                                             \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(va * ((int32_t)b[i] + o2));             \
+  } else {                                                                             \
+    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(((int32_t)a[i] + o1) * ((int32_t)b[i] + o2)); \
   }
+    if (hi == 127) {
+#define MUL_OUT_LOW(prod) add_table_low(add_table_raw((prod) << l, m, rb, e), lo)
+      MUL_LOOPS(MUL_OUT_LOW)
+#undef MUL_OUT_LOW
+    } else {
+#define MUL_OUT_CLAMP(prod) edgeq_clamp_i32(add_table_raw((prod) << l, m, rb, e), lo, hi)
+      MUL_LOOPS(MUL_OUT_CLAMP)
+#undef MUL_OUT_CLAMP
+    }
+#undef MUL_LOOPS
+    return;
+  }
+  for (i = 0; i < n; ++i) y[i] = mul_finish(p, ((int32_t)a[i * sa] + o1) * ((int32_t)b[i * sb] + o2));
 }
 
 void edgeq_mul_s8(const edgeq_mul_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {

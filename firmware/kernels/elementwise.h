@@ -59,6 +59,15 @@ typedef struct {
   int32_t output_multiplier;
   int32_t output_shift;
   edgeq_requant_t rq;
+  /* The fast path, set at generation time where it is exact (else fast = 0: edgeq_requant_clamp per
+   * element): with p = (in1 + input1_offset) * (in2 + input2_offset) (|p| <= 255 * 256),
+   *   u   = SMMULR(p << fast_shift, output_multiplier)  (= SaturatingRoundingDoublingHighMul(p << left, m),
+   *                                                       fast_shift = left + 1)
+   *   out = clamp((u + (u >> 31) + out_rb) >> out_e),    out_rb = 2^(out_e-1) + output_offset * 2^out_e. */
+  int32_t fast;
+  int32_t fast_shift;
+  int32_t out_rb;
+  int32_t out_e;
 } edgeq_mul_s8_params;
 
 void edgeq_mul_s8(const edgeq_mul_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

@@ -299,6 +299,21 @@ def test_all_input_pairs_table_and_generic_paths(op, monkeypatch):
     assert mismatches(tfl, "tflm") == 0
 
 
+def test_mul_all_input_pairs_fast_and_generic_paths(monkeypatch):
+    """int8 MUL takes the SMMULR path (elementwise.h) on the all-pairs model, bit-exact in both roundings; the
+    generic per-element requantization, kept for where it would not be exact, is exact too."""
+    binary = _binary()
+    tfl = all_pairs_model("mul")
+    g, (bop,) = ops_of(tfl)
+    fields = dict(lowering_for(g, bop)(g, bop, LowerCtx()).fields)
+    assert fields["fast"] == 1 and fields["fast_shift"] == 1 and fields["out_e"] >= 1
+    monkeypatch.setattr(binary, "mul_fast_fields", lambda quant, offset, rounding: (
+        ("fast", 0), ("fast_shift", 0), ("out_rb", 0), ("out_e", 0)))
+    assert dict(lowering_for(g, bop)(g, bop, LowerCtx()).fields)["fast"] == 0
+    assert mismatches(tfl, "litert") == 0
+    assert mismatches(tfl, "tflm") == 0
+
+
 def test_table_path_refused_where_inexact():
     """An output multiplier of one half or more (e = 0) has no rounding shift to fold the offset into."""
     binary = _binary()

@@ -211,9 +211,30 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                        litert_single=LITERT_SINGLE_ROUNDING[op.kind])
 
 
+def mul_fast_fields(quant: tuple, output_offset: int, rounding: int) -> tuple:
+    """The int8 MUL SMMULR path (firmware/kernels/elementwise.h), or ``fast`` 0 where it would not be exact.
+
+    The product p = (a + o1) * (b + o2) satisfies |p| <= 256 * 256; with the multiplier's left shift l:
+    SaturatingRoundingDoublingHighMul(p << l, m) = SMMULR(p << (l + 1), m) while |p| << (l + 1) < 2^31 (both
+    round half up, no saturation), and the rounding shift by e >= 1 folds the output offset in as for ADD."""
+    q = dict(quant)
+    none = (("fast", 0), ("fast_shift", 0), ("out_rb", 0), ("out_e", 0))
+    left, e = max(q["output_shift"], 0), max(-q["output_shift"], 0)
+    p_max = (128 + abs(q["input1_offset"])) * (128 + abs(q["input2_offset"]))
+    if rounding != 0 or not 1 <= e <= 30 or p_max << (left + 1) >= (1 << 31):
+        return none
+    rb = (1 << (e - 1)) + output_offset * (1 << e)
+    u_max = ((p_max << (left + 1)) * q["output_multiplier"] >> 32) + 1
+    if u_max + 1 + abs(rb) >= (1 << 31):
+        return none
+    return (("fast", 1), ("fast_shift", left + 1), ("out_rb", rb), ("out_e", e))
+
+
 @lowering("MUL")
 def lower_mul(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
-    return binary_call(op, ctx, (x1, x2, y), mul_quant_fields(ctx, x1, x2, y), _clamp(op, y),
+    quant = mul_quant_fields(ctx, x1, x2, y)
+    rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING["MUL"])
+    return binary_call(op, ctx, (x1, x2, y), quant + mul_fast_fields(quant, zp(y), rounding), _clamp(op, y),
                        kernel="edgeq_mul_s8", struct="edgeq_mul_s8_params", source="elementwise",
                        litert_single=LITERT_SINGLE_ROUNDING["MUL"])
