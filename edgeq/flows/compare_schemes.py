@@ -104,7 +104,7 @@ class SchemeRow:
     bit_exact: bool | None = None
     device_ok: bool | None = None
     reason: str | None = None
-    pareto_flash: bool = False
+    pareto_size: bool = False
     pareto_latency: bool = False
 
     def to_json(self) -> dict:
@@ -118,7 +118,7 @@ class SchemeRow:
                 "how": self.how, "top1_agreement": finite_or_none(self.top1_agreement),
                 "model_bytes": self.model_bytes, "arena_bytes": self.arena_bytes, "stack_bytes": self.stack_bytes,
                 "device_ok": self.device_ok, "reason": self.reason,
-                "pareto": {"flash": self.pareto_flash, "latency": self.pareto_latency}}
+                "pareto": {"size": self.pareto_size, "latency": self.pareto_latency}}
 
 
 @dataclass
@@ -225,7 +225,8 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
         return q.tflite, f"{len(r.epochs)} epoch(s) from {r.calibration} ranges, then int8", list(r.notes)
     q = quantize_model(job.model, job.calib, scheme=job.scheme, progress=progress, **common)
     # a float32 model's notes only say that its ops are float32
-    return q.tflite, q.calibration, [f"{job.scheme}: {n}" for n in q.notes] if q.scheme != "float32" else []
+    how = q.calibration if q.scheme == "float32" else f"calibrated on {q.calibration}"
+    return q.tflite, how, [f"{job.scheme}: {n}" for n in q.notes] if q.scheme != "float32" else []
 
 
 def _run(job: _Job, progress) -> _Outcome:
@@ -365,7 +366,7 @@ def compare_schemes(model_path: str | Path, calib: str | None, *, data: str | No
         rows.append(r)
     size = "flash_bytes" if b is not None else "model_bytes"
     for r, on in zip(rows, pareto_front([(_num(getattr(r, size)), r.accuracy) for r in rows])):
-        r.pareto_flash = on
+        r.pareto_size = on
     for r, on in zip(rows, pareto_front([(r.latency_median, r.accuracy) for r in rows])):
         r.pareto_latency = on
     float_acc = accuracy(reference[0], labels) if reference is not None and labels is not None else None
