@@ -312,7 +312,7 @@ def plot_scheme_tradeoffs(rows: Sequence[dict], size_label: str, latency_label: 
             on = bool(r.get(flag))
             x, y = r[key], 100.0 * r["accuracy"]
             ax.plot([x], [y], marker="*" if on else "o", markersize=13 if on else 8,
-                    color=RED if on else BLUE, linestyle="none", zorder=3)
+                    color=RED if on else BLUE, linestyle="none", zorder=4 if on else 3)  # the front on top
             # schemes at (nearly) the same point get their names stacked, not printed over each other
             k = sum(1 for px, py in placed if abs(px - x) < 0.08 * span and abs(py - y) < 0.05)
             placed.append((x, y))

@@ -350,7 +350,8 @@ def scheme_table(c: SchemeComparison) -> None:
     where = f"on {c.board.name}" if c.board is not None else "on the host"
     t = Table(title=f"quantization schemes: {Path(c.model).name} {where}")
     for col in scheme_columns(c, detail=False):
-        t.add_column(col, justify="left" if col in ("scheme", "Pareto") else "right", no_wrap=col != "Pareto")
+        t.add_column(col, justify="left" if col in ("scheme", "Pareto") else "right", no_wrap=col != "Pareto",
+                     overflow="fold", min_width=len("latency") if col == "Pareto" else None)
     for r, row in zip(c.rows, scheme_rows(c, detail=False)):
         t.add_row(*row, style="dim" if r.reason else None)
     console.print(t)
