@@ -35,6 +35,7 @@ import queue as queue_module
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,6 +230,12 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
     return q.tflite, how, [f"{job.scheme}: {n}" for n in q.notes] if q.scheme != "float32" else []
 
 
+def _why(e: EdgeqError) -> str:
+    """An error as one row's reason: what, then its first details (e.g. the ops without a kernel)."""
+    detail = "; ".join(e.detail[:3]) + ("; ..." if len(e.detail) > 3 else "")
+    return f"{e.what}: {detail}" if detail else e.what
+
+
 def _run(job: _Job, progress) -> _Outcome:
     """Make, evaluate and (with a board) deploy one candidate; an EdgeqError is the row's reason."""
     row = SchemeRow(job.scheme)
@@ -236,7 +243,7 @@ def _run(job: _Job, progress) -> _Outcome:
     try:
         tflite, row.how, out.notes = _make(job, progress)
     except EdgeqError as e:
-        row.reason = e.what
+        row.reason = _why(e)
         return out
     row.model_bytes = len(tflite)
     name = f"{Path(job.model).stem}_{_slug(job.scheme)}".replace(".", "_")
@@ -260,7 +267,7 @@ def _run(job: _Job, progress) -> _Outcome:
                               samples=job.device_samples, runs=job.runs, out_dir=path.parent / "build",
                               progress=progress)
     except EdgeqError as e:
-        row.reason = e.what
+        row.reason = _why(e)
         return out
     m = r.memory
     row.flash_bytes = m.flash_bytes + m.external_bytes
@@ -395,7 +402,7 @@ def _run_all(job_list: list[_Job], jobs: int | None, progress: SchemeProgress | 
     report = (lambda msg: progress(*msg)) if progress is not None else (lambda msg: None)
     n = min(jobs or os.cpu_count() or 1, len(job_list))
     if n <= 1:
-        return [_run(j, _stage_progress(j.scheme, report)) for j in job_list]
+        return [_guarded(j, lambda j=j: _run(j, _stage_progress(j.scheme, report))) for j in job_list]
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
 
@@ -414,4 +421,17 @@ def _run_all(job_list: list[_Job], jobs: int | None, progress: SchemeProgress | 
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             drain()
         drain()
-        return [f.result() for f in futures]
+        return [_guarded(j, f.result) for j, f in zip(job_list, futures)]
+
+
+def _guarded(job: _Job, outcome: Callable[[], _Outcome]) -> _Outcome:
+    """A job's outcome; anything but an EdgeqError (which ``_run`` makes the row's reason) -- a bug, a pool
+    process that died -- is that row's reason too, so one candidate never ends the comparison."""
+    try:
+        return outcome()
+    except BrokenProcessPool as e:
+        return _Outcome(SchemeRow(job.scheme, reason=f"the process measuring it died ({e})"))
+    except Exception as e:  # noqa: BLE001 -- reported in the row, named as a bug
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else "(no message)"
+        return _Outcome(SchemeRow(job.scheme, reason=f"internal error in edgeq: {type(e).__name__}: {first} "
+                                                     "(a bug: please report it)"))

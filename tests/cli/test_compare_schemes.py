@@ -169,3 +169,22 @@ def test_pareto_front():
     pts = [(10, 0.90), (20, 0.95), (30, 0.95), (15, 0.80), (None, 0.99), (40, None), (20, 0.95)]
     assert pareto_front(pts) == [True, True, False, False, False, False, True]
     assert pareto_front([]) == [] and pareto_front([(1, float("nan"))]) == [False]
+
+
+def test_a_bug_in_one_candidate_is_its_row_not_the_end(monkeypatch, tmp_path):
+    """Anything but an EdgeqError raised while measuring one candidate (a bug) is that row's reason, named
+    as a bug; the other rows are still measured."""
+    from edgeq.flows import compare_schemes as cs
+
+    real = cs._make
+
+    def make(job, progress):
+        if job.scheme == "int16x8":
+            raise ZeroDivisionError("boom")
+        return real(job, progress)
+
+    monkeypatch.setattr(cs, "_make", make)
+    c = cs.compare_schemes(MODEL, str(CALIB), schemes=["int16x8", "float32"], samples=5, jobs=1, out_dir=tmp_path)
+    bad, good = c.rows
+    assert bad.reason.startswith("internal error in edgeq: ZeroDivisionError: boom") and "bug" in bad.reason
+    assert good.reason is None and good.accuracy is not None
