@@ -46,12 +46,19 @@ def run(argv, capsys):
 def on_an386(data, tmp_path_factory):
     """One board run: int16x8 and float32 on mps2-an386 (in this process: the pool is tested on its own)."""
     d = tmp_path_factory.mktemp("an386")
+    from edgeq.report import terminal
+
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # capsys is function-scoped
-        code = main(["compare-schemes", str(MODEL), "--calib", str(CALIB), "--data", str(data),
-                     "--board", "mps2-an386", "--schemes", "int16x8,float32", "--jobs", "1",
-                     "--samples", "20", "--device-samples", "2", "--runs", "1", "--out", str(d / "build"),
-                     "--json", str(d / "c.json"), "--html", str(d / "c.html")])
+    width = terminal.console.width
+    terminal.console.width = 160  # headers whole whatever terminal (or pytest-xdist worker) runs this
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # capsys is function-scoped
+            code = main(["compare-schemes", str(MODEL), "--calib", str(CALIB), "--data", str(data),
+                         "--board", "mps2-an386", "--schemes", "int16x8,float32", "--jobs", "1",
+                         "--samples", "20", "--device-samples", "2", "--runs", "1", "--out", str(d / "build"),
+                         "--json", str(d / "c.json"), "--html", str(d / "c.html")])
+    finally:
+        terminal.console.width = width
     return code, out.getvalue(), err.getvalue(), d
 
 
