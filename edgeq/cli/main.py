@@ -159,6 +159,37 @@ def build_parser() -> argparse.ArgumentParser:
     qt.add_argument("--json", metavar="FILE", help="also write the summary and every epoch as JSON")
     qt.set_defaults(fn="qat:cmd_qat")
 
+    cs = sub.add_parser("compare-schemes", help="every quantization scheme on your model and board: accuracy, flash, "
+                                                "RAM, latency, energy, bit-exactness")
+    cs.add_argument("model", help="the float model: .keras, .h5 or SavedModel directory")
+    cs.add_argument("--calib", help="calibration samples: .npy/.npz (N x input shape, float), .bin, or 'random'")
+    cs.add_argument("--data", help="evaluation data: .npz with the inputs (x, or by name) and labels y for accuracy "
+                                   "(without y: top-1 agreement with the float model); default: the calibration samples")
+    cs.add_argument("--board", help="board name or .toml to deploy every scheme on (without it: host figures only)")
+    cs.add_argument("--qat-data", metavar="TRAIN.npz", help="also compare quantization-aware training: training data "
+                                                            "with labels y (a short fine-tuning, --qat-epochs)")
+    cs.add_argument("--qat-epochs", type=_positive, default=2, metavar="N", help="QAT epochs (default 2)")
+    cs.add_argument("--max-drop", type=_percent, default=0.01, metavar="PCT",
+                    help="the int8-partial candidate: costliest ops in float32 until the drop is at most PCT "
+                         "(default 1%%)")
+    cs.add_argument("--no-partial", action="store_true", help="leave out the int8-partial candidate")
+    cs.add_argument("--schemes", metavar="A,B", help="compare only these candidates (default: all of them)")
+    cs.add_argument("--samples", type=_positive, default=100, metavar="N", help="evaluation samples (default 100)")
+    cs.add_argument("--device-samples", type=_positive, default=10, metavar="N",
+                    help="samples checked byte for byte on the board per scheme (default 10)")
+    cs.add_argument("--runs", type=_positive, default=3, metavar="N", help="latency runs per scheme (default 3)")
+    cs.add_argument("--jobs", type=_positive, metavar="N",
+                    help="schemes measured at once, each in its own process (default: the CPU count)")
+    cs.add_argument("--allow-soft-float", action="store_true",
+                    help="on a board without an FPU, deploy schemes with float32 ops too (soft float)")
+    cs.add_argument("--out", metavar="DIR", help="where the models and builds go (default build/compare-MODEL-BOARD)")
+    cs.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
+                    help="range of --calib random (default -1,1)")
+    cs.add_argument("--random-count", type=_positive, default=100, metavar="N", help="samples of --calib random")
+    cs.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    cs.add_argument("--html", metavar="FILE", help="also write an HTML page with the plots (Pareto fronts marked)")
+    cs.set_defaults(fn="compare:cmd_compare_schemes")
+
     v = sub.add_parser("validate", help="check an int8 model: accuracy, and generated C vs LiteRT and TFLM")
     v.add_argument("model", help="int8 .tflite")
     v.add_argument("--keras", metavar="FLOAT_MODEL", help="the float model, for accuracy / SQNR")

@@ -100,7 +100,7 @@ def compare_calibrations(
         raise EdgeqError(f"{model_path} is already a TFLite model; comparing calibrations needs the float model",
                          hint="pass the Keras model (.keras/.h5) or SavedModel it came from")
     cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
-    evalset = _evaluation_set(data, cal, loaded, samples)
+    evalset = evaluation_set(data, cal, loaded, samples)
     if metric is None:
         metric = "accuracy" if evalset.labels is not None else "sqnr"
     if metric == "accuracy" and evalset.labels is None:
@@ -145,7 +145,7 @@ def _num(v) -> float:
     return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def _evaluation_set(data, cal: Samples, loaded, samples: int | None) -> Samples:
+def evaluation_set(data, cal: Samples, loaded, samples: int | None) -> Samples:
     """The float samples the models are measured on: ``data`` (with its labels, if any), else the
     calibration samples; at most ``samples`` of them."""
     if data is None:

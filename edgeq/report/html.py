@@ -33,10 +33,12 @@ from edgeq.errors import EdgeqError
 from edgeq.files import write_atomic
 from edgeq.report.format import accuracy_line, fmt, pct, short_name
 from edgeq.report.plots import (DPI, buffer_name, plot_calibrations, plot_gain, plot_latency, plot_layer_sqnr,
-                                plot_memory_plan)
-from edgeq.report.tables import COLUMNS, calibration_legend, ranking_rows, step_rows, table_rows
+                                plot_memory_plan, plot_scheme_tradeoffs)
+from edgeq.report.tables import (COLUMNS, calibration_legend, ranking_rows, scheme_columns, scheme_legend,
+                                 scheme_rows, step_rows, table_rows)
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.flows.compare_schemes import SchemeComparison
     from edgeq.quality.calibrations import CalibrationComparison
     from edgeq.quality.sensitivity import Analysis, PartialResult
     from edgeq.flows.convert_and_flash import FlowResult
@@ -360,4 +362,28 @@ def calibration_report(c: CalibrationComparison, path: str | Path) -> Path:
     r.add_table("methods", list(COLUMNS[:-1]) + ["best"], table_rows(c),
                 note="SQNR and cosine: all outputs of the int8 model (dequantized) against the float model; "
                      "clipped tensors: activations whose range the method narrowed below min/max")
+    return r.write(path)
+
+
+def scheme_report(c: SchemeComparison, path: str | Path) -> Path:
+    """The scheme comparison as a self-contained HTML page: accuracy vs flash (model bytes without a board)
+    and vs latency with the Pareto fronts marked, then the table and what its numbers are."""
+    b = c.board
+    r = Report(f"quantization schemes: {Path(c.model).name}",
+               subtitle=(f"on {b.name} ({b.cpu.core}, {b.clock.hz / 1e6:g} MHz"
+                         f"{', emulated in QEMU' if b.emulated else ''})" if b is not None else "on the host (no board)"))
+    size = c.size_key
+    points = [{"scheme": x.scheme, "accuracy": x.accuracy, "size": getattr(x, size), "latency": x.latency_median,
+               "pareto_size": x.pareto_size, "pareto_latency": x.pareto_latency} for x in c.rows]
+    unit = next((x.latency_unit for x in c.rows if x.latency_unit), None)
+    acc_label = "accuracy (%)" if c.metric == "accuracy" else "top-1 agreement with float (%)"
+    legend = scheme_legend(c)
+    if any(p["accuracy"] is not None and p["size"] is not None for p in points):
+        r.add_plot("accuracy vs flash and latency, Pareto front marked",
+                   plot_scheme_tradeoffs(points, "flash (bytes)" if b is not None else "model (bytes)",
+                                         f"latency ({unit})" if unit else None, acc_label),
+                   caption=legend[-1])
+    r.add_table("schemes", scheme_columns(c), scheme_rows(c), note=" ".join(legend[:-1]))
+    if c.notes:
+        r.add_text("\n\n".join(c.notes), title="notes")
     return r.write(path)

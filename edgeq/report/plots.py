@@ -286,3 +286,63 @@ def plot_gain(layers: list[dict]):
     ax.set_xlabel("output SQNR gain with only this op in float32 (dB); grey: the quantizer cannot keep it float")
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+def plot_scheme_tradeoffs(rows: Sequence[dict], size_label: str, latency_label: str | None,
+                          accuracy_label: str = "accuracy (%)") -> Figure:
+    """Accuracy vs size and, when measured, accuracy vs latency, one point per scheme; the Pareto front of
+    each (the flow's ``pareto_size`` / ``pareto_latency`` flags) drawn as a red staircase through red stars.
+
+    ``rows``: dicts with ``scheme``, ``accuracy`` (0..1), ``size``, ``latency`` and the two flags; rows
+    missing a coordinate are left out of that panel (they are in the table, with their reason).
+    """
+    from matplotlib.lines import Line2D
+
+    panels = [("size", "pareto_size", size_label)]
+    if latency_label is not None and any(r.get("latency") is not None for r in rows):
+        panels.append(("latency", "pareto_latency", latency_label))
+    fig = _figure(11 if len(panels) == 2 else 6.5, 4.6)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    drawn = False
+    for ax, (key, flag, label) in zip(axes, panels):
+        pts = [r for r in rows if r.get(key) is not None and r.get("accuracy") is not None]
+        span = max((r[key] for r in pts), default=1) or 1
+        placed: list[tuple[float, float]] = []
+        for r in pts:
+            on = bool(r.get(flag))
+            x, y = r[key], 100.0 * r["accuracy"]
+            ax.plot([x], [y], marker="*" if on else "o", markersize=13 if on else 8,
+                    color=RED if on else BLUE, linestyle="none", zorder=4 if on else 3)  # the front on top
+            # schemes at (nearly) the same point get their names stacked, not printed over each other
+            k = sum(1 for px, py in placed if abs(px - x) < 0.08 * span and abs(py - y) < 0.05)
+            placed.append((x, y))
+            ax.annotate(r["scheme"], (x, y), textcoords="offset points", xytext=(7, 5 + 12 * k), fontsize=8.5)
+            drawn = True
+        front = sorted((r for r in pts if r.get(flag)), key=lambda r: (r[key], -r["accuracy"]))
+        if len(front) > 1:  # the staircase: each step the cheapest point of that accuracy
+            xs, ys = [], []
+            for r in front:
+                if xs:
+                    xs.append(r[key])
+                    ys.append(ys[-1])
+                xs.append(r[key])
+                ys.append(100.0 * r["accuracy"])
+            ax.plot(xs, ys, color=RED, linewidth=1.2, alpha=0.8, zorder=2)
+        if pts:
+            acc = [100.0 * r["accuracy"] for r in pts]
+            pad = max(0.5, (max(acc) - min(acc)) * 0.25)
+            ax.set_ylim(min(acc) - pad, min(100.0, max(acc)) + pad)
+            hi = max(r[key] for r in pts)
+            ax.set_xlim(0, hi * 1.25 if hi > 0 else 1)
+        ax.set_xlabel(label)
+        ax.set_ylabel(accuracy_label)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{accuracy_label.split(' (')[0]} vs {label.split(' (')[0]}"
+                     + (" size" if key == "size" else ""), loc="left", fontsize=11)
+    if not drawn:
+        raise ValueError("plot_scheme_tradeoffs: no scheme has both an accuracy and a size")
+    axes[-1].legend(handles=[Line2D([], [], marker="*", color=RED, linestyle="-", markersize=11,
+                                    label="Pareto front (nothing better for less)"),
+                             Line2D([], [], marker="o", color=BLUE, linestyle="none", label="dominated")],
+                    loc="lower right", fontsize=8)
+    return fig

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgeq.report.format import db, pct, short_name
+from edgeq.report.format import db, fmt, pct, short_name
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.flows.compare_schemes import SchemeComparison
     from edgeq.quality.calibrations import CalibrationComparison
     from edgeq.quality.sensitivity import Analysis, PartialResult
 
@@ -78,3 +79,63 @@ def calibration_legend(c: CalibrationComparison) -> str:
     if c.float_accuracy is not None:
         text += f"; float model accuracy {pct(c.float_accuracy)}"
     return text
+
+
+# --- compare-schemes ------------------------------------------------------------------------------
+
+def scheme_columns(c: SchemeComparison, detail: bool = True) -> list[str]:
+    """The columns of the scheme comparison: the board's measurements only when there is a board;
+    ``detail`` adds how each model was made and the reason for missing figures (the terminal prints those
+    below the table instead, see :func:`scheme_details`)."""
+    cols = ["scheme"] + (["how"] if detail else [])
+    cols += ["accuracy" if c.metric == "accuracy" else "top-1 as float", "SQNR dB", "model B"]
+    if c.board is not None:
+        cols += ["flash B", "RAM B", "latency", "energy µJ", "bit-exact"]
+    else:
+        cols += ["arena B"]
+    return cols + ["Pareto"] + (["note"] if detail else [])
+
+
+def scheme_rows(c: SchemeComparison, detail: bool = True) -> list[list[str]]:
+    """The comparison as text cells in :func:`scheme_columns` order."""
+    rows = []
+    for r in c.rows:
+        row = [r.scheme] + ([r.how] if detail else [])
+        row += [pct(r.accuracy), db(r.sqnr_db), fmt(r.model_bytes)]
+        if c.board is not None:
+            exact = "-" if r.bit_exact is None else ("yes" if r.bit_exact else
+                                                     "within tol." if r.device_ok else "NO")
+            row += [fmt(r.flash_bytes), fmt(r.ram_bytes), fmt(r.latency_median),
+                    "-" if r.energy_uj is None else f"{r.energy_uj:,.1f}", exact]
+        else:
+            row += [fmt(r.arena_bytes)]
+        front = [k for k, on in (("size", r.pareto_size), ("latency", r.pareto_latency)) if on]
+        rows.append(row + [", ".join(front)] + ([r.reason or ""] if detail else []))
+    return rows
+
+
+def scheme_details(c: SchemeComparison) -> list[str]:
+    """One line per scheme: how its model was made, and why figures are missing when they are."""
+    return [f"{r.scheme}: {r.how}" + (f" -- {r.reason}" if r.reason else "") for r in c.rows]
+
+
+def scheme_legend(c: SchemeComparison) -> list[str]:
+    """What the table's numbers are, line by line."""
+    what = ("top-1 accuracy on the labels" if c.metric == "accuracy"
+            else "top-1 agreement with the float model (no labels)")
+    lines = [f"accuracy: {what}, {c.samples} samples of {c.data}, each model in LiteRT's reference kernels; "
+             "SQNR: all outputs vs the float model" + (f"; float model accuracy {pct(c.float_accuracy)}"
+                                                        if c.float_accuracy is not None else "")]
+    if c.board is None:
+        lines.append("host only (no --board): model bytes and the arena of the memory plan; no flash, latency or "
+                     "energy")
+    else:
+        b = c.board
+        lines.append(f"on {b.name} ({b.cpu.core}, {b.clock.hz / 1e6:g} MHz{', emulated' if b.emulated else ''}): "
+                     "flash = whole bench image; RAM = arena + state + measured stack; latency = median, in "
+                     f"{next((r.latency_unit for r in c.rows if r.latency_unit), b.counter_unit)}; bit-exact = "
+                     "every device output byte equal to LiteRT's (float32 outputs: within the stated tolerance)")
+        lines.append(f"energy: {c.energy_note}" if c.energy_note else "energy: the board file has no [power] table")
+    lines.append("Pareto: on the front of accuracy vs " + ("flash" if c.board is not None else "model bytes")
+                 + " (size) or vs latency: no other scheme is as accurate for less")
+    return lines

@@ -12,10 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgeq.report.format import accuracy_line, kb, pct
-from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, step_rows,
-                                 table_rows)
+from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, scheme_columns,
+                                 scheme_details, scheme_legend, scheme_rows, step_rows, table_rows)
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
+    from edgeq.flows.compare_schemes import SchemeComparison
     from edgeq.quality.calibrations import CalibrationComparison
     from edgeq.quality.op_coverage import OpCoverage
     from edgeq.quality.sensitivity import Analysis, PartialResult
@@ -48,6 +49,24 @@ def progress_bars():
             return lambda: prog.advance(task)
 
         yield make
+
+
+@contextlib.contextmanager
+def scheme_bars():
+    """Yields ``update(scheme, stage, done, total)``: one bar per scheme (on stderr, gone when done), showing
+    the stage that scheme is in."""
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=not sys.stderr.isatty())
+    with prog:
+        tasks: dict[str, object] = {}
+
+        def update(scheme: str, stage: str, done: int, total: int) -> None:
+            desc = f"{scheme:<14} {stage}"
+            if scheme not in tasks:
+                tasks[scheme] = prog.add_task(desc, total=total)
+            prog.update(tasks[scheme], description=desc, completed=done, total=max(total, 1))
+
+        yield update
 
 
 def quantize_table(r) -> None:
@@ -324,3 +343,19 @@ def comparison_table(c: CalibrationComparison) -> None:
     console.print(calibration_legend(c))
     if c.calibration_warning:
         err_console.print(f"[bold yellow]warning:[/] {c.calibration_warning}")
+
+
+def scheme_table(c: SchemeComparison) -> None:
+    """`edgeq compare-schemes`: one row per scheme, then how each model was made and what the numbers are."""
+    where = f"on {c.board.name}" if c.board is not None else "on the host"
+    t = Table(title=f"quantization schemes: {Path(c.model).name} {where}")
+    for col in scheme_columns(c, detail=False):
+        t.add_column(col, justify="left" if col in ("scheme", "Pareto") else "right", no_wrap=col != "Pareto",
+                     overflow="fold", min_width=len("latency") if col == "Pareto" else None)
+    for r, row in zip(c.rows, scheme_rows(c, detail=False)):
+        t.add_row(*row, style="dim" if r.reason else None)
+    console.print(t)
+    for line in scheme_details(c) + scheme_legend(c):
+        console.print(line)
+    for n in c.notes:
+        console.print(f"note: {n}")

@@ -151,6 +151,19 @@ class Qemu:
 
 
 @dataclass(frozen=True)
+class Power:
+    """Run-mode supply of the board's MCU from its datasheet (``[power]``): what an inference costs in
+    energy. ``part`` names the MCU the figures are for (on an emulated board, the real part whose figures
+    it borrows); ``run_current_ma`` is the typical run-mode current at the board's ``clock.hz``;
+    ``source`` cites the document and table."""
+
+    part: str
+    run_current_ma: float
+    supply_v: float
+    source: str
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     description: str
@@ -163,6 +176,7 @@ class Board:
     cycle_counter: CycleCounter
     flash: Flash
     qemu: Qemu | None
+    power: Power | None = None
 
     # ---- compiler / linker
     def cpu_flags(self) -> list[str]:
@@ -243,6 +257,27 @@ class Board:
             return float(raw)
         assert self.qemu is not None
         return raw * 1e9 / self.clock.hz / (1 << self.qemu.icount_shift)
+
+    # ---- energy
+    def energy_uj(self, cycles: float) -> float | None:
+        """Energy of ``cycles`` CPU cycles in microjoules: cycles / clock x run current x supply voltage
+        (``[power]``; None when the board file has none). On an emulated board the caller passes
+        instructions (:attr:`counter_unit`): an estimate for the real part ``power.part``, one instruction
+        per cycle."""
+        if self.power is None:
+            return None
+        return cycles / self.clock.hz * self.power.run_current_ma * self.power.supply_v * 1e3
+
+    @property
+    def energy_note(self) -> str | None:
+        """What an energy figure of this board is (None without ``[power]``)."""
+        p = self.power
+        if p is None:
+            return None
+        basis = (f"estimate: QEMU instructions as cycles x the {p.part} datasheet current" if self.emulated
+                 else f"cycles x the {p.part} datasheet current")
+        return (f"{basis} ({p.run_current_ma:g} mA at {self.clock.hz / 1e6:g} MHz, {p.supply_v:g} V; "
+                f"{p.source})")
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -441,6 +476,26 @@ def _parse_flash(t: _Table, emulated: bool) -> Flash:
     return Flash(method, **kw)
 
 
+def _positive_number(hi: float):
+    def check(v) -> str | None:
+        return None if 0 < v <= hi else f"is not in (0, {hi:g}]"
+
+    return check
+
+
+def _parse_power(t: _Table) -> Power:
+    part = t.get("part", str, "the MCU the figures are for, e.g. \"STM32F446RE\" (on an emulated board: the real "
+                 "part whose figures it borrows)", check=lambda v: None if v.strip() else "is empty")
+    current = t.get("run_current_ma", (int, float), "the datasheet's typical run-mode current in mA at clock.hz",
+                    check=_positive_number(1000.0))
+    volts = t.get("supply_v", (int, float), "the supply voltage in V the current is given for, e.g. 3.3",
+                  check=_positive_number(5.5))
+    source = t.get("source", str, "the datasheet title, document number and table the figures come from",
+                   check=lambda v: None if len(v.strip()) >= 10 else "does not cite a document")
+    t.done()
+    return Power(part.strip(), float(current), float(volts), source.strip())
+
+
 def _parse(path: Path, data: dict[str, Any]) -> Board:
     top = _Table(path, "", data)
     name = top.get("name", str, f"add name = \"{path.stem}\"",
@@ -509,9 +564,11 @@ def _parse(path: Path, data: dict[str, Any]) -> Board:
                         check=lambda v: None if all(isinstance(x, str) for x in v) else "must be strings")
         q_t.done()
         qemu = Qemu(machine, shift, tuple(extra))
+    pw_t = top.table("power", "add [power] part, run_current_ma, supply_v and source", default=None)
+    power = _parse_power(pw_t) if pw_t is not None else None
     top.done()
     return Board(name, description, emulated, path, cpu, Memory(flash_r, ram_r, stack, ext), clock, uart,
-                 CycleCounter(kind), flash, qemu)
+                 CycleCounter(kind), flash, qemu, power)
 
 
 def board_names() -> list[str]:

@@ -230,6 +230,12 @@ EMU = (BOARDS_DIR / "mps2-an386.toml").read_text()
      "memory.external", "overlaps memory.ram"),
     (BASE.replace("stack_bytes", 'external = { origin = 0x90000002, length = 0x100, kind = "psram" }\nstack_bytes'),
      "memory.external", "4-byte aligned"),
+    (BASE.replace("run_current_ma = 0.44", "run_current_ma = 0"), "power.run_current_ma", "is not in (0, 1000]"),
+    (BASE.replace("run_current_ma = 0.44", 'run_current_ma = "0.44"'), "power.run_current_ma", "must be int or float"),
+    (BASE.replace("supply_v = 3.3", "supply_v = 33"), "power.supply_v", "is not in (0, 5.5]"),
+    (BASE.replace("supply_v = 3.3\n", ""), "power.supply_v", "is missing"),
+    (BASE.replace('source = "STM32L4R5', 'source = "ds"\nsourc = "STM32L4R5'), "power.source", "does not cite"),
+    (BASE.replace("[power]\n", "[power]\nidle_current_ma = 1\n"), "power.idle_current_ma", "not a known key"),
 ])
 def test_invalid_board_files(tmp_path, text, key, words):
     p = _write(tmp_path, text)
@@ -264,6 +270,33 @@ def test_external_memory_key(tmp_path):
     with pytest.raises(EdgeqError) as ei:
         load_board(_write(tmp_path, f446, "nucleo-f446re"))
     assert "key 'memory.external'" in ei.value.what and "st-flash" in ei.value.what and "openocd" in ei.value.hint
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_BOARDS))
+def test_every_board_cites_its_power_figures(name):
+    """Every board of the spec names the part its run-mode current is for and the datasheet it comes from;
+    an emulated board borrows a real part's figures and says which (its energy is an estimate). A board
+    file without [power] loads; its energy is unknown (test_energy_arithmetic)."""
+    b = load_board(name)
+    p = b.power
+    assert p is not None and p.part and ("datasheet" in p.source.lower() or "specification" in p.source.lower())
+    assert 0 < p.run_current_ma < 100 and 1.7 <= p.supply_v <= 3.6
+    note = b.energy_note
+    assert p.part in note and p.source in note and ("estimate: QEMU instructions" in note) == b.emulated
+    if b.emulated:
+        assert "(Cortex-M" in p.part or b.name == "netduinoplus2"  # an FPGA image names the core it stands for
+
+
+def test_energy_arithmetic(tmp_path):
+    """energy = cycles / clock x current x voltage, from the board file's own numbers; a board file without
+    [power] still loads and has no energy."""
+    b = load_board("nucleo-l4r5zi")  # 4 MHz, 0.44 mA, 3.3 V: 1 M cycles = 0.25 s x 1.452 mW = 363 uJ
+    assert b.energy_uj(1_000_000) == pytest.approx(1e6 / 4e6 * 0.44e-3 * 3.3 * 1e6)
+    assert b.energy_uj(1_000_000) == pytest.approx(363.0)
+    an386 = load_board("mps2-an386")
+    assert an386.energy_uj(25_000_000) == pytest.approx(an386.power.run_current_ma * an386.power.supply_v * 1e3)
+    bare = load_board(_write(tmp_path, BASE.split("\n[power]")[0].rsplit("\n#", 1)[0] + "\n"))
+    assert bare.power is None and bare.energy_uj(1000) is None and bare.energy_note is None
 
 
 def test_bad_toml_and_unknown_board(tmp_path):
