@@ -1,5 +1,12 @@
 #include "float32_conv.h"
 
+/* total + the n products of x and the filter weights from index w (float, or int8 times its channel's scale) */
+static float conv_run(const edgeq_conv_f32_params *p, float total, const float *x, int32_t w, int32_t oc,
+                      int32_t n) {
+  if (p->weights_s8) return edgeq_dot_f32_s8w(total, x, p->weights_s8 + w, p->scales[oc], n);
+  return edgeq_dot_f32(total, x, p->weights + w, n);
+}
+
 void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out) {
   const int32_t groups = p->in_c / p->filter_in_c;
   const int32_t oc_per_group = p->out_c / groups;
@@ -20,17 +27,17 @@ void edgeq_conv_f32(const edgeq_conv_f32_params *p, const float *in, float *out)
         edgeq_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
         for (oc = 0; oc < p->out_c; ++oc) {
           const int32_t group = oc / oc_per_group;
-          const float *w = p->weights + oc * p->k_h * p->k_w * fin;
+          const int32_t w0 = oc * p->k_h * p->k_w * fin; /* this filter's first weight */
           float total = 0.0f;
           for (ky = ky0; ky < ky1; ++ky) {
             const int32_t iy = iy0 + p->dilation_h * ky;
             const float *xrow = in + ((b * p->in_h + iy) * p->in_w) * p->in_c + group * fin;
-            const float *wrow = w + ky * p->k_w * fin;
+            const int32_t wrow = w0 + ky * p->k_w * fin;
             if (row_run) {
-              total = edgeq_dot_f32(total, xrow + (ix0 + kx0) * p->in_c, wrow + kx0 * fin, (kx1 - kx0) * fin);
+              total = conv_run(p, total, xrow + (ix0 + kx0) * p->in_c, wrow + kx0 * fin, oc, (kx1 - kx0) * fin);
             } else {
               for (kx = kx0; kx < kx1; ++kx) {
-                total = edgeq_dot_f32(total, xrow + (ix0 + p->dilation_w * kx) * p->in_c, wrow + kx * fin, fin);
+                total = conv_run(p, total, xrow + (ix0 + p->dilation_w * kx) * p->in_c, wrow + kx * fin, oc, fin);
               }
             }
           }
@@ -59,8 +66,17 @@ void edgeq_depthwise_conv_f32(const edgeq_depthwise_conv_f32_params *p, const fl
             float total = 0.0f;
             for (ky = ky0; ky < ky1; ++ky) {
               const float *x = in + ((b * p->in_h + iy0 + p->dilation_h * ky) * p->in_w + ix0) * p->in_c + ic;
-              const float *w = p->weights + ky * p->k_w * p->out_c + oc;
-              for (kx = kx0; kx < kx1; ++kx) total += x[p->dilation_w * kx * p->in_c] * w[kx * p->out_c];
+              const int32_t w = ky * p->k_w * p->out_c + oc;
+              if (p->weights_s8) {
+                const int8_t *ws = p->weights_s8 + w;
+                const float scale = p->scales[oc];
+                for (kx = kx0; kx < kx1; ++kx) {
+                  total += x[p->dilation_w * kx * p->in_c] * ((float)ws[kx * p->out_c] * scale);
+                }
+              } else {
+                const float *wf = p->weights + w;
+                for (kx = kx0; kx < kx1; ++kx) total += x[p->dilation_w * kx * p->in_c] * wf[kx * p->out_c];
+              }
             }
             y[oc] = edgeq_clampf(total + (p->bias ? p->bias[oc] : 0.0f), p->act_min, p->act_max);
           }
