@@ -123,3 +123,59 @@ def test_a_dequantized_weight_read_by_another_op_stays_a_dequantize():
     assert deq in kept.ops and fc in kept.ops
     lowered = lower_tflite(weight_only_model("fully_connected", True))
     assert {op.kind for op in lowered.ops} == {"FULLY_CONNECTED"}
+
+
+def _s8w_conv_is_safe(geo: dict, in_c: int, out_c: int, margin: int) -> bool:
+    """Simulate edgeq_conv_f32_s8w's reads and writes (float32_conv.c: rows in raster order, in a row channel
+    by channel, each channel's pixels left to right, each window's valid taps) with the output starting
+    ``margin`` bytes below the input: no output element may land on an input element read later."""
+    from edgeq.passes.lower.geometry import tap_range
+
+    def taps(origin, dil, k, n):
+        lo, hi = tap_range(np.array(origin), dil, k, n)
+        return range(int(lo), int(hi))
+
+    last_read: dict[int, int] = {}
+    writes: list[tuple[int, int]] = []
+    t = 0
+    for b in range(geo["batches"]):
+        for oy in range(geo["out_h"]):
+            iy0 = oy * geo["stride_h"] - geo["pad_h"]
+            for oc in range(out_c):
+                for ox in range(geo["out_w"]):
+                    ix0 = ox * geo["stride_w"] - geo["pad_w"]
+                    for ky in taps(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"]):
+                        for kx in taps(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"]):
+                            iy, ix = iy0 + ky * geo["dilation_h"], ix0 + kx * geo["dilation_w"]
+                            for ic in range(in_c):
+                                last_read[((b * geo["in_h"] + iy) * geo["in_w"] + ix) * in_c + ic] = t
+                                t += 1
+                    writes.append((t, ((b * geo["out_h"] + oy) * geo["out_w"] + ox) * out_c + oc))
+                    t += 1
+    assert margin % 4 == 0
+    return all(last_read.get(e - margin // 4, -1) < when for when, e in writes)
+
+
+@pytest.mark.parametrize("case", [
+    dict(in_hw=(6, 7), k=3, stride=1, padding="SAME", dilation=1),
+    dict(in_hw=(7, 6), k=3, stride=2, padding="SAME", dilation=1),
+    dict(in_hw=(8, 5), k=2, stride=1, padding="VALID", dilation=2),
+    dict(in_hw=(5, 5), k=1, stride=1, padding="VALID", dilation=1),
+], ids=["same-s1", "same-s2", "valid-dilated", "1x1"])
+def test_weight_only_conv_overlap_margin_is_safe(case):
+    """The per-row overlap margin the lowering gives edgeq_conv_f32_s8w (geometry.raster_overlap_margin
+    with per_row) holds for the kernel's read/write order, where the per-pixel margin of the float kernel
+    (edgeq_conv_f32) does not."""
+    from edgeq.passes.lower.geometry import compute_out_size, compute_padding, raster_overlap_margin
+
+    (in_h, in_w), k, s, pad, d = case["in_hw"], case["k"], case["stride"], case["padding"], case["dilation"]
+    out_h, out_w = compute_out_size(pad, in_h, k, s, d), compute_out_size(pad, in_w, k, s, d)
+    geo = dict(batches=1, in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w, k_h=k, k_w=k, stride_h=s, stride_w=s,
+               dilation_h=d, dilation_w=d, pad_h=compute_padding(s, d, in_h, k, out_h),
+               pad_w=compute_padding(s, d, in_w, k, out_w))
+    pixel_margin_unsafe = []
+    for in_c, out_c in ((3, 3), (2, 5), (5, 2)):
+        m = raster_overlap_margin(geo, in_c, out_c, 4, 4, per_row=True)
+        assert _s8w_conv_is_safe(geo, in_c, out_c, m), (case, in_c, out_c, m)
+        pixel_margin_unsafe.append(not _s8w_conv_is_safe(geo, in_c, out_c, raster_overlap_margin(geo, in_c, out_c, 4, 4)))
+    assert any(pixel_margin_unsafe) or case["k"] == 1, case

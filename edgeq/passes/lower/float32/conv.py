@@ -24,8 +24,10 @@ def _window_op_f32(g: Graph, op: Op, ctx: LowerCtx, depthwise: bool) -> Lowered:
     lo, hi = float_act_range(op)
     bias = float_bias(g, op, 2, out_c)
     weights, int8_weights = weight_fields(g, op, w, out_c, axis=3 if depthwise else 0)
+    # weight-only CONV_2D: edgeq_conv_f32_s8w, row by row, one filter dequantized at a time into scratch
+    s8w = w.dtype == "int8" and not depthwise
     return Lowered(
-        kernel=f"edgeq_{kind}_f32",
+        kernel=f"edgeq_{kind}_f32" + ("_s8w" if s8w else ""),
         struct=f"edgeq_{kind}_f32_params",
         source="float32_conv",
         fields=(
@@ -36,10 +38,12 @@ def _window_op_f32(g: Graph, op: Op, ctx: LowerCtx, depthwise: bool) -> Lowered:
             *int8_weights,
         ),
         args=(x.id, y.id),
-        # float32_conv.c (both kernels): pixels in raster order; each pixel's window (valid taps only,
+        # float32_conv.c (edgeq_conv_f32, edgeq_depthwise_conv_f32): pixels in raster order (edgeq_conv_f32_s8w:
+        # rows in raster order, per_row); each pixel's window (valid taps only,
         # channels from its group's first, >= channel 0) is read before any later pixel's, its outputs
         # written in between
-        overlap_margin=raster_overlap_margin(geo, in_c, out_c, 4, 4),
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c, 4, 4, per_row=s8w),
+        scratch_bytes=geo["k_h"] * geo["k_w"] * extra[1] * 4 if s8w else 0,  # one filter of floats
     )
 
 
