@@ -4,8 +4,8 @@
  * the window at input row iy0, column ix0) of filter w (float, [k_h][k_w][filter_in_c]) in the reference's
  * (ky, kx, ic) order, + bias, clamped. With one group and no column dilation (row_run) the valid taps of a
  * filter row are contiguous in both the input row and the filter: one run of (kx1 - kx0) * fin products. */
-static float conv_window(const edgeq_conv_f32_params *p, const float *in, int32_t b, int32_t iy0, int32_t ix0,
-                         int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t oc, const float *w) {
+EDGEQ_INLINE float conv_window(const edgeq_conv_f32_params *p, const float *in, int32_t b, int32_t iy0, int32_t ix0,
+                               int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t oc, const float *w) {
   const int32_t fin = p->filter_in_c;
   const int32_t group = oc / (p->out_c / (p->in_c / fin));
   const int32_t row_run = p->in_c == fin && p->dilation_w == 1;
