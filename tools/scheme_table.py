@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/scheme_table.py [--board mps2-an386] [--models resnet8,kws_dscnn] [--json F]
     .venv/bin/python tools/scheme_table.py --soft-float     # weight-only vs int8 on mps2-an385 (no FPU)
+    .venv/bin/python tools/scheme_table.py --hybrid         # a dynamic-range model: edgeq's form vs LiteRT's
 
 Each (model, scheme) goes through ``convert_and_flash`` (quantize, validate, generate, build, run on the
 board, outputs checked against LiteRT on the device): float32 and weight-only from the Keras model in
@@ -12,6 +13,10 @@ high-water mark) and the median instructions per inference (QEMU -icount, as the
 ``--soft-float`` builds kws_dscnn's weight-only model for mps2-an385 (Cortex-M3, no FPU) with
 ``allow_soft_float`` and its int8 model, and prints the instruction ratio quoted by the refusal
 (edgeq.frontend.islands.SOFT_FLOAT_RATIO).
+``--hybrid`` converts examples/digits/digits_cnn.keras to a dynamic-range .tflite (the TFLite converter with
+Optimize.DEFAULT and no representative data) and compares, on the 450 held-out digits, LiteRT running it with
+its hybrid kernels against LiteRT running the weight-only form edgeq deploys (quality.compare.float_error's
+relative difference, and top-1 agreement).
 """
 
 from __future__ import annotations
@@ -42,6 +47,33 @@ def measure(model: str, scheme: str, board: str, out: Path, runs: int, allow_sof
             "unit": r.latency.unit, "device_ok": r.ok}
 
 
+def hybrid_difference(out: Path) -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    from edgeq.flows.quantize import quantize_model
+    from edgeq.frontend.runtime import import_keras
+    from edgeq.quality.compare import float_error
+    from edgeq.quality.references import LiteRT
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(
+        import_keras().models.load_model(ROOT / "examples" / "digits" / "digits_cnn.keras"))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "digits_hybrid.tflite"
+    path.write_bytes(converter.convert())
+    deployed = quantize_model(path, None)
+    x = np.load(ROOT / "examples" / "digits" / "test.npz")["x"].astype(np.float32)
+    ours, hybrid = LiteRT(deployed.tflite), LiteRT(path.read_bytes())
+    errs, agree = [], 0
+    for k in range(len(x)):
+        a, b = ours.run([x[k:k + 1]])[0], hybrid.run([x[k:k + 1]])[0]
+        errs.append(float_error(a, b)[1])
+        agree += int(np.argmax(a) == np.argmax(b))
+    print(f"digits_cnn dynamic-range, {len(x)} samples: weight-only form vs LiteRT hybrid kernels: relative "
+          f"difference max {max(errs):.3g}, median {float(np.median(errs)):.3g}; top-1 agreement {agree}/{len(x)}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="mps2-an386")
@@ -49,11 +81,15 @@ def main(argv=None) -> int:
     ap.add_argument("--schemes", default="float32,weight-only,int8")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--soft-float", action="store_true", help="kws_dscnn weight-only vs int8 on mps2-an385")
+    ap.add_argument("--hybrid", action="store_true", help="a dynamic-range model vs the weight-only form")
     ap.add_argument("--out", help="build folder (default: a temporary one)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="edgeq-scheme-table-"))
+    if a.hybrid:
+        hybrid_difference(out)
+        return 0
     rows = []
     if a.soft_float:
         for scheme in ("weight-only", "int8"):
