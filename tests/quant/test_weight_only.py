@@ -141,3 +141,26 @@ def test_weight_only_on_mps2_an386(tmp_path):
     # the image holds the int8 weights (plus float biases and scales), far less than their float32 bytes
     n = sum(w.numel for w in _weights(Path(r.model.tflite).read_bytes()))
     assert n <= r.memory.weights_bytes < 2 * n
+
+
+def test_quantizer_and_hybrid_rewrite_run_in_the_real_worker(digits, hybrid_path, monkeypatch):
+    """Both native steps go through edgeq's worker process (edgeq.isolation), with the same results as in
+    this process (the rest of the suite runs calls in-process)."""
+    from edgeq import isolation
+    from edgeq.frontend.load import load_model
+    from edgeq.frontend.tflite.kind import ensure_supported
+    from edgeq.frontend.weight_only import weight_only_tflite
+
+    in_process = ensure_supported(load_model(hybrid_path))
+    isolation.shutdown()
+    monkeypatch.setenv("EDGEQ_ISOLATION", "process")
+    try:
+        assert ensure_supported(load_model(hybrid_path)) == in_process
+        from edgeq.frontend.convert import float_tflite_bytes
+
+        wo = weight_only_tflite(float_tflite_bytes(load_model(MODEL)), per_channel=True)
+        assert tflite_scheme(wo) == "weight-only"
+        assert sorted(w.data.tobytes() for w in _weights(wo)) == sorted(
+            w.data.tobytes() for w in _weights(digits["per-channel"].tflite))
+    finally:
+        isolation.shutdown()
