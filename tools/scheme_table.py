@@ -3,6 +3,7 @@
     .venv/bin/python tools/scheme_table.py [--board mps2-an386] [--models resnet8,kws_dscnn] [--json F]
     .venv/bin/python tools/scheme_table.py --soft-float     # weight-only vs int8 on mps2-an385 (no FPU)
     .venv/bin/python tools/scheme_table.py --hybrid         # a dynamic-range model: edgeq's form vs LiteRT's
+    .venv/bin/python tools/scheme_table.py --trace          # weight-only models: which ops differ from LiteRT
 
 Each (model, scheme) goes through ``convert_and_flash`` (quantize, validate, generate, build, run on the
 board, outputs checked against LiteRT on the device): float32 and weight-only from the Keras model in
@@ -17,6 +18,8 @@ high-water mark) and the median instructions per inference (QEMU -icount, as the
 Optimize.DEFAULT and no representative data) and compares, on the 450 held-out digits, LiteRT running it with
 its hybrid kernels against LiteRT running the weight-only form edgeq deploys (quality.compare.float_error's
 relative difference, and top-1 agreement).
+``--trace`` quantizes each model weight-only, runs the generated C on the host and LiteRT's reference on a few
+random inputs and prints, per op, how many output elements of the C differ from LiteRT's.
 """
 
 from __future__ import annotations
@@ -74,6 +77,34 @@ def hybrid_difference(out: Path) -> None:
           f"difference max {max(errs):.3g}, median {float(np.median(errs)):.3g}; top-1 agreement {agree}/{len(x)}")
 
 
+def trace_differences(models: list[str], samples: int = 3) -> None:
+    import numpy as np
+
+    from edgeq.codegen.emit import generate
+    from edgeq.flows.quantize import quantize_model
+    from edgeq.passes.pipeline import lower_tflite
+    from edgeq.quality.references import LiteRT
+    from edgeq.targets.host import HostModel
+
+    for model in models:
+        wo = quantize_model(MODELS / KERAS[model], None, scheme="weight-only").tflite
+        g = lower_tflite(wo)
+        host = HostModel(generate(g, Path(tempfile.mkdtemp(prefix="edgeq-trace-")) / "lib"))
+        ref = LiteRT(wo, preserve_all=True)
+        rng = np.random.default_rng(1)
+        shape = ref.interp.get_input_details()[0]["shape"]
+        diffs = {k: 0 for k in range(len(g.ops))}
+        for _ in range(samples):
+            x = rng.uniform(0, 1, shape).astype(np.float32)
+            _, seen = host.trace([x])
+            ref.run([x])
+            for k, op in enumerate(g.ops):
+                theirs = ref.interp.get_tensor(op.outputs[0]).reshape(-1)
+                diffs[k] += int(np.sum(np.frombuffer(seen[k], np.float32) != theirs))
+        print(f"{model} weight-only, {samples} random inputs: elements differing from LiteRT per op: "
+              + ", ".join(f"{k} {g.ops[k].kind} {n}" for k, n in diffs.items()))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="mps2-an386")
@@ -82,6 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--soft-float", action="store_true", help="kws_dscnn weight-only vs int8 on mps2-an385")
     ap.add_argument("--hybrid", action="store_true", help="a dynamic-range model vs the weight-only form")
+    ap.add_argument("--trace", action="store_true", help="weight-only models: per-op differences from LiteRT")
     ap.add_argument("--out", help="build folder (default: a temporary one)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
@@ -89,6 +121,9 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="edgeq-scheme-table-"))
     if a.hybrid:
         hybrid_difference(out)
+        return 0
+    if a.trace:
+        trace_differences(a.models.split(","))
         return 0
     rows = []
     if a.soft_float:
