@@ -20,7 +20,7 @@ def cmd_convert_and_flash(a) -> int:
         res = convert_and_flash(a.model, board_name=a.board, calib=a.calib, random_range=a.random_range,
                                 data=a.data, port=a.port, runs=a.runs, samples=a.samples, out_dir=a.out,
                                 scheme=a.scheme, calibration=a.calibration, progress=bars, say=say,
-                                state=parse_state_specs(a.state))
+                                state=parse_state_specs(a.state), allow_soft_float=a.allow_soft_float)
     report.summary_table(res)
     if a.profile:
         report.profile_table(res.profile, res.latency.unit)

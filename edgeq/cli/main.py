@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random' "
                         "(needed unless --scheme float32 or the model is an int8 .tflite)")
     q.add_argument("-o", "--output", required=True, help="output .tflite")
-    q.add_argument("--scheme", choices=("int8", "int16x8", "float32"), default="int8",
-                   help="int8 (default), int16x8 (int16 activations, int8 weights), or float32 (no quantization)")
+    q.add_argument("--scheme", choices=("int8", "int16x8", "float32", "weight-only"), default="int8",
+                   help="int8 (default), int16x8 (int16 activations, int8 weights), float32 (no quantization), or "
+                        "weight-only (int8 weights, float32 activations, for boards with an FPU; no --calib)")
     q.add_argument("--keep-float", type=_nonnegative, metavar="N",
                    help="leave the N ops whose quantization costs the most in float32 (see edgeq analyze)")
     q.add_argument("--max-drop", type=_percent, metavar="PCT",
@@ -229,8 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib", help="calibration data (as for quantize); not needed for an int8 .tflite")
     c.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
                    help="range of --calib random (default -1,1)")
-    c.add_argument("--scheme", choices=("int8", "int16x8", "float32"), default="int8",
-                   help="how a Keras model is converted: int8 (default), int16x8, or float32 (no quantization)")
+    c.add_argument("--scheme", choices=("int8", "int16x8", "float32", "weight-only"), default="int8",
+                   help="how a Keras model is converted: int8 (default), int16x8, float32 (no quantization), or "
+                        "weight-only (int8 weights, float32 activations)")
+    c.add_argument("--allow-soft-float", action="store_true",
+                   help="build float32 computation (weight-only, ops left float) for a board without an FPU anyway, "
+                        "in software floating point (several times slower than int8)")
     c.add_argument("--calibration", default="minmax", metavar="METHOD",
                    help="int8 activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
     c.add_argument("--data", help="validation data: .npz with one array per input (by name, x0..xN or x) and y for "

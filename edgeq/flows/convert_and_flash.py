@@ -111,9 +111,12 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
                       random_range=(-1.0, 1.0), data: str | None = None, port: str | None = None,
                       runs: int = 10, samples: int = 10, out_dir: str | Path | None = None,
                       progress=None, say=lambda msg: None, scheme: str = "int8",
-                      calibration: str = "minmax", state: tuple[str, ...] | None = None) -> FlowResult:
+                      calibration: str = "minmax", state: tuple[str, ...] | None = None,
+                      allow_soft_float: bool = False) -> FlowResult:
     """``state``: IN:OUT pairs of state fed back across invokes (None: paired by name, see
-    edgeq.frontend.state); a model with state is validated over its samples as one sequence of frames."""
+    edgeq.frontend.state); a model with state is validated over its samples as one sequence of frames.
+    A weight-only model (or an int8 conversion that left ops in float32) is refused for a board without an
+    FPU unless ``allow_soft_float``."""
     model_path = Path(model_path)
     target = target_for(board_name, port)
     board = target.board
@@ -123,14 +126,16 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     # 1. load and quantize (a quantized .tflite passes through); lower and check the fit
     say(f"[1/6] loading and quantizing {model_path}")
     is_tflite = model_path.suffix == ".tflite"
-    if calib is None and not is_tflite and scheme != "float32":
+    if calib is None and not is_tflite and scheme not in ("float32", "weight-only"):
         raise EdgeqError(f"{model_path} needs quantizing: give calibration data",
                          hint="--calib DATA (.npy/.npz/.bin), or --calib random for a quick, unrepresentative try")
-    q = quantize_model(model_path, calib or "random", random_range=random_range, progress=progress, scheme=scheme,
-                       calibration=calibration, state=state)
+    q = quantize_model(model_path, None if scheme == "weight-only" else (calib or "random"),
+                       random_range=random_range, progress=progress, scheme=scheme, calibration=calibration,
+                       state=state)
     tflite = q.tflite
-    if q.scheme == "int8+float32" and not is_tflite and scheme == "int8" and not board.cpu.has_fpu:
-        refuse_float_ops(tflite, str(model_path), board.name)  # ops TFLite has no int8 kernel for, no FPU
+    soft_float = q.scheme == "weight-only" or (q.scheme == "int8+float32" and not is_tflite and scheme == "int8")
+    if soft_float and not board.cpu.has_fpu and not allow_soft_float:  # float32 computation, no FPU
+        refuse_float_ops(tflite, str(model_path), board.name, q.scheme)
     cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
     if q.unsupported:  # all named, by the Keras model's own layer names, before anything is written

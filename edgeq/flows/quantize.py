@@ -1,6 +1,6 @@
 """The quantize stage as one call: load a model, convert it in the chosen scheme (int8 with a calibration
-method, int16x8, float32), or pass an already-quantized .tflite through, and describe the result (op
-histogram, MACs, every op the C backend cannot lower)."""
+method, int16x8, float32, weight-only), or pass an already-quantized .tflite through, and describe the result
+(op histogram, MACs, every op the C backend cannot lower)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ from edgeq.frontend.islands import float_notes, read_model
 from edgeq.frontend.state import keras_state_pairs, sequence_state_samples
 from edgeq.frontend.tflite.kind import ensure_supported, is_int8_tflite, tflite_scheme
 from edgeq.frontend.tflite.names import KerasNames, keras_layer, keras_names
+from edgeq.frontend.weight_only import RECIPE, weight_only_tflite
 from edgeq.passes.analysis import macs, op_histogram
 from edgeq.passes.graph.alias import fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
+from edgeq.passes.graph.weights import fold_weight_dequantize
 from edgeq.passes.lower import unsupported_ops
 from edgeq.quality.preflight import reference_limit_notes
 
@@ -57,7 +59,7 @@ def summarize(model: bytes, name: str, keras: KerasNames = KerasNames()
     """Op histogram, MACs and the ops the C backend cannot lower (all of them), each named by its Keras
     layer (``keras``: what the Keras model says, when there is one; see ``keras_layer``)."""
     g = read_model(model, name=name)  # float islands folded into tables, as the C backend lowers them
-    lg = fuse_activations(fold_constant_aliases(g))
+    lg = fuse_activations(fold_constant_aliases(fold_weight_dequantize(g)))
     out_layer = dict(zip(lg.outputs, keras.outputs)) if len(keras.outputs) == len(lg.outputs) else {}
     ops = {op.id: op for op in lg.ops}
     bad = [u._replace(layer=keras_layer(u.location, keras.layers, out_layer.get(ops[u.op].outputs[0])))
@@ -65,7 +67,11 @@ def summarize(model: bytes, name: str, keras: KerasNames = KerasNames()
     return op_histogram(g), macs(g), bad
 
 
-SCHEMES = ("int8", "int16x8", "float32")
+SCHEMES = ("int8", "int16x8", "float32", "weight-only")
+
+HYBRID_NOTE = ("a TFLite dynamic-range (hybrid) model: deployed as weight-only int8 (the same int8 weights, "
+               "float32 activations; a DEQUANTIZE feeds each weight), and checked against LiteRT running that "
+               "form, not LiteRT's hybrid kernels, which also quantize activations on the fly")
 
 
 def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-1.0, 1.0), random_count: int = 100,
@@ -77,7 +83,9 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     edgeq.frontend.calibrate).
 
     ``scheme`` "int16x8" quantizes to int16 activations and int8 weights instead (int16 I/O, see
-    edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed).
+    edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed);
+    "weight-only" quantizes the weights only (int8, per channel unless ``per_channel`` is False), activations
+    stay float32 (edgeq.frontend.weight_only; no calibration data needed).
 
     A Keras model in explicit-state form (``state``: IN:OUT pairs by Keras names, None to pair by name,
     ``()`` for none; see edgeq.frontend.state) is calibrated on sequences: the calibration data holds the
@@ -99,11 +107,11 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     if loaded.keras_model is not None:
         check_finite_weights(loaded.keras_model, str(model_path))
     if scheme != "int8":
-        return _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress)
+        return _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
+                                per_channel)
     tflite_scheme = "int8"
-    if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), or int16x8
-
-        data, tflite_scheme = ensure_supported(loaded)
+    if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), int16x8, weight-only
+        data, tflite_scheme = _supported_tflite(loaded, notes)
         if tflite_scheme == "float32":  # edgeq quantizes Keras models and SavedModels, not float .tflite files
             raise EdgeqError(f"{model_path} is a float32 TFLite model, not int8",
                              hint="add --scheme float32 to deploy it in float32, or pass the Keras model "
@@ -140,7 +148,49 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                    _keras_names(loaded))
 
 
-def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress) -> QuantizeResult:
+def _supported_tflite(loaded, notes: list[str]) -> tuple[bytes, str]:
+    """A .tflite the C backend takes and its scheme (kind.ensure_supported); a dynamic-range model as its
+    weight-only form, with :data:`HYBRID_NOTE` added to ``notes``."""
+    data, scheme = ensure_supported(loaded)
+    if scheme == "hybrid":
+        notes.append(HYBRID_NOTE)
+        scheme = "weight-only"
+    return data, scheme
+
+
+def _quantize_weight_only(loaded, name, notes, scheme, calib, random_range, random_count, progress,
+                          per_channel) -> QuantizeResult:
+    """``quantize_model`` for the weight-only scheme: a Keras model, SavedModel or float32 .tflite through
+    ai-edge-quantizer (no calibration data); a weight-only or dynamic-range .tflite passes through."""
+    granularity = "per-channel" if per_channel else "per-tensor"
+    if calib is not None:
+        notes.append("--calib is not used by --scheme weight-only (the weights' own ranges set their scales)")
+    if loaded.kind == "tflite":
+        data, have = _supported_tflite(loaded, notes)
+        if have == "weight-only":
+            return _result(str(loaded.path), name, data, None, "none (already weight-only)", None, notes, have)
+        if have != "float32":
+            raise EdgeqError(f"{loaded.path} is already quantized ({have}); --scheme weight-only quantizes a float "
+                             "model's weights",
+                             hint="pass the Keras model (.keras/.h5), SavedModel or float32 .tflite it came from")
+        float_data = data
+    else:
+        if needs_rnn_conversion(loaded):
+            raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
+                             "--scheme weight-only does not take them yet",
+                             hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
+        float_data = float_tflite_bytes(loaded)
+    step = progress("quantizing the weights", 1) if progress else None
+    data = weight_only_tflite(float_data, per_channel=per_channel, name=name)
+    if step:
+        step()
+    return _result(str(loaded.path), name, data, len(float_data),
+                   f"none needed (weight-only: {RECIPE}, {granularity} int8 weights, float32 activations)", None,
+                   notes, scheme, _keras_names(loaded))
+
+
+def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress,
+                    per_channel) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
     rnn = needs_rnn_conversion(loaded)
     if rnn and scheme == "float32":  # the converter would crash on them (and edgeq has no float LSTM kernel)
@@ -174,6 +224,10 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
         calib_desc, warning = f"{cal.source} ({cal.count} samples)", cal.warning
     return _result(str(loaded.path), name, data, len(float_data), calib_desc, warning, notes, scheme,
                    _keras_names(loaded))
+
+
+# the schemes other than int8 (quantize_model's own path): scheme -> its conversion, all called alike
+_SCHEMES = {"int16x8": _quantize_other, "float32": _quantize_other, "weight-only": _quantize_weight_only}
 
 
 def _keras_names(loaded) -> KerasNames:
@@ -212,4 +266,5 @@ def _result(model: str, name: str, data: bytes, float_bytes: int | None, calibra
     every op whose scales LiteRT's reference kernels cannot run."""
     ops, n_macs, bad = summarize(data, name, keras)
     return QuantizeResult(model, data, float_bytes, ops, n_macs, bad, calibration, warning,
-                          notes + reference_limit_notes(data) + float_notes(data), scheme=scheme)
+                          notes + reference_limit_notes(data) + (float_notes(data) if scheme != "weight-only" else []),
+                          scheme=scheme)

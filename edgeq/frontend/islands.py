@@ -256,14 +256,32 @@ def float_notes(model: bytes) -> list[str]:
     return notes
 
 
-def refuse_float_ops(model: bytes, what: str, board: str) -> None:
-    """The int8 conversion's refusal for a board without an FPU: an EdgeqError naming the Keras layers whose
-    ops stay float32 after the islands became tables (nothing when none do)."""
+# What float32 computation costs a core without an FPU (every float operation a libgcc soft-float call):
+# instructions per inference of kws_dscnn (mlperf-tiny) weight-only int8 on mps2-an385 (Cortex-M3, built with
+# --allow-soft-float) over its int8 build there, measured by `python tools/scheme_table.py --soft-float`.
+SOFT_FLOAT_RATIO = 10.7  # 243,163,440 / 22,771,440
+SOFT_FLOAT_MEASURED = "kws_dscnn weight-only vs int8 instructions per inference on mps2-an385"
+
+
+def refuse_float_ops(model: bytes, what: str, board: str, scheme: str = "int8+float32") -> None:
+    """The refusal of float32 computation for a board without an FPU (unless the user passes
+    --allow-soft-float): an EdgeqError naming the Keras layers whose ops stay float32 after the islands
+    became tables (nothing when none do), with the measured soft-float cost (:data:`SOFT_FLOAT_RATIO`).
+    ``scheme``: "int8+float32" (ops the int8 conversion left in float) or "weight-only" (every op)."""
     rest = float_ops(read_model(model))
     if rest:
         layers = list(dict.fromkeys(f"{layer_name(op.location)} ({op.kind})" for op in rest))
+        cost = (f"in software floating point they would run about {SOFT_FLOAT_RATIO:g}x the instructions of "
+                f"int8 ({SOFT_FLOAT_MEASURED})")
+        if scheme == "weight-only":
+            raise EdgeqError(
+                f"{what} is weight-only int8 (float32 activations), and {board} has no FPU",
+                detail=[f"{len(rest)} op(s) compute in float32; {cost}"],
+                hint="deploy it in int8 (--scheme int8 --calib DATA), on a board with an FPU (e.g. mps2-an386), "
+                     "or pass --allow-soft-float to build it anyway")
         raise EdgeqError(
             f"the TFLite converter did not fully quantize {what} to int8, and {board} has no FPU",
-            detail=[f"{len(rest)} op(s) stay float32: " + ", ".join(layers)],
-            hint="some layers have no int8 kernel in TFLite; replace them in the Keras model, or deploy the "
-                 "mixed int8 + float32 model on a board with an FPU (e.g. mps2-an386)")
+            detail=[f"{len(rest)} op(s) stay float32: " + ", ".join(layers), cost],
+            hint="some layers have no int8 kernel in TFLite; replace them in the Keras model, deploy the "
+                 "mixed int8 + float32 model on a board with an FPU (e.g. mps2-an386), or pass "
+                 "--allow-soft-float to build it anyway")

@@ -12,6 +12,7 @@ from edgeq.passes.graph.alias import alias_reshapes, fold_constant_aliases
 from edgeq.passes.graph.fuse import fuse_activations
 from edgeq.passes.graph.schedule import schedule, schedule_memory
 from edgeq.passes.graph.state import feed_back_state
+from edgeq.passes.graph.weights import fold_weight_dequantize
 from edgeq.passes.lower import lower
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.memory.planner import plan_memory
@@ -19,6 +20,7 @@ from edgeq.passes.memory.planner import plan_memory
 
 def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
     return [
+        ("fold-weight-dequantize", fold_weight_dequantize),
         ("fold-constant-aliases", fold_constant_aliases),
         ("fuse-activations", fuse_activations),
         ("schedule", schedule),

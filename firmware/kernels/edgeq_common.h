@@ -229,6 +229,21 @@ EDGEQ_HELPER float edgeq_dot_f32(float total, const float *x, const float *w, in
   return total;
 }
 
+/* edgeq_dot_f32 with int8 weights of one scale (weight-only int8): each weight is (float)w[i] * scale, the
+ * value LiteRT's DEQUANTIZE gives it (the product of an int8 and a float is exact in double, so rounding it
+ * once to float equals the reference's (float)(scale * q)), then accumulated in edgeq_dot_f32's order. */
+EDGEQ_HELPER float edgeq_dot_f32_s8w(float total, const float *x, const int8_t *w, float scale, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    total += x[i] * ((float)w[i] * scale);
+    total += x[i + 1] * ((float)w[i + 1] * scale);
+    total += x[i + 2] * ((float)w[i + 2] * scale);
+    total += x[i + 3] * ((float)w[i + 3] * scale);
+  }
+  for (; i < n; ++i) total += x[i] * ((float)w[i] * scale);
+  return total;
+}
+
 /* edgeq's own float32 exponential and tanh (the firmware links no libm), used by the float32 kernels.
  * edgeq_expf: Cody-Waite range reduction x = n ln2 + r (|r| <= ln2/2), a degree-7 Taylor polynomial for e^r
  * and an exact scaling by 2^n; a few ulp from the correctly rounded value. edgeq_tanhf: expm1 (a degree-11

@@ -16,9 +16,15 @@ typedef struct {
   int32_t lhs_depth_stride;
   int32_t rhs_depth_stride;
   int32_t rhs_col_stride;
+  const float *scales; /* edgeq_batch_matmul_f32_s8w: [cols], rhs element = (float)r * scales[c]; else NULL */
 } edgeq_batch_matmul_f32_params;
 
 void edgeq_batch_matmul_f32(const edgeq_batch_matmul_f32_params *p, const float *lhs, const float *rhs,
                             float *out);
+
+/* Weight-only int8: a constant int8 rhs (weights) with one scale per output column; the sums are those of
+ * edgeq_batch_matmul_f32 on the dequantized rhs, with no float copy of it. */
+void edgeq_batch_matmul_f32_s8w(const edgeq_batch_matmul_f32_params *p, const float *lhs, const int8_t *rhs,
+                                float *out);
 
 #endif

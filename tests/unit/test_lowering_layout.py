@@ -442,3 +442,45 @@ def test_planned_scratch_smaller_than_the_kernel_needs_does_not_compile(tmp_path
     with pytest.raises(EdgeqError) as e:
         compile_shared(lib)
     assert "model_op0_scratch_fits" in str(e.value.detail)
+
+
+def _weight_only(kind: str) -> Graph:
+    """A float32 op reading constant int8 weights with per-channel scales (as fold-weight-dequantize hands a
+    weight-only model's weights over)."""
+    b = _Graph()
+    rng = np.random.default_rng(0)
+    shape, axis = {"CONV_2D": ((4, 3, 3, 4), 0), "DEPTHWISE_CONV_2D": ((1, 3, 3, 4), 3),
+                   "FULLY_CONNECTED": ((4, 8), 0), "BATCH_MATMUL": ((1, 4, 5), 2)}[kind]
+    n = shape[axis]
+    w = b.t(shape, "int8", Quant(tuple(0.01 * (k + 1) for k in range(n)), (0,) * n, axis),
+            rng.integers(-127, 128, shape))
+    if kind == "BATCH_MATMUL":
+        lhs = b.t((2, 3, 4), "float32")
+        return b.op(kind, [lhs, w], [b.t((2, 3, 5), "float32")], adj_x=False, adj_y=False)
+    if kind == "FULLY_CONNECTED":
+        x = b.t((1, 8), "float32")
+        return b.op(kind, [x, w, _bias(b, 4, "float32")], [b.t((1, 4), "float32")], fused_activation_function="NONE")
+    x = b.t((1, 4, 4, 4), "float32")
+    return b.op(kind, [x, w, _bias(b, 4, "float32")], [b.t((1, 4, 4, 4), "float32")], depth_multiplier=1, **_WINDOW)
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"])
+def test_float32_kernels_take_weight_only_int8_weights(kind, tmp_path):
+    """The float32 signature's lowering of a weight-only op: its own source, a kernel and struct its header
+    declares, the int8 weights and one float scale per output channel (no float weights), the scratch its
+    header states; and the generated library compiles."""
+    g = _weight_only(kind)
+    (op,) = g.ops
+    [(_, fn)] = [(s, f) for s, f in registered()[kind] if "float32" in s]
+    low = fn(g, op, LowerCtx())
+    src = expected_source(fn.__module__)
+    header = (KERNELS / f"{src}.h").read_text()
+    assert low.source == src and re.search(rf"\b{low.kernel}\s*\(", header) and re.search(rf"\b{low.struct}\s*;", header)
+    fields = dict(low.fields)
+    assert fields.get("weights") is None and list(fields["scales"].values) == [
+        np.float32(s) for s in g.tensor(op.inputs[1]).quant.scale]
+    if kind != "BATCH_MATMUL":
+        assert fields["weights_s8"].values.dtype == np.int8
+    if low.scratch_bytes:
+        assert _c_value(src, scratch_needed(low)) == low.scratch_bytes
+    compile_shared(generate(compile_graph(g), tmp_path / "lib"))

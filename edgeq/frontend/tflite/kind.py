@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # types only: load reads .tflite files through this module
 TFLITE_FILE_IDENTIFIER = b"TFL3"  # the FlatBuffer file identifier of a TFLite model, at bytes 4..8
 
 
+# ops a TFLite dynamic-range ("hybrid") model feeds constant int8 weights to (LiteRT's hybrid kernels)
+HYBRID_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL"})
+
 READ_TIMEOUT = 300.0  # seconds LiteRT may take to read a model's bytes
 
 
@@ -109,22 +112,33 @@ def ensure_int8(loaded: LoadedModel) -> bytes:
 
 def tflite_scheme(data: bytes) -> str | None:
     """What kind of model TFLite bytes are, for the C backend: "int8" (fully int8), "int8+float32" (int8
-    with some ops left in float32, as :func:`edgeq.frontend.partial.quantize_calibrated` makes them), "int16x8", "float32", or
-    None for anything else, e.g. dynamic-range models (int8 weights feeding float32 computation), which
-    the C backend cannot run (:func:`ensure_int8` names why)."""
+    with some ops left in float32, as :func:`edgeq.frontend.partial.quantize_calibrated` makes them), "int16x8",
+    "float32", "weight-only" (float32 activations, constant int8 weights each feeding a DEQUANTIZE, as
+    :mod:`edgeq.frontend.weight_only` makes them), "hybrid" (TFLite's dynamic-range models: constant int8
+    weights fed straight to float32 ops, which :func:`ensure_supported` turns into weight-only), or None for
+    anything else, which the C backend cannot run (:func:`ensure_int8` names why)."""
     if not int8_problems(data, "model"):
         return "int8"
     g = read_tflite(data)
     acts: set[str] = {g.tensor(t).dtype for t in g.inputs}
+    weight_only = hybrid = False
     for op in g.ops:
         outs = {g.tensor(t).dtype for t in op.outputs}
-        acts |= outs
         consts = {g.tensor(t).dtype for t in op.inputs if t >= 0 and g.tensor(t).is_const}
+        if op.kind == "DEQUANTIZE" and consts == {"int8"} and outs == {"float32"}:
+            weight_only = True  # an int8 weight dequantized for float ops: not an activation
+            continue
+        acts |= outs
         if "float32" in outs and consts - {"float32", "int32"}:
-            return None  # quantized weights computed on in float: dynamic-range / weight-only quantization
+            if not consts - {"float32", "int32", "int8"} and op.kind in HYBRID_OPS:
+                hybrid = True  # int8 weights computed on in float: dynamic-range quantization
+                continue
+            return None
     acts -= {"int32", "bool"}
     io = set(g.inputs) | set(g.outputs)
     inner = {g.tensor(t).dtype for op in g.ops for t in op.outputs if t not in io}
+    if weight_only or hybrid:
+        return ("hybrid" if hybrid else "weight-only") if acts == {"float32"} else None
     if acts == {"float32"}:
         return "float32"
     if "int16" in acts:
@@ -135,12 +149,21 @@ def tflite_scheme(data: bytes) -> str | None:
 
 
 def ensure_supported(loaded: LoadedModel) -> tuple[bytes, str]:
-    """The bytes of a ``.tflite`` model the C backend can take (int8, int8 with float32 ops, int16x8 or
-    float32) and its scheme; the clear error of :func:`ensure_int8` for anything else."""
+    """The bytes of a ``.tflite`` model the C backend can take (int8, int8 with float32 ops, int16x8,
+    float32 or weight-only) and its scheme; the clear error of :func:`ensure_int8` for anything else.
+
+    A dynamic-range ("hybrid") model comes back as its weight-only form (the same int8 weights, each
+    dequantized by a DEQUANTIZE op, float32 activations: edgeq.frontend.weight_only.hybrid_to_weight_only)
+    with the scheme "hybrid", so that the caller can say so: LiteRT then runs it, as the reference, with
+    its float kernels instead of the hybrid ones that quantize activations on the fly."""
     if loaded.kind != "tflite" or loaded.tflite_bytes is None:
         raise ValueError(f"ensure_supported takes a loaded .tflite model, not a {loaded.kind!r} model")
     scheme = tflite_scheme(loaded.tflite_bytes)
     if scheme is None:
         ensure_int8(loaded)  # raises, naming the float tensors
         raise AssertionError("unreachable: a model with no scheme is not fully int8")
+    if scheme == "hybrid":  # flatbuffer surgery in the worker (the module imports LiteRT's schema)
+        return isolation.call("edgeq.frontend.weight_only:hybrid_to_weight_only_here", bytes(loaded.tflite_bytes),
+                              stage=f"rewriting the dynamic-range model {loaded.path} as weight-only",
+                              tool="LiteRT's flatbuffer schema"), scheme
     return loaded.tflite_bytes, scheme

@@ -40,7 +40,8 @@ def tap_range(origin: np.ndarray, dil: int, k: int, n: int) -> tuple[np.ndarray,
     return np.minimum(lo, hi), hi
 
 
-def raster_overlap_margin(geo: dict, in_c: int, out_c: int, in_elem: int = 1, out_elem: int = 1) -> int:
+def raster_overlap_margin(geo: dict, in_c: int, out_c: int, in_elem: int = 1, out_elem: int = 1,
+                          per_row: bool = False) -> int:
     """``Lowered.overlap_margin`` of a raster-order NHWC window kernel (conv, depthwise conv, pooling).
 
     Kernel contract (read in conv.c, depthwise_conv.c, pooling.c, portable and DSP paths): output pixels
@@ -55,6 +56,9 @@ def raster_overlap_margin(geo: dict, in_c: int, out_c: int, in_elem: int = 1, ou
     Conservative (it assumes a pixel's window may be re-read after any of its own bytes is written, as
     the portable conv does per output channel); tests/unit/test_overlap.py simulates each kernel's
     exact read/write order against it.
+    ``per_row``: the same for a kernel that produces whole output rows (b, oy) in increasing order, writing
+    a row's bytes in any order between reads of that row's windows (the weight-only conv, channel by
+    channel within a row; tests/kernels/test_weight_only_kernels.py simulates it).
     """
     b = np.arange(geo["batches"], dtype=np.int64)[:, None, None]
     oy = np.arange(geo["out_h"], dtype=np.int64)[None, :, None]
@@ -68,9 +72,10 @@ def raster_overlap_margin(geo: dict, in_c: int, out_c: int, in_elem: int = 1, ou
     first = ((b * geo["in_h"] + row) * geo["in_w"] + col) * (in_c * in_elem)
     empty = (ky0 >= ky1) | (kx0 >= kx1)  # a window without valid taps reads nothing
     big = np.iinfo(np.int64).max // 4
-    first = np.where(empty, big, first).reshape(-1)
+    first = np.where(empty, big, first)
+    first = (first.min(axis=2) if per_row else first).reshape(-1)  # per_row: a row reads from its lowest window
     suffix_min = np.minimum.accumulate(first[::-1])[::-1]
-    ends = (np.arange(first.size, dtype=np.int64) + 1) * (out_c * out_elem)
+    ends = (np.arange(first.size, dtype=np.int64) + 1) * (out_c * out_elem * (geo["out_w"] if per_row else 1))
     reads = suffix_min < big
     if not reads.any():
         return 0
