@@ -265,7 +265,7 @@ def _run(job: _Job, progress) -> _Outcome:
         kind = tflite_scheme(tflite)
         r = convert_and_flash(path, board_name=board, scheme=kind if kind in SCHEMES else "int8", data=job.data,
                               samples=job.device_samples, runs=job.runs, out_dir=path.parent / "build",
-                              progress=progress)
+                              progress=progress, allow_soft_float=job.allow_soft_float)
     except EdgeqError as e:
         row.reason = _why(e)
         return out
