@@ -38,8 +38,18 @@ typedef struct {
    * out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
    * MultiplyByQuantizedMultiplier(acc) + rq.output_offset while |acc2| < 2^31 (checked at generation). */
   const int32_t *dsp_pack;
+  /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
+   * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
+  const uint8_t *weights_s4;
 } edgeq_depthwise_conv_s8_params;
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+
+/* int4 weights: per block of up to 32 output channels, the block's k_h * k_w taps are decoded from
+ * weights_s4 into `scratch` once and used for every output pixel (the output is written block by block:
+ * no overlap of input and output). */
+void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_depthwise_conv_s4_scratch_bytes(k_h, k_w, out_c) \
+  ((size_t)(k_h) * (size_t)(k_w) * (size_t)((out_c) < 32 ? (out_c) : 32))
 
 #endif

@@ -12,6 +12,12 @@ scale broadcast). Requantization is MultiplyByQuantizedMultiplier: LiteRT's buil
 Generation-time extra: ``acc_init[oc] = bias[oc] + input_offset * sum(w[oc])`` lets the kernels skip
 the per-tap ``+ input_offset`` for windows that lie entirely inside the input (integer sums are
 associative, so this is bit-exact). DEPTHWISE_CONV_2D (depthwise_conv.py) shares these helpers.
+
+int4 filters (TFLite's INT4 tensors, the int8x4 scheme; the IR holds their values as int8 in [-8, 7]):
+LiteRT's reference unpacks them to int8 (low nibble first) and runs the same per-channel int8 kernel, so
+everything above holds with the values; measured in tests/kernels/test_int4.py. They stay packed in flash
+(:func:`packed_s4`, TFLite's own packing; the DSP path's :func:`_conv_dsp_weights_s4`) and the kernels
+decode them at run time (edgeq_conv_s4, edgeq_conv_s4_im2col).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 def conv_quant(g: Graph, op: Op, x: Tensor, w: Tensor, y: Tensor, out_c: int, quant_axis: int):
     """Multipliers/shifts (PopulateConvolutionQuantizationParams), activation clamps, bias."""
-    for t in (x, w, y):
-        expect_dtype(t, "int8")
+    expect_dtype(x, "int8")
+    expect_dtype(w, "int8", "int4")
+    expect_dtype(y, "int8")
     need(w.is_const, "filter is not constant")
     need(w.quant is not None, "filter has no quantization parameters")
     if len(w.quant.scale) > 1:
@@ -62,6 +69,18 @@ def conv_tail(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, y: Tensor, mults, shif
     )
 
 
+def packed_s4(g: Graph, tid: int) -> ArrayRef:
+    """An int4 tensor's data as TFLite packs it (firmware edgeq_unpack_s4): two values a byte, value 2i
+    in the low nibble, 2i + 1 in the high one, an odd count padded with a zero nibble. Named as the
+    tensor's data: these bytes are the tensor, at its packed size."""
+    t = g.tensor(tid)
+    assert t.dtype == "int4" and t.data is not None
+    v = np.asarray(t.data, np.int16).reshape(-1) & 0xF
+    if v.size % 2:
+        v = np.append(v, 0)
+    return ArrayRef(f"t{tid}_data", "uint8_t", (v[0::2] | (v[1::2] << 4)).astype(np.uint8))
+
+
 # --- CONV_2D -----------------------------------------------------------------------------------------
 
 def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
@@ -75,6 +94,19 @@ def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
     m = m.reshape(oc_pad // 2, 2, k_pad // 4, 2, 2).transpose(0, 2, 1, 4, 3)
     words = np.ascontiguousarray(m).reshape(-1).astype("<i2").view("<i4").astype(np.int32)
     return k_pad, arr(op, "wq", words, "int32_t")
+
+
+def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
+    """(k_pad, wq_s4): an int4 filter in the DSP path's packed layout (firmware/kernels/conv.h wq_s4): per
+    pair of output channels and block of 4 rows, a word whose byte j is w[oc][t+j] << 4 | w[oc+1][t+j] & 15."""
+    out_c = w.shape[0]
+    k = int(np.prod(w.shape[1:]))
+    k_pad, oc_pad = -(-k // 8) * 8, -(-out_c // 2) * 2
+    m = np.zeros((oc_pad, k_pad), np.int16)
+    m[:out_c, :k] = w.reshape(out_c, k)
+    m = (m & 0xF).reshape(oc_pad // 2, 2, k_pad // 4, 4)  # pair, channel in pair, block, row in block
+    b = ((m[:, 0] << 4) | m[:, 1]).astype(np.uint8)      # pair, block, byte
+    return k_pad, arr(op, "wq_s4", np.ascontiguousarray(b).reshape(-1).view("<i4").astype(np.int32), "int32_t")
 
 
 def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts, output_offset: int):
@@ -115,6 +147,9 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # QuantizeMultiplier) and double rounding. Without it: edgeq_conv_s8, no scratch.
     # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights are not emitted when the DSP path
     # (which reads only wq) is taken.
+    if w.dtype == "int4":
+        return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
+                              acc_init is not None)
     k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
     if ctx.cpu != "portable" and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
@@ -135,6 +170,46 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         args=(x.id, y.id),
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
+    )
+
+
+# The DSP int4 K loop accumulates 16 * sum(x * w) with |x| <= 128, |w| <= 8: exact in int32 up to this k_pad.
+S4_DSP_MAX_K = ((1 << 31) - 1) // (16 * 128 * 8)
+S4_DSP_PAIRS = 4  # EDGEQ_CONV_S4_PAIRS (conv.h): pixel pairs sharing one decode of a channel pair's weights
+
+
+def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
+                   out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
+                   has_acc_init: bool) -> Lowered:
+    """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
+    on DSP cores edgeq_conv_s4_im2col (the int8 DSP path's K loop on each channel pair's weights decoded from
+    wq_s4 once per S4_DSP_PAIRS pixel pairs), under the int8 DSP path's conditions plus k_pad <= S4_DSP_MAX_K.
+    The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
+    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp")."""
+    k = geo["k_h"] * geo["k_w"] * fin
+    k_pad, wq_s4, rq, kernel, scratch = 0, None, None, "edgeq_conv_s4", k
+    if (ctx.cpu != "portable" and in_c == fin and has_acc_init and min(mults) >= 0
+            and -(-k // 8) * 8 <= S4_DSP_MAX_K):
+        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data)
+        rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
+        kernel = "edgeq_conv_s4_im2col"
+        scratch = (S4_DSP_PAIRS + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
+    weights_s4 = None if (ctx.cpu == "dsp" and wq_s4 is not None) else packed_s4(g, w.id)
+    return Lowered(
+        kernel=kernel,
+        struct="edgeq_conv_s8_params",
+        source="conv",
+        fields=(
+            *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
+            *head,
+            ("weights", None),
+            *tail,
+            ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq),
+            ("weights_s4", weights_s4), ("wq_s4", wq_s4),
+        ),
+        args=(x.id, y.id),
+        scratch_bytes=scratch,
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and wq_s4 is not None) else None,
     )
 
 

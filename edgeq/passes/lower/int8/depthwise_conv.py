@@ -1,6 +1,9 @@
 """DEPTHWISE_CONV_2D, int8 (per-channel or per-tensor weights), as reference_integer_ops::
 DepthwiseConvPerChannel (firmware/kernels/depthwise_conv.c); Prepare and requantization as CONV_2D
-(edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py."""
+(edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py.
+
+int4 filters (the int8x4 scheme) run edgeq_depthwise_conv_s4: the filter stays packed as TFLite packs it
+and each block of 32 channels is decoded once per call (measured in tests/kernels/test_int4.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import arr, rounding_flag, tensor_array, zp
 from edgeq.passes.lower.geometry import depthwise_layout, raster_overlap_margin, window_fields
-from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail
+from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
@@ -80,6 +83,17 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     wsum = w.data.reshape(-1, out_c).astype(np.int64).sum(axis=0)
     acc_init = acc_init_values(op, bias, wsum, -zp(x))
     head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
+    if w.dtype == "int4":
+        # block by block over all pixels: the output is not written in raster order, so no overlap
+        return Lowered(
+            kernel="edgeq_depthwise_conv_s4",
+            struct="edgeq_depthwise_conv_s8_params",
+            source="depthwise_conv",
+            fields=(*window_fields(geo, in_c, out_c, ("depth_mult", dm)), *head, ("weights", None), *tail,
+                    ("dsp_pack", None), ("weights_s4", packed_s4(g, w.id))),
+            args=(x.id, y.id),
+            scratch_bytes=geo["k_h"] * geo["k_w"] * min(out_c, 32),  # edgeq_depthwise_conv_s4_scratch_bytes
+        )
     pack = None if ctx.cpu == "portable" else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, -zp(x),
                                                            zp(y), dm, rounding_flag(ctx, litert_single=False))
     weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
