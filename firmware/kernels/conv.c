@@ -277,17 +277,30 @@ EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, 
   "smlad %[b1], %[ye], %[w0], %[b1]\n\t"           \
   "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
 
-/* wq_s4's words of one channel pair (nblk blocks) decoded into wq's layout, lanes times 16 (see conv.h). */
+/* wq_s4's words of one channel pair (nblk blocks, a multiple of 2) decoded into wq's layout, lanes times
+ * 16 (see conv.h): per block one LDR, the two masks, four SXTB16 and one STM. */
 static void conv_decode_s4(const int32_t *src, int32_t *dst, int32_t nblk) {
-  int32_t i;
-  for (i = 0; i < nblk; ++i, dst += 4) {
-    const int32_t v = src[i];
-    const int32_t hi = (int32_t)((uint32_t)v & 0xF0F0F0F0u), lo = (int32_t)(((uint32_t)v << 4) & 0xF0F0F0F0u);
-    dst[0] = __sxtb16(hi);
-    dst[1] = edgeq_sxtb16_ror8(hi);
-    dst[2] = __sxtb16(lo);
-    dst[3] = edgeq_sxtb16_ror8(lo);
-  }
+  register int32_t d0 __asm__("r8"), d1 __asm__("r9"), d2 __asm__("r10"), d3 __asm__("r11");
+  int32_t v, h;
+#define CONV_DECODE4                        \
+  "ldr %[v], [%[s]], #4\n\t"                \
+  "and %[h], %[v], #0xF0F0F0F0\n\t"         \
+  "lsl %[v], %[v], #4\n\t"                  \
+  "and %[v], %[v], #0xF0F0F0F0\n\t"         \
+  "sxtb16 %[d0], %[h]\n\t"                  \
+  "sxtb16 %[d1], %[h], ror #8\n\t"          \
+  "sxtb16 %[d2], %[v]\n\t"                  \
+  "sxtb16 %[d3], %[v], ror #8\n\t"          \
+  "stmia %[d]!, {%[d0], %[d1], %[d2], %[d3]}\n\t"
+  nblk >>= 1;
+  __asm__ volatile("1:\n\t" CONV_DECODE4 CONV_DECODE4
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(nblk), [v] "=&r"(v), [h] "=&r"(h), [d0] "=&r"(d0),
+                     [d1] "=&r"(d1), [d2] "=&r"(d2), [d3] "=&r"(d3)
+                   :
+                   : "cc", "memory");
+#undef CONV_DECODE4
 }
 
 /* Output pixels two at a time (their windows gathered into the im2col buffer buf) times output channels

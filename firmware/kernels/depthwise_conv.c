@@ -261,10 +261,43 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   }
 }
 
+#if EDGEQ_DSP
+/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack. */
+static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *pack) {
+  const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
+  const int32_t *src = p->dsp_pack_s4;
+  int32_t g, t, j;
+  for (g = 0; g < groups; ++g, src += 20, pack += 4 + 2 * taps + 12) {
+    for (j = 0; j < 4; ++j) pack[j] = src[j];
+    for (t = 0; t < taps; ++t) {
+      uint32_t lane[4];
+      for (j = 0; j < 4; ++j) {
+        const int32_t c = 4 * g + j;
+        int8_t v = 0;
+        if (c < out_c) edgeq_unpack_s4(p->weights_s4, t * out_c + c, 1, &v);
+        lane[j] = (uint32_t)((int32_t)v << src[4 + j]) & 0xFFFFu;
+      }
+      pack[4 + 2 * t] = (int32_t)(lane[0] | lane[2] << 16);
+      pack[5 + 2 * t] = (int32_t)(lane[1] | lane[3] << 16);
+    }
+    for (j = 0; j < 12; ++j) pack[4 + 2 * taps + j] = src[8 + j];
+  }
+}
+#endif
+
 void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w;
   int8_t *wb = (int8_t *)scratch;
   int32_t oc0, t;
+#if EDGEQ_DSP
+  if (p->dsp_pack_s4 != NULL) {
+    edgeq_depthwise_conv_s8_params q = *p;
+    dw_build_pack_s4(p, (int32_t *)scratch);
+    q.dsp_pack = (const int32_t *)scratch;
+    dw_dsp(&q, in, out);
+    return;
+  }
+#endif
   for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
     const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
     for (t = 0; t < taps; ++t) edgeq_unpack_s4(p->weights_s4, t * out_c + oc0, n, wb + (size_t)t * (size_t)n);
