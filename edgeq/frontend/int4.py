@@ -11,6 +11,10 @@ The activation ranges are edgeq's, not the quantizer's (it would keep a moving a
 min/max): the float model runs on the calibration samples in LiteRT, every float activation tensor is
 observed (:class:`edgeq.frontend.calibrate.TensorStats`) and the chosen method (minmax, percentile, mse,
 entropy) gives the ``{tensor name: {"min", "max"}}`` the quantizer takes as its calibration result.
+minmax is the observed min and max; the converter's recorded range can be wider where an in-place op
+overwrote a tensor before it was logged (see :class:`~edgeq.frontend.calibrate.TensorStats`): measured on
+resnet8, every activation scale equals the int8 model's within 3e-7 except the two shortcut 1x1
+convolutions feeding an ADD, whose observed ranges are 27% and 42% narrower.
 
 What the rest of edgeq relies on, measured in tests/kernels/test_int4.py and tests/models/test_int8x4.py:
 the result has int8 inputs and outputs, int32 biases with scale input_scale * filter_scale, and LiteRT's

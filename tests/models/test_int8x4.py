@@ -174,3 +174,34 @@ def test_fit_names_largest_arrays_at_packed_size(resnet8_x4, tmp_path):
         text = "\n".join(e.value.detail)
         assert "largest constant arrays" in text and "(int4, packed" in text
         assert "18,432 B" in text
+
+
+# --- calibration ------------------------------------------------------------------------------------------
+
+def test_int8x4_activation_ranges_are_edgeqs(monkeypatch):
+    """The activation ranges come from edgeq's calibration methods (minmax: the observed min and max, so the
+    input's scale is its range / 255; percentile narrows the outlier-stretched ones), the weights are int4
+    either way; the quantizer runs in edgeq's worker, reporting the observation's progress."""
+    from edgeq import isolation
+
+    L = keras.layers
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((6, 6, 2), batch_size=1)
+    model = keras.Model(inp, L.Dense(3)(L.Flatten()(L.Conv2D(4, 3, activation="relu")(inp))))
+    loaded = LoadedModel(Path("small.keras"), "keras", model, None, None, [(6, 6, 2)], [np.dtype("float32")],
+                         [model.inputs[0].name])
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, (40, 6, 6, 2)).astype(np.float32)
+    x[3, 2, 2, 0] = 40.0  # one outlier
+    cal = Samples("test", [x])
+    minmax = read_tflite(quantize_int8x4(loaded, cal))
+    lo, hi = min(float(x.min()), 0.0), float(x.max())
+    assert minmax.tensor(minmax.inputs[0]).quant.scale[0] == pytest.approx((hi - lo) / 255, rel=1e-5)
+    monkeypatch.setenv("EDGEQ_ISOLATION", "process")
+    seen = []
+    try:
+        pct = read_tflite(quantize_int8x4(loaded, cal, method="percentile:99", progress=lambda d, t: seen.append((d, t))))
+    finally:
+        isolation.shutdown()
+    assert seen[-1] == (40, 40)
+    assert pct.tensor(pct.inputs[0]).quant.scale[0] < 0.2 * minmax.tensor(minmax.inputs[0]).quant.scale[0]
+    assert all(pct.tensor(op.inputs[1]).dtype == "int4" for op in pct.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED"))
