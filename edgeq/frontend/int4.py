@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -45,11 +46,14 @@ INT4_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 def quantize_int8x4(loaded: LoadedModel, cal: Samples, *, method: str | calibrate.Method = "minmax",
-                    per_channel: bool = True, progress: Callable[[int, int], None] | None = None) -> bytes:
+                    per_channel: bool = True, progress: Callable[[int, int], None] | None = None,
+                    keep_int8: Sequence[str] = ()) -> bytes:
     """int8x4 TFLite bytes of a Keras model / SavedModel / float ``.tflite`` calibrated on ``cal``: int8
     activations (ranges from ``method``, see :mod:`edgeq.frontend.calibrate`), int4 symmetric weights for
     CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (per channel unless ``per_channel`` is False), int8
-    weights elsewhere. ``progress(done, total)`` follows the observation of the float model."""
+    weights elsewhere and for the ops whose output tensor (in the float model) is named in ``keep_int8``
+    (partial quantization: layers too sensitive for 4 bits). ``progress(done, total)`` follows the
+    observation of the float model."""
     m = calibrate.parse_method(method)
     check_samples(cal, loaded_inputs(loaded))
     float_model = bytes(float_tflite_bytes(loaded))
@@ -60,19 +64,25 @@ def quantize_int8x4(loaded: LoadedModel, cal: Samples, *, method: str | calibrat
                          detail=[f"int8x4 quantizes the weights of {', '.join(INT4_KINDS)} to 4 bits; the model "
                                  f"has {', '.join(kinds) or 'no ops'}"],
                          hint="use --scheme int8: it is the same model here")
+    outputs = {g.tensor(t).name for op in g.ops if op.kind in INT4_KINDS for t in op.outputs}
+    unknown = sorted(set(keep_int8) - outputs)
+    if unknown:
+        raise EdgeqError(f"no {'/'.join(INT4_KINDS)} of {loaded.path} outputs {', '.join(map(repr, unknown))}",
+                         hint="name layers to keep at int8 by their output tensor in the float model")
     names = signature_names(loaded) if loaded.kind != "tflite" else None
     data = isolation.call("edgeq.frontend.int4:quantize_here", float_model, list(cal.inputs), m, per_channel,
-                          names, stage=f"the int8x4 quantization of {loaded.path}", tool="ai-edge-quantizer",
+                          names, tuple(keep_int8), stage=f"the int8x4 quantization of {loaded.path}", tool="ai-edge-quantizer",
                           on_report=(lambda v: progress(*v)) if progress is not None else None)
-    problems = int8x4_problems(data)
+    problems = int8x4_problems(data, keep_int8)
     if problems:
         raise EdgeqError(f"ai-edge-quantizer did not fully quantize {loaded.path} to int8x4", detail=problems,
                          hint="some layers have no int8 kernel in ai-edge-quantizer; use --scheme int8")
     return data
 
 
-def int8x4_problems(data: bytes) -> list[str]:
-    """What in an int8x4 model is neither int8 activations nor int4 weights of the weighted kinds."""
+def int8x4_problems(data: bytes, keep_int8: Sequence[str] = ()) -> list[str]:
+    """What in an int8x4 model is neither int8 activations nor int4 weights of the weighted kinds (but those
+    whose output is named in ``keep_int8``)."""
     g = read_tflite(data)
     bad = []
     for op in g.ops:
@@ -80,11 +90,23 @@ def int8x4_problems(data: bytes) -> list[str]:
             t = g.tensor(tid)
             if t.dtype not in ("int8", "int32"):
                 bad.append(f"{op.kind} output '{t.name}' is {t.dtype}")
-        if op.kind in INT4_KINDS and len(op.inputs) > 1:
+        if op.kind in INT4_KINDS and len(op.inputs) > 1 and not (set(keep_int8) & {g.tensor(t).name for t in op.outputs}):
             w = g.tensor(op.inputs[1])
             if w.dtype != "int4":
                 bad.append(f"{op.kind} filter '{w.name}' is {w.dtype}, not int4")
     return bad
+
+
+def tflm_refusal(g) -> str | None:
+    """Why TFLM (the pinned build) cannot load this graph because of its int4 weights, or None: it refuses a
+    FULLY_CONNECTED with per-channel int4 weights at allocation (measured in tests/kernels/test_int4.py; it
+    runs int4 CONV_2D, DEPTHWISE_CONV_2D and per-tensor FULLY_CONNECTED)."""
+    for op in g.ops:
+        if op.kind == "FULLY_CONNECTED" and len(op.inputs) > 1:
+            w = g.tensor(op.inputs[1])
+            if w.dtype == "int4" and w.quant is not None and w.quant.per_channel:
+                return "TFLite Micro refuses a FULLY_CONNECTED with per-channel int4 weights"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,9 +155,11 @@ def activation_ranges(float_model: bytes, inputs: Sequence[np.ndarray], method: 
     return out
 
 
-def int8x4_recipe(per_channel: bool = True) -> list:
+def int8x4_recipe(per_channel: bool = True, keep_int8: Sequence[str] = ()) -> list:
     """ai-edge-quantizer's recipe: static 8-bit activations and weights for every op it supports, 4-bit
-    weights for :data:`INT4_KINDS`."""
+    weights for :data:`INT4_KINDS` but those whose output tensor is named in ``keep_int8`` (the quantizer
+    matches each op's scope, its output tensor names each followed by ";", against every regex; the last
+    match wins)."""
     from ai_edge_quantizer import qtyping, recipe_manager
 
     granularity = qtyping.QuantGranularity.CHANNELWISE if per_channel else qtyping.QuantGranularity.TENSORWISE
@@ -149,18 +173,21 @@ def int8x4_recipe(per_channel: bool = True) -> list:
             compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False,
             # not in the quantizer's policy, run by LiteRT's reference (tests/kernels/test_int4.py)
             skip_checks=kind == "DEPTHWISE_CONV_2D"))
+    for name in keep_int8:
+        for kind in INT4_KINDS:
+            rm.add_static_config(f"^{re.escape(name)};", getattr(qtyping.TFLOperationName, kind), 8, 8, granularity)
     return rm.get_quantization_recipe()
 
 
 def quantize_here(float_model: bytes, inputs: Sequence[np.ndarray], method: calibrate.Method, per_channel: bool,
-                  input_names: Sequence[str] | None) -> bytes:
+                  input_names: Sequence[str] | None, keep_int8: Sequence[str] = ()) -> bytes:
     """:func:`quantize_int8x4` in this process (the worker)."""
     ranges = activation_ranges(float_model, inputs, method, input_names)
     with quiet_tf(), contextlib.redirect_stdout(io.StringIO()):
         from ai_edge_quantizer import quantizer
 
         q = quantizer.Quantizer(bytearray(float_model))
-        q.load_quantization_recipe(int8x4_recipe(per_channel))
+        q.load_quantization_recipe(int8x4_recipe(per_channel, keep_int8))
         shapes = {}
         for t in q._float_model.subgraphs[0].tensors:
             name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.frontend.data import Samples, check_samples, match_names, random_token_ids, tflite_inputs
+from edgeq.frontend.int4 import tflm_refusal
 from edgeq import isolation
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
@@ -303,6 +304,8 @@ def validate(model: bytes, *, name: str = "model", keras_file: Path | None = Non
         lacking = sorted({op.kind for op in g.ops} - set(tflm_builtins()))
         if lacking:  # TFLM could not load the model: compare with LiteRT only
             rep.c_host_skipped["tflm"] = f"TFLite Micro registers no {', '.join(lacking)}"
+        elif tflm_refusal(g):  # int8x4: an int4 layout TFLM does not take
+            rep.c_host_skipped["tflm"] = tflm_refusal(g)
         else:
             tflm = SequenceReference(TFLM(model), g) if sequence else TFLM(model)
             tflm_out = []

@@ -205,3 +205,39 @@ def test_int8x4_activation_ranges_are_edgeqs(monkeypatch):
     assert seen[-1] == (40, 40)
     assert pct.tensor(pct.inputs[0]).quant.scale[0] < 0.2 * minmax.tensor(minmax.inputs[0]).quant.scale[0]
     assert all(pct.tensor(op.inputs[1]).dtype == "int4" for op in pct.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED"))
+
+
+def test_int8x4_keeps_named_layers_at_int8():
+    """Partial quantization: the layers named by their output tensor keep int8 weights, the rest int4, and the
+    mixed model is bit-exact on the host; an unknown name is an error."""
+    L = keras.layers
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((8, 8, 3), batch_size=1)
+    x = L.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    x = L.DepthwiseConv2D(3, padding="same")(x)
+    model = keras.Model(inp, L.Dense(4)(L.Flatten()(L.Conv2D(5, 1)(x))))
+    loaded = LoadedModel(Path("mixed.keras"), "keras", model, None, None, [(8, 8, 3)], [np.dtype("float32")],
+                         [model.inputs[0].name])
+    cal = Samples("test", [np.random.default_rng(1).uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)])
+    from edgeq.frontend.convert import float_tflite_bytes
+
+    fg = read_tflite(float_tflite_bytes(loaded))
+    dw_out = next(fg.tensor(op.outputs[0]).name for op in fg.ops if op.kind == "DEPTHWISE_CONV_2D")
+    x4 = quantize_int8x4(loaded, cal, keep_int8=[dw_out])
+    g = read_tflite(x4)
+    dtypes = {op.kind: g.tensor(op.inputs[1]).dtype for op in g.ops if op.kind != "RESHAPE"}
+    assert dtypes == {"CONV_2D": "int4", "DEPTHWISE_CONV_2D": "int8", "FULLY_CONNECTED": "int4"}
+    assert compare(x4, random_inputs(x4, 6), "litert").bit_exact
+    with pytest.raises(EdgeqError, match="outputs 'nope'"):
+        quantize_int8x4(loaded, cal, keep_int8=["nope"])
+
+
+def test_validate_c_host_int8x4_skips_tflm_for_per_channel_int4_dense():
+    """validate --c-host on an int8x4 model: bytes equal to LiteRT; TFLM, which refuses a per-channel int4
+    FULLY_CONNECTED, is skipped with the reason instead of failing."""
+    from edgeq.quality.validate import validate
+
+    x4 = _keras_int8x4(keras.Sequential([keras.Input((6,), batch_size=1), keras.layers.Dense(5)]))
+    rep = validate(x4, c_host=True, samples=8)
+    assert rep.c_host["litert"].bit_exact
+    assert "per-channel int4" in rep.c_host_skipped["tflm"]
