@@ -118,7 +118,10 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
     const int32_t bias = p->bias ? p->bias[oc] : 0;
     const int32_t init = p->acc_init != NULL ? p->acc_init[oc] : 0;
     const size_t group_off = (size_t)(oc / per_group) * (size_t)fin;
-    edgeq_unpack_s4(p->weights_s4, oc * k, k, wo);
+    if (p->codebook != NULL)
+      edgeq_unpack_cb4(p->weights_s4, oc * k, k, p->codebook + 16 * oc, wo);
+    else
+      edgeq_unpack_s4(p->weights_s4, oc * k, k, wo);
     for (b = 0; b < p->batches; ++b) {
       const int8_t *xg = in + (size_t)b * (size_t)in_h * (size_t)x_row + group_off;
       int8_t *y = out + (size_t)b * (size_t)p->out_h * (size_t)p->out_w * (size_t)out_c + (size_t)oc;
@@ -345,7 +348,23 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
     }
   }
 }
-/* conv_dsp with int4 weights: output pixels in groups of EDGEQ_CONV_S4_PAIRS pairs (their windows gathered
+/* conv_decode_s4 for codebook weights: wq_s4 holds 4-bit indices into the 16 entries (times 16) of
+ * channel oc's (cb_a, high nibbles) and oc + 1's (cb_b, low nibbles) codebook16. */
+static void conv_decode_cb4(const int32_t *src, int32_t *dst, int32_t nblk, const int16_t *cb_a, const int16_t *cb_b) {
+  int32_t i;
+  for (i = 0; i < nblk; ++i, dst += 4) {
+    const uint32_t v = (uint32_t)src[i];
+#define CB_LANES(cb, s0, s1) \
+  (int32_t)((uint32_t)(uint16_t)(cb)[(v >> (s0)) & 15u] | (uint32_t)(uint16_t)(cb)[(v >> (s1)) & 15u] << 16)
+    dst[0] = CB_LANES(cb_a, 4, 20);
+    dst[1] = CB_LANES(cb_a, 12, 28);
+    dst[2] = CB_LANES(cb_b, 0, 16);
+    dst[3] = CB_LANES(cb_b, 8, 24);
+#undef CB_LANES
+  }
+}
+
+/* conv_dsp with int4 weights: output pixels in groups of s4_pairs pairs (their windows gathered
  * into the im2col buffers at buf, k_pad words per pair) times output channels two at a time; each channel
  * pair's weights are decoded from wq_s4 once per group into wdec (after the im2col buffers) and used by all
  * its pixel pairs with conv_dsp's K loop. The sums come out times 16, exactly (the lowering checks
@@ -353,7 +372,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
 static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
   const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
-  const int32_t pairs = EDGEQ_CONV_S4_PAIRS;
+  const int32_t pairs = p->s4_pairs;
   int32_t *wdec = buf + (size_t)pairs * (size_t)k_pad;
   int32_t pix, oc, q;
   for (pix = 0; pix < npix; pix += 2 * pairs) {
@@ -367,7 +386,10 @@ static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t 
     }
     for (oc = 0; oc < out_c; oc += 2) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-      conv_decode_s4(w, wdec, k_pad >> 2);
+      if (p->codebook16 != NULL)
+        conv_decode_cb4(w, wdec, k_pad >> 2, p->codebook16 + 16 * oc, p->codebook16 + 16 * (oc + 1));
+      else
+        conv_decode_s4(w, wdec, k_pad >> 2);
       w += k_pad >> 2;
       for (q = 0; q < np; ++q) {
         const int32_t pa = pix + 2 * q;

@@ -52,6 +52,12 @@ typedef struct {
    * give the four int16-lane words of wq's layout, each lane times 16. */
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
+  /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
+   * weights_s4 / wq_s4 then hold 4-bit indices (same packing) into the channel's 16 entries of codebook
+   * (portable, edgeq_unpack_cb4) or of codebook16 (DSP: the entries times 16, the lanes wq_s4 decodes to). */
+  const int8_t *codebook;
+  const int16_t *codebook16;
+  int32_t s4_pairs; /* DSP path with wq_s4: pixel pairs sharing one decode of a channel pair's weights */
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */
@@ -74,15 +80,15 @@ void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
 void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 #define edgeq_conv_s4_scratch_bytes(k_h, k_w, filter_in_c) ((size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
 
-/* int4 weights, DSP: edgeq_conv_s8_im2col's loop over groups of EDGEQ_CONV_S4_PAIRS pixel pairs: their
- * windows are gathered first, then each channel pair's weights are decoded from wq_s4 once into the int16
- * lanes of wq's layout (in scratch) and used by every pixel pair of the group (the lowering calls it only
- * with wq_s4, acc_init, groups == 1, double rounding and non-negative multipliers). Scratch: the group's
- * im2col buffers and the decoded channel pair. Without the DSP extension: edgeq_conv_s4 (which needs
- * weights_s4 and at most k_pad bytes of the scratch). */
-#define EDGEQ_CONV_S4_PAIRS 4
+/* int4 weights, DSP: edgeq_conv_s8_im2col's loop over groups of s4_pairs pixel pairs: their windows are
+ * gathered first, then each channel pair's weights are decoded from wq_s4 once into the int16 lanes of wq's
+ * layout (in scratch) and used by every pixel pair of the group (the lowering calls it only with wq_s4,
+ * acc_init, groups == 1, double rounding and non-negative multipliers). Scratch: the group's im2col buffers
+ * and the decoded channel pair. Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at
+ * most k_pad bytes of the scratch). */
 void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#define edgeq_conv_s4_im2col_scratch_bytes(k_pad) ((size_t)(EDGEQ_CONV_S4_PAIRS + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) \
+  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
 #if !EDGEQ_DSP
 #define edgeq_conv_s4_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif

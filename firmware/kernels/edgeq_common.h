@@ -155,6 +155,17 @@ EDGEQ_HELPER void edgeq_unpack_s4(const uint8_t *src, int32_t first, int32_t n, 
   if (i < n) *dst = (int8_t)((int8_t)(uint8_t)(*s << 4) >> 4);
 }
 
+/* Codebook weights (k-means clustered models, --clusters K <= 16): n values from index `first` of 4-bit
+ * indices packed as int4 (two a byte, low nibble first), each the entry of the channel's `codebook` (16
+ * int8 values) it names. */
+EDGEQ_HELPER void edgeq_unpack_cb4(const uint8_t *src, int32_t first, int32_t n, const int8_t *codebook, int8_t *dst) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t j = first + i;
+    dst[i] = codebook[(src[j >> 1] >> ((j & 1) * 4)) & 15];
+  }
+}
+
 /* The number of leading zero bits of x (32 for 0). */
 EDGEQ_HELPER int32_t edgeq_clz32(uint32_t x) {
 #if defined(__GNUC__)

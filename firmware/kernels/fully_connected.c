@@ -147,7 +147,10 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
   for (o = 0; o < rows; ++o) {
     const int32_t c = p->per_channel ? o : 0;
     const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
-    edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
+    if (p->codebook != NULL)
+      edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + 16 * o, w);
+    else
+      edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
     for (b = 0; b < batches; ++b) {
       const int8_t *x = in + (size_t)b * (size_t)in_f;
       uint32_t acc = (uint32_t)bias; /* the reference's int32 sum, wrapping like the folded bias */

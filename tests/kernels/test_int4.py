@@ -262,3 +262,52 @@ def test_int4_weights_stay_packed(tmp_path):
         assert ("uint8_t model_t1_data[2304]" in data) == (cpu == "portable")
         assert ("int32_t model_op0_wq_s4[576]" in data) == (cpu == "dsp")
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
+
+
+# --- codebook weights (clustered int8 filters, issue 12 §2) ------------------------------------------
+
+def clustered_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int = 16, seed: int = 0) -> bytes:
+    """A one-op int8 model whose filter has at most ``k`` distinct values per output channel (as a clustered
+    model quantized per channel has): each channel's weights drawn from its own ``k`` random int8 values."""
+    rng = np.random.default_rng(seed)
+    model = int4_model(kind, x_shape, w_shape, out_shape, options, seed=seed)
+    m = s.ModelT.InitFromObj(s.Model.GetRootAsModel(widened(model), 0))
+    t = m.subgraphs[0].tensors[1]
+    out_c = w_shape[0]
+    values = np.stack([rng.choice(np.arange(-127, 128), k, replace=False) for _ in range(out_c)])
+    w = np.take_along_axis(values, rng.integers(0, k, (out_c, int(np.prod(w_shape[1:])))), axis=1).astype(np.int8)
+    m.buffers[t.buffer].data = np.frombuffer(w.tobytes(), np.uint8)
+    b = flatbuffers.Builder(len(model) * 4 + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.mark.parametrize("h,w,cin,cout,kh,kw,stride,padding,k", [
+    (6, 7, 8, 5, 3, 3, (1, 1), "same", 16),    # K = 72 per channel, odd out_c
+    (5, 5, 64, 6, 1, 1, (1, 1), "valid", 16),  # 1x1, K = 64
+    (7, 6, 9, 4, 3, 3, (2, 2), "same", 3),     # K = 81 (odd), 3 values per channel
+])
+def test_conv_codebook(h, w, cin, cout, kh, kw, stride, padding, k):
+    oh, ow = out_size(h, kh, stride[0], 1, padding), out_size(w, kw, stride[1], 1, padding)
+    model = clustered_int8_model("CONV_2D", (1, h, w, cin), (cout, kh, kw, cin), (1, oh, ow, cout),
+                                 conv_options(stride, (1, 1), padding), k=k, seed=cin)
+    assert read_tflite(model).tensor(1).dtype == "int8"
+    g = compile_graph(read_tflite(model), LowerCtx("litert", "portable"))
+    names = {v.name for _, v in g.ops[0].lowered.fields if hasattr(v, "values")}
+    assert {"op0_idx", "op0_codebook"} <= names and "t1_data" not in names  # 4-bit indices, no int8 filter
+    assert_bit_exact(model, "edgeq_conv_s4")
+
+
+def test_fully_connected_codebook():
+    o = s.FullyConnectedOptionsT()
+    model = clustered_int8_model("FULLY_CONNECTED", (2, 65), (7, 65), (2, 7), o, k=16, seed=5)
+    assert_bit_exact(model, "edgeq_fully_connected_s4")
+
+
+def test_int8_filters_with_many_values_stay_int8():
+    """An int8 filter with more than 16 values in a channel, and a clustered one with fewer than CB_MIN_K
+    weights per channel, keep the int8 kernels."""
+    for model in (clustered_int8_model("CONV_2D", (1, 6, 6, 8), (4, 3, 3, 8), (1, 6, 6, 4), conv_options(), k=40),
+                  clustered_int8_model("CONV_2D", (1, 5, 5, 3), (4, 3, 3, 3), (1, 5, 5, 4), conv_options(), k=4)):
+        g = compile_graph(read_tflite(model), LowerCtx("litert", "portable"))
+        assert g.ops[0].lowered.kernel == "edgeq_conv_s8"

@@ -172,7 +172,7 @@ def test_fit_names_largest_arrays_at_packed_size(resnet8_x4, tmp_path):
         with pytest.raises(EdgeqError) as e:
             check_fit(estimate_graph(g, board))
         text = "\n".join(e.value.detail)
-        assert "largest constant arrays" in text and "(int4, packed" in text
+        assert "largest constant arrays" in text and ("(int4, packed" in text or "(4-bit, packed" in text)
         assert "18,432 B" in text
 
 

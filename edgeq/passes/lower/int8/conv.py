@@ -69,16 +69,41 @@ def conv_tail(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, y: Tensor, mults, shif
     )
 
 
-def packed_s4(g: Graph, tid: int) -> ArrayRef:
-    """An int4 tensor's data as TFLite packs it (firmware edgeq_unpack_s4): two values a byte, value 2i
-    in the low nibble, 2i + 1 in the high one, an odd count padded with a zero nibble. Named as the
-    tensor's data: these bytes are the tensor, at its packed size."""
-    t = g.tensor(tid)
-    assert t.dtype == "int4" and t.data is not None
-    v = np.asarray(t.data, np.int16).reshape(-1) & 0xF
+def pack_nibbles(values: np.ndarray) -> np.ndarray:
+    """Values in [-8, 15] as 4-bit fields, TFLite's int4 packing (firmware edgeq_unpack_s4 / edgeq_unpack_cb4):
+    two a byte, value 2i in the low nibble, 2i + 1 in the high one, an odd count padded with a zero nibble."""
+    v = np.asarray(values, np.int16).reshape(-1) & 0xF
     if v.size % 2:
         v = np.append(v, 0)
-    return ArrayRef(f"t{tid}_data", "uint8_t", (v[0::2] | (v[1::2] << 4)).astype(np.uint8))
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+
+
+def packed_s4(g: Graph, tid: int) -> ArrayRef:
+    """An int4 tensor's data as TFLite packs it (:func:`pack_nibbles`). Named as the tensor's data: these
+    bytes are the tensor, at its packed size."""
+    t = g.tensor(tid)
+    assert t.dtype == "int4" and t.data is not None
+    return ArrayRef(f"t{tid}_data", "uint8_t", pack_nibbles(t.data))
+
+
+CB_MIN_K = 64  # codebook storage where each channel has this many weights or more (16 B codebook <= K / 4 B)
+
+
+def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A clustered int8 filter ``[out_c, ...]`` (at most 16 distinct values in each output channel, e.g. after
+    ``--clusters 16``) as ``(indices [out_c, ...] in 0..15, codebook [out_c, 16] int8)`` with
+    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than 16 values."""
+    out_c = w.shape[0]
+    flat = np.asarray(w, np.int16).reshape(out_c, -1)
+    cb = np.zeros((out_c, 16), np.int8)
+    idx = np.zeros(flat.shape, np.int16)
+    for c in range(out_c):
+        vals = np.unique(flat[c])
+        if vals.size > 16:
+            return None
+        cb[c, : vals.size] = vals
+        idx[c] = np.searchsorted(vals, flat[c])
+    return idx.reshape(w.shape), cb
 
 
 # --- CONV_2D -----------------------------------------------------------------------------------------
@@ -147,9 +172,10 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # QuantizeMultiplier) and double rounding. Without it: edgeq_conv_s8, no scratch.
     # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights are not emitted when the DSP path
     # (which reads only wq) is taken.
-    if w.dtype == "int4":
+    cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
+    if w.dtype == "int4" or cb is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
-                              acc_init is not None)
+                              acc_init is not None, cb)
     k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
     if ctx.cpu != "portable" and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
@@ -173,28 +199,43 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     )
 
 
-# The DSP int4 K loop accumulates 16 * sum(x * w) with |x| <= 128, |w| <= 8: exact in int32 up to this k_pad.
-S4_DSP_MAX_K = ((1 << 31) - 1) // (16 * 128 * 8)
-S4_DSP_PAIRS = 4  # EDGEQ_CONV_S4_PAIRS (conv.h): pixel pairs sharing one decode of a channel pair's weights
+# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights. More
+# pairs: fewer decodes, more scratch ((pairs + 1) * 4 * k_pad bytes); the codebook decode costs more.
+S4_DSP_PAIRS, CB_DSP_PAIRS = 4, 8
 
 
 def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
                    out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
-                   has_acc_init: bool) -> Lowered:
+                   has_acc_init: bool, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
     """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
     on DSP cores edgeq_conv_s4_im2col (the int8 DSP path's K loop on each channel pair's weights decoded from
-    wq_s4 once per S4_DSP_PAIRS pixel pairs), under the int8 DSP path's conditions plus k_pad <= S4_DSP_MAX_K.
+    wq_s4 once per S4_DSP_PAIRS, codebooks CB_DSP_PAIRS, pixel pairs), under the int8 DSP path's conditions plus 16 * 128 * 8 * k_pad
+    < 2^31 (its K loop accumulates 16 * sum(x * w), |x| <= 128, |w| <= 8).
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
-    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp")."""
+    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
+    ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
+    with 4-bit indices in place of the int4 values, decoded through the codebook (times 16 for the DSP
+    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31)."""
     k = geo["k_h"] * geo["k_w"] * fin
-    k_pad, wq_s4, rq, kernel, scratch = 0, None, None, "edgeq_conv_s4", k
+    nibbles = w.data if cb is None else cb[0]
+    w_max = 8 if cb is None else int(np.abs(w.data.astype(np.int64)).max(initial=0))
+    k_pad, wq_s4, rq, kernel, scratch, pairs = 0, None, None, "edgeq_conv_s4", k, 0
     if (ctx.cpu != "portable" and in_c == fin and has_acc_init and min(mults) >= 0
-            and -(-k // 8) * 8 <= S4_DSP_MAX_K):
-        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data)
+            and 16 * 128 * max(w_max, 1) * (-(-k // 8) * 8) < (1 << 31)):
+        k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
         kernel = "edgeq_conv_s4_im2col"
-        scratch = (S4_DSP_PAIRS + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
-    weights_s4 = None if (ctx.cpu == "dsp" and wq_s4 is not None) else packed_s4(g, w.id)
+        pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
+        scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
+    portable = not (ctx.cpu == "dsp" and wq_s4 is not None)
+    weights_s4 = None if not portable else (packed_s4(g, w.id) if cb is None else
+                                            arr(op, "idx", pack_nibbles(cb[0]), "uint8_t"))
+    codebook8 = arr(op, "codebook", cb[1], "int8_t") if (cb is not None and portable) else None
+    codebook16 = None
+    if cb is not None and wq_s4 is not None:
+        c16 = np.zeros((out_c + out_c % 2, 16), np.int16)  # the odd last channel's partner: zeros
+        c16[:out_c] = cb[1].astype(np.int16) * 16
+        codebook16 = arr(op, "codebook16", c16, "int16_t")
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s8_params",
@@ -205,7 +246,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
             ("weights", None),
             *tail,
             ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq),
-            ("weights_s4", weights_s4), ("wq_s4", wq_s4),
+            ("weights_s4", weights_s4), ("wq_s4", wq_s4), ("codebook", codebook8), ("codebook16", codebook16),
+            ("s4_pairs", pairs),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
