@@ -1,4 +1,4 @@
-"""int8 vs int8x4 (4-bit weights, issue 12 §1): sizes and instructions on mps2-an386, accuracy on digits.
+"""int8 vs int8x4 (4-bit weights) vs k-means clustered weights (issue 12): flash, instructions, SQNR, accuracy.
 
     PYTHONPATH=. .venv/bin/python tools/int8x4_table.py [--out DIR] [--json F] [--skip-device]
 
@@ -6,12 +6,16 @@ MLPerf Tiny resnet8 and kws_dscnn, calibrated on 50 random samples over the refe
 (as tests/models/conftest.py): int8 by edgeq's converter path (``quantize_model``), int8x4 by
 ``quantize_int8x4`` on the same samples; each built for mps2-an386 (``convert_and_flash``: 5 samples
 validated byte for byte on the emulated Cortex-M4, one timed run, instructions counted by QEMU): .tflite
-bytes, constant data (weights + constants, as the build counts them), whole-image flash, arena, instructions.
+bytes, constant data (weights + constants, as the build counts them), whole-image flash, arena, instructions,
+and the SQNR of the model's output against the float Keras model on the 50 calibration samples (random data:
+it ranks the schemes, it is no accuracy). ``c16`` / ``c256``: ``cluster_model`` with 16 / 256 clusters per
+layer, then int8 as ``int8``.
 
 Digits (examples/digits/train.py's split: 1347 training, 450 held-out; calibration: the first 200 training
 digits, minmax): digits_cnn (examples/digits) and dw_bn (tools/qat_table.py's depthwise-separable net), the
-float Keras model, int8 PTQ and int8x4 PTQ in LiteRT's reference kernels on the 450 held-out digits, and
-the int8x4 model's generated C compared byte for byte with LiteRT on all 450 (``validate(c_host=True)``).
+float Keras model, int8 PTQ, int8x4 PTQ and 16 / 256 clusters + int8 PTQ in LiteRT's reference kernels on the
+450 held-out digits, and the int8x4 and 16-cluster models' generated C compared byte for byte with LiteRT on
+all 450 (``validate(c_host=True)``).
 """
 
 from __future__ import annotations
@@ -31,23 +35,46 @@ sys.path.insert(0, str(ROOT / "examples" / "digits"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def mlperf_rows(out: Path, device: bool) -> list[dict]:
-    from edgeq.flows.convert_and_flash import convert_and_flash
+def clustered(path: Path, k: int, out: Path) -> Path:
+    """``path``'s Keras model with ``k`` clusters per layer, saved under ``out``."""
+    from edgeq.frontend.cluster import cluster_model
+    from edgeq.frontend.load import load_model
+
+    dst = out / f"{path.stem}-c{k}.keras"
+    cluster_model(load_model(path).keras_model, k).save(dst)
+    return dst
+
+
+def schemes(path: Path, calib: str, out: Path, **random) -> dict[str, bytes]:
+    """The four models of ``path``: int8, int8x4, 16 and 256 clusters (then int8), on the same calibration."""
     from edgeq.flows.quantize import quantize_model
     from edgeq.frontend.data import load_calibration, loaded_inputs
     from edgeq.frontend.int4 import quantize_int8x4
     from edgeq.frontend.load import load_model
 
+    loaded = load_model(path)
+    cal = load_calibration(calib, loaded_inputs(loaded), **random)
+    return {"int8": quantize_model(path, calib, **random).tflite,
+            "int8x4": quantize_int8x4(loaded, cal),
+            "c16": quantize_model(clustered(path, 16, out), calib, **random).tflite,
+            "c256": quantize_model(clustered(path, 256, out), calib, **random).tflite}
+
+
+def mlperf_rows(out: Path, device: bool) -> list[dict]:
+    from edgeq.flows.convert_and_flash import convert_and_flash
+    from edgeq.frontend.data import load_calibration, loaded_inputs
+    from edgeq.frontend.load import load_model
+    from edgeq.quality.validate import validate
+
     rows = []
     for name, file, rng in (("resnet8", "resnet8.h5", (0.0, 255.0)), ("kws_dscnn", "kws_dscnn.keras", (-123.0, 26.0))):
-        loaded = load_model(MLPERF / file)
-        cal = load_calibration("random", loaded_inputs(loaded), random_range=rng, random_count=50)
-        models = {"int8": quantize_model(MLPERF / file, "random", random_range=rng, random_count=50).tflite,
-                  "int8x4": quantize_int8x4(loaded, cal)}
-        for scheme, data in models.items():
+        random = {"random_range": rng, "random_count": 50}
+        cal = load_calibration("random", loaded_inputs(load_model(MLPERF / file)), **random)
+        for scheme, data in schemes(MLPERF / file, "random", out, **random).items():
             path = out / f"{name}-{scheme}.tflite"
             path.write_bytes(data)
-            row = {"model": name, "scheme": scheme, "tflite_bytes": len(data)}
+            rep = validate(data, keras_file=MLPERF / file, data=cal, samples=50)
+            row = {"model": name, "scheme": scheme, "tflite_bytes": len(data), "sqnr_db": rep.fidelity[0]["sqnr_db"]}
             if device:
                 r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=5, out_dir=out / path.stem).report
                 m = r["memory"]
@@ -62,9 +89,7 @@ def digits_rows(out: Path) -> list[dict]:
     from train import load_digits_split
     from qat_table import dw_bn_model
 
-    from edgeq.flows.quantize import quantize_model
-    from edgeq.frontend.data import Samples, load_calibration, loaded_inputs
-    from edgeq.frontend.int4 import quantize_int8x4
+    from edgeq.frontend.data import Samples
     from edgeq.frontend.load import load_model
     from edgeq.quality.validate import validate
 
@@ -74,13 +99,13 @@ def digits_rows(out: Path) -> list[dict]:
     test = Samples("digits test", [xte], yte)
     rows = []
     for name, path in (("digits_cnn", ROOT / "examples" / "digits" / "digits_cnn.keras"), ("dw_bn", out / "dw_bn.keras")):
-        loaded = load_model(path)
-        row = {"model": name, "float": float(np.mean(loaded.keras_model.predict(xte, verbose=0).argmax(-1) == yte))}
-        row["int8"] = validate(quantize_model(path, str(out / "calib.npy")).tflite, data=test,
-                               samples=450).accuracy["quantized"]
-        cal = load_calibration(str(out / "calib.npy"), loaded_inputs(loaded))
-        rep = validate(quantize_int8x4(loaded, cal), data=test, c_host=True, samples=450)
-        row.update(int8x4=rep.accuracy["quantized"], c_bit_exact=rep.c_host["litert"].bit_exact)
+        keras_model = load_model(path).keras_model
+        row = {"model": name, "float": float(np.mean(keras_model.predict(xte, verbose=0).argmax(-1) == yte))}
+        for scheme, data in schemes(path, str(out / "calib.npy"), out).items():
+            rep = validate(data, data=test, c_host=scheme in ("int8x4", "c16"), samples=450)
+            row[scheme] = rep.accuracy["quantized"]
+            if scheme in ("int8x4", "c16"):
+                row[f"{scheme}_c_bit_exact"] = rep.c_host["litert"].bit_exact
         rows.append(row)
         print(row, file=sys.stderr)
     return rows
@@ -97,24 +122,26 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ml = mlperf_rows(out, not a.skip_device)
     dg = digits_rows(out)
-    print("| model | scheme | .tflite | constants | flash | arena | instructions | bit-exact |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | scheme | .tflite | constants | flash | arena | instructions | SQNR vs float | bit-exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in ml:
-        if "flash" in r:
-            print(f"| {r['model']} | {r['scheme']} | {r['tflite_bytes']:,} | {r['constants']:,} | {r['flash']:,} "
-                  f"| {r['arena']:,} | {r['instructions']:,} | {'yes' if r['bit_exact'] else 'NO'} |")
-        else:
-            print(f"| {r['model']} | {r['scheme']} | {r['tflite_bytes']:,} | - | - | - | - | - |")
+        dev = (f"{r['constants']:,} | {r['flash']:,} | {r['arena']:,} | {r['instructions']:,}" if "flash" in r
+               else "- | - | - | -")
+        exact = ("yes" if r["bit_exact"] else "NO") if "flash" in r else "-"
+        print(f"| {r['model']} | {r['scheme']} | {r['tflite_bytes']:,} | {dev} | {r['sqnr_db']:.1f} dB | {exact} |")
     for name in ("resnet8", "kws_dscnn"):
-        r8, r4 = (next(r for r in ml if r["model"] == name and r["scheme"] == s) for s in ("int8", "int8x4"))
-        if "flash" in r8:
-            print(f"\n{name} int8x4 / int8: constants {r4['constants'] / r8['constants']:.3f}x, instructions "
-                  f"{r4['instructions'] / r8['instructions']:.3f}x, .tflite {r4['tflite_bytes'] / r8['tflite_bytes']:.3f}x")
-    print("\n| digits model | float | int8 PTQ | int8x4 PTQ | int8x4 C bit-exact (450) |")
-    print("|---|---|---|---|---|")
+        r8 = next(r for r in ml if r["model"] == name and r["scheme"] == "int8")
+        for sch in ("int8x4", "c16", "c256"):
+            r4 = next(r for r in ml if r["model"] == name and r["scheme"] == sch)
+            if "flash" in r8:
+                print(f"\n{name} {sch} / int8: constants {r4['constants'] / r8['constants']:.3f}x, instructions "
+                      f"{r4['instructions'] / r8['instructions']:.3f}x, .tflite {r4['tflite_bytes'] / r8['tflite_bytes']:.3f}x")
+    print("\n| digits model | float | int8 PTQ | int8x4 PTQ | 16 clusters | 256 clusters | C bit-exact (int8x4, c16; 450) |")
+    print("|---|---|---|---|---|---|---|")
     for r in dg:
+        exact = "/".join("yes" if r[f"{s}_c_bit_exact"] else "NO" for s in ("int8x4", "c16"))
         print(f"| {r['model']} | {100 * r['float']:.2f}% | {100 * r['int8']:.2f}% | {100 * r['int8x4']:.2f}% "
-              f"| {'yes' if r['c_bit_exact'] else 'NO'} |")
+              f"| {100 * r['c16']:.2f}% | {100 * r['c256']:.2f}% | {exact} |")
     if a.json:
         Path(a.json).write_text(json.dumps({"mlperf": ml, "digits": dg}, indent=1))
     return 0
