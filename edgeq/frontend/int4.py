@@ -71,7 +71,8 @@ def quantize_int8x4(loaded: LoadedModel, cal: Samples, *, method: str | calibrat
                          hint="name layers to keep at int8 by their output tensor in the float model")
     names = signature_names(loaded) if loaded.kind != "tflite" else None
     data = isolation.call("edgeq.frontend.int4:quantize_here", float_model, list(cal.inputs), m, per_channel,
-                          names, tuple(keep_int8), stage=f"the int8x4 quantization of {loaded.path}", tool="ai-edge-quantizer",
+                          names, tuple(keep_int8), stage=f"the int8x4 quantization of {loaded.path}",
+                          tool="ai-edge-quantizer",
                           on_report=(lambda v: progress(*v)) if progress is not None else None)
     problems = int8x4_problems(data, keep_int8)
     if problems:
@@ -90,11 +91,18 @@ def int8x4_problems(data: bytes, keep_int8: Sequence[str] = ()) -> list[str]:
             t = g.tensor(tid)
             if t.dtype not in ("int8", "int32"):
                 bad.append(f"{op.kind} output '{t.name}' is {t.dtype}")
-        if op.kind in INT4_KINDS and len(op.inputs) > 1 and not (set(keep_int8) & {g.tensor(t).name for t in op.outputs}):
+        kept = set(keep_int8) & {g.tensor(t).name for t in op.outputs}
+        if op.kind in INT4_KINDS and len(op.inputs) > 1 and not kept:
             w = g.tensor(op.inputs[1])
             if w.dtype != "int4":
                 bad.append(f"{op.kind} filter '{w.name}' is {w.dtype}, not int4")
     return bad
+
+
+def has_int4_weights(data: bytes) -> bool:
+    """Whether a ``.tflite`` has INT4 weights (an int8x4 model: :func:`edgeq.frontend.tflite.kind.tflite_scheme`
+    calls it "int8", which is how the rest of edgeq takes it; this tells the scheme apart for reports)."""
+    return any(t.dtype == "int4" for t in read_tflite(data).tensors)
 
 
 def tflm_refusal(g) -> str | None:

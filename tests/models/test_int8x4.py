@@ -137,12 +137,20 @@ def _keras_int8x4(model: keras.Model, n: int = 32) -> bytes:
     return quantize_int8x4(loaded, cal)
 
 
-def test_int8x4_mix_on_mps2_an386(tmp_path):
-    x4 = _keras_int8x4(_mix())
-    kernels = [op.lowered.kernel for op in compile_graph(read_tflite(x4), LowerCtx("litert", "dsp")).ops
+@pytest.fixture(scope="module")
+def mix_x4() -> bytes:
+    return _keras_int8x4(_mix())
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
+def test_int8x4_mix_on_boards(mix_x4, board, tmp_path):
+    """The Cortex-M4 runs the DSP kernels, the Cortex-M3 the portable ones (edgeq_conv_s4 on the device)."""
+    kernels = [op.lowered.kernel for op in compile_graph(read_tflite(mix_x4), LowerCtx("litert", "dsp")).ops
                if op.lowered is not None]
     assert {"edgeq_conv_s4_im2col", "edgeq_depthwise_conv_s4", "edgeq_fully_connected_s4"} <= set(kernels)
-    r = _flash(x4, tmp_path / "mix_x4.tflite")
+    path = tmp_path / "mix_x4.tflite"
+    path.write_bytes(mix_x4)
+    r = convert_and_flash(path, board_name=board, runs=1, samples=5, out_dir=tmp_path / "out").report
     assert r["validation"]["bit_exact"], r["validation"]
 
 
@@ -241,3 +249,13 @@ def test_validate_c_host_int8x4_skips_tflm_for_per_channel_int4_dense():
     rep = validate(x4, c_host=True, samples=8)
     assert rep.c_host["litert"].bit_exact
     assert "per-channel int4" in rep.c_host_skipped["tflm"]
+
+
+def test_int8x4_tflite_passes_as_int8(resnet8_x4, resnet8_edgeq):
+    """An int8x4 .tflite goes through the .tflite loading path as an int8 model (its INT4 tensors are
+    weights); has_int4_weights tells the two apart."""
+    from edgeq.frontend.int4 import has_int4_weights
+    from edgeq.frontend.tflite.kind import int8_problems, tflite_scheme
+
+    assert tflite_scheme(resnet8_x4) == "int8" and not int8_problems(resnet8_x4)
+    assert has_int4_weights(resnet8_x4) and not has_int4_weights(resnet8_edgeq)

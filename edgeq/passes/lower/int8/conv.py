@@ -209,8 +209,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
                    has_acc_init: bool, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
     """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
     on DSP cores edgeq_conv_s4_im2col (the int8 DSP path's K loop on each channel pair's weights decoded from
-    wq_s4 once per S4_DSP_PAIRS, codebooks CB_DSP_PAIRS, pixel pairs), under the int8 DSP path's conditions plus 16 * 128 * 8 * k_pad
-    < 2^31 (its K loop accumulates 16 * sum(x * w), |x| <= 128, |w| <= 8).
+    wq_s4 once per S4_DSP_PAIRS pixel pairs, CB_DSP_PAIRS for codebooks), under the int8 DSP path's
+    conditions plus 16 * 128 * 8 * k_pad < 2^31 (its K loop accumulates 16 * sum(x * w), |x| <= 128, |w| <= 8).
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
     ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
