@@ -33,17 +33,23 @@ def check_clusters(k: int) -> int:
     return int(k)
 
 
+FIT_SAMPLE = 1 << 17  # k-means is fitted on at most this many of a layer's values (seeded), then applied to all
+
+
 def kmeans_values(values: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """``values`` with each replaced by its k-means centroid (at most ``k`` distinct values; fewer distinct
-    inputs are kept as they are)."""
+    """``values`` with each replaced by its nearest k-means centroid (at most ``k`` distinct values; fewer
+    distinct inputs are kept as they are). Large layers are fitted on a seeded sample of FIT_SAMPLE values."""
     from sklearn.cluster import KMeans
 
     flat = np.asarray(values, np.float64).reshape(-1, 1)
-    distinct = np.unique(flat)
-    if distinct.size <= k:
+    if np.unique(flat).size <= k:
         return np.asarray(values).copy()
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(flat)
-    return km.cluster_centers_[km.labels_, 0].reshape(np.shape(values)).astype(np.asarray(values).dtype)
+    fit = flat
+    if flat.shape[0] > FIT_SAMPLE:
+        fit = flat[np.random.default_rng(seed).choice(flat.shape[0], FIT_SAMPLE, replace=False)]
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit)
+    labels = km.labels_ if fit is flat else km.predict(flat)
+    return km.cluster_centers_[labels, 0].reshape(np.shape(values)).astype(np.asarray(values).dtype)
 
 
 def cluster_kernel(kernel: np.ndarray, k: int, *, per_channel: bool = False, seed: int = 0) -> np.ndarray:
@@ -69,7 +75,7 @@ def cluster_model(model: Any, k: int, *, per_channel: bool = False, seed: int = 
     for layer in clone._flatten_layers(include_self=False) if hasattr(clone, "_flatten_layers") else clone.layers:
         if type(layer).__name__ not in CLUSTERED_LAYERS or not hasattr(layer, "kernel"):
             continue
-        kernel = np.asarray(layer.kernel.numpy())
+        kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel))
         if type(layer).__name__ == "DepthwiseConv2D" and per_channel:
             shape = kernel.shape
             kernel = cluster_kernel(kernel.reshape(*shape[:2], -1), k, per_channel=True, seed=seed).reshape(shape)
