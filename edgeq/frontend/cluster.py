@@ -13,11 +13,13 @@ codebook (:func:`edgeq.passes.lower.int8.conv.codebook`), decoded by the int4 ke
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.load import LoadedModel
 from edgeq.frontend.runtime import import_keras
 
 K_MIN, K_MAX = 2, 256
@@ -88,3 +90,14 @@ def cluster_model(model: Any, k: int, *, per_channel: bool = False, seed: int = 
                          detail=[f"--clusters clusters the kernels of {', '.join(CLUSTERED_LAYERS)}"],
                          hint="leave out --clusters")
     return clone
+
+
+def cluster_loaded(loaded: LoadedModel, k: int, *, per_channel: bool = False, seed: int = 0) -> LoadedModel:
+    """``loaded`` with its Keras model clustered (:func:`cluster_model`), to quantize as usual; an EdgeqError
+    for a model that is not a Keras model (clustering changes the float weights)."""
+    check_clusters(k)
+    if loaded.keras_model is None:
+        raise EdgeqError(f"--clusters needs the Keras model; {loaded.path} is a {loaded.kind} model",
+                         hint="pass the .keras / .h5 model it came from")
+    return dataclasses.replace(loaded, keras_model=cluster_model(loaded.keras_model, k, per_channel=per_channel,
+                                                                 seed=seed))

@@ -108,3 +108,31 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
     l16, l8 = (reports[n]["latency"]["median"] for n in ("c16", "int8"))
     assert w16 <= 0.55 * w8, (w16, w8)
     assert l16 <= 1.3 * l8, (l16, l8)
+
+
+def test_cluster_loaded_then_int8(tmp_path):
+    """cluster_loaded + the usual int8 quantization: at most K int8 values per output channel, lowered to the
+    codebook kernels; a .tflite cannot be clustered."""
+    from edgeq.frontend.convert import quantize
+    from edgeq.frontend.data import Samples
+    from edgeq.frontend.cluster import cluster_loaded
+    from edgeq.frontend.load import LoadedModel
+
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6, 6, 8), batch_size=1)
+    model = keras.Model(inp, L.Dense(4)(L.Flatten()(L.Conv2D(6, 3, activation="relu")(inp))))
+    loaded = LoadedModel(tmp_path / "m.keras", "keras", model, None, None, [(6, 6, 8)], [np.dtype("float32")],
+                         [model.inputs[0].name])
+    cal = Samples("test", [np.random.default_rng(0).uniform(-1, 1, (16, 6, 6, 8)).astype(np.float32)])
+    tfl = quantize(cluster_loaded(loaded, 8), cal)
+    g = read_tflite(tfl)
+    for op in g.ops:
+        if op.kind in ("CONV_2D", "FULLY_CONNECTED"):
+            w = g.tensor(op.inputs[1]).data
+            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 8
+    kernels = {op.lowered.kernel for op in compile_graph(g, LowerCtx("litert", "portable")).ops if op.lowered}
+    assert {"edgeq_conv_s4", "edgeq_fully_connected_s4"} <= kernels
+    assert compare(tfl, random_inputs(tfl, 6), "litert").bit_exact
+    with pytest.raises(EdgeqError, match="needs the Keras model"):
+        cluster_loaded(LoadedModel(tmp_path / "m.tflite", "tflite", None, None, b"", [], [], []), 16)
