@@ -259,3 +259,25 @@ def test_int8x4_tflite_passes_as_int8(resnet8_x4, resnet8_edgeq):
 
     assert tflite_scheme(resnet8_x4) == "int8" and not int8_problems(resnet8_x4)
     assert has_int4_weights(resnet8_x4) and not has_int4_weights(resnet8_edgeq)
+
+
+def test_int8x4_from_a_float_tflite(tmp_path, mix_x4):
+    """A float .tflite is quantized to int8x4 as the Keras model it came from; an int8 one has no float
+    weights left to quantize (the error says so)."""
+    from edgeq.frontend.convert import float_tflite_bytes
+
+    model = _mix()
+    loaded = LoadedModel(Path("mix.keras"), "keras", model, None, None, [(14, 14, 3)], [np.dtype("float32")],
+                         [model.inputs[0].name])
+    (tmp_path / "mix_float.tflite").write_bytes(float_tflite_bytes(loaded))
+    (tmp_path / "mix_x4.tflite").write_bytes(mix_x4)
+    rng = np.random.default_rng(3)
+    cal = Samples("test", [rng.uniform(-1.0, 1.0, (32, 14, 14, 3)).astype(np.float32)])
+    a, b = read_tflite(quantize_int8x4(load_model(tmp_path / "mix_float.tflite"), cal)), read_tflite(mix_x4)
+    assert [op.kind for op in a.ops] == [op.kind for op in b.ops]
+    for oa, ob in zip(a.ops, b.ops):
+        assert a.tensor(oa.outputs[0]).quant == b.tensor(ob.outputs[0]).quant
+        if len(oa.inputs) > 1 and a.tensor(oa.inputs[1]).is_const:
+            assert np.array_equal(a.tensor(oa.inputs[1]).data, b.tensor(ob.inputs[1]).data)
+    with pytest.raises(EdgeqError, match="no float model"):
+        quantize_int8x4(load_model(tmp_path / "mix_x4.tflite"), cal)
