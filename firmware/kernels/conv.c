@@ -36,25 +36,25 @@ EDGEQ_INLINE conv_geom conv_geom_of(const edgeq_conv_s8_params *p) {
   return c;
 }
 
-/* The sum over the valid taps (ky0..ky1, kx0..kx1) of one output pixel's window for one output channel
- * whose filter row is wo: sum w * x when full (acc_init holds the input offset's share), else
+/* acc plus the sum over the valid taps (ky0..ky1, kx0..kx1) of one output pixel's window for one output
+ * channel whose filter row is wo: sum w * x when full (acc_init holds the input offset's share), else
  * sum w * (x + input_offset). xg: the pixel's batch image at its group's first input channel. */
-EDGEQ_INLINE int32_t conv_window(const conv_geom *c, const int8_t *xg, const int8_t *wo, int32_t iy0, int32_t ix0,
-                                 int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t full) {
-  int32_t acc = 0, ky, kx;
+EDGEQ_INLINE int32_t conv_window(const conv_geom c, int32_t acc, const int8_t *xg, const int8_t *wo, int32_t iy0,
+                                 int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t full) {
+  int32_t ky, kx;
   for (ky = ky0; ky < ky1; ++ky) {
-    const int8_t *xr = xg + (size_t)(iy0 + ky * c->dh) * (size_t)c->x_row;
-    const int8_t *wr = wo + (size_t)ky * (size_t)c->w_row;
-    if (c->merge_row) {
-      const int8_t *x = xr + (size_t)(ix0 + kx0) * (size_t)c->in_c;
-      const int8_t *w = wr + (size_t)kx0 * (size_t)c->fin;
-      const int32_t n = (kx1 - kx0) * c->fin;
-      acc += full ? conv_dot(x, w, n) : conv_dot_off(x, w, n, c->off);
+    const int8_t *xr = xg + (size_t)(iy0 + ky * c.dh) * (size_t)c.x_row;
+    const int8_t *wr = wo + (size_t)ky * (size_t)c.w_row;
+    if (c.merge_row) {
+      const int8_t *x = xr + (size_t)(ix0 + kx0) * (size_t)c.in_c;
+      const int8_t *w = wr + (size_t)kx0 * (size_t)c.fin;
+      const int32_t n = (kx1 - kx0) * c.fin;
+      acc += full ? conv_dot(x, w, n) : conv_dot_off(x, w, n, c.off);
     } else {
       for (kx = kx0; kx < kx1; ++kx) {
-        const int8_t *x = xr + (size_t)(ix0 + kx * c->dw) * (size_t)c->in_c;
-        const int8_t *w = wr + (size_t)kx * (size_t)c->fin;
-        acc += full ? conv_dot(x, w, c->fin) : conv_dot_off(x, w, c->fin, c->off);
+        const int8_t *x = xr + (size_t)(ix0 + kx * c.dw) * (size_t)c.in_c;
+        const int8_t *w = wr + (size_t)kx * (size_t)c.fin;
+        acc += full ? conv_dot(x, w, c.fin) : conv_dot_off(x, w, c.fin, c.off);
       }
     }
   }
@@ -91,8 +91,8 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
             const int32_t oc = g * per_group + j;
             const int8_t *wo = p->weights + (size_t)oc * (size_t)w_oc_stride;
             const int32_t c = p->per_channel ? oc : 0;
-            int32_t acc = full ? p->acc_init[oc] : (p->bias ? p->bias[oc] : 0);
-            acc += conv_window(&geom, xg, wo, iy0, ix0, ky0, ky1, kx0, kx1, full);
+            const int32_t acc = conv_window(geom, full ? p->acc_init[oc] : (p->bias ? p->bias[oc] : 0), xg, wo, iy0,
+                                            ix0, ky0, ky1, kx0, kx1, full);
             y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc, p->mult[c], p->shift[c]);
           }
         }
@@ -134,7 +134,7 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
           int32_t kx0, kx1, full, acc;
           edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
           full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-          acc = (full ? init : bias) + conv_window(&geom, xg, wo, iy0, ix0, ky0, ky1, kx0, kx1, full);
+          acc = conv_window(geom, full ? init : bias, xg, wo, iy0, ix0, ky0, ky1, kx0, kx1, full);
           *y = (int8_t)edgeq_requant_clamp(&p->rq, acc, m, sft);
         }
       }

@@ -155,16 +155,33 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
 }
 #endif
 
+/* Loop-invariant values of a call, read once (stores through int8_t pointers may alias the params). */
+typedef struct {
+  int32_t in_c, k_w, dm, dh, dw, x_row, off;
+} dw_geom;
+
+EDGEQ_INLINE dw_geom dw_geom_of(const edgeq_depthwise_conv_s8_params *p) {
+  dw_geom c;
+  c.in_c = p->in_c;
+  c.k_w = p->k_w;
+  c.dm = p->depth_mult;
+  c.dh = p->dilation_h;
+  c.dw = p->dilation_w;
+  c.x_row = p->in_w * p->in_c;
+  c.off = p->input_offset;
+  return c;
+}
+
 /* Channels oc0..oc0+n of one output pixel (window origin iy0, ix0; valid taps ky0..ky1, kx0..kx1; full:
  * start from acc_init and leave out the input offset) into y[oc0..]: the weights of tap (ky, kx) and
  * channel oc0 + j are wb[(ky * k_w + kx) * w_tap + j]. */
-EDGEQ_INLINE void dw_pixel_block(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0, int32_t ix0,
-                                 int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t full, int32_t oc0,
-                                 int32_t n, const int8_t *wb, int32_t w_tap, int8_t *y) {
-  const int32_t in_c = p->in_c, k_w = p->k_w, dm = p->depth_mult;
-  const int32_t dh = p->dilation_h, dw = p->dilation_w;
-  const int32_t x_row = p->in_w * in_c;
-  const int32_t off = p->input_offset;
+EDGEQ_INLINE void dw_pixel_block(const edgeq_depthwise_conv_s8_params *p, const dw_geom c, const int8_t *img,
+                                 int32_t iy0, int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
+                                 int32_t full, int32_t oc0, int32_t n, const int8_t *wb, int32_t w_tap, int8_t *y) {
+  const int32_t in_c = c.in_c, k_w = c.k_w, dm = c.dm;
+  const int32_t dh = c.dh, dw = c.dw;
+  const int32_t x_row = c.x_row;
+  const int32_t off = c.off;
   const int32_t *init = full ? p->acc_init : p->bias;
   int32_t acc[EDGEQ_DW_BLOCK];
   int32_t j, ky, kx;
@@ -209,6 +226,7 @@ EDGEQ_INLINE void dw_pixels(const edgeq_depthwise_conv_s8_params *p, const int8_
   const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c;
   const int32_t k_h = p->k_h, k_w = p->k_w;
   const size_t x_img = (size_t)in_h * (size_t)in_w * (size_t)p->in_c;
+  const dw_geom geom = dw_geom_of(p);
   int32_t b, oy, ox;
   for (b = 0; b < p->batches; ++b) {
     const int8_t *img = in + (size_t)b * x_img;
@@ -223,7 +241,7 @@ EDGEQ_INLINE void dw_pixels(const edgeq_depthwise_conv_s8_params *p, const int8_
                               (size_t)out_c;
         edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-        dw_pixel_block(p, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, wb, w_tap, y);
+        dw_pixel_block(p, geom, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, wb, w_tap, y);
       }
     }
   }
@@ -232,6 +250,7 @@ EDGEQ_INLINE void dw_pixels(const edgeq_depthwise_conv_s8_params *p, const int8_
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
   const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c;
   const int32_t k_h = p->k_h, k_w = p->k_w;
+  const dw_geom geom = dw_geom_of(p);
   int32_t b, oy, ox, oc0;
 #if EDGEQ_DSP
   if (p->dsp_pack != NULL) {
@@ -254,7 +273,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
           const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
-          dw_pixel_block(p, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, p->weights + oc0, out_c, y);
+          dw_pixel_block(p, geom, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, p->weights + oc0, out_c, y);
         }
       }
     }
