@@ -1,6 +1,6 @@
 """int8 vs int8x4 (4-bit weights) vs k-means clustered weights (issue 12): flash, instructions, SQNR, accuracy.
 
-    PYTHONPATH=. .venv/bin/python tools/int8x4_table.py [--out DIR] [--json F] [--skip-device]
+    PYTHONPATH=. .venv/bin/python tools/int8x4_table.py [--out DIR] [--json F] [--boards mps2-an386,mps2-an385]
 
 MLPerf Tiny resnet8 and kws_dscnn, calibrated on 50 random samples over the reference models' input ranges
 (as tests/models/conftest.py): int8 by edgeq's converter path (``quantize_model``), int8x4 by
@@ -80,7 +80,7 @@ def fake_quant_4bit_sqnr(path: Path, inputs: np.ndarray) -> float:
     return float(sqnr_db(ref, model.predict(inputs, verbose=0)))
 
 
-def mlperf_rows(out: Path, device: bool) -> list[dict]:
+def mlperf_rows(out: Path, boards: list[str]) -> list[dict]:
     from edgeq.flows.convert_and_flash import convert_and_flash
     from edgeq.frontend.data import load_calibration, loaded_inputs
     from edgeq.frontend.load import load_model
@@ -97,13 +97,16 @@ def mlperf_rows(out: Path, device: bool) -> list[dict]:
             path.write_bytes(data)
             rep = validate(data, keras_file=MLPERF / file, data=cal, samples=50)
             row = {"model": name, "scheme": scheme, "tflite_bytes": len(data), "sqnr_db": rep.fidelity[0]["sqnr_db"]}
-            if device:
-                r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=5, out_dir=out / path.stem).report
+            if not boards:
+                rows.append(row)
+            for board in boards:
+                r = convert_and_flash(path, board_name=board, runs=1, samples=5,
+                                      out_dir=out / f"{path.stem}-{board}").report
                 m = r["memory"]
-                row.update(constants=m["weights_bytes"], flash=m["flash_bytes"], arena=m["arena_bytes"],
-                           instructions=int(r["latency"]["median"]), bit_exact=r["validation"]["bit_exact"])
-            rows.append(row)
-            print(row, file=sys.stderr)
+                rows.append(dict(row, board=board, constants=m["weights_bytes"], flash=m["flash_bytes"],
+                                 arena=m["arena_bytes"], instructions=int(r["latency"]["median"]),
+                                 bit_exact=r["validation"]["bit_exact"]))
+                print(rows[-1], file=sys.stderr)
     return rows
 
 
@@ -137,30 +140,34 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="folder for the models (default: a temporary one)")
     ap.add_argument("--json")
-    ap.add_argument("--skip-device", action="store_true", help="sizes of the .tflite files only, no build")
+    ap.add_argument("--boards", default="mps2-an386",
+                    help="comma-separated emulated boards to build for (mps2-an385: the portable kernels, whose int8 "
+                         "build has no int16 weight copies); empty: .tflite sizes and SQNR only")
     a = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="edgeq-int8x4-table-"))
     out.mkdir(parents=True, exist_ok=True)
-    ml = mlperf_rows(out, not a.skip_device)
+    boards = [b for b in a.boards.split(",") if b]
+    ml = mlperf_rows(out, boards)
     dg = digits_rows(out)
-    print("| model | scheme | .tflite | constants | flash | arena | instructions | SQNR vs float | bit-exact |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | board | scheme | .tflite | constants | flash | arena | instructions | SQNR vs float | bit-exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in ml:
-        if "tflite_bytes" not in r:
-            print(f"| {r['model']} | {r['scheme']} | - | - | - | - | - | {r['sqnr_db']:.1f} dB | - |")
+        if "flash" not in r:
+            size = f"{r['tflite_bytes']:,}" if "tflite_bytes" in r else "-"
+            print(f"| {r['model']} | - | {r['scheme']} | {size} | - | - | - | - | {r['sqnr_db']:.1f} dB | - |")
             continue
-        dev = (f"{r['constants']:,} | {r['flash']:,} | {r['arena']:,} | {r['instructions']:,}" if "flash" in r
-               else "- | - | - | -")
-        exact = ("yes" if r["bit_exact"] else "NO") if "flash" in r else "-"
-        print(f"| {r['model']} | {r['scheme']} | {r['tflite_bytes']:,} | {dev} | {r['sqnr_db']:.1f} dB | {exact} |")
-    for name in ("resnet8", "kws_dscnn"):
-        r8 = next(r for r in ml if r["model"] == name and r["scheme"] == "int8")
-        for sch in ("int8x4", "c16", "c256"):
-            r4 = next(r for r in ml if r["model"] == name and r["scheme"] == sch)
-            if "flash" in r8:
-                print(f"\n{name} {sch} / int8: constants {r4['constants'] / r8['constants']:.3f}x, instructions "
-                      f"{r4['instructions'] / r8['instructions']:.3f}x, .tflite {r4['tflite_bytes'] / r8['tflite_bytes']:.3f}x")
+        print(f"| {r['model']} | {r['board']} | {r['scheme']} | {r['tflite_bytes']:,} | {r['constants']:,} "
+              f"| {r['flash']:,} | {r['arena']:,} | {r['instructions']:,} | {r['sqnr_db']:.1f} dB "
+              f"| {'yes' if r['bit_exact'] else 'NO'} |")
+    for board in boards:
+        for name in ("resnet8", "kws_dscnn"):
+            r8 = next(r for r in ml if r["model"] == name and r["scheme"] == "int8" and r.get("board") == board)
+            for sch in ("int8x4", "c16", "c256"):
+                r4 = next(r for r in ml if r["model"] == name and r["scheme"] == sch and r.get("board") == board)
+                print(f"\n{name} on {board}, {sch} / int8: constants {r4['constants'] / r8['constants']:.3f}x, "
+                      f"instructions {r4['instructions'] / r8['instructions']:.3f}x, "
+                      f".tflite {r4['tflite_bytes'] / r8['tflite_bytes']:.3f}x")
     print("\n| digits model | float | int8 PTQ | int8x4 PTQ | 16 clusters | 256 clusters | C bit-exact (int8x4, c16; 450) |")
     print("|---|---|---|---|---|---|---|")
     for r in dg:

@@ -228,6 +228,9 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
         scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
     portable = not (ctx.cpu == "dsp" and wq_s4 is not None)
+    if not portable:  # only the DSP kernel is built: it starts from acc_init and requantizes from dsp_rq
+        unused = {"bias"} | ({"mult", "shift"} if rq is not None else set())
+        tail = tuple((name, None if name in unused else v) for name, v in tail)
     weights_s4 = None if not portable else (packed_s4(g, w.id) if cb is None else
                                             arr(op, "idx", pack_nibbles(cb[0]), "uint8_t"))
     codebook8 = arr(op, "codebook", cb[1], "int8_t") if (cb is not None and portable) else None

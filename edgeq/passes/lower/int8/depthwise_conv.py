@@ -123,6 +123,8 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
                       .reshape(-1).astype(np.int32), "int32_t")
         words = full.size
     scratch = max(taps * min(out_c, 32), 4 * words)  # = edgeq_depthwise_conv_s4_scratch_bytes
+    if pack is not None and ctx.cpu == "dsp":  # only the DSP path is built: its pack holds what it needs
+        tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
     return Lowered(
         kernel="edgeq_depthwise_conv_s4",
         struct="edgeq_depthwise_conv_s8_params",
