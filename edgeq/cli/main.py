@@ -63,6 +63,10 @@ def _random_calibration_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
 
 
+# = edgeq.flows.quantize.SCHEMES (not imported here: `edgeq --help` loads no heavy package;
+# tests/unit/test_structure.py checks that the two agree)
+SCHEME_CHOICES = ("int8", "int16x8", "float32", "weight-only", "int8x4")
+
 VERBOSE_HELP = ("show what the native tools (TFLite converter, LiteRT, TFLite Micro, the generated C on the host) "
                 "print in edgeq's worker process, and the traceback of an internal error")
 
@@ -90,9 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration samples: .npy/.npz (N x input shape, float), .bin (float32), or 'random' "
                         "(needed unless --scheme float32 or the model is an int8 .tflite)")
     q.add_argument("-o", "--output", required=True, help="output .tflite")
-    q.add_argument("--scheme", choices=("int8", "int16x8", "float32", "weight-only"), default="int8",
-                   help="int8 (default), int16x8 (int16 activations, int8 weights), float32 (no quantization), or "
-                        "weight-only (int8 weights, float32 activations, for boards with an FPU; no --calib)")
+    q.add_argument("--scheme", choices=SCHEME_CHOICES, default="int8",
+                   help="int8 (default), int16x8 (int16 activations, int8 weights), float32 (no quantization), "
+                        "weight-only (int8 weights, float32 activations, for boards with an FPU; no --calib), or "
+                        "int8x4 (int4 weights for conv / depthwise / dense, int8 activations)")
+    q.add_argument("--clusters", type=int, metavar="K",
+                   help="cluster each conv / depthwise / dense layer's weights to K values (2..256, seeded k-means) "
+                        "before int8 quantization; 16 or fewer are stored as 4-bit codebook indices")
+    q.add_argument("--clusters-per-channel", action="store_true",
+                   help="with --clusters: K values per output channel instead of per layer")
     q.add_argument("--keep-float", type=_nonnegative, metavar="N",
                    help="leave the N ops whose quantization costs the most in float32 (see edgeq analyze)")
     q.add_argument("--max-drop", type=_percent, metavar="PCT",
@@ -230,9 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib", help="calibration data (as for quantize); not needed for an int8 .tflite")
     c.add_argument("--random-range", type=_range, default=(-1.0, 1.0), metavar="LO,HI",
                    help="range of --calib random (default -1,1)")
-    c.add_argument("--scheme", choices=("int8", "int16x8", "float32", "weight-only"), default="int8",
-                   help="how a Keras model is converted: int8 (default), int16x8, float32 (no quantization), or "
-                        "weight-only (int8 weights, float32 activations)")
+    c.add_argument("--scheme", choices=SCHEME_CHOICES, default="int8",
+                   help="how a Keras model is converted: int8 (default), int16x8, float32 (no quantization), "
+                        "weight-only (int8 weights, float32 activations), or int8x4 (int4 conv / dense weights)")
     c.add_argument("--allow-soft-float", action="store_true",
                    help="build float32 computation (weight-only, ops left float) for a board without an FPU anyway, "
                         "in software floating point (several times slower than int8)")

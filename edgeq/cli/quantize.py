@@ -22,6 +22,11 @@ def cmd_quantize(a) -> int:
         if a.per_tensor and a.granularity != "per-tensor":
             raise EdgeqError("--per-tensor contradicts --granularity per-channel")
         a.per_tensor = a.granularity == "per-tensor"
+    if a.clusters_per_channel and a.clusters is None:
+        raise EdgeqError("--clusters-per-channel needs --clusters K", hint="e.g. --clusters 16 --clusters-per-channel")
+    if a.clusters is not None and (a.compare_calibrations or a.keep_float is not None or a.max_drop is not None):
+        raise EdgeqError("--clusters is not taken with --compare-calibrations, --keep-float or --max-drop",
+                         hint="quantize with --clusters K alone, then check it with edgeq validate")
     if a.compare_calibrations:
         return _quantize_compare(a)
     if a.keep_float is not None or a.max_drop is not None:
@@ -29,7 +34,8 @@ def cmd_quantize(a) -> int:
     with report.progress_bars() as bars:
         r = quantize_model(a.model, a.calib, random_range=a.random_range, random_count=a.random_count,
                            per_channel=not a.per_tensor, progress=bars, scheme=a.scheme,
-                           calibration=a.calibration, state=parse_state_specs(a.state))
+                           calibration=a.calibration, state=parse_state_specs(a.state),
+                           clusters=a.clusters, clusters_per_channel=a.clusters_per_channel)
     write_atomic(a.output, r.tflite)
     report.quantize_table(r)
     report.console.print(f"wrote {a.output}")

@@ -14,7 +14,9 @@ from edgeq.errors import EdgeqError, UnsupportedOp
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
+from edgeq.frontend.cluster import check_clusters, cluster_loaded
 from edgeq.frontend.int16 import quantize_int16x8
+from edgeq.frontend.int4 import quantize_int8x4
 from edgeq.frontend.load import load_model
 from edgeq.frontend.qat import check_conversion, is_qat_model
 from edgeq.frontend.weights import check_finite_weights
@@ -67,7 +69,7 @@ def summarize(model: bytes, name: str, keras: KerasNames = KerasNames()
     return op_histogram(g), macs(g), bad
 
 
-SCHEMES = ("int8", "int16x8", "float32", "weight-only")
+SCHEMES = ("int8", "int16x8", "float32", "weight-only", "int8x4")
 
 HYBRID_NOTE = ("a TFLite dynamic-range (hybrid) model: deployed as weight-only int8 (the same int8 weights, "
                "float32 activations; a DEQUANTIZE feeds each weight), and checked against LiteRT running that "
@@ -76,7 +78,8 @@ HYBRID_NOTE = ("a TFLite dynamic-range (hybrid) model: deployed as weight-only i
 
 def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-1.0, 1.0), random_count: int = 100,
                    per_channel: bool = True, progress=None, scheme: str = "int8",
-                   calibration: str = "minmax", state: tuple[str, ...] | None = None) -> QuantizeResult:
+                   calibration: str = "minmax", state: tuple[str, ...] | None = None,
+                   clusters: int | None = None, clusters_per_channel: bool = False) -> QuantizeResult:
     """Load a model, quantize it to full int8 (or take an int8 .tflite as it is) and describe it.
 
     ``calibration`` is the int8 activation-range method (minmax, percentile[:P], mse, entropy; see
@@ -85,7 +88,14 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     ``scheme`` "int16x8" quantizes to int16 activations and int8 weights instead (int16 I/O, see
     edgeq.frontend.int16); "float32" converts without quantization (batch 1; no calibration data needed);
     "weight-only" quantizes the weights only (int8, per channel unless ``per_channel`` is False), activations
-    stay float32 (edgeq.frontend.weight_only; no calibration data needed).
+    stay float32 (edgeq.frontend.weight_only; no calibration data needed); "int8x4" gives CONV_2D,
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED packed int4 weights and keeps int8 activations, whose ranges the
+    ``calibration`` method chooses (edgeq.frontend.int4).
+
+    ``clusters`` K (int8 only): the Keras model's conv / depthwise / dense kernels are first clustered to K values
+    per layer (per output channel with ``clusters_per_channel``) by seeded k-means (edgeq.frontend.cluster), so
+    the int8 model holds at most K values per channel; the C backend stores 16 or fewer as 4-bit indices into a
+    per-channel codebook.
 
     A Keras model in explicit-state form (``state``: IN:OUT pairs by Keras names, None to pair by name,
     ``()`` for none; see edgeq.frontend.state) is calibrated on sequences: the calibration data holds the
@@ -96,8 +106,13 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown quantization scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
     method = parse_method(calibration)
-    if method.kind != "minmax" and scheme != "int8":
-        raise EdgeqError(f"--calibration {method.name} applies to the int8 scheme, not --scheme {scheme}")
+    if method.kind != "minmax" and scheme not in ("int8", "int8x4"):
+        raise EdgeqError(f"--calibration {method.name} applies to the int8 and int8x4 schemes, not --scheme {scheme}")
+    if clusters is not None:
+        check_clusters(clusters)
+        if scheme != "int8":
+            raise EdgeqError(f"--clusters applies to the int8 scheme, not --scheme {scheme}",
+                             hint="leave out --scheme (int8), or --clusters")
     loaded = load_model(model_path)
     if method.kind != "minmax" and loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is already quantized; --calibration {method.name} needs the float model",
@@ -108,7 +123,11 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         check_finite_weights(loaded.keras_model, str(model_path))
     if scheme != "int8":
         return _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
-                                per_channel)
+                                per_channel, method)
+    if clusters is not None:
+        loaded = cluster_loaded(loaded, clusters, per_channel=clusters_per_channel)
+        notes.append(f"weights clustered by k-means to at most {clusters} values per "
+                     f"{'output channel' if clusters_per_channel else 'layer'} before quantization")
     tflite_scheme = "int8"
     if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), int16x8, weight-only
         data, tflite_scheme = _supported_tflite(loaded, notes)
@@ -159,7 +178,7 @@ def _supported_tflite(loaded, notes: list[str]) -> tuple[bytes, str]:
 
 
 def _quantize_weight_only(loaded, name, notes, scheme, calib, random_range, random_count, progress,
-                          per_channel) -> QuantizeResult:
+                          per_channel, method) -> QuantizeResult:
     """``quantize_model`` for the weight-only scheme: a Keras model, SavedModel or float32 .tflite through
     ai-edge-quantizer (no calibration data); a weight-only or dynamic-range .tflite passes through."""
     granularity = "per-channel" if per_channel else "per-tensor"
@@ -190,7 +209,7 @@ def _quantize_weight_only(loaded, name, notes, scheme, calib, random_range, rand
 
 
 def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_count, progress,
-                    per_channel) -> QuantizeResult:
+                    per_channel, method) -> QuantizeResult:
     """``quantize_model`` for the int16x8 and float32 schemes (Keras models and SavedModels only)."""
     rnn = needs_rnn_conversion(loaded)
     if rnn and scheme == "float32":  # the converter would crash on them (and edgeq has no float LSTM kernel)
@@ -226,8 +245,34 @@ def _quantize_other(loaded, name, notes, scheme, calib, random_range, random_cou
                    _keras_names(loaded))
 
 
+def _quantize_int8x4(loaded, name, notes, scheme, calib, random_range, random_count, progress,
+                     per_channel, method) -> QuantizeResult:
+    """``quantize_model`` for int8x4: int4 weights for conv / depthwise / dense, int8 elsewhere (ai-edge-quantizer,
+    with the activation ranges of edgeq's calibration ``method``); a Keras model, SavedModel or float .tflite."""
+    if needs_rnn_conversion(loaded):
+        raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
+                         f"--scheme {scheme} does not take them yet",
+                         hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
+    cal = _calibration(loaded, calib, f"--scheme {scheme} needs calibration data", random_range, random_count)
+    notes += list(cal.notes)
+    bar: list = []
+
+    def on_step(done: int, total: int) -> None:  # the observation's own count of steps
+        if not bar:
+            bar.append(progress("calibrating and quantizing to int8x4", total))
+        bar[0]()
+
+    data = quantize_int8x4(loaded, cal, method=method.name, per_channel=per_channel,
+                           progress=on_step if progress else None)
+    float_bytes = len(loaded.tflite_bytes) if loaded.kind == "tflite" else len(float_tflite_bytes(loaded))
+    calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
+    return _result(str(loaded.path), name, data, float_bytes, calib_desc, cal.warning, notes, scheme,
+                   _keras_names(loaded))
+
+
 # the schemes other than int8 (quantize_model's own path): scheme -> its conversion, all called alike
-_SCHEMES = {"int16x8": _quantize_other, "float32": _quantize_other, "weight-only": _quantize_weight_only}
+_SCHEMES = {"int16x8": _quantize_other, "float32": _quantize_other, "weight-only": _quantize_weight_only,
+            "int8x4": _quantize_int8x4}
 
 
 def _keras_names(loaded) -> KerasNames:

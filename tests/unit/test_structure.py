@@ -187,3 +187,11 @@ def test_duplicate_lowering_registration_is_refused():
 
     with pytest.raises(DuplicateLowering, match="CONV_2D"):
         lowering("CONV_2D")(twin)
+
+
+def test_cli_scheme_choices_are_the_flows_schemes():
+    """The CLI lists the schemes without importing the quantize flow (whose imports are heavy)."""
+    from edgeq.cli.main import SCHEME_CHOICES
+    from edgeq.flows.quantize import SCHEMES
+
+    assert SCHEME_CHOICES == SCHEMES
