@@ -4,7 +4,8 @@ One candidate per scheme: each name in :data:`edgeq.flows.quantize.SCHEMES` (flo
 whatever is added there later, a scheme this module does not know by name converted by
 ``quantize_model(scheme=name)``), with int8 taking the best calibration method
 (:func:`edgeq.quality.calibrations.compare_calibrations`), then int8 with the costliest ops left in float32
-until the drop is within ``max_drop`` (:func:`edgeq.quality.sensitivity.quantize_partial`), and QAT when
+until the drop is within ``max_drop`` (:func:`edgeq.quality.sensitivity.quantize_partial`), int8 of weights
+clustered to 16 and 256 values per layer (``--clusters``: 4-bit codebook indices for 16), and QAT when
 training data is given (:func:`edgeq.flows.qat.qat_model` with a short schedule, then ``quantize_model`` on
 its learned ranges).
 
@@ -60,6 +61,7 @@ from edgeq.quality.validate import FloatLiteRT
 from edgeq.targets.boards import Board, load_board
 
 PARTIAL = "int8-partial"  # int8 with the costliest ops in float32 (--max-drop)
+CLUSTERED = ("int8-c16", "int8-c256")  # int8 of weights k-means-clustered to 16 / 256 values per layer (--clusters)
 QAT = "qat-int8"  # int8 from a quantization-aware-trained model (--qat-data)
 DEFAULT_MAX_DROP = 0.01
 DEFAULT_QAT_EPOCHS = 2
@@ -76,7 +78,7 @@ def candidate_names(*, qat: bool = False, partial: bool = True) -> list[str]:
         names.append(s)
         if s == "int8" and partial:
             names.append(PARTIAL)
-    return names + ([QAT] if qat else [])
+    return names + list(CLUSTERED) + ([QAT] if qat else [])
 
 
 @dataclass
@@ -224,6 +226,10 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
         write_atomic(path, r.keras)
         q = quantize_model(path, None, progress=progress)
         return q.tflite, f"{len(r.epochs)} epoch(s) from {r.calibration} ranges, then int8", list(r.notes)
+    if job.scheme in CLUSTERED:
+        k = int(job.scheme.rsplit("-c", 1)[1])
+        q = quantize_model(job.model, job.calib, clusters=k, progress=progress, **common)
+        return q.tflite, f"k-means to {k} values per layer, then int8 on {q.calibration}", []
     q = quantize_model(job.model, job.calib, scheme=job.scheme, progress=progress, **common)
     # a float32 model's notes only say that its ops are float32
     how = q.calibration if q.scheme == "float32" else f"calibrated on {q.calibration}"

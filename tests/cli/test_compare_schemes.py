@@ -138,12 +138,26 @@ def test_a_scheme_the_flow_does_not_know_by_name_is_still_a_row(monkeypatch, tmp
     and the other schemes are still measured."""
     from edgeq.flows import compare_schemes as cs
 
-    monkeypatch.setattr(cs, "SCHEMES", ("float32", "int8x4"))
-    c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path)
+    monkeypatch.setattr(cs, "SCHEMES", ("float32", "int3"))
+    assert cs.candidate_names(partial=False) == ["float32", "int3", "int8-c16", "int8-c256"]
+    c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path,
+                           schemes=["float32", "int3"])
     rows = {r.scheme: r for r in c.rows}
-    assert list(rows) == ["float32", "int8x4"]
+    assert list(rows) == ["float32", "int3"]
     assert rows["float32"].reason is None and rows["float32"].model_bytes > 0
-    assert "unknown quantization scheme 'int8x4'" in rows["int8x4"].reason and rows["int8x4"].accuracy is None
+    assert "unknown quantization scheme 'int3'" in rows["int3"].reason and rows["int3"].accuracy is None
+
+
+def test_sub8_bit_candidates(tmp_path):
+    """int8x4 and the clustered int8 variants are rows of their own (host figures: packed weights are smaller)."""
+    from edgeq.flows import compare_schemes as cs
+
+    c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path,
+                           schemes=["int8x4", "int8-c16"])
+    rows = {r.scheme: r for r in c.rows}
+    assert rows["int8x4"].reason is None and rows["int8-c16"].reason is None, rows
+    assert "k-means to 16 values" in rows["int8-c16"].how
+    assert rows["int8x4"].accuracy is not None and rows["int8x4"].model_bytes > 0
 
 
 def test_schemes_run_in_a_process_pool(tmp_path):
