@@ -154,8 +154,8 @@ def train_here(model_path: str, data: str, val: str | None, epochs: int, lr: flo
             saved = path.read_bytes()
     notes = list(loaded.notes)
     if scheme == "int8x4":
-        notes.append("4-bit weights are trained in the QAT model only: edgeq quantize has no --scheme int8x4 yet "
-                     "(its int8 model holds these weights re-rounded to the int8 grid)")
+        notes.append("4-bit weights are trained in the QAT model only: `edgeq quantize --scheme int8x4` does not take "
+                     "a QAT model yet, so its int8 model holds these weights re-rounded to the int8 grid")
     return QatResult(str(model_path), saved, scheme, per_channel,
                      f"{val} ({valid.count} samples)" if valid is not None else f"{data} ({train.count} samples, "
                      "the training data: no --val given)",

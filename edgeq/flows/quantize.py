@@ -253,6 +253,11 @@ def _quantize_int8x4(loaded, name, notes, scheme, calib, random_range, random_co
         raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
                          f"--scheme {scheme} does not take them yet",
                          hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
+    if is_qat_model(loaded.keras_model):
+        raise EdgeqError(f"{loaded.path} is a quantization-aware-trained model; --scheme {scheme} does not take its "
+                         "fake-quantization layers yet",
+                         hint="quantize it with --scheme int8 (the learned ranges), or run --scheme int8x4 on the "
+                              "float model it was trained from")
     cal = _calibration(loaded, calib, f"--scheme {scheme} needs calibration data", random_range, random_count)
     notes += list(cal.notes)
     bar: list = []

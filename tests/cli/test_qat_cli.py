@@ -51,6 +51,11 @@ def test_qat_then_quantize_without_calibration_data(data, tmp_path, capsys):
     code, text, err = run(["quantize", str(out), "-o", str(tfl)], capsys)
     assert code == 0, err
     assert "learned ranges" in text and tfl.read_bytes()[4:8] == b"TFL3"
+    # int8x4 does not take the fake-quantization layers yet: one clear refusal, nothing written
+    code, _, err = run(["quantize", str(out), "--scheme", "int8x4", "--calib", str(DIGITS / "calib.npy"), "-o",
+                        str(tmp_path / "q4.tflite")], capsys)
+    assert code == 2 and "quantization-aware-trained model; --scheme int8x4 does not take" in err, err
+    assert not (tmp_path / "q4.tflite").exists()
 
 
 def test_labels_fit_as_indices_or_one_hot_rows(data):
