@@ -94,15 +94,16 @@ def bad(tmp_path_factory):
 
     (d / "dynamic.tflite").write_bytes(_patched_tflite(ad, dynamic))
     (d / "zero.tflite").write_bytes(_patched_tflite(ad, zero_sized))
-    (d / "float.tflite").write_bytes((MLPERF / "kws_dscnn_float32.tflite").read_bytes())
     import tensorflow as tf
 
-    dr_in = keras.Input((64,), batch_size=1)
-    conv = tf.lite.TFLiteConverter.from_keras_model(
-        keras.Model(dr_in, keras.layers.Dense(8)(keras.layers.Dense(64, activation="relu")(dr_in))))  # >= 1024 weights: int8
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantization
     from edgeq.frontend.runtime import quiet_tf
 
+    dr_in = keras.Input((64,), batch_size=1)
+    small = keras.Model(dr_in, keras.layers.Dense(8)(keras.layers.Dense(64, activation="relu")(dr_in)))
+    with quiet_tf():  # a float32 .tflite (MLPerf's "kws_dscnn_float32.tflite" has int8 weights: dynamic range)
+        (d / "float.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(small).convert())
+    conv = tf.lite.TFLiteConverter.from_keras_model(small)  # >= 1024 weights: int8
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic-range quantization
     with quiet_tf():
         (d / "dynrange.tflite").write_bytes(conv.convert())
     # Two ops without a C kernel (int8 ADD_N: edgeq has no kernel for it) after a
@@ -186,11 +187,15 @@ CASES = {
     "tflite-is-zip-quantize": lambda d: _quantize(d, "archive.tflite", "random", "not a TFLite model"),
     "tflite-dynamic-shape": lambda d: _generate(d, "dynamic.tflite", "variable dimension", "[-1, -1]"),
     "tflite-zero-sized": lambda d: _generate(d, "zero.tflite", "zero-sized"),
-    # a float .tflite can't be quantized again (edgeq quantizes Keras / SavedModel files); dynamic-range models
-    # (int8 weights, float activations) have no C backend
+    # a float .tflite can't be quantized to int8 (edgeq quantizes Keras / SavedModel files; int8x4 and weight-only
+    # take it); a dynamic-range model (int8 weights, float activations) runs as weight-only, but not in int8x4
     "tflite-float-quantize": lambda d: _quantize(d, "float.tflite", "random", "float.tflite", "int8"),
-    "tflite-dynamic-range-generate": lambda d: _generate(d, "dynrange.tflite", "dynrange.tflite"),
-    "tflite-dynamic-range-validate": lambda d: _validate(d, "dynrange.tflite", "dynrange.tflite"),
+    "tflite-dynamic-range-int16x8": lambda d: (
+        ["quantize", d / "dynrange.tflite", "--calib", "random", "--scheme", "int16x8", "-o", d / "o.tflite"],
+        ("dynrange.tflite", "already a TFLite model"), d / "o.tflite"),
+    "tflite-dynamic-range-int8x4": lambda d: (
+        ["quantize", d / "dynrange.tflite", "--calib", "random", "--scheme", "int8x4", "-o", d / "o.tflite"],
+        ("dynrange.tflite",), d / "o.tflite"),
     "tflite-unsupported-ops": lambda d: _generate(
         d, "unsupported.tflite", "2 op(s)", "op #1 ADD_N", "op #2 ADD_N", "'sqdiff_a'",
         "'sqdiff_b'"),
