@@ -55,3 +55,25 @@ def test_elementwise_on_m55(shape, tmp_path):
     per_element = {(k, layer["kind"]): layer["count"] / n for k, layer in enumerate(ops)}
     if shape == (8, 8, 16):
         assert max(per_element.values()) <= PER_ELEMENT_BUDGET, per_element
+
+
+def test_pooling_on_m55(tmp_path):
+    """AVERAGE_POOL_2D / MAX_POOL_2D: 20 channels (a 16-lane and an 8-lane tail), SAME padding (clipped
+    windows), fused ReLU6, and a 17x17 window (289 taps: the average's portable fallback beyond 256)."""
+    from harness import int8_tflite
+
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    L = keras.layers
+    inp = keras.Input((17, 17, 20), batch_size=1)
+    outs = []
+    for layer in (L.AveragePooling2D, L.MaxPooling2D):
+        outs += [layer(3, 2, padding="same")(inp), keras.ops.relu6(layer(2)(inp)), layer(17)(inp),
+                 layer((5, 3), 1, padding="same")(inp)]
+    model = tmp_path / "pool.tflite"
+    model.write_bytes(int8_tflite(keras.Model(inp, outs), scale=4.0))
+    r = convert_and_flash(model, board_name=BOARD, runs=1, samples=10, out_dir=tmp_path / "out",
+                          random_range=(-12.0, 12.0)).report
+    assert r["validation"]["bit_exact"], r["validation"]
+    kinds = [layer["kind"] for layer in r["profile"]]
+    assert kinds.count("AVERAGE_POOL_2D") == 4 and kinds.count("MAX_POOL_2D") == 4, kinds
