@@ -120,7 +120,8 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         k_pad, wq = _conv_dsp_weights(op, w.data)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
         kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad  # = edgeq_conv_s8_im2col_scratch_bytes (conv.h)
-    weights = None if (ctx.cpu == "dsp" and wq is not None) else tensor_array(g, w.id)
+    # "mve": no MVE convolution yet, so the M55 takes the DSP path too
+    weights = None if (ctx.cpu in ("dsp", "mve") and wq is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s8_params",

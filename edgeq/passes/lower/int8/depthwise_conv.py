@@ -82,7 +82,8 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
     pack = None if ctx.cpu == "portable" else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, -zp(x),
                                                            zp(y), dm, rounding_flag(ctx, litert_single=False))
-    weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
+    # "mve": no MVE depthwise body yet, so the M55 takes the DSP path too
+    weights = None if (ctx.cpu in ("dsp", "mve") and pack is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel="edgeq_depthwise_conv_s8",
         struct="edgeq_depthwise_conv_s8_params",
