@@ -21,6 +21,19 @@ EDGEQ_INLINE int32x4_t edgeq_mve_smmulr_finish(int32x4_t t, int32x4_t m, int32x4
   return vminq_s32(vmaxq_s32(v, lo), hi);
 }
 
+/* edgeq_mul_qm_double on 4 lanes, exactly (CMSIS-NN's arm_requantize_mve): x << max(shift, 0) (wrapping, as
+ * the scalar code), SaturatingRoundingDoublingHighMul as VQRDMULH (the same value for every input), then
+ * RoundingDivideByPOT(., max(-shift, 0)) as VRSHL by the negative shift (round half up) after subtracting 1
+ * from negative lanes that are shifted (which turns round half up into half away from zero; VQADD keeps
+ * INT32_MIN, which divides exactly). */
+EDGEQ_INLINE int32x4_t edgeq_mve_requant_double(int32x4_t x, int32x4_t m, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32x4_t right = vminq_s32(shift, zero); /* -(right shift), <= 0 */
+  x = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), m);
+  x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
+  return vrshlq_s32(x, right);
+}
+
 /* table[x] for 4 int8 lanes x (sign-extended): table points at entry 0 of a table indexed -128..127, so the
  * byte offsets x * 4 are negative for x < 0 (the gather's 32-bit address arithmetic wraps, as the
  * architecture defines it). */

@@ -1,0 +1,134 @@
+/* edgeq: CONV_2D's Helium body, included by conv.c: edgeq_conv_s8_im2col takes it on cores with MVE
+ * (EDGEQ_MVE), where the lowering (--cpu mve) gives it the plain int8 weights [out_c][k_h][k_w][in_c], acc_init
+ * and a scratch of 4 * k_pad >= K = k_h * k_w * in_c bytes, and no DSP pack (wq = NULL).
+ *
+ * Per output pixel the window is gathered into scratch as K contiguous bytes (im2col, in the weights' order;
+ * taps outside the input hold the input zero point, so that x + input_offset = 0 there) unless it is already
+ * contiguous in the input (one kernel row, no padding: 1x1 convolutions). Then, four output channels per
+ * pass, acc = acc_init[oc] + sum x * w over the K bytes with VMLADAVA.S8 (16 int8 lanes, one input vector
+ * shared by the four weight rows, a predicated tail for K % 16), which is the reference's
+ * bias + sum (x + input_offset) * w (integer addition is associative). The four accumulators are requantized
+ * together (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as 4 bytes; a last partial
+ * group of four is the group ending at out_c (its first channels are computed and stored twice, with the
+ * same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
+ * channels) return 0 and the caller takes the portable loop. */
+#ifndef EDGEQ_CONV_MVE_H
+#define EDGEQ_CONV_MVE_H
+#include "conv.h"
+#include "edgeq_mve.h"
+
+#if EDGEQ_MVE
+/* acc[j] += sum x[i] * w[j * K + i] for j < 4 and i < n: n / 16 steps of one input vector and four weight
+ * vectors (post-incremented loads, a low-overhead loop; VMLADAVA takes even accumulator registers:
+ * constraint "Te"), then the predicated tail (inactive lanes load as 0 and add nothing). */
+EDGEQ_INLINE void conv_mve_dot4(const int8_t *x, const int8_t *w0, int32_t K, int32_t n, int32_t *acc) {
+  const int8_t *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  const int32_t steps = n >> 4, k = n & 15;
+  if (steps > 0) {
+    __asm__ volatile(
+        "dls lr, %[steps]\n"
+        "1:\n\t"
+        "vldrb.8 q0, [%[x]], #16\n\t"
+        "vldrb.8 q1, [%[w0]], #16\n\t"
+        "vmladava.s8 %[a0], q0, q1\n\t"
+        "vldrb.8 q1, [%[w1]], #16\n\t"
+        "vmladava.s8 %[a1], q0, q1\n\t"
+        "vldrb.8 q1, [%[w2]], #16\n\t"
+        "vmladava.s8 %[a2], q0, q1\n\t"
+        "vldrb.8 q1, [%[w3]], #16\n\t"
+        "vmladava.s8 %[a3], q0, q1\n\t"
+        "le lr, 1b\n"
+        : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+Te"(a0),
+          [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3)
+        : [steps] "r"(steps)
+        : "q0", "q1", "lr", "memory");
+  }
+  if (k > 0) {
+    const mve_pred16_t pr = vctp8q((uint32_t)k);
+    const int8x16_t xv = vld1q_z_s8(x, pr);
+    a0 = vmladavaq_s8(a0, xv, vld1q_z_s8(w0, pr));
+    a1 = vmladavaq_s8(a1, xv, vld1q_z_s8(w1, pr));
+    a2 = vmladavaq_s8(a2, xv, vld1q_z_s8(w2, pr));
+    a3 = vmladavaq_s8(a3, xv, vld1q_z_s8(w3, pr));
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* dst[0..n) = src[0..n) (16 bytes per step, a predicated tail) */
+EDGEQ_INLINE void conv_mve_copy(int8_t *dst, const int8_t *src, int32_t n) {
+  for (; n > 0; n -= 16, dst += 16, src += 16) {
+    const mve_pred16_t pr = vctp8q((uint32_t)n);
+    vst1q_p_s8(dst, vld1q_z_s8(src, pr), pr);
+  }
+}
+
+/* dst[0..n) = v */
+EDGEQ_INLINE void conv_mve_fill(int8_t *dst, int8x16_t v, int32_t n) {
+  for (; n > 0; n -= 16, dst += 16) vst1q_p_s8(dst, v, vctp8q((uint32_t)n));
+}
+
+static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int8_t *buf) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w;
+  const int32_t K = k_h * k_w * in_c, w_row = k_w * in_c, x_row = in_w * in_c;
+  const int32_t pc = p->per_channel;
+  const int8x16_t pad = vdupq_n_s8((int8_t)-p->input_offset);
+  const int32x4_t out_off = vdupq_n_s32(p->rq.output_offset);
+  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
+  const int32x4_t m_all = vdupq_n_s32(p->mult[0]), sh_all = vdupq_n_s32(p->shift[0]);
+  int32_t b, oy, ox, oc, ky;
+  if (p->filter_in_c != in_c || p->dilation_h != 1 || p->dilation_w != 1 || p->acc_init == NULL ||
+      p->rq.rounding != EDGEQ_ROUND_DOUBLE || out_c < 4)
+    return 0;
+  for (b = 0; b < p->batches; ++b) {
+    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)x_row;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int32_t ky0, ky1;
+      edgeq_tap_range(iy0, 1, k_h, in_h, &ky0, &ky1);
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        int32_t kx0, kx1;
+        const int8_t *x;
+        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
+                              (size_t)out_c;
+        edgeq_tap_range(ix0, 1, k_w, in_w, &kx0, &kx1);
+        if (k_h == 1 && ky0 == 0 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
+          x = img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c; /* already contiguous */
+        } else {
+          int8_t *d = buf;
+          const int32_t before = kx0 * in_c, run = (kx1 - kx0) * in_c, after = w_row - before - run;
+          conv_mve_fill(d, pad, ky0 * w_row);
+          d += ky0 * w_row;
+          for (ky = ky0; ky < ky1; ++ky, d += w_row) {
+            conv_mve_fill(d, pad, before);
+            conv_mve_copy(d + before, img + (size_t)(iy0 + ky) * (size_t)x_row + (size_t)(ix0 + kx0) * (size_t)in_c,
+                          run);
+            conv_mve_fill(d + before + run, pad, after);
+          }
+          conv_mve_fill(d, pad, (k_h - ky1) * w_row);
+          x = buf;
+        }
+        for (oc = 0; oc < out_c; oc += 4) {
+          int32_t a[4] = {0, 0, 0, 0};
+          int32x4_t acc;
+          if (out_c - oc < 4) oc = out_c - 4; /* the weights past out_c are not there to read */
+          conv_mve_dot4(x, p->weights + (size_t)oc * (size_t)K, K, K, a);
+          acc = vaddq_s32(vld1q_s32(a), vld1q_s32(p->acc_init + oc));
+          acc = edgeq_mve_requant_double(acc, pc ? vld1q_s32(p->mult + oc) : m_all,
+                                         pc ? vld1q_s32(p->shift + oc) : sh_all);
+          acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, out_off), lo), hi);
+          vstrbq_s32(y + oc, acc);
+        }
+      }
+    }
+  }
+  return 1;
+}
+#endif
+
+#endif /* EDGEQ_CONV_MVE_H */
