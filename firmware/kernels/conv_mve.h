@@ -6,11 +6,11 @@
  * taps outside the input hold the input zero point, so that x + input_offset = 0 there) unless it is already
  * contiguous in the input (one kernel row, no padding: 1x1 convolutions). Then, four output channels per
  * pass, acc = acc_init[oc] + sum x * w over the K bytes with VMLADAVA.S8 (16 int8 lanes, one input vector
- * shared by the four weight rows, a predicated tail for K % 16), which is the reference's
- * bias + sum (x + input_offset) * w (integer addition is associative). The four accumulators are requantized
- * together (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as 4 bytes; a last partial
- * group of four is the group ending at out_c (its first channels are computed and stored twice, with the
- * same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
+ * shared by the four weight rows, a tail-predicated loop), which is the reference's
+ * bias + sum (x + input_offset) * w (integer addition is associative). Blocks of up to 16 accumulators are
+ * then requantized four at a time (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as
+ * 4 bytes; a partial group of four is the group ending at the block's end (its first channels are computed
+ * and stored twice, with the same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
  * channels) return 0 and the caller takes the portable loop. */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
@@ -18,16 +18,24 @@
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* acc[j] += sum x[i] * w[j * K + i] for j < 4 and i < n: n / 16 steps of one input vector and four weight
- * vectors (post-incremented loads, a low-overhead loop; VMLADAVA takes even accumulator registers:
- * constraint "Te"), then the predicated tail (inactive lanes load as 0 and add nothing). */
-EDGEQ_INLINE void conv_mve_dot4(const int8_t *x, const int8_t *w0, int32_t K, int32_t n, int32_t *acc) {
-  const int8_t *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  const int32_t steps = n >> 4, k = n & 15;
-  if (steps > 0) {
+/* Output channels per block: their accumulators (on the stack) are requantized together after the dot
+ * products, so that the dot-product loop keeps no vector constants live. */
+#define CONV_MVE_BLOCK 16
+
+/* acc[g..g+4) = init[g..g+4) + sum_i x[i] * w[(g + j) * K + i] (j < 4, i < K) for the groups of four of
+ * n_oc >= 4 channels (a partial group: the four ending at n_oc). The K loop is a tail-predicated low-overhead
+ * loop (DLSTP.8 / LETP: the last step's inactive lanes neither load nor add) of one input vector and four
+ * weight vectors per step; VMLADAVA takes even accumulator registers (constraint "Te"). Out of line, so its
+ * few registers are allocated apart from the pixel loop's. */
+static EDGEQ_NOINLINE void conv_mve_dots(const int8_t *x, const int8_t *w, int32_t K, const int32_t *init,
+                                         int32_t *acc, int32_t n_oc) {
+  int32_t j;
+  for (j = 0; j < n_oc; j += 4) {
+    const int32_t g = edgeq_min_i32(j, n_oc - 4);
+    const int8_t *xp = x, *w0 = w + (size_t)g * (size_t)K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+    int32_t a0 = init[g], a1 = init[g + 1], a2 = init[g + 2], a3 = init[g + 3];
     __asm__ volatile(
-        "dls lr, %[steps]\n"
+        "dlstp.8 lr, %[n]\n"
         "1:\n\t"
         "vldrb.8 q0, [%[x]], #16\n\t"
         "vldrb.8 q1, [%[w0]], #16\n\t"
@@ -38,24 +46,34 @@ EDGEQ_INLINE void conv_mve_dot4(const int8_t *x, const int8_t *w0, int32_t K, in
         "vmladava.s8 %[a2], q0, q1\n\t"
         "vldrb.8 q1, [%[w3]], #16\n\t"
         "vmladava.s8 %[a3], q0, q1\n\t"
-        "le lr, 1b\n"
-        : [x] "+r"(x), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+Te"(a0),
+        "letp lr, 1b\n"
+        : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+Te"(a0),
           [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3)
-        : [steps] "r"(steps)
+        : [n] "r"(K)
         : "q0", "q1", "lr", "memory");
+    acc[g] = a0;
+    acc[g + 1] = a1;
+    acc[g + 2] = a2;
+    acc[g + 3] = a3;
   }
-  if (k > 0) {
-    const mve_pred16_t pr = vctp8q((uint32_t)k);
-    const int8x16_t xv = vld1q_z_s8(x, pr);
-    a0 = vmladavaq_s8(a0, xv, vld1q_z_s8(w0, pr));
-    a1 = vmladavaq_s8(a1, xv, vld1q_z_s8(w1, pr));
-    a2 = vmladavaq_s8(a2, xv, vld1q_z_s8(w2, pr));
-    a3 = vmladavaq_s8(a3, xv, vld1q_z_s8(w3, pr));
+}
+
+/* Requantize, clamp and store the block's n_oc >= 4 accumulators (channels oc..oc+n_oc), four at a time
+ * in the groups of conv_mve_dots. */
+static EDGEQ_NOINLINE void conv_mve_store(const edgeq_conv_s8_params *p, const int32_t *acc, int32_t oc,
+                                          int32_t n_oc, int8_t *y) {
+  const int32x4_t out_off = vdupq_n_s32(p->rq.output_offset);
+  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
+  const int32_t pc = p->per_channel;
+  const int32x4_t m_all = vdupq_n_s32(p->mult[0]), sh_all = vdupq_n_s32(p->shift[0]);
+  int32_t j;
+  for (j = 0; j < n_oc; j += 4) {
+    const int32_t g = edgeq_min_i32(j, n_oc - 4);
+    int32x4_t v = edgeq_mve_requant_double(vld1q_s32(acc + g), pc ? vld1q_s32(p->mult + oc + g) : m_all,
+                                           pc ? vld1q_s32(p->shift + oc + g) : sh_all);
+    v = vminq_s32(vmaxq_s32(vaddq_s32(v, out_off), lo), hi);
+    vstrbq_s32(y + oc + g, v);
   }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
 }
 
 /* dst[0..n) = src[0..n) (16 bytes per step, a predicated tail) */
@@ -75,11 +93,7 @@ static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
   const int32_t k_h = p->k_h, k_w = p->k_w;
   const int32_t K = k_h * k_w * in_c, w_row = k_w * in_c, x_row = in_w * in_c;
-  const int32_t pc = p->per_channel;
   const int8x16_t pad = vdupq_n_s8((int8_t)-p->input_offset);
-  const int32x4_t out_off = vdupq_n_s32(p->rq.output_offset);
-  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
-  const int32x4_t m_all = vdupq_n_s32(p->mult[0]), sh_all = vdupq_n_s32(p->shift[0]);
   int32_t b, oy, ox, oc, ky;
   if (p->filter_in_c != in_c || p->dilation_h != 1 || p->dilation_w != 1 || p->acc_init == NULL ||
       p->rq.rounding != EDGEQ_ROUND_DOUBLE || out_c < 4)
@@ -113,16 +127,14 @@ static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out
           conv_mve_fill(d, pad, (k_h - ky1) * w_row);
           x = buf;
         }
-        for (oc = 0; oc < out_c; oc += 4) {
-          int32_t a[4] = {0, 0, 0, 0};
-          int32x4_t acc;
-          if (out_c - oc < 4) oc = out_c - 4; /* the weights past out_c are not there to read */
-          conv_mve_dot4(x, p->weights + (size_t)oc * (size_t)K, K, K, a);
-          acc = vaddq_s32(vld1q_s32(a), vld1q_s32(p->acc_init + oc));
-          acc = edgeq_mve_requant_double(acc, pc ? vld1q_s32(p->mult + oc) : m_all,
-                                         pc ? vld1q_s32(p->shift + oc) : sh_all);
-          acc = vminq_s32(vmaxq_s32(vaddq_s32(acc, out_off), lo), hi);
-          vstrbq_s32(y + oc, acc);
+        for (oc = 0; oc < out_c; oc += CONV_MVE_BLOCK) {
+          int32_t acc[CONV_MVE_BLOCK], n_oc = edgeq_min_i32(CONV_MVE_BLOCK, out_c - oc);
+          if (n_oc < 4) { /* a last block of fewer than 4 channels: the 4 ending at out_c */
+            oc = out_c - 4;
+            n_oc = 4;
+          }
+          conv_mve_dots(x, p->weights + (size_t)oc * (size_t)K, K, p->acc_init + oc, acc, n_oc);
+          conv_mve_store(p, acc, oc, n_oc, y);
         }
       }
     }
