@@ -95,8 +95,8 @@ def test_mlperf_on_m55(name, tmp_path):
 
 
 def test_mve_target_emits_what_the_mve_kernels_read():
-    """--cpu mve: CONV_2D reads its int8 weights (conv_mve.h: no DSP pack; an im2col window of K bytes); the depthwise
-    convolutions, with no MVE body yet, take their DSP path as on --cpu dsp (its pack only)."""
+    """--cpu mve: CONV_2D and DEPTHWISE_CONV_2D read their int8 weights (conv_mve.h, depthwise_conv_mve.h): no
+    DSP packs; CONV_2D has an im2col window of K bytes."""
     from edgeq.api import lower_tflite
 
     data = (MLPERF / "kws_dscnn_int8.tflite").read_bytes()
@@ -109,11 +109,11 @@ def test_mve_target_emits_what_the_mve_kernels_read():
         assert op.lowered.kernel == "edgeq_conv_s8_im2col" and f["wq"] is None and f["weights"] is not None
         k = f["weights"].values[0].size  # K = k_h * k_w * in_c: the im2col window of one pixel
         assert op.lowered.scratch_bytes == 4 * f["k_pad"] >= k
-    dws = {c: [op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"] for c, g in (("dsp", dsp), ("mve", mve))}
-    assert len(dws["mve"]) == len(dws["dsp"]) > 0
-    for a, b in zip(dws["dsp"], dws["mve"]):
-        fa, fb = dict(a.lowered.fields), dict(b.lowered.fields)
-        assert fb["dsp_pack"] is not None and fb["weights"] is None and fa.keys() == fb.keys()
+    dws = [op for op in mve.ops if op.kind == "DEPTHWISE_CONV_2D"]
+    assert dws and len(dws) == len([op for op in dsp.ops if op.kind == "DEPTHWISE_CONV_2D"])
+    for op in dws:
+        f = dict(op.lowered.fields)
+        assert f["dsp_pack"] is None and f["weights"] is not None
 
 
 def test_conv_on_m55(tmp_path):
@@ -137,3 +137,24 @@ def test_conv_on_m55(tmp_path):
                           random_range=(-3.0, 3.0)).report
     assert r["validation"]["bit_exact"], r["validation"]
     assert [layer["kind"] for layer in r["profile"]].count("CONV_2D") == 8, r["profile"]
+
+
+def test_depthwise_on_m55(tmp_path):
+    """DEPTHWISE_CONV_2D's Helium body: 3x3 SAME stride 1 and 2 (clipped windows), 5x3 VALID, dilation 2,
+    22 channels (a predicated group of 2), fused ReLU6, and a
+    depth multiplier of 2 (the portable fallback)."""
+    from harness import int8_tflite
+
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    L = keras.layers
+    x = keras.Input((9, 11, 22), batch_size=1)
+    outs = [L.DepthwiseConv2D(3, padding="same")(x), L.DepthwiseConv2D(3, 2, padding="same", activation="relu6")(x),
+            L.DepthwiseConv2D((5, 3))(x), L.DepthwiseConv2D(3, padding="same", dilation_rate=2)(x),
+            L.DepthwiseConv2D(3, depth_multiplier=2)(x)]
+    model = tmp_path / "dw.tflite"
+    model.write_bytes(int8_tflite(keras.Model(x, outs)))
+    r = convert_and_flash(model, board_name=BOARD, runs=1, samples=10, out_dir=tmp_path / "out",
+                          random_range=(-3.0, 3.0)).report
+    assert r["validation"]["bit_exact"], r["validation"]
+    assert [layer["kind"] for layer in r["profile"]].count("DEPTHWISE_CONV_2D") == 5, r["profile"]
