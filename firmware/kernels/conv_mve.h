@@ -22,39 +22,15 @@
  * products, so that the dot-product loop keeps no vector constants live. */
 #define CONV_MVE_BLOCK 16
 
-/* acc[g..g+4) = init[g..g+4) + sum_i x[i] * w[(g + j) * K + i] (j < 4, i < K) for the groups of four of
- * n_oc >= 4 channels (a partial group: the four ending at n_oc). The K loop is a tail-predicated low-overhead
- * loop (DLSTP.8 / LETP: the last step's inactive lanes neither load nor add) of one input vector and four
- * weight vectors per step; VMLADAVA takes even accumulator registers (constraint "Te"). Out of line, so its
- * few registers are allocated apart from the pixel loop's. */
+/* acc[g..g+4) = init[g..g+4) + sum_i x[i] * w[(g + j) * K + i] (j < 4, i < K; edgeq_mve_dot4) for the groups
+ * of four of n_oc >= 4 channels (a partial group: the four ending at n_oc). Out of line, so its few registers
+ * are allocated apart from the pixel loop's. */
 static EDGEQ_NOINLINE void conv_mve_dots(const int8_t *x, const int8_t *w, int32_t K, const int32_t *init,
                                          int32_t *acc, int32_t n_oc) {
   int32_t j;
   for (j = 0; j < n_oc; j += 4) {
     const int32_t g = edgeq_min_i32(j, n_oc - 4);
-    const int8_t *xp = x, *w0 = w + (size_t)g * (size_t)K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-    int32_t a0 = init[g], a1 = init[g + 1], a2 = init[g + 2], a3 = init[g + 3];
-    __asm__ volatile(
-        "dlstp.8 lr, %[n]\n"
-        "1:\n\t"
-        "vldrb.8 q0, [%[x]], #16\n\t"
-        "vldrb.8 q1, [%[w0]], #16\n\t"
-        "vmladava.s8 %[a0], q0, q1\n\t"
-        "vldrb.8 q1, [%[w1]], #16\n\t"
-        "vmladava.s8 %[a1], q0, q1\n\t"
-        "vldrb.8 q1, [%[w2]], #16\n\t"
-        "vmladava.s8 %[a2], q0, q1\n\t"
-        "vldrb.8 q1, [%[w3]], #16\n\t"
-        "vmladava.s8 %[a3], q0, q1\n\t"
-        "letp lr, 1b\n"
-        : [x] "+r"(xp), [w0] "+r"(w0), [w1] "+r"(w1), [w2] "+r"(w2), [w3] "+r"(w3), [a0] "+Te"(a0),
-          [a1] "+Te"(a1), [a2] "+Te"(a2), [a3] "+Te"(a3)
-        : [n] "r"(K)
-        : "q0", "q1", "lr", "memory");
-    acc[g] = a0;
-    acc[g + 1] = a1;
-    acc[g + 2] = a2;
-    acc[g + 3] = a3;
+    edgeq_mve_dot4(x, w + (size_t)g * (size_t)K, K, K, init + g, acc + g);
   }
 }
 

@@ -18,6 +18,9 @@ typedef struct {
   const int32_t *bias;    /* [out_features], input offset folded in */
   const int32_t *mult;
   const int32_t *shift;
+  /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
+   * rows = max(out_features, 4) (zero rows past out_features; bias has rows entries), `weights` NULL, sparse 0. */
+  const int8_t *weights_s8;
 } edgeq_fully_connected_s8_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);

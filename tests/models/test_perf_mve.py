@@ -12,20 +12,22 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from paths import MLPERF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
 from test_add_mul import calib_for, convert, inputs  # noqa: E402
+from test_fully_connected import _fc_model  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BOARD = "mps3-an547"
 # Instructions per inference on mps3-an547 (tools/figures.py --boards mps3-an547), pinned with a 1% margin.
 # Before the MVE kernels (DSP paths only): resnet8 14,544,062, kws 4,180,031, ad01 418,906. Issue 15's targets
-# (0.6x TFLM+CMSIS-NN with MVE): 2.95 M, 1.09 M, 90 K: the depthwise and FULLY_CONNECTED MVE bodies are
-# still to come.
-MLPERF_INSTRUCTIONS = {"resnet8_int8": 4_793_531, "kws_dscnn_int8": 2_192_156, "ad01_int8": 418_906}
+# (0.6x TFLM+CMSIS-NN with MVE): 2.95 M, 1.09 M, 90 K: ad01 meets it; the convolutions still spend most of
+# resnet8's and kws's instructions outside their VMLADAVA loops.
+MLPERF_INSTRUCTIONS = {"resnet8_int8": 4_770_875, "kws_dscnn_int8": 2_122_062, "ad01_int8": 72_000}
 MARGIN = 1.01
 # instructions per output element of an int8 ADD/SUB/MUL on mps3-an547 (measured 4.2 same-shape ADD, 5.95 for
 # a SUB of a broadcast 16-channel vector: rows of 16)
@@ -158,3 +160,28 @@ def test_depthwise_on_m55(tmp_path):
                           random_range=(-3.0, 3.0)).report
     assert r["validation"]["bit_exact"], r["validation"]
     assert [layer["kind"] for layer in r["profile"]].count("DEPTHWISE_CONV_2D") == 5, r["profile"]
+
+
+def _fc_models():
+    rng = np.random.default_rng(5)
+    w = rng.integers(-127, 128, (13, 1030), dtype=np.int8)  # a partial group of rows, a 6-lane input tail
+    yield "long", _fc_model(w, x_zp=-7, out_scale=0.05 * 0.01 * 30 * np.sqrt(1030),
+                            bias=rng.integers(-9000, 9000, 13).astype(np.int32))
+    w = rng.integers(-128, 128, (6, 37), dtype=np.int8)  # -128 weights
+    yield "minus128", _fc_model(w, x_zp=4, out_scale=0.05 * 0.01 * 30 * np.sqrt(37))
+    w = np.full((4, 516), 127, np.int8)  # extreme accumulators
+    w[1::2] = -127
+    yield "extreme", _fc_model(w, x_zp=0, out_scale=128 * 127 * 516 * 0.05 * 0.01 / 100)
+    w = rng.integers(-127, 128, (2, 9), dtype=np.int8)  # fewer than 4 rows: zero rows fill the group
+    yield "two", _fc_model(w, x_zp=3, out_scale=0.05 * 0.01 * 30 * 3)
+
+
+def test_fully_connected_on_m55(tmp_path):
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    for name, tfl in _fc_models():
+        path = tmp_path / f"fc_{name}.tflite"
+        path.write_bytes(tfl)
+        r = convert_and_flash(path, board_name=BOARD, runs=1, samples=10, out_dir=tmp_path / name,
+                              random_range=(-128.0, 127.0)).report
+        assert r["validation"]["bit_exact"], (name, r["validation"])
