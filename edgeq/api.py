@@ -10,6 +10,7 @@ imports it; each name lives in its stage's module (see docs/architecture.md).
 from __future__ import annotations
 
 from edgeq.files import write_atomic
+from edgeq.flows.compare_schemes import SchemeComparison, compare_schemes
 from edgeq.flows.convert_and_flash import FlowResult, convert_and_flash
 from edgeq.flows.generate import generate_c, host_model, lower_tflite, model_manifest
 from edgeq.flows.quantize import SCHEMES, QuantizeResult, quantize_model, summarize
@@ -17,6 +18,7 @@ from edgeq.quality.calibrations import compare_calibrations
 from edgeq.quality.sensitivity import analyze, quantize_partial
 from edgeq.quality.validate import validate
 
-__all__ = ["SCHEMES", "FlowResult", "QuantizeResult", "analyze", "compare_calibrations", "convert_and_flash",
+__all__ = ["SCHEMES", "FlowResult", "QuantizeResult", "SchemeComparison", "analyze", "compare_calibrations",
+           "compare_schemes", "convert_and_flash",
            "generate_c", "host_model", "lower_tflite", "model_manifest", "quantize_model",
            "quantize_partial", "summarize", "validate", "write_atomic"]

@@ -61,6 +61,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "int4":  # constant weights, two values a byte (TFLite's INT4 packing)
+            return (self.numel + 1) // 2
         return self.numel * DTYPE_SIZE[self.dtype]
 
     @property

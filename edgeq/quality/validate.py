@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.frontend.data import Samples, check_samples, match_names, random_token_ids, tflite_inputs
+from edgeq.frontend.int4 import tflm_refusal
 from edgeq import isolation
 from edgeq.codegen.emit import generate
 from edgeq.errors import UnsupportedOpsError
@@ -312,6 +313,8 @@ def validate(model: bytes, *, name: str = "model", keras_file: Path | None = Non
         elif per_channel_dequantize:  # weight-only int8 per channel: TFLM would compute other weights
             rep.c_host_skipped["tflm"] = ("TFLite Micro's DEQUANTIZE takes one scale per tensor, not the per-channel "
                                           "scales of this model's int8 weights")
+        elif tflm_refusal(g):  # int8x4: an int4 layout TFLM does not take
+            rep.c_host_skipped["tflm"] = tflm_refusal(g)
         else:
             tflm = SequenceReference(TFLM(model), g) if sequence else TFLM(model)
             tflm_out = []

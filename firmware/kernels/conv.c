@@ -16,6 +16,52 @@ EDGEQ_INLINE int32_t conv_dot_off(const int8_t *x, const int8_t *w, int32_t n, i
   return acc;
 }
 
+/* One output pixel's window, loop-invariant values of a conv call (read once: stores through int8_t
+ * pointers may alias the params). */
+typedef struct {
+  int32_t in_c, fin, dh, dw, x_row, w_row, off, merge_row;
+} conv_geom;
+
+EDGEQ_INLINE conv_geom conv_geom_of(const edgeq_conv_s8_params *p) {
+  conv_geom c;
+  c.in_c = p->in_c;
+  c.fin = p->filter_in_c;
+  c.dh = p->dilation_h;
+  c.dw = p->dilation_w;
+  c.x_row = p->in_w * p->in_c;
+  c.w_row = p->k_w * p->filter_in_c;
+  c.off = p->input_offset;
+  /* With unit horizontal dilation and no groups, the taps kx0..kx1 of one kernel row are one
+   * contiguous run in both the input row and the filter row. */
+  c.merge_row = p->dilation_w == 1 && p->in_c == p->filter_in_c;
+  return c;
+}
+
+/* acc plus the sum over the valid taps (ky0..ky1, kx0..kx1) of one output pixel's window for one output
+ * channel whose filter row is wo: sum w * x when full (acc_init holds the input offset's share), else
+ * sum w * (x + input_offset). xg: the pixel's batch image at its group's first input channel. */
+EDGEQ_INLINE int32_t conv_window(const conv_geom c, int32_t acc, const int8_t *xg, const int8_t *wo, int32_t iy0,
+                                 int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1, int32_t full) {
+  int32_t ky, kx;
+  for (ky = ky0; ky < ky1; ++ky) {
+    const int8_t *xr = xg + (size_t)(iy0 + ky * c.dh) * (size_t)c.x_row;
+    const int8_t *wr = wo + (size_t)ky * (size_t)c.w_row;
+    if (c.merge_row) {
+      const int8_t *x = xr + (size_t)(ix0 + kx0) * (size_t)c.in_c;
+      const int8_t *w = wr + (size_t)kx0 * (size_t)c.fin;
+      const int32_t n = (kx1 - kx0) * c.fin;
+      acc += full ? conv_dot(x, w, n) : conv_dot_off(x, w, n, c.off);
+    } else {
+      for (kx = kx0; kx < kx1; ++kx) {
+        const int8_t *x = xr + (size_t)(ix0 + kx * c.dw) * (size_t)c.in_c;
+        const int8_t *w = wr + (size_t)kx * (size_t)c.fin;
+        acc += full ? conv_dot(x, w, c.fin) : conv_dot_off(x, w, c.fin, c.off);
+      }
+    }
+  }
+  return acc;
+}
+
 void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t k_h = p->k_h, k_w = p->k_w, fin = p->filter_in_c;
@@ -23,13 +69,9 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
   const int32_t groups = in_c / fin;
   const int32_t per_group = p->out_c / groups;
   const int32_t w_oc_stride = k_h * k_w * fin;
-  const int32_t w_row = k_w * fin;
   const int32_t x_row = in_w * in_c;
-  const int32_t off = p->input_offset;
-  /* With unit horizontal dilation and no groups, the taps kx0..kx1 of one kernel row are one
-   * contiguous run in both the input row and the filter row. */
-  const int32_t merge_row = (dw == 1 && groups == 1);
-  int32_t b, oy, ox, g, j, ky, kx;
+  const conv_geom geom = conv_geom_of(p);
+  int32_t b, oy, ox, g, j;
   for (b = 0; b < p->batches; ++b) {
     const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)x_row;
     for (oy = 0; oy < p->out_h; ++oy) {
@@ -50,25 +92,51 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
             const int32_t oc = g * per_group + j;
             const int8_t *wo = p->weights + (size_t)oc * (size_t)w_oc_stride;
             const int32_t c = p->per_channel ? oc : 0;
-            int32_t acc = full ? p->acc_init[oc] : (p->bias ? p->bias[oc] : 0);
-            for (ky = ky0; ky < ky1; ++ky) {
-              const int8_t *xr = xg + (size_t)(iy0 + ky * dh) * (size_t)x_row;
-              const int8_t *wr = wo + (size_t)ky * (size_t)w_row;
-              if (merge_row) {
-                const int8_t *x = xr + (size_t)(ix0 + kx0) * (size_t)in_c;
-                const int8_t *w = wr + (size_t)kx0 * (size_t)fin;
-                const int32_t n = (kx1 - kx0) * fin;
-                acc += full ? conv_dot(x, w, n) : conv_dot_off(x, w, n, off);
-              } else {
-                for (kx = kx0; kx < kx1; ++kx) {
-                  const int8_t *x = xr + (size_t)(ix0 + kx * dw) * (size_t)in_c;
-                  const int8_t *w = wr + (size_t)kx * (size_t)fin;
-                  acc += full ? conv_dot(x, w, fin) : conv_dot_off(x, w, fin, off);
-                }
-              }
-            }
+            const int32_t acc = conv_window(geom, full ? p->acc_init[oc] : (p->bias ? p->bias[oc] : 0), xg, wo, iy0,
+                                            ix0, ky0, ky1, kx0, kx1, full);
             y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc, p->mult[c], p->shift[c]);
           }
+        }
+      }
+    }
+  }
+}
+
+void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w, fin = p->filter_in_c;
+  const int32_t dh = p->dilation_h, dw = p->dilation_w;
+  const int32_t groups = in_c / fin;
+  const int32_t per_group = out_c / groups;
+  const int32_t k = k_h * k_w * fin;
+  const int32_t x_row = in_w * in_c;
+  const conv_geom geom = conv_geom_of(p);
+  int8_t *wo = (int8_t *)scratch;
+  int32_t oc, b, oy, ox;
+  for (oc = 0; oc < out_c; ++oc) {
+    const int32_t c = p->per_channel ? oc : 0;
+    const int32_t m = p->mult[c], sft = p->shift[c];
+    const int32_t bias = p->bias ? p->bias[oc] : 0;
+    const int32_t init = p->acc_init != NULL ? p->acc_init[oc] : 0;
+    const size_t group_off = (size_t)(oc / per_group) * (size_t)fin;
+    if (p->codebook != NULL)
+      edgeq_unpack_cb4(p->weights_s4, oc * k, k, p->codebook + 16 * oc, wo);
+    else
+      edgeq_unpack_s4(p->weights_s4, oc * k, k, wo);
+    for (b = 0; b < p->batches; ++b) {
+      const int8_t *xg = in + (size_t)b * (size_t)in_h * (size_t)x_row + group_off;
+      int8_t *y = out + (size_t)b * (size_t)p->out_h * (size_t)p->out_w * (size_t)out_c + (size_t)oc;
+      for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        int32_t ky0, ky1;
+        edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
+          const int32_t ix0 = ox * p->stride_w - p->pad_w;
+          int32_t kx0, kx1, full, acc;
+          edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+          full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+          acc = conv_window(geom, full ? init : bias, xg, wo, iy0, ix0, ky0, ky1, kx0, kx1, full);
+          *y = (int8_t)edgeq_requant_clamp(&p->rq, acc, m, sft);
         }
       }
     }
@@ -213,6 +281,32 @@ EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, 
   "smlad %[b1], %[ye], %[w0], %[b1]\n\t"           \
   "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
 
+/* wq_s4's words of one channel pair (nblk blocks, a multiple of 2) decoded into wq's layout, lanes times
+ * 16 (see conv.h): per block one LDR, the two masks, four SXTB16 and one STM. */
+static void conv_decode_s4(const int32_t *src, int32_t *dst, int32_t nblk) {
+  register int32_t d0 __asm__("r8"), d1 __asm__("r9"), d2 __asm__("r10"), d3 __asm__("r11");
+  int32_t v, h;
+#define CONV_DECODE4                        \
+  "ldr %[v], [%[s]], #4\n\t"                \
+  "and %[h], %[v], #0xF0F0F0F0\n\t"         \
+  "lsl %[v], %[v], #4\n\t"                  \
+  "and %[v], %[v], #0xF0F0F0F0\n\t"         \
+  "sxtb16 %[d0], %[h]\n\t"                  \
+  "sxtb16 %[d1], %[h], ror #8\n\t"          \
+  "sxtb16 %[d2], %[v]\n\t"                  \
+  "sxtb16 %[d3], %[v], ror #8\n\t"          \
+  "stmia %[d]!, {%[d0], %[d1], %[d2], %[d3]}\n\t"
+  nblk >>= 1;
+  __asm__ volatile("1:\n\t" CONV_DECODE4 CONV_DECODE4
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(nblk), [v] "=&r"(v), [h] "=&r"(h), [d0] "=&r"(d0),
+                     [d1] "=&r"(d1), [d2] "=&r"(d2), [d3] "=&r"(d3)
+                   :
+                   : "cc", "memory");
+#undef CONV_DECODE4
+}
+
 /* Output pixels two at a time (their windows gathered into the im2col buffer buf) times output channels
  * two at a time (k_pad is a multiple of 8: the K loop does 2 blocks per iteration). */
 static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
@@ -255,6 +349,85 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
     }
   }
 }
+/* conv_decode_s4 for codebook weights: wq_s4 holds 4-bit indices into the 16 entries (times 16) of
+ * channel oc's (cb_a, high nibbles) and oc + 1's (cb_b, low nibbles) codebook16. */
+static void conv_decode_cb4(const int32_t *src, int32_t *dst, int32_t nblk, const int16_t *cb_a, const int16_t *cb_b) {
+  int32_t i;
+  for (i = 0; i < nblk; ++i, dst += 4) {
+    const uint32_t v = (uint32_t)src[i];
+#define CB_LANES(cb, s0, s1) \
+  (int32_t)((uint32_t)(uint16_t)(cb)[(v >> (s0)) & 15u] | (uint32_t)(uint16_t)(cb)[(v >> (s1)) & 15u] << 16)
+    dst[0] = CB_LANES(cb_a, 4, 20);
+    dst[1] = CB_LANES(cb_a, 12, 28);
+    dst[2] = CB_LANES(cb_b, 0, 16);
+    dst[3] = CB_LANES(cb_b, 8, 24);
+#undef CB_LANES
+  }
+}
+
+/* conv_dsp with int4 weights: output pixels in groups of s4_pairs pairs (their windows gathered
+ * into the im2col buffers at buf, k_pad words per pair) times output channels two at a time; each channel
+ * pair's weights are decoded from wq_s4 once per group into wdec (after the im2col buffers) and used by all
+ * its pixel pairs with conv_dsp's K loop. The sums come out times 16, exactly (the lowering checks
+ * |16 * sum| < 2^31). */
+static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+  const int32_t npix = p->batches * p->out_h * p->out_w;
+  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
+  const int32_t pairs = p->s4_pairs;
+  int32_t *wdec = buf + (size_t)pairs * (size_t)k_pad;
+  int32_t pix, oc, q;
+  for (pix = 0; pix < npix; pix += 2 * pairs) {
+    const int32_t left = (npix - pix + 1) >> 1;
+    const int32_t np = left < pairs ? left : pairs;
+    const int32_t *w = p->wq_s4;
+    for (q = 0; q < np; ++q) {
+      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;
+      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
+      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
+    }
+    for (oc = 0; oc < out_c; oc += 2) {
+      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+      if (p->codebook16 != NULL)
+        conv_decode_cb4(w, wdec, k_pad >> 2, p->codebook16 + 16 * oc, p->codebook16 + 16 * (oc + 1));
+      else
+        conv_decode_s4(w, wdec, k_pad >> 2);
+      w += k_pad >> 2;
+      for (q = 0; q < np; ++q) {
+        const int32_t pa = pix + 2 * q;
+        int8_t *ya = out + (size_t)pa * (size_t)out_c;
+        int8_t *yb = pa + 1 < npix ? ya + out_c : ya; /* an odd last pixel is computed twice, stored once */
+        int32_t a0, a1, b0, b1;
+        {
+          const int32_t *x = buf + (size_t)q * (size_t)k_pad, *wk = wdec;
+          int32_t n = nblk2, w0, w1;
+          /* fixed ascending registers for the LDM of the 4 im2col words */
+          register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
+          a0 = a1 = b0 = b1 = 0;
+          __asm__ volatile("1:\n\t" CONV_BLOCK CONV_BLOCK
+                           "subs %[n], %[n], #1\n\t"
+                           "bne 1b"
+                           : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(wk),
+                             [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
+                             [w0] "=&r"(w0), [w1] "=&r"(w1)
+                           :
+                           : "cc", "memory");
+        }
+        a0 = p->acc_init[oc] + (a0 >> 4);
+        b0 = p->acc_init[oc] + (b0 >> 4);
+        a1 = p->acc_init[oc1] + (a1 >> 4);
+        b1 = p->acc_init[oc1] + (b1 >> 4);
+        /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
+        if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
+          conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
+          conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
+        } else {
+          conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
+          conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);
+        }
+      }
+    }
+  }
+}
 #endif
 
 /* (parenthesized: conv.h maps calls to edgeq_conv_s8 on builds without the DSP extension) */
@@ -272,5 +445,14 @@ void(edgeq_conv_s8_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8
 #else
   (void)scratch;
   edgeq_conv_s8(p, in, out);
+#endif
+}
+
+/* (parenthesized: conv.h maps calls to edgeq_conv_s4 on builds without the DSP extension) */
+void(edgeq_conv_s4_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+#if EDGEQ_DSP
+  conv_dsp_s4(p, in, out, (int32_t *)scratch);
+#else
+  edgeq_conv_s4(p, in, out, scratch);
 #endif
 }

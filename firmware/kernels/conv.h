@@ -43,6 +43,21 @@ typedef struct {
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
   const int32_t *dsp_rq;
+  /* int4 weights (the int8x4 scheme: kernels edgeq_conv_s4 / edgeq_conv_s4_im2col, `weights` unused):
+   * weights_s4 is the filter as TFLite packs it, [out_c][k_h][k_w][filter_in_c] two values a byte
+   * (edgeq_unpack_s4), for the portable kernel. wq_s4 is the DSP path's layout, never widened: per pair
+   * of output channels (oc, oc+1; an odd last channel paired with zeros) and per block of 4 of the k_pad
+   * rows t..t+3, one word whose byte j holds w[oc][t+j] in its high nibble and w[oc+1][t+j] in its low
+   * one. Masking the word with 0xF0F0F0F0 (and the word shifted left by 4) and SXTB16 (plain and ror 8)
+   * give the four int16-lane words of wq's layout, each lane times 16. */
+  const uint8_t *weights_s4;
+  const int32_t *wq_s4;
+  /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
+   * weights_s4 / wq_s4 then hold 4-bit indices (same packing) into the channel's 16 entries of codebook
+   * (portable, edgeq_unpack_cb4) or of codebook16 (DSP: the entries times 16, the lanes wq_s4 decodes to). */
+  const int8_t *codebook;
+  const int16_t *codebook16;
+  int32_t s4_pairs; /* DSP path with wq_s4: pixel pairs sharing one decode of a channel pair's weights */
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */
@@ -57,6 +72,25 @@ void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
 #if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))
+#endif
+
+/* int4 weights, portable: output channel by output channel, the channel's filter row is decoded from
+ * weights_s4 into `scratch` (k_h * k_w * filter_in_c bytes) once and used for every output pixel (the
+ * output is written channel-major: no overlap of input and output). */
+void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_conv_s4_scratch_bytes(k_h, k_w, filter_in_c) ((size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
+
+/* int4 weights, DSP: edgeq_conv_s8_im2col's loop over groups of s4_pairs pixel pairs: their windows are
+ * gathered first, then each channel pair's weights are decoded from wq_s4 once into the int16 lanes of wq's
+ * layout (in scratch) and used by every pixel pair of the group (the lowering calls it only with wq_s4,
+ * acc_init, groups == 1, double rounding and non-negative multipliers). Scratch: the group's im2col buffers
+ * and the decoded channel pair. Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at
+ * most k_pad bytes of the scratch). */
+void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) \
+  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#if !EDGEQ_DSP
+#define edgeq_conv_s4_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
 
 #endif

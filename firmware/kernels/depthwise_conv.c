@@ -156,14 +156,103 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
 }
 #endif
 
-void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-  const int32_t k_h = p->k_h, k_w = p->k_w, dm = p->depth_mult;
-  const int32_t dh = p->dilation_h, dw = p->dilation_w;
-  const int32_t x_row = in_w * in_c;
-  const int32_t off = p->input_offset;
+/* Loop-invariant values of a call, read once (stores through int8_t pointers may alias the params). */
+typedef struct {
+  int32_t in_c, k_w, dm, dh, dw, x_row, off;
+} dw_geom;
+
+EDGEQ_INLINE dw_geom dw_geom_of(const edgeq_depthwise_conv_s8_params *p) {
+  dw_geom c;
+  c.in_c = p->in_c;
+  c.k_w = p->k_w;
+  c.dm = p->depth_mult;
+  c.dh = p->dilation_h;
+  c.dw = p->dilation_w;
+  c.x_row = p->in_w * p->in_c;
+  c.off = p->input_offset;
+  return c;
+}
+
+/* Channels oc0..oc0+n of one output pixel (window origin iy0, ix0; valid taps ky0..ky1, kx0..kx1; full:
+ * start from acc_init and leave out the input offset) into y[oc0..]: the weights of tap (ky, kx) and
+ * channel oc0 + j are wb[(ky * k_w + kx) * w_tap + j]. */
+EDGEQ_INLINE void dw_pixel_block(const edgeq_depthwise_conv_s8_params *p, const dw_geom c, const int8_t *img,
+                                 int32_t iy0, int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
+                                 int32_t full, int32_t oc0, int32_t n, const int8_t *wb, int32_t w_tap, int8_t *y) {
+  const int32_t in_c = c.in_c, k_w = c.k_w, dm = c.dm;
+  const int32_t dh = c.dh, dw = c.dw;
+  const int32_t x_row = c.x_row;
+  const int32_t off = c.off;
+  const int32_t *init = full ? p->acc_init : p->bias;
   int32_t acc[EDGEQ_DW_BLOCK];
-  int32_t b, oy, ox, oc0, j, ky, kx;
+  int32_t j, ky, kx;
+  for (j = 0; j < n; ++j) acc[j] = init ? init[oc0 + j] : 0;
+  for (ky = ky0; ky < ky1; ++ky) {
+    const int8_t *xr = img + (size_t)(iy0 + ky * dh) * (size_t)x_row;
+    const int8_t *wr = wb + (size_t)ky * (size_t)k_w * (size_t)w_tap;
+    for (kx = kx0; kx < kx1; ++kx) {
+      const int8_t *x = xr + (size_t)(ix0 + kx * dw) * (size_t)in_c;
+      const int8_t *w = wr + (size_t)kx * (size_t)w_tap;
+      if (dm == 1) {
+        x += oc0;
+        if (full) {
+          for (j = 0; j < n; ++j) acc[j] += (int32_t)x[j] * (int32_t)w[j];
+        } else {
+          for (j = 0; j < n; ++j) acc[j] += ((int32_t)x[j] + off) * (int32_t)w[j];
+        }
+      } else {
+        /* output channel oc reads input channel oc / dm; walk (ic, m) alongside j */
+        int32_t ic = oc0 / dm, m = oc0 % dm;
+        const int32_t xo = full ? 0 : off;
+        for (j = 0; j < n; ++j) {
+          acc[j] += ((int32_t)x[ic] + xo) * (int32_t)w[j];
+          if (++m == dm) {
+            m = 0;
+            ++ic;
+          }
+        }
+      }
+    }
+  }
+  for (j = 0; j < n; ++j) {
+    const int32_t oc = oc0 + j;
+    const int32_t c = p->per_channel ? oc : 0;
+    y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc[j], p->mult[c], p->shift[c]);
+  }
+}
+
+/* Every output pixel for the channels oc0..oc0+n (weights as in dw_pixel_block). */
+EDGEQ_INLINE void dw_pixels(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t oc0,
+                            int32_t n, const int8_t *wb, int32_t w_tap) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w;
+  const size_t x_img = (size_t)in_h * (size_t)in_w * (size_t)p->in_c;
+  const dw_geom geom = dw_geom_of(p);
+  int32_t b, oy, ox;
+  for (b = 0; b < p->batches; ++b) {
+    const int8_t *img = in + (size_t)b * x_img;
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int32_t ky0, ky1;
+      edgeq_tap_range(iy0, p->dilation_h, k_h, in_h, &ky0, &ky1);
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        int32_t kx0, kx1, full;
+        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
+                              (size_t)out_c;
+        edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+        full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+        dw_pixel_block(p, geom, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, wb, w_tap, y);
+      }
+    }
+  }
+}
+
+void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w;
+  const dw_geom geom = dw_geom_of(p);
+  int32_t b, oy, ox, oc0;
 #if EDGEQ_DSP
   if (p->dsp_pack != NULL) {
     dw_dsp(p, in, out);
@@ -174,56 +263,67 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   if (dw_mve(p, in, out)) return; /* depthwise_conv_mve.h */
 #endif
   for (b = 0; b < p->batches; ++b) {
-    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)x_row;
+    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)p->in_c;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
+      edgeq_tap_range(iy0, p->dilation_h, k_h, in_h, &ky0, &ky1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         int32_t kx0, kx1, full;
         int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
                               (size_t)out_c;
-        edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+        edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
           const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
-          const int32_t *init = full ? p->acc_init : p->bias;
-          for (j = 0; j < n; ++j) acc[j] = init ? init[oc0 + j] : 0;
-          for (ky = ky0; ky < ky1; ++ky) {
-            const int8_t *xr = img + (size_t)(iy0 + ky * dh) * (size_t)x_row;
-            const int8_t *wr = p->weights + (size_t)ky * (size_t)k_w * (size_t)out_c + (size_t)oc0;
-            for (kx = kx0; kx < kx1; ++kx) {
-              const int8_t *x = xr + (size_t)(ix0 + kx * dw) * (size_t)in_c;
-              const int8_t *w = wr + (size_t)kx * (size_t)out_c;
-              if (dm == 1) {
-                x += oc0;
-                if (full) {
-                  for (j = 0; j < n; ++j) acc[j] += (int32_t)x[j] * (int32_t)w[j];
-                } else {
-                  for (j = 0; j < n; ++j) acc[j] += ((int32_t)x[j] + off) * (int32_t)w[j];
-                }
-              } else {
-                /* output channel oc reads input channel oc / dm; walk (ic, m) alongside j */
-                int32_t ic = oc0 / dm, m = oc0 % dm;
-                const int32_t xo = full ? 0 : off;
-                for (j = 0; j < n; ++j) {
-                  acc[j] += ((int32_t)x[ic] + xo) * (int32_t)w[j];
-                  if (++m == dm) {
-                    m = 0;
-                    ++ic;
-                  }
-                }
-              }
-            }
-          }
-          for (j = 0; j < n; ++j) {
-            const int32_t oc = oc0 + j;
-            const int32_t c = p->per_channel ? oc : 0;
-            y[oc] = (int8_t)edgeq_requant_clamp(&p->rq, acc[j], p->mult[c], p->shift[c]);
-          }
+          dw_pixel_block(p, geom, img, iy0, ix0, ky0, ky1, kx0, kx1, full, oc0, n, p->weights + oc0, out_c, y);
         }
       }
     }
+  }
+}
+
+#if EDGEQ_DSP
+/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack. */
+static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *pack) {
+  const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
+  const int32_t *src = p->dsp_pack_s4;
+  int32_t g, t, j;
+  for (g = 0; g < groups; ++g, src += 20, pack += 4 + 2 * taps + 12) {
+    for (j = 0; j < 4; ++j) pack[j] = src[j];
+    for (t = 0; t < taps; ++t) {
+      uint32_t lane[4];
+      for (j = 0; j < 4; ++j) {
+        const int32_t c = 4 * g + j;
+        int8_t v = 0;
+        if (c < out_c) edgeq_unpack_s4(p->weights_s4, t * out_c + c, 1, &v);
+        lane[j] = (uint32_t)((int32_t)v << src[4 + j]) & 0xFFFFu;
+      }
+      pack[4 + 2 * t] = (int32_t)(lane[0] | lane[2] << 16);
+      pack[5 + 2 * t] = (int32_t)(lane[1] | lane[3] << 16);
+    }
+    for (j = 0; j < 12; ++j) pack[4 + 2 * taps + j] = src[8 + j];
+  }
+}
+#endif
+
+void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+  const int32_t out_c = p->out_c, taps = p->k_h * p->k_w;
+  int8_t *wb = (int8_t *)scratch;
+  int32_t oc0, t;
+#if EDGEQ_DSP
+  if (p->dsp_pack_s4 != NULL) {
+    edgeq_depthwise_conv_s8_params q = *p;
+    dw_build_pack_s4(p, (int32_t *)scratch);
+    q.dsp_pack = (const int32_t *)scratch;
+    dw_dsp(&q, in, out);
+    return;
+  }
+#endif
+  for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
+    const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
+    for (t = 0; t < taps; ++t) edgeq_unpack_s4(p->weights_s4, t * out_c + oc0, n, wb + (size_t)t * (size_t)n);
+    dw_pixels(p, in, out, oc0, n, wb, n);
   }
 }

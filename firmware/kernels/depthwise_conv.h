@@ -38,8 +38,27 @@ typedef struct {
    * out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
    * MultiplyByQuantizedMultiplier(acc) + rq.output_offset while |acc2| < 2^31 (checked at generation). */
   const int32_t *dsp_pack;
+  /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
+   * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
+  const uint8_t *weights_s4;
+  /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words, per group of 4
+   * channels [4] acc_init << s_c, [4] s_c = left_c + 1, [12] multipliers, rb, e as in dsp_pack. The kernel
+   * builds the whole dsp_pack (dsp_pack_words words) in scratch at each call, the 18 weight words of a group
+   * from weights_s4 shifted by s_c, and runs the DSP loop on it. */
+  const int32_t *dsp_pack_s4;
+  int32_t dsp_pack_words;
 } edgeq_depthwise_conv_s8_params;
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+
+/* int4 weights: on DSP builds with dsp_pack_s4, the DSP path on the pack built in `scratch`; otherwise per
+ * block of up to 32 output channels, the block's k_h * k_w taps are decoded from weights_s4 into `scratch`
+ * once and used for every output pixel (the output is written block by block: no overlap of input and
+ * output). Scratch: the larger of the two. */
+void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_depthwise_conv_s4_scratch_bytes(k_h, k_w, out_c, dsp_pack_words)                       \
+  ((size_t)(k_h) * (size_t)(k_w) * (size_t)((out_c) < 32 ? (out_c) : 32) > (size_t)(dsp_pack_words) * 4u \
+       ? (size_t)(k_h) * (size_t)(k_w) * (size_t)((out_c) < 32 ? (out_c) : 32)                       \
+       : (size_t)(dsp_pack_words) * 4u)
 
 #endif

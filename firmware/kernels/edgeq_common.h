@@ -143,6 +143,37 @@ EDGEQ_INLINE int32_t edgeq_ld32(const void *p) {
   return v;
 }
 
+/* Sub-8-bit weights: n values from value index `first` of a packed array into dst as int8.
+ * int4 (TFLite's INT4 tensors, the int8x4 scheme): two values a byte, value 2i in the low nibble and 2i + 1
+ * in the high one, sign-extended to [-8, 7] (tensor_utils::UnpackDenseInt4IntoInt8). The kernels decode a
+ * row of weights into scratch once and reuse it for every pixel. */
+EDGEQ_HELPER void edgeq_unpack_s4(const uint8_t *src, int32_t first, int32_t n, int8_t *dst) {
+  const uint8_t *s = src + (first >> 1);
+  int32_t i = 0;
+  if ((first & 1) && n > 0) {
+    *dst++ = (int8_t)((int8_t)*s++ >> 4);
+    i = 1;
+  }
+  for (; i + 1 < n; i += 2) {
+    const uint8_t b = *s++;
+    dst[0] = (int8_t)((int8_t)(uint8_t)(b << 4) >> 4);
+    dst[1] = (int8_t)((int8_t)b >> 4);
+    dst += 2;
+  }
+  if (i < n) *dst = (int8_t)((int8_t)(uint8_t)(*s << 4) >> 4);
+}
+
+/* Codebook weights (k-means clustered models, --clusters K <= 16): n values from index `first` of 4-bit
+ * indices packed as int4 (two a byte, low nibble first), each the entry of the channel's `codebook` (16
+ * int8 values) it names. */
+EDGEQ_HELPER void edgeq_unpack_cb4(const uint8_t *src, int32_t first, int32_t n, const int8_t *codebook, int8_t *dst) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t j = first + i;
+    dst[i] = codebook[(src[j >> 1] >> ((j & 1) * 4)) & 15];
+  }
+}
+
 /* The number of leading zero bits of x (32 for 0). */
 EDGEQ_HELPER int32_t edgeq_clz32(uint32_t x) {
 #if defined(__GNUC__)

@@ -146,3 +146,23 @@ void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const in
     }
   }
 }
+
+void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+  const int32_t in_f = p->in_features, rows = p->out_features, batches = p->batches;
+  int8_t *w = (int8_t *)scratch;
+  int32_t o, b, i;
+  for (o = 0; o < rows; ++o) {
+    const int32_t c = p->per_channel ? o : 0;
+    const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
+    if (p->codebook != NULL)
+      edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + 16 * o, w);
+    else
+      edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
+    for (b = 0; b < batches; ++b) {
+      const int8_t *x = in + (size_t)b * (size_t)in_f;
+      uint32_t acc = (uint32_t)bias; /* the reference's int32 sum, wrapping like the folded bias */
+      for (i = 0; i < in_f; ++i) acc += (uint32_t)((int32_t)x[i] * (int32_t)w[i]);
+      out[(size_t)b * (size_t)rows + (size_t)o] = (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)acc, m, sft);
+    }
+  }
+}

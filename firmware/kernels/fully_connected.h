@@ -18,11 +18,22 @@ typedef struct {
   const int32_t *bias;    /* [out_features], input offset folded in */
   const int32_t *mult;
   const int32_t *shift;
+  /* int4 weights (the int8x4 scheme, kernel edgeq_fully_connected_s4; `weights` unused, sparse 0): the
+   * [out_features][in_features] matrix as TFLite packs it, two values a byte (edgeq_unpack_s4). */
+  const uint8_t *weights_s4;
+  /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds 4-bit indices into the row's
+   * 16 entries of codebook (edgeq_unpack_cb4). */
+  const int8_t *codebook;
   /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
    * rows = max(out_features, 4) (zero rows past out_features; bias has rows entries), `weights` NULL, sparse 0. */
   const int8_t *weights_s8;
 } edgeq_fully_connected_s8_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);
+
+/* int4 weights: row by row, the row is decoded into `scratch` once and multiplied with every batch's
+ * input (bias holds the folded input offset, as for edgeq_fully_connected_s8). */
+void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_fully_connected_s4_scratch_bytes(in_features) ((size_t)(in_features))
 
 #endif

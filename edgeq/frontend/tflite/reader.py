@@ -23,6 +23,22 @@ _NP_DTYPES = {
 }
 
 
+def _unpack_int4(raw: np.ndarray, shape: tuple[int, ...], tid: int) -> np.ndarray:
+    """An INT4 tensor's values as int8 in [-8, 7]. TFLite packs the whole tensor two values a byte, element
+    2i in the low nibble and 2i + 1 in the high one; an odd count leaves the last high nibble unused
+    (tensor_utils::UnpackDenseInt4IntoInt8). The IR holds the values; lowerings pack them for the kernels."""
+    numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    need = (numel + 1) // 2
+    if len(raw) < need:
+        raise _Corrupt(f"tensor {tid} needs {need} bytes of packed int4 data, buffer has {len(raw)}")
+    b = np.asarray(raw[:need], np.uint8)
+    low = (b << 4).view(np.int8) >> 4
+    high = b.view(np.int8) >> 4
+    data = np.stack([low, high], axis=1).reshape(-1)[:numel].reshape(shape)
+    data.flags.writeable = False
+    return data
+
+
 _NO_INPUT_OPS = frozenset({"VAR_HANDLE", "CALL_ONCE"})  # the only builtins that may have no inputs
 
 
@@ -226,7 +242,9 @@ def _read(b: _Buf, name: str) -> Graph:
                 if off + size > b.n:
                     raise _Corrupt(f"buffer {bidx} lies past the end of the file")
                 raw = np.frombuffer(b.data, np.uint8, count=size, offset=off)
-            if len(raw):
+            if len(raw) and dtype == "int4":
+                data = _unpack_int4(raw, shape, tid)
+            elif len(raw):
                 npdt = _NP_DTYPES.get(dtype)
                 if npdt is None:
                     raise _Corrupt(f"tensor {tid} has constant data of unsupported type {dtype}")

@@ -12,6 +12,12 @@ scale broadcast). Requantization is MultiplyByQuantizedMultiplier: LiteRT's buil
 Generation-time extra: ``acc_init[oc] = bias[oc] + input_offset * sum(w[oc])`` lets the kernels skip
 the per-tap ``+ input_offset`` for windows that lie entirely inside the input (integer sums are
 associative, so this is bit-exact). DEPTHWISE_CONV_2D (depthwise_conv.py) shares these helpers.
+
+int4 filters (TFLite's INT4 tensors, the int8x4 scheme; the IR holds their values as int8 in [-8, 7]):
+LiteRT's reference unpacks them to int8 (low nibble first) and runs the same per-channel int8 kernel, so
+everything above holds with the values; measured in tests/kernels/test_int4.py. They stay packed in flash
+(:func:`packed_s4`, TFLite's own packing; the DSP path's :func:`_conv_dsp_weights_s4`) and the kernels
+decode them at run time (edgeq_conv_s4, edgeq_conv_s4_im2col).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 def conv_quant(g: Graph, op: Op, x: Tensor, w: Tensor, y: Tensor, out_c: int, quant_axis: int):
     """Multipliers/shifts (PopulateConvolutionQuantizationParams), activation clamps, bias."""
-    for t in (x, w, y):
-        expect_dtype(t, "int8")
+    expect_dtype(x, "int8")
+    expect_dtype(w, "int8", "int4")
+    expect_dtype(y, "int8")
     need(w.is_const, "filter is not constant")
     need(w.quant is not None, "filter has no quantization parameters")
     if len(w.quant.scale) > 1:
@@ -62,6 +69,43 @@ def conv_tail(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, y: Tensor, mults, shif
     )
 
 
+def pack_nibbles(values: np.ndarray) -> np.ndarray:
+    """Values in [-8, 15] as 4-bit fields, TFLite's int4 packing (firmware edgeq_unpack_s4 / edgeq_unpack_cb4):
+    two a byte, value 2i in the low nibble, 2i + 1 in the high one, an odd count padded with a zero nibble."""
+    v = np.asarray(values, np.int16).reshape(-1) & 0xF
+    if v.size % 2:
+        v = np.append(v, 0)
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+
+
+def packed_s4(g: Graph, tid: int) -> ArrayRef:
+    """An int4 tensor's data as TFLite packs it (:func:`pack_nibbles`). Named as the tensor's data: these
+    bytes are the tensor, at its packed size."""
+    t = g.tensor(tid)
+    assert t.dtype == "int4" and t.data is not None
+    return ArrayRef(f"t{tid}_data", "uint8_t", pack_nibbles(t.data))
+
+
+CB_MIN_K = 64  # codebook storage where each channel has this many weights or more (16 B codebook <= K / 4 B)
+
+
+def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A clustered int8 filter ``[out_c, ...]`` (at most 16 distinct values in each output channel, e.g. after
+    ``--clusters 16``) as ``(indices [out_c, ...] in 0..15, codebook [out_c, 16] int8)`` with
+    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than 16 values."""
+    out_c = w.shape[0]
+    flat = np.asarray(w, np.int16).reshape(out_c, -1)
+    cb = np.zeros((out_c, 16), np.int8)
+    idx = np.zeros(flat.shape, np.int16)
+    for c in range(out_c):
+        vals = np.unique(flat[c])
+        if vals.size > 16:
+            return None
+        cb[c, : vals.size] = vals
+        idx[c] = np.searchsorted(vals, flat[c])
+    return idx.reshape(w.shape), cb
+
+
 # --- CONV_2D -----------------------------------------------------------------------------------------
 
 def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
@@ -75,6 +119,19 @@ def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
     m = m.reshape(oc_pad // 2, 2, k_pad // 4, 2, 2).transpose(0, 2, 1, 4, 3)
     words = np.ascontiguousarray(m).reshape(-1).astype("<i2").view("<i4").astype(np.int32)
     return k_pad, arr(op, "wq", words, "int32_t")
+
+
+def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
+    """(k_pad, wq_s4): an int4 filter in the DSP path's packed layout (firmware/kernels/conv.h wq_s4): per
+    pair of output channels and block of 4 rows, a word whose byte j is w[oc][t+j] << 4 | w[oc+1][t+j] & 15."""
+    out_c = w.shape[0]
+    k = int(np.prod(w.shape[1:]))
+    k_pad, oc_pad = -(-k // 8) * 8, -(-out_c // 2) * 2
+    m = np.zeros((oc_pad, k_pad), np.int16)
+    m[:out_c, :k] = w.reshape(out_c, k)
+    m = (m & 0xF).reshape(oc_pad // 2, 2, k_pad // 4, 4)  # pair, channel in pair, block, row in block
+    b = ((m[:, 0] << 4) | m[:, 1]).astype(np.uint8)      # pair, block, byte
+    return k_pad, arr(op, "wq_s4", np.ascontiguousarray(b).reshape(-1).view("<i4").astype(np.int32), "int32_t")
 
 
 def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts, output_offset: int):
@@ -115,6 +172,10 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # QuantizeMultiplier) and double rounding. Without it: edgeq_conv_s8, no scratch.
     # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights are not emitted when the DSP path
     # (which reads only wq) is taken.
+    cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
+    if w.dtype == "int4" or cb is not None:
+        return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
+                              acc_init is not None, cb)
     k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
     if ctx.cpu == "mve" and groups == 1 and acc_init is not None and out_c >= 4 and \
             (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h): int8 weights
@@ -139,6 +200,65 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         args=(x.id, y.id),
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
+    )
+
+
+# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights. More
+# pairs: fewer decodes, more scratch ((pairs + 1) * 4 * k_pad bytes); the codebook decode costs more.
+S4_DSP_PAIRS, CB_DSP_PAIRS = 4, 8
+
+
+def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
+                   out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
+                   has_acc_init: bool, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
+    """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
+    on DSP cores edgeq_conv_s4_im2col (the int8 DSP path's K loop on each channel pair's weights decoded from
+    wq_s4 once per S4_DSP_PAIRS pixel pairs, CB_DSP_PAIRS for codebooks), under the int8 DSP path's
+    conditions plus 16 * 128 * 8 * k_pad < 2^31 (its K loop accumulates 16 * sum(x * w), |x| <= 128, |w| <= 8).
+    The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
+    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
+    ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
+    with 4-bit indices in place of the int4 values, decoded through the codebook (times 16 for the DSP
+    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31)."""
+    k = geo["k_h"] * geo["k_w"] * fin
+    nibbles = w.data if cb is None else cb[0]
+    w_max = 8 if cb is None else int(np.abs(w.data.astype(np.int64)).max(initial=0))
+    k_pad, wq_s4, rq, kernel, scratch, pairs = 0, None, None, "edgeq_conv_s4", k, 0
+    if (ctx.cpu != "portable" and in_c == fin and has_acc_init and min(mults) >= 0
+            and 16 * 128 * max(w_max, 1) * (-(-k // 8) * 8) < (1 << 31)):
+        k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
+        rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
+        kernel = "edgeq_conv_s4_im2col"
+        pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
+        scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
+    portable = not (ctx.cpu == "dsp" and wq_s4 is not None)
+    if not portable:  # only the DSP kernel is built: it starts from acc_init and requantizes from dsp_rq
+        unused = {"bias"} | ({"mult", "shift"} if rq is not None else set())
+        tail = tuple((name, None if name in unused else v) for name, v in tail)
+    weights_s4 = None if not portable else (packed_s4(g, w.id) if cb is None else
+                                            arr(op, "idx", pack_nibbles(cb[0]), "uint8_t"))
+    codebook8 = arr(op, "codebook", cb[1], "int8_t") if (cb is not None and portable) else None
+    codebook16 = None
+    if cb is not None and wq_s4 is not None:
+        c16 = np.zeros((out_c + out_c % 2, 16), np.int16)  # the odd last channel's partner: zeros
+        c16[:out_c] = cb[1].astype(np.int16) * 16
+        codebook16 = arr(op, "codebook16", c16, "int16_t")
+    return Lowered(
+        kernel=kernel,
+        struct="edgeq_conv_s8_params",
+        source="conv",
+        fields=(
+            *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
+            *head,
+            ("weights", None),
+            *tail,
+            ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq),
+            ("weights_s4", weights_s4), ("wq_s4", wq_s4), ("codebook", codebook8), ("codebook16", codebook16),
+            ("s4_pairs", pairs),
+        ),
+        args=(x.id, y.id),
+        scratch_bytes=scratch,
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and wq_s4 is not None) else None,
     )
 
 

@@ -1,6 +1,9 @@
 """DEPTHWISE_CONV_2D, int8 (per-channel or per-tensor weights), as reference_integer_ops::
 DepthwiseConvPerChannel (firmware/kernels/depthwise_conv.c); Prepare and requantization as CONV_2D
-(edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py."""
+(edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py.
+
+int4 filters (the int8x4 scheme) run edgeq_depthwise_conv_s4: the filter stays packed as TFLite packs it
+and each block of 32 channels is decoded once per call (measured in tests/kernels/test_int4.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import arr, rounding_flag, tensor_array, zp
 from edgeq.passes.lower.geometry import depthwise_layout, raster_overlap_margin, window_fields
-from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail
+from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
@@ -84,6 +87,8 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts,
                                                                      -zp(x), zp(y), dm,
                                                                      rounding_flag(ctx, litert_single=False))
+    if w.dtype == "int4":
+        return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, shifts)
     weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel="edgeq_depthwise_conv_s8",
@@ -98,4 +103,38 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         ),
         args=(x.id, y.id),
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
+    )
+
+
+def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
+                        out_c: int, dm: int, head: tuple, tail: tuple, pack, shifts) -> Lowered:
+    """DEPTHWISE_CONV_2D with an int4 filter: edgeq_depthwise_conv_s4. Where the int8 DSP path applies
+    (``pack``), its constants without the weight words (dsp_pack_s4: the kernel rebuilds the pack in scratch
+    from the packed filter at each call, so the flash holds no widened weights). The portable kernel goes
+    block by block over all pixels, so input and output may overlap only where the DSP path, which writes in
+    raster order, is the only one built (cpu "dsp")."""
+    taps = geo["k_h"] * geo["k_w"]
+    pack_s4, words = None, 0
+    if pack is not None:
+        per_group = 4 + 2 * taps + 12
+        full = pack.values.astype(np.int64).reshape(-1, per_group)
+        sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
+        s = np.maximum(sh, 0) + 1
+        s = np.concatenate([s, np.repeat(s[:1], -out_c % 4)]).reshape(-1, 4)  # padded lanes: zero weights
+        pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], s, full[:, 4 + 2 * taps:]], axis=1)
+                      .reshape(-1).astype(np.int32), "int32_t")
+        words = full.size
+    scratch = max(taps * min(out_c, 32), 4 * words)  # = edgeq_depthwise_conv_s4_scratch_bytes
+    if pack is not None and ctx.cpu == "dsp":  # only the DSP path is built: its pack holds what it needs
+        tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
+    return Lowered(
+        kernel="edgeq_depthwise_conv_s4",
+        struct="edgeq_depthwise_conv_s8_params",
+        source="depthwise_conv",
+        fields=(*window_fields(geo, in_c, out_c, ("depth_mult", dm)), *head, ("weights", None), *tail,
+                ("dsp_pack", None), ("weights_s4", packed_s4(g, w.id)), ("dsp_pack_s4", pack_s4),
+                ("dsp_pack_words", words)),
+        args=(x.id, y.id),
+        scratch_bytes=scratch,
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and pack is not None) else None,
     )

@@ -11,6 +11,11 @@ sums every <= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23 keeps ``256 * A`` 
 Weights of -128 (not produced by TFLite's symmetric quantization) pair each row with a zero row instead
 (``sparse``; half the speed).
 
+int4 weights (the int8x4 scheme) run edgeq_fully_connected_s4 on the weights as TFLite packs them (two a
+byte, decoded a row at a time), with the same folded bias; measured in tests/kernels/test_int4.py. So do
+clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 4-bit indices into a
+per-row codebook (edgeq.passes.lower.int8.conv.codebook).
+
 On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
 rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
 included) with the same folded bias; the packed words are not emitted.
@@ -29,6 +34,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
                                        requant_fields, rounding_flag, zp)
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_nibbles, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -65,8 +71,9 @@ def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.n
 def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, w = g.tensor(op.inputs[0]), g.tensor(op.inputs[1])
     y = g.tensor(op.outputs[0])
-    for t in (x, w, y):
-        expect_dtype(t, "int8")
+    expect_dtype(x, "int8")
+    expect_dtype(w, "int8", "int4")
+    expect_dtype(y, "int8")
     need(w.is_const, "weights are not constant")
     need(op.attrs.get("weights_format", 0) == 0, "shuffled weights format")
     need(len(w.shape) == 2, f"weights of shape {w.shape} are not [out, in]")
@@ -77,6 +84,26 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     b = const_bias(g, op, 2, out_f)
     wd = np.asarray(w.data).reshape(out_f, in_f).astype(np.int32)
     bias = fold_bias(wd, None if b is None else np.asarray(b.data), -zp(x))
+    cb = codebook(wd) if (w.dtype == "int8" and in_f >= CB_MIN_K) else None
+    if w.dtype == "int4" or cb is not None:
+        return Lowered(
+            kernel="edgeq_fully_connected_s4",
+            struct="edgeq_fully_connected_s8_params",
+            source="fully_connected",
+            fields=(
+                ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f), ("sparse", 0),
+                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("per_channel", int(len(mults) > 1)),
+                ("weights", None),
+                ("bias", arr(op, "bias", bias, "int32_t")),
+                ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
+                ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
+                ("weights_s4", packed_s4(g, w.id) if cb is None else arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
+                ("codebook", None if cb is None else arr(op, "codebook", cb[1], "int8_t")),
+            ),
+            args=(x.id, y.id),
+            scratch_bytes=in_f,  # edgeq_fully_connected_s4_scratch_bytes
+        )
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)
         w8 = np.zeros((rows, in_f), np.int8)
@@ -117,7 +144,6 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ("bias", arr(op, "bias", bias, "int32_t")),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
             ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
-            ("weights_s8", None),
         ),
         args=(x.id, y.id),
     )

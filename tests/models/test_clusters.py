@@ -1,0 +1,138 @@
+"""k-means clustered weights (issue 12 §2): edgeq.frontend.cluster.cluster_model, then int8 quantization as
+usual; the lowerings store the clustered filters as 4-bit indices and per-channel codebooks (kernel tests in
+tests/kernels/test_int4.py). resnet8 with 16 clusters on the emulated Cortex-M4: bit-exact, constant data at
+most 0.55x int8's and instructions at most 1.3x int8's (the issue's targets)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from paths import MLPERF, REPO
+from edgeq.api import quantize_model
+from edgeq.errors import EdgeqError
+from edgeq.files import cache_dir
+from edgeq.flows.convert_and_flash import convert_and_flash
+from edgeq.frontend.cluster import check_clusters, cluster_model
+from edgeq.frontend.load import load_model
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.pipeline import compile_graph
+from edgeq.passes.lower.registry import LowerCtx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
+from harness import compare, random_inputs  # noqa: E402
+
+
+def _small() -> keras.Model:
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((8, 8, 3), batch_size=1)
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(x)
+    return keras.Model(inp, L.Dense(5)(L.Flatten()(x)))
+
+
+@pytest.mark.parametrize("k", [0, 1, 257, 2.5, True])
+def test_clusters_out_of_range(k):
+    with pytest.raises(EdgeqError, match="out of range") as e:
+        check_clusters(k)
+    assert "from 2 to 256" in e.value.detail[0]
+
+
+def test_cluster_model_has_at_most_k_values():
+    model = _small()
+    c = cluster_model(model, 4)
+    c_pc = cluster_model(model, 3, per_channel=True)
+    again = cluster_model(model, 4)
+    for layer, lc, lpc, la in zip(model.layers, c.layers, c_pc.layers, again.layers):
+        if not hasattr(layer, "kernel"):
+            continue
+        k = np.asarray(lc.kernel.numpy())
+        assert len(np.unique(k)) <= 4
+        assert np.array_equal(k, np.asarray(la.kernel.numpy()))  # seeded
+        kpc = np.asarray(lpc.kernel.numpy())
+        kpc = kpc.reshape(*kpc.shape[:2], -1) if type(layer).__name__ == "DepthwiseConv2D" else kpc
+        assert all(len(np.unique(kpc[..., j])) <= 3 for j in range(kpc.shape[-1]))
+        assert np.array_equal(np.asarray(lc.bias.numpy()), np.asarray(layer.bias.numpy()))
+        assert np.abs(k - np.asarray(layer.kernel.numpy())).max() < np.ptp(np.asarray(layer.kernel.numpy())) / 2
+
+
+def test_cluster_model_without_weighted_layers():
+    inp = keras.Input((4,), batch_size=1)
+    with pytest.raises(EdgeqError, match="no layer to cluster"):
+        cluster_model(keras.Model(inp, keras.layers.Activation("relu")(inp)), 16)
+
+
+def _resnet8_clustered(k: int) -> bytes:
+    """resnet8 clustered to ``k`` values per layer and quantized as conftest's resnet8_edgeq (50 random
+    samples over 0..255), cached by the content of the model, ``k`` and edgeq/frontend/cluster.py."""
+    src = MLPERF / "resnet8.h5"
+    h = hashlib.sha256(src.read_bytes() + repr(k).encode() + (REPO / "edgeq" / "frontend" / "cluster.py").read_bytes())
+    path = cache_dir() / "tflite" / f"clusters-{h.hexdigest()[:24]}.tflite"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keras_path = path.with_suffix(".keras")
+        cluster_model(load_model(src).keras_model, k).save(keras_path)
+        data = quantize_model(keras_path, "random", random_range=(0.0, 255.0), random_count=50).tflite
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.rename(path)
+        keras_path.unlink()
+    return path.read_bytes()
+
+
+@pytest.mark.slow
+def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
+    c16 = _resnet8_clustered(16)
+    g = read_tflite(c16)
+    for op in g.ops:
+        if op.kind == "CONV_2D":
+            w = g.tensor(op.inputs[1]).data
+            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 16
+    kernels = [op.lowered.kernel for op in compile_graph(g, LowerCtx("litert", "dsp")).ops if op.lowered]
+    assert kernels.count("edgeq_conv_s4_im2col") == 6  # the 3x3 convolutions (K >= 64); 1x1 shortcuts stay int8
+    assert compare(c16, random_inputs(c16, 6), "litert").bit_exact
+    reports = {}
+    for name, data in (("c16", c16), ("int8", resnet8_edgeq)):
+        p = tmp_path / f"resnet8_{name}.tflite"
+        p.write_bytes(data)
+        reports[name] = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=5,
+                                          out_dir=tmp_path / name).report
+        assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
+    w16, w8 = (reports[n]["memory"]["weights_bytes"] for n in ("c16", "int8"))
+    l16, l8 = (reports[n]["latency"]["median"] for n in ("c16", "int8"))
+    assert w16 <= 0.55 * w8, (w16, w8)
+    assert l16 <= 1.3 * l8, (l16, l8)
+
+
+def test_cluster_loaded_then_int8(tmp_path):
+    """cluster_loaded + the usual int8 quantization: at most K int8 values per output channel, lowered to the
+    codebook kernels; a .tflite cannot be clustered."""
+    from edgeq.frontend.convert import quantize
+    from edgeq.frontend.data import Samples
+    from edgeq.frontend.cluster import cluster_loaded
+    from edgeq.frontend.load import LoadedModel
+
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6, 6, 8), batch_size=1)
+    model = keras.Model(inp, L.Dense(4)(L.Flatten()(L.Conv2D(6, 3, activation="relu")(inp))))
+    loaded = LoadedModel(tmp_path / "m.keras", "keras", model, None, None, [(6, 6, 8)], [np.dtype("float32")],
+                         [model.inputs[0].name])
+    cal = Samples("test", [np.random.default_rng(0).uniform(-1, 1, (16, 6, 6, 8)).astype(np.float32)])
+    tfl = quantize(cluster_loaded(loaded, 8), cal)
+    g = read_tflite(tfl)
+    for op in g.ops:
+        if op.kind in ("CONV_2D", "FULLY_CONNECTED"):
+            w = g.tensor(op.inputs[1]).data
+            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 8
+    kernels = {op.lowered.kernel for op in compile_graph(g, LowerCtx("litert", "portable")).ops if op.lowered}
+    assert {"edgeq_conv_s4", "edgeq_fully_connected_s4"} <= kernels
+    assert compare(tfl, random_inputs(tfl, 6), "litert").bit_exact
+    with pytest.raises(EdgeqError, match="needs the Keras model"):
+        cluster_loaded(LoadedModel(tmp_path / "m.tflite", "tflite", None, None, b"", [], [], []), 16)
