@@ -185,3 +185,15 @@ def test_fully_connected_on_m55(tmp_path):
         r = convert_and_flash(path, board_name=BOARD, runs=1, samples=10, out_dir=tmp_path / name,
                               random_range=(-128.0, 127.0)).report
         assert r["validation"]["bit_exact"], (name, r["validation"])
+
+
+def test_mve_library_does_not_compile_without_mve(tmp_path):
+    """Compiled for a core without Helium (here: the host), a --cpu mve library stops with a message instead of
+    running kernels whose DSP or row-pair constants were left out."""
+    import subprocess
+
+    from edgeq.api import generate_c
+
+    lib = generate_c((MLPERF / "ad01_int8.tflite").read_bytes(), tmp_path / "lib", cpu="mve")
+    r = subprocess.run(["make", "-C", str(lib.dir), "CC=gcc"], capture_output=True, text=True)
+    assert r.returncode != 0 and "generated for cores with Helium" in r.stderr
