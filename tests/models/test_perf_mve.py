@@ -1,7 +1,9 @@
 """Helium (MVE) kernels on the Cortex-M55 (issue 15 §4), QEMU ``mps3-an547``.
 
-Every model runs through convert-and-flash on the board and every output byte is compared with LiteRT. The
-elementwise models cover same shapes, a broadcast channel vector, a broadcast scalar, fused ReLU / ReLU6 and
+Every model runs through convert-and-flash on the board and every output byte is compared with LiteRT:
+one-op models of CONV_2D (conv_mve.h), DEPTHWISE_CONV_2D (depthwise_conv_mve.h), FULLY_CONNECTED
+(fully_connected_mve.h) and pooling with the geometries, tails and fallbacks of each Helium body, and the MLPerf
+models. The elementwise models cover same shapes, a broadcast channel vector, a broadcast scalar, fused ReLU / ReLU6 and
 row lengths that are not a multiple of four lanes (the predicated tail); per output element the int8
 ADD/SUB/MUL ops must stay within their instruction budget (QEMU ``-icount``: one per instruction, an MVE
 instruction over all its lanes counts once). The MLPerf models' instruction counts are pinned with a small
