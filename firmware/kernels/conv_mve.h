@@ -7,10 +7,10 @@
  * contiguous in the input (one kernel row, no padding: 1x1 convolutions). Then, four output channels per
  * pass, acc = acc_init[oc] + sum x * w over the K bytes with VMLADAVA.S8 (16 int8 lanes, one input vector
  * shared by the four weight rows, a tail-predicated loop), which is the reference's
- * bias + sum (x + input_offset) * w (integer addition is associative). Blocks of up to 16 accumulators are
- * then requantized four at a time (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as
- * 4 bytes; a partial group of four is the group ending at the block's end (its first channels are computed
- * and stored twice, with the same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
+ * bias + sum (x + input_offset) * w (integer addition is associative). Each group's four accumulators are
+ * requantized together (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as 4 bytes; a
+ * partial group of four is the group ending at out_c (its first channels are computed and stored twice,
+ * with the same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
  * channels) return 0 and the caller takes the portable loop. */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
@@ -18,37 +18,24 @@
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* Output channels per block: their accumulators (on the stack) are requantized together after the dot
- * products, so that the dot-product loop keeps no vector constants live. */
-#define CONV_MVE_BLOCK 16
-
-/* acc[g..g+4) = init[g..g+4) + sum_i x[i] * w[(g + j) * K + i] (j < 4, i < K; edgeq_mve_dot4) for the groups
- * of four of n_oc >= 4 channels (a partial group: the four ending at n_oc). Out of line, so its few registers
- * are allocated apart from the pixel loop's. */
-static EDGEQ_NOINLINE void conv_mve_dots(const int8_t *x, const int8_t *w, int32_t K, const int32_t *init,
-                                         int32_t *acc, int32_t n_oc) {
-  int32_t j;
-  for (j = 0; j < n_oc; j += 4) {
-    const int32_t g = edgeq_min_i32(j, n_oc - 4);
-    edgeq_mve_dot4(x, w + (size_t)g * (size_t)K, K, K, init + g, acc + g);
-  }
-}
-
-/* Requantize, clamp and store the block's n_oc >= 4 accumulators (channels oc..oc+n_oc), four at a time
- * in the groups of conv_mve_dots. */
-static EDGEQ_NOINLINE void conv_mve_store(const edgeq_conv_s8_params *p, const int32_t *acc, int32_t oc,
-                                          int32_t n_oc, int8_t *y) {
+/* All out_c >= 4 channels of one output pixel from its window x (K bytes): per group of four (a partial
+ * group: the four ending at out_c) acc = acc_init + edgeq_mve_dot4, then requantized, clamped and stored as 4
+ * bytes. Out of line, so its registers (the dot loop's, the vector constants') are allocated apart from the
+ * pixel loop's. */
+static EDGEQ_NOINLINE void conv_mve_pixel(const edgeq_conv_s8_params *p, const int8_t *x, int8_t *y) {
+  const int32_t out_c = p->out_c, K = p->k_h * p->k_w * p->in_c, pc = p->per_channel;
   const int32x4_t out_off = vdupq_n_s32(p->rq.output_offset);
   const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
-  const int32_t pc = p->per_channel;
   const int32x4_t m_all = vdupq_n_s32(p->mult[0]), sh_all = vdupq_n_s32(p->shift[0]);
   int32_t j;
-  for (j = 0; j < n_oc; j += 4) {
-    const int32_t g = edgeq_min_i32(j, n_oc - 4);
-    int32x4_t v = edgeq_mve_requant_double(vld1q_s32(acc + g), pc ? vld1q_s32(p->mult + oc + g) : m_all,
-                                           pc ? vld1q_s32(p->shift + oc + g) : sh_all);
-    v = vminq_s32(vmaxq_s32(vaddq_s32(v, out_off), lo), hi);
-    vstrbq_s32(y + oc + g, v);
+  for (j = 0; j < out_c; j += 4) {
+    const int32_t g = edgeq_min_i32(j, out_c - 4);
+    int32_t acc[4];
+    int32x4_t v;
+    edgeq_mve_dot4(x, p->weights + (size_t)g * (size_t)K, K, K, p->acc_init + g, acc);
+    v = edgeq_mve_requant_double(vld1q_s32(acc), pc ? vld1q_s32(p->mult + g) : m_all,
+                                 pc ? vld1q_s32(p->shift + g) : sh_all);
+    vstrbq_s32(y + g, vminq_s32(vmaxq_s32(vaddq_s32(v, out_off), lo), hi));
   }
 }
 
@@ -68,9 +55,9 @@ EDGEQ_INLINE void conv_mve_fill(int8_t *dst, int8x16_t v, int32_t n) {
 static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int8_t *buf) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
   const int32_t k_h = p->k_h, k_w = p->k_w;
-  const int32_t K = k_h * k_w * in_c, w_row = k_w * in_c, x_row = in_w * in_c;
+  const int32_t w_row = k_w * in_c, x_row = in_w * in_c;
   const int8x16_t pad = vdupq_n_s8((int8_t)-p->input_offset);
-  int32_t b, oy, ox, oc, ky;
+  int32_t b, oy, ox, ky;
   if (p->filter_in_c != in_c || p->dilation_h != 1 || p->dilation_w != 1 || p->acc_init == NULL ||
       p->rq.rounding != EDGEQ_ROUND_DOUBLE || out_c < 4)
     return 0;
@@ -103,15 +90,7 @@ static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out
           conv_mve_fill(d, pad, (k_h - ky1) * w_row);
           x = buf;
         }
-        for (oc = 0; oc < out_c; oc += CONV_MVE_BLOCK) {
-          int32_t acc[CONV_MVE_BLOCK], n_oc = edgeq_min_i32(CONV_MVE_BLOCK, out_c - oc);
-          if (n_oc < 4) { /* a last block of fewer than 4 channels: the 4 ending at out_c */
-            oc = out_c - 4;
-            n_oc = 4;
-          }
-          conv_mve_dots(x, p->weights + (size_t)oc * (size_t)K, K, p->acc_init + oc, acc, n_oc);
-          conv_mve_store(p, acc, oc, n_oc, y);
-        }
+        conv_mve_pixel(p, x, y);
       }
     }
   }
