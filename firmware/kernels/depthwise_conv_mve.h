@@ -54,7 +54,7 @@ EDGEQ_INLINE void dw_mve_group(const edgeq_depthwise_conv_s8_params *p, const in
  * results narrowed back into 8 int16 lanes (VMOVNB / VMOVNT) and stored as 8 bytes. */
 EDGEQ_INLINE void dw_mve_group8(const edgeq_depthwise_conv_s8_params *p, const int8_t *x0, const int8_t *w0,
                                 int32_t ny, int32_t nx, int32_t xs_row, int32_t xs_col, int32_t full, int32_t c,
-                                int8_t *y) {
+                                int8_t *y, int32x4_t oo, int32x4_t lo, int32x4_t hi) {
   const int32_t out_c = p->out_c, off = p->input_offset, w_row = p->k_w * out_c;
   const int32_t *init = full ? p->acc_init : p->bias;
   int32x4_t ae, ao, me, mo, se, so;
@@ -93,15 +93,22 @@ EDGEQ_INLINE void dw_mve_group8(const edgeq_depthwise_conv_s8_params *p, const i
     me = mo = vdupq_n_s32(p->mult[0]);
     se = so = vdupq_n_s32(p->shift[0]);
   }
-  {
-    const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
-    const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
-    ae = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ae, me, se), oo), lo), hi);
-    ao = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ao, mo, so), oo), lo), hi);
-  }
+  ae = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ae, me, se), oo), lo), hi);
+  ao = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ao, mo, so), oo), lo), hi);
   r = vmovnbq_s32(r, ae);
   r = vmovntq_s32(r, ao);
   vstrbq_s16(y + c, r);
+}
+
+/* The first n8 (a multiple of 8) channels of one output pixel, 8 at a time. Out of line, so its registers
+ * (the tap loop's, the vector constants') are allocated apart from the pixel loop's. */
+static EDGEQ_NOINLINE void dw_mve_pixel8(const edgeq_depthwise_conv_s8_params *p, const int8_t *x0, const int8_t *w0,
+                                         int32_t ny, int32_t nx, int32_t xs_row, int32_t xs_col, int32_t full,
+                                         int32_t n8, int8_t *y) {
+  const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
+  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
+  int32_t c;
+  for (c = 0; c < n8; c += 8) dw_mve_group8(p, x0, w0, ny, nx, xs_row, xs_col, full, c, y, oo, lo, hi);
 }
 
 static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
@@ -126,9 +133,8 @@ static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int
         full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
         x0 = img + (size_t)(iy0 + ky0 * dh) * (size_t)x_row + (size_t)(ix0 + kx0 * dw) * (size_t)in_c;
         w0 = p->weights + ((size_t)ky0 * (size_t)k_w + (size_t)kx0) * (size_t)out_c;
-        for (c = 0; c < main8; c += 8)
-          dw_mve_group8(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, c, y);
-        for (; c < main_c; c += 4)
+        if (main8 > 0) dw_mve_pixel8(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, main8, y);
+        for (c = main8; c < main_c; c += 4)
           dw_mve_group(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, c, y, 0, 0);
         if (c < out_c)
           dw_mve_group(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, c, y, 1,
