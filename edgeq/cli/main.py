@@ -222,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--rounding", choices=("litert", "tflm"), default="litert",
                      help="match LiteRT's reference kernels (default) or TFLite Micro byte for byte")
     gen.add_argument("--prefix", default="model", help="C symbol prefix (default: model)")
-    gen.add_argument("--cpu", choices=("any", "dsp", "portable"), default="any",
+    gen.add_argument("--cpu", choices=("any", "dsp", "mve", "portable"), default="any",
                      help="kernel variants to include: any (default: runs on every core), dsp (Cortex-M4/M7/M33 "
-                          "with the DSP extension only; smallest flash there), portable (plain C only)")
+                          "with the DSP extension only; smallest flash there), mve (Cortex-M55/M85 with Helium "
+                          "only), portable (plain C only)")
     gen.add_argument("--state", action="append", metavar="IN:OUT",
                    help="a state input fed from an output after every invoke (repeat per pair; default: inputs "
                         "named state_* paired by name; --state none: no state)")

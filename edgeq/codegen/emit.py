@@ -255,6 +255,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         "outputs": io(g.outputs),
         "weights_bytes": sum(a["bytes"] for a in arr_ctx),
         "requires_dsp": g.meta.get("cpu") == "dsp",
+        "requires_mve": g.meta.get("cpu") == "mve",
         "weights_section": WEIGHTS_SECTION,
     }
 

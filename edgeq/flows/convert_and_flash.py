@@ -136,7 +136,7 @@ def convert_and_flash(model_path: str | Path, *, board_name: str | Board | None 
     soft_float = q.scheme == "weight-only" or (q.scheme == "int8+float32" and not is_tflite and scheme == "int8")
     if soft_float and not board.cpu.has_fpu and not allow_soft_float:  # float32 computation, no FPU
         refuse_float_ops(tflite, str(model_path), board.name, q.scheme)
-    cpu = "dsp" if board.cpu.dsp else "portable"  # emit only the kernel variants this core runs
+    cpu = "mve" if board.cpu.mve else "dsp" if board.cpu.dsp else "portable"  # only the variants this core runs
     check_references_can_run(tflite, name)  # LiteRT's reference must run it: step 2 and every check need it
     if q.unsupported:  # all named, by the Keras model's own layer names, before anything is written
         raise UnsupportedOpsError(q.unsupported, model=name)

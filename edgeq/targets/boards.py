@@ -73,6 +73,7 @@ class Cpu:
     dsp: bool
     fpu: str
     float_abi: str
+    mve: bool = False  # Helium (M-profile Vector Extension, integer lanes at least): Armv8.1-M cores
 
     @property
     def has_fpu(self) -> bool:
@@ -184,6 +185,8 @@ class Board:
         mcpu = self.cpu.core
         if not self.cpu.dsp and self.cpu.arch.startswith(("armv8-m.main", "armv8.1-m")):
             mcpu += "+nodsp"
+        if not self.cpu.mve and self.cpu.arch == "armv8.1-m.main":
+            mcpu += "+nomve"
         flags = [f"-mcpu={mcpu}", "-mthumb", f"-mfloat-abi={self.cpu.float_abi}"]
         if self.cpu.has_fpu:
             flags.append(f"-mfpu={self.cpu.fpu}")
@@ -400,6 +403,12 @@ def _parse_cpu(t: _Table) -> Cpu:
         raise t.error("dsp", f"= false, but {core} always has the DSP extension", "set dsp = true")
     if expected in ("armv6-m", "armv7-m", "armv8-m.base") and dsp:
         raise t.error("dsp", f"= true, but {core} has no DSP extension", "set dsp = false")
+    mve = t.get("mve", bool, "true when the core has Helium (the M-profile Vector Extension)", default=False)
+    if mve and arch != "armv8.1-m.main":
+        raise t.error("mve", f"= true, but {core} ({arch}) has no Helium (MVE): only Armv8.1-M cores do",
+                      "set mve = false")
+    if mve and not dsp:
+        raise t.error("mve", "= true needs the DSP extension (Armv8.1-M implies it with MVE)", "set dsp = true")
     fpu = t.choice("fpu", FPUS)
     abi = t.choice("float_abi", FLOAT_ABIS)
     if fpu == "none" and abi != "soft":
@@ -409,7 +418,7 @@ def _parse_cpu(t: _Table) -> Cpu:
     if fpu != "none" and expected in ("armv6-m", "armv7-m", "armv8-m.base"):
         raise t.error("fpu", f"= {fpu!r}, but {core} has no FPU", "set fpu = \"none\"")
     t.done()
-    return Cpu(core, arch, dsp, fpu, abi)
+    return Cpu(core, arch, dsp, fpu, abi, mve)
 
 
 def _parse_uart(t: _Table, clock_hz: int) -> Uart:

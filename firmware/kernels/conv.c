@@ -1,5 +1,6 @@
 #include "conv.h"
 #include "edgeq_dsp.h"
+#include "conv_mve.h"
 
 /* sum x[i] * w[i] */
 EDGEQ_INLINE int32_t conv_dot(const int8_t *x, const int8_t *w, int32_t n) {
@@ -431,6 +432,12 @@ static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t 
 
 /* (parenthesized: conv.h maps calls to edgeq_conv_s8 on builds without the DSP extension) */
 void(edgeq_conv_s8_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+#if EDGEQ_MVE
+  if (p->wq == NULL) { /* --cpu mve: the Helium body (conv_mve.h) */
+    if (!conv_mve(p, in, out, (int8_t *)scratch)) edgeq_conv_s8(p, in, out);
+    return;
+  }
+#endif
 #if EDGEQ_DSP
   /* The lowering only picks this kernel with wq and acc_init set, double rounding and non-negative
    * multipliers (other configurations call edgeq_conv_s8), so DSP builds do not link the portable loop. */

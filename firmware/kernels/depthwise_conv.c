@@ -1,4 +1,5 @@
 #include "depthwise_conv.h"
+#include "depthwise_conv_mve.h"
 
 /* Output channels accumulated together per output pixel (int32 accumulators on the stack). */
 #define EDGEQ_DW_BLOCK 32
@@ -257,6 +258,9 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
     dw_dsp(p, in, out);
     return;
   }
+#endif
+#if EDGEQ_MVE
+  if (dw_mve(p, in, out)) return; /* depthwise_conv_mve.h */
 #endif
   for (b = 0; b < p->batches; ++b) {
     const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)p->in_c;

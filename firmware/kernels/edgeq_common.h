@@ -43,6 +43,14 @@
 #define EDGEQ_DSP 0
 #endif
 
+/* 1 when the core has Helium, the M-profile Vector Extension with integer lanes (Cortex-M55/M85,
+ * -mcpu=cortex-m55): the kernels with an MVE path take it then (helpers in edgeq_mve.h). */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define EDGEQ_MVE 1
+#else
+#define EDGEQ_MVE 0
+#endif
+
 #if defined(__GNUC__)
 #define EDGEQ_INLINE static inline __attribute__((always_inline))
 #else

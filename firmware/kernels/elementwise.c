@@ -1,5 +1,40 @@
 #include "elementwise.h"
 #include "edgeq_dsp.h"
+#include "edgeq_mve.h"
+
+#if EDGEQ_MVE
+/* The Helium paths: `rows` rows of n outputs (row r reads in1 + r * ra, in2 + r * rb2: the walk of a
+ * two-dimensional broadcast, or one row of the general walk), 4 int32 lanes per step (edgeq_mve.h), full
+ * vectors then one predicated tail. TA / TB map a vector of 4 sign-extended input bytes to the operands; a
+ * broadcast operand (innermost stride 0) is the row's ca / cb, set (SET) by C0A / C0B from its first element;
+ * COMBINE joins the operands into what edgeq_mve_smmulr_finish takes. */
+#define EWISE_MVE_LOOP(SET, TA, TB, COMBINE)                                                               \
+  for (r = 0; r < rows; ++r) {                                                                           \
+    const int8_t *a = in1 + r * ra, *b = in2 + r * rb2;                                                   \
+    int8_t *y = out + r * n;                                                                             \
+    SET                                                                                                  \
+    int32_t k = n;                                                                                       \
+    for (; k >= 4; k -= 4, a += 4 * sa, b += 4 * sb, y += 4)                                             \
+      vstrbq_s32(y, edgeq_mve_smmulr_finish(COMBINE(TA(vldrbq_s32(a)), TB(vldrbq_s32(b))), m, rb, e, lo, hi)); \
+    if (k > 0) {                                                                                         \
+      const mve_pred16_t pr = vctp32q((uint32_t)k);                                                      \
+      vstrbq_p_s32(y, edgeq_mve_smmulr_finish(COMBINE(TA(vldrbq_z_s32(a, pr)), TB(vldrbq_z_s32(b, pr))), m, \
+                                              rb, e, lo, hi), pr);                                       \
+    }                                                                                                    \
+  }
+#define EWISE_MVE_CA(x) ca
+#define EWISE_MVE_CB(x) cb
+#define EWISE_MVE_SET_CA const int32x4_t ca = vdupq_n_s32(C0A(a));
+#define EWISE_MVE_SET_CB const int32x4_t cb = vdupq_n_s32(C0B(b));
+#define EWISE_MVE_LOOPS(TA, TB, COMBINE)                          \
+  if (sb == 0) {                                                  \
+    EWISE_MVE_LOOP(EWISE_MVE_SET_CB, TA, EWISE_MVE_CB, COMBINE)   \
+  } else if (sa == 0) {                                           \
+    EWISE_MVE_LOOP(EWISE_MVE_SET_CA, EWISE_MVE_CA, TB, COMBINE)   \
+  } else {                                                        \
+    EWISE_MVE_LOOP(, TA, TB, COMBINE)                             \
+  }
+#endif
 
 /* --- ADD / SUB ---------------------------------------------------------------------------------- */
 
@@ -61,9 +96,34 @@ EDGEQ_INLINE int32_t add_table_low(int32_t v, int32_t lo) {
     for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(t1[a[i]] + t2[b[i]], m, rb, e)); \
   }
 
+#if EDGEQ_MVE
+/* The table path with the lookups as gather loads: t = table1[a] + table2[b], then SMMULR's finish. */
+static void add_rows_table_mve(const edgeq_add_s8_params *p, const int8_t *in1, int32_t ra, int32_t sa,
+                               const int8_t *in2, int32_t rb2, int32_t sb, int8_t *out, int32_t n, int32_t rows) {
+  const int32_t *t1 = p->table1 + 128;
+  const int32_t *t2 = p->table2 + 128;
+  const int32x4_t m = vdupq_n_s32(p->output_multiplier), rb = vdupq_n_s32(p->out_rb);
+  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
+  const int32_t e = p->out_e;
+  int32_t r;
+#define ADD_MVE_T1(x) edgeq_mve_lookup_s8(t1, (x))
+#define ADD_MVE_T2(x) edgeq_mve_lookup_s8(t2, (x))
+#define C0A(a) t1[(a)[0]]
+#define C0B(b) t2[(b)[0]]
+  EWISE_MVE_LOOPS(ADD_MVE_T1, ADD_MVE_T2, vaddq_s32)
+#undef ADD_MVE_T1
+#undef ADD_MVE_T2
+#undef C0A
+#undef C0B
+}
+#endif
+
 /* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1). */
 static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
                           int8_t *y, int32_t n) {
+#if EDGEQ_MVE
+  add_rows_table_mve(p, a, 0, sa, b, 0, sb, y, n, 1);
+#else
   const int32_t *t1 = p->table1 + 128;
   const int32_t *t2 = p->table2 + 128;
   const int32_t m = p->output_multiplier, rb = p->out_rb, e = p->out_e;
@@ -78,6 +138,7 @@ static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t
     ADD_TABLE_LOOPS(ADD_OUT_CLAMP)
 #undef ADD_OUT_CLAMP
   }
+#endif
 }
 #undef ADD_TABLE_LOOPS
 
@@ -88,6 +149,10 @@ static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, co
   edgeq_bcast_iter it;
   if (p->table1 != NULL && p->ndim == 2) {  /* rows of a broadcast vector: no walk to step */
     int32_t r;
+#if EDGEQ_MVE
+    add_rows_table_mve(p, in1, p->stride1[0], sa, in2, p->stride2[0], sb, out, n, p->shape[0]);
+    return;
+#endif
     for (r = 0; r < p->shape[0]; ++r, out += n)
       add_row_table(p, in1 + r * p->stride1[0], sa, in2 + r * p->stride2[0], sb, out, n);
     return;
@@ -116,10 +181,40 @@ EDGEQ_INLINE int8_t mul_finish(const edgeq_mul_s8_params *p, int32_t prod) {
   return (int8_t)edgeq_requant_clamp(&p->rq, prod, p->output_multiplier, p->output_shift);
 }
 
+#if EDGEQ_MVE
+/* The fast path on 4 lanes: p = (a + input1_offset) * (b + input2_offset), shifted left by fast_shift, then
+ * SMMULR's finish. */
+static void mul_rows_mve(const edgeq_mul_s8_params *p, const int8_t *in1, int32_t ra, int32_t sa,
+                         const int8_t *in2, int32_t rb2, int32_t sb, int8_t *out, int32_t n, int32_t rows) {
+  const int32_t o1 = p->input1_offset, o2 = p->input2_offset, l = p->fast_shift;
+  const int32x4_t m = vdupq_n_s32(p->output_multiplier), rb = vdupq_n_s32(p->out_rb);
+  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
+  const int32_t e = p->out_e;
+  int32_t r;
+#define MUL_MVE_A(x) vaddq_n_s32((x), o1)
+#define MUL_MVE_B(x) vaddq_n_s32((x), o2)
+#define MUL_MVE_PRODUCT(u, v) vshlq_r_s32(vmulq_s32((u), (v)), l)
+#define C0A(a) ((int32_t)(a)[0] + o1)
+#define C0B(b) ((int32_t)(b)[0] + o2)
+  EWISE_MVE_LOOPS(MUL_MVE_A, MUL_MVE_B, MUL_MVE_PRODUCT)
+#undef MUL_MVE_A
+#undef MUL_MVE_B
+#undef MUL_MVE_PRODUCT
+#undef C0A
+#undef C0B
+}
+#endif
+
 static void mul_row(const edgeq_mul_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
                     int8_t *y, int32_t n) {
   const int32_t o1 = p->input1_offset, o2 = p->input2_offset;
   int32_t i;
+#if EDGEQ_MVE
+  if (p->fast) {
+    mul_rows_mve(p, a, 0, sa, b, 0, sb, y, n, 1);
+    return;
+  }
+#endif
   if (p->fast) { /* elementwise.h: the SMMULR path */
     const int32_t m = p->output_multiplier, l = p->fast_shift, rb = p->out_rb, e = p->out_e;
     const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
@@ -152,6 +247,14 @@ void edgeq_mul_s8(const edgeq_mul_s8_params *p, const int8_t *in1, const int8_t 
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
   edgeq_bcast_iter it;
+#if EDGEQ_MVE
+  if (p->fast && p->ndim <= 2) { /* one row, or rows of a broadcast vector: no walk to step */
+    const int32_t rows = p->ndim == 2 ? p->shape[0] : 1;
+    mul_rows_mve(p, in1, p->ndim == 2 ? p->stride1[0] : 0, p->stride1[last], in2, p->ndim == 2 ? p->stride2[0] : 0,
+                 p->stride2[last], out, n, rows);
+    return;
+  }
+#endif
   edgeq_bcast_begin(&it, p->ndim);
   do {
     mul_row(p, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);

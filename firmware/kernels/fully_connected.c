@@ -1,4 +1,5 @@
 #include "fully_connected.h"
+#include "fully_connected_mve.h"
 
 /* The DSP path is GNU inline assembly (GCC, clang, armclang); other compilers build the portable path. */
 #if EDGEQ_DSP && defined(__GNUC__)
@@ -83,6 +84,12 @@ void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const in
   const int32_t rows = p->out_features, steps = p->in_features >> 2, tail = p->in_features & 3;
   const int32_t sparse = p->sparse;
   int32_t b, o, r;
+#if EDGEQ_MVE
+  if (p->weights_s8 != NULL) {
+    fc_mve(p, in, out);
+    return;
+  }
+#endif
   for (b = 0; b < p->batches; ++b) {
     const int8_t *x = in + (size_t)b * (size_t)p->in_features;
     int8_t *y = out + (size_t)b * (size_t)(rows >> sparse);

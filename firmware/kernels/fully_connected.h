@@ -24,6 +24,12 @@ typedef struct {
   /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds 4-bit indices into the row's
    * 16 entries of codebook (edgeq_unpack_cb4). */
   const int8_t *codebook;
+#if EDGEQ_MVE
+  /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
+   * rows = max(out_features, 4) (zero rows past out_features; bias has rows entries), `weights` NULL, sparse 0.
+   * Only in MVE builds (a --cpu mve library does not compile elsewhere), so other cores' params stay smaller. */
+  const int8_t *weights_s8;
+#endif
 } edgeq_fully_connected_s8_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);

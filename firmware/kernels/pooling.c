@@ -1,4 +1,52 @@
 #include "pooling.h"
+#include "edgeq_mve.h"
+
+#if EDGEQ_MVE
+/* Average of one window, Helium: 8 channels per step summed in int16 lanes (the caller checked that
+ * count * 128 fits: count <= 256), each sum finished in scalar code as the portable path does (division
+ * rounding half away from zero, clamp). win: the window's first tap; C channels, row: a row's stride. */
+static int8_t *avg_window_mve(const edgeq_pool_s8_params *p, const int8_t *win, size_t row, int32_t ny, int32_t nx,
+                              int8_t *out) {
+  const int32_t C = p->channels, count = ny * nx, half = count / 2;
+  int32_t c, fy, fx, k;
+  for (c = 0; c < C; c += 8) {
+    const mve_pred16_t pr = vctp16q((uint32_t)(C - c));
+    int16x8_t acc = vdupq_n_s16(0);
+    const int8_t *r = win + c;
+    int16_t sums[8];
+    for (fy = 0; fy < ny; ++fy, r += row) {
+      const int8_t *x = r;
+      for (fx = 0; fx < nx; ++fx, x += C) acc = vaddq_s16(acc, vldrbq_z_s16(x, pr));
+    }
+    vst1q_s16(sums, acc);
+    for (k = 0; k < 8 && c + k < C; ++k) {
+      int32_t v = sums[k];
+      v = v > 0 ? (v + half) / count : (v - half) / count;
+      *out++ = (int8_t)edgeq_clamp_i32(v, p->act_min, p->act_max);
+    }
+  }
+  return out;
+}
+
+/* Maximum of one window, Helium: 16 channels per step (VMAX), clamped and stored under the tail predicate. */
+static int8_t *max_window_mve(const edgeq_pool_s8_params *p, const int8_t *win, size_t row, int32_t ny, int32_t nx,
+                              int8_t *out) {
+  const int32_t C = p->channels;
+  const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min), hi = vdupq_n_s8((int8_t)p->act_max);
+  int32_t c, fy, fx;
+  for (c = 0; c < C; c += 16) {
+    const mve_pred16_t pr = vctp8q((uint32_t)(C - c));
+    int8x16_t m = vdupq_n_s8(-128);
+    const int8_t *r = win + c;
+    for (fy = 0; fy < ny; ++fy, r += row) {
+      const int8_t *x = r;
+      for (fx = 0; fx < nx; ++fx, x += C) m = vmaxq_s8(m, vld1q_z_s8(x, pr));
+    }
+    vst1q_p_s8(out + c, vminq_s8(vmaxq_s8(m, lo), hi), pr);
+  }
+  return out + C;
+}
+#endif
 
 void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *out) {
   const int32_t C = p->channels;
@@ -18,6 +66,12 @@ void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *
         count = (fy1 - fy0) * (fx1 - fx0); /* > 0: the generator rejects empty windows */
         half = count / 2;
         win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
+#if EDGEQ_MVE
+        if (count <= 256) {
+          out = avg_window_mve(p, win, row, fy1 - fy0, fx1 - fx0, out);
+          continue;
+        }
+#endif
         for (c = 0; c < C; ++c) {
           int32_t acc = 0;
           const int8_t *r = win + c;
@@ -50,6 +104,10 @@ void edgeq_max_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *
         const int8_t *win;
         edgeq_pool_window(ix0, p->filter_w, p->in_w, &fx0, &fx1);
         win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
+#if EDGEQ_MVE
+        out = max_window_mve(p, win, row, fy1 - fy0, fx1 - fx0, out);
+        continue;
+#endif
         for (c = 0; c < C; ++c) {
           int32_t m = -128;
           const int8_t *r = win + c;

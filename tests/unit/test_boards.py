@@ -69,6 +69,18 @@ def test_m33_without_dsp_gets_nodsp(tmp_path):
     assert load_board(p).cflags()[0] == "-mcpu=cortex-m33+nodsp"
 
 
+def test_mve_key(tmp_path):
+    """`[cpu] mve`: the M55 board has Helium; false on an M55 adds +nomve; only Armv8.1-M cores may set it."""
+    assert load_board("mps3-an547").cpu.mve and not load_board("mps2-an505").cpu.mve
+    p = tmp_path / "mps3-an547.toml"
+    p.write_text((BOARDS_DIR / "mps3-an547.toml").read_text().replace("mve = true", "mve = false"))
+    assert load_board(p).cflags()[0] == "-mcpu=cortex-m55+nomve"
+    p = tmp_path / "mps2-an505.toml"
+    p.write_text((BOARDS_DIR / "mps2-an505.toml").read_text().replace("dsp = true", "dsp = true\nmve = true"))
+    with pytest.raises(EdgeqError, match="mve"):
+        load_board(p)
+
+
 def test_qemu_args():
     b = load_board("mps2-an386")
     assert b.qemu_args("/x/fw.elf") == [

@@ -15,7 +15,7 @@ from typing import Callable
 from edgeq.ir import Graph, Lowered, Op
 
 ROUNDINGS = ("litert", "tflm")
-CPU_TARGETS = ("any", "dsp", "portable")
+CPU_TARGETS = ("any", "dsp", "mve", "portable")
 
 
 class Unsupported(Exception):
@@ -26,7 +26,9 @@ class Unsupported(Exception):
 class LowerCtx:
     """Options that change generated code. ``rounding``: which reference to match. ``cpu``: which kernel
     variants' constants to emit: "any" (portable and DSP-extension variants, runs on every core),
-    "dsp" (only what cores with the DSP extension use) or "portable" (only the portable C variants)."""
+    "dsp" (only what cores with the DSP extension use), "mve" (only what Helium cores use: the MVE kernels
+    read plain int8 weights; a kernel with no MVE path yet takes its DSP path, as on any Armv8.1-M core
+    with the DSP extension) or "portable" (only the portable C variants)."""
 
     rounding: str = "litert"
     cpu: str = "any"

@@ -177,7 +177,11 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
                               acc_init is not None, cb)
     k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
-    if ctx.cpu != "portable" and groups == 1 and acc_init is not None and min(mults) >= 0:
+    if ctx.cpu == "mve" and groups == 1 and acc_init is not None and out_c >= 4 and \
+            (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h): int8 weights
+        k_pad = -(-w.data[0].size // 8) * 8  # its im2col window needs K <= 4 * k_pad bytes; no DSP pack
+        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad
+    elif ctx.cpu not in ("portable", "mve") and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
         kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad  # = edgeq_conv_s8_im2col_scratch_bytes (conv.h)

@@ -83,8 +83,10 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     wsum = w.data.reshape(-1, out_c).astype(np.int64).sum(axis=0)
     acc_init = acc_init_values(op, bias, wsum, -zp(x))
     head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
-    pack = None if ctx.cpu == "portable" else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, -zp(x),
-                                                           zp(y), dm, rounding_flag(ctx, litert_single=False))
+    # "mve": the Helium body (depthwise_conv_mve.h) reads the int8 weights: no DSP pack
+    pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts,
+                                                                     -zp(x), zp(y), dm,
+                                                                     rounding_flag(ctx, litert_single=False))
     if w.dtype == "int4":
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, shifts)
     weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)

@@ -16,6 +16,10 @@ byte, decoded a row at a time), with the same folded bias; measured in tests/ker
 clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 4-bit indices into a
 per-row codebook (edgeq.passes.lower.int8.conv.codebook).
 
+On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
+rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
+included) with the same folded bias; the packed words are not emitted.
+
 Rows are processed four at a time (two pairs; the output is padded to a multiple of four with zero rows
 that are never stored). For each group of four rows and each step of four inputs x0..x3 the int32 array
 holds four words of two int16 lanes each, in the lane order SXTB16 produces from the input word:
@@ -99,6 +103,26 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             ),
             args=(x.id, y.id),
             scratch_bytes=in_f,  # edgeq_fully_connected_s4_scratch_bytes
+        )
+    if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
+        rows = max(out_f, 4)
+        w8 = np.zeros((rows, in_f), np.int8)
+        w8[:out_f] = wd
+        return Lowered(
+            kernel="edgeq_fully_connected_s8",
+            struct="edgeq_fully_connected_s8_params",
+            source="fully_connected",
+            fields=(
+                ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f), ("sparse", 0),
+                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("per_channel", int(len(mults) > 1)),
+                ("weights", None),
+                ("bias", arr(op, "bias", np.concatenate([bias, np.zeros(rows - out_f, np.int32)]), "int32_t")),
+                ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
+                ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
+                ("weights_s8", arr(op, "w8", w8, "int8_t")),
+            ),
+            args=(x.id, y.id),
         )
     sparse = int(int(wd.min(initial=0)) < -127)
     if sparse:
