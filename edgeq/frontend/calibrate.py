@@ -41,6 +41,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -411,12 +412,20 @@ def collect_stats_here(calibrated: bytes, inputs: Sequence[np.ndarray], methods:
         keep = top_count(total, min(percentiles)) if percentiles and total else 0
         stats[index] = TensorStats(name, lo, hi, keep_top=keep, sample_per_call=per_call)
 
-    passes = observation_passes(methods)
-    rng = np.random.default_rng(seed)
+    observe(interp, order, inputs, stats, observation_passes(methods), np.random.default_rng(seed))
+    return stats
+
+
+def observe(interp: Any, order: Sequence[int], inputs: Sequence[np.ndarray], stats: dict[int, TensorStats],
+            passes: int, rng: np.random.Generator, dtype: Any = None) -> None:
+    """Run every sample (``inputs[i][k]`` into interpreter input ``order[i]``, as ``dtype`` if given) through
+    ``interp`` ``passes`` times: the first pass adds each observed tensor's values to its :class:`TensorStats`,
+    the later ones fill its histogram; ``(done, total)`` is reported after each sample of each pass."""
+    n = int(inputs[0].shape[0])
     for p in range(passes):
         for k in range(n):
             for tensor_index, array in zip(order, inputs):
-                interp.set_tensor(tensor_index, np.ascontiguousarray(array[k : k + 1]))
+                interp.set_tensor(tensor_index, np.ascontiguousarray(array[k : k + 1], dtype))
             interp.invoke()
             for index, s in stats.items():
                 if p == 0:
@@ -424,7 +433,6 @@ def collect_stats_here(calibrated: bytes, inputs: Sequence[np.ndarray], methods:
                 else:
                     s.add_to_histogram(interp.get_tensor(index))
             isolation.report((p * n + k + 1, passes * n))
-    return stats
 
 
 def _input_indices(interp, inputs: Sequence[np.ndarray], names: Sequence[str] | None) -> list[int]:

@@ -142,19 +142,8 @@ def activation_ranges(float_model: bytes, inputs: Sequence[np.ndarray], method: 
         total = n * int(np.prod(d["shape"]))
         keep = calibrate.top_count(total, min(percentiles)) if percentiles and total else 0
         stats[d["index"]] = calibrate.TensorStats(d["name"], 0.0, 0.0, keep_top=keep, sample_per_call=per_call)
-    passes = calibrate.observation_passes([method])
-    rng = np.random.default_rng(0)
-    for p in range(passes):
-        for k in range(n):
-            for index, array in zip(order, inputs):
-                interp.set_tensor(index, np.ascontiguousarray(array[k : k + 1], np.float32))
-            interp.invoke()
-            for index, s in stats.items():
-                if p == 0:
-                    s.add(interp.get_tensor(index), rng)
-                else:
-                    s.add_to_histogram(interp.get_tensor(index))
-            isolation.report((p * n + k + 1, passes * n))
+    calibrate.observe(interp, order, inputs, stats, calibrate.observation_passes([method]),
+                      np.random.default_rng(0), np.float32)
     out = {}
     for s in stats.values():
         if s.count:
