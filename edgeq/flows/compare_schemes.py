@@ -232,7 +232,7 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
         return q.tflite, f"k-means to {k} values per layer, then int8 on {q.calibration}", []
     q = quantize_model(job.model, job.calib, scheme=job.scheme, progress=progress, **common)
     # a float32 model's notes only say that its ops are float32
-    how = q.calibration if q.scheme == "float32" else f"calibrated on {q.calibration}"
+    how = q.calibration if q.calibration.startswith("none") else f"calibrated on {q.calibration}"
     return q.tflite, how, [f"{job.scheme}: {n}" for n in q.notes] if q.scheme != "float32" else []
 
 
