@@ -8,18 +8,8 @@
  * then includes this file (once per type). */
 
 void EDGEQ_CMP_NAME(const EDGEQ_CMP_PARAMS *p, const EDGEQ_CMP_T *in1, const EDGEQ_CMP_T *in2, uint8_t *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
   const int32_t cmp = p->cmp;
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const EDGEQ_CMP_T *a = in1 + it.off1;
-    const EDGEQ_CMP_T *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, EDGEQ_CMP_T, in1, EDGEQ_CMP_T, in2, out,
     for (i = 0; i < n; ++i) out[i] = EDGEQ_CMP_APPLY(cmp, EDGEQ_CMP_VALUE(a[i * s1], 1), EDGEQ_CMP_VALUE(b[i * s2], 2));
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }

@@ -7,19 +7,9 @@ EDGEQ_INLINE int32_t div_i32(int32_t a, int32_t b) {
 }
 
 void edgeq_div_i32(const edgeq_div_i32_params *p, const int32_t *in1, const int32_t *in2, int32_t *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const int32_t *a = in1 + it.off1;
-    const int32_t *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, int32_t, in1, int32_t, in2, out,
     for (i = 0; i < n; ++i) out[i] = edgeq_clamp_i32(div_i32(a[i * s1], b[i * s2]), p->act_min, p->act_max);
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }
 
 EDGEQ_INLINE int32_t floor_div_mod_i32(int32_t a, int32_t b, int32_t is_mod) {
@@ -36,17 +26,7 @@ EDGEQ_INLINE int32_t floor_div_mod_i32(int32_t a, int32_t b, int32_t is_mod) {
 
 void edgeq_floor_div_mod_i32(const edgeq_floor_div_mod_i32_params *p, const int32_t *in1, const int32_t *in2,
                              int32_t *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const int32_t *a = in1 + it.off1;
-    const int32_t *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, int32_t, in1, int32_t, in2, out,
     for (i = 0; i < n; ++i) out[i] = floor_div_mod_i32(a[i * s1], b[i * s2], p->is_mod);
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }

@@ -247,6 +247,27 @@ EDGEQ_HELPER int edgeq_bcast_next(edgeq_bcast_iter *it, int32_t ndim, const int3
   return 0;
 }
 
+/* The broadcast walk of a binary op whose params `p` hold ndim / shape / stride1 / stride2 (as above), written
+ * once for every kernel that has no faster path of its own: for each output row, `a` and `b` (of element types
+ * TA, TB) point at the row's operands, with element strides `s1` / `s2` (0 or 1), `out` at its `n` outputs; the
+ * statements after `out` compute them with the loop counter `i`, then `out` moves on by `n`. */
+#define EDGEQ_BCAST_ROWS(p, TA, in1, TB, in2, out, ...)                                      \
+  do {                                                                                      \
+    const int32_t last = (p)->ndim - 1;                                                     \
+    const int32_t n = (p)->shape[last];                                                     \
+    const int32_t s1 = (p)->stride1[last];                                                  \
+    const int32_t s2 = (p)->stride2[last];                                                  \
+    edgeq_bcast_iter it;                                                                    \
+    edgeq_bcast_begin(&it, (p)->ndim);                                                      \
+    do {                                                                                    \
+      const TA *a = (in1) + it.off1;                                                        \
+      const TB *b = (in2) + it.off2;                                                        \
+      int32_t i;                                                                            \
+      __VA_ARGS__                                                                           \
+      (out) += n;                                                                           \
+    } while (edgeq_bcast_next(&it, (p)->ndim, (p)->shape, (p)->stride1, (p)->stride2));     \
+  } while (0)
+
 /* ---- float32 ------------------------------------------------------------------------------------- */
 
 /* ActivationFunctionWithMinMax: min(max(v, lo), hi) */

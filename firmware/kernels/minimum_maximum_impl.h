@@ -6,16 +6,7 @@
 
 void EDGEQ_MM_NAME(const edgeq_minimum_maximum_params *p, const EDGEQ_MM_T *in1, const EDGEQ_MM_T *in2,
                    EDGEQ_MM_T *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const EDGEQ_MM_T *a = in1 + it.off1;
-    const EDGEQ_MM_T *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, EDGEQ_MM_T, in1, EDGEQ_MM_T, in2, out,
     if (p->is_max) {
       for (i = 0; i < n; ++i) {
         const EDGEQ_MM_T x = a[i * s1], y = b[i * s2];
@@ -27,6 +18,5 @@ void EDGEQ_MM_NAME(const edgeq_minimum_maximum_params *p, const EDGEQ_MM_T *in1,
         out[i] = x < y ? x : y;
       }
     }
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }

@@ -6,16 +6,7 @@ EDGEQ_INLINE int32_t sqd_scale(int32_t x, int32_t offset, int32_t left_shift, in
 
 void edgeq_squared_difference_s8(const edgeq_squared_difference_s8_params *p, const int8_t *in1, const int8_t *in2,
                                  int8_t *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const int8_t *a = in1 + it.off1;
-    const int8_t *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, int8_t, in1, int8_t, in2, out,
     for (i = 0; i < n; ++i) {
       const int32_t va = sqd_scale(a[i * s1], p->input1_offset, p->left_shift, p->input1_multiplier,
                                    p->input1_shift);
@@ -24,26 +15,15 @@ void edgeq_squared_difference_s8(const edgeq_squared_difference_s8_params *p, co
       const int32_t d = va - vb; /* |d| <= 255 << 6: its square fits */
       out[i] = (int8_t)edgeq_requant_clamp(&p->rq, d * d, p->output_multiplier, p->output_shift);
     }
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }
 
 void edgeq_squared_difference_i32(const edgeq_squared_difference_i32_params *p, const int32_t *in1,
                                   const int32_t *in2, int32_t *out) {
-  const int32_t last = p->ndim - 1;
-  const int32_t n = p->shape[last];
-  const int32_t s1 = p->stride1[last];
-  const int32_t s2 = p->stride2[last];
-  edgeq_bcast_iter it;
-  edgeq_bcast_begin(&it, p->ndim);
-  do {
-    const int32_t *a = in1 + it.off1;
-    const int32_t *b = in2 + it.off2;
-    int32_t i;
+  EDGEQ_BCAST_ROWS(p, int32_t, in1, int32_t, in2, out,
     for (i = 0; i < n; ++i) {
       const uint32_t d = (uint32_t)a[i * s1] - (uint32_t)b[i * s2];
       out[i] = (int32_t)(d * d);
     }
-    out += n;
-  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
+  );
 }
