@@ -85,45 +85,40 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     wd = np.asarray(w.data).reshape(out_f, in_f).astype(np.int32)
     bias = fold_bias(wd, None if b is None else np.asarray(b.data), -zp(x))
     cb = codebook(wd) if (w.dtype == "int8" and in_f >= CB_MIN_K) else None
-    if w.dtype == "int4" or cb is not None:
+
+    def call(kernel: str, out_features: int, sparse: int, weights, bias_values, mults, shifts, extra=(),
+             scratch: int = 0) -> Lowered:
+        """The kernel call with the fields every FULLY_CONNECTED variant shares, then the variant's own."""
         return Lowered(
-            kernel="edgeq_fully_connected_s4",
+            kernel=kernel,
             struct="edgeq_fully_connected_s8_params",
             source="fully_connected",
             fields=(
-                ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f), ("sparse", 0),
-                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_features),
+                ("sparse", sparse), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
                 ("per_channel", int(len(mults) > 1)),
-                ("weights", None),
-                ("bias", arr(op, "bias", bias, "int32_t")),
+                ("weights", weights),
+                ("bias", arr(op, "bias", bias_values, "int32_t")),
                 ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
                 ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
-                ("weights_s4", packed_s4(g, w.id) if cb is None else arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
-                ("codebook", None if cb is None else arr(op, "codebook", cb[1], "int8_t")),
+                *extra,
             ),
             args=(x.id, y.id),
-            scratch_bytes=in_f,  # edgeq_fully_connected_s4_scratch_bytes
+            scratch_bytes=scratch,
         )
+
+    if w.dtype == "int4" or cb is not None:
+        return call("edgeq_fully_connected_s4", out_f, 0, None, bias, mults, shifts, (
+            ("weights_s4", packed_s4(g, w.id) if cb is None else arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
+            ("codebook", None if cb is None else arr(op, "codebook", cb[1], "int8_t")),
+        ), scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)
         w8 = np.zeros((rows, in_f), np.int8)
         w8[:out_f] = wd
-        return Lowered(
-            kernel="edgeq_fully_connected_s8",
-            struct="edgeq_fully_connected_s8_params",
-            source="fully_connected",
-            fields=(
-                ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f), ("sparse", 0),
-                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
-                ("per_channel", int(len(mults) > 1)),
-                ("weights", None),
-                ("bias", arr(op, "bias", np.concatenate([bias, np.zeros(rows - out_f, np.int32)]), "int32_t")),
-                ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
-                ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
-                ("weights_s8", arr(op, "w8", w8, "int8_t")),
-            ),
-            args=(x.id, y.id),
-        )
+        return call("edgeq_fully_connected_s8", out_f, 0, None,
+                    np.concatenate([bias, np.zeros(rows - out_f, np.int32)]), mults, shifts,
+                    (("weights_s8", arr(op, "w8", w8, "int8_t")),))
     sparse = int(int(wd.min(initial=0)) < -127)
     if sparse:
         # A weight of -128 does not fit the row-pair int16 (nor its overflow bound): pair every row with a
@@ -132,18 +127,5 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         bias = np.repeat(bias, 2)
         if len(mults) > 1:
             mults, shifts = list(np.repeat(mults, 2)), list(np.repeat(shifts, 2))
-    return Lowered(
-        kernel="edgeq_fully_connected_s8",
-        struct="edgeq_fully_connected_s8_params",
-        source="fully_connected",
-        fields=(
-            ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", wd.shape[0]),
-            ("sparse", sparse), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
-            ("per_channel", int(len(mults) > 1)),
-            ("weights", arr(op, "wpacked", pack_weights(wd), "int32_t")),
-            ("bias", arr(op, "bias", bias, "int32_t")),
-            ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
-            ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
-        ),
-        args=(x.id, y.id),
-    )
+    return call("edgeq_fully_connected_s8", wd.shape[0], sparse, arr(op, "wpacked", pack_weights(wd), "int32_t"),
+                bias, mults, shifts)
