@@ -7,26 +7,12 @@ the sequence into steps (docs/rnn.md)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from edgeq.ir import Graph, Lowered, Op
-from edgeq.passes.lower.common import arr
 from edgeq.passes.lower.int16.conv import check_s16
-from edgeq.passes.lower.int8.split import split_layout
+from edgeq.passes.lower.int8.split import split_lowered
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
 @lowering("SPLIT", "SPLIT_V", "UNPACK", dtypes=("int16",))
 def lower_split_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    x, outs, outer, sizes = split_layout(g, op)
-    check_s16(x, *outs)
-    return Lowered(
-        kernel="edgeq_split_s16",
-        struct="edgeq_split_s16_params",
-        source="int16_split",
-        fields=(
-            ("outer", outer), ("num_outputs", len(outs)),
-            ("sizes", arr(op, "sizes", np.array(sizes, np.int32), "int32_t")),
-        ),
-        args=(x.id, tuple(t.id for t in outs)),
-    )
+    return split_lowered(g, op, check_s16, "s16", "int16_split")

@@ -14,6 +14,8 @@ UNPACK splits the sequence into its steps and SPLIT cuts each step's gate pre-ac
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op, Tensor
@@ -69,18 +71,28 @@ def split_layout(g: Graph, op: Op) -> tuple[Tensor, list[Tensor], int, list[int]
     return x, outs, _prod(x.shape[:axis]), [e * inner for e in extents]
 
 
-@lowering("SPLIT", "SPLIT_V", "UNPACK")
-def lower_split(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+def split_lowered(g: Graph, op: Op, check: Callable[..., object], kind: str, source: str) -> Lowered:
+    """The call of a SPLIT / SPLIT_V / UNPACK copy kernel ``edgeq_split_<kind>`` (firmware/kernels/<source>.c)
+    for any element type: :func:`split_layout`, the element type checked by ``check(x, *outputs)``."""
     x, outs, outer, sizes = split_layout(g, op)
-    for t in (x, *outs):
-        expect_dtype(t, "int8")
+    check(x, *outs)
     return Lowered(
-        kernel="edgeq_split_s8",
-        struct="edgeq_split_s8_params",
-        source="split",
+        kernel=f"edgeq_split_{kind}",
+        struct=f"edgeq_split_{kind}_params",
+        source=source,
         fields=(
             ("outer", outer), ("num_outputs", len(outs)),
             ("sizes", arr(op, "sizes", np.array(sizes, np.int32), "int32_t")),
         ),
         args=(x.id, tuple(t.id for t in outs)),
     )
+
+
+def _expect_s8(*ts: Tensor) -> None:
+    for t in ts:
+        expect_dtype(t, "int8")
+
+
+@lowering("SPLIT", "SPLIT_V", "UNPACK")
+def lower_split(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
+    return split_lowered(g, op, _expect_s8, "s8", "split")
