@@ -18,7 +18,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import arr
 from edgeq.passes.lower.float32.common import expect_f32
-from edgeq.passes.lower.int8.resize import bilinear_geometry
+from edgeq.passes.lower.int8.resize import resize_geometry
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -42,7 +42,7 @@ def bilinear_tables_f32(in_size: int, out_size: int, align_corners: bool,
 def lower_resize_bilinear_f32(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_f32(x, y)
-    (n, in_h, in_w, c), (out_h, out_w), align, half = bilinear_geometry(g, op)
+    (n, in_h, in_w, c), (out_h, out_w), align, half = resize_geometry(g, op)
     ylo, yhi, yf = bilinear_tables_f32(in_h, out_h, align, half)
     xlo, xhi, xf = bilinear_tables_f32(in_w, out_w, align, half)
     row = in_w * c

@@ -56,21 +56,10 @@ def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel
 
 @lowering("RESIZE_NEAREST_NEIGHBOR")
 def lower_resize_nearest(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
-    need(len(op.inputs) == 2, f"RESIZE_NEAREST_NEIGHBOR with {len(op.inputs)} inputs")
-    x, size, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
     expect_dtype(x, "int8")
     expect_dtype(y, "int8")
-    need(len(x.shape) == 4, f"input is {len(x.shape)}-D, not 4-D")
-    need(size.is_const, "the size input is not constant")
-    expect_dtype(size, "int32")
-    hw = [int(v) for v in np.asarray(size.data).reshape(-1)]
-    need(len(hw) == 2, f"size has {len(hw)} values, not 2")
-    n, in_h, in_w, c = x.shape
-    out_h, out_w = hw
-    need(out_h > 0 and out_w > 0, f"output size {out_h}x{out_w}")
-    need(tuple(y.shape) == (n, out_h, out_w, c), f"output shape {y.shape} does not match size {hw}")
-    align = bool(op.attrs.get("align_corners", False))
-    half = bool(op.attrs.get("half_pixel_centers", False))
+    (n, in_h, in_w, c), (out_h, out_w), align, half = resize_geometry(g, op)
     ys = nearest_indices(in_h, out_h, align, half)
     xs = nearest_indices(in_w, out_w, align, half)
     return Lowered(
@@ -136,10 +125,10 @@ def bilinear_tables(in_size: int, out_size: int, align_corners: bool,
 LITERT_SINGLE_ROUNDING = False
 
 
-def bilinear_geometry(g: Graph, op: Op) -> tuple[tuple[int, int, int, int], tuple[int, int], bool, bool]:
-    """((n, in_h, in_w, c), (out_h, out_w), align_corners, half_pixel_centers) of a RESIZE_BILINEAR,
-    checked (any element type)."""
-    need(len(op.inputs) == 2, f"RESIZE_BILINEAR with {len(op.inputs)} inputs")
+def resize_geometry(g: Graph, op: Op) -> tuple[tuple[int, int, int, int], tuple[int, int], bool, bool]:
+    """((n, in_h, in_w, c), (out_h, out_w), align_corners, half_pixel_centers) of a RESIZE_BILINEAR or
+    RESIZE_NEAREST_NEIGHBOR, checked (any element type)."""
+    need(len(op.inputs) == 2, f"{op.kind} with {len(op.inputs)} inputs")
     x, size, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
     need(x.dtype == y.dtype, f"input is {x.dtype}, output {y.dtype}")
     need(len(x.shape) == 4, f"input is {len(x.shape)}-D, not 4-D")
@@ -153,13 +142,14 @@ def bilinear_geometry(g: Graph, op: Op) -> tuple[tuple[int, int, int, int], tupl
     need(tuple(y.shape) == (n, out_h, out_w, c), f"output shape {y.shape} does not match size {hw}")
     align = bool(op.attrs.get("align_corners", False))
     half = bool(op.attrs.get("half_pixel_centers", False))
-    need(not (align and half), "align_corners together with half_pixel_centers (TFLite rejects it)")
+    if op.kind == "RESIZE_BILINEAR":
+        need(not (align and half), "align_corners together with half_pixel_centers (TFLite rejects it)")
     return (n, in_h, in_w, c), (out_h, out_w), align, half
 
 
 def bilinear_fields(g: Graph, op: Op, ctx: LowerCtx) -> tuple:
     """The params fields of the integer RESIZE_BILINEAR kernels (int8, int16: offsets in elements)."""
-    (n, in_h, in_w, c), (out_h, out_w), align, half = bilinear_geometry(g, op)
+    (n, in_h, in_w, c), (out_h, out_w), align, half = resize_geometry(g, op)
     ylo, yhi, yf = bilinear_tables(in_h, out_h, align, half)
     xlo, xhi, xf = bilinear_tables(in_w, out_w, align, half)
     # the reference does not clamp lo to in - 1: where its rounded scale overshoots (an output far
