@@ -26,10 +26,11 @@ DEFAULT_BOARD = "mps2-an386"
 QEMU_BINARY = "qemu-system-arm"
 
 # Driver name in the TOML -> C source in firmware/platform/.
-UART_SOURCES = {"cmsdk": "uart_cmsdk.c", "stm32_usart": "uart_stm32.c", "nrf_uarte": "uart_nrf.c"}
+UART_SOURCES = {"cmsdk": "uart_cmsdk.c", "stm32_usart": "uart_stm32.c", "nrf_uarte": "uart_nrf.c",
+                "dw_apb_uart": "uart_dw16550.c", "renesas_sci_b": "uart_sci.c"}
 COUNTER_SOURCES = {"systick": "cycles_systick.c", "dwt": "cycles_dwt.c"}
 COUNTER_KIND_CODE = {"dwt": 0, "systick": 1}  # protocol HELLO counter_kind
-FLASH_METHODS = ("qemu", "pyocd", "openocd", "st-flash")
+FLASH_METHODS = ("qemu", "pyocd", "openocd", "st-flash", "manual")
 FPUS = ("none", "fpv4-sp-d16", "fpv5-sp-d16", "fpv5-d16")
 FLOAT_ABIS = ("soft", "softfp", "hard")
 STM32_LAYOUTS = ("f4", "v2")
@@ -52,6 +53,11 @@ NRF_UARTE_BAUDRATE = {
     57600: 0x00EB0000, 76800: 0x013A9000, 115200: 0x01D60000, 230400: 0x03B00000, 250000: 0x04000000,
     460800: 0x07400000, 921600: 0x0F000000, 1000000: 0x10000000,
 }
+# gcc -mcpu spelling of a core the toolchain predates: arm-none-eabi-gcc 12.2 (Debian's) does not know
+# cortex-m85 (added in GCC 13); cortex-m55 selects the same Armv8.1-M Mainline ISA with MVE (integer and
+# float), the FPv5 double-precision FPU and the DSP extension, all of which the M85 implements; only the
+# scheduling model differs (and PACBTI, which edgeq does not use).
+GCC_MCPU = {"cortex-m85": "cortex-m55"}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -115,6 +121,15 @@ class Pin:
 
 
 @dataclass(frozen=True)
+class SciPin:
+    """A Renesas RA pin (``P<port>_<pin>``) switched to peripheral function ``psel`` (its PmnPFS.PSEL)."""
+
+    port: int
+    pin: int
+    psel: int
+
+
+@dataclass(frozen=True)
 class Uart:
     driver: str
     base: int
@@ -129,6 +144,9 @@ class Uart:
     txd_pin: int | None = None
     rxd_pin: int | None = None
     gpio_ports: tuple[int, ...] = ()
+    # renesas_sci_b
+    module_stop: RegBit | None = None  # the MSTP bit cleared to start the SCI channel
+    sci_pins: tuple[SciPin, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,7 @@ class Flash:
     target: str | None = None
     config: tuple[str, ...] = ()
     address: int | None = None
+    steps: tuple[str, ...] = ()  # manual: what the user runs, "{elf}" / "{bin}" stand for the image
 
 
 @dataclass(frozen=True)
@@ -182,7 +201,7 @@ class Board:
     # ---- compiler / linker
     def cpu_flags(self) -> list[str]:
         """Code-generation flags, shared by compiling and linking (they select the libgcc multilib)."""
-        mcpu = self.cpu.core
+        mcpu = GCC_MCPU.get(self.cpu.core, self.cpu.core)
         if not self.cpu.dsp and self.cpu.arch.startswith(("armv8-m.main", "armv8.1-m")):
             mcpu += "+nodsp"
         if not self.cpu.mve and self.cpu.arch == "armv8.1-m.main":
@@ -462,15 +481,59 @@ def _parse_uart(t: _Table, clock_hz: int) -> Uart:
         kw["gpio_ports"] = tuple(ports)
         for key in ("txd_pin", "rxd_pin"):
             kw[key] = t.uint(key, "the pin as port * 32 + pin, e.g. 6 for P0.06", hi=32 * len(ports) - 1)
+    elif driver == "dw_apb_uart":
+        div = dw_divisor(uclk, baud)
+        if not 1 <= div <= 0xFFFF or abs(uclk / (16 * div) / baud - 1) > 0.02:
+            raise t.error("baud", f"= {baud} gives divisor {div} at {uclk} Hz (16x oversampling); it needs "
+                          "1..0xFFFF within 2% of the rate", "pick another baud rate or set uart.clock_hz")
+    elif driver == "renesas_sci_b":
+        if sci_b_divisors(uclk, baud) is None:
+            raise t.error("baud", f"= {baud} cannot be reached within 1% from a {uclk} Hz SCI clock",
+                          "pick another baud rate or set uart.clock_hz")
+        m = t.table("module_stop", "the module-stop bit of the SCI channel, e.g. { reg = 0x40203004, bit = 22 }")
+        assert m is not None
+        kw["module_stop"] = RegBit(m.uint("reg", "the MSTPCRx register address"),
+                                   m.uint("bit", "the bit number 0..31", hi=31))
+        m.done()
+        pins = []
+        for p in t.tables("pins", "write pins = [{ port = N, pin = N, psel = N }, ...]"):
+            pins.append(SciPin(p.uint("port", "the port number 0..14", hi=14),
+                               p.uint("pin", "the pin number 0..15 in that port", hi=15),
+                               p.uint("psel", "the peripheral function (PmnPFS.PSEL) 0..31", hi=31)))
+            p.done()
+        kw["sci_pins"] = tuple(pins)
     t.done()
     return Uart(driver, base, baud, uclk, tuple(bits), **kw)
+
+
+def dw_divisor(clock_hz: int, baud: int) -> int:
+    """DesignWare APB UART (16550) divisor latch DLH:DLL: clock / (16 x baud), rounded."""
+    return round(clock_hz / (16 * baud))
+
+
+def sci_b_divisors(clock_hz: int, baud: int) -> tuple[int, int, int] | None:
+    """Renesas SCI_B asynchronous mode with CCR2.BGDM = CCR2.ABCS = 1 (8 clocks per bit): (CKS, BRR, MDDR),
+    with bit rate = clock / (8 x 4^CKS x (BRR + 1)) x MDDR / 256 (RA8 hardware manual, SCI_B bit rate
+    setting; MDDR = 256 means no modulation, CCR2.BRME = 0). The smallest CKS whose BRR fits 0..255; None
+    when no setting is within 1% of ``baud``."""
+    for cks in range(4):
+        unit = 8 * 4 ** cks
+        brr = clock_hz // (unit * baud) - 1  # the rate without modulation is >= baud ...
+        if not 0 <= brr <= 255:
+            continue
+        mddr = min(256, round(256 * baud * unit * (brr + 1) / clock_hz))  # ... and MDDR / 256 slows it down
+        if mddr < 128:
+            continue
+        if abs(clock_hz / (unit * (brr + 1)) * mddr / 256 / baud - 1) <= 0.01:
+            return cks, brr, mddr
+    return None
 
 
 def _parse_flash(t: _Table, emulated: bool) -> Flash:
     method = t.choice("method", FLASH_METHODS)
     if emulated != (method == "qemu"):
         raise t.error("method", f"= {method!r} does not fit emulated = {str(emulated).lower()}",
-                      "emulated boards use method = \"qemu\"; real boards pyocd, openocd or st-flash")
+                      "emulated boards use method = \"qemu\"; real boards pyocd, openocd, st-flash or manual")
     kw: dict[str, Any] = {}
     if method == "pyocd":
         kw["target"] = t.get("target", str, "the pyOCD target name, e.g. \"nrf52840\" (`pyocd list --targets`)")
@@ -481,6 +544,11 @@ def _parse_flash(t: _Table, emulated: bool) -> Flash:
         kw["config"] = (cfg,) if isinstance(cfg, str) else tuple(cfg)
     elif method == "st-flash":
         kw["address"] = t.uint("address", "the flash address to write the .bin at, e.g. 0x08000000")
+    elif method == "manual":
+        kw["steps"] = tuple(t.get(
+            "steps", list, "the commands the user runs to load the image, in order ({elf} / {bin}: the image)",
+            check=lambda v: None if v and all(isinstance(x, str) and x.strip() for x in v)
+            else "must be a non-empty list of commands"))
     t.done()
     return Flash(method, **kw)
 
@@ -655,6 +723,27 @@ def board_config_context(board: Board) -> dict[str, Any]:
             ("BOARD_UART_NRF_RXD_GPIO", hx(u.gpio_ports[u.rxd_pin >> 5]), "GPIO port of RXD"),
             ("BOARD_UART_NRF_RXD_PIN", f"{u.rxd_pin & 31}u", "pin within that port"),
         ]
+    elif u.driver == "dw_apb_uart":
+        div = dw_divisor(u.clock_hz, u.baud)
+        uart.append(("BOARD_UART_DW_DIVISOR", f"{div}u", f"round({u.clock_hz} / (16 * {u.baud})): DLH:DLL"))
+    elif u.driver == "renesas_sci_b":
+        sci = sci_b_divisors(u.clock_hz, u.baud)
+        assert sci is not None and u.module_stop is not None
+        cks, brr, mddr = sci
+        uart += [
+            ("BOARD_UART_SCI_CKS", f"{cks}u", "CCR2.CKS: the clock / 4^CKS"),
+            ("BOARD_UART_SCI_BRR", f"{brr}u", f"CCR2.BRR: {u.clock_hz} / (8 * 4^{cks} * (BRR + 1)) >= {u.baud}"),
+            ("BOARD_UART_SCI_MDDR", f"{mddr % 256}u", f"CCR2.MDDR: rate x {mddr}/256"
+             + (" (256: no modulation)" if mddr == 256 else "")),
+            ("BOARD_UART_SCI_BRME", str(int(mddr < 256)), "CCR2.BRME: bit-rate modulation on"),
+            ("BOARD_UART_SCI_MSTP_REG", hx(u.module_stop.reg), "module-stop register"),
+            ("BOARD_UART_SCI_MSTP_MASK", hx(1 << u.module_stop.bit), "cleared: the SCI channel runs"),
+        ]
+        tables.append({
+            "type": "board_sci_pin", "name": "BOARD_UART_SCI_PINS", "count": "BOARD_NUM_UART_SCI_PINS",
+            "comment": "{port, pin, PmnPFS.PSEL}",
+            "rows": [[f"{p.port}u", f"{p.pin}u", f"{p.psel}u"] for p in u.sci_pins],
+        })
     sections = [
         {"title": "board", "defines": general},
         {"title": f"uart ({u.driver})", "defines": uart},
@@ -723,5 +812,11 @@ def flash_command(board: Board, elf_or_hex: Path | str) -> list[str]:
     if f.method == "st-flash":
         assert f.address is not None
         return ["st-flash", "--reset", "write", str(Path(image).with_suffix(".bin")), f"0x{f.address:08x}"]
+    if f.method == "manual":
+        steps = [s.replace("{elf}", image).replace("{bin}", str(Path(image).with_suffix(".bin"))) for s in f.steps]
+        raise EdgeqError(f"board {board.name!r} is loaded by hand: edgeq has no flash tool for it",
+                         detail=[f"{k}. {s}" for k, s in enumerate(steps, 1)],
+                         hint="run these steps, then `edgeq bench --board " + board.name + " --port PORT`"
+                              " (boards/" + board.path.name + " explains them)")
     raise EdgeqError(f"board {board.name!r} is emulated: there is nothing to flash",
                      hint=f"run it in QEMU: {' '.join(board.qemu_command(image))}")
