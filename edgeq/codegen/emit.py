@@ -310,7 +310,7 @@ def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr
         steps = []
         for st in seg.steps:
             if isinstance(st, BandMove):
-                steps.append(f"memmove({bptr(st.dst, None)}, {bptr(st.src, None)}, {st.bytes})")
+                steps.append(f"memmove({bptr(st.dst, None)}, {bptr(st.src, None)}, {st.bytes});")
                 continue
             oid, low = grp.params[st.params]
             op = by_id[oid]
@@ -320,7 +320,7 @@ def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr
                 t = g.tensor(tid)
                 args.append(bptr(p, ("" if j == n_data - 1 else "const ") + t.ctype))
             args += [bptr(p, None) for p in st.args[n_data:]]
-            steps.append(f"{low.kernel}(&{names[st.params]}, {', '.join(args)}) /* {op.kind} */")
+            steps.append(f"{low.kernel}(&{names[st.params]}, {', '.join(args)}); /* {op.kind} */")
         segments.append({"count": seg.count, "loop": seg.count > 1, "steps": steps})
     out = g.tensor(grp.output)
     checks = [{"name": names[j], "scratch_bytes": low.scratch_bytes, "scratch_needed": scratch_needed(low)}
