@@ -1,7 +1,7 @@
 """Arena reduction (issue 5): in-place elementwise ops, overlapping in-place window kernels (a conv's
 output starting ``overlap_margin`` bytes below its dying input) and a peak-minimising schedule; (issue 15)
-row-band execution of high-resolution chains (passes/memory/bands.py: resnet8's first residual block and
-kws's first two convolutions never hold their intermediate tensors whole).
+row-band execution of high-resolution chains (passes/memory/bands.py: resnet8's first residual block never
+holds its intermediate tensors whole).
 
 Host: every MLPerf arena meets its target and lies between its plan's lower bound (which accounts for
 both kinds of sharing) and the target; a hand-built model whose arena in-place sharing shrinks is
@@ -34,7 +34,7 @@ N = 16 * 16 * 16
 # residual block holds the block input, conv1's output and conv2's output 544 B below it, and the im2col).
 MLPERF_ARENA = {"resnet8_int8": 27_498, "kws_dscnn_int8": 11_410, "ad01_int8": 1_290}
 # what the plan gives now (convert-and-flash ... --board mps2-an386; docs/benchmarks.md)
-MLPERF_ARENA_NOW = {"resnet8_int8": 26_336, "kws_dscnn_int8": 9_696, "ad01_int8": 768}
+MLPERF_ARENA_NOW = {"resnet8_int8": 26_336, "kws_dscnn_int8": 10_048, "ad01_int8": 768}
 
 
 def inplace_model() -> bytes:
@@ -97,10 +97,11 @@ def test_mlperf_arena_meets_its_target(name):
         assert groups[0].scratch_bytes == 576 + 6 * 512 + 4 * 512
         assert overlaps and g.plan.size <= g.plan.lower_bound + 32
     if name == "kws_dscnn_int8":
-        # the first conv and depthwise conv run in bands of one row (no 25x5x64 tensor between them); the
-        # rest is a chain where every depthwise and pointwise conv overlaps its input
-        assert [(len(b.ops), b.rows) for b in groups] == [(2, 1)]
-        assert len(overlaps) >= 7
+        # a chain: every depthwise and pointwise conv overlaps its input; each link moves the output
+        # down by its margin, so the arena is 8,000 bytes plus the chain's drift, above the per-step bound.
+        # Banding its first conv and depthwise conv would plan 352 B less (3.5%, under bands.MIN_GAIN) for
+        # 4.5% more instructions: not done.
+        assert not groups and len(overlaps) >= 8
 
 
 @pytest.mark.slow
