@@ -133,3 +133,19 @@ def test_band_ranges_compute_every_row_once_and_read_inside(banded):
             assert done[-1] == geos[-1].out_h
             for i in range(1, len(geos)):  # each op computed every row the next one reads
                 assert done[i - 1] >= geos[i].reads(0, geos[i].out_h)[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
+def test_banded_chains_on_board(board, banded, tmp_path):
+    """The DSP (M4) and portable (M3) kernels on row slices: byte-equal to LiteRT on the device, at the
+    arena the host plan gives."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    name, tfl = banded
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(tfl)
+    r = convert_and_flash(path, board_name=board, runs=1, samples=4, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
+    g = lower_tflite(tfl, "litert", cpu="dsp" if board == "mps2-an386" else "portable")
+    assert _groups(g) and r["memory"]["arena_bytes"] == g.plan.size
