@@ -172,8 +172,7 @@ class BandGroup:
     segments: tuple[BandSegment, ...]
     inplace: bool = False
     calls: int = 0  # kernel calls per invoke
-    moved_bytes: int = 0  # bytes memmoved per invoke
-    recomputed_rows: int = 0  # intermediate rows computed more than once per invoke
+    moved_bytes: int = 0  # bytes memmoved per invoke (rows slid down rather than recomputed: none are)
 
 
 @dataclass(frozen=True)

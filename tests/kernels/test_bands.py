@@ -16,6 +16,7 @@ import pytest
 from harness import assert_bit_exact, int8_tflite
 from edgeq.api import lower_tflite
 from edgeq.passes.memory.bands import _band_ranges, _geo, chains
+from edgeq.passes.memory.liveness import live_ranges, sharing, storage_model
 from edgeq.passes.memory.planner import plan_violations
 
 
@@ -105,10 +106,34 @@ def test_chain_is_banded_smaller_and_bit_exact(banded):
         assert plan_violations(g) == []
         assert g.plan.size < unbanded(tfl, cpu).plan.size
         for grp in groups:
-            assert grp.recomputed_rows == 0 and grp.calls >= 2 * len(grp.ops) - 1
+            assert grp.calls >= 2 * len(grp.ops) - 1
         if name == "residual":
             assert any(grp.inplace for grp in groups)
     assert_bit_exact(None, model_bytes=tfl, n=8)
+
+
+def test_liveness_sees_a_group_as_its_member_steps(banded):
+    """The planner's view of a group: no storage for the intermediates, the group's input read at every
+    member step, one scratch buffer (kernel scratch and band buffers) over all of them, the output written
+    at the last, exactly on the input for a residual group whose input dies there."""
+    name, tfl = banded
+    g = lower_tflite(tfl, "litert", cpu="dsp")
+    model = storage_model(g)
+    bufs = live_ranges(g, model)
+    share = sharing(g, bufs, model)
+    for grp in _groups(g):
+        first, last = grp.ops[0], grp.ops[-1]
+        inner = {g.ops[i].outputs[0] for i in grp.ops[:-1]}
+        assert not inner & set(model.nbytes)
+        assert all(model.access[i].reads == (g.storage(grp.input),) for i in grp.ops)
+        assert [b for b in bufs if b.kind == "scratch" and first <= b.first <= last] == [
+            b for b in bufs if b.kind == "scratch" and b.id == first] and any(
+            b.kind == "scratch" and b.id == first and (b.first, b.last, b.size) == (first, last, grp.scratch_bytes)
+            for b in bufs)
+        out = next(b for b in bufs if b.kind == "tensor" and b.id == g.storage(grp.output))
+        assert out.first == last
+        if name == "residual" and grp.inplace:
+            assert share.inplace.get(out) is not None and share.inplace[out].id == g.storage(grp.input)
 
 
 def test_band_ranges_compute_every_row_once_and_read_inside(banded):

@@ -276,7 +276,7 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
         bands.append(tuple(steps))
     return BandGroup(ops=tuple(op.id for op in chain.ops), input=x, output=y, rows=rows, scratch_bytes=off,
                      params=tuple(variants), segments=_segments(bands), inplace=chain.residual, calls=calls,
-                     moved_bytes=moved, recomputed_rows=0)
+                     moved_bytes=moved)
 
 
 def _ptrs(steps: tuple) -> list[BandPtr]:
