@@ -18,6 +18,7 @@ import numpy as np
 from edgeq.codegen.templates import template_env
 from edgeq.files import atomic_dir
 from edgeq.ir import ArrayRef, Graph, Lowered
+from edgeq.ir.graph import BandGroup, BandMove, BandPtr
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "firmware" / "kernels"
@@ -145,12 +146,22 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             yield from a if isinstance(a, tuple) else (a,)
 
     lowered = [op for op in g.ops if op.lowered is not None]
+
+    def calls(op) -> list[Lowered]:
+        """The params structs an op's code uses: its own, or, for the first member of a banded group, the
+        group's variants (the other members emit nothing of their own)."""
+        grp = op.lowered.band
+        if grp is None:
+            return [op.lowered]
+        return [low for _, low in grp.params] if op.id == grp.ops[0] else []
+
     for op in lowered:
-        for _, v in op.lowered.fields:
-            collect(v)
-        for tid in arg_tids(op.lowered):
-            if g.tensor(tid).is_const:
-                collect(const_ref(tid))
+        for low in calls(op):
+            for _, v in low.fields:
+                collect(v)
+            for tid in arg_tids(low):
+                if g.tensor(tid).is_const:
+                    collect(const_ref(tid))
     # one definition per distinct (C type, values): the first array of each keeps its name
     canonical: dict[str, str] = {}
     arr_ctx = []
@@ -187,9 +198,17 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         return f"({q}{ctypes.pop()} *const[]){{{', '.join(ptr(t, const) for t in tids)}}}"
 
     ops = []
+    params = []  # every params struct: (struct, name, fields)
     headers = []
+    by_id = {op.id: op for op in g.ops}
     for op in lowered:
         low = op.lowered
+        if low.band is not None:
+            if op.id == low.band.ops[0]:
+                ops.append(_band_context(g, low.band, by_id, prefix, value, ptr))
+                params += ops[-1]["params"]
+                headers += [h for _, v in low.band.params for h in (v.source,) if h not in headers]
+            continue
         if low.source not in headers:
             headers.append(low.source)
         ins = [ptr_array(t, True) if isinstance(t, tuple) else ptr(t, True) for t in low.args[:-1]]
@@ -212,7 +231,9 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             "out_bytes": first_out.nbytes,
             "scratch_bytes": low.scratch_bytes,
             "scratch_needed": scratch_needed(low) if low.scratch_bytes else None,
+            "band": None,
         })
+        params.append({"struct": low.struct, "name": f"{prefix}_op{op.id}", "fields": ops[-1]["fields"]})
 
     def io(tids) -> list[dict]:
         res = []
@@ -249,6 +270,10 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         "arena_lower_bound": plan.lower_bound,
         "arrays": arr_ctx,
         "ops": ops,
+        "params": params,
+        # scratch checks: every call with kernel scratch (a banded group's per variant)
+        "checks": [op for op in ops if op["scratch_needed"]] + [c for op in ops if op["band"]
+                                                                 for c in op["band"]["checks"]],
         "num_ops": len(g.ops),  # schedule positions; aliased ops keep their index but run no kernel
         "headers": headers,
         "inputs": io(g.inputs),
@@ -257,6 +282,63 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         "requires_dsp": g.meta.get("cpu") == "dsp",
         "requires_mve": g.meta.get("cpu") == "mve",
         "weights_section": WEIGHTS_SECTION,
+    }
+
+
+def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr) -> dict:
+    """The template entry of a banded group (``passes.memory.bands``): its params structs (one per variant)
+    and its segments, each step a C statement; a segment of several bands is a loop over ``band`` whose
+    pointers advance by the literal steps the pass computed."""
+    plan = g.plan
+    members = [by_id[i] for i in grp.ops]
+    first, last = members[0], members[-1]
+    names = [f"{prefix}_op{oid}_band{j}" for j, (oid, _) in enumerate(grp.params)]
+    structs = [{"struct": low.struct, "name": names[j], "fields": [(k, value(v)) for k, v in low.fields]}
+               for j, (_, low) in enumerate(grp.params)]
+
+    def bptr(p: BandPtr, ctype: str | None) -> str:
+        if p.tensor is None:
+            base = f"{prefix}_arena + {plan.scratch[first.id]} + {p.offset}"
+        else:
+            base = f"{prefix}_arena + {plan.offsets[g.storage(p.tensor)]} + {p.offset}"
+        if p.step:
+            base += f" + {p.step} * band"
+        return f"({ctype} *)({base})" if ctype else f"({base})"
+
+    segments = []
+    for seg in grp.segments:
+        steps = []
+        for st in seg.steps:
+            if isinstance(st, BandMove):
+                steps.append(f"memmove({bptr(st.dst, None)}, {bptr(st.src, None)}, {st.bytes});")
+                continue
+            oid, low = grp.params[st.params]
+            op = by_id[oid]
+            n_data = len(low.args)
+            args = []
+            for j, (p, tid) in enumerate(zip(st.args[:n_data], low.args)):
+                t = g.tensor(tid)
+                args.append(bptr(p, ("" if j == n_data - 1 else "const ") + t.ctype))
+            args += [bptr(p, None) for p in st.args[n_data:]]
+            steps.append(f"{low.kernel}(&{names[st.params]}, {', '.join(args)}); /* {op.kind} */")
+        segments.append({"count": seg.count, "loop": seg.count > 1, "steps": steps})
+    out = g.tensor(grp.output)
+    checks = [{"name": names[j], "scratch_bytes": low.scratch_bytes, "scratch_needed": scratch_needed(low)}
+              for j, (_, low) in enumerate(grp.params) if low.scratch_bytes]
+    return {
+        "index": first.id,
+        "last": last.id,
+        "kind": "+".join(m.kind for m in members),
+        "location": last.location.replace("*/", "* /"),
+        "name": f"{prefix}_op{first.id}",
+        "kernel": ", ".join(dict.fromkeys(low.kernel for _, low in grp.params)),
+        "params": structs,
+        "out": ptr(out.id, False),
+        "out_bytes": out.nbytes,
+        "scratch_bytes": 0,
+        "scratch_needed": None,
+        "band": {"rows": grp.rows, "calls": grp.calls, "moved_bytes": grp.moved_bytes, "segments": segments,
+                 "checks": checks, "ops": ", ".join(str(i) for i in grp.ops)},
     }
 
 

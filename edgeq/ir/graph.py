@@ -111,6 +111,68 @@ class Lowered:
     # the output there when this op is that input's last reader. The margin is >= 0 and holds for every
     # code path of the kernel (portable and DSP builds). None: output and input must not overlap.
     overlap_margin: int | None = None
+    # Row-band execution (passes.memory.bands): this op is a member of the banded group, whose members are
+    # consecutive in the schedule and run together, band by band, as the group's steps say (emitted at the
+    # first member). None: the op runs alone, as ``fields`` / ``args`` say.
+    band: "BandGroup | None" = None
+
+
+@dataclass(frozen=True)
+class BandPtr:
+    """A pointer inside a banded group's code: ``offset`` bytes into the arena storage of tensor ``tensor``
+    (the group's input or output), or into the group's scratch when ``tensor`` is None, plus ``step`` bytes
+    per iteration of the segment's loop."""
+
+    tensor: int | None
+    offset: int
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class BandCall:
+    """One kernel call: the params struct ``params`` (an index into ``BandGroup.params``) on ``args`` (data
+    pointers, inputs first, output last, then the kernel scratch if the variant has scratch)."""
+
+    params: int
+    args: tuple[BandPtr, ...]
+
+
+@dataclass(frozen=True)
+class BandMove:
+    """``memmove(dst, src, bytes)`` inside the group's scratch: rows the next calls still need, slid down."""
+
+    dst: BandPtr
+    src: BandPtr
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BandSegment:
+    """``steps`` run ``count`` times (count > 1: a loop whose pointers advance by their ``step``)."""
+
+    count: int
+    steps: tuple["BandCall | BandMove", ...]
+
+
+@dataclass(frozen=True)
+class BandGroup:
+    """A chain of window ops (and an optional residual ADD) run in bands of ``rows`` output rows: each band
+    computes the rows of the intermediate tensors it needs into small buffers in the group's scratch, so
+    those tensors never exist whole. ``ops``: the member op ids (consecutive in the schedule); ``input`` /
+    ``output``: the tensors the group reads and writes in the arena (``output`` may be placed on ``input``
+    when ``inplace``: the residual ADD writes a row only after the last band that reads it);
+    ``params``: (member op id, its Lowered with this variant's fields) per params struct."""
+
+    ops: tuple[int, ...]
+    input: int
+    output: int
+    rows: int
+    scratch_bytes: int
+    params: tuple[tuple[int, "Lowered"], ...]
+    segments: tuple[BandSegment, ...]
+    inplace: bool = False
+    calls: int = 0  # kernel calls per invoke
+    moved_bytes: int = 0  # bytes memmoved per invoke (rows slid down rather than recomputed: none are)
 
 
 @dataclass(frozen=True)

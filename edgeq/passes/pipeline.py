@@ -15,6 +15,7 @@ from edgeq.passes.graph.state import feed_back_state
 from edgeq.passes.graph.weights import fold_weight_dequantize
 from edgeq.passes.lower import lower
 from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.memory.bands import band_chains
 from edgeq.passes.memory.planner import plan_memory
 
 
@@ -28,6 +29,7 @@ def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
         ("alias-reshapes", alias_reshapes),
         ("schedule-memory", schedule_memory),
         ("feed-back-state", lambda g: feed_back_state(g, ctx)),
+        ("band-chains", band_chains),
         ("plan-memory", plan_memory),
     ]
 

@@ -39,6 +39,8 @@ def device_first_mismatch(dev, g, model: bytes, sample: list[np.ndarray],
     for op in g.ops:
         if op.lowered is None or set(op.outputs) & fed:
             continue
+        if op.lowered.band is not None and op.id != op.lowered.band.ops[-1]:
+            continue  # a banded group's intermediates never exist whole; its last member dumps its output
         out = op.lowered.args[-1]
         tid = out[0] if isinstance(out, tuple) else out  # a multi-output op (SPLIT) traces its first
         want = np.ascontiguousarray(ref.tensor(tid)).tobytes()

@@ -1,5 +1,7 @@
 """Arena reduction (issue 5): in-place elementwise ops, overlapping in-place window kernels (a conv's
-output starting ``overlap_margin`` bytes below its dying input) and a peak-minimising schedule.
+output starting ``overlap_margin`` bytes below its dying input) and a peak-minimising schedule; (issue 15)
+row-band execution of high-resolution chains (passes/memory/bands.py: resnet8's first residual block never
+holds its intermediate tensors whole).
 
 Host: every MLPerf arena meets its target and lies between its plan's lower bound (which accounts for
 both kinds of sharing) and the target; a hand-built model whose arena in-place sharing shrinks is
@@ -28,9 +30,11 @@ N = 16 * 16 * 16
 # 49,728 (a residual block holds its input, conv1's and conv2's outputs: 3 x 16 KiB), kws 16,256 (a chain
 # of 8,000-byte tensors, each op holding its whole input and output). With it: conv2 writes over conv1's
 # output 544 bytes below it (34 pixels of 16 bytes), each kws op over its input.
-MLPERF_ARENA = {"resnet8_int8": 34_000, "kws_dscnn_int8": 13_700, "ad01_int8": 1_550}
+# Issue 15: at most 0.5x TFLM's arena. Before row bands resnet8's plan could not go below 33,888 B (its first
+# residual block holds the block input, conv1's output and conv2's output 544 B below it, and the im2col).
+MLPERF_ARENA = {"resnet8_int8": 27_498, "kws_dscnn_int8": 11_410, "ad01_int8": 1_290}
 # what the plan gives now (convert-and-flash ... --board mps2-an386; docs/benchmarks.md)
-MLPERF_ARENA_NOW = {"resnet8_int8": 33_888, "kws_dscnn_int8": 10_048, "ad01_int8": 768}
+MLPERF_ARENA_NOW = {"resnet8_int8": 26_336, "kws_dscnn_int8": 10_048, "ad01_int8": 768}
 
 
 def inplace_model() -> bytes:
@@ -82,14 +86,22 @@ def test_mlperf_arena_meets_its_target(name):
     assert plan_violations(g) == []
     assert g.plan.lower_bound <= g.plan.size == MLPERF_ARENA_NOW[name] <= MLPERF_ARENA[name]
     assert schedule_peak(g) == g.plan.lower_bound  # the scheduler counts the same sharing as the planner
+    groups = [op.lowered.band for op in g.ops if op.lowered is not None and op.lowered.band is not None
+              and op.id == op.lowered.band.ops[0]]
     if name == "resnet8_int8":
-        # the peak (conv2 of the first block) is at its bound: block input + conv1/conv2 outputs 544 B
-        # apart + the im2col buffer
-        assert overlaps and g.plan.size == g.plan.lower_bound == 2 * 16384 + 544 + 576
+        # the first residual block (conv, conv, ADD) runs in bands of 4 rows, its output written over its
+        # input: 16 KiB + 5,696 B of scratch (the im2col, 6 rows of conv1's output, 4 of conv2's) instead
+        # of 2 x 16 KiB + 544 + 576; the peak moves to the second block (its input, conv1's output, the
+        # shortcut's)
+        assert [(len(b.ops), b.rows, b.inplace) for b in groups] == [(3, 4, True)]
+        assert groups[0].scratch_bytes == 576 + 6 * 512 + 4 * 512
+        assert overlaps and g.plan.size <= g.plan.lower_bound + 32
     if name == "kws_dscnn_int8":
         # a chain: every depthwise and pointwise conv overlaps its input; each link moves the output
-        # down by its margin, so the arena is 8,000 bytes plus the chain's drift, above the per-step bound
-        assert len(overlaps) >= 8
+        # down by its margin, so the arena is 8,000 bytes plus the chain's drift, above the per-step bound.
+        # Banding its first conv and depthwise conv would plan 352 B less (3.5%, under bands.MIN_GAIN) for
+        # 4.5% more instructions: not done.
+        assert not groups and len(overlaps) >= 8
 
 
 @pytest.mark.slow

@@ -59,6 +59,9 @@ class Access:
     inplace: tuple[int, ...]
     # (first input's storage, margin >= 0) when the output may start margin bytes or more below it
     overlap: tuple[int, int] | None
+    # steps the scratch stays live, from this op's (a banded group's scratch: its band buffers, over its
+    # member steps)
+    scratch_steps: int = 1
 
     @property
     def output(self) -> int | None:
@@ -106,6 +109,11 @@ def storage_model(g: Graph) -> StorageModel:
     nbytes = {s: g.tensor(s).nbytes for s in ins + outs}
     access = []
     for op in g.ops:
+        if op.lowered is not None and op.lowered.band is not None:
+            acc = _band_access(g, op, arenas, keep)
+            nbytes.update((s, g.tensor(s).nbytes) for s in acc.reads + acc.writes)
+            access.append(acc)
+            continue
         r = arenas(op.inputs)
         w = tuple(s for s in arenas(op.outputs) if s not in r)
         nbytes.update((s, g.tensor(s).nbytes) for s in r + w)
@@ -124,6 +132,24 @@ def storage_model(g: Graph) -> StorageModel:
         scratch = low.scratch_bytes if low is not None else 0
         access.append(Access(r, w, scratch, inplace, overlap))
     return StorageModel(nbytes, tuple(access), ins, outs)
+
+
+def _band_access(g: Graph, op, arenas: Callable[[Iterable[int]], tuple[int, ...]], keep: set[int]) -> Access:
+    """A member of a banded group (``Lowered.band``): every member step reads the group's input (the bands
+    read it until the last one); the first holds the group's scratch over all member steps; the last writes
+    the group's output, exactly in place on the input when the group allows it. The intermediate tensors
+    have no storage."""
+    grp = op.lowered.band
+    first, last = op.id == grp.ops[0], op.id == grp.ops[-1]
+    r = arenas((grp.input,))
+    w = tuple(s for s in arenas((grp.output,)) if s not in r) if last else ()
+    inplace: tuple[int, ...] = ()
+    if last and grp.inplace and w:
+        out = g.tensor(w[0])
+        inplace = tuple(s for s in r if s not in keep and g.tensor(s).nbytes == out.nbytes
+                        and g.tensor(s).numel == out.numel)
+    return Access(r, w, grp.scratch_bytes if first else 0, inplace, None,
+                  scratch_steps=len(grp.ops) if first else 1)
 
 
 def live_ranges(g: Graph, model: StorageModel | None = None) -> list[Buffer]:
@@ -147,7 +173,7 @@ def live_ranges(g: Graph, model: StorageModel | None = None) -> list[Buffer]:
     for s in model.outputs:
         touch(s, n)
     out = [Buffer("tensor", s, model.nbytes[s], first[s], last[s]) for s in first]
-    out += [Buffer("scratch", op.id, acc.scratch, i, i)
+    out += [Buffer("scratch", op.id, acc.scratch, i, i + acc.scratch_steps - 1)
             for i, (op, acc) in enumerate(zip(g.ops, model.access)) if acc.scratch]
     return out
 

@@ -1,0 +1,176 @@
+"""Row-band execution (edgeq/passes/memory/bands.py): chains of window ops run in bands of output rows.
+
+Each model puts a chain of CONV_2D / DEPTHWISE_CONV_2D at the highest resolution (so it is the arena's
+peak and the pass bands it), with what slices must get right: 3x3 / 5x5 / 1x1 / 1x7 kernels, strides 1 and
+2, SAME and VALID (top padding only in the first band, bottom taps beyond the slice), dilation, a depth
+multiplier, an odd output height (a short last band), and residual ADDs (the output written over the
+chain's input once no later band reads its rows). Each test checks the pass made a group (so it cannot test
+the unbanded path by accident), that it lowered the arena and that the plan is valid, then compares every
+output byte of the generated C on the host with LiteRT's and TFLM's reference kernels.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import assert_bit_exact, int8_tflite
+from edgeq.api import lower_tflite
+from edgeq.passes.memory.bands import _band_ranges, _geo, chains
+from edgeq.passes.memory.liveness import live_ranges, sharing, storage_model
+from edgeq.passes.memory.planner import plan_violations
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _head(x):
+    keras = _keras()
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.layers.Dense(5)(x)
+
+
+def residual_block(shape=(20, 16, 8), k=3):
+    keras = _keras()
+    inp = keras.Input(shape)
+    a = keras.layers.Conv2D(12, 3, padding="same", activation="relu")(inp)
+    b = keras.layers.Conv2D(12, k, padding="same", activation="relu")(a)
+    c = keras.layers.Conv2D(12, k, padding="same")(b)
+    d = keras.layers.ReLU()(keras.layers.Add()([c, a]))
+    e = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(d)
+    return keras.Model(inp, _head(e), name="band_residual")
+
+
+def strided_chain(shape=(35, 20, 2)):
+    """VALID stride-2 5x5 conv -> depthwise 3x3 (multiplier 2, dilation 2) -> 1x7 conv -> 1x1 conv."""
+    keras = _keras()
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(16, 5, strides=2, padding="valid", activation="relu")(inp)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, dilation_rate=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(12, (1, 7), padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(6, 1)(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    return keras.Model(inp, _head(x), name="band_strided")
+
+
+def mobilenet_stem(shape=(24, 24, 3)):
+    """MobileNetV1's first layers: conv -> dw -> pw -> dw s2 -> pw."""
+    keras = _keras()
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu6")(inp)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(16, 1, activation="relu6")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(16, 1, activation="relu6")(x)
+    return keras.Model(inp, _head(x), name="band_mobilenet_stem")
+
+
+MODELS = {"residual": residual_block, "strided": strided_chain, "mobilenet_stem": mobilenet_stem}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def banded(request):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    return request.param, int8_tflite(MODELS[request.param]())
+
+
+def _groups(g):
+    return [op.lowered.band for op in g.ops if op.lowered is not None and op.lowered.band is not None
+            and op.id == op.lowered.band.ops[0]]
+
+
+def unbanded(tfl: bytes, cpu: str):
+    """The pipeline without the band pass (planned)."""
+    from edgeq.frontend.islands import read_model
+    from edgeq.frontend.state import pair_state
+    from edgeq.passes.lower.registry import LowerCtx
+    from edgeq.passes.pipeline import pipeline
+
+    g = pair_state(read_model(tfl), None)
+    for name, fn in pipeline(LowerCtx(rounding="litert", cpu=cpu)):
+        if name != "band-chains":
+            g = fn(g)
+    return g
+
+
+def test_chain_is_banded_smaller_and_bit_exact(banded):
+    name, tfl = banded
+    for cpu in ("any", "dsp", "portable", "mve"):
+        g = lower_tflite(tfl, "litert", cpu=cpu)
+        groups = _groups(g)
+        assert groups, (name, cpu, "no chain was banded")
+        assert plan_violations(g) == []
+        assert g.plan.size < unbanded(tfl, cpu).plan.size
+        for grp in groups:
+            assert grp.calls >= 2 * len(grp.ops) - 1
+        if name == "residual":
+            assert any(grp.inplace for grp in groups)
+    assert_bit_exact(None, model_bytes=tfl, n=8)
+
+
+def test_liveness_sees_a_group_as_its_member_steps(banded):
+    """The planner's view of a group: no storage for the intermediates, the group's input read at every
+    member step, one scratch buffer (kernel scratch and band buffers) over all of them, the output written
+    at the last, exactly on the input for a residual group whose input dies there."""
+    name, tfl = banded
+    g = lower_tflite(tfl, "litert", cpu="dsp")
+    model = storage_model(g)
+    bufs = live_ranges(g, model)
+    share = sharing(g, bufs, model)
+    for grp in _groups(g):
+        first, last = grp.ops[0], grp.ops[-1]
+        inner = {g.ops[i].outputs[0] for i in grp.ops[:-1]}
+        assert not inner & set(model.nbytes)
+        assert all(model.access[i].reads == (g.storage(grp.input),) for i in grp.ops)
+        assert [b for b in bufs if b.kind == "scratch" and first <= b.first <= last] == [
+            b for b in bufs if b.kind == "scratch" and b.id == first] and any(
+            b.kind == "scratch" and b.id == first and (b.first, b.last, b.size) == (first, last, grp.scratch_bytes)
+            for b in bufs)
+        out = next(b for b in bufs if b.kind == "tensor" and b.id == g.storage(grp.output))
+        assert out.first == last
+        if name == "residual" and grp.inplace:
+            assert share.inplace.get(out) is not None and share.inplace[out].id == g.storage(grp.input)
+
+
+def test_band_ranges_compute_every_row_once_and_read_inside(banded):
+    """For every chain of the model (before banding) and band heights 1..5: each row of every tensor is
+    computed exactly once, in order; every band reads only rows already computed, inside the tensor."""
+    _, tfl = banded
+    g = unbanded(tfl, "portable")
+    found = chains(g)
+    assert found
+    for chain in found:
+        geos = [_geo(op) for op in chain.window]
+        for rows in range(1, 6):
+            done = [0] * len(geos)
+            for spans in _band_ranges(geos, rows):
+                for i, (a, c, lo, hi) in enumerate(spans):
+                    if a >= c:
+                        continue
+                    assert a == done[i]
+                    assert i == 0 or hi <= done[i - 1]
+                    assert 0 <= lo < hi <= geos[i].in_h
+                    done[i] = c
+            assert done[-1] == geos[-1].out_h
+            for i in range(1, len(geos)):  # each op computed every row the next one reads
+                assert done[i - 1] >= geos[i].reads(0, geos[i].out_h)[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
+def test_banded_chains_on_board(board, banded, tmp_path):
+    """The DSP (M4) and portable (M3) kernels on row slices: byte-equal to LiteRT on the device, at the
+    arena the host plan gives."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    name, tfl = banded
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(tfl)
+    r = convert_and_flash(path, board_name=board, runs=1, samples=4, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
+    g = lower_tflite(tfl, "litert", cpu="dsp" if board == "mps2-an386" else "portable")
+    assert _groups(g) and r["memory"]["arena_bytes"] == g.plan.size
