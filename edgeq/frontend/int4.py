@@ -49,13 +49,14 @@ INT4_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 def quantize_int8x4(loaded: LoadedModel, cal: Samples, *, method: str | calibrate.Method = "minmax",
                     per_channel: bool = True, progress: Callable[[int, int], None] | None = None,
-                    keep_int8: Sequence[str] = ()) -> bytes:
+                    keep_int8: Sequence[str] = (), ranges: dict[str, tuple[float, float]] | None = None) -> bytes:
     """int8x4 TFLite bytes of a Keras model / SavedModel / float ``.tflite`` calibrated on ``cal``: int8
     activations (ranges from ``method``, see :mod:`edgeq.frontend.calibrate`), int4 symmetric weights for
     CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (per channel unless ``per_channel`` is False), int8
     weights elsewhere and for the ops whose output tensor (in the float model) is named in ``keep_int8``
     (partial quantization: layers too sensitive for 4 bits). ``progress(done, total)`` follows the
-    observation of the float model."""
+    observation of the float model. ``ranges`` (from :func:`int8x4_ranges` on the same model and samples):
+    the activation ranges, not observed again (partial quantization quantizes one model many times)."""
     m = calibrate.parse_method(method)
     check_samples(cal, loaded_inputs(loaded))
     float_model = bytes(float_tflite_bytes(loaded))
@@ -68,7 +69,33 @@ def quantize_int8x4(loaded: LoadedModel, cal: Samples, *, method: str | calibrat
                          hint="use --scheme int8: it is the same model here")
     _check_keep_int8(g, keep_int8, loaded)
     names = signature_names(loaded) if loaded.kind != "tflite" else None
-    return _quantize(loaded, float_model, list(cal.inputs), m, per_channel, names, keep_int8, None, progress)
+    return _quantize(loaded, float_model, list(cal.inputs), m, per_channel, names, keep_int8, ranges, progress)
+
+
+def int8x4_ranges(loaded: LoadedModel, cal: Samples, *, method: str | calibrate.Method = "minmax"
+                  ) -> dict[str, tuple[float, float]]:
+    """The activation ranges :func:`quantize_int8x4` gives the quantizer (``method`` on the float model
+    observed on ``cal``), by tensor name of the float model, computed once (in the worker)."""
+    m = calibrate.parse_method(method)
+    check_samples(cal, loaded_inputs(loaded))
+    names = signature_names(loaded) if loaded.kind != "tflite" else None
+    return isolation.call("edgeq.frontend.int4:activation_ranges", bytes(float_tflite_bytes(loaded)),
+                          list(cal.inputs), m, names, stage=f"the int8x4 calibration of {loaded.path}",
+                          tool="LiteRT")
+
+
+def int8_weight_ops(data: bytes) -> set[str]:
+    """Output tensor names of the weighted ops (:data:`INT4_KINDS`) of an int8x4 model whose filter is int8:
+    the ones ``keep_int8`` named."""
+    g = read_tflite(data)
+    return {g.tensor(op.outputs[0]).name for op in g.ops
+            if op.kind in INT4_KINDS and len(op.inputs) > 1 and g.tensor(op.inputs[1]).dtype == "int8"}
+
+
+def weighted_ops(float_model: bytes) -> list[str]:
+    """Output tensor names of the weighted ops (:data:`INT4_KINDS`) of a float model: what ``keep_int8`` takes."""
+    g = read_tflite(float_model)
+    return [g.tensor(op.outputs[0]).name for op in g.ops if op.kind in INT4_KINDS]
 
 
 def quantize_qat_int8x4(loaded: LoadedModel, *, per_channel: bool = True, keep_int8: Sequence[str] = ()) -> bytes:
