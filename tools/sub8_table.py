@@ -89,7 +89,8 @@ def main(argv=None) -> int:
             row[key], row[f"{key}_c_exact"] = litert(quantize_model(qat_path, None, **qkw).tflite, c_host=True)
         rows.append(row)
         print(row, file=sys.stderr)
-    print(f"| model | float | int8 PTQ | int8x4 PTQ | int8x4 QAT | c16 PTQ | c16 fine-tuned | C bit-exact (QAT, c16 tuned) |")
+    print("| model | float | int8 PTQ | int8x4 PTQ | int8x4 QAT | c16 PTQ | c16 fine-tuned "
+          "| C bit-exact (QAT, c16 tuned) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['model']} | {100 * r['float']:.2f}% | {100 * r['int8']:.2f}% | {100 * r['int8x4_ptq']:.2f}% "

@@ -33,13 +33,15 @@ def cmd_qat(a) -> int:
     for method, acc in r.calibrations.items():
         start = "  <- start" if method == r.calibration else ""
         report.console.print(f"  fake-quantized, {method:<15} {pct(acc)}{start}")
-    what = f"after QAT ({len(r.epochs)} epochs)" if not r.clusters else f"fine-tuned c{r.clusters} ({len(r.epochs)} ep.)"
+    what = (f"after QAT ({len(r.epochs)} epochs)" if not r.clusters
+            else f"fine-tuned c{r.clusters} ({len(r.epochs)} ep.)")
     report.console.print(f"  {what:<30} {pct(r.qat_accuracy)}")
     for note in r.notes:
         report.console.print(f"note: {note}")
     flag = (" --granularity per-tensor" if not r.per_channel else "") + \
         (f" --scheme {r.scheme}" if r.scheme != "int8" else "") + \
-        (f" --clusters {r.clusters}" + (" --clusters-per-channel" if r.clusters_per_channel else "") if r.clusters else "")
+        (f" --clusters {r.clusters}" if r.clusters else "") + \
+        (" --clusters-per-channel" if r.clusters_per_channel else "")
     report.console.print(f"wrote {a.output} ({r.points} fake-quant points); "
                          f"{r.scheme} model: edgeq quantize {a.output}{flag} -o MODEL.tflite")
     if a.json:

@@ -76,8 +76,8 @@ def _quantize_partial(a) -> int:
     if a.keep_float is not None and a.max_drop is not None:
         raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
     if a.scheme not in ("int8", "int8x4"):
-        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32 (or give layers of an int8x4 "
-                         f"model int8 weights back); not with --scheme {a.scheme}")
+        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32 (or give layers of an "
+                         f"int8x4 model int8 weights back); not with --scheme {a.scheme}")
     if a.calib is None:
         raise EdgeqError("partial quantization needs calibration data", hint="--calib DATA, or --calib random")
     with report.progress_bars() as bars:
@@ -89,8 +89,9 @@ def _quantize_partial(a) -> int:
     report.partial_table(p)
     if p.scheme == "int8x4":
         report.console.print(INT8X4_KEPT)
+        kept = f": {', '.join(map(short_name, p.kept_float))}" if p.kept_float else ""
         report.console.print(f"wrote {a.output}: {len(p.kept_float)} layer(s) with int8 weights, the rest int4 "
-                             f"({len(p.tflite):,} B)" + (f": {', '.join(map(short_name, p.kept_float))}" if p.kept_float else ""))
+                             f"({len(p.tflite):,} B){kept}")
     else:
         report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
                              f"({len(p.tflite):,} B)")
@@ -115,8 +116,9 @@ def cmd_analyze(a) -> int:
                              "the int8x4 model, in model order (accumulated, as above):")
         for r in res.layers:
             if r["kind"] in INT4_KINDS and r.get("int4_cost_db") is not None:
-                report.console.print(f"  op {r['op']:>3} {r['kind']:<18} {r['int8_sqnr_db']:6.2f} -> {r['sqnr_db']:6.2f} "
-                                     f"dB  (4-bit cost {r['int4_cost_db']:5.2f} dB)  {short_name(r['name'])}")
+                report.console.print(f"  op {r['op']:>3} {r['kind']:<18} {r['int8_sqnr_db']:6.2f} -> "
+                                     f"{r['sqnr_db']:6.2f} dB  (4-bit cost {r['int4_cost_db']:5.2f} dB)  "
+                                     f"{short_name(r['name'])}")
     if a.json:
         write_json(a.json, document("analyze", res.to_json()))
     if a.html:

@@ -93,7 +93,8 @@ def qat_model(model_path: str | Path, data: str | Path, *, val: str | Path | Non
               progress: Callable[[Epoch], None] | None = None) -> QatResult:
     """Fine-tune ``model_path`` (a float Keras classifier) with fake quantization on ``data`` (.npz with the
     inputs and labels ``y``); see the module doc. ``scheme`` int8x4 rounds the weights to 4 bits
-    ([-7, 7] per channel); ``edgeq quantize --scheme int8x4`` keeps them (:func:`edgeq.frontend.int4.quantize_qat_int8x4`). ``calibration`` None
+    ([-7, 7] per channel); ``edgeq quantize --scheme int8x4`` keeps them
+    (:func:`edgeq.frontend.int4.quantize_qat_int8x4`). ``calibration`` None
     tries every method and starts from the best. ``clusters`` K (int8 only): every weighted layer's kernel is
     k-means clustered to K values per layer (per output channel with ``clusters_per_channel``) and the
     centroids are fine-tuned with the assignment fixed (:func:`edgeq.frontend.qat.wrap`); ``edgeq quantize
@@ -116,7 +117,8 @@ def qat_model(model_path: str | Path, data: str | Path, *, val: str | Path | Non
     load_model(model_path)  # the file's errors here (its loading is first tried in the worker too)
     return isolation.call("edgeq.flows.qat:train_here", str(model_path), str(data), None if val is None else str(val),
                           epochs, lr, scheme, per_channel, methods, batch_size, seed, clusters or 0,
-                          clusters_per_channel, stage=f"the quantization-aware training of {model_path}", tool="TensorFlow",
+                          clusters_per_channel, stage=f"the quantization-aware training of {model_path}",
+                          tool="TensorFlow",
                           on_report=progress)
 
 
