@@ -27,7 +27,19 @@ model will compute:
 
 The TFLite converter reads FakeQuantWithMinMaxVars ops and gives each tensor exactly that range (with or
 without a representative dataset), so ``edgeq quantize`` of a QAT model makes an int8 model with the
-learned ranges.
+learned ranges. With ``weight_bits=4`` the weights are on the int8x4 grid and ``edgeq quantize --scheme
+int8x4`` keeps them and the learned ranges (:func:`edgeq.frontend.int4.quantize_qat_int8x4`, which takes
+the float graph of :func:`without_activation_quantization`); :func:`check_conversion` refuses a scheme or
+granularity other than the trained one.
+
+**Clustered weights** (``wrap(clusters=K)``, ``edgeq qat --clusters K``): each weighted layer's (folded)
+kernel is k-means clustered once (:func:`edgeq.frontend.cluster.kmeans_codebook`, per layer or per output
+channel); the layer then holds the centroids (trainable) and each weight's centroid index (fixed), and its
+kernel is the centroids gathered through the indices, rounded to the int8 grid as above. The centroids
+train, not the assignment (as TF-MOT's weight clustering does: a centroid's gradient is the sum of its
+members'), because the assignment is what keeps at most K values per layer / channel, which the 4-bit
+codebook lowering needs, while moving the centroids recovers most of what the clustering cost; keeping
+them fixed would leave only the biases and ranges to train.
 
 The layers are Keras 3 classes registered under the package name ``edgeq``: after :func:`custom_objects`
 has run, ``keras.models.load_model`` reads a saved QAT model (``edgeq.frontend.load`` calls it first).
