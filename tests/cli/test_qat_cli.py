@@ -58,6 +58,35 @@ def test_qat_then_quantize_without_calibration_data(data, tmp_path, capsys):
     assert not (tmp_path / "q4.tflite").exists()
 
 
+@pytest.mark.parametrize("train, quantize", [
+    (["--scheme", "int8x4"], ["--scheme", "int8x4"]),
+    (["--clusters", "16", "--clusters-per-channel"], ["--clusters", "16", "--clusters-per-channel"]),
+])
+def test_sub8_qat_then_quantize_keeps_it(data, tmp_path, capsys, train, quantize):
+    """`edgeq qat --scheme int8x4` / `--clusters 16`, then `edgeq quantize` with the same flags, as a user types
+    them: the command printed by qat is the one that works, and the model holds the 4-bit weights / at most 16
+    values per output channel."""
+    from edgeq.frontend.tflite.reader import read_tflite
+
+    out, tfl = tmp_path / "qat.keras", tmp_path / "qat.tflite"
+    code, text, err = run(["qat", str(DIGITS / "digits_cnn.keras"), "--data", str(data / "train.npz"), "--epochs",
+                           "1", "--lr", "1e-3", "--calibration", "minmax", "-o", str(out), *train], capsys)
+    assert code == 0, err
+    assert f"edgeq quantize {out} {' '.join(quantize)} -o MODEL.tflite" in text, text
+    code, text, err = run(["quantize", str(out), *quantize, "-o", str(tfl)], capsys)
+    assert code == 0, err
+    g = read_tflite(tfl.read_bytes())
+    weighted = [op for op in g.ops if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    if "int8x4" in quantize:
+        assert "learned ranges" in text and {g.tensor(op.inputs[1]).dtype for op in weighted} == {"int4"}
+    else:
+        assert "the fine-tuned clustering kept: at most 16 values per output channel" in text
+        for op in weighted:
+            w = g.tensor(op.inputs[1]).data
+            w = w.reshape(-1, w.shape[-1]).T if op.kind == "DEPTHWISE_CONV_2D" else w.reshape(w.shape[0], -1)
+            assert max(np.unique(row).size for row in w) <= 16
+
+
 def test_labels_fit_as_indices_or_one_hot_rows(data):
     from edgeq.flows.qat import _labelled
     from edgeq.frontend.data import load_dataset, loaded_inputs
