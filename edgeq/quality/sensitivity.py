@@ -45,6 +45,7 @@ from edgeq.frontend.convert import float_tflite_bytes
 from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs, match_names, tflite_inputs
 from edgeq.frontend.int4 import int8_weight_ops, int8x4_ranges, quantize_int8x4, weighted_ops
 from edgeq.frontend.load import load_model
+from edgeq.frontend.qat import is_qat_model
 from edgeq.frontend.partial import calibrate, float_op_names, model_ops, quantize_calibrated
 from edgeq.frontend.tflite.kind import tflite_interpreter
 from edgeq.frontend.rnn import needs_rnn_conversion, recurrent_layers
@@ -191,6 +192,11 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
                          hint="pass the Keras model (.keras/.h5) or SavedModel the .tflite came from")
     if loaded.keras_model is not None:  # as quantize does: the analysis of NaN/Inf weights means nothing
         check_finite_weights(loaded.keras_model, str(model_path))
+    if scheme == "int8x4" and loaded.keras_model is not None and is_qat_model(loaded.keras_model):
+        raise EdgeqError(f"{model_path} is a quantization-aware-trained model; the int8x4 analysis observes a float "
+                         "model's activations",
+                         hint="analyze the float model it was trained from, or quantize this one with --scheme "
+                              "int8x4 alone (its learned ranges)")
     if needs_rnn_conversion(loaded):  # the plain converter segfaults calibrating them (found by the sweep)
         raise EdgeqError(f"{model_path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}), "
                          "which the per-layer analysis does not handle yet",

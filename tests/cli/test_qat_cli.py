@@ -169,6 +169,8 @@ def test_quantize_refuses_another_weight_granularity(tmp_path, capsys):
     ({"clusters": 4}, ["--clusters", "8"], "was fine-tuned with --clusters 4; --clusters 8 would cluster it again"),
     ({"clusters": 4}, ["--clusters", "4", "--clusters-per-channel"], "was fine-tuned with --clusters 4; --clusters 4 "
                                                                      "--clusters-per-channel would"),
+    ({"weight_bits": 4}, ["--scheme", "int8x4", "--max-drop", "1%", "--calib", "random"],
+     "is a quantization-aware-trained model; the int8x4 analysis observes a float model's activations"),
 ])
 def test_quantize_refuses_a_scheme_the_qat_model_was_not_trained_for(trained, argv, message, tmp_path, capsys):
     """The QAT scheme and the quantize scheme must agree (4-bit / 8-bit weights, the clustering)."""
