@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="activation ranges, as for quantize: minmax (default), percentile[:P], mse or entropy")
     an.add_argument("--no-single-float", action="store_true",
                     help="skip the single-layer-float runs (output SQNR with only one op in float32)")
+    an.add_argument("--scheme", choices=("int8", "int8x4"), default="int8",
+                    help="int8 (default), or int8x4: each layer's error with 4-bit weights, and the gain of giving "
+                         "one layer int8 weights back (instead of float32)")
     an.add_argument("--top", type=_positive, default=12, metavar="N", help="ranking rows to print (default 12)")
     an.add_argument("--json", metavar="FILE", help="also write every layer's numbers as JSON")
     an.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
@@ -160,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="initial learning rate, cosine-annealed to 0 (default 1e-4; about 1%% of the original)")
     qt.add_argument("--batch-size", type=_positive, default=32, metavar="N", help="training batch (default 32)")
     qt.add_argument("--scheme", choices=("int8", "int8x4"), default="int8",
-                    help="int8 weights (default) or int8x4 (4-bit weights in [-7, 7]; QAT model only for now)")
+                    help="int8 weights (default) or int8x4 (4-bit weights in [-7, 7]; quantize the result with "
+                         "--scheme int8x4)")
+    qt.add_argument("--clusters", type=int, metavar="K",
+                    help="int8 weights clustered to K values per layer (2..256, k-means), the assignment fixed and "
+                         "the centroids trained; quantize the result with --clusters K")
+    qt.add_argument("--clusters-per-channel", action="store_true",
+                    help="with --clusters: K values per output channel instead of per layer")
     qt.add_argument("--granularity", choices=("per-channel", "per-tensor"), default="per-channel",
                     help="weight quantization granularity (default per-channel)")
     qt.add_argument("--calibration", metavar="METHOD",

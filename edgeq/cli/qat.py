@@ -26,19 +26,24 @@ def cmd_qat(a) -> int:
 
     r = qat_model(a.model, a.data, val=a.val, epochs=a.epochs, lr=a.lr, scheme=a.scheme,
                   per_channel=a.granularity != "per-tensor", calibration=a.calibration, batch_size=a.batch_size,
-                  progress=epoch_line)
+                  clusters=a.clusters, clusters_per_channel=a.clusters_per_channel, progress=epoch_line)
     write_atomic(a.output, r.keras)
     report.console.print(f"accuracy on {r.evaluated_on}:")
     report.console.print(f"  float                          {pct(r.float_accuracy)}")
     for method, acc in r.calibrations.items():
         start = "  <- start" if method == r.calibration else ""
         report.console.print(f"  fake-quantized, {method:<15} {pct(acc)}{start}")
-    report.console.print(f"  after QAT ({len(r.epochs)} epochs)          {pct(r.qat_accuracy)}")
+    what = (f"after QAT ({len(r.epochs)} epochs)" if not r.clusters
+            else f"fine-tuned c{r.clusters} ({len(r.epochs)} ep.)")
+    report.console.print(f"  {what:<30} {pct(r.qat_accuracy)}")
     for note in r.notes:
         report.console.print(f"note: {note}")
-    flag = " --granularity per-tensor" if not r.per_channel else ""
+    flag = (" --granularity per-tensor" if not r.per_channel else "") + \
+        (f" --scheme {r.scheme}" if r.scheme != "int8" else "") + \
+        (f" --clusters {r.clusters}" if r.clusters else "") + \
+        (" --clusters-per-channel" if r.clusters_per_channel else "")
     report.console.print(f"wrote {a.output} ({r.points} fake-quant points); "
-                         f"int8 model: edgeq quantize {a.output}{flag} -o MODEL.tflite")
+                         f"{r.scheme} model: edgeq quantize {a.output}{flag} -o MODEL.tflite")
     if a.json:
         write_json(a.json, document("qat", r.to_json()))
     return 0

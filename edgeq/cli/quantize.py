@@ -8,12 +8,18 @@ from edgeq.errors import EdgeqError
 from edgeq.files import write_atomic
 from edgeq.flows.quantize import quantize_model, summarize
 from edgeq.frontend.calibrate import parse_method
+from edgeq.frontend.int4 import INT4_KINDS
 from edgeq.frontend.state import parse_state_specs
 from edgeq.quality.calibrations import compare_calibrations
 from edgeq.quality.sensitivity import analyze, quantize_partial
 from edgeq.report import terminal as report
+from edgeq.report.format import short_name
 from edgeq.report.html import analysis_report, calibration_report
 from edgeq.report.json import document, write_json
+
+
+INT8X4_KEPT = ("int8x4: an op \"in float32\" above is a conv / depthwise / dense layer given its int8 weights back "
+               "(int8 activations throughout); the all-int8 model is the int8x4 model")
 
 
 def cmd_quantize(a) -> int:
@@ -69,18 +75,26 @@ def _quantize_compare(a) -> int:
 def _quantize_partial(a) -> int:
     if a.keep_float is not None and a.max_drop is not None:
         raise EdgeqError("give --keep-float N or --max-drop PCT, not both")
-    if a.scheme != "int8":
-        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32; not with --scheme {a.scheme}")
+    if a.scheme not in ("int8", "int8x4"):
+        raise EdgeqError(f"--keep-float / --max-drop leave ops of an int8 model in float32 (or give layers of an "
+                         f"int8x4 model int8 weights back); not with --scheme {a.scheme}")
     if a.calib is None:
         raise EdgeqError("partial quantization needs calibration data", hint="--calib DATA, or --calib random")
     with report.progress_bars() as bars:
         p = quantize_partial(a.model, a.calib, keep_float=a.keep_float, max_drop=a.max_drop, data=a.data,
                              samples=a.samples, random_range=a.random_range, random_count=a.random_count,
-                             per_channel=not a.per_tensor, calibration=a.calibration, progress=bars)
+                             per_channel=not a.per_tensor, calibration=a.calibration, progress=bars,
+                             scheme=a.scheme)
     write_atomic(a.output, p.tflite)
     report.partial_table(p)
-    report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
-                         f"({len(p.tflite):,} B)")
+    if p.scheme == "int8x4":
+        report.console.print(INT8X4_KEPT)
+        kept = f": {', '.join(map(short_name, p.kept_float))}" if p.kept_float else ""
+        report.console.print(f"wrote {a.output}: {len(p.kept_float)} layer(s) with int8 weights, the rest int4 "
+                             f"({len(p.tflite):,} B){kept}")
+    else:
+        report.console.print(f"wrote {a.output}: {len(p.kept_float)} op(s) in float32, the rest int8 "
+                             f"({len(p.tflite):,} B)")
     report.unsupported_list(summarize(p.tflite, Path(a.model).stem)[2])
     if a.json:
         write_json(a.json, document("partial-quantization", p.to_json()))
@@ -94,8 +108,17 @@ def cmd_analyze(a) -> int:
     with report.progress_bars() as bars:
         res = analyze(a.model, a.calib, data=a.data, samples=a.samples, random_range=a.random_range,
                       random_count=a.random_count, per_channel=not a.per_tensor, calibration=a.calibration,
-                      single_float=not a.no_single_float, progress=bars)
+                      single_float=not a.no_single_float, progress=bars, scheme=a.scheme)
     report.analysis_tables(res, top=a.top)
+    if res.scheme == "int8x4":
+        report.console.print(INT8X4_KEPT)
+        report.console.print("SQNR of each weighted layer's output with every weight int8 (the same ranges) -> in "
+                             "the int8x4 model, in model order (accumulated, as above):")
+        for r in res.layers:
+            if r["kind"] in INT4_KINDS and r.get("int4_cost_db") is not None:
+                report.console.print(f"  op {r['op']:>3} {r['kind']:<18} {r['int8_sqnr_db']:6.2f} -> "
+                                     f"{r['sqnr_db']:6.2f} dB  (4-bit cost {r['int4_cost_db']:5.2f} dB)  "
+                                     f"{short_name(r['name'])}")
     if a.json:
         write_json(a.json, document("analyze", res.to_json()))
     if a.html:

@@ -7,7 +7,7 @@ whatever is added there later, a scheme this module does not know by name conver
 until the drop is within ``max_drop`` (:func:`edgeq.quality.sensitivity.quantize_partial`), int8 of weights
 clustered to 16 and 256 values per layer (``--clusters``: 4-bit codebook indices for 16), and QAT when
 training data is given (:func:`edgeq.flows.qat.qat_model` with a short schedule, then ``quantize_model`` on
-its learned ranges).
+its learned ranges): ``qat-int8`` with int8 weights, ``qat-int8x4`` with 4-bit weights trained and kept.
 
 Each candidate, in a process pool (``jobs``), is made, run in LiteRT's reference kernels on the evaluation
 samples (``data``, else the calibration samples) and, with a board, deployed by
@@ -63,6 +63,8 @@ from edgeq.targets.boards import Board, load_board
 PARTIAL = "int8-partial"  # int8 with the costliest ops in float32 (--max-drop)
 CLUSTERED = ("int8-c16", "int8-c256")  # int8 of weights k-means-clustered to 16 / 256 values per layer (--clusters)
 QAT = "qat-int8"  # int8 from a quantization-aware-trained model (--qat-data)
+QAT_INT8X4 = "qat-int8x4"  # int8x4 from a model trained with 4-bit fake-quantized weights (--qat-data)
+QAT_SCHEMES = {QAT: "int8", QAT_INT8X4: "int8x4"}  # candidate -> the scheme trained and quantized
 DEFAULT_MAX_DROP = 0.01
 DEFAULT_QAT_EPOCHS = 2
 
@@ -72,13 +74,13 @@ SchemeProgress = Callable[[str, str, int, int], None]
 
 def candidate_names(*, qat: bool = False, partial: bool = True) -> list[str]:
     """The candidates compared, in row order: every scheme of ``SCHEMES`` (int8 followed by its partial
-    variant), then QAT."""
+    variant), the clustered variants, then QAT (int8 and int8x4 weights)."""
     names: list[str] = []
     for s in SCHEMES:
         names.append(s)
         if s == "int8" and partial:
             names.append(PARTIAL)
-    return names + list(CLUSTERED) + ([QAT] if qat else [])
+    return names + list(CLUSTERED) + (list(QAT_SCHEMES) if qat else [])
 
 
 @dataclass
@@ -218,14 +220,15 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
         notes = [] if p.reached else [f"{PARTIAL}: the drop stays above {100 * job.max_drop:g}% with every op "
                                       "that can be float32 tried (the best model found is compared)"]
         return p.tflite, how, notes
-    if job.scheme == QAT:
+    if job.scheme in QAT_SCHEMES:
         assert job.qat_data is not None
+        scheme = QAT_SCHEMES[job.scheme]
         step = progress("QAT fine-tuning (epochs)", job.qat_epochs)
-        r = qat_model(job.model, job.qat_data, epochs=job.qat_epochs, progress=lambda e: step())
+        r = qat_model(job.model, job.qat_data, epochs=job.qat_epochs, scheme=scheme, progress=lambda e: step())
         path = Path(job.out_dir) / _slug(job.scheme) / f"{Path(job.model).stem}_qat.keras"
         write_atomic(path, r.keras)
-        q = quantize_model(path, None, progress=progress)
-        return q.tflite, f"{len(r.epochs)} epoch(s) from {r.calibration} ranges, then int8", list(r.notes)
+        q = quantize_model(path, None, scheme=scheme, progress=progress)
+        return q.tflite, f"{len(r.epochs)} epoch(s) from {r.calibration} ranges, then {scheme}", list(r.notes)
     if job.scheme in CLUSTERED:
         k = int(job.scheme.rsplit("-c", 1)[1])
         q = quantize_model(job.model, job.calib, clusters=k, progress=progress, **common)
@@ -341,7 +344,7 @@ def compare_schemes(model_path: str | Path, calib: str | None, *, data: str | No
     chosen = list(dict.fromkeys(schemes)) if schemes else known
     bad = [s for s in chosen if s not in known]
     if bad:
-        why = {QAT: "needs --qat-data", PARTIAL: "needs --max-drop"}
+        why = {QAT: "needs --qat-data", QAT_INT8X4: "needs --qat-data", PARTIAL: "needs --max-drop"}
         raise EdgeqError(f"cannot compare {', '.join(bad)}",
                          detail=[f"{s}: {why[s]}" for s in bad if s in why],
                          hint=f"choose among {', '.join(known)}")

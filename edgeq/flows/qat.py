@@ -34,6 +34,7 @@ import numpy as np
 from edgeq import isolation
 from edgeq.errors import EdgeqError
 from edgeq.frontend import qat as fq
+from edgeq.frontend.cluster import check_clusters
 from edgeq.frontend.calibrate import (MSE_SAMPLES, Method, TensorStats, all_methods, observation_passes,
                                       parse_method, top_count)
 from edgeq.frontend.data import Samples, load_dataset, loaded_inputs
@@ -74,40 +75,56 @@ class QatResult:
     epochs: list[Epoch] = field(default_factory=list)
     points: int = 0
     notes: list[str] = field(default_factory=list)
+    clusters: int = 0  # K of a clustered fine-tuning (0: none)
+    clusters_per_channel: bool = False
 
     def to_json(self) -> dict:
         return {"model": self.model, "scheme": self.scheme, "per_channel": self.per_channel,
                 "evaluated_on": self.evaluated_on, "float_accuracy": self.float_accuracy,
                 "calibrations": self.calibrations, "calibration": self.calibration,
                 "qat_accuracy": self.qat_accuracy, "fake_quant_points": self.points,
-                "epochs": [e.__dict__ for e in self.epochs], "notes": self.notes}
+                "epochs": [e.__dict__ for e in self.epochs], "notes": self.notes,
+                "clusters": self.clusters or None, "clusters_per_channel": self.clusters_per_channel}
 
 
 def qat_model(model_path: str | Path, data: str | Path, *, val: str | Path | None = None, epochs: int = 3,
               lr: float = 1e-4, scheme: str = "int8", per_channel: bool = True, calibration: str | None = None,
-              batch_size: int = 32, seed: int = 0,
+              batch_size: int = 32, seed: int = 0, clusters: int | None = None, clusters_per_channel: bool = False,
               progress: Callable[[Epoch], None] | None = None) -> QatResult:
     """Fine-tune ``model_path`` (a float Keras classifier) with fake quantization on ``data`` (.npz with the
     inputs and labels ``y``); see the module doc. ``scheme`` int8x4 rounds the weights to 4 bits
-    ([-7, 7] per channel) in the QAT model only (no int8x4 converter exists yet). ``calibration`` None
-    tries every method and starts from the best.
+    ([-7, 7] per channel); ``edgeq quantize --scheme int8x4`` keeps them
+    (:func:`edgeq.frontend.int4.quantize_qat_int8x4`). ``calibration`` None
+    tries every method and starts from the best. ``clusters`` K (int8 only): every weighted layer's kernel is
+    k-means clustered to K values per layer (per output channel with ``clusters_per_channel``) and the
+    centroids are fine-tuned with the assignment fixed (:func:`edgeq.frontend.qat.wrap`); ``edgeq quantize
+    --clusters K`` keeps them.
 
     The training (TensorFlow's kernels) runs in edgeq's worker (:mod:`edgeq.isolation`): a crash there is
     one error naming the stage; each epoch's row comes back over the pipe to ``progress``."""
     if scheme not in SCHEMES:
         raise EdgeqError(f"unknown QAT scheme {scheme!r}", hint=f"use one of {', '.join(SCHEMES)}")
+    if clusters is not None:
+        check_clusters(clusters)
+        if scheme != "int8":
+            raise EdgeqError(f"--clusters applies to the int8 scheme, not --scheme {scheme}",
+                             hint="leave out --scheme (int8), or --clusters")
+    elif clusters_per_channel:
+        raise EdgeqError("--clusters-per-channel needs --clusters K", hint="e.g. --clusters 16 --clusters-per-channel")
     if epochs <= 0 or not math.isfinite(lr) or lr <= 0:
         raise EdgeqError(f"--epochs must be positive and --lr a positive number (got {epochs}, {lr})")
     methods = [parse_method(calibration)] if calibration is not None else all_methods()
     load_model(model_path)  # the file's errors here (its loading is first tried in the worker too)
     return isolation.call("edgeq.flows.qat:train_here", str(model_path), str(data), None if val is None else str(val),
-                          epochs, lr, scheme, per_channel, methods, batch_size, seed,
-                          stage=f"the quantization-aware training of {model_path}", tool="TensorFlow",
+                          epochs, lr, scheme, per_channel, methods, batch_size, seed, clusters or 0,
+                          clusters_per_channel, stage=f"the quantization-aware training of {model_path}",
+                          tool="TensorFlow",
                           on_report=progress)
 
 
 def train_here(model_path: str, data: str, val: str | None, epochs: int, lr: float, scheme: str,
-               per_channel: bool, methods: list[Method], batch_size: int, seed: int) -> QatResult:
+               per_channel: bool, methods: list[Method], batch_size: int, seed: int, clusters: int = 0,
+               clusters_per_channel: bool = False) -> QatResult:
     """In this process (edgeq's worker): :func:`qat_model`'s training, reporting each epoch's row."""
     progress = isolation.report
     loaded = load_model(model_path)
@@ -119,7 +136,8 @@ def train_here(model_path: str, data: str, val: str | None, epochs: int, lr: flo
     inputs = loaded_inputs(loaded)
     train = _labelled(load_dataset(data, inputs), model, str(data))
     valid = _labelled(load_dataset(val, inputs), model, str(val)) if val is not None else None
-    qat, points = fq.wrap(model, weight_bits=SCHEMES[scheme], per_channel=per_channel)
+    qat, points = fq.wrap(model, weight_bits=SCHEMES[scheme], per_channel=per_channel, clusters=clusters,
+                          cluster_per_channel=clusters_per_channel)
     evaluation = valid if valid is not None else train
     float_acc = _accuracy(model, evaluation)
 
@@ -153,13 +171,11 @@ def train_here(model_path: str, data: str, val: str | None, epochs: int, lr: flo
             qat.save(path)
             saved = path.read_bytes()
     notes = list(loaded.notes)
-    if scheme == "int8x4":
-        notes.append("4-bit weights are trained in the QAT model only: `edgeq quantize --scheme int8x4` does not take "
-                     "a QAT model yet, so its int8 model holds these weights re-rounded to the int8 grid")
     return QatResult(str(model_path), saved, scheme, per_channel,
                      f"{val} ({valid.count} samples)" if valid is not None else f"{data} ({train.count} samples, "
                      "the training data: no --val given)",
-                     float_acc, scores, start.name, qat_acc, history, len(points), notes)
+                     float_acc, scores, start.name, qat_acc, history, len(points), notes, clusters,
+                     clusters_per_channel)
 
 
 # --------------------------------------------------------------------------------------------------

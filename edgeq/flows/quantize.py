@@ -16,9 +16,9 @@ from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
 from edgeq.frontend.cluster import check_clusters, cluster_loaded
 from edgeq.frontend.int16 import quantize_int16x8
-from edgeq.frontend.int4 import quantize_int8x4
+from edgeq.frontend.int4 import quantize_int8x4, quantize_qat_int8x4
 from edgeq.frontend.load import load_model
-from edgeq.frontend.qat import check_conversion, is_qat_model
+from edgeq.frontend.qat import check_clusters_kept, check_conversion, is_qat_model, trained_clusters
 from edgeq.frontend.weights import check_finite_weights
 from edgeq.frontend.rnn import check_int16x8, needs_rnn_conversion, quantize_rnn, recurrent_layers
 from edgeq.frontend.islands import float_notes, read_model
@@ -124,10 +124,17 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     if scheme != "int8":
         return _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
                                 per_channel, method)
-    if clusters is not None:
+    qat = loaded.keras_model is not None and is_qat_model(loaded.keras_model)
+    trained = trained_clusters(loaded.keras_model) if qat else None
+    if clusters is not None and qat:  # fine-tuned with them: kept, not redone
+        check_clusters_kept(loaded.keras_model, clusters, clusters_per_channel)
+    elif clusters is not None:
         loaded = cluster_loaded(loaded, clusters, per_channel=clusters_per_channel)
         notes.append(f"weights clustered by k-means to at most {clusters} values per "
                      f"{'output channel' if clusters_per_channel else 'layer'} before quantization")
+    if trained is not None:
+        notes.append(f"the fine-tuned clustering kept: at most {trained[0]} values per "
+                     f"{'output channel' if trained[1] else 'layer'} (the centroids trained by edgeq qat)")
     tflite_scheme = "int8"
     if loaded.kind == "tflite":  # already quantized: int8, int8 with float32 ops (partial), int16x8, weight-only
         data, tflite_scheme = _supported_tflite(loaded, notes)
@@ -141,7 +148,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
             keras_state_pairs(loaded.keras_model, state)
         qat = is_qat_model(loaded.keras_model)
         if qat:
-            check_conversion(loaded.keras_model, per_channel)
+            check_conversion(loaded.keras_model, per_channel, weight_bits=8)
         if calib is None and qat and not pairs:  # the converter takes every range from the fake-quant ops
             cal = Samples("none needed (the QAT model's learned ranges)",
                           [np.zeros((1, *static_shape(s.shape, s.name, str(model_path))), s.dtype)
@@ -253,11 +260,16 @@ def _quantize_int8x4(loaded, name, notes, scheme, calib, random_range, random_co
         raise EdgeqError(f"{loaded.path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}); "
                          f"--scheme {scheme} does not take them yet",
                          hint="quantize it with --scheme int8 (LSTM, GRU, SimpleRNN and Bidirectional layers)")
-    if is_qat_model(loaded.keras_model):
-        raise EdgeqError(f"{loaded.path} is a quantization-aware-trained model; --scheme {scheme} does not take its "
-                         "fake-quantization layers yet",
-                         hint="quantize it with --scheme int8 (the learned ranges), or run --scheme int8x4 on the "
-                              "float model it was trained from")
+    if is_qat_model(loaded.keras_model):  # the learned ranges and 4-bit weights, no calibration data
+        if calib is not None:
+            notes.append("--calib is not used: the QAT model's learned ranges are kept")
+        step = progress("converting the QAT model to int8x4", 1) if progress else None
+        data = quantize_qat_int8x4(loaded, per_channel=per_channel)
+        if step:
+            step()
+        return _result(str(loaded.path), name, data, len(float_tflite_bytes(loaded)),
+                       "none needed (the QAT model's learned ranges, its 4-bit weights)", None, notes, scheme,
+                       _keras_names(loaded))
     cal = _calibration(loaded, calib, f"--scheme {scheme} needs calibration data", random_range, random_count)
     notes += list(cal.notes)
     bar: list = []

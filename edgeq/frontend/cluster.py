@@ -14,13 +14,15 @@ codebook (:func:`edgeq.passes.lower.int8.conv.codebook`), decoded by the int4 ke
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeq.errors import EdgeqError
-from edgeq.frontend.load import LoadedModel
 from edgeq.frontend.runtime import import_keras
+
+if TYPE_CHECKING:  # qat.py (which load.py imports) clusters its layers with this module
+    from edgeq.frontend.load import LoadedModel
 
 K_MIN, K_MAX = 2, 256
 CLUSTERED_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense", "Conv1D")
@@ -38,20 +40,31 @@ def check_clusters(k: int) -> int:
 FIT_SAMPLE = 1 << 17  # k-means is fitted on at most this many of a layer's values (seeded), then applied to all
 
 
-def kmeans_values(values: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """``values`` with each replaced by its nearest k-means centroid (at most ``k`` distinct values; fewer
-    distinct inputs are kept as they are). Large layers are fitted on a seeded sample of FIT_SAMPLE values."""
+def kmeans_codebook(values: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k-means of ``values``: the centroids (at most ``k``, float32; fewer distinct inputs are their own
+    centroids) and each value's index into them (int32, the shape of ``values``). Large layers are fitted on a
+    seeded sample of FIT_SAMPLE values, then every value is assigned to its nearest centroid."""
     from sklearn.cluster import KMeans
 
     flat = np.asarray(values, np.float64).reshape(-1, 1)
-    if np.unique(flat).size <= k:
-        return np.asarray(values).copy()
+    distinct, inverse = np.unique(flat, return_inverse=True)
+    if distinct.size <= k:
+        return distinct.astype(np.float32), inverse.reshape(np.shape(values)).astype(np.int32)
     fit = flat
     if flat.shape[0] > FIT_SAMPLE:
         fit = flat[np.random.default_rng(seed).choice(flat.shape[0], FIT_SAMPLE, replace=False)]
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit)
     labels = km.labels_ if fit is flat else km.predict(flat)
-    return km.cluster_centers_[labels, 0].reshape(np.shape(values)).astype(np.asarray(values).dtype)
+    return km.cluster_centers_[:, 0].astype(np.float32), labels.reshape(np.shape(values)).astype(np.int32)
+
+
+def kmeans_values(values: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """``values`` with each replaced by its nearest k-means centroid (:func:`kmeans_codebook`; at most ``k``
+    distinct values, fewer distinct inputs kept as they are)."""
+    if np.unique(values).size <= k:
+        return np.asarray(values).copy()
+    centers, labels = kmeans_codebook(values, k, seed)
+    return centers.astype(np.float64)[labels].astype(np.asarray(values).dtype)
 
 
 def cluster_kernel(kernel: np.ndarray, k: int, *, per_channel: bool = False, seed: int = 0) -> np.ndarray:

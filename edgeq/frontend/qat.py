@@ -27,7 +27,19 @@ model will compute:
 
 The TFLite converter reads FakeQuantWithMinMaxVars ops and gives each tensor exactly that range (with or
 without a representative dataset), so ``edgeq quantize`` of a QAT model makes an int8 model with the
-learned ranges.
+learned ranges. With ``weight_bits=4`` the weights are on the int8x4 grid and ``edgeq quantize --scheme
+int8x4`` keeps them and the learned ranges (:func:`edgeq.frontend.int4.quantize_qat_int8x4`, which takes
+the float graph of :func:`without_activation_quantization`); :func:`check_conversion` refuses a scheme or
+granularity other than the trained one.
+
+**Clustered weights** (``wrap(clusters=K)``, ``edgeq qat --clusters K``): each weighted layer's (folded)
+kernel is k-means clustered once (:func:`edgeq.frontend.cluster.kmeans_codebook`, per layer or per output
+channel); the layer then holds the centroids (trainable) and each weight's centroid index (fixed), and its
+kernel is the centroids gathered through the indices, rounded to the int8 grid as above. The centroids
+train, not the assignment (as TF-MOT's weight clustering does: a centroid's gradient is the sum of its
+members'), because the assignment is what keeps at most K values per layer / channel, which the 4-bit
+codebook lowering needs, while moving the centroids recovers most of what the clustering cost; keeping
+them fixed would leave only the biases and ranges to train.
 
 The layers are Keras 3 classes registered under the package name ``edgeq``: after :func:`custom_objects`
 has run, ``keras.models.load_model`` reads a saved QAT model (``edgeq.frontend.load`` calls it first).
@@ -43,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.cluster import check_clusters, kmeans_codebook
 from edgeq.frontend.runtime import import_keras, import_tf
 
 PACKAGE = "edgeq"
@@ -140,18 +153,59 @@ def custom_objects() -> dict[str, Any]:
         bias and a fused activation (relu, relu6 or linear)."""
 
         def __init__(self, kind: str, kernel_shape, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
-                     activation="linear", weight_bits: int = 8, per_channel: bool = True, **kwargs):
+                     activation="linear", weight_bits: int = 8, per_channel: bool = True, clusters: int = 0,
+                     cluster_per_channel: bool = False, **kwargs):
             super().__init__(**kwargs)
             self.kind, self.kernel_shape = kind, tuple(int(d) for d in kernel_shape)
             self.strides, self.padding = tuple(strides), padding
             self.dilation_rate, self.activation = tuple(dilation_rate), activation
             self.weight_bits, self.per_channel = int(weight_bits), bool(per_channel)
+            self.clusters, self.cluster_per_channel = int(clusters), bool(cluster_per_channel)
             self.qmax = weight_qmax(self.weight_bits)
             self.enabled = True
 
         def build(self, input_shape):
-            self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape, initializer="zeros")
+            if self.clusters:  # the kernel is the trained centroids gathered through the fixed assignment
+                rows = int(np.prod(self.kernel_shape)) // self.channels
+                books = self.channels if self.cluster_per_channel else 1
+                self.centroids = self.add_weight(name="centroids", shape=(books, self.clusters), initializer="zeros")
+                self.assignment = self.add_weight(name="assignment", shape=(rows, self.channels), dtype="int32",
+                                                  initializer="zeros", trainable=False)
+            else:
+                self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape, initializer="zeros")
             self.bias = self.add_weight(name="bias", shape=(self.channels,), initializer="zeros")
+
+        def set_kernel(self, kernel: np.ndarray, seed: int = 0) -> None:
+            """Give the layer the float ``kernel``; a clustered layer k-means it (per layer or per output
+            channel, :func:`edgeq.frontend.cluster.kmeans_codebook`) into its centroids and assignment."""
+            kernel = np.asarray(kernel, np.float32).reshape(self.kernel_shape)
+            if not self.clusters:
+                self.kernel.assign(kernel)
+                return
+            flat = kernel.reshape(-1, self.channels)
+            books = np.zeros((self.centroids.shape[0], self.clusters), np.float32)
+            index = np.zeros(flat.shape, np.int32)
+            columns = [flat[:, c] for c in range(self.channels)] if self.cluster_per_channel else [flat]
+            for b, values in enumerate(columns):
+                centers, labels = kmeans_codebook(values, self.clusters, seed)
+                books[b, :centers.size] = centers
+                if self.cluster_per_channel:
+                    index[:, b] = labels
+                else:
+                    index[:] = labels
+            self.centroids.assign(books)
+            self.assignment.assign(index)
+
+        def float_kernel(self):
+            """The float kernel before rounding: the kernel, or each weight's centroid (its gradient, summed
+            over the weights of a cluster, trains the centroid, as TF-MOT's weight clustering does)."""
+            if not self.clusters:
+                return self.kernel
+            books = self.centroids.shape[0]
+            offset = (np.arange(self.channels, dtype=np.int32) * self.clusters if books > 1
+                      else np.zeros(self.channels, np.int32))
+            flat = ops.take(ops.reshape(self.centroids, (-1,)), self.assignment + offset)
+            return ops.reshape(flat, self.kernel_shape)
 
         @property
         def channels(self) -> int:
@@ -160,7 +214,7 @@ def custom_objects() -> dict[str, Any]:
             return self.kernel_shape[-1]
 
         def quantized_kernel(self):
-            k = self.kernel
+            k = self.float_kernel()
             if not self.enabled:
                 return k
             flat = ops.reshape(k, (-1, self.channels))  # one column per output channel
@@ -190,7 +244,8 @@ def custom_objects() -> dict[str, Any]:
             return {**super().get_config(), "kind": self.kind, "kernel_shape": self.kernel_shape,
                     "strides": self.strides, "padding": self.padding, "dilation_rate": self.dilation_rate,
                     "activation": self.activation, "weight_bits": self.weight_bits,
-                    "per_channel": self.per_channel}
+                    "per_channel": self.per_channel, "clusters": self.clusters,
+                    "cluster_per_channel": self.cluster_per_channel}
 
     return {f"{PACKAGE}>{c.__name__}": c for c in (NonPositive, FakeQuant, QuantWeights)} | {
         c.__name__: c for c in (NonPositive, FakeQuant, QuantWeights)}
@@ -202,15 +257,66 @@ def is_qat_model(model: Any) -> bool:
     return any(isinstance(layer, classes) for layer in getattr(model, "layers", ()))
 
 
-def check_conversion(model: Any, per_channel: bool) -> None:
-    """Refuse to convert a QAT model with a weight granularity other than the one it was trained with
-    (the converter would round the trained weights again, onto another grid)."""
-    trained = {layer.per_channel for layer in model.layers if isinstance(layer, custom_objects()["QuantWeights"])}
+def trained_weight_bits(model: Any) -> int | None:
+    """The weight bit width a QAT model was trained with (8 or 4), None for a model without QuantWeights."""
+    bits = {layer.weight_bits for layer in model.layers if isinstance(layer, custom_objects()["QuantWeights"])}
+    return max(bits) if bits else None
+
+
+def trained_clusters(model: Any) -> tuple[int, bool] | None:
+    """``(K, per_channel)`` of a QAT model fine-tuned with clustered weights (``wrap(clusters=K)``), else None."""
+    found = {(layer.clusters, layer.cluster_per_channel) for layer in model.layers
+             if isinstance(layer, custom_objects()["QuantWeights"]) and layer.clusters}
+    return max(found) if found else None
+
+
+def check_clusters_kept(model: Any, clusters: int, per_channel: bool) -> None:
+    """Refuse ``edgeq quantize --clusters K [--clusters-per-channel]`` of a QAT model not fine-tuned with that
+    clustering (k-means would run again over its trained weights)."""
+    trained = trained_clusters(model)
+    asked = f"--clusters {clusters}" + (" --clusters-per-channel" if per_channel else "")
+    if trained is None:
+        raise EdgeqError(f"{model.name} was not fine-tuned with clustered weights; {asked} would cluster its trained "
+                         "weights again",
+                         hint=f"fine-tune the float model with edgeq qat {asked}, or quantize this one without "
+                              "--clusters")
+    if trained != (clusters, per_channel):
+        have = f"--clusters {trained[0]}" + (" --clusters-per-channel" if trained[1] else "")
+        raise EdgeqError(f"{model.name} was fine-tuned with {have}; {asked} would cluster it again",
+                         hint=f"quantize it with {have}")
+
+
+def check_conversion(model: Any, per_channel: bool, weight_bits: int = 8) -> None:
+    """Refuse to convert a QAT model with a weight granularity or bit width other than the one it was trained
+    with (the converter would round the trained weights again, onto another grid)."""
+    layers = [layer for layer in model.layers if isinstance(layer, custom_objects()["QuantWeights"])]
+    trained = {layer.per_channel for layer in layers}
     if trained and trained != {per_channel}:
         have = "per-channel" if True in trained else "per-tensor"
         raise EdgeqError(f"{model.name} was trained with {have} weights; converting it "
                          f"{'per-channel' if per_channel else 'per-tensor'} would round them onto another grid",
                          hint=f"quantize it with --granularity {have}")
+    bits = trained_weight_bits(model)
+    if bits is not None and bits != weight_bits:
+        scheme = {8: "int8", 4: "int8x4"}
+        raise EdgeqError(f"{model.name} was trained with {bits}-bit weights (edgeq qat --scheme {scheme[bits]}); "
+                         f"--scheme {scheme[weight_bits]} would round them onto the {weight_bits}-bit grid",
+                         hint=f"quantize it with --scheme {scheme[bits]}, or train it again with "
+                              f"edgeq qat --scheme {scheme[weight_bits]}")
+
+
+def without_activation_quantization(model: Any) -> Any:
+    """The QAT ``model`` with every FakeQuant layer replaced by an Identity of the same name (the weights are
+    still rounded to their trained grid): the float graph the int8x4 quantizer takes, whose tensors are
+    those of the QAT model's conversion without its QUANTIZE / DEQUANTIZE pairs. Shares the QuantWeights
+    layers (and their weights) with ``model``."""
+    keras = import_keras()
+    fq = custom_objects()["FakeQuant"]
+
+    def clone(layer: Any) -> Any:
+        return keras.layers.Identity(name=layer.name) if isinstance(layer, fq) else layer
+
+    return keras.models.clone_model(model, clone_function=clone)
 
 
 def fake_quant_layers(model: Any) -> list[Any]:
@@ -315,14 +421,25 @@ def problems(model: Any) -> list[str]:
     return bad
 
 
-def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple[Any, list[Point]]:
+def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True, clusters: int = 0,
+         cluster_per_channel: bool = False) -> tuple[Any, list[Point]]:
     """The QAT form of a float Keras model (Functional or Sequential; see the module doc) and its
     fake-quant points. Every activation range starts at ``[0, 1]``: set them from calibration
-    (:func:`fake_quant_layers`). An EdgeqError lists every layer that cannot be wrapped."""
+    (:func:`fake_quant_layers`). An EdgeqError lists every layer that cannot be wrapped.
+
+    ``clusters`` K (2..256, 8-bit weights only): each weighted layer's kernel (BatchNormalization folded in)
+    is k-means clustered to K centroids per layer (per output channel with ``cluster_per_channel``); the
+    assignment of every weight to its centroid is fixed and the centroids train, so the model keeps at most
+    K values per layer / channel through training, and its int8 model at most K per channel."""
     keras = import_keras()
     objs = custom_objects()
     FakeQuant, QuantWeights = objs["FakeQuant"], objs["QuantWeights"]
     weight_qmax(weight_bits)
+    if clusters:
+        check_clusters(clusters)
+        if weight_bits != 8:
+            raise EdgeqError("--clusters fine-tunes 8-bit (int8) weights, not 4-bit ones",
+                             hint="leave out --scheme int8x4 (int8), or --clusters")
     if isinstance(model, keras.Sequential):
         model = keras.Model(model.inputs, model.outputs, name=model.name)
     if not isinstance(model, keras.Model) or not hasattr(model, "_run_through_graph"):
@@ -372,7 +489,7 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
         if type(layer).__name__ in _WEIGHTED:
             bn = next((b for b, p in folded.items() if p is layer), None)
             weighted[layer.name] = _quant_weights(QuantWeights, layer, bn and model.get_layer(bn),
-                                                  weight_bits, per_channel)
+                                                  weight_bits, per_channel, clusters, cluster_per_channel)
 
     def clone(layer: Any) -> Any:
         if layer.name in weighted:
@@ -426,7 +543,8 @@ def wrap(model: Any, *, weight_bits: int = 8, per_channel: bool = True) -> tuple
     return keras.Model(structure, with_inputs.output, name=f"{model.name}_qat"), points
 
 
-def _quant_weights(cls: Any, layer: Any, bn: Any | None, weight_bits: int, per_channel: bool) -> Any:
+def _quant_weights(cls: Any, layer: Any, bn: Any | None, weight_bits: int, per_channel: bool, clusters: int = 0,
+                   cluster_per_channel: bool = False) -> Any:
     """A QuantWeights layer holding ``layer``'s kernel and bias with ``bn`` folded in, built."""
     kind = {"Conv2D": "conv", "DepthwiseConv2D": "depthwise", "Dense": "dense"}[type(layer).__name__]
     kernel = np.asarray(layer.kernel.numpy(), np.float32)
@@ -442,8 +560,8 @@ def _quant_weights(cls: Any, layer: Any, bn: Any | None, weight_bits: int, per_c
                                         "dilation_rate": layer.dilation_rate}
     q = cls(kind=kind, kernel_shape=kernel.shape, activation=_activation_name(layer) if bn is None and
             _activation_name(layer) in FUSABLE else "linear", weight_bits=weight_bits, per_channel=per_channel,
-            name=layer.name, **extra)
+            clusters=clusters, cluster_per_channel=cluster_per_channel, name=layer.name, **extra)
     q.build(None)
-    q.kernel.assign(kernel.astype(np.float32))
+    q.set_kernel(kernel)
     q.bias.assign(bias.astype(np.float32))
     return q

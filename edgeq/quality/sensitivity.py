@@ -20,6 +20,15 @@ budget (``max_drop``; an op that does not lower the drop is put back to int8) or
 float (``keep_float``). The quality metric (:data:`METRICS`, on the model's first output) is top-1
 accuracy on labelled data, else top-1 agreement with the float model (classifiers), else the output's
 noise-to-signal ratio.
+
+``scheme="int8x4"`` asks the same of 4-bit weights (:mod:`edgeq.frontend.int4`): the float model is the float
+TFLite conversion (the int8x4 model shares its tensor names), the activation ranges are observed once, and
+the model compared is int8x4. What an op is "kept" in is then int8 *weights* (the quantizer's ``keep_int8``),
+not float32: ``float_sqnr_db`` / ``gain_db`` are the output's SQNR with only this conv / depthwise / dense
+given its int8 weights back, and :func:`quantize_partial` gives the most sensitive layers int8 weights,
+int4 for the rest. Each row also has ``int8_sqnr_db``, the op's SQNR in the same model with every weight
+int8 (the same ranges), and ``int4_cost_db`` = ``int8_sqnr_db - sqnr_db``: what 4-bit weights cost up to
+this op.
 """
 
 from __future__ import annotations
@@ -32,8 +41,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.frontend.convert import float_tflite_bytes
 from edgeq.frontend.data import Samples, load_calibration, load_dataset, loaded_inputs, match_names, tflite_inputs
+from edgeq.frontend.int4 import int8_weight_ops, int8x4_ranges, quantize_int8x4, weighted_ops
 from edgeq.frontend.load import load_model
+from edgeq.frontend.qat import is_qat_model
 from edgeq.frontend.partial import calibrate, float_op_names, model_ops, quantize_calibrated
 from edgeq.frontend.tflite.kind import tflite_interpreter
 from edgeq.frontend.rnn import needs_rnn_conversion, recurrent_layers
@@ -69,6 +81,7 @@ class Analysis:
     layers: list[dict] = field(default_factory=list)  # per int8 op, in model order
     output: dict = field(default_factory=dict)  # all-int8 model output: sqnr_db, rmse, metric values
     single_float: bool = False
+    scheme: str = "int8"  # int8: ops kept in float32; int8x4: layers given int8 weights back
 
     @property
     def ranking(self) -> list[dict]:
@@ -86,7 +99,7 @@ class Analysis:
         def row(r):
             return {k: finite_or_none(v) for k, v in r.items()}
 
-        return {"model": self.model, "calibration": self.calibration,
+        return {"model": self.model, "scheme": self.scheme, "calibration": self.calibration,
                 "calibration_warning": self.calibration_warning, "samples": self.samples, "data": self.data,
                 "metric": self.metric, "metric_definition": METRICS[self.metric], "output": row(self.output),
                 "layers": [row(r) for r in self.layers], "ranking": [r["name"] for r in self.ranking]}
@@ -106,6 +119,10 @@ class Session:
     evalset: Samples  # float inputs and, from --data, labels
     float_out: list[np.ndarray]  # float model's output 0 per sample
     notes: list[str]
+    scheme: str = "int8"
+    cal: Samples | None = None  # int8x4: the calibration samples and the ranges observed on them, once
+    ranges: dict | None = None
+    method: str = "minmax"
     _cache: dict = field(default_factory=dict)
 
     @property
@@ -113,10 +130,23 @@ class Session:
         return _metric_name(self.evalset, self.float_out)
 
     def quantized(self, keep_float=()) -> bytes:
+        """The model with the ops named in ``keep_float`` kept: in float32 (int8), with int8 weights (int8x4)."""
         key = tuple(sorted(keep_float))
         if key not in self._cache:
-            self._cache[key] = quantize_calibrated(self.calibrated, list(key), per_channel=self.per_channel)
+            if self.scheme == "int8x4":
+                self._cache[key] = quantize_int8x4(self.loaded, self.cal, method=self.method,
+                                                   per_channel=self.per_channel, keep_int8=key, ranges=self.ranges)
+            else:
+                self._cache[key] = quantize_calibrated(self.calibrated, list(key), per_channel=self.per_channel)
         return self._cache[key]
+
+    def keepable(self) -> set[str] | None:
+        """The ops that can be kept (int8x4: the conv / depthwise / dense layers); None: any may be tried."""
+        return set(weighted_ops(self.calibrated)) if self.scheme == "int8x4" else None
+
+    def kept(self, model: bytes) -> set[str]:
+        """The ops of ``model`` that are kept: in float32 (int8), with int8 weights (int8x4)."""
+        return int8_weight_ops(model) if self.scheme == "int8x4" else float_op_names(model)
 
     def evaluate(self, model: bytes, step=None) -> dict:
         """Output SQNR / RMSE against the float model, and the quality metric, on the evaluation samples."""
@@ -149,9 +179,12 @@ class Session:
 
 def open_session(model_path: str | Path, calib: str, *, data: str | None = None, samples: int = 100,
                  random_range=(-1.0, 1.0), random_count: int = 100, per_channel: bool = True,
-                 calibration: str = "minmax", progress=None) -> Session:
+                 calibration: str = "minmax", progress=None, scheme: str = "int8") -> Session:
     """Load and calibrate the float model; pick the evaluation samples (``data``, else the calibration
-    samples; at most ``samples``) and run the float model on them."""
+    samples; at most ``samples``) and run the float model on them. ``scheme`` int8 or int8x4 (see the
+    module doc)."""
+    if scheme not in ("int8", "int8x4"):
+        raise EdgeqError(f"the sensitivity analysis takes --scheme int8 or int8x4, not {scheme}")
     loaded = load_model(model_path)
     if loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is a TFLite model; the analysis compares the float model with its "
@@ -159,6 +192,11 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
                          hint="pass the Keras model (.keras/.h5) or SavedModel the .tflite came from")
     if loaded.keras_model is not None:  # as quantize does: the analysis of NaN/Inf weights means nothing
         check_finite_weights(loaded.keras_model, str(model_path))
+    if scheme == "int8x4" and loaded.keras_model is not None and is_qat_model(loaded.keras_model):
+        raise EdgeqError(f"{model_path} is a quantization-aware-trained model; the int8x4 analysis observes a float "
+                         "model's activations",
+                         hint="analyze the float model it was trained from, or quantize this one with --scheme "
+                              "int8x4 alone (its learned ranges)")
     if needs_rnn_conversion(loaded):  # the plain converter segfaults calibrating them (found by the sweep)
         raise EdgeqError(f"{model_path} has recurrent layers ({', '.join(recurrent_layers(loaded.keras_model))}), "
                          "which the per-layer analysis does not handle yet",
@@ -166,8 +204,13 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
                               "and check the result with `edgeq validate --data ... --keras ...`")
     cal = load_calibration(calib, loaded_inputs(loaded), random_range=random_range, random_count=random_count)
     step = progress("calibrating", cal.count) if progress else None
-    calibrated = calibrate(loaded, cal, calibration=calibration,
-                           progress=(lambda done, total: step()) if step else None)
+    ranges = None
+    if scheme == "int8x4":  # the float conversion (the int8x4 model's tensor names), the ranges observed once
+        calibrated = float_tflite_bytes(loaded)
+        ranges = int8x4_ranges(loaded, cal, method=calibration)
+    else:
+        calibrated = calibrate(loaded, cal, calibration=calibration,
+                               progress=(lambda done, total: step()) if step else None)
     notes = list(loaded.notes) + list(cal.notes)
     if data:
         ds = load_dataset(data, loaded_inputs(loaded))
@@ -188,7 +231,7 @@ def open_session(model_path: str | Path, calib: str, *, data: str | None = None,
     desc = f"{cal.source} ({cal.count} samples)" + ("" if calibration == "minmax" else f", {calibration}") \
         + ("" if per_channel else ", per-tensor")
     return Session(str(model_path), loaded, calibrated, per_channel, desc,
-                   cal.warning, evalset, float_out, notes)
+                   cal.warning, evalset, float_out, notes, scheme, cal, ranges, calibration)
 
 
 def _in_tflite_order(samples: Samples, loaded, model: bytes) -> Samples:
@@ -203,14 +246,16 @@ def _in_tflite_order(samples: Samples, loaded, model: bytes) -> Samples:
 def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samples: int = 100,
             random_range=(-1.0, 1.0), random_count: int = 100, per_channel: bool = True,
             calibration: str = "minmax", single_float: bool = True, progress=None,
-            session: Session | None = None) -> Analysis:
+            session: Session | None = None, scheme: str = "int8") -> Analysis:
     """Per-layer quantization error of a float model (see the module doc); ``progress(description, total)``
     returns a step callback."""
     s = session or open_session(model_path, calib, data=data, samples=samples, random_range=random_range,
                                 random_count=random_count, per_channel=per_channel, calibration=calibration,
-                                progress=progress)
+                                progress=progress, scheme=scheme)
     int8 = s.quantized()
     qm, fm = FloatLiteRT(int8, preserve_all=True), FloatLiteRT(s.calibrated, preserve_all=True)
+    # int8x4: the same model with every weight int8 (the same ranges), to tell what the 4 bits cost per op
+    wm = FloatLiteRT(s.quantized(sorted(s.keepable())), preserve_all=True) if s.scheme == "int8x4" else None
     float_ops = {op.name: op for op in model_ops(s.calibrated)}
     ops = [op for op in model_ops(int8) if op.name in float_ops and op.kind not in ("QUANTIZE", "DEQUANTIZE")]
     inputs_of = _op_inputs(s.calibrated)
@@ -218,13 +263,18 @@ def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samp
     input_names = [d["name"] for d in fm.rt.inputs if d["name"] in qm.tensors]
     tracked = input_names + [op.name for op in ops]
     err = {name: ErrorStats() for name in tracked}
+    err8 = {name: ErrorStats() for name in tracked} if wm is not None else {}
     step = progress("per-layer error", s.evalset.count) if progress else None
     for k in range(s.evalset.count):
         x = s.evalset.sample(k)
         qm.run(x)
         fm.run(x)
+        if wm is not None:
+            wm.run(x)
         for name in tracked:
             err[name].add(fm.tensor(name), qm.tensor(name))
+            if wm is not None:
+                err8[name].add(fm.tensor(name), wm.tensor(name))
         if step:
             step()
     rows = []
@@ -244,14 +294,20 @@ def analyze(model_path: str | Path, calib: str, *, data: str | None = None, samp
                      "added_db": (worst_in - sqnr[op.name]) if math.isfinite(worst_in) else
                      (None if not math.isfinite(sqnr[op.name]) else 0.0),
                      "keepable": None, "float_sqnr_db": None, "gain_db": None, "float_drop": None})
+        if wm is not None:
+            rows[-1]["int8_sqnr_db"] = err8[op.name].sqnr_db
+            rows[-1]["int4_cost_db"] = err8[op.name].sqnr_db - sqnr[op.name] \
+                if math.isfinite(err8[op.name].sqnr_db) and math.isfinite(sqnr[op.name]) else None
     base = s.evaluate(int8)
     result = Analysis(s.path, s.calibration, s.calibration_warning, s.evalset.count, s.evalset.source, s.metric,
-                      rows, base, single_float)
+                      rows, base, single_float, s.scheme)
     if single_float:
-        step = progress("single-layer float", len(rows) * s.evalset.count) if progress else None
+        step = progress("single-layer float" if s.scheme == "int8" else "single-layer int8 weights",
+                        len(rows) * s.evalset.count) if progress else None
+        candidates = s.keepable()
         for r in rows:
-            model = s.quantized([r["name"]])
-            r["keepable"] = r["name"] in float_op_names(model)
+            model = s.quantized([r["name"]]) if candidates is None or r["name"] in candidates else None
+            r["keepable"] = model is not None and r["name"] in s.kept(model)
             if not r["keepable"]:  # the quantizer ignores the request: same model, no gain
                 if step:
                     for _ in range(s.evalset.count):
@@ -292,6 +348,7 @@ class PartialResult:
     reached: bool
     analysis: Analysis
     session: Session
+    scheme: str = "int8"  # int8: kept_float ops in float32; int8x4: kept_float layers with int8 weights
 
     @property
     def metric_description(self) -> str:
@@ -299,7 +356,8 @@ class PartialResult:
         return METRICS[self.metric]
 
     def to_json(self) -> dict:
-        return {"kept_float": self.kept_float, "metric": self.metric, "metric_definition": METRICS[self.metric],
+        return {"scheme": self.scheme, "kept_float" if self.scheme == "int8" else "kept_int8_weights": self.kept_float,
+                "metric": self.metric, "metric_definition": METRICS[self.metric],
                 "max_drop": self.max_drop, "reached": self.reached,
                 "steps": [{k: finite_or_none(v) for k, v in r.items()} for r in self.steps]}
 
@@ -307,8 +365,9 @@ class PartialResult:
 def quantize_partial(model_path: str | Path, calib: str, *, keep_float: int | None = None,
                      max_drop: float | None = None, data: str | None = None, samples: int = 100,
                      random_range=(-1.0, 1.0), random_count: int = 100, per_channel: bool = True,
-                     calibration: str = "minmax", progress=None) -> PartialResult:
-    """int8 model with the most sensitive ops left in float32.
+                     calibration: str = "minmax", progress=None, scheme: str = "int8") -> PartialResult:
+    """int8 model with the most sensitive ops left in float32 (``scheme`` int8x4: int8x4 model with the most
+    sensitive conv / depthwise / dense layers given int8 weights; see the module doc).
 
     Exactly one of ``keep_float`` (that many ops, costliest first) and ``max_drop`` (a fraction: 0.01 is
     one percentage point of accuracy/agreement, or an output NSR of 1%; ops are tried in float32 one at a
@@ -325,7 +384,7 @@ def quantize_partial(model_path: str | Path, calib: str, *, keep_float: int | No
                          hint="give the allowed drop as a percentage, e.g. --max-drop 1%")
     s = open_session(model_path, calib, data=data, samples=samples, random_range=random_range,
                      random_count=random_count, per_channel=per_channel, calibration=calibration,
-                     progress=progress)
+                     progress=progress, scheme=scheme)
     an = analyze(model_path, calib, session=s, progress=progress)
     order = [r for r in an.ranking if r["keepable"]]
     rows = {r["name"]: r for r in an.layers}
@@ -348,7 +407,7 @@ def quantize_partial(model_path: str | Path, calib: str, *, keep_float: int | No
         if accept:
             kept, current = trial, ev
             ok = max_drop is None or ev["drop"] <= max_drop + 1e-12
-    return PartialResult(s.quantized(kept), kept, steps, s.metric, max_drop, ok, an, s)
+    return PartialResult(s.quantized(kept), kept, steps, s.metric, max_drop, ok, an, s, s.scheme)
 
 
 def _step_row(n: int, layer: dict | None, gain: float | None, ev: dict, model: bytes) -> dict:

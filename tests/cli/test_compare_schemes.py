@@ -160,6 +160,27 @@ def test_sub8_bit_candidates(tmp_path):
     assert rows["int8x4"].accuracy is not None and rows["int8x4"].model_bytes > 0
 
 
+def test_qat_int8x4_candidate(tmp_path):
+    """With --qat-data, qat-int8x4 is a row: 4-bit weights trained, then kept by quantize --scheme int8x4."""
+    from edgeq.flows import compare_schemes as cs
+    from edgeq.flows.quantize import quantize_model
+    from edgeq.frontend.tflite.reader import read_tflite
+
+    assert cs.candidate_names(qat=True)[-2:] == ["qat-int8", "qat-int8x4"]
+    z = np.load(DIGITS / "test.npz")
+    np.savez(tmp_path / "train.npz", x=z["x"][:64], y=z["y"][:64])
+    c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path / "out",
+                           qat_data=str(tmp_path / "train.npz"), qat_epochs=1, schemes=["qat-int8x4"])
+    (row,) = c.rows
+    assert row.scheme == "qat-int8x4" and row.reason is None, row
+    assert row.how.startswith("1 epoch(s) from ") and row.how.endswith(" ranges, then int8x4"), row.how
+    assert row.accuracy is not None
+    tflite = quantize_model(tmp_path / "out" / "qat_int8x4" / "digits_cnn_qat.keras", None, scheme="int8x4").tflite
+    assert row.model_bytes == len(tflite)  # the trained model, kept at 4 bits
+    g = read_tflite(tflite)
+    assert {g.tensor(op.inputs[1]).dtype for op in g.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED")} == {"int4"}
+
+
 def test_schemes_run_in_a_process_pool(tmp_path):
     """Two candidates in two spawned processes: rows come back in order, each with its own outcome (here
     schemes no converter knows, which fail before loading anything)."""
@@ -176,6 +197,7 @@ def test_schemes_run_in_a_process_pool(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--schemes", "int8"], "compare-schemes needs calibration data"),
     (["--calib", str(CALIB), "--schemes", "qat-int8"], "cannot compare qat-int8"),
+    (["--calib", str(CALIB), "--schemes", "qat-int8x4"], "qat-int8x4: needs --qat-data"),
     (["--calib", str(CALIB), "--board", "no-such-board"], "unknown board 'no-such-board'"),
 ])
 def test_user_errors(argv, message, capsys):
