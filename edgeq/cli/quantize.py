@@ -18,8 +18,8 @@ from edgeq.report.html import analysis_report, calibration_report
 from edgeq.report.json import document, write_json
 
 
-INT8X4_KEPT = ("int8x4: an op \"in float32\" above is a conv / depthwise / dense layer given its int8 weights back "
-               "(int8 activations throughout); the all-int8 model is the int8x4 model")
+INT8X4_KEPT = ("int8x4: a layer \"kept in int8 weights\" is a conv / depthwise / dense layer given its int8 "
+               "weights back (int8 activations throughout); the all-int8 model is the int8x4 model")
 
 
 def cmd_quantize(a) -> int:

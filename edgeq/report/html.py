@@ -34,7 +34,7 @@ from edgeq.files import write_atomic
 from edgeq.report.format import accuracy_line, fmt, pct, short_name
 from edgeq.report.plots import (DPI, buffer_name, plot_calibrations, plot_gain, plot_latency, plot_layer_sqnr,
                                 plot_memory_plan, plot_scheme_tradeoffs)
-from edgeq.report.tables import (COLUMNS, calibration_legend, ranking_rows, scheme_columns, scheme_legend,
+from edgeq.report.tables import (COLUMNS, calibration_legend, kept_as, ranking_rows, scheme_columns, scheme_legend,
                                  scheme_rows, step_rows, table_rows)
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
@@ -344,8 +344,8 @@ def analysis_report(a: Analysis, path: str | Path, partial: PartialResult | None
                caption="int8 output of each op (dequantized) vs the float model's tensor on the same inputs; "
                        "the worst three in red")
     if a.single_float:
-        r.add_plot("single-layer float sensitivity", plot_gain(layers),
-                   caption="output SQNR gain when only this op is kept in float32 (all others int8): "
+        r.add_plot("single-layer float sensitivity", plot_gain(layers, kept_as(a.scheme)),
+                   caption=f"output SQNR gain when only this op is kept in {kept_as(a.scheme)} (all others int8): "
                            "what quantizing the op costs at the output")
     cols, rows = ranking_rows(a)
     r.add_table("ranking, costliest first", cols, rows)

@@ -271,7 +271,7 @@ def plot_calibrations(rows: Sequence[dict], title: str | None = None) -> Figure:
     return fig
 
 
-def plot_gain(layers: list[dict]):
+def plot_gain(layers: list[dict], kept: str = "float32"):
     """Bars of the single-layer-float gain (dB) per op, in model order."""
     n = len(layers)
     fig = _figure(11, _rows_height(n))
@@ -283,7 +283,7 @@ def plot_gain(layers: list[dict]):
     ax.axvline(0, color="#333333", lw=0.8)
     ax.set_yticks(range(n), [f"#{x['op']} {short_name(x['name'], 30)} ({x['kind']})" for x in layers], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("output SQNR gain with only this op in float32 (dB); grey: the quantizer cannot keep it float")
+    ax.set_xlabel(f"output SQNR gain with only this op in {kept} (dB); grey: the quantizer cannot keep it so")
     ax.grid(axis="x", alpha=0.3)
     return fig
 

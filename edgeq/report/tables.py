@@ -40,8 +40,14 @@ def ranking_rows(a: Analysis, top: int | None = None) -> tuple[list[str], list[l
     return cols, rows
 
 
+def kept_as(scheme: str) -> str:
+    """What partial quantization and the single-layer sensitivity give a layer back: float32 (int8 models), int8
+    weights (int8x4 models, int8 activations throughout)."""
+    return "int8 weights" if scheme == "int8x4" else "float32"
+
+
 def step_rows(p: PartialResult) -> tuple[list[str], list[list]]:
-    cols = ["step", "op tried in float32", "kind", "gain dB", "output SQNR dB"]
+    cols = ["step", f"op tried in {kept_as(p.scheme)}", "kind", "gain dB", "output SQNR dB"]
     if p.metric == "accuracy":
         cols += ["accuracy", "drop"]
     elif p.metric == "agreement":

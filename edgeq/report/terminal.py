@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgeq.report.format import accuracy_line, kb, pct
-from edgeq.report.tables import (COLUMNS, calibration_legend, quality_line, ranking_rows, scheme_columns,
+from edgeq.report.tables import (COLUMNS, calibration_legend, kept_as, quality_line, ranking_rows, scheme_columns,
                                  scheme_details, scheme_legend, scheme_rows, step_rows, table_rows)
 
 if TYPE_CHECKING:  # types only: report renders results, it never runs a flow
@@ -285,7 +285,7 @@ def _add_column(t: Table, name: str, left: tuple[str, ...]) -> None:
     """Op kinds are never squeezed (a narrow terminal shortens tensor names instead)."""
     if name == "kind":
         t.add_column(name, justify="left", no_wrap=True, min_width=len("DEPTHWISE_CONV_2D"))
-    elif name in ("tensor", "op tried in float32"):
+    elif name == "tensor" or name.startswith("op tried in "):
         t.add_column(name, justify="left", overflow="ellipsis", no_wrap=True, max_width=40)
     else:
         t.add_column(name, justify="left" if name in left else "right")
@@ -305,7 +305,8 @@ def analysis_tables(a: Analysis, top: int = 12) -> None:
     console.print(f"all-int8 model: {quality_line(a.output, a.metric)}; data: {a.data}")
     console.print("SQNR/RMSE: the op's int8 output vs the float model's tensor (accumulated error); added dB: "
                   "SQNR lost at this op vs its worst input"
-                  + ("; gain: output SQNR with only this op in float32 minus the all-int8 model's" if a.single_float
+                  + (f"; gain: output SQNR with only this op in {kept_as(a.scheme)} minus the all-int8 model's"
+                     if a.single_float
                      else ""))
     if a.calibration_warning:
         err_console.print(f"[bold yellow]warning:[/] {a.calibration_warning}")
@@ -314,9 +315,9 @@ def analysis_tables(a: Analysis, top: int = 12) -> None:
 def partial_table(p: PartialResult) -> None:
     cols, rows = step_rows(p)
     budget = "" if p.max_drop is None else f", budget: drop <= {100 * p.max_drop:g}%"
-    t = Table(title=f"partial quantization: ops kept in float32, costliest first ({p.metric}{budget})")
+    t = Table(title=f"partial quantization: ops kept in {kept_as(p.scheme)}, costliest first ({p.metric}{budget})")
     for c in cols:
-        _add_column(t, c, left=("op tried in float32", "kind"))
+        _add_column(t, c, left=(f"op tried in {kept_as(p.scheme)}", "kind"))
     for row in rows:
         t.add_row(*[str(v) for v in row])
     console.print(t)
@@ -325,10 +326,10 @@ def partial_table(p: PartialResult) -> None:
         console.print(f"float model accuracy: {pct(p.analysis.output['float_accuracy'])} on {p.analysis.data}")
     if not p.reached:
         err_console.print(f"[bold yellow]warning:[/] the drop is still above {100 * p.max_drop:g}% after trying "
-                          f"every op that can be float32 ({len(p.kept_float)} kept: the best model found, written)")
+                          f"every op that can be {kept_as(p.scheme)} ({len(p.kept_float)} kept: the best model found, written)")
     else:
-        console.print("kept: an op tried in float32 stays float only if the drop falls (or, at an equal drop, the "
-                      "output SQNR rises)" if p.max_drop is not None else "")
+        console.print(f"kept: an op tried in {kept_as(p.scheme)} stays so only if the drop falls (or, at an equal "
+                      "drop, the output SQNR rises)" if p.max_drop is not None else "")
 
 
 def comparison_table(c: CalibrationComparison) -> None:
