@@ -326,7 +326,8 @@ def partial_table(p: PartialResult) -> None:
         console.print(f"float model accuracy: {pct(p.analysis.output['float_accuracy'])} on {p.analysis.data}")
     if not p.reached:
         err_console.print(f"[bold yellow]warning:[/] the drop is still above {100 * p.max_drop:g}% after trying "
-                          f"every op that can be {kept_as(p.scheme)} ({len(p.kept_float)} kept: the best model found, written)")
+                          f"every op that can be {kept_as(p.scheme)} ({len(p.kept_float)} kept: the best model found, "
+                          "written)")
     else:
         console.print(f"kept: an op tried in {kept_as(p.scheme)} stays so only if the drop falls (or, at an equal "
                       "drop, the output SQNR rises)" if p.max_drop is not None else "")
