@@ -99,20 +99,34 @@ def test_mlperf_on_m55(name, tmp_path):
 
 
 def test_mve_target_emits_what_the_mve_kernels_read():
-    """--cpu mve: CONV_2D and DEPTHWISE_CONV_2D read their int8 weights (conv_mve.h, depthwise_conv_mve.h): no
-    DSP packs; CONV_2D has an im2col window of K bytes."""
+    """--cpu mve: CONV_2D reads its filter reordered for edgeq_mve_dot4x2 (conv_mve.h: [group of 4 channels]
+    [block of 16][4][16], zero-padded) and one table of 16 words per group (acc_init, multipliers, left and right
+    shifts), no DSP pack, and a scratch of two windows; DEPTHWISE_CONV_2D reads its int8 weights
+    (depthwise_conv_mve.h), no DSP pack."""
     from edgeq.api import lower_tflite
 
     data = (MLPERF / "kws_dscnn_int8.tflite").read_bytes()
     dsp, mve = (lower_tflite(data, cpu=c) for c in ("dsp", "mve"))
     assert mve.meta["cpu"] == "mve"
-    convs = [op for op in mve.ops if op.kind == "CONV_2D"]
+    convs = [(op, next(o for o in dsp.ops if o.id == op.id)) for op in mve.ops if op.kind == "CONV_2D"]
     assert convs
-    for op in convs:
-        f = dict(op.lowered.fields)
-        assert op.lowered.kernel == "edgeq_conv_s8_im2col" and f["wq"] is None and f["weights"] is not None
-        k = f["weights"].values[0].size  # K = k_h * k_w * in_c: the im2col window of one pixel
-        assert op.lowered.scratch_bytes == 4 * f["k_pad"] >= k
+    for op, ref in convs:
+        f, fd = dict(op.lowered.fields), dict(ref.lowered.fields)
+        w = mve.tensor(op.inputs[1]).data
+        assert op.lowered.kernel == "edgeq_conv_s8_im2col" and f["wq"] is None
+        assert f["mult"] is None and f["shift"] is None and f["acc_init"] is None and f["bias"] is None
+        out_c = f["out_c"]
+        k = f["k_h"] * f["k_w"] * f["in_c"]
+        k16, c4 = -(-k // 16) * 16, -(-out_c // 4) * 4
+        assert f["k_pad"] * 2 == k16 and op.lowered.scratch_bytes == 2 * k16
+        wp = f["weights"].values.reshape(c4 // 4, k16 // 16, 4, 16).transpose(0, 2, 1, 3).reshape(c4, k16)
+        assert not wp[out_c:].any() and not wp[:, k:].any()
+        table = f["dsp_rq"].values.reshape(c4 // 4, 4, 4).transpose(1, 0, 2).reshape(4, c4)
+        shift = np.broadcast_to(fd["shift"].values, (out_c,))
+        assert (table[0, :out_c] == fd["acc_init"].values).all()
+        assert (table[1, :out_c] == np.broadcast_to(fd["mult"].values, (out_c,))).all()
+        assert (table[2, :out_c] == np.maximum(shift, 0)).all() and (table[3, :out_c] == np.minimum(shift, 0)).all()
+        assert (wp[:out_c, :k] == w.reshape(out_c, k)).all()
     dws = [op for op in mve.ops if op.kind == "DEPTHWISE_CONV_2D"]
     assert dws and len(dws) == len([op for op in dsp.ops if op.kind == "DEPTHWISE_CONV_2D"])
     for op in dws:
