@@ -28,34 +28,42 @@
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* All output channels of two pixels from their windows x[0..k16) and x[k16..2 k16), written to y0 and y1.
- * Out of line, so its registers (the dot loop's eight accumulators) are allocated apart from the pixel loop's. */
+/* Four channels of two pixels: requantized, clamped and stored (PRED: the first `left` lanes only). */
+EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int32x4_t oo, int32x4_t lo,
+                                int32x4_t hi, int8_t *y0, int8_t *y1, int PRED, int32_t left) {
+  const int32x4_t init = vld1q_s32(t), m = vld1q_s32(t + 4), l = vld1q_s32(t + 8), r = vld1q_s32(t + 12);
+  u = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(u, init), m, l, r), oo), lo), hi);
+  v = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(v, init), m, l, r), oo), lo), hi);
+  if (PRED) {
+    const mve_pred16_t pr = vctp32q((uint32_t)left);
+    vstrbq_p_s32(y0, u, pr);
+    vstrbq_p_s32(y1, v, pr);
+  } else {
+    vstrbq_s32(y0, u);
+    vstrbq_s32(y1, v);
+  }
+}
+
+/* All output channels of two pixels from their windows x[0..k16) and x[k16..2 k16), written to y0 and y1:
+ * the whole groups of four, then a partial one under a predicate. Out of line, so its registers (the dot
+ * loop's eight accumulators) are allocated apart from the pixel loop's. */
 static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const int8_t *x, int32_t k16, int8_t *y0,
                                          int8_t *y1) {
   const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
   const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
   const int8_t *w = p->weights;
   const int32_t *t = p->dsp_rq;
-  int32_t c = p->out_c; /* channels left */
-  do {
-    int32x4_t u, v;
-    mve_pred16_t pr;
+  const int32_t out_c = p->out_c;
+  int32_t c;
+  int32x4_t u, v;
+  for (c = 4; c <= out_c; c += 4, t += 16, y0 += 4, y1 += 4) {
     w = edgeq_mve_dot4x2(x, w, k16, &u, &v);
-    u = vaddq_s32(u, vld1q_s32(t));
-    v = vaddq_s32(v, vld1q_s32(t));
-    {
-      const int32x4_t m = vld1q_s32(t + 4), l = vld1q_s32(t + 8), r = vld1q_s32(t + 12);
-      u = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(u, m, l, r), oo), lo), hi);
-      v = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(v, m, l, r), oo), lo), hi);
-    }
-    pr = vctp32q((uint32_t)c);
-    vstrbq_p_s32(y0, u, pr);
-    vstrbq_p_s32(y1, v, pr);
-    y0 += 4;
-    y1 += 4;
-    t += 16;
-    c -= 4;
-  } while (c > 0);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 0, 0);
+  }
+  if (c - 4 < out_c) {
+    edgeq_mve_dot4x2(x, w, k16, &u, &v);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 1, out_c - (c - 4));
+  }
 }
 
 /* dst[0..n) = src[0..n) (16 bytes per step, then a predicated tail) */
@@ -72,7 +80,8 @@ EDGEQ_INLINE void conv_mve_fill(int8_t *dst, int8x16_t v, int32_t n) {
   for (; n > 0; n -= 16, dst += 16) vst1q_p_s8(dst, v, vctp8q((uint32_t)n));
 }
 
-/* The window of the output pixel whose top-left tap is (iy0, ix0) in image img, gathered into buf as K bytes. */
+/* The window of the output pixel whose top-left tap is (iy0, ix0) in image img, gathered into buf as K bytes
+ * (a clipped window: conv_mve copies the ones inside the input itself). */
 static void conv_mve_window(const edgeq_conv_s8_params *p, const int8_t *img, int32_t iy0, int32_t ix0,
                             int8_t *buf) {
   const int32_t in_c = p->in_c, k_h = p->k_h, k_w = p->k_w, w_row = k_w * in_c, x_row = p->in_w * in_c;
@@ -81,11 +90,6 @@ static void conv_mve_window(const edgeq_conv_s8_params *p, const int8_t *img, in
   int8_t *d = buf;
   edgeq_tap_range(iy0, 1, k_h, p->in_h, &ky0, &ky1);
   edgeq_tap_range(ix0, 1, k_w, p->in_w, &kx0, &kx1);
-  if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) { /* inside the input: k_h runs of w_row bytes */
-    const int8_t *x = img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c;
-    for (ky = 0; ky < k_h; ++ky, d += w_row, x += x_row) conv_mve_copy(d, x, w_row);
-    return;
-  }
   before = kx0 * in_c;
   run = (kx1 - kx0) * in_c;
   after = w_row - before - run;
@@ -100,7 +104,8 @@ static void conv_mve_window(const edgeq_conv_s8_params *p, const int8_t *img, in
 }
 
 static void conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int8_t *buf) {
-  const int32_t out_c = p->out_c, k16 = 2 * p->k_pad;
+  const int32_t out_c = p->out_c, k16 = 2 * p->k_pad, in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w, w_row = k_w * in_c, x_row = in_w * in_c;
   const size_t img_bytes = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
   int8_t *y0 = NULL, *y = out;
   int32_t b, oy, ox;
@@ -110,11 +115,17 @@ static void conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        int8_t *d = y0 == NULL ? buf : buf + k16;
+        if (iy0 >= 0 && iy0 + k_h <= in_h && ix0 >= 0 && ix0 + k_w <= in_w) { /* inside: k_h runs of w_row */
+          const int8_t *x = img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c;
+          int32_t ky;
+          for (ky = 0; ky < k_h; ++ky, d += w_row, x += x_row) conv_mve_copy(d, x, w_row);
+        } else {
+          conv_mve_window(p, img, iy0, ix0, d);
+        }
         if (y0 == NULL) {
-          conv_mve_window(p, img, iy0, ix0, buf);
           y0 = y;
         } else {
-          conv_mve_window(p, img, iy0, ix0, buf + k16);
           conv_mve_pair(p, buf, k16, y0, y);
           y0 = NULL;
         }
