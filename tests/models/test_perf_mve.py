@@ -127,11 +127,21 @@ def test_mve_target_emits_what_the_mve_kernels_read():
         assert (table[1, :out_c] == np.broadcast_to(fd["mult"].values, (out_c,))).all()
         assert (table[2, :out_c] == np.maximum(shift, 0)).all() and (table[3, :out_c] == np.minimum(shift, 0)).all()
         assert (wp[:out_c, :k] == w.reshape(out_c, k)).all()
-    dws = [op for op in mve.ops if op.kind == "DEPTHWISE_CONV_2D"]
-    assert dws and len(dws) == len([op for op in dsp.ops if op.kind == "DEPTHWISE_CONV_2D"])
-    for op in dws:
-        f = dict(op.lowered.fields)
-        assert f["dsp_pack"] is None and f["weights"] is not None
+    dws = [(op, next(o for o in dsp.ops if o.id == op.id)) for op in mve.ops if op.kind == "DEPTHWISE_CONV_2D"]
+    assert dws
+    for op, ref in dws:
+        f, fd = dict(op.lowered.fields), dict(ref.lowered.fields)
+        assert f["dsp_pack"] is None and f["weights"] is None and f["mult"] is None and f["acc_init"] is None
+        out_c, taps = f["out_c"], f["k_h"] * f["k_w"]
+        c16 = -(-out_c // 16) * 16
+        pack = f["mve_pack"].values.reshape(c16 // 16, taps * 4 + 64)
+        w = pack[:, :taps * 4].copy().view(np.int8).reshape(c16 // 16, taps, 16).transpose(1, 0, 2).reshape(taps, c16)
+        assert (w[:, :out_c] == mve.tensor(op.inputs[1]).data.reshape(taps, out_c)).all() and not w[:, out_c:].any()
+        q = pack[:, taps * 4:].reshape(c16 // 16, 4, 4, 4).transpose(2, 0, 3, 1).reshape(4, c16)  # [field][ch]
+        shift = np.broadcast_to(fd["shift"].values, (out_c,))
+        assert (q[0, :out_c] == fd["acc_init"].values).all()
+        assert (q[1, :out_c] == np.broadcast_to(fd["mult"].values, (out_c,))).all()
+        assert (q[2, :out_c] == np.maximum(shift, 0)).all() and (q[3, :out_c] == np.minimum(shift, 0)).all()
 
 
 def test_conv_on_m55(tmp_path):
