@@ -11,17 +11,15 @@
  *            multipliers, left shifts max(shift, 0) and right shifts min(shift, 0) (zero for padded channels).
  *
  * Output pixels are taken two at a time in raster order (across rows and batches; an odd last pixel is paired
- * with itself). The first pixel's window is gathered into scratch as K contiguous bytes (im2col, in the
- * weights' order; taps outside the input hold the input zero point, so that x + input_offset = 0 there; the
- * bytes up to k16 are left as they are: their weights are zero); the second pixel's too, unless its window is
- * already contiguous in the input with K a multiple of 16 (a 1x1 convolution, or one kernel row, fully
- * inside). Reading the second pixel in place keeps the raster overlap contract (geometry.raster_overlap_margin):
- * only the first pixel's output is written while the second's window is read, and it lies below every later
- * window. Then per group of four channels edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by
- * four weight vectors) gives both pixels' sums; acc = acc_init + sum x * w is the reference's
- * bias + sum (x + input_offset) * w (integer addition is associative), requantized four lanes at a time
- * (edgeq_mve_requant_lr, exact gemmlowp double rounding), clamped and stored as 4 bytes (a padded group under a
- * predicate). */
+ * with itself). Both windows are gathered into scratch, one after the other, as K contiguous bytes each (im2col,
+ * in the weights' order; taps outside the input hold the input zero point, so that x + input_offset = 0 there;
+ * the bytes up to k16 are left as they are: their weights are zero), a window inside the input as k_h
+ * tail-predicated runs. Both windows are read before either output pixel is written (the raster overlap
+ * contract of geometry.raster_overlap_margin, as the DSP path's pixel pairs). Then per group of four channels
+ * edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) gives both pixels'
+ * sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition is
+ * associative), requantized four lanes at a time (edgeq_mve_requant_lr, exact gemmlowp double rounding),
+ * clamped and stored as 4 bytes (a padded group under a predicate). */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
 #include "conv.h"
@@ -66,18 +64,39 @@ static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const in
   }
 }
 
-/* dst[0..n) = src[0..n) (16 bytes per step, then a predicated tail) */
-EDGEQ_INLINE void conv_mve_copy(int8_t *dst, const int8_t *src, int32_t n) {
-  for (; n >= 16; n -= 16, dst += 16, src += 16) vst1q_s8(dst, vld1q_s8(src));
-  if (n > 0) {
-    const mve_pred16_t pr = vctp8q((uint32_t)n);
-    vst1q_p_s8(dst, vld1q_z_s8(src, pr), pr);
-  }
+/* rows > 0 runs of n >= 0 bytes, x_row apart from x, to dst one after the other: per run a tail-predicated
+ * low-overhead loop (WLSTP.8 / LETP: the last step's inactive lanes neither load nor store) of 16 bytes per step,
+ * whose post-increments take both pointers to the next multiple of 16, set back by the difference. */
+EDGEQ_INLINE void conv_mve_copy_rows(int8_t *dst, const int8_t *x, int32_t rows, int32_t n, int32_t x_row) {
+  const int32_t over = ((n + 15) & ~15) - n, skip = x_row - n - over;
+  __asm__ volatile(
+      "1:\n\t"
+      "wlstp.8 lr, %[n], 3f\n"
+      "2:\n\t"
+      "vldrb.8 q0, [%[x]], #16\n\t"
+      "vstrb.8 q0, [%[d]], #16\n\t"
+      "letp lr, 2b\n"
+      "3:\n\t"
+      "add %[x], %[x], %[skip]\n\t"
+      "sub %[d], %[d], %[over]\n\t"
+      "subs %[rows], %[rows], #1\n\t"
+      "bne 1b\n"
+      : [d] "+r"(dst), [x] "+r"(x), [rows] "+r"(rows)
+      : [n] "r"(n), [skip] "r"(skip), [over] "r"(over)
+      : "q0", "lr", "cc", "memory");
 }
 
-/* dst[0..n) = v */
+/* dst[0..n) = v (n >= 0), as conv_mve_copy_rows */
 EDGEQ_INLINE void conv_mve_fill(int8_t *dst, int8x16_t v, int32_t n) {
-  for (; n > 0; n -= 16, dst += 16) vst1q_p_s8(dst, v, vctp8q((uint32_t)n));
+  __asm__ volatile(
+      "wlstp.8 lr, %[n], 3f\n"
+      "2:\n\t"
+      "vstrb.8 %q[v], [%[d]], #16\n\t"
+      "letp lr, 2b\n"
+      "3:\n"
+      : [d] "+r"(dst)
+      : [n] "r"(n), [v] "w"(v)
+      : "lr", "memory");
 }
 
 /* The window of the output pixel whose top-left tap is (iy0, ix0) in image img, gathered into buf as K bytes
@@ -97,7 +116,8 @@ static void conv_mve_window(const edgeq_conv_s8_params *p, const int8_t *img, in
   d += ky0 * w_row;
   for (ky = ky0; ky < ky1; ++ky, d += w_row) {
     conv_mve_fill(d, pad, before);
-    conv_mve_copy(d + before, img + (size_t)(iy0 + ky) * (size_t)x_row + (size_t)(ix0 + kx0) * (size_t)in_c, run);
+    conv_mve_copy_rows(d + before, img + (size_t)(iy0 + ky) * (size_t)x_row + (size_t)(ix0 + kx0) * (size_t)in_c, 1,
+                       run, 0);
     conv_mve_fill(d + before + run, pad, after);
   }
   conv_mve_fill(d, pad, (k_h - ky1) * w_row);
@@ -117,9 +137,7 @@ static void conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         int8_t *d = y0 == NULL ? buf : buf + k16;
         if (iy0 >= 0 && iy0 + k_h <= in_h && ix0 >= 0 && ix0 + k_w <= in_w) { /* inside: k_h runs of w_row */
-          const int8_t *x = img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c;
-          int32_t ky;
-          for (ky = 0; ky < k_h; ++ky, d += w_row, x += x_row) conv_mve_copy(d, x, w_row);
+          conv_mve_copy_rows(d, img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c, k_h, w_row, x_row);
         } else {
           conv_mve_window(p, img, iy0, ix0, d);
         }
@@ -133,7 +151,7 @@ static void conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
     }
   }
   if (y0 != NULL) { /* an odd last pixel: its window twice, both results stored to it */
-    conv_mve_copy(buf + k16, buf, k16);
+    conv_mve_copy_rows(buf + k16, buf, 1, k16, 0);
     conv_mve_pair(p, buf, k16, y0, y0);
   }
 }
