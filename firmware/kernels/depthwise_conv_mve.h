@@ -8,7 +8,8 @@
  *
  * Sixteen channels per step, in the int8 lanes of one vector: per tap VMULLB.S8 / VMULLT.S8 give the products
  * of the even and the odd channels as int16 lanes, widened (VMOVLB / VMOVLT.S16) into four int32
- * accumulators a_0..a_3 holding channels {0,4,8,12}, {1,5,9,13}, {2,6,10,14}, {3,7,11,15} of the step. Every
+ * accumulators a_0..a_3 holding channels {0,4,8,12}, {1,5,9,13}, {2,6,10,14}, {3,7,11,15} of the step (a 3x3
+ * window's sixteen full lanes in assembly, dw_mve_taps33; other windows through intrinsics). Every
  * window is computed as a full one: acc = acc_init + sum over all taps of x * w, where a tap outside the input
  * takes the input zero point for x (x + input_offset = 0 there, so the sum is the reference's
  * bias + sum over the valid taps of (x + input_offset) * w). Each accumulator is requantized with its lanes'
@@ -130,6 +131,41 @@ EDGEQ_INLINE dw_mve_acc dw_mve_taps_clipped(const edgeq_depthwise_conv_s8_params
   return s;
 }
 
+/* dw_mve_taps for a 3x3 window, all sixteen lanes, in assembly (the intrinsics' loops cost a third more). */
+#define DW_MVE_TAP(xaddr)                        \
+  "vldrb.8 q4, [" xaddr "]\n\t"                  \
+  "vldrb.8 q5, [%[w]], #16\n\t"                  \
+  "vmullb.s8 q6, q4, q5\n\t"                     \
+  "vmullt.s8 q7, q4, q5\n\t"                     \
+  "vmovlb.s16 q4, q6\n\t"                        \
+  "vadd.i32 %q[a0], %q[a0], q4\n\t"              \
+  "vmovlt.s16 q4, q6\n\t"                        \
+  "vadd.i32 %q[a2], %q[a2], q4\n\t"              \
+  "vmovlb.s16 q4, q7\n\t"                        \
+  "vadd.i32 %q[a1], %q[a1], q4\n\t"              \
+  "vmovlt.s16 q4, q7\n\t"                        \
+  "vadd.i32 %q[a3], %q[a3], q4\n\t"
+#define DW_MVE_ROW                               \
+  DW_MVE_TAP("%[x]")                             \
+  "add %[t], %[x], %[c]\n\t"                     \
+  DW_MVE_TAP("%[t]")                             \
+  "add %[t], %[t], %[c]\n\t"                     \
+  DW_MVE_TAP("%[t]")                             \
+  "add %[x], %[x], %[r]\n\t"
+EDGEQ_INLINE dw_mve_acc dw_mve_taps33(dw_mve_acc s, const int8_t *x, const int8_t **wp, int32_t xs_row,
+                                      int32_t xs_col) {
+  const int8_t *w = *wp, *t;
+  __asm__ volatile(DW_MVE_ROW DW_MVE_ROW DW_MVE_ROW
+                   : [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t), [a0] "+w"(s.a0), [a1] "+w"(s.a1), [a2] "+w"(s.a2),
+                     [a3] "+w"(s.a3)
+                   : [r] "r"(xs_row), [c] "r"(xs_col)
+                   : "q4", "q5", "q6", "q7", "memory");
+  *wp = w;
+  return s;
+}
+#undef DW_MVE_ROW
+#undef DW_MVE_TAP
+
 /* Sixteen channels c..c+15 of one output pixel (PRED: the first n under predicate pr) from a full window at x,
  * their part of the pack at *wp (left at the next group's). */
 EDGEQ_INLINE void dw_mve_step(const edgeq_depthwise_conv_s8_params *p, const int8_t *x, const int8_t **wp,
@@ -137,8 +173,8 @@ EDGEQ_INLINE void dw_mve_step(const edgeq_depthwise_conv_s8_params *p, const int
   const int32_t k_h = p->k_h, k_w = p->k_w;
   dw_mve_acc s;
   s.a0 = s.a1 = s.a2 = s.a3 = vdupq_n_s32(0);
-  if (k_h == 3 && k_w == 3)
-    s = dw_mve_taps(s, x, wp, 3, 3, xs_row, xs_col, PRED, pr);
+  if (k_h == 3 && k_w == 3 && !PRED)
+    s = dw_mve_taps33(s, x, wp, xs_row, xs_col);
   else
     s = dw_mve_taps(s, x, wp, k_h, k_w, xs_row, xs_col, PRED, pr);
   *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
