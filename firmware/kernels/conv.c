@@ -434,7 +434,7 @@ static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t 
 void(edgeq_conv_s8_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
 #if EDGEQ_MVE
   if (p->wq == NULL) { /* --cpu mve: the Helium body (conv_mve.h) */
-    if (!conv_mve(p, in, out, (int8_t *)scratch)) edgeq_conv_s8(p, in, out);
+    conv_mve(p, in, out, (int8_t *)scratch);
     return;
   }
 #endif

@@ -1,100 +1,159 @@
 /* edgeq: CONV_2D's Helium body, included by conv.c: edgeq_conv_s8_im2col takes it on cores with MVE
- * (EDGEQ_MVE), where the lowering (--cpu mve) gives it the plain int8 weights [out_c][k_h][k_w][in_c], acc_init
- * and a scratch of 4 * k_pad >= K = k_h * k_w * in_c bytes, and no DSP pack (wq = NULL).
+ * (EDGEQ_MVE), where the lowering (--cpu mve, groups 1, no dilation, double rounding) gives it, instead of the
+ * plain filter, the layout below, a scratch of 2 * k16 = 4 * k_pad bytes and no DSP pack (wq = NULL). Only the
+ * lowering's configurations reach it: it has no fallback (`weights` is not in the portable kernel's order).
  *
- * Per output pixel the window is gathered into scratch as K contiguous bytes (im2col, in the weights' order;
- * taps outside the input hold the input zero point, so that x + input_offset = 0 there) unless it is already
- * contiguous in the input (one kernel row, no padding: 1x1 convolutions). Then, four output channels per
- * pass, acc = acc_init[oc] + sum x * w over the K bytes with VMLADAVA.S8 (16 int8 lanes, one input vector
- * shared by the four weight rows, a tail-predicated loop), which is the reference's
- * bias + sum (x + input_offset) * w (integer addition is associative). Each group's four accumulators are
- * requantized together (edgeq_mve_requant_double, exact gemmlowp double rounding) and stored as 4 bytes; a
- * partial group of four is the group ending at out_c (its first channels are computed and stored twice,
- * with the same values). Other configurations (groups, dilation, single rounding, no acc_init, fewer than 4 output
- * channels) return 0 and the caller takes the portable loop. */
+ *   weights: per group of four output channels (out_c rounded up to a multiple of 4 with zero channels) and
+ *            per block of 16 of the K = k_h * k_w * in_c window bytes (zero-padded to k16 = 2 * k_pad, a
+ *            multiple of 16), the block of each of the four channels: [group][K block][4][16] (the layout
+ *            edgeq_mve_dot4x2 walks with one pointer);
+ *   dsp_rq:  per group, 16 words: acc_init (bias + input_offset * sum w) of the four channels, their
+ *            multipliers, left shifts max(shift, 0) and right shifts min(shift, 0) (zero for padded channels).
+ *
+ * Output pixels are taken two at a time in raster order (across rows and batches; an odd last pixel is paired
+ * with itself). Both windows are gathered into scratch, one after the other, as K contiguous bytes each (im2col,
+ * in the weights' order; taps outside the input hold the input zero point, so that x + input_offset = 0 there;
+ * the bytes up to k16 are left as they are: their weights are zero), a window inside the input as k_h
+ * tail-predicated runs. Both windows are read before either output pixel is written (the raster overlap
+ * contract of geometry.raster_overlap_margin, as the DSP path's pixel pairs). Then per group of four channels
+ * edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) gives both pixels'
+ * sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition is
+ * associative), requantized four lanes at a time (edgeq_mve_requant_lr, exact gemmlowp double rounding),
+ * clamped and stored as 4 bytes (a padded group under a predicate). */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
 #include "conv.h"
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* All out_c >= 4 channels of one output pixel from its window x (K bytes): per group of four (a partial
- * group: the four ending at out_c) acc = acc_init + edgeq_mve_dot4, then requantized, clamped and stored as 4
- * bytes. Out of line, so its registers (the dot loop's, the vector constants') are allocated apart from the
- * pixel loop's. */
-static EDGEQ_NOINLINE void conv_mve_pixel(const edgeq_conv_s8_params *p, const int8_t *x, int8_t *y) {
-  const int32_t out_c = p->out_c, K = p->k_h * p->k_w * p->in_c, pc = p->per_channel;
-  const int32x4_t out_off = vdupq_n_s32(p->rq.output_offset);
+/* Four channels of two pixels: requantized, clamped and stored (PRED: the first `left` lanes only). */
+EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int32x4_t oo, int32x4_t lo,
+                                int32x4_t hi, int8_t *y0, int8_t *y1, int PRED, int32_t left) {
+  const int32x4_t init = vld1q_s32(t), m = vld1q_s32(t + 4), l = vld1q_s32(t + 8), r = vld1q_s32(t + 12);
+  u = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(u, init), m, l, r), oo), lo), hi);
+  v = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(v, init), m, l, r), oo), lo), hi);
+  if (PRED) {
+    const mve_pred16_t pr = vctp32q((uint32_t)left);
+    vstrbq_p_s32(y0, u, pr);
+    vstrbq_p_s32(y1, v, pr);
+  } else {
+    vstrbq_s32(y0, u);
+    vstrbq_s32(y1, v);
+  }
+}
+
+/* All output channels of two pixels from their windows x[0..k16) and x[k16..2 k16), written to y0 and y1:
+ * the whole groups of four, then a partial one under a predicate. Out of line, so its registers (the dot
+ * loop's eight accumulators) are allocated apart from the pixel loop's. */
+static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const int8_t *x, int32_t k16, int8_t *y0,
+                                         int8_t *y1) {
+  const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
   const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
-  const int32x4_t m_all = vdupq_n_s32(p->mult[0]), sh_all = vdupq_n_s32(p->shift[0]);
-  int32_t j;
-  for (j = 0; j < out_c; j += 4) {
-    const int32_t g = edgeq_min_i32(j, out_c - 4);
-    int32_t acc[4];
-    int32x4_t v;
-    edgeq_mve_dot4(x, p->weights + (size_t)g * (size_t)K, K, K, p->acc_init + g, acc);
-    v = edgeq_mve_requant_double(vld1q_s32(acc), pc ? vld1q_s32(p->mult + g) : m_all,
-                                 pc ? vld1q_s32(p->shift + g) : sh_all);
-    vstrbq_s32(y + g, vminq_s32(vmaxq_s32(vaddq_s32(v, out_off), lo), hi));
+  const int8_t *w = p->weights;
+  const int32_t *t = p->dsp_rq;
+  const int32_t out_c = p->out_c;
+  int32_t c;
+  int32x4_t u, v;
+  for (c = 4; c <= out_c; c += 4, t += 16, y0 += 4, y1 += 4) {
+    w = edgeq_mve_dot4x2(x, w, k16, &u, &v);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 0, 0);
+  }
+  if (c - 4 < out_c) {
+    edgeq_mve_dot4x2(x, w, k16, &u, &v);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 1, out_c - (c - 4));
   }
 }
 
-/* dst[0..n) = src[0..n) (16 bytes per step, a predicated tail) */
-EDGEQ_INLINE void conv_mve_copy(int8_t *dst, const int8_t *src, int32_t n) {
-  for (; n > 0; n -= 16, dst += 16, src += 16) {
-    const mve_pred16_t pr = vctp8q((uint32_t)n);
-    vst1q_p_s8(dst, vld1q_z_s8(src, pr), pr);
-  }
+/* rows > 0 runs of n >= 0 bytes, x_row apart from x, to dst one after the other: per run a tail-predicated
+ * low-overhead loop (WLSTP.8 / LETP: the last step's inactive lanes neither load nor store) of 16 bytes per step,
+ * whose post-increments take both pointers to the next multiple of 16, set back by the difference. */
+EDGEQ_INLINE void conv_mve_copy_rows(int8_t *dst, const int8_t *x, int32_t rows, int32_t n, int32_t x_row) {
+  const int32_t over = ((n + 15) & ~15) - n, skip = x_row - n - over;
+  __asm__ volatile(
+      "1:\n\t"
+      "wlstp.8 lr, %[n], 3f\n"
+      "2:\n\t"
+      "vldrb.8 q0, [%[x]], #16\n\t"
+      "vstrb.8 q0, [%[d]], #16\n\t"
+      "letp lr, 2b\n"
+      "3:\n\t"
+      "add %[x], %[x], %[skip]\n\t"
+      "sub %[d], %[d], %[over]\n\t"
+      "subs %[rows], %[rows], #1\n\t"
+      "bne 1b\n"
+      : [d] "+r"(dst), [x] "+r"(x), [rows] "+r"(rows)
+      : [n] "r"(n), [skip] "r"(skip), [over] "r"(over)
+      : "q0", "lr", "cc", "memory");
 }
 
-/* dst[0..n) = v */
+/* dst[0..n) = v (n >= 0), as conv_mve_copy_rows */
 EDGEQ_INLINE void conv_mve_fill(int8_t *dst, int8x16_t v, int32_t n) {
-  for (; n > 0; n -= 16, dst += 16) vst1q_p_s8(dst, v, vctp8q((uint32_t)n));
+  __asm__ volatile(
+      "wlstp.8 lr, %[n], 3f\n"
+      "2:\n\t"
+      "vstrb.8 %q[v], [%[d]], #16\n\t"
+      "letp lr, 2b\n"
+      "3:\n"
+      : [d] "+r"(dst)
+      : [n] "r"(n), [v] "w"(v)
+      : "lr", "memory");
 }
 
-static int conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int8_t *buf) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-  const int32_t k_h = p->k_h, k_w = p->k_w;
-  const int32_t w_row = k_w * in_c, x_row = in_w * in_c;
+/* The window of the output pixel whose top-left tap is (iy0, ix0) in image img, gathered into buf as K bytes
+ * (a clipped window: conv_mve copies the ones inside the input itself). */
+static void conv_mve_window(const edgeq_conv_s8_params *p, const int8_t *img, int32_t iy0, int32_t ix0,
+                            int8_t *buf) {
+  const int32_t in_c = p->in_c, k_h = p->k_h, k_w = p->k_w, w_row = k_w * in_c, x_row = p->in_w * in_c;
   const int8x16_t pad = vdupq_n_s8((int8_t)-p->input_offset);
-  int32_t b, oy, ox, ky;
-  if (p->filter_in_c != in_c || p->dilation_h != 1 || p->dilation_w != 1 || p->acc_init == NULL ||
-      p->rq.rounding != EDGEQ_ROUND_DOUBLE || out_c < 4)
-    return 0;
+  int32_t ky0, ky1, kx0, kx1, ky, before, run, after;
+  int8_t *d = buf;
+  edgeq_tap_range(iy0, 1, k_h, p->in_h, &ky0, &ky1);
+  edgeq_tap_range(ix0, 1, k_w, p->in_w, &kx0, &kx1);
+  before = kx0 * in_c;
+  run = (kx1 - kx0) * in_c;
+  after = w_row - before - run;
+  conv_mve_fill(d, pad, ky0 * w_row);
+  d += ky0 * w_row;
+  for (ky = ky0; ky < ky1; ++ky, d += w_row) {
+    conv_mve_fill(d, pad, before);
+    conv_mve_copy_rows(d + before, img + (size_t)(iy0 + ky) * (size_t)x_row + (size_t)(ix0 + kx0) * (size_t)in_c, 1,
+                       run, 0);
+    conv_mve_fill(d + before + run, pad, after);
+  }
+  conv_mve_fill(d, pad, (k_h - ky1) * w_row);
+}
+
+static void conv_mve(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int8_t *buf) {
+  const int32_t out_c = p->out_c, k16 = 2 * p->k_pad, in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+  const int32_t k_h = p->k_h, k_w = p->k_w, w_row = k_w * in_c, x_row = in_w * in_c;
+  const size_t img_bytes = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+  int8_t *y0 = NULL, *y = out;
+  int32_t b, oy, ox;
   for (b = 0; b < p->batches; ++b) {
-    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)x_row;
+    const int8_t *img = in + (size_t)b * img_bytes;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
-      int32_t ky0, ky1;
-      edgeq_tap_range(iy0, 1, k_h, in_h, &ky0, &ky1);
-      for (ox = 0; ox < p->out_w; ++ox) {
+      for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        int32_t kx0, kx1;
-        const int8_t *x;
-        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
-                              (size_t)out_c;
-        edgeq_tap_range(ix0, 1, k_w, in_w, &kx0, &kx1);
-        if (k_h == 1 && ky0 == 0 && ky1 == 1 && kx0 == 0 && kx1 == k_w) {
-          x = img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c; /* already contiguous */
+        int8_t *d = y0 == NULL ? buf : buf + k16;
+        if (iy0 >= 0 && iy0 + k_h <= in_h && ix0 >= 0 && ix0 + k_w <= in_w) { /* inside: k_h runs of w_row */
+          conv_mve_copy_rows(d, img + (size_t)iy0 * (size_t)x_row + (size_t)ix0 * (size_t)in_c, k_h, w_row, x_row);
         } else {
-          int8_t *d = buf;
-          const int32_t before = kx0 * in_c, run = (kx1 - kx0) * in_c, after = w_row - before - run;
-          conv_mve_fill(d, pad, ky0 * w_row);
-          d += ky0 * w_row;
-          for (ky = ky0; ky < ky1; ++ky, d += w_row) {
-            conv_mve_fill(d, pad, before);
-            conv_mve_copy(d + before, img + (size_t)(iy0 + ky) * (size_t)x_row + (size_t)(ix0 + kx0) * (size_t)in_c,
-                          run);
-            conv_mve_fill(d + before + run, pad, after);
-          }
-          conv_mve_fill(d, pad, (k_h - ky1) * w_row);
-          x = buf;
+          conv_mve_window(p, img, iy0, ix0, d);
         }
-        conv_mve_pixel(p, x, y);
+        if (y0 == NULL) {
+          y0 = y;
+        } else {
+          conv_mve_pair(p, buf, k16, y0, y);
+          y0 = NULL;
+        }
       }
     }
   }
-  return 1;
+  if (y0 != NULL) { /* an odd last pixel: its window twice, both results stored to it */
+    conv_mve_copy_rows(buf + k16, buf, 1, k16, 0);
+    conv_mve_pair(p, buf, k16, y0, y0);
+  }
 }
 #endif
 

@@ -47,6 +47,9 @@ typedef struct {
    * from weights_s4 shifted by s_c, and runs the DSP loop on it. */
   const int32_t *dsp_pack_s4;
   int32_t dsp_pack_words;
+  /* Helium path (EDGEQ_MVE builds), or NULL: weights and constants per group of 16 channels, see
+   * depthwise_conv_mve.h. */
+  const int32_t *mve_pack;
 } edgeq_depthwise_conv_s8_params;
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);

@@ -1,144 +1,233 @@
 /* edgeq: DEPTHWISE_CONV_2D's Helium body, included by depthwise_conv.c: edgeq_depthwise_conv_s8 takes it on
- * cores with MVE (EDGEQ_MVE) when there is no DSP pack (the lowering emits none for --cpu mve), reading the
- * plain int8 weights [k_h][k_w][out_c].
+ * cores with MVE (EDGEQ_MVE) when the lowering (--cpu mve) gives it mve_pack (depth multiplier 1, acc_init;
+ * edgeq/passes/lower/int8/depthwise_conv.py _dw_mve_pack), per group of 16 channels (the last one padded with
+ * zero channels), int32 words:
+ *   the group's 16 weight bytes of every tap (ky, kx), in raster order;
+ *   for each j < 4, of the group's channels j, j + 4, j + 8, j + 12 (the lanes of accumulator a_j below):
+ *   acc_init (bias + input_offset * sum w), multipliers, left shifts max(shift, 0), right shifts min(shift, 0).
  *
- * Per output pixel, eight channels per step (dw_mve_group8, int16 lanes widened into two int32 accumulators),
- * then four (dw_mve_group, int32 lanes): acc starts from acc_init (window inside the input) or bias (clipped
- * window), then per valid tap acc += x * w, with x + input_offset on clipped windows (the reference's bias + sum (x + input_offset) * w over the
- * valid taps; acc_init = bias + input_offset * sum w folds the offset for whole windows). The accumulators are
- * requantized with edgeq_mve_requant_double (exact gemmlowp double rounding), clamped and stored as 4 bytes;
- * the last out_c % 4 channels under a predicate (inactive lanes neither load nor store). Depth multipliers
- * other than 1 and single rounding return 0 and take the portable loop. */
+ * Sixteen channels per step, in the int8 lanes of one vector: per tap VMULLB.S8 / VMULLT.S8 give the products
+ * of the even and the odd channels as int16 lanes, widened (VMOVLB / VMOVLT.S16) into four int32
+ * accumulators a_0..a_3 holding channels {0,4,8,12}, {1,5,9,13}, {2,6,10,14}, {3,7,11,15} of the step (a 3x3
+ * window's sixteen full lanes in assembly, dw_mve_taps33; other windows through intrinsics). Every
+ * window is computed as a full one: acc = acc_init + sum over all taps of x * w, where a tap outside the input
+ * takes the input zero point for x (x + input_offset = 0 there, so the sum is the reference's
+ * bias + sum over the valid taps of (x + input_offset) * w). Each accumulator is requantized with its lanes'
+ * constants (edgeq_mve_requant_lr's sequence: exact gemmlowp double rounding) plus the output offset; two
+ * rounds of saturating VQMOVNB / VQMOVNT narrow them back to 16 bytes in channel order (a_0, a_2 into the
+ * even channels' int16 lanes, a_1, a_3 the odd ones'; saturating to int8 then clamping to the activation
+ * range, which lies within int8, is the reference's clamp), stored; the last out_c % 16 channels under a
+ * predicate (inactive lanes neither load nor store). Pixels go in raster order, each one's window read group
+ * by group before that group is written (the raster overlap contract of geometry.raster_overlap_margin). */
 #ifndef EDGEQ_DEPTHWISE_CONV_MVE_H
 #define EDGEQ_DEPTHWISE_CONV_MVE_H
 #include "depthwise_conv.h"
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* Four channels c..c+3 of one output pixel (PRED: under predicate pr, for the last out_c % 4 channels). */
-EDGEQ_INLINE void dw_mve_group(const edgeq_depthwise_conv_s8_params *p, const int8_t *x0, const int8_t *w0,
-                               int32_t ny, int32_t nx, int32_t xs_row, int32_t xs_col, int32_t full,
-                               int32_t c, int8_t *y, int PRED, mve_pred16_t pr) {
-  const int32_t out_c = p->out_c, off = p->input_offset;
-  const int32_t *init = full ? p->acc_init : p->bias;
-  int32x4_t acc = init == NULL ? vdupq_n_s32(0) : PRED ? vldrwq_z_s32(init + c, pr) : vld1q_s32(init + c);
-  int32x4_t m, sh;
-  int32_t ky, kx;
-  for (ky = 0; ky < ny; ++ky, x0 += xs_row, w0 += p->k_w * out_c) {
-    const int8_t *x = x0 + c, *w = w0 + c;
-    for (kx = 0; kx < nx; ++kx, x += xs_col, w += out_c) {
-      int32x4_t xv = PRED ? vldrbq_z_s32(x, pr) : vldrbq_s32(x);
-      const int32x4_t wv = PRED ? vldrbq_z_s32(w, pr) : vldrbq_s32(w);
-      if (!full) xv = vaddq_n_s32(xv, off);
-      acc = vaddq_s32(acc, vmulq_s32(xv, wv));
-    }
-  }
-  if (p->per_channel) {
-    m = PRED ? vldrwq_z_s32(p->mult + c, pr) : vld1q_s32(p->mult + c);
-    sh = PRED ? vldrwq_z_s32(p->shift + c, pr) : vld1q_s32(p->shift + c);
-  } else {
-    m = vdupq_n_s32(p->mult[0]);
-    sh = vdupq_n_s32(p->shift[0]);
-  }
-  acc = vaddq_s32(edgeq_mve_requant_double(acc, m, sh), vdupq_n_s32(p->rq.output_offset));
-  acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(p->rq.act_min)), vdupq_n_s32(p->rq.act_max));
+/* The four accumulators of one step of sixteen channels (lanes: channels j, j + 4, j + 8, j + 12 in a_j). */
+typedef struct {
+  int32x4_t a0, a1, a2, a3;
+} dw_mve_acc;
+
+/* s += the int16 products pe (even channels) and po (odd channels), widened */
+EDGEQ_INLINE dw_mve_acc dw_mve_add(dw_mve_acc s, int16x8_t pe, int16x8_t po) {
+  s.a0 = vaddq_s32(s.a0, vmovlbq_s16(pe));
+  s.a2 = vaddq_s32(s.a2, vmovltq_s16(pe));
+  s.a1 = vaddq_s32(s.a1, vmovlbq_s16(po));
+  s.a3 = vaddq_s32(s.a3, vmovltq_s16(po));
+  return s;
+}
+
+/* s += x * w (one tap: the int8 products as int16 lanes, widened) */
+EDGEQ_INLINE dw_mve_acc dw_mve_one(dw_mve_acc s, int8x16_t x, int8x16_t w) {
+  return dw_mve_add(s, vmullbq_int_s8(x, w), vmulltq_int_s8(x, w));
+}
+
+/* The output stage of one step (the constants at t, in the pack's order; returns t past them): per a_j,
+ * acc_init added, edgeq_mve_requant_lr's sequence with its lanes' multipliers and shifts, the output offset;
+ * VQMOVNB / VQMOVNT narrow a_0, a_2 into the even channels' int16 lanes and a_1, a_3 into the odd ones', then
+ * both into the 16 bytes in channel order (saturating to int8, then clamping to the activation range, which
+ * lies within int8: the reference's clamp); stored at y (PRED: the lanes of pr only). In assembly: GCC spills
+ * the accumulators of the intrinsics version. */
+#define DW_MVE_RQ(a)                    \
+  "vldrw.32 q4, [%[t]], #16\n\t"        \
+  "vadd.i32 " a ", " a ", q4\n\t"      \
+  "vldrw.32 q4, [%[t]], #16\n\t"        \
+  "vldrw.32 q5, [%[t]], #16\n\t"        \
+  "vldrw.32 q6, [%[t]], #16\n\t"        \
+  "vshl.s32 " a ", " a ", q5\n\t"      \
+  "vqrdmulh.s32 " a ", " a ", q4\n\t"  \
+  "vand q7, " a ", q6\n\t"             \
+  "vshr.s32 q7, q7, #31\n\t"           \
+  "vqadd.s32 " a ", " a ", q7\n\t"     \
+  "vrshl.s32 " a ", " a ", q6\n\t"     \
+  "vadd.i32 " a ", " a ", %[oo]\n\t"
+#define DW_MVE_OUT_ASM(store)                                                                            \
+  __asm__ volatile(DW_MVE_RQ("%q[a0]") DW_MVE_RQ("%q[a1]") DW_MVE_RQ("%q[a2]") DW_MVE_RQ("%q[a3]")        \
+                   "vqmovnb.s32 q4, %q[a0]\n\t"                                                          \
+                   "vqmovnt.s32 q4, %q[a2]\n\t"                                                          \
+                   "vqmovnb.s32 q5, %q[a1]\n\t"                                                          \
+                   "vqmovnt.s32 q5, %q[a3]\n\t"                                                          \
+                   "vqmovnb.s16 q6, q4\n\t"                                                              \
+                   "vqmovnt.s16 q6, q5\n\t"                                                              \
+                   "vdup.8 q7, %[lo]\n\t"                                                                \
+                   "vmax.s8 q6, q6, q7\n\t"                                                              \
+                   "vdup.8 q7, %[hi]\n\t"                                                                \
+                   "vmin.s8 q6, q6, q7\n\t" store                                                        \
+                   : [t] "+r"(t), [a0] "+w"(s.a0), [a1] "+w"(s.a1), [a2] "+w"(s.a2), [a3] "+w"(s.a3)     \
+                   : [oo] "r"(oo), [lo] "r"(lo), [hi] "r"(hi), [y] "r"(y), [pr] "r"((uint32_t)pr)          \
+                   : "q4", "q5", "q6", "q7", "memory")
+EDGEQ_INLINE const int8_t *dw_mve_out(dw_mve_acc s, const int8_t *w, int32_t oo, int32_t lo, int32_t hi, int8_t *y,
+                                      int PRED, mve_pred16_t pr) {
+  const int32_t *t = (const int32_t *)(const void *)w;
   if (PRED)
-    vstrbq_p_s32(y + c, acc, pr);
+    DW_MVE_OUT_ASM("vmsr p0, %[pr]\n\tvpst\n\tvstrbt.8 q6, [%[y]]\n");
   else
-    vstrbq_s32(y + c, acc);
+    DW_MVE_OUT_ASM("vstrb.8 q6, [%[y]]\n");
+  return (const int8_t *)(const void *)t;
+}
+#undef DW_MVE_OUT_ASM
+#undef DW_MVE_RQ
+
+#define DW_MVE_LD(ptr) (PRED ? vldrbq_z_s8((ptr), pr) : vld1q_s8(ptr))
+
+/* s += the window's taps (tap (ky, kx) at x + ky * xs_row + kx * xs_col) times their weights, read from *wp in
+ * raster order (*wp is left past them). Called with constant k_h, k_w where it matters (unrolled). */
+EDGEQ_INLINE dw_mve_acc dw_mve_taps(dw_mve_acc s, const int8_t *x, const int8_t **wp, int32_t k_h, int32_t k_w,
+                                    int32_t xs_row, int32_t xs_col, int PRED, mve_pred16_t pr) {
+  const int8_t *w = *wp;
+  int32_t ky, kx;
+  for (ky = 0; ky < k_h; ++ky, x += xs_row) {
+    const int8_t *xr = x;
+    for (kx = 0; kx < k_w; ++kx, xr += xs_col, w += 16) s = dw_mve_one(s, DW_MVE_LD(xr), vld1q_s8(w));
+  }
+  *wp = w;
+  return s;
 }
 
-/* Eight channels c..c+7 of one output pixel in int16 lanes: per tap x and w as 8 int16 lanes (x + input_offset
- * on clipped windows: |x + input_offset| <= 255), their products widened into the even-lane (VMULLB) and
- * odd-lane (VMULLT) int32 accumulators; init, multipliers and shifts loaded de-interleaved (VLD2), the
- * results narrowed back into 8 int16 lanes (VMOVNB / VMOVNT) and stored as 8 bytes. */
-EDGEQ_INLINE void dw_mve_group8(const edgeq_depthwise_conv_s8_params *p, const int8_t *x0, const int8_t *w0,
-                                int32_t ny, int32_t nx, int32_t xs_row, int32_t xs_col, int32_t full, int32_t c,
-                                int8_t *y, int32x4_t oo, int32x4_t lo, int32x4_t hi) {
-  const int32_t out_c = p->out_c, off = p->input_offset, w_row = p->k_w * out_c;
-  const int32_t *init = full ? p->acc_init : p->bias;
-  int32x4_t ae, ao, me, mo, se, so;
-  int16x8_t r = vdupq_n_s16(0);
+/* dw_mve_taps for a clipped window: the taps outside the input (rows outside [ky0, ky1), columns outside
+ * [kx0, kx1)) take the input zero point zp for x; row ky of the input starts at img_c + (iy0 + ky * dh) * x_row,
+ * tap kx of it (ix0 + kx * dw) * in_c further (img_c: the image at the step's first channel). */
+EDGEQ_INLINE dw_mve_acc dw_mve_taps_clipped(const edgeq_depthwise_conv_s8_params *p, dw_mve_acc s, const int8_t *img_c,
+                                            int32_t iy0, int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0,
+                                            int32_t kx1, const int8_t **wp, int PRED, mve_pred16_t pr) {
+  const int32_t k_h = p->k_h, k_w = p->k_w, in_c = p->in_c, x_row = p->in_w * in_c;
+  const int8x16_t zp = vdupq_n_s8((int8_t)-p->input_offset);
+  const int8_t *w = *wp;
   int32_t ky, kx;
-  if (init != NULL) {
-    const int32x4x2_t v = vld2q_s32(init + c);
-    ae = v.val[0];
-    ao = v.val[1];
-  } else {
-    ae = ao = vdupq_n_s32(0);
-  }
-  for (ky = 0; ky < ny; ++ky, x0 += xs_row, w0 += w_row) {
-    const int8_t *x = x0 + c, *w = w0 + c;
-    if (full) {
-      for (kx = 0; kx < nx; ++kx, x += xs_col, w += out_c) {
-        const int16x8_t xv = vldrbq_s16(x), wv = vldrbq_s16(w);
-        ae = vaddq_s32(ae, vmullbq_int_s16(xv, wv));
-        ao = vaddq_s32(ao, vmulltq_int_s16(xv, wv));
-      }
+  for (ky = 0; ky < k_h; ++ky) {
+    if (ky < ky0 || ky >= ky1) {
+      for (kx = 0; kx < k_w; ++kx, w += 16) s = dw_mve_one(s, zp, vld1q_s8(w));
     } else {
-      for (kx = 0; kx < nx; ++kx, x += xs_col, w += out_c) {
-        const int16x8_t xv = vaddq_n_s16(vldrbq_s16(x), (int16_t)off), wv = vldrbq_s16(w);
-        ae = vaddq_s32(ae, vmullbq_int_s16(xv, wv));
-        ao = vaddq_s32(ao, vmulltq_int_s16(xv, wv));
-      }
+      const int8_t *xr = img_c + (size_t)(iy0 + ky * p->dilation_h) * (size_t)x_row;
+      for (kx = 0; kx < kx0; ++kx, w += 16) s = dw_mve_one(s, zp, vld1q_s8(w));
+      for (; kx < kx1; ++kx, w += 16)
+        s = dw_mve_one(s, DW_MVE_LD(xr + (size_t)(ix0 + kx * p->dilation_w) * (size_t)in_c), vld1q_s8(w));
+      for (; kx < k_w; ++kx, w += 16) s = dw_mve_one(s, zp, vld1q_s8(w));
     }
   }
-  if (p->per_channel) {
-    const int32x4x2_t m = vld2q_s32(p->mult + c), sh = vld2q_s32(p->shift + c);
-    me = m.val[0];
-    mo = m.val[1];
-    se = sh.val[0];
-    so = sh.val[1];
-  } else {
-    me = mo = vdupq_n_s32(p->mult[0]);
-    se = so = vdupq_n_s32(p->shift[0]);
-  }
-  ae = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ae, me, se), oo), lo), hi);
-  ao = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_double(ao, mo, so), oo), lo), hi);
-  r = vmovnbq_s32(r, ae);
-  r = vmovntq_s32(r, ao);
-  vstrbq_s16(y + c, r);
+  *wp = w;
+  return s;
 }
 
-/* The first n8 (a multiple of 8) channels of one output pixel, 8 at a time. Out of line, so its registers
- * (the tap loop's, the vector constants') are allocated apart from the pixel loop's. */
-static EDGEQ_NOINLINE void dw_mve_pixel8(const edgeq_depthwise_conv_s8_params *p, const int8_t *x0, const int8_t *w0,
-                                         int32_t ny, int32_t nx, int32_t xs_row, int32_t xs_col, int32_t full,
-                                         int32_t n8, int8_t *y) {
-  const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
-  const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
-  int32_t c;
-  for (c = 0; c < n8; c += 8) dw_mve_group8(p, x0, w0, ny, nx, xs_row, xs_col, full, c, y, oo, lo, hi);
+/* dw_mve_taps for a 3x3 window, all sixteen lanes, in assembly (the intrinsics' loops cost a third more). */
+#define DW_MVE_TAP(xaddr)                        \
+  "vldrb.8 q4, [" xaddr "]\n\t"                  \
+  "vldrb.8 q5, [%[w]], #16\n\t"                  \
+  "vmullb.s8 q6, q4, q5\n\t"                     \
+  "vmullt.s8 q7, q4, q5\n\t"                     \
+  "vmovlb.s16 q4, q6\n\t"                        \
+  "vadd.i32 %q[a0], %q[a0], q4\n\t"              \
+  "vmovlt.s16 q4, q6\n\t"                        \
+  "vadd.i32 %q[a2], %q[a2], q4\n\t"              \
+  "vmovlb.s16 q4, q7\n\t"                        \
+  "vadd.i32 %q[a1], %q[a1], q4\n\t"              \
+  "vmovlt.s16 q4, q7\n\t"                        \
+  "vadd.i32 %q[a3], %q[a3], q4\n\t"
+#define DW_MVE_ROW                               \
+  DW_MVE_TAP("%[x]")                             \
+  "add %[t], %[x], %[c]\n\t"                     \
+  DW_MVE_TAP("%[t]")                             \
+  "add %[t], %[t], %[c]\n\t"                     \
+  DW_MVE_TAP("%[t]")                             \
+  "add %[x], %[x], %[r]\n\t"
+EDGEQ_INLINE dw_mve_acc dw_mve_taps33(dw_mve_acc s, const int8_t *x, const int8_t **wp, int32_t xs_row,
+                                      int32_t xs_col) {
+  const int8_t *w = *wp, *t;
+  __asm__ volatile(DW_MVE_ROW DW_MVE_ROW DW_MVE_ROW
+                   : [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t), [a0] "+w"(s.a0), [a1] "+w"(s.a1), [a2] "+w"(s.a2),
+                     [a3] "+w"(s.a3)
+                   : [r] "r"(xs_row), [c] "r"(xs_col)
+                   : "q4", "q5", "q6", "q7", "memory");
+  *wp = w;
+  return s;
 }
+#undef DW_MVE_ROW
+#undef DW_MVE_TAP
+
+/* Sixteen channels c..c+15 of one output pixel (PRED: the first n under predicate pr) from a full window at x,
+ * their part of the pack at *wp (left at the next group's). */
+EDGEQ_INLINE void dw_mve_step(const edgeq_depthwise_conv_s8_params *p, const int8_t *x, const int8_t **wp,
+                              int32_t xs_row, int32_t xs_col, int8_t *y, int PRED, mve_pred16_t pr) {
+  const int32_t k_h = p->k_h, k_w = p->k_w;
+  dw_mve_acc s;
+  s.a0 = s.a1 = s.a2 = s.a3 = vdupq_n_s32(0);
+  if (k_h == 3 && k_w == 3 && !PRED)
+    s = dw_mve_taps33(s, x, wp, xs_row, xs_col);
+  else
+    s = dw_mve_taps(s, x, wp, k_h, k_w, xs_row, xs_col, PRED, pr);
+  *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
+}
+
+/* dw_mve_step for a clipped window (dw_mve_taps_clipped) */
+EDGEQ_INLINE void dw_mve_step_clipped(const edgeq_depthwise_conv_s8_params *p, const int8_t *img_c, int32_t iy0,
+                                      int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
+                                      const int8_t **wp, int8_t *y, int PRED, mve_pred16_t pr) {
+  dw_mve_acc s;
+  s.a0 = s.a1 = s.a2 = s.a3 = vdupq_n_s32(0);
+  s = dw_mve_taps_clipped(p, s, img_c, iy0, ix0, ky0, ky1, kx0, kx1, wp, PRED, pr);
+  *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
+}
+
+/* One output pixel, all channels (dw_mve_step, or dw_mve_step_clipped for a window that is not inside the
+ * input), the pack walked group by group. */
+static EDGEQ_NOINLINE void dw_mve_pixel(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0,
+                                        int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
+                                        int8_t *y) {
+  const int32_t out_c = p->out_c, main16 = out_c & ~15, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+  const int32_t xs_row = p->dilation_h * p->in_w * in_c, xs_col = p->dilation_w * in_c;
+  const int8_t *wp = (const int8_t *)(const void *)p->mve_pack;
+  int32_t c;
+  if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) {
+    const int8_t *x = img + (size_t)iy0 * (size_t)(p->in_w * in_c) + (size_t)ix0 * (size_t)in_c;
+    for (c = 0; c < main16; c += 16) dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 0, 0);
+    if (c < out_c)
+      dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+  } else {
+    for (c = 0; c < main16; c += 16) dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 0, 0);
+    if (c < out_c)
+      dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+  }
+}
+#undef DW_MVE_LD
 
 static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-  const int32_t k_h = p->k_h, k_w = p->k_w, dh = p->dilation_h, dw = p->dilation_w;
-  const int32_t x_row = in_w * in_c, main8 = out_c & ~7, main_c = out_c & ~3;
-  int32_t b, oy, ox, c;
-  if (p->depth_mult != 1 || p->rq.rounding != EDGEQ_ROUND_DOUBLE) return 0;
+  const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, k_h = p->k_h, k_w = p->k_w;
+  int32_t b, oy, ox;
+  int8_t *y = out;
+  if (p->mve_pack == NULL) return 0;
   for (b = 0; b < p->batches; ++b) {
-    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)x_row;
+    const int8_t *img = in + (size_t)b * (size_t)in_h * (size_t)in_w * (size_t)p->in_c;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      edgeq_tap_range(iy0, dh, k_h, in_h, &ky0, &ky1);
-      for (ox = 0; ox < p->out_w; ++ox) {
+      edgeq_tap_range(iy0, p->dilation_h, k_h, in_h, &ky0, &ky1);
+      for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        int32_t kx0, kx1, full;
-        const int8_t *x0, *w0;
-        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
-                              (size_t)out_c;
-        edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
-        full = p->acc_init != NULL && ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-        x0 = img + (size_t)(iy0 + ky0 * dh) * (size_t)x_row + (size_t)(ix0 + kx0 * dw) * (size_t)in_c;
-        w0 = p->weights + ((size_t)ky0 * (size_t)k_w + (size_t)kx0) * (size_t)out_c;
-        if (main8 > 0) dw_mve_pixel8(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, main8, y);
-        for (c = main8; c < main_c; c += 4)
-          dw_mve_group(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, c, y, 0, 0);
-        if (c < out_c)
-          dw_mve_group(p, x0, w0, ky1 - ky0, kx1 - kx0, dh * x_row, dw * in_c, full, c, y, 1,
-                       vctp32q((uint32_t)(out_c - c)));
+        int32_t kx0, kx1;
+        edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
+        dw_mve_pixel(p, img, iy0, ix0, ky0, ky1, kx0, kx1, y);
       }
     }
   }

@@ -21,17 +21,22 @@ EDGEQ_INLINE int32x4_t edgeq_mve_smmulr_finish(int32x4_t t, int32x4_t m, int32x4
   return vminq_s32(vmaxq_s32(v, lo), hi);
 }
 
-/* edgeq_mul_qm_double on 4 lanes, exactly (CMSIS-NN's arm_requantize_mve): x << max(shift, 0) (wrapping, as
- * the scalar code), SaturatingRoundingDoublingHighMul as VQRDMULH (the same value for every input), then
- * RoundingDivideByPOT(., max(-shift, 0)) as VRSHL by the negative shift (round half up) after subtracting 1
- * from negative lanes that are shifted (which turns round half up into half away from zero; VQADD keeps
- * INT32_MIN, which divides exactly). */
-EDGEQ_INLINE int32x4_t edgeq_mve_requant_double(int32x4_t x, int32x4_t m, int32x4_t shift) {
-  const int32x4_t zero = vdupq_n_s32(0);
-  const int32x4_t right = vminq_s32(shift, zero); /* -(right shift), <= 0 */
-  x = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), m);
+/* edgeq_mul_qm_double on 4 lanes, exactly (CMSIS-NN's arm_requantize_mve), with the shift split into
+ * left = max(shift, 0) and right = min(shift, 0) (precomputed by the lowerings that can): x << left (wrapping,
+ * as the scalar code), SaturatingRoundingDoublingHighMul as VQRDMULH (the same value for every input), then
+ * RoundingDivideByPOT(., -right) as VRSHL by the negative shift (round half up) after subtracting 1 from
+ * negative lanes that are shifted (which turns round half up into half away from zero; VQADD keeps INT32_MIN,
+ * which divides exactly). */
+EDGEQ_INLINE int32x4_t edgeq_mve_requant_lr(int32x4_t x, int32x4_t m, int32x4_t left, int32x4_t right) {
+  x = vqrdmulhq_s32(vshlq_s32(x, left), m);
   x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
   return vrshlq_s32(x, right);
+}
+
+/* edgeq_mul_qm_double on 4 lanes with the op's shifts (edgeq_mve_requant_lr). */
+EDGEQ_INLINE int32x4_t edgeq_mve_requant_double(int32x4_t x, int32x4_t m, int32x4_t shift) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  return edgeq_mve_requant_lr(x, m, vmaxq_s32(shift, zero), vminq_s32(shift, zero));
 }
 
 /* edgeq_mul_qm_single for a negative shift on 4 lanes, exactly: with total = 31 - shift = 32 + s (s >= 0),
@@ -72,6 +77,53 @@ EDGEQ_INLINE void edgeq_mve_dot4(const int8_t *x, const int8_t *w, int32_t strid
   acc[1] = a1;
   acc[2] = a2;
   acc[3] = a3;
+}
+
+/* Four int8 dot products for each of two inputs x0 = x, x1 = x + n: u[j] = sum_i x0[i] * w_j[i],
+ * v[j] = sum_i x1[i] * w_j[i] (j < 4, i < n; n > 0 a multiple of 16), wrapping in int32 like the reference's
+ * accumulator. The four weight rows are interleaved in blocks of 16 (w_0[0..16) w_1[0..16) w_2[0..16)
+ * w_3[0..16) w_0[16..32) ...), so one post-incremented pointer walks them. Per step: two input vectors, four
+ * weight vectors, eight VMLADAVA.S8 into scalars (the first step VMLADAV, which starts them); eight
+ * accumulators take every even register, LR included, so the loop counts with SUBS/BNE rather than a
+ * low-overhead loop. Returns the weight pointer past the n / 16 blocks (the next group of four rows). */
+EDGEQ_INLINE const int8_t *edgeq_mve_dot4x2(const int8_t *x, const int8_t *w, int32_t n, int32x4_t *u,
+                                            int32x4_t *v) {
+  int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+  const int8_t *x1;
+  int32x4_t ru, rv;
+#define EDGEQ_MVE_DOT4X2_STEP(op)                 \
+  "vldrb.8 q0, [%[x0]], #16\n\t"                  \
+  "vldrb.8 q1, [%[x1]], #16\n\t"                  \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a0], q0, q2\n\t" op " %[b0], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a1], q0, q2\n\t" op " %[b1], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a2], q0, q2\n\t" op " %[b2], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a3], q0, q2\n\t" op " %[b3], q1, q2\n\t" \
+  "subs %[n], %[n], #16\n\t"
+  __asm__ volatile(
+      "add %[x1], %[x0], %[n]\n\t"
+      EDGEQ_MVE_DOT4X2_STEP("vmladav.s8")
+      "beq 2f\n"
+      "1:\n\t"
+      EDGEQ_MVE_DOT4X2_STEP("vmladava.s8")
+      "bne 1b\n"
+      "2:\n\t"
+      "vmov %q[ru][2], %q[ru][0], %[a0], %[a2]\n\t"
+      "vmov %q[ru][3], %q[ru][1], %[a1], %[a3]\n\t"
+      "vmov %q[rv][2], %q[rv][0], %[b0], %[b2]\n\t"
+      "vmov %q[rv][3], %q[rv][1], %[b1], %[b3]\n"
+      : [x0] "+r"(x), [w] "+r"(w), [n] "+r"(n), [x1] "=&r"(x1), [a0] "=&Te"(a0), [a1] "=&Te"(a1),
+        [a2] "=&Te"(a2), [a3] "=&Te"(a3), [b0] "=&Te"(b0), [b1] "=&Te"(b1), [b2] "=&Te"(b2), [b3] "=&Te"(b3),
+        [ru] "=&w"(ru), [rv] "=&w"(rv)
+      :
+      : "q0", "q1", "q2", "cc", "memory");
+#undef EDGEQ_MVE_DOT4X2_STEP
+  *u = ru;
+  *v = rv;
+  return w;
 }
 
 /* table[x] for 4 int8 lanes x (sign-extended): table points at entry 0 of a table indexed -128..127, so the

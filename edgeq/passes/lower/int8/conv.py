@@ -177,10 +177,15 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
                               acc_init is not None, cb)
     k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
-    if ctx.cpu == "mve" and groups == 1 and acc_init is not None and out_c >= 4 and \
-            (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h): int8 weights
-        k_pad = -(-w.data[0].size // 8) * 8  # its im2col window needs K <= 4 * k_pad bytes; no DSP pack
-        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad
+    if ctx.cpu == "mve" and groups == 1 and acc_init is not None and \
+            (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h)
+        k_pad, weights, rq = _conv_mve_consts(op, w.data, acc_init, mults, shifts)
+        tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
+        return Lowered(kernel="edgeq_conv_s8_im2col", struct="edgeq_conv_s8_params", source="conv",
+                       fields=(*window_fields(geo, in_c, out_c, ("filter_in_c", fin)), *head, ("weights", weights),
+                               *tail, ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq)),
+                       args=(x.id, y.id), scratch_bytes=4 * k_pad,
+                       overlap_margin=raster_overlap_margin(geo, in_c, out_c))
     elif ctx.cpu not in ("portable", "mve") and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
@@ -263,3 +268,26 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
 
 
 # --- DEPTHWISE_CONV_2D -------------------------------------------------------------------------------
+
+# --- CONV_2D on Helium cores (conv_mve.h) -------------------------------------------------------------
+
+def _conv_mve_consts(op: Op, w: np.ndarray, acc_init: ArrayRef, mults, shifts) -> tuple[int, ArrayRef, ArrayRef]:
+    """The Helium body's constants (conv_mve.h): k_pad = k16 / 2 (k16: the window's K bytes rounded up to 16;
+    scratch 4 * k_pad = two windows), the filter as [group of 4 channels][block of 16 of k16][4][16] (zero
+    channels up to a multiple of 4, zero bytes up to k16), and per group 16 words: acc_init, multipliers, left
+    shifts max(shift, 0), right shifts min(shift, 0) of its four channels (zero for padded channels)."""
+    out_c = w.shape[0]
+    k = w[0].size
+    k16, c4 = -(-k // 16) * 16, -(-out_c // 4) * 4
+    wp = np.zeros((c4, k16), np.int8)
+    wp[:out_c, :k] = w.reshape(out_c, k)
+    wp = wp.reshape(c4 // 4, 4, k16 // 16, 16).transpose(0, 2, 1, 3)
+    sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
+    t = np.zeros((4, c4), np.int64)
+    t[0, :out_c] = acc_init.values
+    t[1, :out_c] = np.broadcast_to(np.array(mults, np.int64), (out_c,))
+    t[2, :out_c] = np.maximum(sh, 0)
+    t[3, :out_c] = np.minimum(sh, 0)
+    t = t.reshape(4, c4 // 4, 4).transpose(1, 0, 2)
+    return k16 // 2, arr(op, "weights_mve", wp.reshape(-1), "int8_t"), arr(op, "mve_rq", t.reshape(-1).astype(np.int32),
+                                                                           "int32_t")

@@ -87,6 +87,15 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts,
                                                                      -zp(x), zp(y), dm,
                                                                      rounding_flag(ctx, litert_single=False))
+    if ctx.cpu == "mve" and w.dtype == "int8":
+        mve = _dw_mve_pack(op, w.data, acc_init, mults, shifts, dm)
+        if mve is not None:  # the Helium body (depthwise_conv_mve.h) reads only the pack
+            tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
+            return Lowered(kernel="edgeq_depthwise_conv_s8", struct="edgeq_depthwise_conv_s8_params",
+                           source="depthwise_conv",
+                           fields=(*window_fields(geo, in_c, out_c, ("depth_mult", dm)), *head, ("weights", None),
+                                   *tail, ("dsp_pack", None), ("mve_pack", mve)),
+                           args=(x.id, y.id), overlap_margin=raster_overlap_margin(geo, in_c, out_c))
     if w.dtype == "int4":
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, shifts)
     weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
@@ -138,3 +147,30 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and pack is not None) else None,
     )
+
+
+# --- the Helium body (depthwise_conv_mve.h) -----------------------------------------------------------------
+
+
+def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int):
+    """depthwise_conv_mve.h's pack, or None where that body does not apply (depth multiplier other than 1, no
+    acc_init). Per group of 16 channels (the last one padded with zero
+    channels), int32 words: the group's 16 weight bytes of every tap (ky, kx) in raster order, then for each
+    j < 4, of its channels j, j + 4, j + 8, j + 12 (the kernel's accumulator lanes): acc_init, multipliers,
+    left shifts max(shift, 0) and right shifts min(shift, 0)."""
+    k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
+    if dm != 1 or acc_init is None:
+        return None
+    c16 = -(-out_c // 16) * 16
+    wt = np.zeros((k_h * k_w, c16), np.int8)
+    wt[:, :out_c] = w.reshape(k_h * k_w, out_c)
+    wt = wt.reshape(k_h * k_w, c16 // 16, 16).transpose(1, 0, 2).reshape(c16 // 16, -1).view("<i4")
+    sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
+    q = np.zeros((4, c16), np.int64)
+    q[0, :out_c] = acc_init.values
+    q[1, :out_c] = np.broadcast_to(np.array(mults, np.int64), (out_c,))
+    q[2, :out_c] = np.maximum(sh, 0)
+    q[3, :out_c] = np.minimum(sh, 0)
+    q = q.reshape(4, c16 // 16, 4, 4).transpose(1, 3, 0, 2).reshape(c16 // 16, 64)  # [group][j][field][i]: ch 4i+j
+    return arr(op, "mve_pack", np.concatenate([wt.astype(np.int64), q], axis=1).reshape(-1).astype(np.int32),
+               "int32_t")
