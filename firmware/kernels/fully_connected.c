@@ -8,82 +8,197 @@
 #define EDGEQ_FC_DSP 0
 #endif
 
+/* Rows per pass (FC_GROUP_ROWS in the lowering): four row pairs share each widened input word. The lowering
+ * pads the rows to a multiple of it with zero rows, which are never stored. */
+#define EDGEQ_FC_GROUP 8
+
 /* Steps of four inputs between two separations of the row-pair sums: 128 steps + 3 tail inputs = 515
  * inputs, |A| <= 515 * 128 * 127 < 2^23, so 256 * A stays inside int32 (see the lowering). */
 #define EDGEQ_FC_CHUNK 128
 
 #if EDGEQ_FC_DSP
-/* One step: x word (x0 x1 x2 x3) -> xe = (x0, x2), xo = (x1, x3) (in xw); the four weight words are
- * A(x0,x2) A(x1,x3) B(x0,x2) B(x1,x3). Raw SMLAD with a word gives A_r + 256 A_r+1, with its SXTB16 A_r. */
-#define FC_STEP() \
-  __asm__ volatile( \
-      "ldr %[xw], [%[xp]], #4\n\t" \
-      "sxtb16 %[xe], %[xw]\n\t" \
-      "sxtb16 %[xw], %[xw], ror #8\n\t" \
-      "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
-      "smlad %[ra], %[xe], %[w0], %[ra]\n\t" \
-      "smlad %[ra], %[xw], %[w1], %[ra]\n\t" \
-      "sxtb16 %[w0], %[w0]\n\t" \
-      "sxtb16 %[w1], %[w1]\n\t" \
-      "smlad %[ea], %[xe], %[w0], %[ea]\n\t" \
-      "smlad %[ea], %[xw], %[w1], %[ea]\n\t" \
-      "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
-      "smlad %[rb], %[xe], %[w0], %[rb]\n\t" \
-      "smlad %[rb], %[xw], %[w1], %[rb]\n\t" \
-      "sxtb16 %[w0], %[w0]\n\t" \
-      "sxtb16 %[w1], %[w1]\n\t" \
-      "smlad %[eb], %[xe], %[w0], %[eb]\n\t" \
-      "smlad %[eb], %[xw], %[w1], %[eb]\n\t" \
-      : [xp] "+r"(xp), [wp] "+r"(w), [ra] "+r"(raw_a), [ea] "+r"(ext_a), [rb] "+r"(raw_b), \
-        [eb] "+r"(ext_b), [xw] "=&r"(xw), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) \
-      : \
-      : "memory")
+/* One step's input word (x0 x1 x2 x3) -> r10 = (x0, x2), r11 = (x1, x3); r8 walks the input. */
+#define FC_X                                   \
+  "ldr r11, [r8], #4\n\t"                      \
+  "sxtb16 r10, r11\n\t"                        \
+  "sxtb16 r11, r11, ror #8\n\t"
+/* One row pair's two weight words P(x0,x2) P(x1,x3) (r9 walks them), lanes v = w[r+1] + 256 w[r]: raw SMLAD
+ * gives A_r+1 + 256 A_r into RAW, the SMLAD of their SXTB16 A_r+1 into EXT. */
+#define FC_PAIR(RAW, EXT)                      \
+  "ldrd r12, lr, [r9], #8\n\t"                 \
+  "smlad " RAW ", r10, r12, " RAW "\n\t"       \
+  "smlad " RAW ", r11, lr, " RAW "\n\t"        \
+  "sxtb16 r12, r12\n\t"                        \
+  "sxtb16 lr, lr\n\t"                          \
+  "smlad " EXT ", r10, r12, " EXT "\n\t"       \
+  "smlad " EXT ", r11, lr, " EXT "\n\t"
+/* Separate a pair's sums (the low byte of each lane is row r+1, the high byte row r): RAW becomes
+ * (raw - ext) / 256 = A_r, EXT is A_r+1. */
+#define FC_SEP(RAW, EXT) "sub " RAW ", " RAW ", " EXT "\n\t" "asr " RAW ", " RAW ", #8\n\t"
+#define FC_STEP8 FC_X FC_PAIR("r0", "r1") FC_PAIR("r2", "r3") FC_PAIR("r4", "r5") FC_PAIR("r6", "r7")
+
+/* n >= 1 steps of a group from x, weights w: the sums of the group's rows (from 0) into s[0..], row after
+ * row; returns w advanced. Two steps per iteration, an odd n enters at the second; the end of the
+ * input and s are kept on the stack (every register is taken). */
+#define FC_LOOP(STEP, SEP, STM)                                                                                 \
+  register int32_t r0 __asm__("r0"), r1 __asm__("r1"), r2 __asm__("r2"), r3 __asm__("r3");                 \
+  register int32_t r4 __asm__("r4"), r5 __asm__("r5"), r6 __asm__("r6"), r7 __asm__("r7");                 \
+  register const int8_t *xp __asm__("r8") = x;                                                             \
+  register const int32_t *wp __asm__("r9") = w;                                                            \
+  register int32_t r10 __asm__("r10"), r11 __asm__("r11");                                                 \
+  register int32_t r12 __asm__("r12") = n;                                                                 \
+  register int32_t *lr __asm__("lr") = s;                                                                  \
+  __asm__ volatile("add r11, r8, r12, lsl #2\n\t"                                                          \
+                   "strd r11, lr, [sp, #-8]!\n\t"                                                          \
+                   "movs r0, #0\n\t"                                                                       \
+                   "movs r1, #0\n\t"                                                                       \
+                   "movs r2, #0\n\t"                                                                       \
+                   "movs r3, #0\n\t"                                                                       \
+                   "movs r4, #0\n\t"                                                                       \
+                   "movs r5, #0\n\t"                                                                       \
+                   "movs r6, #0\n\t"                                                                       \
+                   "movs r7, #0\n\t"                                                                       \
+                   "tst r12, #1\n\t"                                                                       \
+                   "bne 2f\n"                                                                              \
+                   "1:\n\t" STEP "2:\n\t" STEP                                                             \
+                   "ldr r12, [sp]\n\t"                                                                     \
+                   "cmp r8, r12\n\t"                                                                       \
+                   "blo 1b\n\t"                                                                            \
+                   SEP                                                                                     \
+                   "ldr lr, [sp, #4]\n\t"                                                                  \
+                   "add sp, sp, #8\n\t"                                                                    \
+                   "stmia lr, " STM "\n\t"                                                                 \
+                   : "=&r"(r0), "=&r"(r1), "=&r"(r2), "=&r"(r3), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), \
+                     "+r"(xp), "+r"(wp), "=&r"(r10), "=&r"(r11), "+r"(r12), "+r"(lr)                       \
+                   :                                                                                       \
+                   : "cc", "memory");                                                                      \
+  return wp
+
+static EDGEQ_NOINLINE const int32_t *fc_steps8(const int8_t *x, const int32_t *w, int32_t n, int32_t *s) {
+  FC_LOOP(FC_STEP8, FC_SEP("r0", "r1") FC_SEP("r2", "r3") FC_SEP("r4", "r5") FC_SEP("r6", "r7"),
+          "{r0, r1, r2, r3, r4, r5, r6, r7}");
+}
 #endif
 
-/* The low and high int16 lanes of a packed word (v = w[r] + 256 w[r+1]), and the low byte of a lane as
- * int8 (w[r]). */
+/* The low and high int16 lanes of a packed word (v = w[r+1] + 256 w[r]), the low byte of a lane as int8
+ * (w[r+1]) and the rest (w[r]). */
 #define FC_LO16(wd) ((int32_t)(int16_t)(uint16_t)((uint32_t)(wd) & 0xFFFFu))
 #define FC_HI16(wd) ((int32_t)(wd) >> 16)
 #define FC_LO8(v) ((int32_t)(int8_t)(uint8_t)((uint32_t)(v) & 0xFFu))
+#define FC_HI8(v) (((v) - FC_LO8(v)) >> 8)
+
+#define FC_PAIRS (EDGEQ_FC_GROUP / 2)
+
+#if !EDGEQ_FC_DSP
+/* n steps of a group (portable): the sums of its rows into s, as fc_steps8. */
+static const int32_t *fc_steps_c(const int8_t *x, const int32_t *w, int32_t n, int32_t *s) {
+  uint32_t raw[FC_PAIRS];
+  int32_t ext[FC_PAIRS], j;
+  for (j = 0; j < FC_PAIRS; ++j) raw[j] = 0, ext[j] = 0;
+  for (; n > 0; --n, x += 4) {
+    const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+    for (j = 0; j < FC_PAIRS; ++j, w += 2) {
+      const int32_t v0 = FC_LO16(w[0]), u0 = FC_HI16(w[0]), v1 = FC_LO16(w[1]), u1 = FC_HI16(w[1]);
+      raw[j] += (uint32_t)(x0 * v0 + x2 * u0 + x1 * v1 + x3 * u1);
+      ext[j] += x0 * FC_LO8(v0) + x2 * FC_LO8(u0) + x1 * FC_LO8(v1) + x3 * FC_LO8(u1);
+    }
+  }
+  for (j = 0; j < FC_PAIRS; ++j) {
+    s[2 * j] = (int32_t)(raw[j] - (uint32_t)ext[j]) >> 8;
+    s[2 * j + 1] = ext[j];
+  }
+  return w;
+}
+#endif
 
 /* edgeq_requant out of line: the general case (TFLM's double rounding, per-channel, sparse). */
 static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shift, int32_t rounding) {
   return edgeq_requant(x, m, shift, rounding);
 }
 
-/* Requantize, clamp and store rows o..o+3 (those that exist and are not sparse padding). Out of line:
- * with its own registers, and the params read into locals once (stores through int8_t may alias *p). */
-static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o, int8_t *y) {
+/* The accumulators a[0..7] (sums over the inputs, bias not included) of one group of rows for the input x,
+ * chunk by chunk; returns w past the group. */
+static const int32_t *fc_group(const edgeq_fully_connected_s8_params *p, const int8_t *x, const int32_t *w,
+                               int32_t *a) {
+  const int32_t tail = p->in_features & 3;
+  int32_t left = p->in_features >> 2, j, r;
+  int32_t *s = a, sum[EDGEQ_FC_GROUP];
+  for (j = 0; j < EDGEQ_FC_GROUP; ++j) a[j] = 0;
+  while (left > 0) {
+    const int32_t n = left < EDGEQ_FC_CHUNK ? left : EDGEQ_FC_CHUNK;
+    left -= n;
+#if EDGEQ_FC_DSP
+    w = fc_steps8(x, w, n, s);
+#else
+    w = fc_steps_c(x, w, n, s);
+#endif
+    x += 4 * n;
+    if (s != a) {
+      for (j = 0; j < EDGEQ_FC_GROUP; ++j) a[j] += s[j];
+    }
+    s = sum;
+  }
+  for (r = 0; r < tail; ++r, w += FC_PAIRS / 2) {
+    for (j = 0; j < FC_PAIRS; ++j) {
+      const int32_t v = j & 1 ? FC_HI16(w[j >> 1]) : FC_LO16(w[j >> 1]);
+      a[2 * j] += x[r] * FC_HI8(v);
+      a[2 * j + 1] += x[r] * FC_LO8(v);
+    }
+  }
+  return w;
+}
+
+/* The high word of a * m, plus r (SMMLA). */
+EDGEQ_INLINE int32_t fc_mulhi_add(int32_t a, int32_t m, int32_t r) {
+#if EDGEQ_FC_DSP
+  int32_t v;
+  __asm__("smmla %0, %1, %2, %3" : "=r"(v) : "r"(a), "r"(m), "r"(r));
+  return v;
+#else
+  return (int32_t)(((int64_t)a * (int64_t)m) >> 32) + r;
+#endif
+}
+
+/* Requantize, clamp and store rows o..end-1 of a group (accumulators a, from row o). */
+static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o,
+                                    int32_t end, int8_t *y) {
   const int32_t sparse = p->sparse, rounding = p->rq.rounding, pc = p->per_channel;
   const int32_t out_off = p->rq.output_offset, act_min = p->rq.act_min, act_max = p->rq.act_max;
-  const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
-  const int32_t end = o + 4 < p->out_features ? o + 4 : p->out_features;
+  const int32_t *bias = p->bias + o, *mult = p->mult, *shift = p->shift;
   int32_t j;
   if (!pc && !sparse && rounding == EDGEQ_ROUND_SINGLE && shift[0] < 0) {
-    /* edgeq_mul_qm_single with total = 31 - shift = 32 + s >= 32: (x*m + 2^(total-1)) >> total is the
-     * high word of x*m + 2^(31+s), shifted right by s (one SMLAL and one ASR). */
-    const int32_t m = mult[0], s = -1 - shift[0];
-    const int64_t half = (int64_t)1 << (31 + s);
-    for (j = o; j < end; ++j) {
-      int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)*a++);
-      acc = ((int32_t)(((int64_t)acc * (int64_t)m + half) >> 32) >> s) + out_off;
-      y[j] = (int8_t)edgeq_clamp_i32(acc, act_min, act_max);
+    /* LiteRT's single rounding, total shift 32 + sh (sh = -1 - shift >= 0): (x*m + 2^(31+sh)) >> (32+sh)
+     * = (floor(x*m / 2^32) + 2^(sh-1)) >> sh for sh >= 1 (nested floors), so with the output offset
+     * (hi(x*m) + rb) >> sh, rb = 2^(sh-1) + out_off * 2^sh; for sh = 0 the rounded high word + out_off */
+    const int32_t m = mult[0], sh = -1 - shift[0];
+    const int32_t n = end - o;
+    if (sh == 0) {
+      for (j = 0; j < n; ++j) {
+        const int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)a[j]);
+        y[j] = (int8_t)edgeq_clamp_i32(
+            (int32_t)(((int64_t)acc * (int64_t)m + ((int64_t)1 << 31)) >> 32) + out_off, act_min, act_max);
+      }
+    } else {
+      const int32_t rb = (int32_t)((1u << (sh - 1)) + ((uint32_t)out_off << sh));
+      for (j = 0; j < n; ++j) {
+        const int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)a[j]);
+        y[j] = (int8_t)edgeq_clamp_i32(fc_mulhi_add(acc, m, rb) >> sh, act_min, act_max);
+      }
     }
     return;
   }
-  for (j = o; j < end; ++j, ++a) {
+  for (j = o; j < end; ++j, ++a, ++bias) {
     const int32_t c = pc ? j : 0;
-    int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)*a);
-    if (j & sparse) continue;
-    acc = fc_requant_other(acc, mult[c], shift[c], rounding) + out_off;
-    y[j >> sparse] = (int8_t)edgeq_clamp_i32(acc, act_min, act_max);
+    const int32_t acc = (int32_t)((uint32_t)*bias + (uint32_t)*a);
+    if (sparse && !(j & 1)) continue; /* sparse: rows 2o are the zero rows, output o is row 2o + 1 */
+    y[(j >> sparse) - (o >> sparse)] = (int8_t)edgeq_clamp_i32(
+        fc_requant_other(acc, mult[c], shift[c], rounding) + out_off, act_min, act_max);
   }
 }
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t rows = p->out_features, steps = p->in_features >> 2, tail = p->in_features & 3;
-  const int32_t sparse = p->sparse;
-  int32_t b, o, r;
+  const int32_t rows = p->out_features, sparse = p->sparse;
+  int32_t b, o;
 #if EDGEQ_MVE
   if (p->weights_s8 != NULL) {
     fc_mve(p, in, out);
@@ -94,55 +209,10 @@ void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const in
     const int8_t *x = in + (size_t)b * (size_t)p->in_features;
     int8_t *y = out + (size_t)b * (size_t)(rows >> sparse);
     const int32_t *w = p->weights;
-    for (o = 0; o < rows; o += 4) {
-      const int8_t *xp = x;
-      int32_t a[4] = {0, 0, 0, 0}, left = steps;
-      for (;;) {
-        int32_t n = left < EDGEQ_FC_CHUNK ? left : EDGEQ_FC_CHUNK;
-        uint32_t raw_a = 0, raw_b = 0;
-        int32_t ext_a = 0, ext_b = 0;
-#if EDGEQ_FC_DSP
-        int32_t xw, xe, w0, w1;
-        left -= n;
-        if (n > 0) {
-          /* two steps per iteration; an odd count enters at the second */
-          int32_t pairs = (n + 1) >> 1;
-          if (n & 1) goto second;
-          do {
-            FC_STEP();
-          second:
-            FC_STEP();
-          } while (--pairs > 0);
-        }
-#else
-        for (left -= n; n > 0; --n) {
-          const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
-          int32_t v, u;
-          v = FC_LO16(w[0]); u = FC_HI16(w[0]);
-          raw_a += (uint32_t)(x0 * v + x2 * u); ext_a += x0 * FC_LO8(v) + x2 * FC_LO8(u);
-          v = FC_LO16(w[1]); u = FC_HI16(w[1]);
-          raw_a += (uint32_t)(x1 * v + x3 * u); ext_a += x1 * FC_LO8(v) + x3 * FC_LO8(u);
-          v = FC_LO16(w[2]); u = FC_HI16(w[2]);
-          raw_b += (uint32_t)(x0 * v + x2 * u); ext_b += x0 * FC_LO8(v) + x2 * FC_LO8(u);
-          v = FC_LO16(w[3]); u = FC_HI16(w[3]);
-          raw_b += (uint32_t)(x1 * v + x3 * u); ext_b += x1 * FC_LO8(v) + x3 * FC_LO8(u);
-          xp += 4;
-          w += 4;
-        }
-#endif
-        if (left == 0) {
-          for (r = 0; r < tail; ++r) {
-            const int32_t xv = xp[r], v = FC_LO16(w[r]), u = FC_HI16(w[r]);
-            raw_a += (uint32_t)(xv * v); ext_a += xv * FC_LO8(v);
-            raw_b += (uint32_t)(xv * u); ext_b += xv * FC_LO8(u);
-          }
-        }
-        a[0] += ext_a; a[1] += (int32_t)(raw_a - (uint32_t)ext_a) >> 8;
-        a[2] += ext_b; a[3] += (int32_t)(raw_b - (uint32_t)ext_b) >> 8;
-        if (left == 0) break;
-      }
-      w += tail;
-      fc_store(p, a, o, y);
+    for (o = 0; o < rows; o += EDGEQ_FC_GROUP) {
+      int32_t a[EDGEQ_FC_GROUP];
+      w = fc_group(p, x, w, a);
+      fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
     }
   }
 }
