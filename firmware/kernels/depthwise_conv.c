@@ -181,6 +181,12 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
 }
 #endif
 
+#if EDGEQ_DSP
+void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
+  dw_dsp(p, in, out);
+}
+#endif
+
 /* Loop-invariant values of a call, read once (stores through int8_t pointers may alias the params). */
 typedef struct {
   int32_t in_c, k_w, dm, dh, dw, x_row, off;

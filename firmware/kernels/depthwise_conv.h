@@ -53,6 +53,9 @@ typedef struct {
 } edgeq_depthwise_conv_s8_params;
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+/* The DSP path alone (EDGEQ_DSP builds; dsp_pack set): what --cpu dsp libraries call, so that the portable
+ * kernel is linked only where some layer needs it. */
+void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 
 /* int4 weights: on DSP builds with dsp_pack_s4, the DSP path on the pack built in `scratch`; otherwise per
  * block of up to 32 output channels, the block's k_h * k_w taps are decoded from weights_s4 into `scratch`

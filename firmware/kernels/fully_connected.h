@@ -12,6 +12,7 @@ typedef struct {
   int32_t in_features;
   int32_t out_features; /* rows of the packed weights */
   int32_t sparse;       /* 0, or 1: rows 2o are zero padding */
+  int32_t chunk;        /* steps of 4 inputs between two separations of the row-pair sums (>= 1) */
   edgeq_requant_t rq;
   int32_t per_channel; /* 1: mult/shift have out_features entries, else 1 */
   const int32_t *weights; /* packed row pairs */

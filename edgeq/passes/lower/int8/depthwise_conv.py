@@ -96,12 +96,14 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                                                                      rounding_flag(ctx, litert_single=False))
     if w.dtype == "int4":
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack)
-    weights = tensor_array(g, w.id)
-    if ctx.cpu == "dsp" and pack is not None:  # only the DSP path is built: its pack holds what it needs
-        weights = None
+    weights, kernel = tensor_array(g, w.id), "edgeq_depthwise_conv_s8"
+    if ctx.cpu == "dsp" and pack is not None:
+        # only the DSP path is built: its pack holds what it needs, and its own entry point leaves the
+        # portable kernel out of the image when no layer needs it
+        weights, kernel = None, "edgeq_depthwise_conv_s8_dsp"
         tail = _without_portable_arrays(tail)
     return Lowered(
-        kernel="edgeq_depthwise_conv_s8",
+        kernel=kernel,
         struct="edgeq_depthwise_conv_s8_params",
         source="depthwise_conv",
         fields=(

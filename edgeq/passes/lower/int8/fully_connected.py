@@ -67,6 +67,19 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
     return _wrap_i32(np.concatenate(words))
 
 
+FC_CHUNK = 128  # steps of 4 inputs per separation that any int8 row allows (see fc_chunk)
+
+
+def fc_chunk(w: np.ndarray) -> int:
+    """Steps of four inputs the kernel may accumulate before it separates the row-pair sums: the high row
+    of a pair (row r, rows 0, 2, ...) enters the raw sum as 256 * A_r, exact (mod 2^32 with the low row)
+    while |256 * A_r| < 2^31: |A_r| <= 128 * sum|w_r| over the inputs of a chunk. All the steps when every
+    high row allows it (then one chunk), else FC_CHUNK (128 steps + 3 tail inputs: 515 * 128 * 127 < 2^23)."""
+    steps = w.shape[1] // 4
+    high = np.abs(w[0::2].astype(np.int64)).sum(axis=1) if w.shape[0] else np.zeros(1, np.int64)
+    return max(1, steps) if 128 * int(high.max(initial=0)) < (1 << 23) else FC_CHUNK
+
+
 def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
     """bias + input_offset * sum(w[o]) per output, wrapped to int32 like the reference's int32 sum."""
     b = np.zeros(w.shape[0], np.int64) if bias is None else bias.astype(np.int64)
@@ -93,7 +106,7 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     cb = codebook(wd) if (w.dtype == "int8" and in_f >= CB_MIN_K) else None
 
     def call(kernel: str, out_features: int, sparse: int, weights, bias_values, mults, shifts, extra=(),
-             scratch: int = 0) -> Lowered:
+             scratch: int = 0, chunk: int = FC_CHUNK) -> Lowered:
         """The kernel call with the fields every FULLY_CONNECTED variant shares, then the variant's own."""
         return Lowered(
             kernel=kernel,
@@ -101,7 +114,7 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             source="fully_connected",
             fields=(
                 ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_features),
-                ("sparse", sparse), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("sparse", sparse), ("chunk", chunk), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
                 ("per_channel", int(len(mults) > 1)),
                 ("weights", weights),
                 ("bias", arr(op, "bias", bias_values, "int32_t")),
@@ -135,4 +148,4 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         if len(mults) > 1:
             mults, shifts = list(np.repeat(mults, 2)), list(np.repeat(shifts, 2))
     return call("edgeq_fully_connected_s8", wd.shape[0], sparse, arr(op, "wpacked", pack_weights(wd), "int32_t"),
-                bias, mults, shifts)
+                bias, mults, shifts, chunk=fc_chunk(wd))
