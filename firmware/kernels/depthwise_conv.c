@@ -12,9 +12,8 @@
 
 /* Per-pixel context of the asm loop, relative to the window origin o = in + (iy0 * in_w + ix0) * c (the
  * loop runs g from o to o + c in steps of 4 and reads tap t at cx[t] + g): 9 tap offsets, then the
- * output pixel - o, o + c, clamp?, lo4, hi4, o, and the accumulator shift s (dsp_pack[0]). Interior
- * windows share one constant set of offsets. */
-enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_S, DW_CX_N };
+ * output pixel - o, o + c, clamp?, lo4, hi4, o. Interior windows share one constant set of offsets. */
+enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
 
 /* Taps 2P, 2P+1 of 4 channels (registers: r4 context, r5 g, r6 weights; r0..r3 the channels'
  * accumulators): the two x words X1, X2 are paired bytewise (PKHBT: c0 c1 of both, PKHTB: c2 c3), so
@@ -42,17 +41,16 @@ enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_
 /* One pass of the channel-quad loop over the pixel context cx (see DW_CX_*): from cx[DW_CX_G0] to
  * cx[DW_CX_END] in steps of 4 channels, constants from w (per group, see dsp_pack in depthwise_conv.h);
  * returns w advanced past the groups it ran. Out of line: one copy of the asm serves the quads and the
- * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w, r7 s. */
+ * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w. */
 static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const int32_t *w) {
   register uintptr_t *tp __asm__("r4") = cx;
   register const int32_t *wp __asm__("r6") = w;
   register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
-  register int32_t g __asm__("r5"), s __asm__("r7");
+  register int32_t g __asm__("r5");
   register int32_t t8 __asm__("r8"), t9 __asm__("r9"), t10 __asm__("r10"), t11 __asm__("r11");
   register int32_t t12 __asm__("r12"), t14 __asm__("lr");
   __asm__ volatile(
-      "ldr r5, [r4, #56]\n\t"
-      "ldr r7, [r4, #60]\n"
+      "ldr r5, [r4, #56]\n"
       "1:\n\t"
       "ldm r6!, {r0, r1, r2, r3}\n\t"
       DW_PAIR(0) DW_PAIR(1) DW_PAIR(2) DW_PAIR(3)
@@ -68,16 +66,16 @@ static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const
       "smlatt r2, r10, r12, r2\n\t"
       "smlabb r1, r9, r11, r1\n\t"
       "smlatt r3, r9, r11, r3\n\t"
-      /* requantize: per channel ssat8(smmlar(acc << s, m, rb - (acc < 0)) >> e) */
+      /* requantize: per channel ssat8(smmlar(acc << 1, m, rb - (acc < 0)) >> e) */
       "ldm r6!, {r8, r9, r10, r11}\n\t"
       "sub r8, r8, r0, lsr #31\n\t"
       "sub r9, r9, r1, lsr #31\n\t"
       "sub r10, r10, r2, lsr #31\n\t"
       "sub r11, r11, r3, lsr #31\n\t"
-      "lsl r0, r0, r7\n\t"
-      "lsl r1, r1, r7\n\t"
-      "lsl r2, r2, r7\n\t"
-      "lsl r3, r3, r7\n\t"
+      "lsl r0, r0, #1\n\t"
+      "lsl r1, r1, #1\n\t"
+      "lsl r2, r2, #1\n\t"
+      "lsl r3, r3, #1\n\t"
       "ldm r6!, {r12, lr}\n\t"
       "smmlar r0, r0, r12, r8\n\t"
       "smmlar r1, r1, lr, r9\n\t"
@@ -111,7 +109,7 @@ static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const
       "cmp r5, r2\n\t"
       "blo 1b"
       : "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "+r"(wp), "=&r"(g), "=&r"(t8), "=&r"(t9), "=&r"(t10),
-        "=&r"(t11), "=&r"(t12), "=&r"(t14), "=&r"(s)
+        "=&r"(t11), "=&r"(t12), "=&r"(t14)
       : "r"(tp)
       : "cc", "memory");
   return wp;
@@ -141,7 +139,6 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
   for (ky = 0, t = 0; ky < 3; ++ky) {
     for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
-  cxi[DW_CX_S] = cxb[DW_CX_S] = (uintptr_t)p->dsp_pack[0];
   cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
   cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
   cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
@@ -156,7 +153,7 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
         int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
                               (size_t)c;
         uintptr_t *cx = cxi;
-        const int32_t *w = p->dsp_pack + 1;
+        const int32_t *w = p->dsp_pack;
         if (!(rows_in && ix0 >= 0 && ix0 + 2 * dw < in_w)) {
           /* taps outside the input read the input zero point: with acc_init's input_offset * sum(w)
            * they contribute (zp - zp) * w = 0, as the reference's skipped taps */
@@ -322,7 +319,6 @@ static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *p
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
   const int32_t *src = p->dsp_pack_s4;
   int32_t g, t, j, k;
-  *pack++ = *src++;
   for (g = 0; g < groups; ++g, src += 16) {
     uint8_t b[9][4];
     for (t = 0; t < taps; ++t) {

@@ -23,15 +23,13 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
     would not be bit-exact or does not apply.
 
-    Per channel, with l = left shift, e = right shift (>= 1), a = acc << l (the reference's shifted
-    accumulator) and acc2 = 2a = acc << s (s = l + 1): SRDHM(a, m) = (2a*m + 2^31) >> 32 (m > 0), and
-    RDBPOT(x, e) + out_off = (x + 2^(e-1) - (a < 0) + out_off * 2^e) >> e (x = 0 whenever a < 0 but
+    Per channel, with e = right shift (>= 1, so the left shift is 0) and acc2 = 2 acc: SRDHM(acc, m) = (2a*m + 2^31) >> 32 (m > 0), and
+    RDBPOT(x, e) + out_off = (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but
     x >= 0 does not change the result). The kernel evaluates it with SMMLAR, which is exact while
     |acc2| < 2^31 for every reachable accumulator: checked here from |x + in_off| <= 255, the bias and
-    the weights. The weights stay int8 (the kernel widens them with SXTB16), reordered so that one word
-    holds two taps of two channels; s must be the same for every channel (the kernel shifts every
-    accumulator by it). When out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores
-    only the real channels of that group)."""
+    the weights. The weights stay int8 (the kernel widens them with SXTB16), reordered so that one word holds two taps
+    of two channels. When out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only
+    the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
@@ -41,17 +39,15 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     sh = np.array(shifts, np.int64)
     if len(m) == 1:
         m, sh = np.repeat(m, out_c), np.repeat(sh, out_c)
-    left = np.maximum(sh, 0)
     e = np.maximum(-sh, 0)
-    if (m <= 0).any() or (e < 1).any() or (e > 24).any() or (left != left[0]).any() or left[0] > 6:
+    if (m <= 0).any() or (e < 1).any() or (e > 24).any():
         return None
-    s = int(left[0]) + 1
     wt = w.reshape(taps, out_c).astype(np.int64)
     init = acc_init.values.astype(np.int64)
     b = bias.data.reshape(-1).astype(np.int64) if bias is not None else np.zeros(out_c, np.int64)
     wabs = np.abs(wt).sum(axis=0)
     # reachable accumulators: bias + sum (x + off) * w, and the kernel's partial sums acc_init + sum x * w
-    bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << s
+    bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << 1
     if bound.max() >= (1 << 31):
         return None
     rb = (np.int64(1) << (e - 1)) + (np.int64(output_offset) << e)
@@ -72,7 +68,7 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
         words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
         words += list(rb[g:g + 4]) + list(m[g:g + 4]) + list(e[g:g + 4])
         groups.append(words)
-    packed = np.concatenate([[s], np.array(groups, np.int64).reshape(-1)])
+    packed = np.array(groups, np.int64).reshape(-1)
     packed = ((packed + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
     return arr(op, "dsp_pack", packed, "int32_t")
 
@@ -128,11 +124,9 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
-        per_group = 4 + taps + 12
-        full = pack.values.astype(np.int64)
-        groups = full[1:].reshape(-1, per_group)
-        pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:1], np.concatenate(
-            [groups[:, :4], groups[:, 4 + taps:]], axis=1).reshape(-1)]).astype(np.int32), "int32_t")
+        full = pack.values.reshape(-1, 4 + taps + 12)
+        pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
+                      "int32_t")
         words = full.size
     scratch = max(taps * min(out_c, 32), 4 * words)  # = edgeq_depthwise_conv_s4_scratch_bytes
     if pack is not None and ctx.cpu == "dsp":  # only the DSP path is built: its pack holds what it needs
