@@ -84,14 +84,20 @@ void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *
       edgeq_pool_window(iy0, p->filter_h, p->in_h, &fy0, &fy1);
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        int32_t fx0, fx1, count;
+        int32_t fx0, fx1, count, ny, nx;
         const int8_t *win;
         edgeq_pool_window(ix0, p->filter_w, p->in_w, &fx0, &fx1);
-        count = (fy1 - fy0) * (fx1 - fx0); /* > 0: the generator rejects empty windows */
+        ny = fy1 - fy0;
+        nx = fx1 - fx0;
+        count = ny * nx; /* > 0: the generator rejects empty windows */
         win = img + (size_t)(iy0 + fy0) * row + (size_t)(ix0 + fx0) * (size_t)C;
+        if (nx == p->in_w) { /* whole rows (a global pool): one run of count pixels */
+          nx = count;
+          ny = 1;
+        }
 #if EDGEQ_MVE
         if (count <= 256) {
-          out = avg_window_mve(p, win, row, fy1 - fy0, fx1 - fx0, out);
+          out = avg_window_mve(p, win, row, ny, nx, out);
           continue;
         }
 #endif
@@ -102,9 +108,9 @@ void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *
           if (count <= 256 && C - c >= 4) {
             /* four channels at once in int16 lanes (|sum| <= 256 * 128): (c, c+2) and (c+1, c+3) */
             uint32_t e = 0, o = 0;
-            for (fy = fy0; fy < fy1; ++fy, r += row) {
+            for (fy = 0; fy < ny; ++fy, r += row) {
               const int8_t *x = r;
-              for (fx = fx0; fx < fx1; ++fx, x += C) {
+              for (fx = 0; fx < nx; ++fx, x += C) {
                 uint32_t v;
                 memcpy(&v, x, 4);
                 e = pool_sxtab16(e, v);
@@ -119,9 +125,9 @@ void edgeq_avg_pool_s8(const edgeq_pool_s8_params *p, const int8_t *in, int8_t *
             continue;
           }
 #endif
-          for (fy = fy0; fy < fy1; ++fy, r += row) {
+          for (fy = 0; fy < ny; ++fy, r += row) {
             const int8_t *x = r;
-            for (fx = fx0; fx < fx1; ++fx, x += C) acc += *x;
+            for (fx = 0; fx < nx; ++fx, x += C) acc += *x;
           }
           *out++ = pool_avg(p, acc, count);
         }

@@ -174,3 +174,21 @@ def test_kws_depthwise_on_boards(tmp_path):
         assert n < 0.4 * lat["mps2-an385"][op], (op, n, lat["mps2-an385"][op])
         # int8 weights in flash: 251,360 instructions per layer when pinned (247,000 with int16 weights)
         assert n <= KWS_DW_BUDGET, (op, n)
+
+
+def test_avg_pool_on_boards(tmp_path):
+    """AVERAGE_POOL_2D (kws's global pool follows its depthwise layers): the DSP path sums four channels
+    per word in int16 lanes (windows of at most 256 taps), the rest channel by channel; whole-row windows
+    run as one span. Covers channel tails (6, 10), a 400-tap window (scalar), SAME windows clipped at the
+    border with a fused RELU (clamp), and a global pool over whole rows."""
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    a, b, c = keras.Input((20, 20, 6), batch_size=1), keras.Input((9, 7, 10), batch_size=1), \
+        keras.Input((5, 13, 8), batch_size=1)
+    outs = [L.AveragePooling2D(20)(a), L.ReLU()(L.AveragePooling2D(3, 2, padding="same")(b)),
+            L.AveragePooling2D((5, 13))(c), L.AveragePooling2D((2, 13))(c)]
+    path = tmp_path / "avg_pool.tflite"
+    path.write_bytes(int8_tflite(keras.Model([a, b, c], outs)))
+    for board in BOARDS:
+        r = convert_and_flash(path, board_name=board, runs=1, samples=10, out_dir=tmp_path / board).report
+        assert r["validation"]["bit_exact"], (board, r["validation"])
