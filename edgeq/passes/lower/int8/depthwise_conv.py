@@ -23,13 +23,14 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
     would not be bit-exact or does not apply.
 
-    Per channel, with e = right shift (>= 1, so the left shift is 0) and acc2 = 2 acc: SRDHM(acc, m) = (2a*m + 2^31) >> 32 (m > 0), and
-    RDBPOT(x, e) + out_off = (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but
-    x >= 0 does not change the result). The kernel evaluates it with SMMLAR, which is exact while
-    |acc2| < 2^31 for every reachable accumulator: checked here from |x + in_off| <= 255, the bias and
-    the weights. The weights stay int8 (the kernel widens them with SXTB16), reordered so that one word holds two taps
-    of two channels. When out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only
-    the real channels of that group)."""
+    Per channel, with e = right shift (>= 1, so the left shift is 0) and acc2 = 2 acc:
+    SRDHM(acc, m) = (acc2 * m + 2^31) >> 32 (m > 0), and RDBPOT(x, e) + out_off =
+    (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but x >= 0 does not change the
+    result). The kernel evaluates it with SMMLAR, which is exact while |acc2| < 2^31 for every reachable
+    accumulator: checked here from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the
+    kernel widens them with SXTB16), reordered so that one word holds two taps of two channels. When
+    out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only the real channels of that
+    group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)

@@ -7,7 +7,8 @@ neighbouring output rows r, r+1 are merged into one int16 per input, ``v = w[r+1
 sign-extended low byte of v, ``A_{r+1}`` alone; their difference / 256 is ``A_r``. On the DSP path a packed
 word holds two such int16 lanes: one SMLAD on it and one SMLAD on its SXTB16 are four multiply-accumulates
 (two inputs x two rows), where the plain layout needs two SXTB16 and two SMLAD. The kernel separates the two
-sums every <= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23 keeps ``256 * A`` inside int32.
+sums once per row when the weights allow it (``fc_chunk``: ``256 * A_r`` stays inside int32), else every
+<= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23.
 Weights of -128 (not produced by TFLite's symmetric quantization) pair each row with a zero row instead
 (``sparse``; half the speed).
 
@@ -48,7 +49,7 @@ FC_GROUP_ROWS = 8  # rows per pass of the kernel (EDGEQ_FC_GROUP in firmware/ker
 
 def pack_weights(w: np.ndarray) -> np.ndarray:
     """The int32 words of the packed layout (see module doc) of int8 weights [out, in] in [-127, 127]
-    (or whose odd rows are zero)."""
+    (or whose even rows are zero: the sparse pairing)."""
     out_f, in_f = w.shape
     rows = out_f + (-out_f % FC_GROUP_ROWS)
     wp = np.zeros((rows, in_f), np.int32)
@@ -114,7 +115,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             source="fully_connected",
             fields=(
                 ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_features),
-                ("sparse", sparse), ("chunk", chunk), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("sparse", sparse), ("chunk", chunk),
+                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
                 ("per_channel", int(len(mults) > 1)),
                 ("weights", weights),
                 ("bias", arr(op, "bias", bias_values, "int32_t")),
