@@ -10,87 +10,109 @@
  * input zero point. */
 #define EDGEQ_DW_ZBUF_WORDS 64
 
-/* a0..a3 += one tap of 4 channels: x word at [q + g] with q = tp[t], weights at w (advanced 8 bytes). */
-#define DW_TAP(T)                                 \
-  "ldr %[q], [%[tp], #" #T " * 4]\n\t"             \
-  "ldr %[xv], [%[q], %[g]]\n\t"                   \
-  "ldrd %[we], %[wo], [%[w]], #8\n\t"             \
-  "sxtb16 %[xe], %[xv]\n\t"                       \
-  "sxtb16 %[xv], %[xv], ror #8\n\t"               \
-  "smlabb %[a0], %[xe], %[we], %[a0]\n\t"         \
-  "smlatt %[a2], %[xe], %[we], %[a2]\n\t"         \
-  "smlabb %[a1], %[xv], %[wo], %[a1]\n\t"         \
-  "smlatt %[a3], %[xv], %[wo], %[a3]\n\t"
-
-/* Requantize a0..a3 with the params at w (m[4], rb[4], e[4]): per channel
- * ssat8((smmlar(acc2, m, rb - (acc2 < 0))) >> e) = MultiplyByQuantizedMultiplier (double rounding) +
- * output_offset, saturated; packs the 4 bytes into a0. */
-#define DW_REQ4                                   \
-  "ldrd %[we], %[wo], [%[w], #16]\n\t"            \
-  "sub %[we], %[we], %[a0], lsr #31\n\t"          \
-  "sub %[wo], %[wo], %[a1], lsr #31\n\t"          \
-  "ldrd %[xe], %[xv], [%[w]]\n\t"                 \
-  "smmlar %[a0], %[a0], %[xe], %[we]\n\t"         \
-  "smmlar %[a1], %[a1], %[xv], %[wo]\n\t"         \
-  "ldrd %[we], %[wo], [%[w], #32]\n\t"            \
-  "asr %[a0], %[a0], %[we]\n\t"                   \
-  "asr %[a1], %[a1], %[wo]\n\t"                   \
-  "ldrd %[we], %[wo], [%[w], #24]\n\t"            \
-  "sub %[we], %[we], %[a2], lsr #31\n\t"          \
-  "sub %[wo], %[wo], %[a3], lsr #31\n\t"          \
-  "ldrd %[xe], %[xv], [%[w], #8]\n\t"             \
-  "smmlar %[a2], %[a2], %[xe], %[we]\n\t"         \
-  "smmlar %[a3], %[a3], %[xv], %[wo]\n\t"         \
-  "ldrd %[we], %[wo], [%[w], #40]\n\t"            \
-  "asr %[a2], %[a2], %[we]\n\t"                   \
-  "asr %[a3], %[a3], %[wo]\n\t"                   \
-  "ssat %[a0], #8, %[a0]\n\t"                     \
-  "ssat %[a1], #8, %[a1]\n\t"                     \
-  "ssat %[a2], #8, %[a2]\n\t"                     \
-  "ssat %[a3], #8, %[a3]\n\t"                     \
-  "bfi %[a0], %[a1], #8, #8\n\t"                  \
-  "bfi %[a0], %[a2], #16, #8\n\t"                 \
-  "bfi %[a0], %[a3], #24, #8\n\t"
-
 /* Per-pixel context of the asm loop, relative to the window origin o = in + (iy0 * in_w + ix0) * c (the
  * loop runs g from o to o + c in steps of 4 and reads tap t at cx[t] + g): 9 tap offsets, then the
  * output pixel - o, o + c, clamp?, lo4, hi4, o. Interior windows share one constant set of offsets. */
 enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
 
+/* Taps 2P, 2P+1 of 4 channels (registers: r4 context, r5 g, r6 weights; r0..r3 the channels'
+ * accumulators): the two x words X1, X2 are paired bytewise (PKHBT: c0 c1 of both, PKHTB: c2 c3), so
+ * SXTB16 of a pair gives (X1[c], X2[c]) and of the weight word (w[2P][c], w[2P+1][c]): one SMLAD each. */
+#define DW_PAIR(P)                                 \
+  "ldrd r8, r9, [r4, #" #P " * 8]\n\t"             \
+  "ldr r8, [r8, r5]\n\t"                           \
+  "ldr r9, [r9, r5]\n\t"                           \
+  "pkhbt r10, r8, r9, lsl #16\n\t"                 \
+  "pkhtb r9, r9, r8, asr #16\n\t"                  \
+  "ldrd r11, r12, [r6], #8\n\t"                    \
+  "sxtb16 r8, r10\n\t"                             \
+  "sxtb16 r10, r10, ror #8\n\t"                    \
+  "sxtb16 lr, r11\n\t"                             \
+  "sxtb16 r11, r11, ror #8\n\t"                    \
+  "smlad r0, r8, lr, r0\n\t"                       \
+  "smlad r1, r10, r11, r1\n\t"                     \
+  "sxtb16 r8, r9\n\t"                              \
+  "sxtb16 r9, r9, ror #8\n\t"                      \
+  "sxtb16 lr, r12\n\t"                             \
+  "sxtb16 r12, r12, ror #8\n\t"                    \
+  "smlad r2, r8, lr, r2\n\t"                       \
+  "smlad r3, r9, r12, r3\n\t"
+
 /* One pass of the channel-quad loop over the pixel context cx (see DW_CX_*): from cx[DW_CX_G0] to
- * cx[DW_CX_END] in steps of 4 channels, constants from w; returns w advanced past the groups it ran.
- * Out of line: one copy of the asm serves the quads and the tail. */
+ * cx[DW_CX_END] in steps of 4 channels, constants from w (per group, see dsp_pack in depthwise_conv.h);
+ * returns w advanced past the groups it ran. Out of line: one copy of the asm serves the quads and the
+ * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w. */
 static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const int32_t *w) {
-  int32_t a0, a1, a2, a3, g;
-  uint32_t xv, xe, we, wo;
-  const int8_t *q;
+  register uintptr_t *tp __asm__("r4") = cx;
+  register const int32_t *wp __asm__("r6") = w;
+  register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
+  register int32_t g __asm__("r5");
+  register int32_t t8 __asm__("r8"), t9 __asm__("r9"), t10 __asm__("r10"), t11 __asm__("r11");
+  register int32_t t12 __asm__("r12"), t14 __asm__("lr");
   __asm__ volatile(
-      "ldr %[g], [%[tp], #56]\n"
+      "ldr r5, [r4, #56]\n"
       "1:\n\t"
-      "ldrd %[a0], %[a1], [%[w]], #8\n\t"
-      "ldrd %[a2], %[a3], [%[w]], #8\n\t"
-      DW_TAP(0) DW_TAP(1) DW_TAP(2) DW_TAP(3) DW_TAP(4) DW_TAP(5) DW_TAP(6) DW_TAP(7) DW_TAP(8)
-      DW_REQ4
-      "add %[w], %[w], #48\n\t"
-      "ldr %[xv], [%[tp], #44]\n\t"
-      "cbz %[xv], 2f\n\t"
+      "ldm r6!, {r0, r1, r2, r3}\n\t"
+      DW_PAIR(0) DW_PAIR(1) DW_PAIR(2) DW_PAIR(3)
+      /* tap 8: channels in lanes, (c0, c2) and (c1, c3) */
+      "ldr r8, [r4, #32]\n\t"
+      "ldr r9, [r8, r5]\n\t"
+      "ldr r11, [r6], #4\n\t"
+      "sxtb16 r10, r9\n\t"
+      "sxtb16 r9, r9, ror #8\n\t"
+      "sxtb16 r12, r11\n\t"
+      "sxtb16 r11, r11, ror #8\n\t"
+      "smlabb r0, r10, r12, r0\n\t"
+      "smlatt r2, r10, r12, r2\n\t"
+      "smlabb r1, r9, r11, r1\n\t"
+      "smlatt r3, r9, r11, r3\n\t"
+      /* requantize: per channel ssat8(smmlar(acc << 1, m, rb - (acc < 0)) >> e) */
+      "ldm r6!, {r8, r9, r10, r11}\n\t"
+      "sub r8, r8, r0, lsr #31\n\t"
+      "sub r9, r9, r1, lsr #31\n\t"
+      "sub r10, r10, r2, lsr #31\n\t"
+      "sub r11, r11, r3, lsr #31\n\t"
+      "lsl r0, r0, #1\n\t"
+      "lsl r1, r1, #1\n\t"
+      "lsl r2, r2, #1\n\t"
+      "lsl r3, r3, #1\n\t"
+      "ldm r6!, {r12, lr}\n\t"
+      "smmlar r0, r0, r12, r8\n\t"
+      "smmlar r1, r1, lr, r9\n\t"
+      "ldm r6!, {r12, lr}\n\t"
+      "smmlar r2, r2, r12, r10\n\t"
+      "smmlar r3, r3, lr, r11\n\t"
+      "ldm r6!, {r8, r9, r10, r11}\n\t"
+      "asr r0, r0, r8\n\t"
+      "asr r1, r1, r9\n\t"
+      "asr r2, r2, r10\n\t"
+      "asr r3, r3, r11\n\t"
+      "ssat r0, #8, r0\n\t"
+      "ssat r1, #8, r1\n\t"
+      "ssat r2, #8, r2\n\t"
+      "ssat r3, #8, r3\n\t"
+      "bfi r0, r1, #8, #8\n\t"
+      "bfi r0, r2, #16, #8\n\t"
+      "bfi r0, r3, #24, #8\n\t"
+      "ldr r1, [r4, #44]\n\t"
+      "cbz r1, 2f\n\t"
       /* bytewise a0 = min(max(a0, lo4), hi4) */
-      "ldrd %[we], %[wo], [%[tp], #48]\n\t"
-      "ssub8 %[xe], %[a0], %[we]\n\t"
-      "sel %[a0], %[a0], %[we]\n\t"
-      "ssub8 %[xe], %[a0], %[wo]\n\t"
-      "sel %[a0], %[wo], %[a0]\n"
+      "ldrd r2, r3, [r4, #48]\n\t"
+      "ssub8 r1, r0, r2\n\t"
+      "sel r0, r0, r2\n\t"
+      "ssub8 r1, r0, r3\n\t"
+      "sel r0, r3, r0\n"
       "2:\n\t"
-      "ldrd %[q], %[xv], [%[tp], #36]\n\t"
-      "str %[a0], [%[q], %[g]]\n\t"
-      "add %[g], %[g], #4\n\t"
-      "cmp %[g], %[xv]\n\t"
+      "ldrd r1, r2, [r4, #36]\n\t"
+      "str r0, [r1, r5]\n\t"
+      "add r5, r5, #4\n\t"
+      "cmp r5, r2\n\t"
       "blo 1b"
-      : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w] "+r"(w), [q] "=&r"(q),
-        [xv] "=&l"(xv), [xe] "=&r"(xe), [we] "=&r"(we), [wo] "=&r"(wo), [g] "=&r"(g)
-      : [tp] "r"(cx)
+      : "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "+r"(wp), "=&r"(g), "=&r"(t8), "=&r"(t9), "=&r"(t10),
+        "=&r"(t11), "=&r"(t12), "=&r"(t14)
+      : "r"(tp)
       : "cc", "memory");
-  return w;
+  return wp;
 }
 
 /* The last 1-3 channels of a pixel (out_c % 4 != 0): the pack's last group is padded with zero-weight
@@ -113,7 +135,7 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
   uint32_t zbuf[EDGEQ_DW_ZBUF_WORDS];
   uintptr_t cxi[DW_CX_N], cxb[DW_CX_N];
   int32_t b, oy, ox, ky, kx, t;
-  for (t = 0; t < EDGEQ_DW_ZBUF_WORDS; ++t) zbuf[t] = zp4;
+  for (t = 0; t < (c + 3) >> 2; ++t) zbuf[t] = zp4; /* the loop reads at most c bytes (rounded up) of it */
   for (ky = 0, t = 0; ky < 3; ++ky) {
     for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
@@ -153,6 +175,12 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
       }
     }
   }
+}
+#endif
+
+#if EDGEQ_DSP
+void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
+  dw_dsp(p, in, out);
 }
 #endif
 
@@ -285,25 +313,30 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
 }
 
 #if EDGEQ_DSP
-/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack. */
+/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack: the weight words hold
+ * the int4 values as int8 bytes, in the pack's tap-pair order. */
 static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *pack) {
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
   const int32_t *src = p->dsp_pack_s4;
-  int32_t g, t, j;
-  for (g = 0; g < groups; ++g, src += 20, pack += 4 + 2 * taps + 12) {
-    for (j = 0; j < 4; ++j) pack[j] = src[j];
+  int32_t g, t, j, k;
+  for (g = 0; g < groups; ++g, src += 16) {
+    uint8_t b[9][4];
     for (t = 0; t < taps; ++t) {
-      uint32_t lane[4];
       for (j = 0; j < 4; ++j) {
         const int32_t c = 4 * g + j;
         int8_t v = 0;
         if (c < out_c) edgeq_unpack_s4(p->weights_s4, t * out_c + c, 1, &v);
-        lane[j] = (uint32_t)((int32_t)v << src[4 + j]) & 0xFFFFu;
+        b[t][j] = (uint8_t)v;
       }
-      pack[4 + 2 * t] = (int32_t)(lane[0] | lane[2] << 16);
-      pack[5 + 2 * t] = (int32_t)(lane[1] | lane[3] << 16);
     }
-    for (j = 0; j < 12; ++j) pack[4 + 2 * taps + j] = src[8 + j];
+    for (j = 0; j < 4; ++j) *pack++ = src[j];
+    for (t = 0; t + 1 < taps; t += 2) {
+      for (k = 0; k < 4; k += 2)
+        *pack++ = (int32_t)((uint32_t)b[t][k] | (uint32_t)b[t][k + 1] << 8 | (uint32_t)b[t + 1][k] << 16 |
+                            (uint32_t)b[t + 1][k + 1] << 24);
+    }
+    *pack++ = (int32_t)((uint32_t)b[8][0] | (uint32_t)b[8][1] << 8 | (uint32_t)b[8][2] << 16 | (uint32_t)b[8][3] << 24);
+    for (j = 0; j < 12; ++j) *pack++ = src[4 + j];
   }
 }
 #endif

@@ -27,24 +27,27 @@ typedef struct {
   const int32_t *mult;
   const int32_t *shift;
   /* Cortex-M DSP path (firmware built with EDGEQ_DSP; ignored elsewhere), or NULL. The lowering
-   * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double
-   * rounding, and when it is exact (see edgeq/passes/lower/int8/depthwise_conv.py _dw_dsp_pack). Per group of 4 output
-   * channels c0..c3 (the last group padded with zero-weight lanes when out_c % 4 != 0), int32 words:
-   *   [4]  acc_init[c] << (left_c + 1)
-   *   [18] per tap (ky, kx): (w[c0] | w[c2] << 16), (w[c1] | w[c3] << 16), each w << (left_c + 1) (int16)
-   *   [4]  multiplier[c]
+   * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double rounding, right
+   * shifts >= 1 (no left shift), and when it is exact (see edgeq/passes/lower/int8/depthwise_conv.py
+   * _dw_dsp_pack). Per group of 4 output channels c0..c3 (the last group padded with zero-weight lanes
+   * when out_c % 4 != 0), int32 words:
+   *   [4]  acc_init[c]
+   *   [8]  per tap pair (2P, 2P+1), P = 0..3, two words of int8 weights: bytes (w[2P][c0], w[2P][c1],
+   *        w[2P+1][c0], w[2P+1][c1]) then the same for c2, c3 (SXTB16 gives one channel's two taps)
+   *   [1]  tap 8: bytes (w[8][c0], w[8][c1], w[8][c2], w[8][c3])
    *   [4]  (1 << (e_c - 1)) + (rq.output_offset << e_c), with e_c = right shift >= 1
+   *   [4]  multiplier[c]
    *   [4]  e_c
-   * out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
+   * With acc2 = 2 acc, out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
    * MultiplyByQuantizedMultiplier(acc) + rq.output_offset while |acc2| < 2^31 (checked at generation). */
   const int32_t *dsp_pack;
   /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
    * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
   const uint8_t *weights_s4;
-  /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words, per group of 4
-   * channels [4] acc_init << s_c, [4] s_c = left_c + 1, [12] multipliers, rb, e as in dsp_pack. The kernel
-   * builds the whole dsp_pack (dsp_pack_words words) in scratch at each call, the 18 weight words of a group
-   * from weights_s4 shifted by s_c, and runs the DSP loop on it. */
+  /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words (per group of 4
+   * channels [4] acc_init, [12] rb, multipliers, e as in dsp_pack). The kernel builds the
+   * whole dsp_pack (dsp_pack_words words) in scratch at each call, the 9 weight words of a group from
+   * weights_s4 as int8 bytes, and runs the DSP loop on it. */
   const int32_t *dsp_pack_s4;
   int32_t dsp_pack_words;
   /* Helium path (EDGEQ_MVE builds), or NULL: weights and constants per group of 16 channels, see
@@ -53,6 +56,9 @@ typedef struct {
 } edgeq_depthwise_conv_s8_params;
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+/* The DSP path alone (EDGEQ_DSP builds; dsp_pack set): what --cpu dsp libraries call, so that the portable
+ * kernel is linked only where some layer needs it. */
+void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 
 /* int4 weights: on DSP builds with dsp_pack_s4, the DSP path on the pack built in `scratch`; otherwise per
  * block of up to 32 output channels, the block's k_h * k_w taps are decoded from weights_s4 into `scratch`

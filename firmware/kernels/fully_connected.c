@@ -8,141 +8,263 @@
 #define EDGEQ_FC_DSP 0
 #endif
 
-/* Steps of four inputs between two separations of the row-pair sums: 128 steps + 3 tail inputs = 515
- * inputs, |A| <= 515 * 128 * 127 < 2^23, so 256 * A stays inside int32 (see the lowering). */
-#define EDGEQ_FC_CHUNK 128
+/* Rows per pass (FC_GROUP_ROWS in the lowering): four row pairs share each widened input word. The lowering
+ * pads the rows to a multiple of it with zero rows, which are never stored. */
+#define EDGEQ_FC_GROUP 8
 
 #if EDGEQ_FC_DSP
-/* One step: x word (x0 x1 x2 x3) -> xe = (x0, x2), xo = (x1, x3) (in xw); the four weight words are
- * A(x0,x2) A(x1,x3) B(x0,x2) B(x1,x3). Raw SMLAD with a word gives A_r + 256 A_r+1, with its SXTB16 A_r. */
-#define FC_STEP() \
-  __asm__ volatile( \
-      "ldr %[xw], [%[xp]], #4\n\t" \
-      "sxtb16 %[xe], %[xw]\n\t" \
-      "sxtb16 %[xw], %[xw], ror #8\n\t" \
-      "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
-      "smlad %[ra], %[xe], %[w0], %[ra]\n\t" \
-      "smlad %[ra], %[xw], %[w1], %[ra]\n\t" \
-      "sxtb16 %[w0], %[w0]\n\t" \
-      "sxtb16 %[w1], %[w1]\n\t" \
-      "smlad %[ea], %[xe], %[w0], %[ea]\n\t" \
-      "smlad %[ea], %[xw], %[w1], %[ea]\n\t" \
-      "ldrd %[w0], %[w1], [%[wp]], #8\n\t" \
-      "smlad %[rb], %[xe], %[w0], %[rb]\n\t" \
-      "smlad %[rb], %[xw], %[w1], %[rb]\n\t" \
-      "sxtb16 %[w0], %[w0]\n\t" \
-      "sxtb16 %[w1], %[w1]\n\t" \
-      "smlad %[eb], %[xe], %[w0], %[eb]\n\t" \
-      "smlad %[eb], %[xw], %[w1], %[eb]\n\t" \
-      : [xp] "+r"(xp), [wp] "+r"(w), [ra] "+r"(raw_a), [ea] "+r"(ext_a), [rb] "+r"(raw_b), \
-        [eb] "+r"(ext_b), [xw] "=&r"(xw), [xe] "=&r"(xe), [w0] "=&r"(w0), [w1] "=&r"(w1) \
-      : \
-      : "memory")
+/* One step's input word (x0 x1 x2 x3) -> r10 = (x0, x2), r11 = (x1, x3); r8 walks the input. */
+#define FC_X                                   \
+  "ldr r11, [r8], #4\n\t"                      \
+  "sxtb16 r10, r11\n\t"                        \
+  "sxtb16 r11, r11, ror #8\n\t"
+/* One row pair's two weight words P(x0,x2) P(x1,x3) (r9 walks them), lanes v = w[r+1] + 256 w[r]: raw SMLAD
+ * gives A_r+1 + 256 A_r into RAW, the SMLAD of their SXTB16 A_r+1 into EXT. */
+#define FC_PAIR(RAW, EXT)                      \
+  "ldrd r12, lr, [r9], #8\n\t"                 \
+  "smlad " RAW ", r10, r12, " RAW "\n\t"       \
+  "smlad " RAW ", r11, lr, " RAW "\n\t"        \
+  "sxtb16 r12, r12\n\t"                        \
+  "sxtb16 lr, lr\n\t"                          \
+  "smlad " EXT ", r10, r12, " EXT "\n\t"       \
+  "smlad " EXT ", r11, lr, " EXT "\n\t"
+/* Separate a pair's sums (the low byte of each lane is row r+1, the high byte row r): RAW becomes
+ * (raw - ext) / 256 = A_r, EXT is A_r+1. */
+#define FC_SEP(RAW, EXT) "sub " RAW ", " RAW ", " EXT "\n\t" "asr " RAW ", " RAW ", #8\n\t"
+#define FC_STEP FC_X FC_PAIR("r0", "r1") FC_PAIR("r2", "r3") FC_PAIR("r4", "r5") FC_PAIR("r6", "r7")
+/* Requantize row register R (bias added), LiteRT's single rounding with one shift = -1 - sh <= -2: the total
+ * right shift is 32 + sh, and (x*m + 2^(31+sh)) >> (32+sh) = (floor(x*m / 2^32) + 2^(sh-1)) >> sh (nested
+ * floors), so with the output offset (hi(x*m) + rb) >> sh, rb = 2^(sh-1) + out_off * 2^sh (SMMLA, ASR),
+ * saturated to int8 (r10 m, r11 rb, r12 sh). */
+#define FC_RQ(R) "smmla " R ", " R ", r10, r11\n\t" "asr " R ", " R ", r12\n\t" "ssat " R ", #8, " R "\n\t"
+
+/* What fc_steps reads and writes besides the weights and input. */
+typedef struct {
+  int32_t sum[EDGEQ_FC_GROUP]; /* out: the rows' sums (store == 0) */
+  const int32_t *bias;         /* store != 0: the group's 8 rows, requantized as FC_RQ, clamped and */
+  int8_t *y;                   /* stored at y[0..7] */
+  int32_t m, rb, sh;           /* sh >= 1 */
+  int32_t store, clamp;        /* clamp: act_min > -128 or act_max < 127 */
+  uint32_t lo4, hi4;           /* act_min, act_max in each byte */
+} fc_ctx;
+/* the offsets the asm reads */
+_Static_assert(offsetof(fc_ctx, bias) == 32 && offsetof(fc_ctx, y) == 36 && offsetof(fc_ctx, m) == 40 &&
+                   offsetof(fc_ctx, sh) == 48 && offsetof(fc_ctx, store) == 52 && offsetof(fc_ctx, clamp) == 56 &&
+                   offsetof(fc_ctx, lo4) == 60 && offsetof(fc_ctx, hi4) == 64,
+               "fc_ctx layout");
+
+/* n >= 1 steps of a group from x, weights w: the sums of the group's rows; with c->store == 0 into c->sum,
+ * else requantized and stored. Returns w advanced. The end of the input and c are kept on the stack (every
+ * register is taken). */
+static EDGEQ_NOINLINE const int32_t *fc_steps(const int8_t *x, const int32_t *w, int32_t n, fc_ctx *c) {
+  register int32_t r0 __asm__("r0"), r1 __asm__("r1"), r2 __asm__("r2"), r3 __asm__("r3");
+  register int32_t r4 __asm__("r4"), r5 __asm__("r5"), r6 __asm__("r6"), r7 __asm__("r7");
+  register const int8_t *xp __asm__("r8") = x;
+  register const int32_t *wp __asm__("r9") = w;
+  register int32_t r10 __asm__("r10"), r11 __asm__("r11");
+  register int32_t r12 __asm__("r12") = n;
+  register fc_ctx *lr __asm__("lr") = c;
+  __asm__ volatile(
+      "add r11, r8, r12, lsl #2\n\t"
+      "strd r11, lr, [sp, #-8]!\n\t"
+      "movs r0, #0\n\t"
+      "movs r1, #0\n\t"
+      "movs r2, #0\n\t"
+      "movs r3, #0\n\t"
+      "movs r4, #0\n\t"
+      "movs r5, #0\n\t"
+      "movs r6, #0\n\t"
+      "movs r7, #0\n\t"
+      /* four steps per iteration: n % 4 = 3, 2, 1 enter at the second, third, fourth */
+      "ands r12, r12, #3\n\t"
+      "beq 1f\n\t"
+      "cmp r12, #2\n\t"
+      "beq 3f\n\t"
+      "bhi 2f\n\t"
+      "b 4f\n"
+      "1:\n\t" FC_STEP "2:\n\t" FC_STEP "3:\n\t" FC_STEP "4:\n\t" FC_STEP
+      "ldr r12, [sp]\n\t"
+      "cmp r8, r12\n\t"
+      "blo 1b\n\t"
+      FC_SEP("r0", "r1") FC_SEP("r2", "r3") FC_SEP("r4", "r5") FC_SEP("r6", "r7")
+      "ldr lr, [sp, #4]\n\t"
+      "add sp, sp, #8\n\t"
+      "ldr r12, [lr, #52]\n\t"
+      "cmp r12, #0\n\t"
+      "bne 6f\n\t"
+      "stmia lr, {r0, r1, r2, r3, r4, r5, r6, r7}\n\t"
+      "b 8f\n"
+      "6:\n\t"
+      "ldr r8, [lr, #32]\n\t"
+      "ldm r8!, {r10, r11, r12}\n\t"
+      "add r0, r0, r10\n\t"
+      "add r1, r1, r11\n\t"
+      "add r2, r2, r12\n\t"
+      "ldm r8!, {r10, r11, r12}\n\t"
+      "add r3, r3, r10\n\t"
+      "add r4, r4, r11\n\t"
+      "add r5, r5, r12\n\t"
+      "ldm r8, {r10, r11}\n\t"
+      "add r6, r6, r10\n\t"
+      "add r7, r7, r11\n\t"
+      "ldrd r10, r11, [lr, #40]\n\t"
+      "ldr r12, [lr, #48]\n\t"
+      FC_RQ("r0") FC_RQ("r1") FC_RQ("r2") FC_RQ("r3") FC_RQ("r4") FC_RQ("r5") FC_RQ("r6") FC_RQ("r7")
+      "bfi r0, r1, #8, #8\n\t"
+      "bfi r0, r2, #16, #8\n\t"
+      "bfi r0, r3, #24, #8\n\t"
+      "bfi r4, r5, #8, #8\n\t"
+      "bfi r4, r6, #16, #8\n\t"
+      "bfi r4, r7, #24, #8\n\t"
+      "ldr r1, [lr, #56]\n\t"
+      "cbz r1, 7f\n\t"
+      /* bytewise min(max(v, lo4), hi4) */
+      "ldrd r2, r3, [lr, #60]\n\t"
+      "ssub8 r1, r0, r2\n\t"
+      "sel r0, r0, r2\n\t"
+      "ssub8 r1, r0, r3\n\t"
+      "sel r0, r3, r0\n\t"
+      "ssub8 r1, r4, r2\n\t"
+      "sel r4, r4, r2\n\t"
+      "ssub8 r1, r4, r3\n\t"
+      "sel r4, r3, r4\n"
+      "7:\n\t"
+      "ldr r8, [lr, #36]\n\t"
+      "str r0, [r8]\n\t"
+      "str r4, [r8, #4]\n"
+      "8:"
+      : "=&r"(r0), "=&r"(r1), "=&r"(r2), "=&r"(r3), "=&r"(r4), "=&r"(r5), "=&r"(r6), "=&r"(r7), "+r"(xp),
+        "+r"(wp), "=&r"(r10), "=&r"(r11), "+r"(r12), "+r"(lr)
+      :
+      : "cc", "memory");
+  return wp;
+}
 #endif
 
-/* The low and high int16 lanes of a packed word (v = w[r] + 256 w[r+1]), and the low byte of a lane as
- * int8 (w[r]). */
+/* The low and high int16 lanes of a packed word (v = w[r+1] + 256 w[r]), the low byte of a lane as int8
+ * (w[r+1]) and the rest (w[r]). */
 #define FC_LO16(wd) ((int32_t)(int16_t)(uint16_t)((uint32_t)(wd) & 0xFFFFu))
 #define FC_HI16(wd) ((int32_t)(wd) >> 16)
 #define FC_LO8(v) ((int32_t)(int8_t)(uint8_t)((uint32_t)(v) & 0xFFu))
+#define FC_HI8(v) (((v) - FC_LO8(v)) >> 8)
+
+#define FC_PAIRS (EDGEQ_FC_GROUP / 2)
+
+#if !EDGEQ_FC_DSP
+/* n steps of a group (portable): the sums of its rows into s, as fc_steps. */
+static const int32_t *fc_steps_c(const int8_t *x, const int32_t *w, int32_t n, int32_t *s) {
+  uint32_t raw[FC_PAIRS];
+  int32_t ext[FC_PAIRS], j;
+  for (j = 0; j < FC_PAIRS; ++j) raw[j] = 0, ext[j] = 0;
+  for (; n > 0; --n, x += 4) {
+    const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+    for (j = 0; j < FC_PAIRS; ++j, w += 2) {
+      const int32_t v0 = FC_LO16(w[0]), u0 = FC_HI16(w[0]), v1 = FC_LO16(w[1]), u1 = FC_HI16(w[1]);
+      raw[j] += (uint32_t)(x0 * v0 + x2 * u0 + x1 * v1 + x3 * u1);
+      ext[j] += x0 * FC_LO8(v0) + x2 * FC_LO8(u0) + x1 * FC_LO8(v1) + x3 * FC_LO8(u1);
+    }
+  }
+  for (j = 0; j < FC_PAIRS; ++j) {
+    s[2 * j] = (int32_t)(raw[j] - (uint32_t)ext[j]) >> 8;
+    s[2 * j + 1] = ext[j];
+  }
+  return w;
+}
+#endif
 
 /* edgeq_requant out of line: the general case (TFLM's double rounding, per-channel, sparse). */
 static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shift, int32_t rounding) {
   return edgeq_requant(x, m, shift, rounding);
 }
 
-/* Requantize, clamp and store rows o..o+3 (those that exist and are not sparse padding). Out of line:
- * with its own registers, and the params read into locals once (stores through int8_t may alias *p). */
-static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o, int8_t *y) {
+/* The accumulators a[0..7] (sums over the inputs, bias not included) of one group of rows for the input x,
+ * chunk by chunk; returns w past the group. */
+static const int32_t *fc_group(const edgeq_fully_connected_s8_params *p, const int8_t *x, const int32_t *w,
+                               int32_t *a) {
+  const int32_t tail = p->in_features & 3;
+  int32_t left = p->in_features >> 2, j, r;
+#if EDGEQ_FC_DSP
+  fc_ctx c;
+  int32_t *s = c.sum;
+  c.store = 0;
+#else
+  int32_t s[EDGEQ_FC_GROUP];
+#endif
+  for (j = 0; j < EDGEQ_FC_GROUP; ++j) a[j] = 0;
+  while (left > 0) {
+    const int32_t n = left < p->chunk ? left : p->chunk;
+    left -= n;
+#if EDGEQ_FC_DSP
+    w = fc_steps(x, w, n, &c);
+#else
+    w = fc_steps_c(x, w, n, s);
+#endif
+    x += 4 * n;
+    for (j = 0; j < EDGEQ_FC_GROUP; ++j) a[j] += s[j];
+  }
+  for (r = 0; r < tail; ++r, w += FC_PAIRS / 2) {
+    for (j = 0; j < FC_PAIRS; ++j) {
+      const int32_t v = j & 1 ? FC_HI16(w[j >> 1]) : FC_LO16(w[j >> 1]);
+      a[2 * j] += x[r] * FC_HI8(v);
+      a[2 * j + 1] += x[r] * FC_LO8(v);
+    }
+  }
+  return w;
+}
+
+/* Requantize, clamp and store rows o..end-1 of a group (accumulators a, from row o). */
+static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, const int32_t *a, int32_t o,
+                                    int32_t end, int8_t *y) {
   const int32_t sparse = p->sparse, rounding = p->rq.rounding, pc = p->per_channel;
   const int32_t out_off = p->rq.output_offset, act_min = p->rq.act_min, act_max = p->rq.act_max;
-  const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
-  const int32_t end = o + 4 < p->out_features ? o + 4 : p->out_features;
+  const int32_t *bias = p->bias + o, *mult = p->mult, *shift = p->shift;
   int32_t j;
-  if (!pc && !sparse && rounding == EDGEQ_ROUND_SINGLE && shift[0] < 0) {
-    /* edgeq_mul_qm_single with total = 31 - shift = 32 + s >= 32: (x*m + 2^(total-1)) >> total is the
-     * high word of x*m + 2^(31+s), shifted right by s (one SMLAL and one ASR). */
-    const int32_t m = mult[0], s = -1 - shift[0];
-    const int64_t half = (int64_t)1 << (31 + s);
-    for (j = o; j < end; ++j) {
-      int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)*a++);
-      acc = ((int32_t)(((int64_t)acc * (int64_t)m + half) >> 32) >> s) + out_off;
-      y[j] = (int8_t)edgeq_clamp_i32(acc, act_min, act_max);
-    }
-    return;
-  }
-  for (j = o; j < end; ++j, ++a) {
+  for (j = o; j < end; ++j, ++a, ++bias) {
     const int32_t c = pc ? j : 0;
-    int32_t acc = (int32_t)((uint32_t)bias[j] + (uint32_t)*a);
-    if (j & sparse) continue;
-    acc = fc_requant_other(acc, mult[c], shift[c], rounding) + out_off;
-    y[j >> sparse] = (int8_t)edgeq_clamp_i32(acc, act_min, act_max);
+    const int32_t acc = (int32_t)((uint32_t)*bias + (uint32_t)*a);
+    if (sparse && !(j & 1)) continue; /* sparse: rows 2o are the zero rows, output o is row 2o + 1 */
+    y[(j >> sparse) - (o >> sparse)] = (int8_t)edgeq_clamp_i32(
+        fc_requant_other(acc, mult[c], shift[c], rounding) + out_off, act_min, act_max);
   }
 }
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t rows = p->out_features, steps = p->in_features >> 2, tail = p->in_features & 3;
-  const int32_t sparse = p->sparse;
-  int32_t b, o, r;
+  const int32_t rows = p->out_features, sparse = p->sparse;
+  int32_t b, o;
 #if EDGEQ_MVE
   if (p->weights_s8 != NULL) {
     fc_mve(p, in, out);
     return;
   }
 #endif
+#if EDGEQ_FC_DSP
+  /* whole groups of one chunk without tail inputs in LiteRT's usual rounding: fc_steps requantizes them */
+  fc_ctx c;
+  c.store = !p->per_channel && !sparse && p->rq.rounding == EDGEQ_ROUND_SINGLE && p->shift[0] < -1 &&
+            (p->in_features >> 2) <= p->chunk && (p->in_features & 3) == 0;
+  c.m = p->mult[0];
+  c.sh = c.store ? -1 - p->shift[0] : 1;
+  c.rb = (int32_t)((1u << (c.sh - 1)) + ((uint32_t)p->rq.output_offset << c.sh));
+  c.clamp = p->rq.act_min > -128 || p->rq.act_max < 127;
+  c.lo4 = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
+  c.hi4 = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
+#endif
   for (b = 0; b < p->batches; ++b) {
     const int8_t *x = in + (size_t)b * (size_t)p->in_features;
     int8_t *y = out + (size_t)b * (size_t)(rows >> sparse);
     const int32_t *w = p->weights;
-    for (o = 0; o < rows; o += 4) {
-      const int8_t *xp = x;
-      int32_t a[4] = {0, 0, 0, 0}, left = steps;
-      for (;;) {
-        int32_t n = left < EDGEQ_FC_CHUNK ? left : EDGEQ_FC_CHUNK;
-        uint32_t raw_a = 0, raw_b = 0;
-        int32_t ext_a = 0, ext_b = 0;
+    for (o = 0; o < rows; o += EDGEQ_FC_GROUP) {
+      int32_t a[EDGEQ_FC_GROUP];
 #if EDGEQ_FC_DSP
-        int32_t xw, xe, w0, w1;
-        left -= n;
-        if (n > 0) {
-          /* two steps per iteration; an odd count enters at the second */
-          int32_t pairs = (n + 1) >> 1;
-          if (n & 1) goto second;
-          do {
-            FC_STEP();
-          second:
-            FC_STEP();
-          } while (--pairs > 0);
-        }
-#else
-        for (left -= n; n > 0; --n) {
-          const int32_t x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
-          int32_t v, u;
-          v = FC_LO16(w[0]); u = FC_HI16(w[0]);
-          raw_a += (uint32_t)(x0 * v + x2 * u); ext_a += x0 * FC_LO8(v) + x2 * FC_LO8(u);
-          v = FC_LO16(w[1]); u = FC_HI16(w[1]);
-          raw_a += (uint32_t)(x1 * v + x3 * u); ext_a += x1 * FC_LO8(v) + x3 * FC_LO8(u);
-          v = FC_LO16(w[2]); u = FC_HI16(w[2]);
-          raw_b += (uint32_t)(x0 * v + x2 * u); ext_b += x0 * FC_LO8(v) + x2 * FC_LO8(u);
-          v = FC_LO16(w[3]); u = FC_HI16(w[3]);
-          raw_b += (uint32_t)(x1 * v + x3 * u); ext_b += x1 * FC_LO8(v) + x3 * FC_LO8(u);
-          xp += 4;
-          w += 4;
-        }
-#endif
-        if (left == 0) {
-          for (r = 0; r < tail; ++r) {
-            const int32_t xv = xp[r], v = FC_LO16(w[r]), u = FC_HI16(w[r]);
-            raw_a += (uint32_t)(xv * v); ext_a += xv * FC_LO8(v);
-            raw_b += (uint32_t)(xv * u); ext_b += xv * FC_LO8(u);
-          }
-        }
-        a[0] += ext_a; a[1] += (int32_t)(raw_a - (uint32_t)ext_a) >> 8;
-        a[2] += ext_b; a[3] += (int32_t)(raw_b - (uint32_t)ext_b) >> 8;
-        if (left == 0) break;
+      if (c.store && o + EDGEQ_FC_GROUP <= rows && p->in_features > 0) {
+        c.bias = p->bias + o;
+        c.y = y + o;
+        w = fc_steps(x, w, p->in_features >> 2, &c);
+        continue;
       }
-      w += tail;
-      fc_store(p, a, o, y);
+#endif
+      w = fc_group(p, x, w, a);
+      fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
     }
   }
 }

@@ -5,13 +5,14 @@
 /* out[b][o] = clamp(out_zp + requant(sum_i in[b][i] * w[o][i] + bias[o]))
  *
  * The input zero point is folded into bias (bias[o] - in_zp * sum_i w[o][i]) and the weights are in the
- * row-pair layout described in edgeq/passes/lower/int8/fully_connected.py. With sparse = 1 every odd row is a
- * zero row that is not stored (out_features counts them; output o is row 2o). */
+ * row-pair layout described in edgeq/passes/lower/int8/fully_connected.py. With sparse = 1 every even row is a
+ * zero row that is not stored (out_features counts them; output o is row 2o + 1). */
 typedef struct {
   int32_t batches;
   int32_t in_features;
   int32_t out_features; /* rows of the packed weights */
-  int32_t sparse;       /* 0, or 1: rows 2o + 1 are zero padding */
+  int32_t sparse;       /* 0, or 1: rows 2o are zero padding */
+  int32_t chunk;        /* steps of 4 inputs between two separations of the row-pair sums (>= 1) */
   edgeq_requant_t rq;
   int32_t per_channel; /* 1: mult/shift have out_features entries, else 1 */
   const int32_t *weights; /* packed row pairs */

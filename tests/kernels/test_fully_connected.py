@@ -31,7 +31,8 @@ def test_dense_odd_shapes_and_long_rows(units, in_f):
     assert_bit_exact(m, expect_ops={"FULLY_CONNECTED"}, n=8)
 
 
-def _fc_model(w, x_zp, out_scale, bias=None, w_scale=0.01, x_scale=0.05):
+def _fc_model(w, x_zp, out_scale, bias=None, w_scale=0.01, x_scale=0.05, act=0):
+    """A one-op FULLY_CONNECTED model; ``act``: the fused ActivationFunctionType (1 RELU, 3 RELU6)."""
     import numpy as np
     from tensorflow.lite.python import schema_py_generated as s
 
@@ -39,6 +40,7 @@ def _fc_model(w, x_zp, out_scale, bias=None, w_scale=0.01, x_scale=0.05):
 
     out_f, in_f = w.shape
     opts = s.FullyConnectedOptionsT()
+    opts.fusedActivationFunction = act
     tensors = [
         {"shape": [1, in_f], "dtype": "int8", "scale": x_scale, "zero_point": x_zp},
         {"shape": [out_f, in_f], "dtype": "int8", "scale": w_scale, "zero_point": 0, "data": w},
@@ -89,3 +91,32 @@ def test_extreme_accumulators(in_f):
     alt[0, 1::2] = 127
     xs.append(alt)
     _check(tfl, [[x] for x in xs])
+
+
+def _bound_rows(in_f: int):
+    """Eight rows of +-127 (high rows, 0, 2, ..., negative) but for 17 small values each (more than 16
+    distinct values: not clustered, so the row-pair kernel runs, not the codebook one)."""
+    import numpy as np
+
+    w = np.full((8, in_f), 127, np.int8)
+    w[:, :17] = np.arange(1, 18)
+    w[0::2] = -w[0::2]
+    return w
+
+
+def test_one_chunk_up_to_the_overflow_bound():
+    """fc_chunk: the pair sums are separated once per row when 128 * sum|w_r| of every high row (rows 0, 2,
+    ...) stays below 2^23, else every 128 steps; near the bound (sum|w| = 64,034 of 65,536, inputs of
+    -128) 256 * A_r is 2^31 - 2^27 or so, still exact."""
+    import numpy as np
+
+    from edgeq.passes.lower.int8.fully_connected import FC_CHUNK, fc_chunk
+
+    for in_f, chunk in ((520, 130), (540, FC_CHUNK)):
+        w = _bound_rows(in_f)
+        assert fc_chunk(w) == chunk
+        tfl = _fc_model(w, x_zp=0, out_scale=128 * 127 * in_f * 0.05 * 0.01 / 100)
+        _check(tfl, [[np.full((1, in_f), v, np.int8)] for v in (-128, 127, -1)])
+    w = np.zeros((8, 516), np.int8)
+    w[1::2] = -127  # low rows do not limit the chunk
+    assert fc_chunk(np.concatenate([w, w], axis=1)) == 258

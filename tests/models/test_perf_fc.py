@@ -1,9 +1,13 @@
-"""FULLY_CONNECTED speed (issue 5): the row-pair kernel on the boards.
+"""FULLY_CONNECTED speed (issues 5, 15): the row-pair kernel on the boards.
 
-The DSP path (SXTB16/SMLAD, Cortex-M4 ``mps2-an386``) and the portable path (Cortex-M3 ``mps2-an385``) each
-run one-op models that cover input tails, row counts that are not a multiple of four, the chunking of long
-rows, extreme accumulators and -128 weights (the sparse pairing), plus the MLPerf models; every output byte
-is compared with LiteRT. ad01 (ten FULLY_CONNECTED layers) must stay within its instruction budget on the M4.
+The DSP path (SXTB16/SMLAD, eight rows per pass, Cortex-M4 ``mps2-an386``) and the portable path (Cortex-M3
+``mps2-an385``) each run one-op models that cover input tails, row counts that are not a multiple of eight,
+the chunking of long rows, one chunk at the overflow bound, -128 weights (the sparse pairing), the asm
+requantization and clamp of whole groups (LiteRT's single rounding, right shift >= 2) and the C one (shift 1),
+plus the MLPerf models; every output byte is compared with LiteRT. ad01 (ten FULLY_CONNECTED layers, 264,192
+MACs, int8 weights in flash) must stay within its instruction budget on the M4: 285,760 instructions in
+its FULLY_CONNECTED layers when pinned (issue 15's target for the whole model: 291 K; the floor of this
+layout is 31 instructions per 32 MACs plus 1.5 to 3 per step of loop control, about 263 K).
 """
 
 import sys
@@ -15,11 +19,11 @@ import pytest
 from paths import MLPERF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
-from test_fully_connected import _fc_model  # noqa: E402
+from test_fully_connected import _bound_rows, _fc_model  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BOARDS = ["mps2-an386", "mps2-an385"]
-AD01_BUDGET = 390_000  # instructions on mps2-an386 (was 1.69 M with the scalar kernel)
+AD01_BUDGET = 288_000  # instructions on mps2-an386 (1.69 M with the scalar kernel, 367 K with four rows per pass)
 
 
 def _fc_models():
@@ -32,6 +36,15 @@ def _fc_models():
     w = np.full((4, 516), 127, np.int8)
     w[1::2] = -127
     yield "extreme", _fc_model(w, x_zp=0, out_scale=128 * 127 * 516 * 0.05 * 0.01 / 100)
+    w = _bound_rows(520)  # one chunk of 130 steps near the overflow bound (fc_chunk), asm requantization
+    yield "one_chunk_bound", _fc_model(w, x_zp=0, out_scale=128 * 127 * 520 * 0.05 * 0.01 / 100)
+    w = rng.integers(-127, 128, (24, 64), dtype=np.int8)  # three whole groups: asm requantization + clamp
+    yield "relu_groups", _fc_model(w, x_zp=-3, out_scale=0.05 * 0.01 * 20 * 8, act=1,
+                                   bias=rng.integers(-3000, 3000, 24).astype(np.int32))
+    yield "relu6_groups", _fc_model(w, x_zp=6, out_scale=0.05 * 0.01 * 20 * 8, act=3)
+    w = rng.integers(-3, 4, (16, 8), dtype=np.int8)
+    yield "shift_minus2", _fc_model(w, x_zp=1, out_scale=0.003)  # multiplier * 2^-2: sh = 1 in the asm
+    yield "shift_minus1", _fc_model(w, x_zp=1, out_scale=0.0015)  # 2^-1: the C requantization
 
 
 @pytest.mark.parametrize("board", BOARDS)

@@ -23,13 +23,14 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
     would not be bit-exact or does not apply.
 
-    Per channel, with l = left shift, e = right shift (>= 1), a = acc << l (the reference's shifted
-    accumulator) and acc2 = 2a = acc << (l + 1): SRDHM(a, m) = (2a*m + 2^31) >> 32 (m > 0), and
-    RDBPOT(x, e) + out_off = (x + 2^(e-1) - (a < 0) + out_off * 2^e) >> e (x = 0 whenever a < 0 but
-    x >= 0 does not change the result). The kernel evaluates it with SMMLAR, which is exact while
-    |acc2| < 2^31 for every reachable accumulator: checked here from |x + in_off| <= 255, the bias and
-    the weights. Weights and acc_init are stored pre-shifted by l + 1 (int16 / int32). When out_c % 4 != 0
-    the last group is padded with zero lanes (the kernel stores only the real channels of that group)."""
+    Per channel, with e = right shift (>= 1, so the left shift is 0) and acc2 = 2 acc:
+    SRDHM(acc, m) = (acc2 * m + 2^31) >> 32 (m > 0), and RDBPOT(x, e) + out_off =
+    (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but x >= 0 does not change the
+    result). The kernel evaluates it with SMMLAR, which is exact while |acc2| < 2^31 for every reachable
+    accumulator: checked here from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the
+    kernel widens them with SXTB16), reordered so that one word holds two taps of two channels. When
+    out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only the real channels of that
+    group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
@@ -39,41 +40,44 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     sh = np.array(shifts, np.int64)
     if len(m) == 1:
         m, sh = np.repeat(m, out_c), np.repeat(sh, out_c)
-    left = np.maximum(sh, 0)
     e = np.maximum(-sh, 0)
-    if (m <= 0).any() or (e < 1).any() or (e > 24).any() or (left > 6).any():
+    if (m <= 0).any() or (e < 1).any() or (e > 24).any():
         return None
-    s = (left + 1)
     wt = w.reshape(taps, out_c).astype(np.int64)
-    w2 = wt << s
     init = acc_init.values.astype(np.int64)
-    init2 = init << s
     b = bias.data.reshape(-1).astype(np.int64) if bias is not None else np.zeros(out_c, np.int64)
     wabs = np.abs(wt).sum(axis=0)
     # reachable accumulators: bias + sum (x + off) * w, and the kernel's partial sums acc_init + sum x * w
-    bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << s
-    if (np.abs(w2) > 32767).any() or bound.max() >= (1 << 31):
+    bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << 1
+    if bound.max() >= (1 << 31):
         return None
     rb = (np.int64(1) << (e - 1)) + (np.int64(output_offset) << e)
     if np.abs(rb).max() >= (1 << 29):
         return None
     pad = -out_c % 4  # the last group's missing lanes: zero weights and accumulator, channel 0's params
     if pad:
-        w2 = np.concatenate([w2, np.zeros((taps, pad), np.int64)], axis=1)
-        init2 = np.concatenate([init2, np.zeros(pad, np.int64)])
+        wt = np.concatenate([wt, np.zeros((taps, pad), np.int64)], axis=1)
+        init = np.concatenate([init, np.zeros(pad, np.int64)])
         m, rb, e = (np.concatenate([v, np.repeat(v[:1], pad)]) for v in (m, rb, e))
     groups = []
     for g in range(0, out_c + pad, 4):
-        cols = [g, g + 1, g + 2, g + 3]
-        words = list(init2[cols])
-        for t in range(taps):
-            q = w2[t, cols] & 0xFFFF
-            words += [q[0] | (q[2] << 16), q[1] | (q[3] << 16)]
-        words += list(m[cols]) + list(rb[cols]) + list(e[cols])
+        q = wt[:, g:g + 4] & 0xFF  # taps x 4 channels, as bytes
+        words = list(init[g:g + 4])
+        for t in range(0, taps - 1, 2):  # taps t, t + 1: (c0, c1) then (c2, c3), SXTB16 gives tap pairs
+            for c in (0, 2):
+                words.append(q[t, c] | (q[t, c + 1] << 8) | (q[t + 1, c] << 16) | (q[t + 1, c + 1] << 24))
+        words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
+        words += list(rb[g:g + 4]) + list(m[g:g + 4]) + list(e[g:g + 4])
         groups.append(words)
     packed = np.array(groups, np.int64).reshape(-1)
     packed = ((packed + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
     return arr(op, "dsp_pack", packed, "int32_t")
+
+def _without_portable_arrays(tail: tuple) -> tuple:
+    """conv_tail's fields without the arrays only the portable kernel reads (bias, acc_init, mult, shift):
+    for builds that run only the DSP path, whose pack holds its own copies."""
+    return tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
+
 
 @lowering("DEPTHWISE_CONV_2D")
 def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
@@ -97,10 +101,15 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                                    *tail, ("dsp_pack", None), ("mve_pack", mve)),
                            args=(x.id, y.id), overlap_margin=raster_overlap_margin(geo, in_c, out_c))
     if w.dtype == "int4":
-        return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, shifts)
-    weights = None if (ctx.cpu == "dsp" and pack is not None) else tensor_array(g, w.id)
+        return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack)
+    weights, kernel = tensor_array(g, w.id), "edgeq_depthwise_conv_s8"
+    if ctx.cpu == "dsp" and pack is not None:
+        # only the DSP path is built: its pack holds what it needs, and its own entry point leaves the
+        # portable kernel out of the image when no layer needs it
+        weights, kernel = None, "edgeq_depthwise_conv_s8_dsp"
+        tail = _without_portable_arrays(tail)
     return Lowered(
-        kernel="edgeq_depthwise_conv_s8",
+        kernel=kernel,
         struct="edgeq_depthwise_conv_s8_params",
         source="depthwise_conv",
         fields=(
@@ -116,26 +125,22 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
 
 def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
-                        out_c: int, dm: int, head: tuple, tail: tuple, pack, shifts) -> Lowered:
+                        out_c: int, dm: int, head: tuple, tail: tuple, pack) -> Lowered:
     """DEPTHWISE_CONV_2D with an int4 filter: edgeq_depthwise_conv_s4. Where the int8 DSP path applies
     (``pack``), its constants without the weight words (dsp_pack_s4: the kernel rebuilds the pack in scratch
-    from the packed filter at each call, so the flash holds no widened weights). The portable kernel goes
+    from the packed filter at each call, the int4 weights as int8 bytes). The portable kernel goes
     block by block over all pixels, so input and output may overlap only where the DSP path, which writes in
     raster order, is the only one built (cpu "dsp")."""
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
-        per_group = 4 + 2 * taps + 12
-        full = pack.values.astype(np.int64).reshape(-1, per_group)
-        sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
-        s = np.maximum(sh, 0) + 1
-        s = np.concatenate([s, np.repeat(s[:1], -out_c % 4)]).reshape(-1, 4)  # padded lanes: zero weights
-        pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], s, full[:, 4 + 2 * taps:]], axis=1)
-                      .reshape(-1).astype(np.int32), "int32_t")
+        full = pack.values.reshape(-1, 4 + taps + 12)
+        pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
+                      "int32_t")
         words = full.size
     scratch = max(taps * min(out_c, 32), 4 * words)  # = edgeq_depthwise_conv_s4_scratch_bytes
     if pack is not None and ctx.cpu == "dsp":  # only the DSP path is built: its pack holds what it needs
-        tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
+        tail = _without_portable_arrays(tail)
     return Lowered(
         kernel="edgeq_depthwise_conv_s4",
         struct="edgeq_depthwise_conv_s8_params",

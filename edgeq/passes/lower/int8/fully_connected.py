@@ -2,12 +2,13 @@
 
 The input offset is folded into the bias (``bias + input_offset * sum(w[o])``, int32 wrap-around,
 which equals the reference's int32 sum), so the kernel multiplies the raw int8 inputs. The weights of two
-neighbouring output rows r, r+1 are merged into one int16 per input, ``v = w[r][i] + 256 * w[r+1][i]``
-(fits: |w| <= 127). Multiplying the inputs by v accumulates ``A_r + 256 * A_{r+1}`` (mod 2^32); by the
-sign-extended low byte of v, ``A_r`` alone; their difference / 256 is ``A_{r+1}``. On the DSP path a packed
+neighbouring output rows r, r+1 are merged into one int16 per input, ``v = w[r+1][i] + 256 * w[r][i]``
+(fits: |w| <= 127). Multiplying the inputs by v accumulates ``A_{r+1} + 256 * A_r`` (mod 2^32); by the
+sign-extended low byte of v, ``A_{r+1}`` alone; their difference / 256 is ``A_r``. On the DSP path a packed
 word holds two such int16 lanes: one SMLAD on it and one SMLAD on its SXTB16 are four multiply-accumulates
 (two inputs x two rows), where the plain layout needs two SXTB16 and two SMLAD. The kernel separates the two
-sums every <= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23 keeps ``256 * A`` inside int32.
+sums once per row when the weights allow it (``fc_chunk``: ``256 * A_r`` stays inside int32), else every
+<= 515 inputs, where |A| <= 515 * 128 * 127 < 2^23.
 Weights of -128 (not produced by TFLite's symmetric quantization) pair each row with a zero row instead
 (``sparse``; half the speed).
 
@@ -20,11 +21,12 @@ On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (
 rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
 included) with the same folded bias; the packed words are not emitted.
 
-Rows are processed four at a time (two pairs; the output is padded to a multiple of four with zero rows
-that are never stored). For each group of four rows and each step of four inputs x0..x3 the int32 array
-holds four words of two int16 lanes each, in the lane order SXTB16 produces from the input word:
-``A(x0, x2)``, ``A(x1, x3)``, ``B(x0, x2)``, ``B(x1, x3)`` (A = rows 0/1, B = rows 2/3 of the group).
-The last ``in % 4`` inputs follow per group as one word ``(vA[i], vB[i])`` each.
+Rows are processed eight at a time (four pairs sharing each widened input word; the output is padded to a
+multiple of eight with zero rows that are never stored). For each group and each step of four inputs
+x0..x3 the int32 array holds two words per pair, each of two int16 lanes, in the lane order SXTB16 produces
+from the input word: ``P(x0, x2)``, ``P(x1, x3)`` for the pairs P = A, B, C, D of the group in order (A =
+rows 0/1, B = rows 2/3, ...). The last ``in % 4`` inputs follow per group, for each input the words
+``(vA[i], vB[i])``, ``(vC[i], vD[i])``.
 """
 
 from __future__ import annotations
@@ -42,23 +44,41 @@ def _wrap_i32(v: np.ndarray) -> np.ndarray:
     return ((v.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
+FC_GROUP_ROWS = 8  # rows per pass of the kernel (EDGEQ_FC_GROUP in firmware/kernels/fully_connected.c)
+
+
 def pack_weights(w: np.ndarray) -> np.ndarray:
     """The int32 words of the packed layout (see module doc) of int8 weights [out, in] in [-127, 127]
-    (or whose odd rows are zero)."""
+    (or whose even rows are zero: the sparse pairing)."""
     out_f, in_f = w.shape
-    groups = (out_f + 3) // 4
-    wp = np.zeros((groups * 4, in_f), np.int32)
+    rows = out_f + (-out_f % FC_GROUP_ROWS)
+    wp = np.zeros((rows, in_f), np.int32)
     wp[:out_f] = w.astype(np.int32)
-    wp = wp.reshape(groups, 2, 2, in_f)                      # group, pair, row in pair, input
-    v = (wp[:, :, 0, :] + 256 * wp[:, :, 1, :]).astype(np.int64)  # group, pair, input
-    u = v & 0xFFFF                                           # int16 lanes as unsigned halfwords
     in4 = in_f // 4 * 4
-    main = u[:, :, :in4].reshape(groups, 2, in4 // 4, 4)     # group, pair, step, input in step
-    lo = main[..., [0, 1]]                                   # lanes 0: x0 (word 0), x1 (word 1)
-    hi = main[..., [2, 3]]                                   # lanes 1: x2, x3
-    words = (lo | (hi << 16)).transpose(0, 2, 1, 3).reshape(groups, -1)  # group, step, pair, word
-    tail = (u[:, 0, in4:] | (u[:, 1, in4:] << 16)).reshape(groups, -1)   # group, tail input
-    return _wrap_i32(np.concatenate([words, tail], axis=1).reshape(-1))
+    words = []
+    for r0 in range(0, rows, FC_GROUP_ROWS):
+        g = wp[r0:r0 + FC_GROUP_ROWS]
+        pairs = FC_GROUP_ROWS // 2
+        v = (g[1::2] + 256 * g[0::2]).astype(np.int64) & 0xFFFF  # pair, input: int16 lanes as halfwords
+        main = v[:, :in4].reshape(pairs, in4 // 4, 4)               # pair, step, input in step
+        step = main[..., [0, 1]] | (main[..., [2, 3]] << 16)        # lanes (x0, x2), (x1, x3)
+        words.append(step.transpose(1, 0, 2).reshape(-1))           # step, pair, word
+        tail = v[:, in4:]                                           # pair, tail input
+        words.append((tail[0::2] | (tail[1::2] << 16)).T.reshape(-1))  # tail input, pair couple
+    return _wrap_i32(np.concatenate(words))
+
+
+FC_CHUNK = 128  # steps of 4 inputs per separation that any int8 row allows (see fc_chunk)
+
+
+def fc_chunk(w: np.ndarray) -> int:
+    """Steps of four inputs the kernel may accumulate before it separates the row-pair sums: the high row
+    of a pair (row r, rows 0, 2, ...) enters the raw sum as 256 * A_r, exact (mod 2^32 with the low row)
+    while |256 * A_r| < 2^31: |A_r| <= 128 * sum|w_r| over the inputs of a chunk. All the steps when every
+    high row allows it (then one chunk), else FC_CHUNK (128 steps + 3 tail inputs: 515 * 128 * 127 < 2^23)."""
+    steps = w.shape[1] // 4
+    high = np.abs(w[0::2].astype(np.int64)).sum(axis=1) if w.shape[0] else np.zeros(1, np.int64)
+    return max(1, steps) if 128 * int(high.max(initial=0)) < (1 << 23) else FC_CHUNK
 
 
 def fold_bias(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
@@ -87,7 +107,7 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     cb = codebook(wd) if (w.dtype == "int8" and in_f >= CB_MIN_K) else None
 
     def call(kernel: str, out_features: int, sparse: int, weights, bias_values, mults, shifts, extra=(),
-             scratch: int = 0) -> Lowered:
+             scratch: int = 0, chunk: int = FC_CHUNK) -> Lowered:
         """The kernel call with the fields every FULLY_CONNECTED variant shares, then the variant's own."""
         return Lowered(
             kernel=kernel,
@@ -95,7 +115,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             source="fully_connected",
             fields=(
                 ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_features),
-                ("sparse", sparse), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
+                ("sparse", sparse), ("chunk", chunk),
+                *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
                 ("per_channel", int(len(mults) > 1)),
                 ("weights", weights),
                 ("bias", arr(op, "bias", bias_values, "int32_t")),
@@ -122,10 +143,11 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     sparse = int(int(wd.min(initial=0)) < -127)
     if sparse:
         # A weight of -128 does not fit the row-pair int16 (nor its overflow bound): pair every row with a
-        # zero row instead (virtual rows 2o, 2o + 1; the kernel stores only the even ones).
-        wd = np.stack([wd, np.zeros_like(wd)], axis=1).reshape(2 * out_f, in_f)
+        # zero row instead (virtual rows 2o, 2o + 1, the zero row first so that the real one is the low byte
+        # of the pair's int16; the kernel stores only the odd ones).
+        wd = np.stack([np.zeros_like(wd), wd], axis=1).reshape(2 * out_f, in_f)
         bias = np.repeat(bias, 2)
         if len(mults) > 1:
             mults, shifts = list(np.repeat(mults, 2)), list(np.repeat(shifts, 2))
     return call("edgeq_fully_connected_s8", wd.shape[0], sparse, arr(op, "wpacked", pack_weights(wd), "int32_t"),
-                bias, mults, shifts)
+                bias, mults, shifts, chunk=fc_chunk(wd))
