@@ -111,6 +111,10 @@ class Lowered:
     # the output there when this op is that input's last reader. The margin is >= 0 and holds for every
     # code path of the kernel (portable and DSP builds). None: output and input must not overlap.
     overlap_margin: int | None = None
+    # Alternatives for the kernel's scratch, smallest first: (scratch bytes, (name, value) fields that
+    # differ) each; the first is what ``scratch_bytes`` and ``fields`` hold. After memory planning,
+    # passes.memory.scratch takes the largest that fits in the arena bytes free during this op.
+    scratch_options: tuple[tuple[int, tuple[tuple[str, Any], ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from edgeq.passes.graph.weights import fold_weight_dequantize
 from edgeq.passes.lower import lower
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.memory.planner import plan_memory
+from edgeq.passes.memory.scratch import upgrade_scratch
 
 
 def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
@@ -29,6 +30,7 @@ def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
         ("schedule-memory", schedule_memory),
         ("feed-back-state", lambda g: feed_back_state(g, ctx)),
         ("plan-memory", plan_memory),
+        ("upgrade-scratch", upgrade_scratch),
     ]
 
 

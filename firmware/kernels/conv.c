@@ -307,44 +307,178 @@ static void conv_decode_s4(const int32_t *src, int32_t *dst, int32_t nblk) {
 #undef CONV_DECODE4
 }
 
-/* Output pixels two at a time (their windows gathered into the im2col buffer buf) times output channels
- * two at a time (k_pad is a multiple of 8: the K loop does 2 blocks per iteration). */
+/* wq's words of one channel pair (nblk blocks, a multiple of 2) widened into the int16 lanes __smlad takes
+ * (see conv.h): per block one LDRD (the int8 rows t..t+3 of channel oc and of oc + 1), four SXTB16 (plain
+ * and ror 8: the even and odd rows, matching the im2col's lanes) and one STM. */
+static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
+  register int32_t d0 __asm__("r8"), d1 __asm__("r9"), d2 __asm__("r10"), d3 __asm__("r11");
+  int32_t v0, v1;
+#define CONV_WIDEN4                                 \
+  "ldrd %[v0], %[v1], [%[s]], #8\n\t"               \
+  "sxtb16 %[d0], %[v0]\n\t"                         \
+  "sxtb16 %[d1], %[v0], ror #8\n\t"                 \
+  "sxtb16 %[d2], %[v1]\n\t"                         \
+  "sxtb16 %[d3], %[v1], ror #8\n\t"                 \
+  "stmia %[d]!, {%[d0], %[d1], %[d2], %[d3]}\n\t"
+  nblk >>= 1;
+  __asm__ volatile("1:\n\t" CONV_WIDEN4 CONV_WIDEN4
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(nblk), [v0] "=&r"(v0), [v1] "=&r"(v1), [d0] "=&r"(d0),
+                     [d1] "=&r"(d1), [d2] "=&r"(d2), [d3] "=&r"(d3)
+                   :
+                   : "cc", "memory");
+#undef CONV_WIDEN4
+}
+
+/* The K loop of one pixel pair and one channel pair on widened weights (n pairs of blocks: 4 blocks per
+ * iteration, after 2 if their count is odd; LSRS: C = the odd pair, Z = none left, and the blocks do not
+ * touch the flags): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
+ * channels oc / oc + 1 (w: their widened words), as {a0, a1, b0, b1}. */
+EDGEQ_INLINE void conv_kloop(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
+  int32_t b0 = a0, b1 = a1, w0, w1;
+  /* fixed ascending registers for the LDM of the 4 im2col words */
+  register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
+  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                   "bcc 1f\n\t" CONV_BLOCK CONV_BLOCK
+                   "beq 2f\n\t"
+                   "1:\n\t" CONV_BLOCK CONV_BLOCK CONV_BLOCK CONV_BLOCK
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   "2:"
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
+                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
+                     [w0] "=&r"(w0), [w1] "=&r"(w1)
+                   :
+                   : "cc", "memory");
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
+}
+
+/* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
+ * a widened channel pair): one LDRD of both channels' 4 rows, per channel SXTB16 (the even rows) into t
+ * and SXTB16 ror 8 (the odd rows) in place. */
+#define CONV_BLOCK_S8                              \
+  "ldm %[x]!, {%[xe], %[xo], %[ye], %[yo]}\n\t"    \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"              \
+  "sxtb16 %[t], %[w0]\n\t"                         \
+  "sxtb16 %[w0], %[w0], ror #8\n\t"                \
+  "smlad %[a0], %[xe], %[t], %[a0]\n\t"            \
+  "smlad %[a0], %[xo], %[w0], %[a0]\n\t"           \
+  "smlad %[b0], %[ye], %[t], %[b0]\n\t"            \
+  "smlad %[b0], %[yo], %[w0], %[b0]\n\t"           \
+  "sxtb16 %[t], %[w1]\n\t"                         \
+  "sxtb16 %[w1], %[w1], ror #8\n\t"                \
+  "smlad %[a1], %[xe], %[t], %[a1]\n\t"            \
+  "smlad %[a1], %[xo], %[w1], %[a1]\n\t"           \
+  "smlad %[b1], %[ye], %[t], %[b1]\n\t"            \
+  "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
+
+/* conv_kloop reading wq directly (w: the channel pair's int8 words), no widened copy. */
+EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1,
+                                int32_t *acc) {
+  int32_t b0 = a0, b1 = a1, w0, w1, t;
+  register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
+  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                   "bcc 1f\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "beq 2f\n\t"
+                   "1:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8 CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b\n\t"
+                   "2:"
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
+                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
+                     [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
+                   :
+                   : "cc", "memory");
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
+}
+#undef CONV_BLOCK_S8
+
+/* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} of np pixel pairs (pixel a of pair q at
+ * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (dsp_rq r0) and
+ * oc + d1 (r1): SSAT to int8, then [lo, hi] only if `clamp` (a constant at each call: two copies). */
+EDGEQ_INLINE void conv_rq_pairs(const int32_t *r0, const int32_t *r1, int32_t d1, const int32_t *acc, int32_t np,
+                                int8_t *y, int32_t out_c, int32_t left, const int clamp, int32_t lo, int32_t hi) {
+  const int32_t m0 = r0[0], s0 = r0[1], e0 = r0[2], rb0 = r0[3];
+  const int32_t m1 = r1[0], s1 = r1[1], e1 = r1[2], rb1 = r1[3];
+  int32_t q;
+  for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
+    int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
+    int32_t t, v;
+#define CONV_RQ(dst, a, m, s, e, rb)                              \
+  t = edgeq_smmulr((int32_t)((uint32_t)(a) << (s)), (m));         \
+  v = __ssat((t + (t >> 31) + (rb)) >> (e), 8);                    \
+  (dst) = (int8_t)(clamp ? edgeq_clamp_i32(v, lo, hi) : v);
+    /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
+     * computed twice, pixel b of its pair being pixel a again, and stored once) */
+    CONV_RQ(yb[d1], acc[3], m1, s1, e1, rb1)
+    CONV_RQ(y[d1], acc[1], m1, s1, e1, rb1)
+    CONV_RQ(yb[0], acc[2], m0, s0, e0, rb0)
+    CONV_RQ(y[0], acc[0], m0, s0, e0, rb0)
+#undef CONV_RQ
+  }
+}
+
+/* conv_requant2 out of line, for conv_dsp: the generic requantization (no dsp_rq) is rarely taken. */
+static void __attribute__((noinline)) conv_requant2_call(const edgeq_conv_s8_params *p, int32_t ch, int32_t a,
+                                                         int32_t b, int8_t *ya, int8_t *yb) {
+  conv_requant2(p, ch, a, b, ya, yb);
+}
+
+/* Output pixels in groups of s4_pairs pairs (one pair when s4_pairs is 0; at most EDGEQ_CONV_DSP_MAX_PAIRS;
+ * their windows gathered into the im2col buffers at buf, k_pad words per pair) times output channels two
+ * at a time (k_pad is a multiple of 8). With s4_pairs > 0 each channel pair's int8 weights are widened from
+ * wq once per group into `wide` (after the im2col buffers) and used by all its pixel pairs; with 0 the K
+ * loop widens them in registers. The group's accumulators are then requantized with the channel pair's
+ * constants read once. */
 static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
-  const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3;
-  int32_t pix, oc;
-  for (pix = 0; pix < npix; pix += 2) {
-    const int32_t two = pix + 1 < npix;
-    const int32_t pb = two ? pix + 1 : pix;
-    int8_t *ya = out + (size_t)pix * (size_t)out_c;
-    int8_t *yb = two ? ya + out_c : ya; /* an odd last pixel is computed twice, stored once */
+  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
+  const int32_t pairs = p->s4_pairs > 0 ? p->s4_pairs : 1;
+  const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
+  int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;
+  int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];
+  int32_t pix, oc, q;
+  for (pix = 0; pix < npix; pix += 2 * pairs) {
+    const int32_t left = (npix - pix + 1) >> 1;
+    const int32_t np = left < pairs ? left : pairs;
     const int32_t *w = p->wq;
-    conv_im2col(p, in, pix, buf, 0);
-    conv_im2col(p, in, pb, buf, 1);
+    int8_t *const y0 = out + (size_t)pix * (size_t)out_c;
+    for (q = 0; q < np; ++q) {
+      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;
+      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
+      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
+    }
     for (oc = 0; oc < out_c; oc += 2) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-      int32_t a0 = p->acc_init[oc], a1 = p->acc_init[oc1], b0 = a0, b1 = a1;
-      {
-        const int32_t *x = buf;
-        int32_t n = nblk2, w0, w1;
-        /* fixed ascending registers for the LDM of the 4 im2col words */
-        register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-        __asm__ volatile("1:\n\t" CONV_BLOCK CONV_BLOCK
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
-                           [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
-                           [w0] "=&r"(w0), [w1] "=&r"(w1)
-                         :
-                         : "cc", "memory");
-      }
-      /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-      if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
-        conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
-        conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
+      const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
+      int8_t *y = y0 + oc;
+      if (p->s4_pairs > 0) {
+        conv_widen_s8(w, wide, k_pad >> 2);
+        for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
       } else {
-        conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
-        conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);
+        conv_kloop_s8(buf, w, nblk2, i0, i1, acc);
+      }
+      w += k_pad >> 1;
+      if (p->dsp_rq != NULL) {
+        if (lo == -128 && hi == 127) /* the usual clamp: SSAT alone */
+          conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y, out_c, npix - pix, 0, lo, hi);
+        else
+          conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y, out_c, npix - pix, 1, lo, hi);
+      } else {
+        for (q = 0; q < np; ++q, y += 2 * out_c) {
+          const int32_t *a = acc + 4 * q;
+          int8_t *yb = pix + 2 * q + 1 < npix ? y + out_c : y;
+          /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
+          conv_requant2_call(p, oc1, a[1], a[3], y + (oc1 - oc), yb + (oc1 - oc));
+          conv_requant2_call(p, oc, a[0], a[2], y, yb);
+        }
       }
     }
   }
