@@ -148,8 +148,54 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
  * lane order of wq (see conv.h): per block of 4 rows, words [slot0 even][slot0 odd][slot1 even][slot1 odd].
  * The window's bytes in order, 4 to a word (first byte lowest), each word split by SXTB16 into its even
  * and odd lanes. A run of valid taps (contiguous in the input when dilation_w == 1) or a padding tap
- * (read from zz4, the zero point 4 times, without advancing) goes a byte at a time until k is a multiple
- * of 4, then 4 (8 for valid runs) bytes at a time, then its last bytes one by one. */
+ * (read from zz4, the zero point 4 times, without advancing) goes 4 (8 for valid runs starting at a multiple
+ * of 4) bytes at a time (a word read unaligned and merged with the bytes pending from the previous run when
+ * k is not a multiple of 4), then its last bytes one by one. */
+/* n contiguous window bytes from src into the im2col slot at d (2 of every 4 words), the window's rows
+ * k..k+n-1; *word holds the k % 4 bytes pending from the rows before (in its top bytes) and those left
+ * after. Returns d after the complete words. Word-aligned runs from a multiple of 4 go 16 bytes per LDM;
+ * the rest 4 bytes per (unaligned) word, merged with the pending bytes, then the last bytes one by one. */
+EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t *d, int32_t n, int32_t k, uint32_t *word) {
+  const int32_t r8 = (k & 3) * 8;
+  uint32_t wd = *word;
+  if (r8 == 0 && ((uintptr_t)src & 3u) == 0 && n >= 16) {
+    register int32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
+    int32_t e, m = n >> 4;
+#define CONV_ROW_WORD(v)                       \
+  "sxtb16 %[e], %[" v "]\n\t"                   \
+  "sxtb16 %[" v "], %[" v "], ror #8\n\t"         \
+  "strd %[e], %[" v "], [%[d]], #16\n\t"
+    __asm__ volatile("1:\n\t"
+                     "ldm %[s]!, {%[v0], %[v1], %[v2], %[v3]}\n\t" CONV_ROW_WORD("v0") CONV_ROW_WORD("v1")
+                         CONV_ROW_WORD("v2") CONV_ROW_WORD("v3")
+                     "subs %[m], %[m], #1\n\t"
+                     "bne 1b"
+                     : [s] "+r"(src), [d] "+r"(d), [m] "+r"(m), [e] "=&r"(e), [v0] "=&r"(v0), [v1] "=&r"(v1),
+                       [v2] "=&r"(v2), [v3] "=&r"(v3)
+                     :
+                     : "cc", "memory");
+#undef CONV_ROW_WORD
+    n &= 15;
+  }
+  for (; n >= 4; n -= 4, src += 4, d += 4) {
+    const uint32_t v = (uint32_t)edgeq_ld32(src);
+    const int32_t full = (int32_t)(((wd >> (31 - r8)) >> 1) | (v << r8)); /* v itself when r8 == 0 */
+    wd = v;
+    d[0] = __sxtb16(full);
+    d[1] = edgeq_sxtb16_ror8(full);
+  }
+  for (; n > 0; --n) { /* (the word loop kept k % 4) */
+    wd = (wd >> 8) | ((uint32_t)(uint8_t)*src++ << 24);
+    if ((++k & 3) == 0) {
+      d[0] = __sxtb16((int32_t)wd);
+      d[1] = edgeq_sxtb16_ror8((int32_t)wd);
+      d += 4;
+    }
+  }
+  *word = wd;
+  return d;
+}
+
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
@@ -161,7 +207,16 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
   uint32_t word = 0;
   int32_t ky, kx, k = 0;
   int32_t *d = buf + 2 * slot;
-  for (ky = 0; ky < p->k_h; ++ky) {
+  const int32_t rowb = p->k_w * in_c;
+  int32_t ky0 = 0;
+  if (p->dilation_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= in_w &&
+      iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
+    const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
+    const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
+    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, d, rowb, k, &word);
+    ky0 = p->k_h;
+  }
+  for (ky = ky0; ky < p->k_h; ++ky) { /* else tap by tap */
     const int32_t iy = iy0 + ky * p->dilation_h;
     const int32_t row_ok = iy >= 0 && iy < in_h;
     for (kx = 0; kx < p->k_w;) {
@@ -211,6 +266,17 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
           n -= 4;
           d[0] = __sxtb16(v);
           d[1] = edgeq_sxtb16_ror8(v);
+          d += 4;
+        } else if (n >= 4) { /* r = k % 4 bytes pending (the top r bytes of word): 4 more complete a word */
+          const int32_t r8 = (k & 3) * 8;
+          const uint32_t v = (uint32_t)edgeq_ld32(src);
+          const int32_t full = (int32_t)((word >> (32 - r8)) | (v << r8));
+          word = v; /* its last r bytes are the pending ones now, in the top r bytes */
+          if (ok) src += 4;
+          k += 4;
+          n -= 4;
+          d[0] = __sxtb16(full);
+          d[1] = edgeq_sxtb16_ror8(full);
           d += 4;
         } else {
           word = (word >> 8) | ((uint32_t)(uint8_t)*src << 24);
