@@ -301,32 +301,38 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
   }
 }
 
-/* Requantize channel ch of both pixels (accumulators a, b) into *ya, *yb: edgeq_mul_qm_double for m >= 0
- * (the lowering only emits wq then, so SRDHM cannot saturate), without the 64-bit division: for every
- * product ab, trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31) == floor((ab + 2^30) / 2^31); and
- * RoundingDivideByPOT with a zero exponent is the identity. */
+/* The requantization of accumulator a with multiplier m and shift sft, before the output offset:
+ * edgeq_mul_qm_double for m >= 0 (the lowering only emits wq then, so SRDHM cannot saturate), without the
+ * 64-bit division: for every product ab, trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31) ==
+ * floor((ab + 2^30) / 2^31); and RoundingDivideByPOT with a zero exponent is the identity. */
+EDGEQ_INLINE int32_t conv_requant_value(int32_t a, int32_t m, int32_t sft) {
+  const int32_t left = sft > 0 ? sft : 0, right = sft > 0 ? 0 : -sft;
+  const int32_t mask = (int32_t)((1u << right) - 1u), thr = mask >> 1;
+  const int32_t t = (int32_t)(((int64_t)(int32_t)((uint32_t)a << left) * (int64_t)m + (1LL << 30)) >> 31);
+  return (t >> right) + ((t & mask) > thr + (int32_t)((uint32_t)t >> 31) ? 1 : 0);
+}
+
+/* Requantize channel ch of both pixels (accumulators a, b) into *ya, *yb. */
 EDGEQ_INLINE void conv_requant2(const edgeq_conv_s8_params *p, int32_t ch, int32_t a, int32_t b, int8_t *ya,
                                 int8_t *yb) {
   const int32_t c = p->per_channel ? ch : 0;
   const int32_t m = p->mult[c], sft = p->shift[c];
-  const int32_t left = sft > 0 ? sft : 0, right = sft > 0 ? 0 : -sft;
-  const int32_t mask = (int32_t)((1u << right) - 1u), thr = mask >> 1;
-  const int32_t ta = (int32_t)(((int64_t)(int32_t)((uint32_t)a << left) * (int64_t)m + (1LL << 30)) >> 31);
-  const int32_t tb = (int32_t)(((int64_t)(int32_t)((uint32_t)b << left) * (int64_t)m + (1LL << 30)) >> 31);
-  const int32_t ra = (ta >> right) + ((ta & mask) > thr + (int32_t)((uint32_t)ta >> 31) ? 1 : 0);
-  const int32_t rb = (tb >> right) + ((tb & mask) > thr + (int32_t)((uint32_t)tb >> 31) ? 1 : 0);
+  const int32_t ra = conv_requant_value(a, m, sft), rb = conv_requant_value(b, m, sft);
   *ya = (int8_t)edgeq_clamp_i32(ra + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
   *yb = (int8_t)edgeq_clamp_i32(rb + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
 }
 
-/* The same requantization from the precomputed dsp_rq = {m, s, e, rb} of the channel (see conv.h): exact
- * for every reachable accumulator, which the lowering has checked. */
+/* The same requantization (with the output offset) from the precomputed dsp_rq = {m, s, e, rb} of the
+ * channel (see conv.h): exact for every reachable accumulator, which the lowering has checked. */
+EDGEQ_INLINE int32_t conv_rq_value(int32_t a, int32_t m, int32_t s, int32_t e, int32_t rb) {
+  const int32_t t = edgeq_smmulr((int32_t)((uint32_t)a << s), m);
+  return (t + (t >> 31) + rb) >> e;
+}
+
 EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, int8_t *yb, int32_t lo,
                            int32_t hi) {
   const int32_t m = rq[0], s = rq[1], e = rq[2], rb = rq[3];
-  int32_t ta = edgeq_smmulr((int32_t)((uint32_t)a << s), m), tb = edgeq_smmulr((int32_t)((uint32_t)b << s), m);
-  ta = (ta + (ta >> 31) + rb) >> e;
-  tb = (tb + (tb >> 31) + rb) >> e;
+  const int32_t ta = conv_rq_value(a, m, s, e, rb), tb = conv_rq_value(b, m, s, e, rb);
   *ya = (int8_t)edgeq_clamp_i32(ta, lo, hi);
   *yb = (int8_t)edgeq_clamp_i32(tb, lo, hi);
 }
@@ -476,10 +482,9 @@ EDGEQ_INLINE void conv_rq_pairs(const int32_t *r0, const int32_t *r1, int32_t d1
   int32_t q;
   for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
     int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
-    int32_t t, v;
-#define CONV_RQ(dst, a, m, s, e, rb)                              \
-  t = edgeq_smmulr((int32_t)((uint32_t)(a) << (s)), (m));         \
-  v = __ssat((t + (t >> 31) + (rb)) >> (e), 8);                    \
+    int32_t v;
+#define CONV_RQ(dst, a, m, s, e, rb)                   \
+  v = __ssat(conv_rq_value((a), (m), (s), (e), (rb)), 8); \
   (dst) = (int8_t)(clamp ? edgeq_clamp_i32(v, lo, hi) : v);
     /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
      * computed twice, pixel b of its pair being pixel a again, and stored once) */
@@ -491,26 +496,73 @@ EDGEQ_INLINE void conv_rq_pairs(const int32_t *r0, const int32_t *r1, int32_t d1
   }
 }
 
-/* conv_requant2 out of line, for conv_dsp: the generic requantization (no dsp_rq) is rarely taken. */
-static void __attribute__((noinline)) conv_requant2_call(const edgeq_conv_s8_params *p, int32_t ch, int32_t a,
-                                                         int32_t b, int8_t *ya, int8_t *yb) {
-  conv_requant2(p, ch, a, b, ya, yb);
+/* The requantization of one pixel pair (acc = {a0, a1, b0, b1}, pixel a at y, `left` pixels from y on) for
+ * channels oc and oc1 other than by SSAT alone: dsp_rq with a [lo, hi] narrower than int8, or the generic
+ * one (no dsp_rq). Out of line: rarely the hot path. */
+static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *p, int32_t oc, int32_t oc1,
+                                                     const int32_t *acc, int8_t *y, int32_t left) {
+  const int32_t d1 = oc1 - oc, out_c = p->out_c;
+  int32_t j;
+  /* {a0, a1, b0, b1}: channel oc1 first (for an odd out_c it is oc again, and oc's store must win), pixel b
+   * before pixel a (an odd last pixel is both) */
+  for (j = 3; j >= 0; --j) {
+    const int32_t ch = j & 1 ? oc1 : oc;
+    int8_t *dst = y + (j & 1 ? d1 : 0) + (j >= 2 && left > 1 ? out_c : 0);
+    int32_t v;
+    if (p->dsp_rq != NULL) {
+      const int32_t *rq = p->dsp_rq + 4 * ch;
+      v = conv_rq_value(acc[j], rq[0], rq[1], rq[2], rq[3]);
+    } else {
+      const int32_t c = p->per_channel ? ch : 0;
+      v = conv_requant_value(acc[j], p->mult[c], p->shift[c]) + p->rq.output_offset;
+    }
+    *dst = (int8_t)edgeq_clamp_i32(v, p->rq.act_min, p->rq.act_max);
+  }
 }
 
-/* Output pixels in groups of s4_pairs pairs (one pair when s4_pairs is 0; at most EDGEQ_CONV_DSP_MAX_PAIRS;
- * their windows gathered into the im2col buffers at buf, k_pad words per pair) times output channels two
- * at a time (k_pad is a multiple of 8). With s4_pairs > 0 each channel pair's int8 weights are widened from
- * wq once per group into `wide` (after the im2col buffers) and used by all its pixel pairs; with 0 the K
- * loop widens them in registers. The group's accumulators are then requantized with the channel pair's
- * constants read once. */
+/* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
+ * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop. */
+static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+  const int32_t npix = p->batches * p->out_h * p->out_w;
+  const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3, wstep = p->k_pad >> 1;
+  const int32_t *const acc_init = p->acc_init, *const dsp_rq = p->dsp_rq;
+  const int ssat_only = dsp_rq != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  int32_t pix, oc;
+  for (pix = 0; pix < npix; pix += 2) {
+    const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
+    int8_t *const y = out + (size_t)pix * (size_t)out_c;
+    const int32_t *w = p->wq;
+    conv_im2col(p, in, pix, buf, 0);
+    conv_im2col(p, in, pb, buf, 1);
+    for (oc = 0; oc < out_c; oc += 2, w += wstep) {
+      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+      int32_t acc[4];
+      conv_kloop_s8(buf, w, nblk2, acc_init[oc], acc_init[oc1], acc);
+      if (ssat_only)
+        conv_rq_pairs(dsp_rq + 4 * oc, dsp_rq + 4 * oc1, oc1 - oc, acc, 1, y + oc, out_c, npix - pix, 0, 0, 0);
+      else
+        conv_rq_other(p, oc, oc1, acc, y + oc, npix - pix);
+    }
+  }
+}
+
+/* s4_pairs > 0: output pixels in groups of s4_pairs pairs (at most EDGEQ_CONV_DSP_MAX_PAIRS; their windows
+ * gathered into the im2col buffers at buf, k_pad words per pair) times output channels two at a time (k_pad
+ * is a multiple of 8); each channel pair's int8 weights are widened from wq once per group into `wide`
+ * (after the im2col buffers) and used by all its pixel pairs, whose accumulators are then requantized with
+ * the channel pair's constants read once. */
 static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
   const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
-  const int32_t pairs = p->s4_pairs > 0 ? p->s4_pairs : 1;
-  const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
+  const int32_t pairs = p->s4_pairs;
+  const int ssat_only = p->dsp_rq != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
   int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;
   int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];
   int32_t pix, oc, q;
+  if (pairs == 0) {
+    conv_dsp_pair(p, in, out, buf);
+    return;
+  }
   for (pix = 0; pix < npix; pix += 2 * pairs) {
     const int32_t left = (npix - pix + 1) >> 1;
     const int32_t np = left < pairs ? left : pairs;
@@ -521,30 +573,17 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
       conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
     }
-    for (oc = 0; oc < out_c; oc += 2) {
+    for (oc = 0; oc < out_c; oc += 2, w += k_pad >> 1) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
-      int8_t *y = y0 + oc;
-      if (p->s4_pairs > 0) {
-        conv_widen_s8(w, wide, k_pad >> 2);
-        for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
+      conv_widen_s8(w, wide, k_pad >> 2);
+      for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
+      if (ssat_only) {
+        conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 0, 0,
+                      0);
       } else {
-        conv_kloop_s8(buf, w, nblk2, i0, i1, acc);
-      }
-      w += k_pad >> 1;
-      if (p->dsp_rq != NULL) {
-        if (lo == -128 && hi == 127) /* the usual clamp: SSAT alone */
-          conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y, out_c, npix - pix, 0, lo, hi);
-        else
-          conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y, out_c, npix - pix, 1, lo, hi);
-      } else {
-        for (q = 0; q < np; ++q, y += 2 * out_c) {
-          const int32_t *a = acc + 4 * q;
-          int8_t *yb = pix + 2 * q + 1 < npix ? y + out_c : y;
-          /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-          conv_requant2_call(p, oc1, a[1], a[3], y + (oc1 - oc), yb + (oc1 - oc));
-          conv_requant2_call(p, oc, a[0], a[2], y, yb);
-        }
+        for (q = 0; q < np; ++q)
+          conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q);
       }
     }
   }

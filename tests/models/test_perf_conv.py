@@ -62,6 +62,23 @@ def test_conv_mix_generic_requant_on_dsp(tmp_path, monkeypatch):
     assert r["validation"]["bit_exact"], r["validation"]
 
 
+@pytest.mark.parametrize("pairs", [0, 3, 8])
+@pytest.mark.parametrize("generic", [False, True])
+def test_conv_mix_pixel_pairs_on_dsp(tmp_path, monkeypatch, pairs, generic):
+    """Each way the DSP kernel widens the int8 weights: in the K loop (s4_pairs 0, where the arena has no
+    room) and into scratch once per group of 3 or 8 pixel pairs (a shorter last group: 7x7 and 14x14
+    outputs), with the precomputed and the generic requantization."""
+    import edgeq.passes.lower.int8.conv as conv_ops
+
+    monkeypatch.setattr(conv_ops, "S8_DSP_PAIRS", (pairs,))
+    if generic:
+        monkeypatch.setattr(conv_ops, "_conv_dsp_requant", lambda *a, **k: None)
+    path = tmp_path / "conv_mix.tflite"
+    path.write_bytes(int8_tflite(_conv_mix()))
+    r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=10, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
+
+
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("model", ["resnet8_int8", "kws_dscnn_int8"])
 def test_mlperf_conv_models_bit_exact(model, board, tmp_path):

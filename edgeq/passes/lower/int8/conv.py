@@ -220,8 +220,8 @@ S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_P
 
 def _conv_dsp_pairs(k_pad: int, npix: int) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
     """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from
-    S8_DSP_PAIRS, no more pairs than the output has (edgeq_conv_s8_im2col_scratch_bytes, conv.h)."""
-    pairs = [n for n in S8_DSP_PAIRS if n == 0 or n <= -(-npix // 2)]
+    S8_DSP_PAIRS, at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes, conv.h)."""
+    pairs = sorted({min(n, -(-npix // 2)) for n in S8_DSP_PAIRS})
     return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
 
 
