@@ -151,14 +151,16 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
  * (read from zz4, the zero point 4 times, without advancing) goes 4 (8 for valid runs starting at a multiple
  * of 4) bytes at a time (a word read unaligned and merged with the bytes pending from the previous run when
  * k is not a multiple of 4), then its last bytes one by one. */
-/* n contiguous window bytes from src into the im2col slot at d (2 of every 4 words), the window's rows
- * k..k+n-1; *word holds the k % 4 bytes pending from the rows before (in its top bytes) and those left
- * after. Returns d after the complete words. Word-aligned runs from a multiple of 4 go 16 bytes per LDM;
- * the rest 4 bytes per (unaligned) word, merged with the pending bytes, then the last bytes one by one. */
-EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t *d, int32_t n, int32_t k, uint32_t *word) {
+/* n window bytes into the im2col slot at d (2 of every 4 words), the window's rows k..k+n-1: contiguous from
+ * src (adv 1) or the 4 bytes at src over and over (adv 0: a padding tap's zero points). *word holds the
+ * k % 4 bytes pending from before (in its top bytes) and those left after. Returns d after the complete
+ * words. Word-aligned runs from a multiple of 4 go 16 bytes per LDM; the rest 4 bytes per (unaligned)
+ * word, merged with the pending bytes, then the last bytes one by one. */
+EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t adv, int32_t *d, int32_t n, int32_t k,
+                                     uint32_t *word) {
   const int32_t r8 = (k & 3) * 8;
   uint32_t wd = *word;
-  if (r8 == 0 && ((uintptr_t)src & 3u) == 0 && n >= 16) {
+  if (adv && r8 == 0 && ((uintptr_t)src & 3u) == 0 && n >= 16) {
     register int32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
     int32_t e, m = n >> 4;
 #define CONV_ROW_WORD(v)                       \
@@ -177,7 +179,7 @@ EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t *d, int32_t n, 
 #undef CONV_ROW_WORD
     n &= 15;
   }
-  for (; n >= 4; n -= 4, src += 4, d += 4) {
+  for (; n >= 4; n -= 4, src += 4 * adv, d += 4) {
     const uint32_t v = (uint32_t)edgeq_ld32(src);
     const int32_t full = (int32_t)(((wd >> (31 - r8)) >> 1) | (v << r8)); /* v itself when r8 == 0 */
     wd = v;
@@ -185,7 +187,8 @@ EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t *d, int32_t n, 
     d[1] = edgeq_sxtb16_ror8(full);
   }
   for (; n > 0; --n) { /* (the word loop kept k % 4) */
-    wd = (wd >> 8) | ((uint32_t)(uint8_t)*src++ << 24);
+    wd = (wd >> 8) | ((uint32_t)(uint8_t)*src << 24);
+    src += adv;
     if ((++k & 3) == 0) {
       d[0] = __sxtb16((int32_t)wd);
       d[1] = edgeq_sxtb16_ror8((int32_t)wd);
@@ -213,7 +216,7 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
-    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, d, rowb, k, &word);
+    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, 1, d, rowb, k, &word);
     ky0 = p->k_h;
   }
   for (ky = ky0; ky < p->k_h; ++ky) { /* else tap by tap */
@@ -224,71 +227,12 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       const int32_t ok = row_ok && ix >= 0 && ix < in_w;
       const int8_t *src = ok ? img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c
                              : (const int8_t *)&zz4;
-      int32_t run = 1, n;
+      int32_t run = 1;
       if (ok && p->dilation_w == 1)
         while (kx + run < p->k_w && ix + run < in_w) ++run;
       kx += run;
-      n = run * in_c;
-      if (ok && (k & 3) == 0) { /* every run when in_c % 4 == 0: a word if n % 8 == 4, then 8 bytes a time */
-        if (n & 4) {
-          const int32_t v = edgeq_ld32(src);
-          src += 4;
-          d[0] = __sxtb16(v);
-          d[1] = edgeq_sxtb16_ror8(v);
-          d += 4;
-        }
-        if (n >= 8) {
-          int32_t v0, v1, e0, o0, e1, o1, r = n & ~7;
-          __asm__ volatile("1:\n\t"
-                           "ldr %[v0], [%[s]], #4\n\t"
-                           "ldr %[v1], [%[s]], #4\n\t"
-                           "sxtb16 %[e0], %[v0]\n\t"
-                           "sxtb16 %[o0], %[v0], ror #8\n\t"
-                           "strd %[e0], %[o0], [%[d]], #16\n\t"
-                           "sxtb16 %[e1], %[v1]\n\t"
-                           "sxtb16 %[o1], %[v1], ror #8\n\t"
-                           "strd %[e1], %[o1], [%[d]], #16\n\t"
-                           "subs %[n], %[n], #8\n\t"
-                           "bne 1b"
-                           : [s] "+r"(src), [d] "+r"(d), [n] "+r"(r), [v0] "=&r"(v0), [v1] "=&r"(v1),
-                             [e0] "=&r"(e0), [o0] "=&r"(o0), [e1] "=&r"(e1), [o1] "=&r"(o1)
-                           :
-                           : "cc", "memory");
-        }
-        k += n & ~3;
-        n &= 3;
-      }
-      while (n > 0) { /* the rest (in_c % 4 != 0, padding taps) */
-        if ((k & 3) == 0 && n >= 4) {
-          const int32_t v = edgeq_ld32(src);
-          if (ok) src += 4;
-          k += 4;
-          n -= 4;
-          d[0] = __sxtb16(v);
-          d[1] = edgeq_sxtb16_ror8(v);
-          d += 4;
-        } else if (n >= 4) { /* r = k % 4 bytes pending (the top r bytes of word): 4 more complete a word */
-          const int32_t r8 = (k & 3) * 8;
-          const uint32_t v = (uint32_t)edgeq_ld32(src);
-          const int32_t full = (int32_t)((word >> (32 - r8)) | (v << r8));
-          word = v; /* its last r bytes are the pending ones now, in the top r bytes */
-          if (ok) src += 4;
-          k += 4;
-          n -= 4;
-          d[0] = __sxtb16(full);
-          d[1] = edgeq_sxtb16_ror8(full);
-          d += 4;
-        } else {
-          word = (word >> 8) | ((uint32_t)(uint8_t)*src << 24);
-          if (ok) ++src;
-          --n;
-          if ((++k & 3) == 0) {
-            d[0] = __sxtb16((int32_t)word);
-            d[1] = edgeq_sxtb16_ror8((int32_t)word);
-            d += 4;
-          }
-        }
-      }
+      d = conv_im2col_row(src, ok, d, run * in_c, k, &word);
+      k += run * in_c;
     }
   }
   for (; k < p->k_pad; ++k) { /* K padded to a multiple of 8 with zero rows */
