@@ -416,33 +416,42 @@ EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, i
 }
 #undef CONV_BLOCK_S8
 
+/* Channel ch's dsp_me constants (conv.h) as dsp_rq's {m, e, rb} (s is 1). */
+typedef struct {
+  int32_t m, e, rb;
+} conv_me_t;
+
+EDGEQ_INLINE conv_me_t conv_me(const edgeq_conv_s8_params *p, int32_t ch) {
+  const int32_t e = ((const uint8_t *)(p->dsp_me + p->out_c))[ch];
+  const conv_me_t c = {p->dsp_me[ch], e, (int32_t)((uint32_t)(2 * p->rq.output_offset + 1) << (e - 1))};
+  return c;
+}
+
 /* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} of np pixel pairs (pixel a of pair q at
- * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (dsp_rq r0) and
- * oc + d1 (r1): SSAT to int8, then [lo, hi] only if `clamp` (a constant at each call: two copies). */
-EDGEQ_INLINE void conv_rq_pairs(const int32_t *r0, const int32_t *r1, int32_t d1, const int32_t *acc, int32_t np,
+ * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (constants c0) and
+ * oc + d1 (c1): SSAT to int8, then [lo, hi] only if `clamp` (a constant at each call). */
+EDGEQ_INLINE void conv_rq_pairs(const conv_me_t c0, const conv_me_t c1, int32_t d1, const int32_t *acc, int32_t np,
                                 int8_t *y, int32_t out_c, int32_t left, const int clamp, int32_t lo, int32_t hi) {
-  const int32_t m0 = r0[0], s0 = r0[1], e0 = r0[2], rb0 = r0[3];
-  const int32_t m1 = r1[0], s1 = r1[1], e1 = r1[2], rb1 = r1[3];
   int32_t q;
   for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
     int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
     int32_t v;
-#define CONV_RQ(dst, a, m, s, e, rb)                   \
-  v = __ssat(conv_rq_value((a), (m), (s), (e), (rb)), 8); \
+#define CONV_RQ(dst, a, c)                                      \
+  v = __ssat(conv_rq_value((a), (c).m, 1, (c).e, (c).rb), 8); \
   (dst) = (int8_t)(clamp ? edgeq_clamp_i32(v, lo, hi) : v);
     /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
      * computed twice, pixel b of its pair being pixel a again, and stored once) */
-    CONV_RQ(yb[d1], acc[3], m1, s1, e1, rb1)
-    CONV_RQ(y[d1], acc[1], m1, s1, e1, rb1)
-    CONV_RQ(yb[0], acc[2], m0, s0, e0, rb0)
-    CONV_RQ(y[0], acc[0], m0, s0, e0, rb0)
+    CONV_RQ(yb[d1], acc[3], c1)
+    CONV_RQ(y[d1], acc[1], c1)
+    CONV_RQ(yb[0], acc[2], c0)
+    CONV_RQ(y[0], acc[0], c0)
 #undef CONV_RQ
   }
 }
 
 /* The requantization of one pixel pair (acc = {a0, a1, b0, b1}, pixel a at y, `left` pixels from y on) for
- * channels oc and oc1 other than by SSAT alone: dsp_rq with a [lo, hi] narrower than int8, or the generic
- * one (no dsp_rq). Out of line: rarely the hot path. */
+ * channels oc and oc1 other than by SSAT alone: dsp_me with a [lo, hi] narrower than int8, or the generic
+ * one (no dsp_me). Out of line: rarely the hot path. */
 static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *p, int32_t oc, int32_t oc1,
                                                      const int32_t *acc, int8_t *y, int32_t left) {
   const int32_t d1 = oc1 - oc, out_c = p->out_c;
@@ -453,9 +462,9 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
     const int32_t ch = j & 1 ? oc1 : oc;
     int8_t *dst = y + (j & 1 ? d1 : 0) + (j >= 2 && left > 1 ? out_c : 0);
     int32_t v;
-    if (p->dsp_rq != NULL) {
-      const int32_t *rq = p->dsp_rq + 4 * ch;
-      v = conv_rq_value(acc[j], rq[0], rq[1], rq[2], rq[3]);
+    if (p->dsp_me != NULL) {
+      const conv_me_t c = conv_me(p, ch);
+      v = conv_rq_value(acc[j], c.m, 1, c.e, c.rb);
     } else {
       const int32_t c = p->per_channel ? ch : 0;
       v = conv_requant_value(acc[j], p->mult[c], p->shift[c]) + p->rq.output_offset;
@@ -469,8 +478,8 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
 static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
   const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3, wstep = p->k_pad >> 1;
-  const int32_t *const acc_init = p->acc_init, *const dsp_rq = p->dsp_rq;
-  const int ssat_only = dsp_rq != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  const int32_t *const acc_init = p->acc_init;
+  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
     const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
@@ -483,7 +492,7 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
       int32_t acc[4];
       conv_kloop_s8(buf, w, nblk2, acc_init[oc], acc_init[oc1], acc);
       if (ssat_only)
-        conv_rq_pairs(dsp_rq + 4 * oc, dsp_rq + 4 * oc1, oc1 - oc, acc, 1, y + oc, out_c, npix - pix, 0, 0, 0);
+        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, 1, y + oc, out_c, npix - pix, 0, 0, 0);
       else
         conv_rq_other(p, oc, oc1, acc, y + oc, npix - pix);
     }
@@ -499,7 +508,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
   const int32_t npix = p->batches * p->out_h * p->out_w;
   const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
   const int32_t pairs = p->s4_pairs;
-  const int ssat_only = p->dsp_rq != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
   int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;
   int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];
   int32_t pix, oc, q;
@@ -523,8 +532,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       conv_widen_s8(w, wide, k_pad >> 2);
       for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
       if (ssat_only) {
-        conv_rq_pairs(p->dsp_rq + 4 * oc, p->dsp_rq + 4 * oc1, oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 0, 0,
-                      0);
+        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 0, 0, 0);
       } else {
         for (q = 0; q < np; ++q)
           conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q);

@@ -62,6 +62,11 @@ typedef struct {
   /* DSP paths: pixel pairs sharing one widening (wq; 0: widened in registers, one pair at a time) or one
    * decode (wq_s4) of a channel pair's weights */
   int32_t s4_pairs;
+  /* The int8 DSP path's requantization (wq; dsp_rq is NULL then), optional: the out_c multipliers m of
+   * dsp_rq, then the out_c exponents e a byte each (4 to a word, first channel lowest). dsp_rq's other
+   * two constants follow: s is 1 wherever the lowering gives them (e >= 1 means shift < 0), and
+   * rb = (2 * rq.output_offset + 1) << (e - 1). NULL: the generic requantization. */
+  const int32_t *dsp_me;
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */

@@ -289,6 +289,28 @@ def test_conv_dsp_weight_layout(out_c, k_h, k_w, fin):
         assert not wbytes[-1, :, 1].any()  # the odd last channel's partner: zeros
 
 
+@pytest.mark.parametrize("out_c,out_off", [(6, -17), (5, -128), (1, 127)])
+def test_conv_dsp_me_is_dsp_rq_in_4_25_bytes(out_c, out_off):
+    """dsp_me (the int8 DSP path's constants): the multipliers, then the exponents a byte each; the kernel's
+    s = 1 and rb = (2 * output_offset + 1) << (e - 1) give back dsp_rq's rows."""
+    from edgeq.ir import Op
+    from edgeq.passes.lower.int8.conv import _conv_dsp_me, _conv_dsp_requant
+    from edgeq.passes.lower.quantmath import quantize_multiplier
+
+    rng = np.random.default_rng(out_c)
+    w = rng.integers(-127, 128, (out_c, 3, 3, 8), dtype=np.int8)
+    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(1e-4, 0.4, out_c)]
+    op = Op(0, "CONV_2D", (), ())
+    rq = _conv_dsp_requant(op, w, None, [m for m, _ in pairs], [s for _, s in pairs], out_off)
+    me = _conv_dsp_me(op, rq, out_off)
+    assert me.ctype == "int32_t" and me.values.size == out_c + -(-out_c // 4)
+    e = me.values[out_c:].astype("<i4").view(np.uint8)[:out_c].astype(np.int64)
+    rows = np.stack([me.values[:out_c].astype(np.int64), np.ones(out_c, np.int64), e,
+                     (2 * out_off + 1) << (e - 1)], axis=1)
+    assert (rows == rq.values.reshape(out_c, 4)).all()
+    assert _conv_dsp_me(op, None, out_off) is None
+
+
 def test_conv_dsp_requant_matches_reference():
     """rq = {m, s, e, rb}: (SMMULR(acc << s, m) - (t < 0) + rb) >> e == MultiplyByQuantizedMultiplier
     (double rounding) + output_offset for accumulators within the lowering's bound."""

@@ -158,6 +158,19 @@ def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts,
     return arr(op, "dsp_rq", rq.reshape(-1), "int32_t")
 
 
+def _conv_dsp_me(op: Op, rq: ArrayRef | None, output_offset: int) -> ArrayRef | None:
+    """The int8 DSP path's requantization constants (conv.h ``dsp_me``) from :func:`_conv_dsp_requant`'s
+    rows: the multipliers m, then the exponents e a byte each. Its s is 1 and its rb
+    (2 * output_offset + 1) << (e - 1) in every row (e >= 1), so neither is stored: 4.25 bytes a channel."""
+    if rq is None:
+        return None
+    m, s, e, rb = rq.values.reshape(-1, 4).astype(np.int64).T
+    assert (s == 1).all() and (rb == (2 * output_offset + 1) << (e - 1)).all()
+    eb = np.zeros(-(-len(e) // 4) * 4, np.uint8)
+    eb[:len(e)] = e
+    return arr(op, "dsp_me", np.concatenate([m, eb.view("<i4")]).astype(np.int32), "int32_t")
+
+
 @lowering("CONV_2D")
 def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
@@ -170,27 +183,27 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # DSP path (2 pixels x 2 channels of __smlad, one or more pixel pairs per group): starts every pixel from
     # acc_init, so it needs one, and its requantization assumes non-negative multipliers (always, from
     # QuantizeMultiplier) and double rounding. Without it: edgeq_conv_s8, no scratch.
-    # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights (and bias, and mult / shift with dsp_rq)
-    # are not emitted when the DSP path (which reads wq, acc_init and dsp_rq) is taken. wq holds the int8
+    # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights (and bias, and mult / shift with dsp_me)
+    # are not emitted when the DSP path (which reads wq, acc_init and dsp_me) is taken. wq holds the int8
     # weights themselves (no int16 copy); the pixel pairs per widening are chosen after memory planning
     # (scratch_options, passes.memory.scratch).
     cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
     if w.dtype == "int4" or cb is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
                               acc_init is not None, cb)
-    k_pad, wq, rq, kernel, scratch, options = 0, None, None, "edgeq_conv_s8", 0, ()
+    k_pad, wq, me, kernel, scratch, options = 0, None, None, "edgeq_conv_s8", 0, ()
     if ctx.cpu == "mve" and groups == 1 and acc_init is not None and out_c >= 4 and \
             (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h): int8 weights
         k_pad = -(-w.data[0].size // 8) * 8  # its im2col window needs K <= 4 * k_pad bytes; no DSP pack
         kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad
     elif ctx.cpu not in ("portable", "mve") and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
-        rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
+        me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
         kernel = "edgeq_conv_s8_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])))
         scratch = options[0][0]
-        if ctx.cpu == "dsp":  # only the DSP kernel is built: it starts from acc_init, requantizes from dsp_rq
-            unused = {"bias"} | ({"mult", "shift"} if rq is not None else set())
+        if ctx.cpu == "dsp":  # only the DSP kernel is built: it starts from acc_init, requantizes from dsp_me
+            unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
             tail = tuple((name, None if name in unused else v) for name, v in tail)
     weights = None if (ctx.cpu == "dsp" and wq is not None) else tensor_array(g, w.id)
     return Lowered(
@@ -202,7 +215,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             *head,
             ("weights", weights),
             *tail,
-            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", rq), ("s4_pairs", 0),
+            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", None), ("s4_pairs", 0), ("dsp_me", me),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
