@@ -199,6 +199,12 @@ EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t adv, int32_t *d
   return d;
 }
 
+/* conv_im2col_row out of line, for the windows that cross the input's edge (tap by tap: code size). */
+static int32_t *__attribute__((noinline)) conv_im2col_run(const int8_t *src, int32_t adv, int32_t *d, int32_t n,
+                                                          int32_t k, uint32_t *word) {
+  return conv_im2col_row(src, adv, d, n, k, word);
+}
+
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
@@ -231,7 +237,7 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       if (ok && p->dilation_w == 1)
         while (kx + run < p->k_w && ix + run < in_w) ++run;
       kx += run;
-      d = conv_im2col_row(src, ok, d, run * in_c, k, &word);
+      d = conv_im2col_run(src, ok, d, run * in_c, k, &word);
       k += run * in_c;
     }
   }
@@ -348,20 +354,20 @@ static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
 }
 
 /* The K loop of one pixel pair and one channel pair on widened weights (n pairs of blocks: 4 blocks per
- * iteration, after 2 if their count is odd; LSRS: C = the odd pair, Z = none left, and the blocks do not
- * touch the flags): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
+ * iteration, the first entered at its second half when n is odd): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
  * channels oc / oc + 1 (w: their widened words), as {a0, a1, b0, b1}. */
 EDGEQ_INLINE void conv_kloop(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
   int32_t b0 = a0, b1 = a1, w0, w1;
   /* fixed ascending registers for the LDM of the 4 im2col words */
   register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
   __asm__ volatile("lsrs %[n], %[n], #1\n\t"
-                   "bcc 1f\n\t" CONV_BLOCK CONV_BLOCK
-                   "beq 2f\n\t"
-                   "1:\n\t" CONV_BLOCK CONV_BLOCK CONV_BLOCK CONV_BLOCK
+                   "bcc 1f\n\t"
+                   "adds %[n], %[n], #1\n\t"
+                   "b 3f\n\t"
+                   "1:\n\t" CONV_BLOCK CONV_BLOCK
+                   "3:\n\t" CONV_BLOCK CONV_BLOCK
                    "subs %[n], %[n], #1\n\t"
-                   "bne 1b\n\t"
-                   "2:"
+                   "bne 1b"
                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
                      [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
                      [w0] "=&r"(w0), [w1] "=&r"(w1)
@@ -398,12 +404,13 @@ EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, i
   int32_t b0 = a0, b1 = a1, w0, w1, t;
   register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
   __asm__ volatile("lsrs %[n], %[n], #1\n\t"
-                   "bcc 1f\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
-                   "beq 2f\n\t"
-                   "1:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8 CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "bcc 1f\n\t"
+                   "adds %[n], %[n], #1\n\t"
+                   "b 3f\n\t"
+                   "1:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "3:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
                    "subs %[n], %[n], #1\n\t"
-                   "bne 1b\n\t"
-                   "2:"
+                   "bne 1b"
                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
                      [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
                      [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)

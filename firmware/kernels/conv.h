@@ -40,8 +40,8 @@ typedef struct {
    * pixel pairs; 0: in registers, in the K loop (no scratch beyond one pixel pair's im2col). */
   int32_t k_pad;
   const int32_t *wq;
-  /* DSP path, optional: per output channel {m, s, e, rb} with s = max(shift, 0) + 1, e = -shift >= 1,
-   * rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
+  /* DSP path with wq_s4, optional (wq: dsp_me below): per output channel {m, s, e, rb} with s = max(shift,
+   * 0) + 1, e = -shift >= 1, rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
   const int32_t *dsp_rq;
