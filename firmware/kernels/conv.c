@@ -233,9 +233,13 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       const int32_t ok = row_ok && ix >= 0 && ix < in_w;
       const int8_t *src = ok ? img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c
                              : (const int8_t *)&zz4;
-      int32_t run = 1;
+      int32_t run = 1; /* taps gathered at once: consecutive valid ones (dilation_w 1), or padding ones */
       if (ok && p->dilation_w == 1)
         while (kx + run < p->k_w && ix + run < in_w) ++run;
+      if (!row_ok)
+        run = p->k_w - kx;
+      else if (!ok)
+        while (kx + run < p->k_w && (ix + run * p->dilation_w < 0 || ix + run * p->dilation_w >= in_w)) ++run;
       kx += run;
       d = conv_im2col_run(src, ok, d, run * in_c, k, &word);
       k += run * in_c;
