@@ -440,16 +440,13 @@ EDGEQ_INLINE conv_me_t conv_me(const edgeq_conv_s8_params *p, int32_t ch) {
 
 /* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} of np pixel pairs (pixel a of pair q at
  * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (constants c0) and
- * oc + d1 (c1): SSAT to int8, then [lo, hi] only if `clamp` (a constant at each call). */
+ * oc + d1 (c1), the output clamp being int8's own (SSAT alone; conv_rq_other otherwise). */
 EDGEQ_INLINE void conv_rq_pairs(const conv_me_t c0, const conv_me_t c1, int32_t d1, const int32_t *acc, int32_t np,
-                                int8_t *y, int32_t out_c, int32_t left, const int clamp, int32_t lo, int32_t hi) {
+                                int8_t *y, int32_t out_c, int32_t left) {
   int32_t q;
   for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
     int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
-    int32_t v;
-#define CONV_RQ(dst, a, c)                                      \
-  v = __ssat(conv_rq_value((a), (c).m, 1, (c).e, (c).rb), 8); \
-  (dst) = (int8_t)(clamp ? edgeq_clamp_i32(v, lo, hi) : v);
+#define CONV_RQ(dst, a, c) (dst) = (int8_t)__ssat(conv_rq_value((a), (c).m, 1, (c).e, (c).rb), 8);
     /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
      * computed twice, pixel b of its pair being pixel a again, and stored once) */
     CONV_RQ(yb[d1], acc[3], c1)
@@ -503,7 +500,7 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
       int32_t acc[4];
       conv_kloop_s8(buf, w, nblk2, acc_init[oc], acc_init[oc1], acc);
       if (ssat_only)
-        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, 1, y + oc, out_c, npix - pix, 0, 0, 0);
+        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, 1, y + oc, out_c, npix - pix);
       else
         conv_rq_other(p, oc, oc1, acc, y + oc, npix - pix);
     }
@@ -543,7 +540,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       conv_widen_s8(w, wide, k_pad >> 2);
       for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
       if (ssat_only) {
-        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 0, 0, 0);
+        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix);
       } else {
         for (q = 0; q < np; ++q)
           conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q);
