@@ -482,16 +482,19 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
 }
 
 /* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
- * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop. */
+ * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop,
+ * each channel pair requantized from registers (the per-op constants of dsp_me read into locals once). */
 static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
   const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3, wstep = p->k_pad >> 1;
-  const int32_t *const acc_init = p->acc_init;
-  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  const int32_t *const acc_init = p->acc_init, *const mv = p->dsp_me;
+  const uint8_t *const ev = (const uint8_t *)(mv + (mv != NULL ? out_c : 0)); /* conv_me */
+  const uint32_t odd = 2u * (uint32_t)p->rq.output_offset + 1u;
+  const int ssat_only = mv != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
     const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
-    int8_t *const y = out + (size_t)pix * (size_t)out_c;
+    int8_t *const ya = out + (size_t)pix * (size_t)out_c, *const yb = out + (size_t)pb * (size_t)out_c;
     const int32_t *w = p->wq;
     conv_im2col(p, in, pix, buf, 0);
     conv_im2col(p, in, pb, buf, 1);
@@ -499,10 +502,23 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       int32_t acc[4];
       conv_kloop_s8(buf, w, nblk2, acc_init[oc], acc_init[oc1], acc);
-      if (ssat_only)
-        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, 1, y + oc, out_c, npix - pix);
-      else
-        conv_rq_other(p, oc, oc1, acc, y + oc, npix - pix);
+      if (ssat_only) {
+        const int32_t e0 = ev[oc], e1 = ev[oc1], m0 = mv[oc], m1 = mv[oc1];
+        const int32_t rb0 = (int32_t)(odd << (e0 - 1)), rb1 = (int32_t)(odd << (e1 - 1));
+        const int8_t va0 = (int8_t)__ssat(conv_rq_value(acc[0], m0, 1, e0, rb0), 8);
+        const int8_t vb0 = (int8_t)__ssat(conv_rq_value(acc[2], m0, 1, e0, rb0), 8);
+        const int8_t va1 = (int8_t)__ssat(conv_rq_value(acc[1], m1, 1, e1, rb1), 8);
+        const int8_t vb1 = (int8_t)__ssat(conv_rq_value(acc[3], m1, 1, e1, rb1), 8);
+        /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
+         * computed twice, pixel b being pixel a, and stored once) */
+        yb[oc1] = vb1;
+        ya[oc1] = va1;
+        yb[oc] = vb0;
+        ya[oc] = va0;
+      } else {
+        const int32_t a[4] = {acc[0], acc[1], acc[2], acc[3]};
+        conv_rq_other(p, oc, oc1, a, ya + oc, npix - pix);
+      }
     }
   }
 }
