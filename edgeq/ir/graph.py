@@ -115,6 +115,10 @@ class Lowered:
     # consecutive in the schedule and run together, band by band, as the group's steps say (emitted at the
     # first member). None: the op runs alone, as ``fields`` / ``args`` say.
     band: "BandGroup | None" = None
+    # Alternatives for the kernel's scratch, smallest first: (scratch bytes, (name, value) fields that
+    # differ) each; the first is what ``scratch_bytes`` and ``fields`` hold. After memory planning,
+    # passes.memory.scratch takes the largest that fits in the arena bytes free during this op.
+    scratch_options: tuple[tuple[int, tuple[tuple[str, Any], ...]], ...] = ()
 
 
 @dataclass(frozen=True)

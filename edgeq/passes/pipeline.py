@@ -17,6 +17,7 @@ from edgeq.passes.lower import lower
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.memory.bands import band_chains
 from edgeq.passes.memory.planner import plan_memory
+from edgeq.passes.memory.scratch import upgrade_scratch
 
 
 def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
@@ -31,6 +32,7 @@ def pipeline(ctx: LowerCtx) -> list[tuple[str, Callable[[Graph], Graph]]]:
         ("feed-back-state", lambda g: feed_back_state(g, ctx)),
         ("band-chains", band_chains),
         ("plan-memory", plan_memory),
+        ("upgrade-scratch", upgrade_scratch),
     ]
 
 

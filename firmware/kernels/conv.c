@@ -148,8 +148,63 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
  * lane order of wq (see conv.h): per block of 4 rows, words [slot0 even][slot0 odd][slot1 even][slot1 odd].
  * The window's bytes in order, 4 to a word (first byte lowest), each word split by SXTB16 into its even
  * and odd lanes. A run of valid taps (contiguous in the input when dilation_w == 1) or a padding tap
- * (read from zz4, the zero point 4 times, without advancing) goes a byte at a time until k is a multiple
- * of 4, then 4 (8 for valid runs) bytes at a time, then its last bytes one by one. */
+ * (read from zz4, the zero point 4 times, without advancing) goes 4 (8 for valid runs starting at a multiple
+ * of 4) bytes at a time (a word read unaligned and merged with the bytes pending from the previous run when
+ * k is not a multiple of 4), then its last bytes one by one. */
+/* n window bytes into the im2col slot at d (2 of every 4 words), the window's rows k..k+n-1: contiguous from
+ * src (adv 1) or the 4 bytes at src over and over (adv 0: a padding tap's zero points). *word holds the
+ * k % 4 bytes pending from before (in its top bytes) and those left after. Returns d after the complete
+ * words. Word-aligned runs from a multiple of 4 go 16 bytes per LDM; the rest 4 bytes per (unaligned)
+ * word, merged with the pending bytes, then the last bytes one by one. */
+EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t adv, int32_t *d, int32_t n, int32_t k,
+                                     uint32_t *word) {
+  const int32_t r8 = (k & 3) * 8;
+  uint32_t wd = *word;
+  if (adv && r8 == 0 && ((uintptr_t)src & 3u) == 0 && n >= 16) {
+    register int32_t v0 __asm__("r8"), v1 __asm__("r9"), v2 __asm__("r10"), v3 __asm__("r11");
+    int32_t e, m = n >> 4;
+#define CONV_ROW_WORD(v)                       \
+  "sxtb16 %[e], %[" v "]\n\t"                   \
+  "sxtb16 %[" v "], %[" v "], ror #8\n\t"         \
+  "strd %[e], %[" v "], [%[d]], #16\n\t"
+    __asm__ volatile("1:\n\t"
+                     "ldm %[s]!, {%[v0], %[v1], %[v2], %[v3]}\n\t" CONV_ROW_WORD("v0") CONV_ROW_WORD("v1")
+                         CONV_ROW_WORD("v2") CONV_ROW_WORD("v3")
+                     "subs %[m], %[m], #1\n\t"
+                     "bne 1b"
+                     : [s] "+r"(src), [d] "+r"(d), [m] "+r"(m), [e] "=&r"(e), [v0] "=&r"(v0), [v1] "=&r"(v1),
+                       [v2] "=&r"(v2), [v3] "=&r"(v3)
+                     :
+                     : "cc", "memory");
+#undef CONV_ROW_WORD
+    n &= 15;
+  }
+  for (; n >= 4; n -= 4, src += 4 * adv, d += 4) {
+    const uint32_t v = (uint32_t)edgeq_ld32(src);
+    const int32_t full = (int32_t)(((wd >> (31 - r8)) >> 1) | (v << r8)); /* v itself when r8 == 0 */
+    wd = v;
+    d[0] = __sxtb16(full);
+    d[1] = edgeq_sxtb16_ror8(full);
+  }
+  for (; n > 0; --n) { /* (the word loop kept k % 4) */
+    wd = (wd >> 8) | ((uint32_t)(uint8_t)*src << 24);
+    src += adv;
+    if ((++k & 3) == 0) {
+      d[0] = __sxtb16((int32_t)wd);
+      d[1] = edgeq_sxtb16_ror8((int32_t)wd);
+      d += 4;
+    }
+  }
+  *word = wd;
+  return d;
+}
+
+/* conv_im2col_row out of line, for the windows that cross the input's edge (tap by tap: code size). */
+static int32_t *__attribute__((noinline)) conv_im2col_run(const int8_t *src, int32_t adv, int32_t *d, int32_t n,
+                                                          int32_t k, uint32_t *word) {
+  return conv_im2col_row(src, adv, d, n, k, word);
+}
+
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
@@ -161,7 +216,16 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
   uint32_t word = 0;
   int32_t ky, kx, k = 0;
   int32_t *d = buf + 2 * slot;
-  for (ky = 0; ky < p->k_h; ++ky) {
+  const int32_t rowb = p->k_w * in_c;
+  int32_t ky0 = 0;
+  if (p->dilation_w == 1 && iy0 >= 0 && ix0 >= 0 && ix0 + p->k_w <= in_w &&
+      iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
+    const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
+    const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
+    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, 1, d, rowb, k, &word);
+    ky0 = p->k_h;
+  }
+  for (ky = ky0; ky < p->k_h; ++ky) { /* else tap by tap */
     const int32_t iy = iy0 + ky * p->dilation_h;
     const int32_t row_ok = iy >= 0 && iy < in_h;
     for (kx = 0; kx < p->k_w;) {
@@ -169,60 +233,16 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       const int32_t ok = row_ok && ix >= 0 && ix < in_w;
       const int8_t *src = ok ? img + ((size_t)iy * (size_t)in_w + (size_t)ix) * (size_t)in_c
                              : (const int8_t *)&zz4;
-      int32_t run = 1, n;
+      int32_t run = 1; /* taps gathered at once: consecutive valid ones (dilation_w 1), or padding ones */
       if (ok && p->dilation_w == 1)
         while (kx + run < p->k_w && ix + run < in_w) ++run;
+      if (!row_ok)
+        run = p->k_w - kx;
+      else if (!ok)
+        while (kx + run < p->k_w && (ix + run * p->dilation_w < 0 || ix + run * p->dilation_w >= in_w)) ++run;
       kx += run;
-      n = run * in_c;
-      if (ok && (k & 3) == 0) { /* every run when in_c % 4 == 0: a word if n % 8 == 4, then 8 bytes a time */
-        if (n & 4) {
-          const int32_t v = edgeq_ld32(src);
-          src += 4;
-          d[0] = __sxtb16(v);
-          d[1] = edgeq_sxtb16_ror8(v);
-          d += 4;
-        }
-        if (n >= 8) {
-          int32_t v0, v1, e0, o0, e1, o1, r = n & ~7;
-          __asm__ volatile("1:\n\t"
-                           "ldr %[v0], [%[s]], #4\n\t"
-                           "ldr %[v1], [%[s]], #4\n\t"
-                           "sxtb16 %[e0], %[v0]\n\t"
-                           "sxtb16 %[o0], %[v0], ror #8\n\t"
-                           "strd %[e0], %[o0], [%[d]], #16\n\t"
-                           "sxtb16 %[e1], %[v1]\n\t"
-                           "sxtb16 %[o1], %[v1], ror #8\n\t"
-                           "strd %[e1], %[o1], [%[d]], #16\n\t"
-                           "subs %[n], %[n], #8\n\t"
-                           "bne 1b"
-                           : [s] "+r"(src), [d] "+r"(d), [n] "+r"(r), [v0] "=&r"(v0), [v1] "=&r"(v1),
-                             [e0] "=&r"(e0), [o0] "=&r"(o0), [e1] "=&r"(e1), [o1] "=&r"(o1)
-                           :
-                           : "cc", "memory");
-        }
-        k += n & ~3;
-        n &= 3;
-      }
-      while (n > 0) { /* the rest (in_c % 4 != 0, padding taps) */
-        if ((k & 3) == 0 && n >= 4) {
-          const int32_t v = edgeq_ld32(src);
-          if (ok) src += 4;
-          k += 4;
-          n -= 4;
-          d[0] = __sxtb16(v);
-          d[1] = edgeq_sxtb16_ror8(v);
-          d += 4;
-        } else {
-          word = (word >> 8) | ((uint32_t)(uint8_t)*src << 24);
-          if (ok) ++src;
-          --n;
-          if ((++k & 3) == 0) {
-            d[0] = __sxtb16((int32_t)word);
-            d[1] = edgeq_sxtb16_ror8((int32_t)word);
-            d += 4;
-          }
-        }
-      }
+      d = conv_im2col_run(src, ok, d, run * in_c, k, &word);
+      k += run * in_c;
     }
   }
   for (; k < p->k_pad; ++k) { /* K padded to a multiple of 8 with zero rows */
@@ -235,32 +255,38 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
   }
 }
 
-/* Requantize channel ch of both pixels (accumulators a, b) into *ya, *yb: edgeq_mul_qm_double for m >= 0
- * (the lowering only emits wq then, so SRDHM cannot saturate), without the 64-bit division: for every
- * product ab, trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31) == floor((ab + 2^30) / 2^31); and
- * RoundingDivideByPOT with a zero exponent is the identity. */
+/* The requantization of accumulator a with multiplier m and shift sft, before the output offset:
+ * edgeq_mul_qm_double for m >= 0 (the lowering only emits wq then, so SRDHM cannot saturate), without the
+ * 64-bit division: for every product ab, trunc((ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31) ==
+ * floor((ab + 2^30) / 2^31); and RoundingDivideByPOT with a zero exponent is the identity. */
+EDGEQ_INLINE int32_t conv_requant_value(int32_t a, int32_t m, int32_t sft) {
+  const int32_t left = sft > 0 ? sft : 0, right = sft > 0 ? 0 : -sft;
+  const int32_t mask = (int32_t)((1u << right) - 1u), thr = mask >> 1;
+  const int32_t t = (int32_t)(((int64_t)(int32_t)((uint32_t)a << left) * (int64_t)m + (1LL << 30)) >> 31);
+  return (t >> right) + ((t & mask) > thr + (int32_t)((uint32_t)t >> 31) ? 1 : 0);
+}
+
+/* Requantize channel ch of both pixels (accumulators a, b) into *ya, *yb. */
 EDGEQ_INLINE void conv_requant2(const edgeq_conv_s8_params *p, int32_t ch, int32_t a, int32_t b, int8_t *ya,
                                 int8_t *yb) {
   const int32_t c = p->per_channel ? ch : 0;
   const int32_t m = p->mult[c], sft = p->shift[c];
-  const int32_t left = sft > 0 ? sft : 0, right = sft > 0 ? 0 : -sft;
-  const int32_t mask = (int32_t)((1u << right) - 1u), thr = mask >> 1;
-  const int32_t ta = (int32_t)(((int64_t)(int32_t)((uint32_t)a << left) * (int64_t)m + (1LL << 30)) >> 31);
-  const int32_t tb = (int32_t)(((int64_t)(int32_t)((uint32_t)b << left) * (int64_t)m + (1LL << 30)) >> 31);
-  const int32_t ra = (ta >> right) + ((ta & mask) > thr + (int32_t)((uint32_t)ta >> 31) ? 1 : 0);
-  const int32_t rb = (tb >> right) + ((tb & mask) > thr + (int32_t)((uint32_t)tb >> 31) ? 1 : 0);
+  const int32_t ra = conv_requant_value(a, m, sft), rb = conv_requant_value(b, m, sft);
   *ya = (int8_t)edgeq_clamp_i32(ra + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
   *yb = (int8_t)edgeq_clamp_i32(rb + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
 }
 
-/* The same requantization from the precomputed dsp_rq = {m, s, e, rb} of the channel (see conv.h): exact
- * for every reachable accumulator, which the lowering has checked. */
+/* The same requantization (with the output offset) from the precomputed dsp_rq = {m, s, e, rb} of the
+ * channel (see conv.h): exact for every reachable accumulator, which the lowering has checked. */
+EDGEQ_INLINE int32_t conv_rq_value(int32_t a, int32_t m, int32_t s, int32_t e, int32_t rb) {
+  const int32_t t = edgeq_smmulr((int32_t)((uint32_t)a << s), m);
+  return (t + (t >> 31) + rb) >> e;
+}
+
 EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, int8_t *yb, int32_t lo,
                            int32_t hi) {
   const int32_t m = rq[0], s = rq[1], e = rq[2], rb = rq[3];
-  int32_t ta = edgeq_smmulr((int32_t)((uint32_t)a << s), m), tb = edgeq_smmulr((int32_t)((uint32_t)b << s), m);
-  ta = (ta + (ta >> 31) + rb) >> e;
-  tb = (tb + (tb >> 31) + rb) >> e;
+  const int32_t ta = conv_rq_value(a, m, s, e, rb), tb = conv_rq_value(b, m, s, e, rb);
   *ya = (int8_t)edgeq_clamp_i32(ta, lo, hi);
   *yb = (int8_t)edgeq_clamp_i32(tb, lo, hi);
 }
@@ -307,44 +333,233 @@ static void conv_decode_s4(const int32_t *src, int32_t *dst, int32_t nblk) {
 #undef CONV_DECODE4
 }
 
-/* Output pixels two at a time (their windows gathered into the im2col buffer buf) times output channels
- * two at a time (k_pad is a multiple of 8: the K loop does 2 blocks per iteration). */
-static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+/* wq's words of one channel pair (nblk blocks, a multiple of 2) widened into the int16 lanes __smlad takes
+ * (see conv.h): per block one LDRD (the int8 rows t..t+3 of channel oc and of oc + 1), four SXTB16 (plain
+ * and ror 8: the even and odd rows, matching the im2col's lanes) and one STM. */
+static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
+  register int32_t d0 __asm__("r8"), d1 __asm__("r9"), d2 __asm__("r10"), d3 __asm__("r11");
+  int32_t v0, v1;
+#define CONV_WIDEN4                                 \
+  "ldrd %[v0], %[v1], [%[s]], #8\n\t"               \
+  "sxtb16 %[d0], %[v0]\n\t"                         \
+  "sxtb16 %[d1], %[v0], ror #8\n\t"                 \
+  "sxtb16 %[d2], %[v1]\n\t"                         \
+  "sxtb16 %[d3], %[v1], ror #8\n\t"                 \
+  "stmia %[d]!, {%[d0], %[d1], %[d2], %[d3]}\n\t"
+  nblk >>= 1;
+  __asm__ volatile("1:\n\t" CONV_WIDEN4 CONV_WIDEN4
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [s] "+r"(src), [d] "+r"(dst), [n] "+r"(nblk), [v0] "=&r"(v0), [v1] "=&r"(v1), [d0] "=&r"(d0),
+                     [d1] "=&r"(d1), [d2] "=&r"(d2), [d3] "=&r"(d3)
+                   :
+                   : "cc", "memory");
+#undef CONV_WIDEN4
+}
+
+/* The K loop of one pixel pair and one channel pair on widened weights (n pairs of blocks: 4 blocks per
+ * iteration, the first entered at its second half when n is odd): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
+ * channels oc / oc + 1 (w: their widened words), as {a0, a1, b0, b1}. */
+EDGEQ_INLINE void conv_kloop(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
+  int32_t b0 = a0, b1 = a1, w0, w1;
+  /* fixed ascending registers for the LDM of the 4 im2col words */
+  register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
+  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                   "bcc 1f\n\t"
+                   "adds %[n], %[n], #1\n\t"
+                   "b 3f\n\t"
+                   "1:\n\t" CONV_BLOCK CONV_BLOCK
+                   "3:\n\t" CONV_BLOCK CONV_BLOCK
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
+                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
+                     [w0] "=&r"(w0), [w1] "=&r"(w1)
+                   :
+                   : "cc", "memory");
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
+}
+
+/* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
+ * a widened channel pair): one LDRD of both channels' 4 rows, per channel SXTB16 (the even rows) into t
+ * and SXTB16 ror 8 (the odd rows) in place. */
+#define CONV_BLOCK_S8                              \
+  "ldm %[x]!, {%[xe], %[xo], %[ye], %[yo]}\n\t"    \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"              \
+  "sxtb16 %[t], %[w0]\n\t"                         \
+  "sxtb16 %[w0], %[w0], ror #8\n\t"                \
+  "smlad %[a0], %[xe], %[t], %[a0]\n\t"            \
+  "smlad %[a0], %[xo], %[w0], %[a0]\n\t"           \
+  "smlad %[b0], %[ye], %[t], %[b0]\n\t"            \
+  "smlad %[b0], %[yo], %[w0], %[b0]\n\t"           \
+  "sxtb16 %[t], %[w1]\n\t"                         \
+  "sxtb16 %[w1], %[w1], ror #8\n\t"                \
+  "smlad %[a1], %[xe], %[t], %[a1]\n\t"            \
+  "smlad %[a1], %[xo], %[w1], %[a1]\n\t"           \
+  "smlad %[b1], %[ye], %[t], %[b1]\n\t"            \
+  "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
+
+/* conv_kloop reading wq directly (w: the channel pair's int8 words), no widened copy. */
+EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1,
+                                int32_t *acc) {
+  int32_t b0 = a0, b1 = a1, w0, w1, t;
+  register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
+  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
+                   "bcc 1f\n\t"
+                   "adds %[n], %[n], #1\n\t"
+                   "b 3f\n\t"
+                   "1:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "3:\n\t" CONV_BLOCK_S8 CONV_BLOCK_S8
+                   "subs %[n], %[n], #1\n\t"
+                   "bne 1b"
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
+                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
+                     [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
+                   :
+                   : "cc", "memory");
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
+}
+#undef CONV_BLOCK_S8
+
+/* Channel ch's dsp_me constants (conv.h) as dsp_rq's {m, e, rb} (s is 1). */
+typedef struct {
+  int32_t m, e, rb;
+} conv_me_t;
+
+EDGEQ_INLINE conv_me_t conv_me(const edgeq_conv_s8_params *p, int32_t ch) {
+  const int32_t e = ((const uint8_t *)(p->dsp_me + p->out_c))[ch];
+  const conv_me_t c = {p->dsp_me[ch], e, (int32_t)((uint32_t)(2 * p->rq.output_offset + 1) << (e - 1))};
+  return c;
+}
+
+/* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} of np pixel pairs (pixel a of pair q at
+ * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (constants c0) and
+ * oc + d1 (c1), the output clamp being int8's own (SSAT alone; conv_rq_other otherwise). */
+EDGEQ_INLINE void conv_rq_pairs(const conv_me_t c0, const conv_me_t c1, int32_t d1, const int32_t *acc, int32_t np,
+                                int8_t *y, int32_t out_c, int32_t left) {
+  int32_t q;
+  for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
+    int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
+#define CONV_RQ(dst, a, c) (dst) = (int8_t)__ssat(conv_rq_value((a), (c).m, 1, (c).e, (c).rb), 8);
+    /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
+     * computed twice, pixel b of its pair being pixel a again, and stored once) */
+    CONV_RQ(yb[d1], acc[3], c1)
+    CONV_RQ(y[d1], acc[1], c1)
+    CONV_RQ(yb[0], acc[2], c0)
+    CONV_RQ(y[0], acc[0], c0)
+#undef CONV_RQ
+  }
+}
+
+/* The requantization of one pixel pair (acc = {a0, a1, b0, b1}, pixel a at y, `left` pixels from y on) for
+ * channels oc and oc1 other than by SSAT alone: dsp_me with a [lo, hi] narrower than int8, or the generic
+ * one (no dsp_me). Out of line: rarely the hot path. */
+static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *p, int32_t oc, int32_t oc1,
+                                                     const int32_t *acc, int8_t *y, int32_t left) {
+  const int32_t d1 = oc1 - oc, out_c = p->out_c;
+  int32_t j;
+  /* {a0, a1, b0, b1}: channel oc1 first (for an odd out_c it is oc again, and oc's store must win), pixel b
+   * before pixel a (an odd last pixel is both) */
+  for (j = 3; j >= 0; --j) {
+    const int32_t ch = j & 1 ? oc1 : oc;
+    int8_t *dst = y + (j & 1 ? d1 : 0) + (j >= 2 && left > 1 ? out_c : 0);
+    int32_t v;
+    if (p->dsp_me != NULL) {
+      const conv_me_t c = conv_me(p, ch);
+      v = conv_rq_value(acc[j], c.m, 1, c.e, c.rb);
+    } else {
+      const int32_t c = p->per_channel ? ch : 0;
+      v = conv_requant_value(acc[j], p->mult[c], p->shift[c]) + p->rq.output_offset;
+    }
+    *dst = (int8_t)edgeq_clamp_i32(v, p->rq.act_min, p->rq.act_max);
+  }
+}
+
+/* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
+ * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop,
+ * each channel pair requantized from registers (the per-op constants of dsp_me read into locals once). */
+static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   const int32_t npix = p->batches * p->out_h * p->out_w;
-  const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3;
+  const int32_t out_c = p->out_c, nblk2 = p->k_pad >> 3, wstep = p->k_pad >> 1;
+  const int32_t *const acc_init = p->acc_init, *const mv = p->dsp_me;
+  const uint8_t *const ev = (const uint8_t *)(mv + (mv != NULL ? out_c : 0)); /* conv_me */
+  const uint32_t odd = 2u * (uint32_t)p->rq.output_offset + 1u;
+  const int ssat_only = mv != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
-    const int32_t two = pix + 1 < npix;
-    const int32_t pb = two ? pix + 1 : pix;
-    int8_t *ya = out + (size_t)pix * (size_t)out_c;
-    int8_t *yb = two ? ya + out_c : ya; /* an odd last pixel is computed twice, stored once */
+    const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
+    int8_t *const ya = out + (size_t)pix * (size_t)out_c, *const yb = out + (size_t)pb * (size_t)out_c;
     const int32_t *w = p->wq;
     conv_im2col(p, in, pix, buf, 0);
     conv_im2col(p, in, pb, buf, 1);
-    for (oc = 0; oc < out_c; oc += 2) {
+    for (oc = 0; oc < out_c; oc += 2, w += wstep) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-      int32_t a0 = p->acc_init[oc], a1 = p->acc_init[oc1], b0 = a0, b1 = a1;
-      {
-        const int32_t *x = buf;
-        int32_t n = nblk2, w0, w1;
-        /* fixed ascending registers for the LDM of the 4 im2col words */
-        register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-        __asm__ volatile("1:\n\t" CONV_BLOCK CONV_BLOCK
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
-                           [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
-                           [w0] "=&r"(w0), [w1] "=&r"(w1)
-                         :
-                         : "cc", "memory");
-      }
-      /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-      if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
-        conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
-        conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
+      int32_t acc[4];
+      conv_kloop_s8(buf, w, nblk2, acc_init[oc], acc_init[oc1], acc);
+      if (ssat_only) {
+        const int32_t e0 = ev[oc], e1 = ev[oc1], m0 = mv[oc], m1 = mv[oc1];
+        const int32_t rb0 = (int32_t)(odd << (e0 - 1)), rb1 = (int32_t)(odd << (e1 - 1));
+        const int8_t va0 = (int8_t)__ssat(conv_rq_value(acc[0], m0, 1, e0, rb0), 8);
+        const int8_t vb0 = (int8_t)__ssat(conv_rq_value(acc[2], m0, 1, e0, rb0), 8);
+        const int8_t va1 = (int8_t)__ssat(conv_rq_value(acc[1], m1, 1, e1, rb1), 8);
+        const int8_t vb1 = (int8_t)__ssat(conv_rq_value(acc[3], m1, 1, e1, rb1), 8);
+        /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
+         * computed twice, pixel b being pixel a, and stored once) */
+        yb[oc1] = vb1;
+        ya[oc1] = va1;
+        yb[oc] = vb0;
+        ya[oc] = va0;
       } else {
-        conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
-        conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);
+        const int32_t a[4] = {acc[0], acc[1], acc[2], acc[3]};
+        conv_rq_other(p, oc, oc1, a, ya + oc, npix - pix);
+      }
+    }
+  }
+}
+
+/* s4_pairs > 0: output pixels in groups of s4_pairs pairs (at most EDGEQ_CONV_DSP_MAX_PAIRS; their windows
+ * gathered into the im2col buffers at buf, k_pad words per pair) times output channels two at a time (k_pad
+ * is a multiple of 8); each channel pair's int8 weights are widened from wq once per group into `wide`
+ * (after the im2col buffers) and used by all its pixel pairs, whose accumulators are then requantized with
+ * the channel pair's constants read once. */
+static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+  const int32_t npix = p->batches * p->out_h * p->out_w;
+  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
+  const int32_t pairs = p->s4_pairs;
+  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;
+  int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];
+  int32_t pix, oc, q;
+  if (pairs == 0) {
+    conv_dsp_pair(p, in, out, buf);
+    return;
+  }
+  for (pix = 0; pix < npix; pix += 2 * pairs) {
+    const int32_t left = (npix - pix + 1) >> 1;
+    const int32_t np = left < pairs ? left : pairs;
+    const int32_t *w = p->wq;
+    int8_t *const y0 = out + (size_t)pix * (size_t)out_c;
+    for (q = 0; q < np; ++q) {
+      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;
+      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
+      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
+    }
+    for (oc = 0; oc < out_c; oc += 2, w += k_pad >> 1) {
+      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+      const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
+      conv_widen_s8(w, wide, k_pad >> 2);
+      for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
+      if (ssat_only) {
+        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix);
+      } else {
+        for (q = 0; q < np; ++q)
+          conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q);
       }
     }
   }

@@ -31,15 +31,17 @@ typedef struct {
   /* DSP path (edgeq_conv_s8_im2col built with EDGEQ_DSP; the lowering calls that kernel only with
    * wq and acc_init set, double rounding and non-negative multipliers):
    * the filter as a matrix of K = k_h*k_w*filter_in_c rows (natural ky,kx,c order, zero-padded to
-   * k_pad, a multiple of 8) by out_c columns, repacked at generation time into sign-extended int16
-   * lanes for __smlad: per pair of output channels (oc, oc+1; an odd last channel is paired with a
-   * zero column) and per block of 4 rows t..t+3, four words
-   *   (w[oc][t], w[oc][t+2]) (w[oc][t+1], w[oc][t+3]) (w[oc+1][t], w[oc+1][t+2]) (w[oc+1][t+1], w[oc+1][t+3])
-   * (low half first), i.e. the lanes __sxtb16(x) / __sxtb16(__ror(x, 8)) produce from 4 input bytes. */
+   * k_pad, a multiple of 8) by out_c columns, kept int8 in flash: per pair of output channels (oc, oc+1;
+   * an odd last channel is paired with a zero column) and per block of 4 rows t..t+3, two words holding
+   * the bytes w[oc][t..t+3] and w[oc+1][t..t+3] (first row in the lowest byte). At run time SXTB16 and
+   * SXTB16 ror 8 widen a word into the int16 lanes (w[t], w[t+2]) and (w[t+1], w[t+3]), the lanes the
+   * im2col buffer holds for the input (the same two instructions on the window's bytes), so the pairs of
+   * __smlad line up. s4_pairs > 0: the kernel widens one channel pair into scratch once per s4_pairs
+   * pixel pairs; 0: in registers, in the K loop (no scratch beyond one pixel pair's im2col). */
   int32_t k_pad;
   const int32_t *wq;
-  /* DSP path, optional: per output channel {m, s, e, rb} with s = max(shift, 0) + 1, e = -shift >= 1,
-   * rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
+  /* DSP path with wq_s4, optional (wq: dsp_me below): per output channel {m, s, e, rb} with s = max(shift,
+   * 0) + 1, e = -shift >= 1, rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
    * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
    * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
   const int32_t *dsp_rq;
@@ -57,18 +59,31 @@ typedef struct {
    * (portable, edgeq_unpack_cb4) or of codebook16 (DSP: the entries times 16, the lanes wq_s4 decodes to). */
   const int8_t *codebook;
   const int16_t *codebook16;
-  int32_t s4_pairs; /* DSP path with wq_s4: pixel pairs sharing one decode of a channel pair's weights */
+  /* DSP paths: pixel pairs sharing one widening (wq; 0: widened in registers, one pair at a time) or one
+   * decode (wq_s4) of a channel pair's weights */
+  int32_t s4_pairs;
+  /* The int8 DSP path's requantization (wq; dsp_rq is NULL then), optional: the out_c multipliers m of
+   * dsp_rq, then the out_c exponents e a byte each (4 to a word, first channel lowest). dsp_rq's other
+   * two constants follow: s is 1 wherever the lowering gives them (e >= 1 means shift < 0), and
+   * rb = (2 * rq.output_offset + 1) << (e - 1). NULL: the generic requantization. */
+  const int32_t *dsp_me;
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */
 void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out);
 
-/* Same result; with the DSP extension (and wq) the input windows of two output pixels are
- * gathered (im2col, sign-extended to int16 lanes, padding taps set to the input zero point) into
- * `scratch` (8-byte aligned) and multiplied with wq. Without it, scratch is unused. */
+/* Same result; with the DSP extension (and wq) the input windows of max(s4_pairs, 1) pairs of output pixels
+ * are gathered (im2col, sign-extended to int16 lanes, padding taps set to the input zero point) into
+ * `scratch` (8-byte aligned) and multiplied with wq's weights, widened once per group into scratch after
+ * them (s4_pairs > 0) or in registers (0). Without it, scratch is unused. */
 void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-/* Its scratch: per block of 4 of the k_pad rows, the even and odd int16 lanes of both pixels (4 words). */
-#define edgeq_conv_s8_im2col_scratch_bytes(k_pad) ((size_t)(k_pad) / 4 * 4 * sizeof(int32_t))
+/* The most pixel pairs edgeq_conv_s8_im2col takes in one group (s4_pairs: its accumulators live on the stack). */
+#define EDGEQ_CONV_DSP_MAX_PAIRS 8
+/* Its scratch: per pixel pair, per block of 4 of the k_pad rows, the even and odd int16 lanes of both
+ * pixels (4 words); with s4_pairs > 0, s4_pairs such pairs and then the widened channel pair (4 words a
+ * block). */
+#define edgeq_conv_s8_im2col_scratch_bytes(k_pad, s4_pairs) \
+  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
 #if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))

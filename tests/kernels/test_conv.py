@@ -264,7 +264,8 @@ def _sxtb16_lanes(word_bytes):
 
 @pytest.mark.parametrize("out_c,k_h,k_w,fin", [(16, 3, 3, 16), (5, 3, 3, 3), (7, 1, 1, 6), (2, 10, 4, 1)])
 def test_conv_dsp_weight_layout(out_c, k_h, k_w, fin):
-    """wq words, consumed as the kernel does (2 channels x blocks of 4 rows, __smlad lanes), give w . x."""
+    """wq words, consumed as the kernel does (2 channels x blocks of 4 rows, SXTB16 / SXTB16 ror 8 of both the
+    weight word and the window's bytes, __smlad lanes), give w . x; wq holds the filter's bytes only."""
     from edgeq.ir import Op
     from edgeq.passes.lower.int8.conv import _conv_dsp_weights
 
@@ -273,16 +274,41 @@ def test_conv_dsp_weight_layout(out_c, k_h, k_w, fin):
     k = k_h * k_w * fin
     k_pad, ref = _conv_dsp_weights(Op(0, "CONV_2D", (), ()), w)
     assert k_pad % 8 == 0 and k_pad >= k
+    assert ref.ctype == "int32_t" and ref.values.size * 4 == (out_c + out_c % 2) * k_pad  # int8: 1 byte a weight
     x = np.zeros(k_pad, np.int64)
     x[:k] = rng.integers(-128, 128, k)
-    words = ref.values.astype("<i4").view("<i2").astype(np.int64).reshape(-1, k_pad // 4, 2, 2, 2)
+    wbytes = ref.values.astype("<i4").view(np.int8).astype(np.int64).reshape(-1, k_pad // 4, 2, 4)
     for oc in range(out_c):
         acc = 0
         for blk in range(k_pad // 4):
             (xe0, xe1), (xo0, xo1) = _sxtb16_lanes(x[4 * blk:4 * blk + 4])
-            we, wo = words[oc // 2, blk, oc % 2]
+            we, wo = _sxtb16_lanes(wbytes[oc // 2, blk, oc % 2])
             acc += xe0 * we[0] + xe1 * we[1] + xo0 * wo[0] + xo1 * wo[1]
         assert acc == int((w[oc].reshape(-1).astype(np.int64) * x[:k]).sum())
+    if out_c % 2:
+        assert not wbytes[-1, :, 1].any()  # the odd last channel's partner: zeros
+
+
+@pytest.mark.parametrize("out_c,out_off", [(6, -17), (5, -128), (1, 127)])
+def test_conv_dsp_me_is_dsp_rq_in_4_25_bytes(out_c, out_off):
+    """dsp_me (the int8 DSP path's constants): the multipliers, then the exponents a byte each; the kernel's
+    s = 1 and rb = (2 * output_offset + 1) << (e - 1) give back dsp_rq's rows."""
+    from edgeq.ir import Op
+    from edgeq.passes.lower.int8.conv import _conv_dsp_me, _conv_dsp_requant
+    from edgeq.passes.lower.quantmath import quantize_multiplier
+
+    rng = np.random.default_rng(out_c)
+    w = rng.integers(-127, 128, (out_c, 3, 3, 8), dtype=np.int8)
+    pairs = [quantize_multiplier(float(s)) for s in rng.uniform(1e-4, 0.4, out_c)]
+    op = Op(0, "CONV_2D", (), ())
+    rq = _conv_dsp_requant(op, w, None, [m for m, _ in pairs], [s for _, s in pairs], out_off)
+    me = _conv_dsp_me(op, rq, out_off)
+    assert me.ctype == "int32_t" and me.values.size == out_c + -(-out_c // 4)
+    e = me.values[out_c:].astype("<i4").view(np.uint8)[:out_c].astype(np.int64)
+    rows = np.stack([me.values[:out_c].astype(np.int64), np.ones(out_c, np.int64), e,
+                     (2 * out_off + 1) << (e - 1)], axis=1)
+    assert (rows == rq.values.reshape(out_c, 4)).all()
+    assert _conv_dsp_me(op, None, out_off) is None
 
 
 def test_conv_dsp_requant_matches_reference():

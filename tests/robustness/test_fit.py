@@ -53,7 +53,7 @@ def test_estimate_names_bytes_and_biggest_parts(tiny_board):
     g = lower_tflite(RESNET8.read_bytes(), name="resnet8")
     est = estimate_graph(g, load_board(tiny_board))
     assert not est.fits
-    assert est.weights_bytes > 200_000 and est.arena_bytes == g.plan.size
+    assert est.weights_bytes > 150_000 and est.arena_bytes == g.plan.size  # --cpu any: int8 weights twice
     # the three biggest constants are the 3x3x64x64 convolution weights (36,864 int8 values each, plus the
     # kernel's own int32 tables derived from them)
     assert est.largest_constants[0].bytes >= 36_864

@@ -109,16 +109,16 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 # --- CONV_2D -----------------------------------------------------------------------------------------
 
 def _conv_dsp_weights(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
-    """(k_pad, wq): the filter repacked for the DSP path (layout in firmware/kernels/conv.h)."""
+    """(k_pad, wq): the int8 filter in the DSP path's layout (firmware/kernels/conv.h): per pair of output
+    channels and block of 4 rows, the 4 bytes of channel oc then those of oc + 1, as words. No widening
+    here: the kernel's SXTB16 (plain and ror 8) gives the even and odd rows, the im2col buffer's lanes."""
     out_c = w.shape[0]
     k = int(np.prod(w.shape[1:]))
     k_pad, oc_pad = -(-k // 8) * 8, -(-out_c // 2) * 2  # the K loop does 8 rows per iteration
-    m = np.zeros((oc_pad, k_pad), np.int16)
+    m = np.zeros((oc_pad, k_pad), np.int8)
     m[:out_c, :k] = w.reshape(out_c, k)
-    # [pair, j, block, half, lane] with row t = 4*block + 2*half + lane -> [pair, block, j, lane, half]
-    m = m.reshape(oc_pad // 2, 2, k_pad // 4, 2, 2).transpose(0, 2, 1, 4, 3)
-    words = np.ascontiguousarray(m).reshape(-1).astype("<i2").view("<i4").astype(np.int32)
-    return k_pad, arr(op, "wq", words, "int32_t")
+    m = m.reshape(oc_pad // 2, 2, k_pad // 4, 4).transpose(0, 2, 1, 3)  # pair, block, channel in pair, row
+    return k_pad, arr(op, "wq", np.ascontiguousarray(m).reshape(-1).view("<i4").astype(np.int32), "int32_t")
 
 
 def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
@@ -158,6 +158,19 @@ def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts,
     return arr(op, "dsp_rq", rq.reshape(-1), "int32_t")
 
 
+def _conv_dsp_me(op: Op, rq: ArrayRef | None, output_offset: int) -> ArrayRef | None:
+    """The int8 DSP path's requantization constants (conv.h ``dsp_me``) from :func:`_conv_dsp_requant`'s
+    rows: the multipliers m, then the exponents e a byte each. Its s is 1 and its rb
+    (2 * output_offset + 1) << (e - 1) in every row (e >= 1), so neither is stored: 4.25 bytes a channel."""
+    if rq is None:
+        return None
+    m, s, e, rb = rq.values.reshape(-1, 4).astype(np.int64).T
+    assert (s == 1).all() and (rb == (2 * output_offset + 1) << (e - 1)).all()
+    eb = np.zeros(-(-len(e) // 4) * 4, np.uint8)
+    eb[:len(e)] = e
+    return arr(op, "dsp_me", np.concatenate([m, eb.view("<i4")]).astype(np.int32), "int32_t")
+
+
 @lowering("CONV_2D")
 def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
@@ -167,29 +180,37 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     wsum = w.data.reshape(out_c, -1).astype(np.int64).sum(axis=1)
     acc_init = acc_init_values(op, bias, wsum, -zp(x))
     head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
-    # DSP path (2 pixels x 2 channels of __smlad on a 2-pixel im2col buffer): starts every pixel from
+    # DSP path (2 pixels x 2 channels of __smlad, one or more pixel pairs per group): starts every pixel from
     # acc_init, so it needs one, and its requantization assumes non-negative multipliers (always, from
     # QuantizeMultiplier) and double rounding. Without it: edgeq_conv_s8, no scratch.
-    # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights are not emitted when the DSP path
-    # (which reads only wq) is taken.
+    # ctx.cpu "portable": no DSP constants; "dsp": the int8 weights (and bias, and mult / shift with dsp_me)
+    # are not emitted when the DSP path (which reads wq, acc_init and dsp_me) is taken. wq holds the int8
+    # weights themselves (no int16 copy); the pixel pairs per widening are chosen after memory planning
+    # (scratch_options, passes.memory.scratch).
     cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
     if w.dtype == "int4" or cb is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
                               acc_init is not None, cb)
-    k_pad, wq, rq, kernel, scratch = 0, None, None, "edgeq_conv_s8", 0
+    k_pad, wq, me, kernel, scratch, options = 0, None, None, "edgeq_conv_s8", 0, ()
     if ctx.cpu == "mve" and groups == 1 and acc_init is not None and \
             (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h)
         k_pad, weights, rq = _conv_mve_consts(op, w.data, acc_init, mults, shifts)
         tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
         return Lowered(kernel="edgeq_conv_s8_im2col", struct="edgeq_conv_s8_params", source="conv",
                        fields=(*window_fields(geo, in_c, out_c, ("filter_in_c", fin)), *head, ("weights", weights),
-                               *tail, ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq)),
+                               *tail, ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq), ("s4_pairs", 0),
+                               ("dsp_me", None)),
                        args=(x.id, y.id), scratch_bytes=4 * k_pad,
                        overlap_margin=raster_overlap_margin(geo, in_c, out_c))
     elif ctx.cpu not in ("portable", "mve") and groups == 1 and acc_init is not None and min(mults) >= 0:
         k_pad, wq = _conv_dsp_weights(op, w.data)
-        rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
-        kernel, scratch = "edgeq_conv_s8_im2col", 4 * k_pad  # = edgeq_conv_s8_im2col_scratch_bytes (conv.h)
+        me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
+        kernel = "edgeq_conv_s8_im2col"
+        options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])))
+        scratch = options[0][0]
+        if ctx.cpu == "dsp":  # only the DSP kernel is built: it starts from acc_init, requantizes from dsp_me
+            unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
+            tail = tuple((name, None if name in unused else v) for name, v in tail)
     weights = None if (ctx.cpu == "dsp" and wq is not None) else tensor_array(g, w.id)
     return Lowered(
         kernel=kernel,
@@ -200,12 +221,27 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             *head,
             ("weights", weights),
             *tail,
-            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", rq),
+            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", None), ("s4_pairs", 0), ("dsp_me", me),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
+        scratch_options=options,
     )
+
+
+# DSP path with wq (conv.h s4_pairs): pixel pairs sharing one widening of a channel pair's int8 weights into
+# scratch. Per block of 4 rows, pixel pair and channel pair, the K loop costs 11.5 instructions on widened
+# weights, 14.5 when it widens them itself (s4_pairs 0), and a widening 6.5 shared by the group: 2 pairs gain
+# nothing over 0, 3 and more do. Scratch: (pairs + 1) * 4 * k_pad bytes, 4 * k_pad with 0.
+S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h)
+
+
+def _conv_dsp_pairs(k_pad: int, npix: int) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+    """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from
+    S8_DSP_PAIRS, at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes, conv.h)."""
+    pairs = sorted({min(n, -(-npix // 2)) for n in S8_DSP_PAIRS})
+    return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
 
 
 # DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights. More
