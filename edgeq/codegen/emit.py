@@ -233,7 +233,8 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
             "scratch_needed": scratch_needed(low) if low.scratch_bytes else None,
             "band": None,
         })
-        params.append({"struct": low.struct, "name": f"{prefix}_op{op.id}", "fields": ops[-1]["fields"]})
+        params.append({"struct": low.struct, "name": f"{prefix}_op{op.id}", "fields": ops[-1]["fields"],
+                       "comment": f"op {op.id}: {op.kind} -> {ops[-1]['location']}"})
 
     def io(tids) -> list[dict]:
         res = []
@@ -293,8 +294,9 @@ def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr
     members = [by_id[i] for i in grp.ops]
     first, last = members[0], members[-1]
     names = [f"{prefix}_op{oid}_band{j}" for j, (oid, _) in enumerate(grp.params)]
-    structs = [{"struct": low.struct, "name": names[j], "fields": [(k, value(v)) for k, v in low.fields]}
-               for j, (_, low) in enumerate(grp.params)]
+    structs = [{"struct": low.struct, "name": names[j], "fields": [(k, value(v)) for k, v in low.fields],
+                "comment": f"op {oid}: {by_id[oid].kind} -> {by_id[oid].location.replace('*/', '* /')}"}
+               for j, (oid, low) in enumerate(grp.params)]
 
     def bptr(p: BandPtr, ctype: str | None) -> str:
         if p.tensor is None:

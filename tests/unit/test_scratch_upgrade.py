@@ -118,10 +118,11 @@ def mlperf_dsp():
     return out
 
 
-@pytest.mark.parametrize("name,arena", [("resnet8_int8", 33_888), ("kws_dscnn_int8", 10_048)])
+@pytest.mark.parametrize("name,arena", [("resnet8_int8", 26_336), ("kws_dscnn_int8", 10_048)])
 def test_mlperf_conv_pairs_fit_the_planned_arena(mlperf_dsp, name, arena):
     """The DSP convolutions' pixel pairs per widening (s4_pairs) are upgraded where the plan leaves room, and
-    the arena is what the planner made of the smallest options (main's arena before int8 weights)."""
+    the arena is what the planner made of the smallest options (test_perf_memory's figures: with resnet8's row
+    bands)."""
 
     g = mlperf_dsp[name]
     assert g.plan.size == arena
@@ -129,7 +130,10 @@ def test_mlperf_conv_pairs_fit_the_planned_arena(mlperf_dsp, name, arena):
     pairs = [dict(op.lowered.fields)["s4_pairs"] for op in g.ops
              if op.lowered is not None and op.lowered.kernel == "edgeq_conv_s8_im2col"]
     assert pairs and all(p == 0 or p >= 3 for p in pairs)
-    assert sum(p > 0 for p in pairs) >= len(pairs) - 2  # at most two convolutions left at the arena's peak
+    banded = sum(op.lowered.band is not None for op in g.ops if op.lowered is not None
+                 and op.lowered.kernel == "edgeq_conv_s8_im2col")
+    # row-band members keep the planned scratch (the group holds it); at most two others at the arena's peak
+    assert sum(p > 0 for p in pairs) >= len(pairs) - banded - 2
     for op in g.ops:
         low = op.lowered
         if low is not None and low.scratch_options:
