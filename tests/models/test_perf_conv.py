@@ -83,10 +83,11 @@ def test_conv_mix_pixel_pairs_on_dsp(tmp_path, monkeypatch, pairs, generic):
 # dsp_me) at most this many times the CONV_2D layers' int8 weight and bias bytes (resnet8 79,824 B for
 # 78,064; kws 21,824 B for 20,224: 8.25 bytes of constants a channel beside the weights, against 4 of
 # bias), the whole build's weights and constants (the memory report, mps2-an386) at most the bytes
-# measured, and instructions (tools/figures.py) within 0.5% of the counts measured.
+# measured, and instructions (tools/figures.py) within 0.5% of the counts measured (resnet8 with its row-band
+# group, whose convolutions and the two at the arena's peak widen in the K loop: s4_pairs 0).
 CONV_FLASH_RATIO = {"resnet8_int8": 1.03, "kws_dscnn_int8": 1.08}
-WEIGHTS_BYTES_M4 = {"resnet8_int8": 87_544, "kws_dscnn_int8": 36_828}
-INSTRUCTIONS_M4 = {"resnet8_int8": 14_084_760, "kws_dscnn_int8": 4_057_960}
+WEIGHTS_BYTES_M4 = {"resnet8_int8": 88_380, "kws_dscnn_int8": 30_704}
+INSTRUCTIONS_M4 = {"resnet8_int8": 14_679_600, "kws_dscnn_int8": 4_027_840}
 
 
 def _conv_weight_and_bias_bytes(path) -> int:
