@@ -150,8 +150,8 @@ static EDGEQ_NOINLINE const int32_t *fc_steps(const int8_t *x, const int32_t *w,
 
 #define FC_PAIRS (EDGEQ_FC_GROUP / 2)
 
-#if !EDGEQ_FC_DSP
-/* n steps of a group (portable): the sums of its rows into s, as fc_steps. */
+/* n steps of a group in C: the sums of its rows into s, as fc_steps (the portable path, and on DSP cores the
+ * compact entry point's). */
 static const int32_t *fc_steps_c(const int8_t *x, const int32_t *w, int32_t n, int32_t *s) {
   uint32_t raw[FC_PAIRS];
   int32_t ext[FC_PAIRS], j;
@@ -170,7 +170,6 @@ static const int32_t *fc_steps_c(const int8_t *x, const int32_t *w, int32_t n, i
   }
   return w;
 }
-#endif
 
 /* edgeq_requant out of line: the general case (TFLM's double rounding, per-channel, sparse). */
 static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shift, int32_t rounding) {
@@ -179,8 +178,8 @@ static EDGEQ_NOINLINE int32_t fc_requant_other(int32_t x, int32_t m, int32_t shi
 
 /* The accumulators a[0..7] (sums over the inputs, bias not included) of one group of rows for the input x,
  * chunk by chunk; returns w past the group. */
-static const int32_t *fc_group(const edgeq_fully_connected_s8_params *p, const int8_t *x, const int32_t *w,
-                               int32_t *a) {
+EDGEQ_INLINE const int32_t *fc_group(const edgeq_fully_connected_s8_params *p, const int8_t *x, const int32_t *w,
+                                     int32_t *a, const int use_asm) {
   const int32_t tail = p->in_features & 3;
   int32_t left = p->in_features >> 2, j, r;
 #if EDGEQ_FC_DSP
@@ -189,13 +188,17 @@ static const int32_t *fc_group(const edgeq_fully_connected_s8_params *p, const i
   c.store = 0;
 #else
   int32_t s[EDGEQ_FC_GROUP];
+  (void)use_asm;
 #endif
   for (j = 0; j < EDGEQ_FC_GROUP; ++j) a[j] = 0;
   while (left > 0) {
     const int32_t n = left < p->chunk ? left : p->chunk;
     left -= n;
 #if EDGEQ_FC_DSP
-    w = fc_steps(x, w, n, &c);
+    if (use_asm)
+      w = fc_steps(x, w, n, &c);
+    else
+      w = fc_steps_c(x, w, n, s);
 #else
     w = fc_steps_c(x, w, n, s);
 #endif
@@ -263,7 +266,22 @@ void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const in
         continue;
       }
 #endif
-      w = fc_group(p, x, w, a);
+      w = fc_group(p, x, w, a, 1);
+      fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
+    }
+  }
+}
+
+void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
+  const int32_t rows = p->out_features, sparse = p->sparse;
+  int32_t b, o;
+  for (b = 0; b < p->batches; ++b) {
+    const int8_t *x = in + (size_t)b * (size_t)p->in_features;
+    int8_t *y = out + (size_t)b * (size_t)(rows >> sparse);
+    const int32_t *w = p->weights;
+    for (o = 0; o < rows; o += EDGEQ_FC_GROUP) {
+      int32_t a[EDGEQ_FC_GROUP];
+      w = fc_group(p, x, w, a, 0);
       fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
     }
   }

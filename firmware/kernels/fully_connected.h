@@ -34,6 +34,10 @@ typedef struct {
 } edgeq_fully_connected_s8_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);
+/* The same result from the same params (not the Helium ones: weights_s8 NULL) without the DSP assembly loop:
+ * C sums of the packed row pairs. The lowering calls it for layers too small for the loop's speed to matter
+ * (FC_COMPACT_MACS), so that a model without a large layer does not link the assembly (code size). */
+void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);
 
 /* int4 weights: row by row, the row is decoded into `scratch` once and multiplied with every batch's
  * input (bias holds the folded input offset, as for edgeq_fully_connected_s8). */

@@ -68,6 +68,17 @@ def pack_weights(w: np.ndarray) -> np.ndarray:
     return _wrap_i32(np.concatenate(words))
 
 
+# A model whose FULLY_CONNECTED layers have at most this many weights each calls
+# edgeq_fully_connected_s8_compact (fully_connected.h): resnet8's and kws's heads (640, 768 weights) save the
+# assembly loop's ~0.8 KB of code for ~1,500 instructions each.
+FC_COMPACT_MACS = 4096
+
+
+def _fc_macs(g: Graph, op: Op) -> int:
+    """The weights of a FULLY_CONNECTED (MACs per batch row); 0 when they are not a constant matrix."""
+    w = g.tensor(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+    return int(np.prod(w.shape)) if w is not None and w.is_const else 0
+
 FC_CHUNK = 128  # steps of 4 inputs per separation that any int8 row allows (see fc_chunk)
 
 
@@ -149,5 +160,9 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         bias = np.repeat(bias, 2)
         if len(mults) > 1:
             mults, shifts = list(np.repeat(mults, 2)), list(np.repeat(shifts, 2))
-    return call("edgeq_fully_connected_s8", wd.shape[0], sparse, arr(op, "wpacked", pack_weights(wd), "int32_t"),
+    # in a model whose FULLY_CONNECTED layers are all small (a classifier head) they run the C sums: a few
+    # hundred instructions more cost less than the assembly loop's code; with a large one, all take the loop
+    compact = all(_fc_macs(g, o) <= FC_COMPACT_MACS for o in g.ops if o.kind == "FULLY_CONNECTED")
+    kernel = "edgeq_fully_connected_s8_compact" if compact else "edgeq_fully_connected_s8"
+    return call(kernel, wd.shape[0], sparse, arr(op, "wpacked", pack_weights(wd), "int32_t"),
                 bias, mults, shifts, chunk=fc_chunk(wd))
