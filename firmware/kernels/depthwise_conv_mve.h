@@ -265,13 +265,12 @@ static EDGEQ_NOINLINE void dw_mve_pixel(const edgeq_depthwise_conv_s8_params *p,
   } else if (k_h == 3 && k_w == 3) { /* the taps' addresses once per pixel, the zero-point row for those outside */
     const int8_t *tp[9];
     const int8_t *zrow = (const int8_t *)(const void *)(p->mve_pack + ((out_c + 15) >> 4) * (9 * 4 + 64));
+    const int8_t *row = img + ((ptrdiff_t)(iy0 + ky0 * p->dilation_h) * (p->in_w * in_c) +
+                               (ptrdiff_t)(ix0 + kx0 * p->dilation_w) * in_c); /* tap (ky0, kx0) */
     int32_t ky, kx;
-    for (ky = 0; ky < 3; ++ky)
-      for (kx = 0; kx < 3; ++kx)
-        tp[ky * 3 + kx] = ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1
-                              ? zrow
-                              : img + (size_t)(iy0 + ky * p->dilation_h) * (size_t)(p->in_w * in_c) +
-                                    (size_t)(ix0 + kx * p->dilation_w) * (size_t)in_c;
+    for (c = 0; c < 9; ++c) tp[c] = zrow;
+    for (ky = ky0; ky < ky1; ++ky, row += xs_row)
+      for (kx = kx0; kx < kx1; ++kx) tp[ky * 3 + kx] = row + (kx - kx0) * xs_col;
     for (c = 0; c < main16; c += 16) {
       const dw_mve_acc s = dw_mve_taps33p(tp, c, &wp);
       wp = dw_mve_out(s, wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y + c, 0, 0);
