@@ -248,46 +248,53 @@ EDGEQ_INLINE void dw_mve_step_clipped(const edgeq_depthwise_conv_s8_params *p, c
   *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
 }
 
-/* One output pixel, all channels (dw_mve_step, or dw_mve_step_clipped for a window that is not inside the
- * input), the pack walked group by group. */
-static EDGEQ_NOINLINE void dw_mve_pixel(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0,
-                                        int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
-                                        int8_t *y) {
+/* One row of output pixels (input rows from iy0, the window's rows ky0..ky1 inside the input), all channels of
+ * each (dw_mve_step, or for a window that is not inside the input dw_mve_taps33p or dw_mve_step_clipped), the pack
+ * walked group by group; returns y past the row. Out of line, once per row: its set-up is paid per row. */
+static EDGEQ_NOINLINE int8_t *dw_mve_row(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0,
+                                         int32_t ky0, int32_t ky1, int8_t *y) {
   const int32_t out_c = p->out_c, main16 = out_c & ~15, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
   const int32_t xs_row = p->dilation_h * p->in_w * in_c, xs_col = p->dilation_w * in_c;
-  const int8_t *wp = (const int8_t *)(const void *)p->mve_pack;
-  int32_t c;
-  if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) {
-    const int8_t *x = img + (size_t)iy0 * (size_t)(p->in_w * in_c) + (size_t)ix0 * (size_t)in_c;
-    for (c = 0; c < main16; c += 16) dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 0, 0);
-    if (c < out_c)
-      dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 1, vctp8q((uint32_t)(out_c - c)));
-  } else if (k_h == 3 && k_w == 3) { /* the taps' addresses once per pixel, the zero-point row for those outside */
-    const int8_t *tp[9];
-    const int8_t *zrow = (const int8_t *)(const void *)(p->mve_pack + ((out_c + 15) >> 4) * (9 * 4 + 64));
-    const int8_t *row = img + ((ptrdiff_t)(iy0 + ky0 * p->dilation_h) * (p->in_w * in_c) +
-                               (ptrdiff_t)(ix0 + kx0 * p->dilation_w) * in_c); /* tap (ky0, kx0) */
-    int32_t ky, kx;
-    for (c = 0; c < 9; ++c) tp[c] = zrow;
-    for (ky = ky0; ky < ky1; ++ky, row += xs_row)
-      for (kx = kx0; kx < kx1; ++kx) tp[ky * 3 + kx] = row + (kx - kx0) * xs_col;
-    for (c = 0; c < main16; c += 16) {
-      const dw_mve_acc s = dw_mve_taps33p(tp, c, &wp);
-      wp = dw_mve_out(s, wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y + c, 0, 0);
+  int32_t ox;
+  for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
+    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t *wp = (const int8_t *)(const void *)p->mve_pack;
+    int32_t c, kx0, kx1;
+    edgeq_tap_range(ix0, p->dilation_w, k_w, p->in_w, &kx0, &kx1);
+    if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) {
+      const int8_t *x = img + (size_t)iy0 * (size_t)(p->in_w * in_c) + (size_t)ix0 * (size_t)in_c;
+      for (c = 0; c < main16; c += 16) dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 0, 0);
+      if (c < out_c)
+        dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+    } else if (k_h == 3 && k_w == 3) { /* the taps' addresses once per pixel, the zero-point row for those outside */
+      const int8_t *tp[9];
+      const int8_t *zrow = (const int8_t *)(const void *)(p->mve_pack + ((out_c + 15) >> 4) * (9 * 4 + 64));
+      const int8_t *row = img + ((ptrdiff_t)(iy0 + ky0 * p->dilation_h) * (p->in_w * in_c) +
+                                 (ptrdiff_t)(ix0 + kx0 * p->dilation_w) * in_c); /* tap (ky0, kx0) */
+      int32_t ky, kx;
+      for (c = 0; c < 9; ++c) tp[c] = zrow;
+      for (ky = ky0; ky < ky1; ++ky, row += xs_row)
+        for (kx = kx0; kx < kx1; ++kx) tp[ky * 3 + kx] = row + (kx - kx0) * xs_col;
+      for (c = 0; c < main16; c += 16) {
+        const dw_mve_acc s = dw_mve_taps33p(tp, c, &wp);
+        wp = dw_mve_out(s, wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y + c, 0, 0);
+      }
+      if (c < out_c)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+    } else {
+      for (c = 0; c < main16; c += 16)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 0, 0);
+      if (c < out_c)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
     }
-    if (c < out_c)
-      dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
-  } else {
-    for (c = 0; c < main16; c += 16) dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 0, 0);
-    if (c < out_c)
-      dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
   }
+  return y;
 }
 #undef DW_MVE_LD
 
 static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, k_h = p->k_h, k_w = p->k_w;
-  int32_t b, oy, ox;
+  const int32_t in_h = p->in_h, in_w = p->in_w;
+  int32_t b, oy;
   int8_t *y = out;
   if (p->mve_pack == NULL) return 0;
   for (b = 0; b < p->batches; ++b) {
@@ -295,13 +302,8 @@ static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      edgeq_tap_range(iy0, p->dilation_h, k_h, in_h, &ky0, &ky1);
-      for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        int32_t kx0, kx1;
-        edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
-        dw_mve_pixel(p, img, iy0, ix0, ky0, ky1, kx0, kx1, y);
-      }
+      edgeq_tap_range(iy0, p->dilation_h, p->k_h, in_h, &ky0, &ky1);
+      y = dw_mve_row(p, img, iy0, ky0, ky1, y);
     }
   }
   return 1;
