@@ -16,10 +16,11 @@
  * the bytes up to k16 are left as they are: their weights are zero), a window inside the input as k_h
  * tail-predicated runs. Both windows are read before either output pixel is written (the raster overlap
  * contract of geometry.raster_overlap_margin, as the DSP path's pixel pairs). Then per group of four channels
- * edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) gives both pixels'
- * sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition is
- * associative), requantized four lanes at a time (edgeq_mve_requant_lr, exact gemmlowp double rounding),
- * clamped and stored as 4 bytes (a padded group under a predicate). */
+ * the steps of edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) give both
+ * pixels' sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition
+ * is associative), requantized four lanes at a time (edgeq_mve_requant_lr's sequence, exact gemmlowp double
+ * rounding), clamped and stored as 4 bytes: the whole groups in one assembly loop (conv_mve_groups), a padded
+ * group in C under a predicate. */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
 #include "conv.h"

@@ -104,7 +104,8 @@ def test_mve_target_emits_what_the_mve_kernels_read():
     """--cpu mve: CONV_2D reads its filter reordered for edgeq_mve_dot4x2 (conv_mve.h: [group of 4 channels]
     [block of 16][4][16], zero-padded) and one table of 16 words per group (acc_init, multipliers, left and right
     shifts), no DSP pack, and a scratch of two windows; DEPTHWISE_CONV_2D reads its int8 weights
-    (depthwise_conv_mve.h), no DSP pack."""
+    (depthwise_conv_mve.h) followed by a row of input zero points (the taps of a clipped window outside the
+    input), no DSP pack."""
     from edgeq.api import lower_tflite
 
     data = (MLPERF / "kws_dscnn_int8.tflite").read_bytes()
