@@ -228,3 +228,20 @@ def test_mve_library_does_not_compile_without_mve(tmp_path):
     lib = generate_c((MLPERF / "ad01_int8.tflite").read_bytes(), tmp_path / "lib", cpu="mve")
     r = subprocess.run(["make", "-C", str(lib.dir), "CC=gcc"], capture_output=True, text=True)
     assert r.returncode != 0 and "generated for cores with Helium" in r.stderr
+
+
+def test_depthwise_pack_refuses_a_minus_128_weight():
+    """depthwise_conv_mve.h adds two taps' int8 products in int16, exact only for weights in -127..127: a filter
+    holding -128 gets no Helium pack (the portable body runs it); one without gets the pack, zero-point row last."""
+    from types import SimpleNamespace
+
+    from edgeq.passes.lower.int8.depthwise_conv import _dw_mve_pack
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-127, 128, (1, 3, 3, 20), dtype=np.int8)
+    init = SimpleNamespace(values=np.arange(20, dtype=np.int64))
+    op = SimpleNamespace(id=0)
+    pack = _dw_mve_pack(op, w, init, [1 << 30], [-3], 1, -5)
+    assert pack is not None and (pack.values[-8:].view(np.int8) == -5).all()  # 32 zero points: c16 = 32
+    w[0, 1, 2, 7] = -128
+    assert _dw_mve_pack(op, w, init, [1 << 30], [-3], 1, -5) is None
