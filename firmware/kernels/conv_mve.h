@@ -27,8 +27,8 @@
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* The first `left` (< 4) channels of a group of four of two pixels: requantized, clamped and stored under a
- * predicate (the last, partial group; conv_mve_groups does the whole ones). */
+/* The first `left` (<= 4) channels of a group of four of two pixels: requantized, clamped and stored under a
+ * predicate (the last, partial group; conv_mve_groups does the whole ones but at -O0). */
 EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int32x4_t oo, int32x4_t lo,
                                 int32x4_t hi, int8_t *y0, int8_t *y1, int32_t left) {
   const int32x4_t init = vld1q_s32(t), m = vld1q_s32(t + 4), l = vld1q_s32(t + 8), r = vld1q_s32(t + 12);
@@ -39,12 +39,14 @@ EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int3
   vstrbq_p_s32(y1, v, pr);
 }
 
-/* conv_mve_pair's whole groups of four channels (groups > 0) in one assembly loop, every value in a register
- * but k16, the distance y1 - y0 and the table's end (read when the accumulators are free): per group
+/* conv_mve_pair's whole groups of four channels (groups > 0) in one assembly loop. The dot steps hold twelve core
+ * registers (eight accumulators, two window pointers, the weights, the count); the table pointer, the output
+ * pointer, k16, the distance y1 - y0 and the table's end stay in memory, read when the accumulators are free
+ * (with fewer registers left, GCC at -O1 / -Og / -Os finds no allocation). Per group
  * edgeq_mve_dot4x2's steps (eight VMLADAV(A).S8 into scalars), then conv_mve_out4's output stage on the two
  * pixels' vectors (edgeq_mve_requant_lr's sequence, output offset, clamp, 4 bytes each: VSTRB.32 takes a low
- * register, hence the "l" constraints). *wp, *tp and *yp are left
- * at the next group's weights, table and output bytes. */
+ * register, hence the "l" constraint). *wp, *tp and *yp are left at the next group's weights, table and output
+ * bytes. */
 #define CONV_MVE_STEP(op)                         \
   "vldrb.8 q0, [%[x0]], #16\n\t"                  \
   "vldrb.8 q1, [%[x1]], #16\n\t"                  \
@@ -80,16 +82,17 @@ EDGEQ_INLINE void conv_mve_groups(const int8_t *x, int32_t k16, const int8_t **w
       "ldr %[a0], %[k16]\n\t"
       "sub %[x0], %[x0], %[a0]\n\t"
       "sub %[x1], %[x1], %[a0]\n\t"
-      "vldrw.32 q0, [%[t]], #16\n\t"
+      "ldr %[a0], %[t]\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
       "vadd.i32 q3, q3, q0\n\t"
       "vadd.i32 q4, q4, q0\n\t"
-      "vldrw.32 q1, [%[t]], #16\n\t"
-      "vldrw.32 q0, [%[t]], #16\n\t"
+      "vldrw.32 q1, [%[a0]], #16\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
       "vshl.s32 q3, q3, q0\n\t"
       "vshl.s32 q4, q4, q0\n\t"
       "vqrdmulh.s32 q3, q3, q1\n\t"
       "vqrdmulh.s32 q4, q4, q1\n\t"
-      "vldrw.32 q0, [%[t]], #16\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
       "vand q1, q3, q0\n\t"
       "vshr.s32 q1, q1, #31\n\t"
       "vqadd.s32 q3, q3, q1\n\t"
@@ -104,14 +107,17 @@ EDGEQ_INLINE void conv_mve_groups(const int8_t *x, int32_t k16, const int8_t **w
       "vmax.s32 q4, q4, %q[lo]\n\t"
       "vmin.s32 q3, q3, %q[hi]\n\t"
       "vmin.s32 q4, q4, %q[hi]\n\t"
-      "ldr %[n], %[ystep]\n\t"
-      "add %[n], %[n], %[y]\n\t"
-      "vstrb.32 q4, [%[n]]\n\t"
-      "vstrb.32 q3, [%[y]], #4\n\t"
-      "ldr %[a0], %[tend]\n\t"
-      "cmp %[t], %[a0]\n\t"
+      "ldr %[n], %[y]\n\t"
+      "vstrb.32 q3, [%[n]], #4\n\t"
+      "str %[n], %[y]\n\t"
+      "ldr %[a1], %[ystep]\n\t"
+      "add %[n], %[n], %[a1]\n\t"
+      "vstrb.32 q4, [%[n], #-4]\n\t"
+      "str %[a0], %[t]\n\t"
+      "ldr %[a1], %[tend]\n\t"
+      "cmp %[a0], %[a1]\n\t"
       "bne 1b\n"
-      : [x0] "+r"(x0), [x1] "+r"(x1), [w] "+r"(w), [t] "+r"(t), [y] "+l"(y), [n] "=&l"(n), [a0] "=&Te"(a0),
+      : [x0] "+r"(x0), [x1] "+r"(x1), [w] "+r"(w), [t] "+m"(t), [y] "+m"(y), [n] "=&l"(n), [a0] "=&Te"(a0),
         [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [b0] "=&Te"(b0), [b1] "=&Te"(b1), [b2] "=&Te"(b2),
         [b3] "=&Te"(b3)
       : [k16] "m"(k16), [ystep] "m"(ystep), [tend] "m"(t_end), [oo] "w"(oo), [lo] "w"(lo), [hi] "w"(hi)
@@ -134,7 +140,15 @@ static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const in
   const int32_t *t = p->dsp_rq;
   const int32_t out_c = p->out_c, full = out_c & ~3, ystep = (int32_t)(y1 - y0);
   int32x4_t u, v;
+#if defined(__OPTIMIZE__)
   if (full > 0) conv_mve_groups(x, k16, &w, &t, t + 4 * full, &y0, ystep, oo, lo, hi);
+#else /* -O0: GCC cannot give conv_mve_groups' assembly its twelve core registers */
+  int32_t c;
+  for (c = 0; c < full; c += 4, t += 16, y0 += 4) {
+    w = edgeq_mve_dot4x2(x, w, k16, &u, &v);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y0 + ystep, 4);
+  }
+#endif
   if (full < out_c) {
     edgeq_mve_dot4x2(x, w, k16, &u, &v);
     conv_mve_out4(u, v, t, oo, lo, hi, y0, y0 + ystep, out_c - full);
