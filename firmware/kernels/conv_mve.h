@@ -144,9 +144,9 @@ static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const in
   if (full > 0) conv_mve_groups(x, k16, &w, &t, t + 4 * full, &y0, ystep, oo, lo, hi);
 #else /* -O0: GCC cannot give conv_mve_groups' assembly its twelve core registers */
   int32_t c;
-  for (c = 0; c < full; c += 4, t += 16, y0 += 4) {
+  for (c = 0; c < full; c += 4, t += 16, y0 += 4, y1 += 4) {
     w = edgeq_mve_dot4x2(x, w, k16, &u, &v);
-    conv_mve_out4(u, v, t, oo, lo, hi, y0, y0 + ystep, 4);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 4);
   }
 #endif
   if (full < out_c) {
