@@ -231,8 +231,9 @@ def test_mve_library_does_not_compile_without_mve(tmp_path):
 
 
 def test_depthwise_pack_refuses_a_minus_128_weight():
-    """depthwise_conv_mve.h adds two taps' int8 products in int16, exact only for weights in -127..127: a filter
-    holding -128 gets no Helium pack (the portable body runs it); one without gets the pack, zero-point row last."""
+    """depthwise_conv_mve.h adds two 3x3 taps' int8 products in int16, exact only for weights in -127..127: a 3x3
+    filter holding -128 gets no Helium pack (the portable body runs it); one without, or another window, gets the
+    pack, zero-point row last."""
     from types import SimpleNamespace
 
     from edgeq.passes.lower.int8.depthwise_conv import _dw_mve_pack
@@ -245,6 +246,7 @@ def test_depthwise_pack_refuses_a_minus_128_weight():
     assert pack is not None and (pack.values[-8:].view(np.int8) == -5).all()  # 32 zero points: c16 = 32
     w[0, 1, 2, 7] = -128
     assert _dw_mve_pack(op, w, init, [1 << 30], [-3], 1, -5) is None
+    assert _dw_mve_pack(op, w[:, :2], init, [1 << 30], [-3], 1, -5) is not None  # 2x3: one tap at a time
 
 
 def test_mve_kernels_compile_at_every_optimization_level(tmp_path):

@@ -154,14 +154,14 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
 
 def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int, x_zp: int):
     """depthwise_conv_mve.h's pack, or None where that body does not apply (depth multiplier other than 1, no
-    acc_init, a weight of -128: the kernel adds two taps' int8 products in int16; LiteRT's int8 filters are
-    symmetric, -127..127). Per group of 16 channels (the last one padded with zero
+    acc_init, a 3x3 filter holding -128: the kernel adds two such taps' int8 products in int16; LiteRT's int8
+    filters are symmetric, -127..127). Per group of 16 channels (the last one padded with zero
     channels), int32 words: the group's 16 weight bytes of every tap (ky, kx) in raster order, then for each
     j < 4, of its channels j, j + 4, j + 8, j + 12 (the kernel's accumulator lanes): acc_init, multipliers,
     left shifts max(shift, 0) and right shifts min(shift, 0); after the last group, c16 bytes of the input zero
     point x_zp (what a clipped 3x3 window reads for its taps outside the input)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
-    if dm != 1 or acc_init is None or (w == -128).any():  # -128: two taps' products could overflow int16
+    if dm != 1 or acc_init is None or ((k_h, k_w) == (3, 3) and (w == -128).any()):  # int16 pairs could overflow
         return None
     c16 = -(-out_c // 16) * 16
     wt = np.zeros((k_h * k_w, c16), np.int8)
