@@ -16,51 +16,142 @@
  * the bytes up to k16 are left as they are: their weights are zero), a window inside the input as k_h
  * tail-predicated runs. Both windows are read before either output pixel is written (the raster overlap
  * contract of geometry.raster_overlap_margin, as the DSP path's pixel pairs). Then per group of four channels
- * edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) gives both pixels'
- * sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition is
- * associative), requantized four lanes at a time (edgeq_mve_requant_lr, exact gemmlowp double rounding),
- * clamped and stored as 4 bytes (a padded group under a predicate). */
+ * the steps of edgeq_mve_dot4x2 (VMLADAVA.S8, one input vector per pixel shared by four weight vectors) give both
+ * pixels' sums; acc = acc_init + sum x * w is the reference's bias + sum (x + input_offset) * w (integer addition
+ * is associative), requantized four lanes at a time (edgeq_mve_requant_lr's sequence, exact gemmlowp double
+ * rounding), clamped and stored as 4 bytes: the whole groups in one assembly loop (conv_mve_groups), a padded
+ * group in C under a predicate. */
 #ifndef EDGEQ_CONV_MVE_H
 #define EDGEQ_CONV_MVE_H
 #include "conv.h"
 #include "edgeq_mve.h"
 
 #if EDGEQ_MVE
-/* Four channels of two pixels: requantized, clamped and stored (PRED: the first `left` lanes only). */
+/* The first `left` (<= 4) channels of a group of four of two pixels: requantized, clamped and stored under a
+ * predicate (the last, partial group; conv_mve_groups does the whole ones but at -O0). */
 EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int32x4_t oo, int32x4_t lo,
-                                int32x4_t hi, int8_t *y0, int8_t *y1, int PRED, int32_t left) {
+                                int32x4_t hi, int8_t *y0, int8_t *y1, int32_t left) {
   const int32x4_t init = vld1q_s32(t), m = vld1q_s32(t + 4), l = vld1q_s32(t + 8), r = vld1q_s32(t + 12);
+  const mve_pred16_t pr = vctp32q((uint32_t)left);
   u = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(u, init), m, l, r), oo), lo), hi);
   v = vminq_s32(vmaxq_s32(vaddq_s32(edgeq_mve_requant_lr(vaddq_s32(v, init), m, l, r), oo), lo), hi);
-  if (PRED) {
-    const mve_pred16_t pr = vctp32q((uint32_t)left);
-    vstrbq_p_s32(y0, u, pr);
-    vstrbq_p_s32(y1, v, pr);
-  } else {
-    vstrbq_s32(y0, u);
-    vstrbq_s32(y1, v);
-  }
+  vstrbq_p_s32(y0, u, pr);
+  vstrbq_p_s32(y1, v, pr);
 }
 
-/* All output channels of two pixels from their windows x[0..k16) and x[k16..2 k16), written to y0 and y1:
- * the whole groups of four, then a partial one under a predicate. Out of line, so its registers (the dot
- * loop's eight accumulators) are allocated apart from the pixel loop's. */
+/* conv_mve_pair's whole groups of four channels (groups > 0) in one assembly loop. The dot steps hold twelve core
+ * registers (eight accumulators, two window pointers, the weights, the count); the table pointer, the output
+ * pointer, k16, the distance y1 - y0 and the table's end stay in memory, read when the accumulators are free
+ * (with fewer registers left, GCC at -O1 / -Og / -Os finds no allocation). Per group
+ * edgeq_mve_dot4x2's steps (eight VMLADAV(A).S8 into scalars), then conv_mve_out4's output stage on the two
+ * pixels' vectors (edgeq_mve_requant_lr's sequence, output offset, clamp, 4 bytes each: VSTRB.32 takes a low
+ * register, hence the "l" constraint). *wp, *tp and *yp are left at the next group's weights, table and output
+ * bytes. */
+#define CONV_MVE_STEP(op)                         \
+  "vldrb.8 q0, [%[x0]], #16\n\t"                  \
+  "vldrb.8 q1, [%[x1]], #16\n\t"                  \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a0], q0, q2\n\t" op " %[b0], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a1], q0, q2\n\t" op " %[b1], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a2], q0, q2\n\t" op " %[b2], q1, q2\n\t" \
+  "vldrb.8 q2, [%[w]], #16\n\t"                   \
+  op " %[a3], q0, q2\n\t" op " %[b3], q1, q2\n\t" \
+  "subs %[n], %[n], #16\n\t"
+EDGEQ_INLINE void conv_mve_groups(const int8_t *x, int32_t k16, const int8_t **wp, const int32_t **tp,
+                                  const int32_t *t_end, int8_t **yp, int32_t ystep, int32x4_t oo, int32x4_t lo,
+                                  int32x4_t hi) {
+  const int8_t *x0 = x, *x1 = x + k16, *w = *wp;
+  const int32_t *t = *tp;
+  int8_t *y = *yp;
+  int32_t n, a0, a1, a2, a3, b0, b1, b2, b3;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldr %[n], %[k16]\n\t"
+      CONV_MVE_STEP("vmladav.s8")
+      "beq 3f\n"
+      "2:\n\t"
+      CONV_MVE_STEP("vmladava.s8")
+      "bne 2b\n"
+      "3:\n\t"
+      "vmov q3[2], q3[0], %[a0], %[a2]\n\t"
+      "vmov q3[3], q3[1], %[a1], %[a3]\n\t"
+      "vmov q4[2], q4[0], %[b0], %[b2]\n\t"
+      "vmov q4[3], q4[1], %[b1], %[b3]\n\t"
+      "ldr %[a0], %[k16]\n\t"
+      "sub %[x0], %[x0], %[a0]\n\t"
+      "sub %[x1], %[x1], %[a0]\n\t"
+      "ldr %[a0], %[t]\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
+      "vadd.i32 q3, q3, q0\n\t"
+      "vadd.i32 q4, q4, q0\n\t"
+      "vldrw.32 q1, [%[a0]], #16\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
+      "vshl.s32 q3, q3, q0\n\t"
+      "vshl.s32 q4, q4, q0\n\t"
+      "vqrdmulh.s32 q3, q3, q1\n\t"
+      "vqrdmulh.s32 q4, q4, q1\n\t"
+      "vldrw.32 q0, [%[a0]], #16\n\t"
+      "vand q1, q3, q0\n\t"
+      "vshr.s32 q1, q1, #31\n\t"
+      "vqadd.s32 q3, q3, q1\n\t"
+      "vand q1, q4, q0\n\t"
+      "vshr.s32 q1, q1, #31\n\t"
+      "vqadd.s32 q4, q4, q1\n\t"
+      "vrshl.s32 q3, q3, q0\n\t"
+      "vrshl.s32 q4, q4, q0\n\t"
+      "vadd.i32 q3, q3, %q[oo]\n\t"
+      "vadd.i32 q4, q4, %q[oo]\n\t"
+      "vmax.s32 q3, q3, %q[lo]\n\t"
+      "vmax.s32 q4, q4, %q[lo]\n\t"
+      "vmin.s32 q3, q3, %q[hi]\n\t"
+      "vmin.s32 q4, q4, %q[hi]\n\t"
+      "ldr %[n], %[y]\n\t"
+      "vstrb.32 q3, [%[n]], #4\n\t"
+      "str %[n], %[y]\n\t"
+      "ldr %[a1], %[ystep]\n\t"
+      "add %[n], %[n], %[a1]\n\t"
+      "vstrb.32 q4, [%[n], #-4]\n\t"
+      "str %[a0], %[t]\n\t"
+      "ldr %[a1], %[tend]\n\t"
+      "cmp %[a0], %[a1]\n\t"
+      "bne 1b\n"
+      : [x0] "+r"(x0), [x1] "+r"(x1), [w] "+r"(w), [t] "+m"(t), [y] "+m"(y), [n] "=&l"(n), [a0] "=&Te"(a0),
+        [a1] "=&Te"(a1), [a2] "=&Te"(a2), [a3] "=&Te"(a3), [b0] "=&Te"(b0), [b1] "=&Te"(b1), [b2] "=&Te"(b2),
+        [b3] "=&Te"(b3)
+      : [k16] "m"(k16), [ystep] "m"(ystep), [tend] "m"(t_end), [oo] "w"(oo), [lo] "w"(lo), [hi] "w"(hi)
+      : "q0", "q1", "q2", "q3", "q4", "cc", "memory");
+  *wp = w;
+  *tp = t;
+  *yp = y;
+}
+#undef CONV_MVE_STEP
+
+/* All output channels of two pixels from their windows x[0..k16) and x[k16..2 k16), written to y0 and y1
+ * (y1 = y0 + out_c, or y0 for an odd last pixel): the whole groups of four (conv_mve_groups), then a partial one
+ * under a predicate. Out of line, so its registers (the dot loop's eight accumulators) are allocated apart from
+ * the pixel loop's. */
 static EDGEQ_NOINLINE void conv_mve_pair(const edgeq_conv_s8_params *p, const int8_t *x, int32_t k16, int8_t *y0,
                                          int8_t *y1) {
   const int32x4_t oo = vdupq_n_s32(p->rq.output_offset);
   const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
   const int8_t *w = p->weights;
   const int32_t *t = p->dsp_rq;
-  const int32_t out_c = p->out_c;
-  int32_t c;
+  const int32_t out_c = p->out_c, full = out_c & ~3, ystep = (int32_t)(y1 - y0);
   int32x4_t u, v;
-  for (c = 4; c <= out_c; c += 4, t += 16, y0 += 4, y1 += 4) {
+#if defined(__OPTIMIZE__)
+  if (full > 0) conv_mve_groups(x, k16, &w, &t, t + 4 * full, &y0, ystep, oo, lo, hi);
+#else /* -O0: GCC cannot give conv_mve_groups' assembly its twelve core registers */
+  int32_t c;
+  for (c = 0; c < full; c += 4, t += 16, y0 += 4, y1 += 4) {
     w = edgeq_mve_dot4x2(x, w, k16, &u, &v);
-    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 0, 0);
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 4);
   }
-  if (c - 4 < out_c) {
+#endif
+  if (full < out_c) {
     edgeq_mve_dot4x2(x, w, k16, &u, &v);
-    conv_mve_out4(u, v, t, oo, lo, hi, y0, y1, 1, out_c - (c - 4));
+    conv_mve_out4(u, v, t, oo, lo, hi, y0, y0 + ystep, out_c - full);
   }
 }
 

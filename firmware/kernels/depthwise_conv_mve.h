@@ -4,12 +4,16 @@
  * zero channels), int32 words:
  *   the group's 16 weight bytes of every tap (ky, kx), in raster order;
  *   for each j < 4, of the group's channels j, j + 4, j + 8, j + 12 (the lanes of accumulator a_j below):
- *   acc_init (bias + input_offset * sum w), multipliers, left shifts max(shift, 0), right shifts min(shift, 0).
+ *   acc_init (bias + input_offset * sum w), multipliers, left shifts max(shift, 0), right shifts min(shift, 0);
+ * then, after the last group, a row of c16 input zero points (the taps outside the input of a clipped 3x3 window
+ * read it, at their channels' offset).
  *
  * Sixteen channels per step, in the int8 lanes of one vector: per tap VMULLB.S8 / VMULLT.S8 give the products
  * of the even and the odd channels as int16 lanes, widened (VMOVLB / VMOVLT.S16) into four int32
  * accumulators a_0..a_3 holding channels {0,4,8,12}, {1,5,9,13}, {2,6,10,14}, {3,7,11,15} of the step (a 3x3
- * window's sixteen full lanes in assembly, dw_mve_taps33; other windows through intrinsics). Every
+ * window's sixteen full lanes in assembly, two taps' products added in int16 before they are widened,
+ * dw_mve_taps33, and for a clipped one dw_mve_taps33p through a table of tap addresses; other windows through
+ * intrinsics). Every
  * window is computed as a full one: acc = acc_init + sum over all taps of x * w, where a tap outside the input
  * takes the input zero point for x (x + input_offset = 0 there, so the sum is the reference's
  * bias + sum over the valid taps of (x + input_offset) * w). Each accumulator is requantized with its lanes'
@@ -131,12 +135,31 @@ EDGEQ_INLINE dw_mve_acc dw_mve_taps_clipped(const edgeq_depthwise_conv_s8_params
   return s;
 }
 
-/* dw_mve_taps for a 3x3 window, all sixteen lanes, in assembly (the intrinsics' loops cost a third more). */
-#define DW_MVE_TAP(xaddr)                        \
-  "vldrb.8 q4, [" xaddr "]\n\t"                  \
+/* The 3x3 window's nine taps, all sixteen lanes, in assembly (the intrinsics' loops cost a third more), in pairs:
+ * the int16 products of two taps (VMULLB / VMULLT.S8) are added in int16 before they are widened, which cannot
+ * overflow because no weight is -128 (|x * w| <= 128 * 127, two of them <= 32,512; _dw_mve_pack gives no pack
+ * otherwise). The first pair sets the accumulators (VMOVLB / VMOVLT.S16), the others and the ninth tap add to
+ * them. A tap's address is made by `setup` into the register named by `addr`. */
+#define DW_MVE_PRODUCTS(setup, addr)             \
+  setup "vldrb.8 q4, [" addr "]\n\t"             \
   "vldrb.8 q5, [%[w]], #16\n\t"                  \
   "vmullb.s8 q6, q4, q5\n\t"                     \
-  "vmullt.s8 q7, q4, q5\n\t"                     \
+  "vmullt.s8 q7, q4, q5\n\t"
+#define DW_MVE_PAIR_PRODUCTS(s0, a0, s1, a1)     \
+  DW_MVE_PRODUCTS(s0, a0)                        \
+  s1 "vldrb.8 q4, [" a1 "]\n\t"                  \
+  "vldrb.8 q5, [%[w]], #16\n\t"                  \
+  "vmullb.s8 q5, q4, q5\n\t"                     \
+  "vadd.i16 q6, q6, q5\n\t"                      \
+  "vldrb.8 q5, [%[w], #-16]\n\t"                 \
+  "vmullt.s8 q4, q4, q5\n\t"                     \
+  "vadd.i16 q7, q7, q4\n\t"
+#define DW_MVE_SET                               \
+  "vmovlb.s16 %q[a0], q6\n\t"                    \
+  "vmovlt.s16 %q[a2], q6\n\t"                    \
+  "vmovlb.s16 %q[a1], q7\n\t"                    \
+  "vmovlt.s16 %q[a3], q7\n\t"
+#define DW_MVE_ADD                               \
   "vmovlb.s16 q4, q6\n\t"                        \
   "vadd.i32 %q[a0], %q[a0], q4\n\t"              \
   "vmovlt.s16 q4, q6\n\t"                        \
@@ -145,26 +168,60 @@ EDGEQ_INLINE dw_mve_acc dw_mve_taps_clipped(const edgeq_depthwise_conv_s8_params
   "vadd.i32 %q[a1], %q[a1], q4\n\t"              \
   "vmovlt.s16 q4, q7\n\t"                        \
   "vadd.i32 %q[a3], %q[a3], q4\n\t"
-#define DW_MVE_ROW                               \
-  DW_MVE_TAP("%[x]")                             \
-  "add %[t], %[x], %[c]\n\t"                     \
-  DW_MVE_TAP("%[t]")                             \
-  "add %[t], %[t], %[c]\n\t"                     \
-  DW_MVE_TAP("%[t]")                             \
-  "add %[x], %[x], %[r]\n\t"
-EDGEQ_INLINE dw_mve_acc dw_mve_taps33(dw_mve_acc s, const int8_t *x, const int8_t **wp, int32_t xs_row,
-                                      int32_t xs_col) {
+/* taps in raster order, (ky, kx) at x + ky * xs_row + kx * xs_col: %[t] walks a row from %[x], which steps rows */
+#define DW_MVE_T00 "", "%[x]"
+#define DW_MVE_T01 "add %[t], %[x], %[c]\n\t", "%[t]"
+#define DW_MVE_T02 "add %[t], %[t], %[c]\n\t", "%[t]"
+#define DW_MVE_T10 "add %[x], %[x], %[r]\n\t", "%[x]"
+/* (the tap macros expand to a setup and an address: these take them as two arguments) */
+#define DW_MVE_PAIRS(...) DW_MVE_PAIR_PRODUCTS(__VA_ARGS__)
+#define DW_MVE_ONE(...) DW_MVE_PRODUCTS(__VA_ARGS__)
+EDGEQ_INLINE dw_mve_acc dw_mve_taps33(const int8_t *x, const int8_t **wp, int32_t xs_row, int32_t xs_col) {
   const int8_t *w = *wp, *t;
-  __asm__ volatile(DW_MVE_ROW DW_MVE_ROW DW_MVE_ROW
-                   : [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t), [a0] "+w"(s.a0), [a1] "+w"(s.a1), [a2] "+w"(s.a2),
-                     [a3] "+w"(s.a3)
+  dw_mve_acc s;
+  __asm__ volatile(DW_MVE_PAIRS(DW_MVE_T00, DW_MVE_T01) DW_MVE_SET
+                   DW_MVE_PAIRS(DW_MVE_T02, DW_MVE_T10) DW_MVE_ADD
+                   DW_MVE_PAIRS(DW_MVE_T01, DW_MVE_T02) DW_MVE_ADD
+                   DW_MVE_PAIRS(DW_MVE_T10, DW_MVE_T01) DW_MVE_ADD
+                   DW_MVE_ONE(DW_MVE_T02) DW_MVE_ADD
+                   : [x] "+r"(x), [w] "+r"(w), [t] "=&r"(t), [a0] "=&w"(s.a0), [a1] "=&w"(s.a1), [a2] "=&w"(s.a2),
+                     [a3] "=&w"(s.a3)
                    : [r] "r"(xs_row), [c] "r"(xs_col)
                    : "q4", "q5", "q6", "q7", "memory");
   *wp = w;
   return s;
 }
-#undef DW_MVE_ROW
-#undef DW_MVE_TAP
+
+/* dw_mve_taps33 for a clipped 3x3 window: tap k's sixteen bytes at tp[k] + c, where tp[k] is the tap's pixel in
+ * the input or, for a tap outside it, the pack's row of input zero points (so that every tap costs what an
+ * inside one does). */
+#define DW_MVE_TP(k) "ldr %[t], [%[tp], #" #k "]\n\tadd %[t], %[t], %[c]\n\t", "%[t]"
+EDGEQ_INLINE dw_mve_acc dw_mve_taps33p(const int8_t *const *tp, int32_t c, const int8_t **wp) {
+  const int8_t *w = *wp, *t;
+  dw_mve_acc s;
+  __asm__ volatile(DW_MVE_PAIRS(DW_MVE_TP(0), DW_MVE_TP(4)) DW_MVE_SET
+                   DW_MVE_PAIRS(DW_MVE_TP(8), DW_MVE_TP(12)) DW_MVE_ADD
+                   DW_MVE_PAIRS(DW_MVE_TP(16), DW_MVE_TP(20)) DW_MVE_ADD
+                   DW_MVE_PAIRS(DW_MVE_TP(24), DW_MVE_TP(28)) DW_MVE_ADD
+                   DW_MVE_ONE(DW_MVE_TP(32)) DW_MVE_ADD
+                   : [w] "+r"(w), [t] "=&r"(t), [a0] "=&w"(s.a0), [a1] "=&w"(s.a1), [a2] "=&w"(s.a2),
+                     [a3] "=&w"(s.a3)
+                   : [tp] "r"(tp), [c] "r"(c)
+                   : "q4", "q5", "q6", "q7", "memory");
+  *wp = w;
+  return s;
+}
+#undef DW_MVE_TP
+#undef DW_MVE_ONE
+#undef DW_MVE_PAIRS
+#undef DW_MVE_T10
+#undef DW_MVE_T02
+#undef DW_MVE_T01
+#undef DW_MVE_T00
+#undef DW_MVE_ADD
+#undef DW_MVE_SET
+#undef DW_MVE_PAIR_PRODUCTS
+#undef DW_MVE_PRODUCTS
 
 /* Sixteen channels c..c+15 of one output pixel (PRED: the first n under predicate pr) from a full window at x,
  * their part of the pack at *wp (left at the next group's). */
@@ -172,11 +229,12 @@ EDGEQ_INLINE void dw_mve_step(const edgeq_depthwise_conv_s8_params *p, const int
                               int32_t xs_row, int32_t xs_col, int8_t *y, int PRED, mve_pred16_t pr) {
   const int32_t k_h = p->k_h, k_w = p->k_w;
   dw_mve_acc s;
-  s.a0 = s.a1 = s.a2 = s.a3 = vdupq_n_s32(0);
-  if (k_h == 3 && k_w == 3 && !PRED)
-    s = dw_mve_taps33(s, x, wp, xs_row, xs_col);
-  else
+  if (k_h == 3 && k_w == 3 && !PRED) {
+    s = dw_mve_taps33(x, wp, xs_row, xs_col);
+  } else {
+    s.a0 = s.a1 = s.a2 = s.a3 = vdupq_n_s32(0);
     s = dw_mve_taps(s, x, wp, k_h, k_w, xs_row, xs_col, PRED, pr);
+  }
   *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
 }
 
@@ -190,31 +248,53 @@ EDGEQ_INLINE void dw_mve_step_clipped(const edgeq_depthwise_conv_s8_params *p, c
   *wp = dw_mve_out(s, *wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y, PRED, pr);
 }
 
-/* One output pixel, all channels (dw_mve_step, or dw_mve_step_clipped for a window that is not inside the
- * input), the pack walked group by group. */
-static EDGEQ_NOINLINE void dw_mve_pixel(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0,
-                                        int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
-                                        int8_t *y) {
+/* One row of output pixels (input rows from iy0, the window's rows ky0..ky1 inside the input), all channels of
+ * each (dw_mve_step, or for a window that is not inside the input dw_mve_taps33p or dw_mve_step_clipped), the pack
+ * walked group by group; returns y past the row. Out of line, once per row: its set-up is paid per row. */
+static EDGEQ_NOINLINE int8_t *dw_mve_row(const edgeq_depthwise_conv_s8_params *p, const int8_t *img, int32_t iy0,
+                                         int32_t ky0, int32_t ky1, int8_t *y) {
   const int32_t out_c = p->out_c, main16 = out_c & ~15, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
   const int32_t xs_row = p->dilation_h * p->in_w * in_c, xs_col = p->dilation_w * in_c;
-  const int8_t *wp = (const int8_t *)(const void *)p->mve_pack;
-  int32_t c;
-  if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) {
-    const int8_t *x = img + (size_t)iy0 * (size_t)(p->in_w * in_c) + (size_t)ix0 * (size_t)in_c;
-    for (c = 0; c < main16; c += 16) dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 0, 0);
-    if (c < out_c)
-      dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 1, vctp8q((uint32_t)(out_c - c)));
-  } else {
-    for (c = 0; c < main16; c += 16) dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 0, 0);
-    if (c < out_c)
-      dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+  int32_t ox;
+  for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
+    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+    const int8_t *wp = (const int8_t *)(const void *)p->mve_pack;
+    int32_t c, kx0, kx1;
+    edgeq_tap_range(ix0, p->dilation_w, k_w, p->in_w, &kx0, &kx1);
+    if (ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w) {
+      const int8_t *x = img + (size_t)iy0 * (size_t)(p->in_w * in_c) + (size_t)ix0 * (size_t)in_c;
+      for (c = 0; c < main16; c += 16) dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 0, 0);
+      if (c < out_c)
+        dw_mve_step(p, x + c, &wp, xs_row, xs_col, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+    } else if (k_h == 3 && k_w == 3) { /* the taps' addresses once per pixel, the zero-point row for those outside */
+      const int8_t *tp[9];
+      const int8_t *zrow = (const int8_t *)(const void *)(p->mve_pack + ((out_c + 15) >> 4) * (9 * 4 + 64));
+      const int8_t *row = img + ((ptrdiff_t)(iy0 + ky0 * p->dilation_h) * (p->in_w * in_c) +
+                                 (ptrdiff_t)(ix0 + kx0 * p->dilation_w) * in_c); /* tap (ky0, kx0) */
+      int32_t ky, kx;
+      for (c = 0; c < 9; ++c) tp[c] = zrow;
+      for (ky = ky0; ky < ky1; ++ky, row += xs_row)
+        for (kx = kx0; kx < kx1; ++kx) tp[ky * 3 + kx] = row + (kx - kx0) * xs_col;
+      for (c = 0; c < main16; c += 16) {
+        const dw_mve_acc s = dw_mve_taps33p(tp, c, &wp);
+        wp = dw_mve_out(s, wp, p->rq.output_offset, p->rq.act_min, p->rq.act_max, y + c, 0, 0);
+      }
+      if (c < out_c)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+    } else {
+      for (c = 0; c < main16; c += 16)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 0, 0);
+      if (c < out_c)
+        dw_mve_step_clipped(p, img + c, iy0, ix0, ky0, ky1, kx0, kx1, &wp, y + c, 1, vctp8q((uint32_t)(out_c - c)));
+    }
   }
+  return y;
 }
 #undef DW_MVE_LD
 
 static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, out_c = p->out_c, k_h = p->k_h, k_w = p->k_w;
-  int32_t b, oy, ox;
+  const int32_t in_h = p->in_h, in_w = p->in_w;
+  int32_t b, oy;
   int8_t *y = out;
   if (p->mve_pack == NULL) return 0;
   for (b = 0; b < p->batches; ++b) {
@@ -222,13 +302,8 @@ static int dw_mve(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
       int32_t ky0, ky1;
-      edgeq_tap_range(iy0, p->dilation_h, k_h, in_h, &ky0, &ky1);
-      for (ox = 0; ox < p->out_w; ++ox, y += out_c) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_w;
-        int32_t kx0, kx1;
-        edgeq_tap_range(ix0, p->dilation_w, k_w, in_w, &kx0, &kx1);
-        dw_mve_pixel(p, img, iy0, ix0, ky0, ky1, kx0, kx1, y);
-      }
+      edgeq_tap_range(iy0, p->dilation_h, p->k_h, in_h, &ky0, &ky1);
+      y = dw_mve_row(p, img, iy0, ky0, ky1, y);
     }
   }
   return 1;

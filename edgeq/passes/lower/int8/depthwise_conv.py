@@ -92,7 +92,7 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                                                                      -zp(x), zp(y), dm,
                                                                      rounding_flag(ctx, litert_single=False))
     if ctx.cpu == "mve" and w.dtype == "int8":
-        mve = _dw_mve_pack(op, w.data, acc_init, mults, shifts, dm)
+        mve = _dw_mve_pack(op, w.data, acc_init, mults, shifts, dm, zp(x))
         if mve is not None:  # the Helium body (depthwise_conv_mve.h) reads only the pack
             tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
             return Lowered(kernel="edgeq_depthwise_conv_s8", struct="edgeq_depthwise_conv_s8_params",
@@ -157,14 +157,16 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
 # --- the Helium body (depthwise_conv_mve.h) -----------------------------------------------------------------
 
 
-def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int):
+def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int, x_zp: int):
     """depthwise_conv_mve.h's pack, or None where that body does not apply (depth multiplier other than 1, no
-    acc_init). Per group of 16 channels (the last one padded with zero
+    acc_init, a 3x3 filter holding -128: the kernel adds two such taps' int8 products in int16; LiteRT's int8
+    filters are symmetric, -127..127). Per group of 16 channels (the last one padded with zero
     channels), int32 words: the group's 16 weight bytes of every tap (ky, kx) in raster order, then for each
     j < 4, of its channels j, j + 4, j + 8, j + 12 (the kernel's accumulator lanes): acc_init, multipliers,
-    left shifts max(shift, 0) and right shifts min(shift, 0)."""
+    left shifts max(shift, 0) and right shifts min(shift, 0); after the last group, c16 bytes of the input zero
+    point x_zp (what a clipped 3x3 window reads for its taps outside the input)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
-    if dm != 1 or acc_init is None:
+    if dm != 1 or acc_init is None or ((k_h, k_w) == (3, 3) and (w == -128).any()):  # int16 pairs could overflow
         return None
     c16 = -(-out_c // 16) * 16
     wt = np.zeros((k_h * k_w, c16), np.int8)
@@ -177,5 +179,6 @@ def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int):
     q[2, :out_c] = np.maximum(sh, 0)
     q[3, :out_c] = np.minimum(sh, 0)
     q = q.reshape(4, c16 // 16, 4, 4).transpose(1, 3, 0, 2).reshape(c16 // 16, 64)  # [group][j][field][i]: ch 4i+j
-    return arr(op, "mve_pack", np.concatenate([wt.astype(np.int64), q], axis=1).reshape(-1).astype(np.int32),
-               "int32_t")
+    zrow = np.full(c16, x_zp, np.int8).view("<i4").astype(np.int64)
+    packed = np.concatenate([np.concatenate([wt.astype(np.int64), q], axis=1).reshape(-1), zrow])
+    return arr(op, "mve_pack", packed.astype(np.int32), "int32_t")
