@@ -142,7 +142,10 @@ static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t
 }
 #undef ADD_TABLE_LOOPS
 
-static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out) {
+/* ADD / SUB: the table path where the lowering gave tables (table1 != NULL), else the generic one; use_generic
+ * 0 (the table-only entry point) leaves the generic path out of the build. */
+EDGEQ_INLINE void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out,
+                          const int use_generic) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
   const int32_t sa = p->stride1[last], sb = p->stride2[last];
@@ -159,7 +162,7 @@ static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, co
   }
   edgeq_bcast_begin(&it, p->ndim);
   do {
-    if (p->table1 != NULL)
+    if (!use_generic || p->table1 != NULL)
       add_row_table(p, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
     else
       add_row(p, sub, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
@@ -168,11 +171,15 @@ static void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, co
 }
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  add_sub(p, 0, in1, in2, out);
+  add_sub(p, 0, in1, in2, out, 1);
 }
 
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  add_sub(p, 1, in1, in2, out);
+  add_sub(p, 1, in1, in2, out, 1);
+}
+
+void edgeq_add_s8_table(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+  add_sub(p, 0, in1, in2, out, 0); /* SUB's table2 holds the negated second operand: the same sum */
 }
 
 /* --- MUL ---------------------------------------------------------------------------------------- */

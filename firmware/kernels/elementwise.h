@@ -47,6 +47,9 @@ typedef struct {
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 /* out = in1 - in2, same parameters as ADD (the scaled operands are subtracted). */
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* ADD or SUB whose lowering gave tables (table1 != NULL): the table path alone, so that a model whose every
+ * ADD / SUB has tables does not link the generic path (code size). */
+void edgeq_add_s8_table(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + rq.output_offset) */
 typedef struct {

@@ -205,8 +205,11 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
     quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
     rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])
-    return binary_call(op, ctx, (x1, x2, y), quant + add_table_fields(op, quant, zp(y), rounding), _clamp(op, y),
-                       kernel="edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8",
+    table = add_table_fields(op, quant, zp(y), rounding)
+    # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry point
+    kernel = "edgeq_add_s8_table" if dict(table)["table1"] is not None else \
+        "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
+    return binary_call(op, ctx, (x1, x2, y), quant + table, _clamp(op, y), kernel=kernel,
                        struct="edgeq_add_s8_params", source="elementwise",
                        litert_single=LITERT_SINGLE_ROUNDING[op.kind])
 
