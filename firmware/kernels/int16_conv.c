@@ -145,10 +145,39 @@ static void conv_s16_acc32(const edgeq_conv_s16_params *p, const int16_t *in, in
   }
 }
 
+/* One output value of a (grouped) convolution: w is the channel's decoded filter row, x0 the image at the
+ * channel's group. An int32 partial sum per tap as edgeq_conv_s16 (|part| <= fin * 128 * 32768). */
+static int64_t conv_s16_window(const edgeq_conv_s16_params *p, const int16_t *x0, const int8_t *w, int32_t iy0,
+                               int32_t ix0) {
+  const int32_t fin = p->filter_in_c;
+  int64_t acc = 0;
+  int32_t ky, kx, c;
+  for (ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = iy0 + ky * p->dilation_h;
+    if (iy < 0 || iy >= p->in_h) continue;
+    for (kx = 0; kx < p->k_w; ++kx) {
+      const int32_t ix = ix0 + kx * p->dilation_w;
+      const int16_t *x;
+      const int8_t *wk;
+      if (ix < 0 || ix >= p->in_w) continue;
+      x = x0 + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c;
+      wk = w + ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)fin;
+      if (fin <= 511) {
+        int32_t part = 0;
+        for (c = 0; c < fin; ++c) part += (int32_t)wk[c] * (int32_t)x[c];
+        acc += part;
+      } else {
+        for (c = 0; c < fin; ++c) acc += (int32_t)wk[c] * (int32_t)x[c];
+      }
+    }
+  }
+  return acc;
+}
+
 void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out) {
   const int32_t fin = p->filter_in_c;
   const int32_t per_group = p->out_c / (p->in_c / fin);
-  int32_t b, oy, ox, oc, ky, kx, c;
+  int32_t b, oy, ox, oc;
   if (p->reordered) {
     conv_s16_reordered(p, in, out);
     return;
@@ -164,28 +193,9 @@ void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *
       for (ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         for (oc = 0; oc < p->out_c; ++oc) {
-          const int32_t g0 = (oc / per_group) * fin;
+          const size_t g0 = (size_t)(oc / per_group) * (size_t)fin;
           const int8_t *w = p->weights + (size_t)oc * (size_t)p->k_h * (size_t)p->k_w * (size_t)fin;
-          int64_t acc = 0;
-          for (ky = 0; ky < p->k_h; ++ky) {
-            const int32_t iy = iy0 + ky * p->dilation_h;
-            if (iy < 0 || iy >= p->in_h) continue;
-            for (kx = 0; kx < p->k_w; ++kx) {
-              const int32_t ix = ix0 + kx * p->dilation_w;
-              const int16_t *x;
-              const int8_t *wk;
-              int32_t part = 0; /* |part| <= fin * 128 * 32768: int32 while fin <= 511 */
-              if (ix < 0 || ix >= p->in_w) continue;
-              x = img + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c + (size_t)g0;
-              wk = w + ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)fin;
-              if (fin <= 511) {
-                for (c = 0; c < fin; ++c) part += (int32_t)wk[c] * (int32_t)x[c];
-                acc += part;
-              } else {
-                for (c = 0; c < fin; ++c) acc += (int32_t)wk[c] * (int32_t)x[c];
-              }
-            }
-          }
+          const int64_t acc = conv_s16_window(p, img + g0, w, iy0, ix0);
           *out++ = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
         }
       }
@@ -261,6 +271,86 @@ void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t 
   }
 }
 
+void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
+  const int32_t fin = p->filter_in_c;
+  const int32_t per_group = p->out_c / (p->in_c / fin);
+  const int32_t k = p->k_h * p->k_w * fin;
+  const size_t image = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+  int8_t *w = (int8_t *)scratch;
+  int32_t oc, b, oy, ox;
+  for (oc = 0; oc < p->out_c; ++oc) {
+    const size_t g0 = (size_t)(oc / per_group) * (size_t)fin;
+    int16_t *y = out + oc;
+    edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+    for (b = 0; b < p->batches; ++b) {
+      const int16_t *x0 = in + (size_t)b * image + g0;
+      for (oy = 0; oy < p->out_h; ++oy) {
+        for (ox = 0; ox < p->out_w; ++ox, y += p->out_c) {
+          const int64_t acc = conv_s16_window(p, x0, w, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w);
+          *y = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
+  const int32_t k = p->k_h * p->k_w;
+  const size_t image = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+  int8_t *w = (int8_t *)scratch;
+  int32_t oc, b, oy, ox, ky, kx;
+  for (oc = 0; oc < p->out_c; ++oc) {
+    const int32_t ic = oc / p->filter_in_c;
+    int16_t *y = out + oc;
+    edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+    for (b = 0; b < p->batches; ++b) {
+      const int16_t *img = in + (size_t)b * image + (size_t)ic;
+      for (oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox, y += p->out_c) {
+          const int32_t ix0 = ox * p->stride_w - p->pad_w;
+          int64_t acc = 0;
+          for (ky = 0; ky < p->k_h; ++ky) {
+            const int32_t iy = iy0 + ky * p->dilation_h;
+            if (iy < 0 || iy >= p->in_h) continue;
+            for (kx = 0; kx < p->k_w; ++kx) {
+              const int32_t ix = ix0 + kx * p->dilation_w;
+              if (ix < 0 || ix >= p->in_w) continue;
+              acc += (int32_t)w[ky * p->k_w + kx] *
+                     (int32_t)img[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c];
+            }
+          }
+          *y = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+EDGEQ_INLINE int16_t fc_s16_finish(const edgeq_fully_connected_s16_params *p, int64_t acc, int32_t o) {
+  if (p->bias) acc += p->bias[o];
+  return (int16_t)edgeq_clamp_i32(
+      (p->reduced ? edgeq_requant_s64(acc, p->mult[o], p->shift[o])
+                  : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rq.rounding)) + p->rq.output_offset,
+      p->rq.act_min, p->rq.act_max);
+}
+
+void edgeq_fully_connected_s16_cb4(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out,
+                                   void *scratch) {
+  const int32_t n = p->in_features;
+  int8_t *w = (int8_t *)scratch;
+  int32_t b, o, i;
+  for (o = 0; o < p->out_features; ++o) {
+    edgeq_unpack_cb4(p->weights_cb4, o * n, n, p->codebook + 16 * o, w);
+    for (b = 0; b < p->batches; ++b) {
+      const int16_t *x = in + (size_t)b * (size_t)n;
+      int64_t acc = 0;
+      for (i = 0; i < n; ++i) acc += (int32_t)w[i] * (int32_t)x[i];
+      out[(size_t)b * (size_t)p->out_features + (size_t)o] = fc_s16_finish(p, acc, o);
+    }
+  }
+}
+
 void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out) {
   const int32_t n = p->in_features;
   int32_t b, o, i;
@@ -270,11 +360,7 @@ void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const 
       const int8_t *w = p->weights + (size_t)o * (size_t)n;
       int64_t acc = 0;
       for (i = 0; i < n; ++i) acc += (int32_t)w[i] * (int32_t)x[i];
-      if (p->bias) acc += p->bias[o];
-      *out++ = (int16_t)edgeq_clamp_i32(
-          (p->reduced ? edgeq_requant_s64(acc, p->mult[o], p->shift[o])
-                      : edgeq_requant((int32_t)acc, p->mult[o], p->shift[o], p->rq.rounding)) + p->rq.output_offset,
-          p->rq.act_min, p->rq.act_max);
+      *out++ = fc_s16_finish(p, acc, o);
     }
   }
 }
