@@ -277,17 +277,18 @@ void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16
   const int32_t k = p->k_h * p->k_w * fin;
   const size_t image = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
   int8_t *w = (int8_t *)scratch;
-  int32_t oc, b, oy, ox;
-  for (oc = 0; oc < p->out_c; ++oc) {
-    const size_t g0 = (size_t)(oc / per_group) * (size_t)fin;
-    int16_t *y = out + oc;
-    edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
-    for (b = 0; b < p->batches; ++b) {
-      const int16_t *x0 = in + (size_t)b * image + g0;
-      for (oy = 0; oy < p->out_h; ++oy) {
-        for (ox = 0; ox < p->out_w; ++ox, y += p->out_c) {
-          const int64_t acc = conv_s16_window(p, x0, w, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w);
-          *y = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+  int32_t b, oy, ox, oc;
+  for (b = 0; b < p->batches; ++b) {
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int16_t *row = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w) * (size_t)p->out_c;
+      for (oc = 0; oc < p->out_c; ++oc) {
+        const int16_t *x0 = in + (size_t)b * image + (size_t)(oc / per_group) * (size_t)fin;
+        edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+        for (ox = 0; ox < p->out_w; ++ox) {
+          const int64_t acc = conv_s16_window(p, x0, w, iy0, ox * p->stride_w - p->pad_w);
+          row[(size_t)ox * (size_t)p->out_c + (size_t)oc] =
+              conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
         }
       }
     }
@@ -298,16 +299,15 @@ void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t 
   const int32_t k = p->k_h * p->k_w;
   const size_t image = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
   int8_t *w = (int8_t *)scratch;
-  int32_t oc, b, oy, ox, ky, kx;
-  for (oc = 0; oc < p->out_c; ++oc) {
-    const int32_t ic = oc / p->filter_in_c;
-    int16_t *y = out + oc;
-    edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
-    for (b = 0; b < p->batches; ++b) {
-      const int16_t *img = in + (size_t)b * image + (size_t)ic;
-      for (oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_h;
-        for (ox = 0; ox < p->out_w; ++ox, y += p->out_c) {
+  int32_t b, oy, ox, oc, ky, kx;
+  for (b = 0; b < p->batches; ++b) {
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      int16_t *row = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w) * (size_t)p->out_c;
+      for (oc = 0; oc < p->out_c; ++oc) {
+        const int16_t *img = in + (size_t)b * image + (size_t)(oc / p->filter_in_c);
+        edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+        for (ox = 0; ox < p->out_w; ++ox) {
           const int32_t ix0 = ox * p->stride_w - p->pad_w;
           int64_t acc = 0;
           for (ky = 0; ky < p->k_h; ++ky) {
@@ -320,7 +320,8 @@ void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t 
                      (int32_t)img[((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)p->in_c];
             }
           }
-          *y = conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
+          row[(size_t)ox * (size_t)p->out_c + (size_t)oc] =
+              conv_finish(acc, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
         }
       }
     }

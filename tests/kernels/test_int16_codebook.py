@@ -112,3 +112,59 @@ def test_packed_bytes():
     f = dict(low.fields)
     assert np.asarray(f["weights_cb4"].values).nbytes == 6 * 72 // 2
     assert np.asarray(f["codebook"].values).nbytes == 6 * 16
+
+
+def _cb4_is_safe(geo: dict, in_c: int, out_c: int, chans, margin: int) -> bool:
+    """Simulate edgeq_conv_s16_cb4 / edgeq_depthwise_conv_s16_cb4 (int16_conv.c: output rows in raster order,
+    within a row channel by channel, each channel's pixels left to right reading their windows' valid taps over
+    ``chans(oc)`` input channels) with the output starting ``margin`` bytes below the input: no output element
+    may land on an input element read later."""
+    from edgeq.passes.lower.geometry import tap_range
+
+    def taps(origin, dil, k, n):
+        lo, hi = tap_range(np.array(origin), dil, k, n)
+        return range(int(lo), int(hi))
+
+    last_read: dict[int, int] = {}
+    writes: list[tuple[int, int]] = []
+    t = 0
+    for b in range(geo["batches"]):
+        for oy in range(geo["out_h"]):
+            iy0 = oy * geo["stride_h"] - geo["pad_h"]
+            for oc in range(out_c):
+                for ox in range(geo["out_w"]):
+                    ix0 = ox * geo["stride_w"] - geo["pad_w"]
+                    for ky in taps(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"]):
+                        for kx in taps(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"]):
+                            iy, ix = iy0 + ky * geo["dilation_h"], ix0 + kx * geo["dilation_w"]
+                            for ic in chans(oc):
+                                last_read[((b * geo["in_h"] + iy) * geo["in_w"] + ix) * in_c + ic] = t
+                                t += 1
+                    writes.append((t, ((b * geo["out_h"] + oy) * geo["out_w"] + ox) * out_c + oc))
+                    t += 1
+    assert margin % 2 == 0
+    return all(last_read.get(e - margin // 2, -1) < when for when, e in writes)
+
+
+@pytest.mark.parametrize("in_hw,k,stride,padding,dilation", [
+    ((6, 7), 3, 1, "SAME", 1), ((7, 6), 3, 2, "SAME", 1), ((8, 5), 2, 1, "VALID", 2), ((5, 5), 1, 1, "VALID", 1)])
+def test_cb4_overlap_margin_is_safe(in_hw, k, stride, padding, dilation):
+    """The per-row margin the lowering gives the _cb4 kernels holds for their read/write order (conv with 1 and
+    2 groups, depthwise with depth multipliers 1 and 2), where the per-pixel margin does not always."""
+    from edgeq.passes.lower.geometry import compute_out_size, compute_padding, raster_overlap_margin
+
+    (in_h, in_w) = in_hw
+    out_h, out_w = compute_out_size(padding, in_h, k, stride, dilation), compute_out_size(padding, in_w, k, stride,
+                                                                                         dilation)
+    geo = dict(batches=1, in_h=in_h, in_w=in_w, out_h=out_h, out_w=out_w, k_h=k, k_w=k, stride_h=stride,
+               stride_w=stride, dilation_h=dilation, dilation_w=dilation,
+               pad_h=compute_padding(stride, dilation, in_h, k, out_h),
+               pad_w=compute_padding(stride, dilation, in_w, k, out_w))
+    unsafe_per_pixel = []
+    cases = [(3, 3, lambda oc: range(3)), (4, 6, lambda oc: range(2 * (oc // 3), 2 * (oc // 3) + 2)),  # 2 groups
+             (3, 3, lambda oc: (oc,)), (2, 4, lambda oc: (oc // 2,))]  # depthwise, multiplier 1 and 2
+    for in_c, out_c, chans in cases:
+        m = raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True)
+        assert _cb4_is_safe(geo, in_c, out_c, chans, m), (in_c, out_c, m)
+        unsafe_per_pixel.append(not _cb4_is_safe(geo, in_c, out_c, chans, raster_overlap_margin(geo, in_c, out_c, 2, 2)))
+    assert any(unsafe_per_pixel) or k == 1

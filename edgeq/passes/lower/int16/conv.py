@@ -12,8 +12,8 @@ Bit-exactness is measured in tests/kernels/test_int16_conv.py.
 Clustered filters (``--scheme int16x8 --clusters K``, K <= 16): a filter whose output channels each hold at most
 16 distinct int8 values and at least CB_MIN_K weights is stored as 4-bit indices, output-channel-major, plus a
 16-entry int8 codebook per output channel (the int8 lowering's :func:`codebook` / :func:`pack_nibbles`); the
-``_cb4`` kernels decode one channel's filter row into scratch and run it over every output pixel (the same sums,
-so the same bytes: tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
+``_cb4`` kernels decode one channel's filter row into scratch per output row and run it over the row's pixels (the
+same sums, so the same bytes: tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
                 *cb,
             ),
             args=(x.id, y.id),
-            # channel by channel: the output may not overlap the input (no overlap_margin)
+            # int16_conv.c: output rows in raster order, channel by channel within a row
+            overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True),
             # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
             scratch_bytes=rows.shape[1],
         )
