@@ -52,10 +52,12 @@ void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t 
 
 /* Codebook filters (weights_cb4 + codebook): output rows in raster order; within a row, output channel by
  * output channel, the channel's filter row is decoded through its codebook into `scratch` and used for every
- * pixel of the row (a decode per channel and output row: 1 / out_w of the multiply-adds). Input and output may
+ * pixel of the row (a decode per channel and output row: 1 / out_w of the multiply-adds); with `reordered` the
+ * decoded rows are put in the reordered layout and two channels summed at a time with the 4-channel dot product
+ * (CONV_2D scratch: two decoded rows). Input and output may
  * overlap by geometry.raster_overlap_margin(per_row=True). The same sums as edgeq_conv_s16 / _depthwise_conv_s16. */
 void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
-#define edgeq_conv_s16_cb4_scratch_bytes(k_h, k_w, filter_in_c) ((size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
+#define edgeq_conv_s16_cb4_scratch_bytes(k_h, k_w, filter_in_c) (2 * (size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
 void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
 #define edgeq_depthwise_conv_s16_cb4_scratch_bytes(k_h, k_w) ((size_t)(k_h) * (size_t)(k_w))
 

@@ -129,6 +129,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     wabs = np.abs(w.data.astype(np.int64))
     wsum = wabs.reshape(-1, out_c).sum(axis=0) if depthwise else wabs.reshape(out_c, -1).sum(axis=1)
     acc32 = int(wsum.max(initial=0)) * 32768 < 2**31  # every window sum fits int32
+    reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
     cb = codebook_fields(op, rows)
     if cb is not None:
@@ -139,7 +140,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
             source="int16_conv",
             fields=(
                 *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
-                ("act_min", lo), ("act_max", hi), ("reordered", 0), ("acc32", int(acc32)),
+                ("act_min", lo), ("act_max", hi), ("reordered", int(reordered)), ("acc32", int(acc32)),
                 ("weights", None),
                 ("bias", _bias(g, op, out_c)),
                 *_requant_arrays(op, x, w, y, out_c),
@@ -149,9 +150,8 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
             # int16_conv.c: output rows in raster order, channel by channel within a row
             overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True),
             # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
-            scratch_bytes=rows.shape[1],
+            scratch_bytes=rows.shape[1] * (1 if depthwise else 2),
         )
-    reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     if reordered:
         weights = arr(op, "wr", reorder_weights(w.data), "int8_t")
     kernel = "edgeq_conv_s16"
