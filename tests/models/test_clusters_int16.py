@@ -141,3 +141,37 @@ def test_cli_quantize_int16x8_clusters_then_validate(tmp_path, capsys):
     code = main(["validate", str(out), "--c-host", "--samples", "10", "--data", str(DIGITS / "test.npz")])
     text = capsys.readouterr().out
     assert code == 0 and "bit-exact: 10/10 samples" in text, text
+
+
+def _small_mixed(tmp_path) -> Path:
+    """One of each codebook kernel variant: CONV_2D on the reordered layout (8 channels) and grouped (the plain
+    window), DEPTHWISE_CONV_2D with 64 taps and depth multiplier 2, FULLY_CONNECTED, strides and padding mixed."""
+    import keras
+
+    L = keras.layers
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((12, 11, 8), batch_size=1)
+    x = L.Conv2D(7, 3, padding="same", activation="relu")(inp)             # reordered, odd channel count
+    x = L.Conv2D(8, 3, strides=2, padding="valid", groups=1)(L.Concatenate()([x, x[..., :1]]))
+    x = L.Conv2D(6, (3, 3), padding="same", groups=2, dilation_rate=1)(L.Concatenate()([x, x]))  # grouped, 72
+    x = L.DepthwiseConv2D(8, depth_multiplier=2, padding="same")(x)
+    y = L.Dense(5)(L.Flatten()(x))
+    path = tmp_path / "mixed.keras"
+    keras.Model(inp, y).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_codebook_kernels_on_mps2_an386(tmp_path):
+    """Every codebook kernel variant bit-exact on the emulated M4 (DSP build: the SMLAD dot product)."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    tfl = quantize_model(_small_mixed(tmp_path), "random", scheme="int16x8", clusters=16).tflite
+    lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
+    assert {"edgeq_conv_s16_cb4", "edgeq_depthwise_conv_s16_cb4", "edgeq_fully_connected_s16_cb4"} <= \
+        {low.kernel for low in lows}
+    assert [dict(low.fields)["reordered"] for low in lows if low.kernel == "edgeq_conv_s16_cb4"] == [1, 1, 0]
+    p = tmp_path / "mixed.tflite"
+    p.write_bytes(tfl)
+    rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
+    assert rep["validation"]["bit_exact"], rep["validation"]
