@@ -112,7 +112,8 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     if clusters is not None:
         check_clusters(clusters)
         if scheme not in CLUSTER_SCHEMES:
-            raise EdgeqError(f"--clusters applies to the {' and '.join(CLUSTER_SCHEMES)} schemes, not --scheme {scheme}",
+            raise EdgeqError(f"--clusters applies to the {' and '.join(CLUSTER_SCHEMES)} schemes, "
+                             f"not --scheme {scheme}",
                              hint="leave out --scheme (int8), use --scheme int16x8, or leave out --clusters")
     loaded = load_model(model_path)
     if method.kind != "minmax" and loaded.kind == "tflite":

@@ -312,7 +312,8 @@ void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16
             int64_t acc0, acc1;
             conv_s16_window_r4x2(p, img, w0, two ? w1 : w0, iy0, ox * p->stride_w - p->pad_w, &acc0, &acc1);
             y[0] = conv_finish(acc0, p->bias, oc, p->mult[oc], p->tshift[oc], p->act_min, p->act_max);
-            if (two) y[1] = conv_finish(acc1, p->bias, oc + 1, p->mult[oc + 1], p->tshift[oc + 1], p->act_min, p->act_max);
+            if (two)
+              y[1] = conv_finish(acc1, p->bias, oc + 1, p->mult[oc + 1], p->tshift[oc + 1], p->act_min, p->act_max);
           }
         }
         continue;

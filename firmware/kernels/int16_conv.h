@@ -57,7 +57,8 @@ void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t 
  * (CONV_2D scratch: two decoded rows). Input and output may
  * overlap by geometry.raster_overlap_margin(per_row=True). The same sums as edgeq_conv_s16 / _depthwise_conv_s16. */
 void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
-#define edgeq_conv_s16_cb4_scratch_bytes(k_h, k_w, filter_in_c) (2 * (size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
+#define edgeq_conv_s16_cb4_scratch_bytes(k_h, k_w, filter_in_c) \
+  (2 * (size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
 void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
 #define edgeq_depthwise_conv_s16_cb4_scratch_bytes(k_h, k_w) ((size_t)(k_h) * (size_t)(k_w))
 

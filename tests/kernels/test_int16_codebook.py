@@ -166,5 +166,6 @@ def test_cb4_overlap_margin_is_safe(in_hw, k, stride, padding, dilation):
     for in_c, out_c, chans in cases:
         m = raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True)
         assert _cb4_is_safe(geo, in_c, out_c, chans, m), (in_c, out_c, m)
-        unsafe_per_pixel.append(not _cb4_is_safe(geo, in_c, out_c, chans, raster_overlap_margin(geo, in_c, out_c, 2, 2)))
+        per_pixel = raster_overlap_margin(geo, in_c, out_c, 2, 2)
+        unsafe_per_pixel.append(not _cb4_is_safe(geo, in_c, out_c, chans, per_pixel))
     assert any(unsafe_per_pixel) or k == 1
