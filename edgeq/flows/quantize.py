@@ -70,6 +70,7 @@ def summarize(model: bytes, name: str, keras: KerasNames = KerasNames()
 
 
 SCHEMES = ("int8", "int16x8", "float32", "weight-only", "int8x4")
+CLUSTER_SCHEMES = ("int8", "int16x8")  # --clusters K: k-means before the int8 / int16x8 quantization
 
 HYBRID_NOTE = ("a TFLite dynamic-range (hybrid) model: deployed as weight-only int8 (the same int8 weights, "
                "float32 activations; a DEQUANTIZE feeds each weight), and checked against LiteRT running that "
@@ -92,10 +93,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     DEPTHWISE_CONV_2D and FULLY_CONNECTED packed int4 weights and keeps int8 activations, whose ranges the
     ``calibration`` method chooses (edgeq.frontend.int4).
 
-    ``clusters`` K (int8 only): the Keras model's conv / depthwise / dense kernels are first clustered to K values
-    per layer (per output channel with ``clusters_per_channel``) by seeded k-means (edgeq.frontend.cluster), so
-    the int8 model holds at most K values per channel; the C backend stores 16 or fewer as 4-bit indices into a
-    per-channel codebook.
+    ``clusters`` K (int8 and int16x8): the Keras model's conv / depthwise / dense kernels are first clustered to
+    K values per layer (per output channel with ``clusters_per_channel``) by seeded k-means
+    (edgeq.frontend.cluster), so the int8 weights hold at most K values per channel; the C backend stores 16 or
+    fewer as 4-bit indices into a per-channel codebook.
 
     A Keras model in explicit-state form (``state``: IN:OUT pairs by Keras names, None to pair by name,
     ``()`` for none; see edgeq.frontend.state) is calibrated on sequences: the calibration data holds the
@@ -110,9 +111,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         raise EdgeqError(f"--calibration {method.name} applies to the int8 and int8x4 schemes, not --scheme {scheme}")
     if clusters is not None:
         check_clusters(clusters)
-        if scheme != "int8":
-            raise EdgeqError(f"--clusters applies to the int8 scheme, not --scheme {scheme}",
-                             hint="leave out --scheme (int8), or --clusters")
+        if scheme not in CLUSTER_SCHEMES:
+            raise EdgeqError(f"--clusters applies to the {' and '.join(CLUSTER_SCHEMES)} schemes, "
+                             f"not --scheme {scheme}",
+                             hint="leave out --scheme (int8), use --scheme int16x8, or leave out --clusters")
     loaded = load_model(model_path)
     if method.kind != "minmax" and loaded.kind == "tflite":
         raise EdgeqError(f"{model_path} is already quantized; --calibration {method.name} needs the float model",
@@ -122,6 +124,13 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
     if loaded.keras_model is not None:
         check_finite_weights(loaded.keras_model, str(model_path))
     if scheme != "int8":
+        if clusters is not None:  # int16x8: cluster the float kernels, then quantize as usual
+            if loaded.keras_model is not None and is_qat_model(loaded.keras_model):
+                raise EdgeqError(f"--scheme int16x8 --clusters takes a float Keras model; {model_path} is a "
+                                 "quantization-aware-trained one",
+                                 hint="pass the float model, or quantize the fine-tuned one with --scheme int8")
+            loaded = cluster_loaded(loaded, clusters, per_channel=clusters_per_channel)
+            notes.append(_clustered_note(clusters, clusters_per_channel))
         return _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
                                 per_channel, method)
     qat = loaded.keras_model is not None and is_qat_model(loaded.keras_model)
@@ -130,8 +139,7 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         check_clusters_kept(loaded.keras_model, clusters, clusters_per_channel)
     elif clusters is not None:
         loaded = cluster_loaded(loaded, clusters, per_channel=clusters_per_channel)
-        notes.append(f"weights clustered by k-means to at most {clusters} values per "
-                     f"{'output channel' if clusters_per_channel else 'layer'} before quantization")
+        notes.append(_clustered_note(clusters, clusters_per_channel))
     if trained is not None:
         notes.append(f"the fine-tuned clustering kept: at most {trained[0]} values per "
                      f"{'output channel' if trained[1] else 'layer'} (the centroids trained by edgeq qat)")
@@ -172,6 +180,11 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
         warning = cal.warning
     return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme,
                    _keras_names(loaded))
+
+
+def _clustered_note(clusters: int, per_channel: bool) -> str:
+    return (f"weights clustered by k-means to at most {clusters} values per "
+            f"{'output channel' if per_channel else 'layer'} before quantization")
 
 
 def _supported_tflite(loaded, notes: list[str]) -> tuple[bytes, str]:

@@ -3,12 +3,13 @@
 :func:`cluster_model` returns a copy of a Keras model whose Conv2D, DepthwiseConv2D and Dense kernels hold at
 most K distinct float values per layer (or per output channel with ``per_channel``): scikit-learn's KMeans
 (seeded, k-means++ with several restarts) on the kernel's values, each value replaced by its centroid.
-The copy is then quantized as usual (int8, per-channel weights): a per-channel scale maps a channel's at most
-K floats to at most K int8 values, so LiteRT's reference on that int8 model is the ground truth.
+The copy is then quantized as usual (int8 or int16x8, per-channel int8 weights): a per-channel scale maps a
+channel's at most K floats to at most K int8 values, so LiteRT's reference on that model is the ground truth.
 
 Nothing else marks the model as clustered: the int8 lowerings store any filter with at most 16 values per
 output channel (and enough weights per channel for it to pay) as 4-bit indices plus a per-channel int8
-codebook (:func:`edgeq.passes.lower.int8.conv.codebook`), decoded by the int4 kernels; K > 16 stays int8.
+codebook (:func:`edgeq.passes.lower.int8.conv.codebook`), decoded by the int4 kernels, and the int16 lowering
+(edgeq.passes.lower.int16.conv) the same way for its ``_cb4`` kernels; K > 16 stays int8.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def test_clusters_quantize(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--clusters", "300"], "--clusters 300 is out of range"),
     (["--clusters-per-channel"], "--clusters-per-channel needs --clusters K"),
-    (["--clusters", "16", "--scheme", "int16x8"], "--clusters applies to the int8 scheme"),
+    (["--clusters", "16", "--scheme", "int8x4"], "--clusters applies to the int8 and int16x8 schemes"),
     (["--clusters", "16", "--max-drop", "1%"], "--clusters is not taken with"),
     (["--scheme", "int8x4", "--calibration", "nonsense"], "nonsense"),
     (["--scheme", "int16x8", "--max-drop", "1%"], "not with --scheme int16x8"),

@@ -8,6 +8,12 @@ the same Prepare as int8 (double input_scale * filter_scale / output_scale -> Qu
 the reduced multiplier and total shift are computed here. LiteRT's FULLY_CONNECTED differs: it uses the
 full q31 multiplier with single rounding; TFLM's FULLY_CONNECTED uses the reduced one (rounding "tflm").
 Bit-exactness is measured in tests/kernels/test_int16_conv.py.
+
+Clustered filters (``--scheme int16x8 --clusters K``, K <= 16): a filter whose output channels each hold at most
+16 distinct int8 values and at least CB_MIN_K weights is stored as 4-bit indices, output-channel-major, plus a
+16-entry int8 codebook per output channel (the int8 lowering's :func:`codebook` / :func:`pack_nibbles`); the
+``_cb4`` kernels decode one channel's filter row into scratch per output row and run it over the row's pixels (the
+same sums, so the same bytes: tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multiplie
                                        requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_nibbles
 from edgeq.passes.lower.quantmath import activation_range
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -84,6 +91,18 @@ def reorder_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocks[:, [0, 2, 1, 3]]).reshape(-1)
 
 
+def codebook_fields(op: Op, rows: np.ndarray) -> tuple | None:
+    """``(("weights_cb4", indices), ("codebook", entries))`` for weights ``rows`` [out_c, per channel] with at
+    most 16 values per output channel and at least CB_MIN_K weights per channel, else None."""
+    if rows.shape[1] < CB_MIN_K:
+        return None
+    cb = codebook(rows)
+    if cb is None:
+        return None
+    return (("weights_cb4", arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
+            ("codebook", arr(op, "codebook", cb[1], "int8_t")))
+
+
 def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
     check_s16(x, y)
@@ -111,6 +130,28 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     wsum = wabs.reshape(-1, out_c).sum(axis=0) if depthwise else wabs.reshape(out_c, -1).sum(axis=1)
     acc32 = int(wsum.max(initial=0)) * 32768 < 2**31  # every window sum fits int32
     reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
+    rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
+    cb = codebook_fields(op, rows)
+    if cb is not None:
+        kernel = "edgeq_depthwise_conv_s16_cb4" if depthwise else "edgeq_conv_s16_cb4"
+        return Lowered(
+            kernel=kernel,
+            struct="edgeq_conv_s16_params",
+            source="int16_conv",
+            fields=(
+                *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
+                ("act_min", lo), ("act_max", hi), ("reordered", int(reordered)), ("acc32", int(acc32)),
+                ("weights", None),
+                ("bias", _bias(g, op, out_c)),
+                *_requant_arrays(op, x, w, y, out_c),
+                *cb,
+            ),
+            args=(x.id, y.id),
+            # int16_conv.c: output rows in raster order, channel by channel within a row
+            overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True),
+            # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
+            scratch_bytes=rows.shape[1] * (1 if depthwise else 2),
+        )
     if reordered:
         weights = arr(op, "wr", reorder_weights(w.data), "int8_t")
     kernel = "edgeq_conv_s16"
@@ -168,17 +209,21 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     mults, shifts = channel_multipliers(x, w, y, out_f, broadcast=True)
     if reduced:
         mults, shifts = (list(v) for v in zip(*(reduce_multiplier(m, s) for m, s in zip(mults, shifts))))
+    cb = codebook_fields(op, w.data)
     return Lowered(
-        kernel="edgeq_fully_connected_s16",
+        kernel="edgeq_fully_connected_s16" if cb is None else "edgeq_fully_connected_s16_cb4",
         struct="edgeq_fully_connected_s16_params",
         source="int16_conv",
         fields=(
             ("batches", x.numel // in_f), ("in_features", in_f), ("out_features", out_f),
             ("reduced", int(reduced)), *requant_fields(zp(y), lo, hi, rounding_flag(ctx, litert_single=True)),
-            ("weights", tensor_array(g, w.id)),
+            ("weights", tensor_array(g, w.id) if cb is None else None),
             ("bias", _bias(g, op, out_f)),
             ("mult", arr(op, "mult", np.array(mults, np.int32), "int32_t")),
             ("shift", arr(op, "shift", np.array(shifts, np.int32), "int32_t")),
+            *(cb or ()),
         ),
         args=(x.id, y.id),
+        # = edgeq_fully_connected_s16_cb4_scratch_bytes (int16_conv.h): one decoded row
+        scratch_bytes=0 if cb is None else in_f,
     )

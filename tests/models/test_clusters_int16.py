@@ -1,0 +1,178 @@
+"""k-means clustered weights with int16 activations (issue 12 §2, ``--scheme int16x8 --clusters K``): the flow
+clusters the Keras kernels, then quantizes 16x8; the int16 lowering stores filters with at most 16 values per
+output channel as 4-bit indices + per-channel codebooks (kernel tests: tests/kernels/test_int16_codebook.py).
+resnet8: bit-exact on the host and on the emulated Cortex-M4, weights + constants well below the unclustered
+int16x8 build. digits (examples/digits, the 450 held-out digits in LiteRT): float / int16x8 / int16x8 c16.
+
+    pytest -s tests/models/test_clusters_int16.py    # prints the figures docs/sub8.md quotes
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paths import MLPERF, REPO
+from edgeq.api import quantize_model
+from edgeq.errors import EdgeqError
+from edgeq.files import cache_dir
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.pipeline import compile_graph
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
+from harness import compare, random_inputs  # noqa: E402
+
+DIGITS = REPO / "examples" / "digits"
+
+
+def _cached(src: Path, calib: str, **kw) -> bytes:
+    """``quantize_model(src, calib, **kw)``, cached by the model, the options and the clustering / 16x8 code."""
+    h = hashlib.sha256(src.read_bytes() + calib.encode() + repr(sorted(kw.items())).encode())
+    for f in ("frontend/cluster.py", "frontend/int16.py", "flows/quantize.py"):
+        h.update((REPO / "edgeq" / f).read_bytes())
+    path = cache_dir() / "tflite" / f"clusters16x8-{h.hexdigest()[:24]}.tflite"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = quantize_model(src, calib, **kw).tflite
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.rename(path)
+    return path.read_bytes()
+
+
+def _resnet8(clusters: int | None) -> bytes:
+    kw = {"clusters": clusters} if clusters else {}
+    return _cached(MLPERF / "resnet8.h5", "random", random_range=(0.0, 255.0), random_count=50, scheme="int16x8", **kw)
+
+
+@pytest.fixture(scope="module")
+def resnet8_c16() -> bytes:
+    return _resnet8(16)
+
+
+def test_resnet8_int16x8_c16_host(resnet8_c16):
+    """At most 16 int8 values per channel; the 3x3 convolutions (>= 64 weights a channel) and the dense layer
+    take the codebook kernels, the 1x1 shortcuts and the 27-weight first conv stay int8; bit-exact."""
+    g = read_tflite(resnet8_c16)
+    for op in g.ops:
+        if op.kind in ("CONV_2D", "FULLY_CONNECTED"):
+            assert g.tensor(op.inputs[0]).dtype == "int16"
+            w = g.tensor(op.inputs[1]).data
+            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 16
+    kernels = [op.lowered.kernel for op in compile_graph(g, LowerCtx("litert", "dsp")).ops if op.lowered]
+    assert kernels.count("edgeq_conv_s16_cb4") == 6 and kernels.count("edgeq_fully_connected_s16_cb4") == 1
+    assert kernels.count("edgeq_conv_s16") == 3
+    inputs = random_inputs(resnet8_c16, 8, seed=5)
+    for r in ("litert", "tflm"):
+        cmp = compare(resnet8_c16, inputs, r)
+        assert cmp.bit_exact, (r, cmp.mismatched_bytes, cmp.first_bad_op)
+
+
+@pytest.mark.slow
+def test_resnet8_int16x8_c16_on_mps2_an386(resnet8_c16, tmp_path):
+    """convert-and-flash on the emulated M4: bit-exact; weights + constants against the unclustered int16x8
+    build, the arena within 2 % of it, instructions at most 1.3x."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    reports = {}
+    for name, data in (("int16x8-c16", resnet8_c16), ("int16x8", _resnet8(None))):
+        p = tmp_path / f"resnet8_{name}.tflite"
+        p.write_bytes(data)
+        reports[name] = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=4,
+                                          out_dir=tmp_path / name).report
+        assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
+    (wc, w), (ac, a), (lc, lt) = ((reports["int16x8-c16"][s][k], reports["int16x8"][s][k]) for s, k in
+                                  (("memory", "weights_bytes"), ("memory", "arena_bytes"), ("latency", "median")))
+    print(f"\nresnet8 mps2-an386 int16x8 vs int16x8 c16: weights+constants {w} B -> {wc} B ({wc / w:.3f}x), "
+          f"arena {a} B -> {ac} B, latency median {lt} -> {lc} ({lc / lt:.3f}x)")
+    assert wc <= 0.65 * w, (wc, w)
+    assert ac <= 1.02 * a, (ac, a)
+    assert lc <= 1.3 * lt, (lc, lt)
+
+
+def test_digits_float_int16x8_c16_accuracy():
+    """examples/digits' CNN on its 450 held-out digits: float (Keras), int16x8 and int16x8 with 16 clusters per
+    layer and per output channel (in LiteRT's reference kernels, calibrated on examples/digits/calib.npy); the
+    clustered models' C bit-exact with LiteRT on all 450, their codebook kernels used."""
+    from edgeq.frontend.data import Samples
+    from edgeq.frontend.load import load_model
+    from edgeq.quality.validate import validate
+
+    src, calib = DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npy")
+    d = np.load(DIGITS / "test.npz")
+    xte, yte = d["x"], d["y"]
+    test = Samples("digits test", [xte], yte)
+    acc = {"float": float(np.mean(load_model(src).keras_model.predict(xte, verbose=0).argmax(-1) == yte))}
+    for name, kw in (("int16x8", {}), ("int16x8 c16", {"clusters": 16}),
+                     ("int16x8 c16 per channel", {"clusters": 16, "clusters_per_channel": True})):
+        tfl = _cached(src, calib, scheme="int16x8", **kw)
+        rep = validate(tfl, data=test, samples=len(xte), c_host=bool(kw))
+        acc[name] = rep.accuracy["quantized"]
+        if kw:
+            assert rep.c_host["litert"].bit_exact
+            kernels = {op.lowered.kernel for op in compile_graph(read_tflite(tfl)).ops if op.lowered}
+            assert kernels & {"edgeq_conv_s16_cb4", "edgeq_fully_connected_s16_cb4"}, kernels
+    print("\ndigits (450 held-out) " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
+    assert acc["int16x8"] >= acc["float"] - 0.01
+    assert acc["int16x8 c16"] >= acc["float"] - 0.05 and acc["int16x8 c16 per channel"] >= acc["float"] - 0.05
+
+
+def test_int16x8_clusters_refused_elsewhere(tmp_path):
+    """--clusters with a scheme other than int8 / int16x8 is one line naming both."""
+    with pytest.raises(EdgeqError, match="int8 and int16x8 schemes, not --scheme int8x4"):
+        quantize_model(DIGITS / "digits_cnn.keras", "random", scheme="int8x4", clusters=16)
+
+
+def test_cli_quantize_int16x8_clusters_then_validate(tmp_path, capsys):
+    """`edgeq quantize --scheme int16x8 --clusters 16 --clusters-per-channel`, then `validate --c-host`."""
+    from edgeq.cli.main import main
+
+    out = tmp_path / "d16c16.tflite"
+    code = main(["quantize", str(DIGITS / "digits_cnn.keras"), "--calib", str(DIGITS / "calib.npy"), "--scheme",
+                 "int16x8", "--clusters", "16", "--clusters-per-channel", "-o", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "at most 16 values per output channel" in text and "int16x8 TFLite size" in text, text
+    g = read_tflite(out.read_bytes())
+    assert any(t.dtype == "int16" for t in g.tensors)
+    code = main(["validate", str(out), "--c-host", "--samples", "10", "--data", str(DIGITS / "test.npz")])
+    text = capsys.readouterr().out
+    assert code == 0 and "bit-exact: 10/10 samples" in text, text
+
+
+def _small_mixed(tmp_path) -> Path:
+    """One of each codebook kernel variant: CONV_2D on the reordered layout (8 channels) and grouped (the plain
+    window), DEPTHWISE_CONV_2D with 64 taps and depth multiplier 2, FULLY_CONNECTED, strides and padding mixed."""
+    import keras
+
+    L = keras.layers
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((12, 11, 8), batch_size=1)
+    x = L.Conv2D(7, 3, padding="same", activation="relu")(inp)             # reordered, odd channel count
+    x = L.Conv2D(8, 3, strides=2, padding="valid", groups=1)(L.Concatenate()([x, x[..., :1]]))
+    x = L.Conv2D(6, (3, 3), padding="same", groups=2, dilation_rate=1)(L.Concatenate()([x, x]))  # grouped, 72
+    x = L.DepthwiseConv2D(8, depth_multiplier=2, padding="same")(x)
+    y = L.Dense(5)(L.Flatten()(x))
+    path = tmp_path / "mixed.keras"
+    keras.Model(inp, y).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_codebook_kernels_on_mps2_an386(tmp_path):
+    """Every codebook kernel variant bit-exact on the emulated M4 (DSP build: the SMLAD dot product)."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    tfl = quantize_model(_small_mixed(tmp_path), "random", scheme="int16x8", clusters=16).tflite
+    lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
+    assert {"edgeq_conv_s16_cb4", "edgeq_depthwise_conv_s16_cb4", "edgeq_fully_connected_s16_cb4"} <= \
+        {low.kernel for low in lows}
+    assert [dict(low.fields)["reordered"] for low in lows if low.kernel == "edgeq_conv_s16_cb4"] == [1, 1, 0]
+    p = tmp_path / "mixed.tflite"
+    p.write_bytes(tfl)
+    rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
+    assert rep["validation"]["bit_exact"], rep["validation"]
