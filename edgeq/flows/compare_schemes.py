@@ -5,7 +5,8 @@ whatever is added there later, a scheme this module does not know by name conver
 ``quantize_model(scheme=name)``), with int8 taking the best calibration method
 (:func:`edgeq.quality.calibrations.compare_calibrations`), then int8 with the costliest ops left in float32
 until the drop is within ``max_drop`` (:func:`edgeq.quality.sensitivity.quantize_partial`), int8 of weights
-clustered to 16 and 256 values per layer (``--clusters``: 4-bit codebook indices for 16), and QAT when
+clustered to 16 and 256 values per layer and int16x8 of weights clustered to 16 (``--clusters``: 4-bit codebook
+indices for 16), and QAT when
 training data is given (:func:`edgeq.flows.qat.qat_model` with a short schedule, then ``quantize_model`` on
 its learned ranges): ``qat-int8`` with int8 weights, ``qat-int8x4`` with 4-bit weights trained and kept.
 
@@ -61,7 +62,8 @@ from edgeq.quality.validate import FloatLiteRT
 from edgeq.targets.boards import Board, load_board
 
 PARTIAL = "int8-partial"  # int8 with the costliest ops in float32 (--max-drop)
-CLUSTERED = ("int8-c16", "int8-c256")  # int8 of weights k-means-clustered to 16 / 256 values per layer (--clusters)
+# k-means-clustered weights (--clusters): "<scheme>-c<K>", K values per layer, then <scheme> quantization
+CLUSTERED = ("int8-c16", "int8-c256", "int16x8-c16")
 QAT = "qat-int8"  # int8 from a quantization-aware-trained model (--qat-data)
 QAT_INT8X4 = "qat-int8x4"  # int8x4 from a model trained with 4-bit fake-quantized weights (--qat-data)
 QAT_SCHEMES = {QAT: "int8", QAT_INT8X4: "int8x4"}  # candidate -> the scheme trained and quantized
@@ -230,9 +232,9 @@ def _make(job: _Job, progress) -> tuple[bytes, str, list[str]]:
         q = quantize_model(path, None, scheme=scheme, progress=progress)
         return q.tflite, f"{len(r.epochs)} epoch(s) from {r.calibration} ranges, then {scheme}", list(r.notes)
     if job.scheme in CLUSTERED:
-        k = int(job.scheme.rsplit("-c", 1)[1])
-        q = quantize_model(job.model, job.calib, clusters=k, progress=progress, **common)
-        return q.tflite, f"k-means to {k} values per layer, then int8 on {q.calibration}", []
+        scheme, k = job.scheme.rsplit("-c", 1)
+        q = quantize_model(job.model, job.calib, scheme=scheme, clusters=int(k), progress=progress, **common)
+        return q.tflite, f"k-means to {k} values per layer, then {scheme} on {q.calibration}", []
     q = quantize_model(job.model, job.calib, scheme=job.scheme, progress=progress, **common)
     # a float32 model's notes only say that its ops are float32
     how = q.calibration if q.calibration.startswith("none") else f"calibrated on {q.calibration}"

@@ -139,7 +139,7 @@ def test_a_scheme_the_flow_does_not_know_by_name_is_still_a_row(monkeypatch, tmp
     from edgeq.flows import compare_schemes as cs
 
     monkeypatch.setattr(cs, "SCHEMES", ("float32", "int3"))
-    assert cs.candidate_names(partial=False) == ["float32", "int3", "int8-c16", "int8-c256"]
+    assert cs.candidate_names(partial=False) == ["float32", "int3", "int8-c16", "int8-c256", "int16x8-c16"]
     c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path,
                            schemes=["float32", "int3"])
     rows = {r.scheme: r for r in c.rows}
@@ -149,14 +149,16 @@ def test_a_scheme_the_flow_does_not_know_by_name_is_still_a_row(monkeypatch, tmp
 
 
 def test_sub8_bit_candidates(tmp_path):
-    """int8x4 and the clustered int8 variants are rows of their own (host figures: packed weights are smaller)."""
+    """int8x4 and the clustered int8 / int16x8 variants are rows of their own (host figures: packed weights are
+    smaller)."""
     from edgeq.flows import compare_schemes as cs
 
     c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path,
-                           schemes=["int8x4", "int8-c16"])
+                           schemes=["int8x4", "int8-c16", "int16x8-c16"])
     rows = {r.scheme: r for r in c.rows}
-    assert rows["int8x4"].reason is None and rows["int8-c16"].reason is None, rows
-    assert "k-means to 16 values" in rows["int8-c16"].how
+    assert all(rows[s].reason is None for s in ("int8x4", "int8-c16", "int16x8-c16")), rows
+    assert "k-means to 16 values" in rows["int8-c16"].how and "then int16x8" in rows["int16x8-c16"].how
+    assert rows["int16x8-c16"].accuracy is not None and rows["int16x8-c16"].model_bytes > 0
     assert rows["int8x4"].accuracy is not None and rows["int8x4"].model_bytes > 0
 
 
