@@ -357,31 +357,68 @@ static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
 #undef CONV_WIDEN4
 }
 
-/* The K loop of one pixel pair and one channel pair on widened weights (n pairs of blocks: 4 blocks per
- * iteration, the first entered at its second half when n is odd): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
- * channels oc / oc + 1 (w: their widened words), as {a0, a1, b0, b1}. */
-EDGEQ_INLINE void conv_kloop(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
-  int32_t b0 = a0, b1 = a1, w0, w1;
-  /* fixed ascending registers for the LDM of the 4 im2col words */
+/* The K loops of np pixel pairs (their im2col words one after the other from x, k_pad = 8 * n words each) with
+ * one channel pair (wide: its widened words): acc[4q..4q+3] = {i0, i1, i0, i1} (init = {i0, i1}) plus the
+ * sums of pair q's pixel a / b with channels oc / oc + 1, as {a0, a1, b0, b1}. Per block of 4 rows one LDM of
+ * the 4 im2col words and one LDM of the 4 widened weight words (channel oc's even and odd lanes, then oc + 1's),
+ * then 8 __smlad: 10 instructions; n pairs of blocks per pixel pair, 4 blocks per iteration, the first
+ * entered at its second half when n is odd. The pixel pairs loop inside the assembly too (the accumulators
+ * start from init, go to acc with one STM): the blocks take all 14 registers, so the loop's other values
+ * live on the stack and are read into the registers of the words a block no longer needs. */
+#define CONV_BLOCK_W4                              \
+  "ldm %[x]!, {%[xe], %[xo], %[ye], %[yo]}\n\t"    \
+  "ldm %[w]!, {%[u0], %[v0], %[u1], %[v1]}\n\t"    \
+  "smlad %[a0], %[xe], %[u0], %[a0]\n\t"           \
+  "smlad %[a0], %[xo], %[v0], %[a0]\n\t"           \
+  "smlad %[b0], %[ye], %[u0], %[b0]\n\t"           \
+  "smlad %[b0], %[yo], %[v0], %[b0]\n\t"           \
+  "smlad %[a1], %[xe], %[u1], %[a1]\n\t"           \
+  "smlad %[a1], %[xo], %[v1], %[a1]\n\t"           \
+  "smlad %[b1], %[ye], %[u1], %[b1]\n\t"           \
+  "smlad %[b1], %[yo], %[v1], %[b1]\n\t"
+
+EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, int32_t np, int32_t i0, int32_t i1,
+                              int32_t *acc) {
+  const int32_t *xend = x + 8 * n;
+  const int32_t *const xlast = x + 8 * n * np, *const wide0 = wide;
+  const int32_t odd = n & 1, kbytes = 32 * n;
+  int32_t *accp = acc;
+  const int32_t *w;
+  /* fixed registers: ascending for the LDMs and the STM */
+  register int32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
+  register int32_t u0 __asm__("r4"), v0 __asm__("r5"), u1 __asm__("r6"), v1 __asm__("r7");
   register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
-                   "bcc 1f\n\t"
-                   "adds %[n], %[n], #1\n\t"
-                   "b 3f\n\t"
-                   "1:\n\t" CONV_BLOCK CONV_BLOCK
-                   "3:\n\t" CONV_BLOCK CONV_BLOCK
-                   "subs %[n], %[n], #1\n\t"
-                   "bne 1b"
-                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
-                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
-                     [w0] "=&r"(w0), [w1] "=&r"(w1)
-                   :
+  __asm__ volatile("0:\n\t"
+                   "ldr %[a0], %[i0]\n\t"
+                   "ldr %[a1], %[i1]\n\t"
+                   "mov %[b0], %[a0]\n\t"
+                   "mov %[b1], %[a1]\n\t"
+                   "ldr %[w], %[wide0]\n\t"
+                   "ldr %[u0], %[odd]\n\t"
+                   "cmp %[u0], #0\n\t"
+                   "bne 3f\n\t"
+                   "1:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
+                   "3:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
+                   "ldr %[v1], %[xend]\n\t"
+                   "cmp %[x], %[v1]\n\t"
+                   "bne 1b\n\t"
+                   "ldr %[u0], %[accp]\n\t"
+                   "stmia %[u0]!, {%[a0], %[a1], %[b0], %[b1]}\n\t"
+                   "str %[u0], %[accp]\n\t"
+                   "ldr %[u0], %[kbytes]\n\t"
+                   "add %[v1], %[v1], %[u0]\n\t"
+                   "str %[v1], %[xend]\n\t"
+                   "ldr %[u0], %[xlast]\n\t"
+                   "cmp %[x], %[u0]\n\t"
+                   "bne 0b"
+                   : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "+r"(x), [w] "=&r"(w),
+                     [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo), [u0] "=&r"(u0), [v0] "=&r"(v0),
+                     [u1] "=&r"(u1), [v1] "=&r"(v1), [xend] "+m"(xend), [accp] "+m"(accp)
+                   : [xlast] "m"(xlast), [wide0] "m"(wide0), [i0] "m"(i0), [i1] "m"(i1), [odd] "m"(odd),
+                     [kbytes] "m"(kbytes)
                    : "cc", "memory");
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = b0;
-  acc[3] = b1;
 }
+#undef CONV_BLOCK_W4
 
 /* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
  * a widened channel pair): one LDRD of both channels' 4 rows, per channel SXTB16 (the even rows) into t
@@ -554,7 +591,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
       conv_widen_s8(w, wide, k_pad >> 2);
-      for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
+      conv_kloops(buf, wide, nblk2, np, i0, i1, acc);
       if (ssat_only) {
         conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix);
       } else {
