@@ -199,10 +199,33 @@ EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t adv, int32_t *d
   return d;
 }
 
-/* conv_im2col_row out of line, for the windows that cross the input's edge (tap by tap: code size). */
+/* conv_im2col_row out of line (its one copy: code size). */
 static int32_t *__attribute__((noinline)) conv_im2col_run(const int8_t *src, int32_t adv, int32_t *d, int32_t n,
                                                           int32_t k, uint32_t *word) {
   return conv_im2col_row(src, adv, d, n, k, word);
+}
+
+/* conv_im2col for a window of at most CONV_STAGE_BYTES bytes (k_pad) crossing the input's edge, at its
+ * im2col slot d: its bytes staged on the stack (zero points, then the valid taps' bytes over them, a run a
+ * row when dilation_w is 1; the rows from k on meet zero weights) and widened in one run. Out of line: the
+ * stack buffer stays out of conv_im2col's frame. */
+#define CONV_STAGE_BYTES 64
+static void __attribute__((noinline)) conv_im2col_staged(const edgeq_conv_s8_params *p, const int8_t *img,
+                                                         int32_t iy0, int32_t ix0, int32_t *d) {
+  const int32_t in_w = p->in_w, in_c = p->in_c, k_w = p->k_w, dw = p->dilation_w;
+  uint32_t stage[CONV_STAGE_BYTES / 4], word = 0;
+  int8_t *const sb = (int8_t *)stage;
+  int32_t ky0, ky1, kx0, kx1, kx, run;
+  edgeq_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+  edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+  run = dw == 1 ? kx1 - kx0 : 1;
+  memset(stage, (uint8_t)-p->input_offset, (size_t)p->k_pad);
+  for (; ky0 < ky1; ++ky0) {
+    const int8_t *const xr = img + (size_t)(iy0 + ky0 * p->dilation_h) * (size_t)in_w * (size_t)in_c;
+    for (kx = kx0; kx < kx1; kx += run)
+      memcpy(sb + (ky0 * k_w + kx) * in_c, xr + (size_t)(ix0 + kx * dw) * (size_t)in_c, (size_t)(run * in_c));
+  }
+  conv_im2col_run(sb, 1, d, p->k_pad, 0, &word);
 }
 
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
@@ -222,8 +245,12 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
-    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, 1, d, rowb, k, &word);
+    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_run(src, 1, d, rowb, k, &word);
     ky0 = p->k_h;
+  }
+  if (ky0 == 0 && p->k_pad <= CONV_STAGE_BYTES) { /* a small window crossing the input's edge */
+    conv_im2col_staged(p, img, iy0, ix0, d);
+    return;
   }
   for (ky = ky0; ky < p->k_h; ++ky) { /* else tap by tap */
     const int32_t iy = iy0 + ky * p->dilation_h;
