@@ -411,19 +411,29 @@ EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, 
   const int32_t odd = n & 1, kbytes = 32 * n;
   int32_t *accp = acc;
   const int32_t *w;
+  uint32_t entry;
   /* fixed registers: ascending for the LDMs and the STM */
   register int32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
   register int32_t u0 __asm__("r4"), v0 __asm__("r5"), u1 __asm__("r6"), v1 __asm__("r7");
   register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-  __asm__ volatile("0:\n\t"
+  __asm__ volatile("ldr %[u0], %[odd]\n\t" /* the entry of every pixel pair's K loop, with the Thumb bit */
+                   "cmp %[u0], #0\n\t"
+                   "beq 4f\n\t"
+                   "adr %[u0], 3f\n\t"
+                   "b 5f\n\t"
+                   "4:\n\t"
+                   "adr %[u0], 1f\n\t"
+                   "5:\n\t"
+                   "orr %[u0], %[u0], #1\n\t"
+                   "str %[u0], %[entry]\n\t"
+                   "0:\n\t"
                    "ldr %[a0], %[i0]\n\t"
                    "ldr %[a1], %[i1]\n\t"
                    "mov %[b0], %[a0]\n\t"
                    "mov %[b1], %[a1]\n\t"
                    "ldr %[w], %[wide0]\n\t"
-                   "ldr %[u0], %[odd]\n\t"
-                   "cmp %[u0], #0\n\t"
-                   "bne 3f\n\t"
+                   "ldr pc, %[entry]\n\t"
+                   ".p2align 2\n\t"
                    "1:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
                    "3:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
                    "ldr %[v1], %[xend]\n\t"
@@ -440,7 +450,7 @@ EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, 
                    "bne 0b"
                    : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "+r"(x), [w] "=&r"(w),
                      [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo), [u0] "=&r"(u0), [v0] "=&r"(v0),
-                     [u1] "=&r"(u1), [v1] "=&r"(v1), [xend] "+m"(xend), [accp] "+m"(accp)
+                     [u1] "=&r"(u1), [v1] "=&r"(v1), [xend] "+m"(xend), [accp] "+m"(accp), [entry] "=m"(entry)
                    : [xlast] "m"(xlast), [wide0] "m"(wide0), [i0] "m"(i0), [i1] "m"(i1), [odd] "m"(odd),
                      [kbytes] "m"(kbytes)
                    : "cc", "memory");
