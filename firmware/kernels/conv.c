@@ -199,10 +199,33 @@ EDGEQ_INLINE int32_t *conv_im2col_row(const int8_t *src, int32_t adv, int32_t *d
   return d;
 }
 
-/* conv_im2col_row out of line, for the windows that cross the input's edge (tap by tap: code size). */
+/* conv_im2col_row out of line (its one copy: code size). */
 static int32_t *__attribute__((noinline)) conv_im2col_run(const int8_t *src, int32_t adv, int32_t *d, int32_t n,
                                                           int32_t k, uint32_t *word) {
   return conv_im2col_row(src, adv, d, n, k, word);
+}
+
+/* conv_im2col for a window of at most CONV_STAGE_BYTES bytes (k_pad) crossing the input's edge, at its
+ * im2col slot d: its bytes staged on the stack (zero points, then the valid taps' bytes over them, a run a
+ * row when dilation_w is 1; the rows from k on meet zero weights) and widened in one run. Out of line: the
+ * stack buffer stays out of conv_im2col's frame. */
+#define CONV_STAGE_BYTES 64
+static void __attribute__((noinline)) conv_im2col_staged(const edgeq_conv_s8_params *p, const int8_t *img,
+                                                         int32_t iy0, int32_t ix0, int32_t *d) {
+  const int32_t in_w = p->in_w, in_c = p->in_c, k_w = p->k_w, dw = p->dilation_w;
+  uint32_t stage[CONV_STAGE_BYTES / 4], word = 0;
+  int8_t *const sb = (int8_t *)stage;
+  int32_t ky0, ky1, kx0, kx1, kx, run;
+  edgeq_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+  edgeq_tap_range(ix0, dw, k_w, in_w, &kx0, &kx1);
+  run = dw == 1 ? kx1 - kx0 : 1;
+  memset(stage, (uint8_t)-p->input_offset, (size_t)p->k_pad);
+  for (; ky0 < ky1; ++ky0) {
+    const int8_t *const xr = img + (size_t)(iy0 + ky0 * p->dilation_h) * (size_t)in_w * (size_t)in_c;
+    for (kx = kx0; kx < kx1; kx += run)
+      memcpy(sb + (ky0 * k_w + kx) * in_c, xr + (size_t)(ix0 + kx * dw) * (size_t)in_c, (size_t)(run * in_c));
+  }
+  conv_im2col_run(sb, 1, d, p->k_pad, 0, &word);
 }
 
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
@@ -222,8 +245,12 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
-    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_row(src, 1, d, rowb, k, &word);
+    for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_run(src, 1, d, rowb, k, &word);
     ky0 = p->k_h;
+  }
+  if (ky0 == 0 && p->k_pad <= CONV_STAGE_BYTES) { /* a small window crossing the input's edge */
+    conv_im2col_staged(p, img, iy0, ix0, d);
+    return;
   }
   for (ky = ky0; ky < p->k_h; ++ky) { /* else tap by tap */
     const int32_t iy = iy0 + ky * p->dilation_h;
@@ -357,31 +384,78 @@ static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
 #undef CONV_WIDEN4
 }
 
-/* The K loop of one pixel pair and one channel pair on widened weights (n pairs of blocks: 4 blocks per
- * iteration, the first entered at its second half when n is odd): acc[0..3] = {a0, a1, a0, a1} plus the sums of pixel a / b (x: its im2col words) with
- * channels oc / oc + 1 (w: their widened words), as {a0, a1, b0, b1}. */
-EDGEQ_INLINE void conv_kloop(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
-  int32_t b0 = a0, b1 = a1, w0, w1;
-  /* fixed ascending registers for the LDM of the 4 im2col words */
+/* The K loops of np pixel pairs (their im2col words one after the other from x, k_pad = 8 * n words each) with
+ * one channel pair (wide: its widened words): acc[4q..4q+3] = {i0, i1, i0, i1} (init = {i0, i1}) plus the
+ * sums of pair q's pixel a / b with channels oc / oc + 1, as {a0, a1, b0, b1}. Per block of 4 rows one LDM of
+ * the 4 im2col words and one LDM of the 4 widened weight words (channel oc's even and odd lanes, then oc + 1's),
+ * then 8 __smlad: 10 instructions; n pairs of blocks per pixel pair, 4 blocks per iteration, the first
+ * entered at its second half when n is odd. The pixel pairs loop inside the assembly too (the accumulators
+ * start from init, go to acc with one STM): the blocks take all 14 registers, so the loop's other values
+ * live on the stack and are read into the registers of the words a block no longer needs. */
+#define CONV_BLOCK_W4                              \
+  "ldm %[x]!, {%[xe], %[xo], %[ye], %[yo]}\n\t"    \
+  "ldm %[w]!, {%[u0], %[v0], %[u1], %[v1]}\n\t"    \
+  "smlad %[a0], %[xe], %[u0], %[a0]\n\t"           \
+  "smlad %[a0], %[xo], %[v0], %[a0]\n\t"           \
+  "smlad %[b0], %[ye], %[u0], %[b0]\n\t"           \
+  "smlad %[b0], %[yo], %[v0], %[b0]\n\t"           \
+  "smlad %[a1], %[xe], %[u1], %[a1]\n\t"           \
+  "smlad %[a1], %[xo], %[v1], %[a1]\n\t"           \
+  "smlad %[b1], %[ye], %[u1], %[b1]\n\t"           \
+  "smlad %[b1], %[yo], %[v1], %[b1]\n\t"
+
+EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, int32_t np, int32_t i0, int32_t i1,
+                              int32_t *acc) {
+  const int32_t *xend = x + 8 * n;
+  const int32_t *const xlast = x + 8 * n * np, *const wide0 = wide;
+  const int32_t odd = n & 1, kbytes = 32 * n;
+  int32_t *accp = acc;
+  const int32_t *w;
+  uint32_t entry;
+  /* fixed registers: ascending for the LDMs and the STM */
+  register int32_t a0 __asm__("r0"), a1 __asm__("r1"), b0 __asm__("r2"), b1 __asm__("r3");
+  register int32_t u0 __asm__("r4"), v0 __asm__("r5"), u1 __asm__("r6"), v1 __asm__("r7");
   register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-  __asm__ volatile("lsrs %[n], %[n], #1\n\t"
-                   "bcc 1f\n\t"
-                   "adds %[n], %[n], #1\n\t"
-                   "b 3f\n\t"
-                   "1:\n\t" CONV_BLOCK CONV_BLOCK
-                   "3:\n\t" CONV_BLOCK CONV_BLOCK
-                   "subs %[n], %[n], #1\n\t"
-                   "bne 1b"
-                   : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(w),
-                     [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
-                     [w0] "=&r"(w0), [w1] "=&r"(w1)
-                   :
+  __asm__ volatile("ldr %[u0], %[odd]\n\t" /* the entry of every pixel pair's K loop, with the Thumb bit */
+                   "cmp %[u0], #0\n\t"
+                   "beq 4f\n\t"
+                   "adr %[u0], 3f\n\t"
+                   "b 5f\n\t"
+                   "4:\n\t"
+                   "adr %[u0], 1f\n\t"
+                   "5:\n\t"
+                   "orr %[u0], %[u0], #1\n\t"
+                   "str %[u0], %[entry]\n\t"
+                   "0:\n\t"
+                   "ldr %[a0], %[i0]\n\t"
+                   "ldr %[a1], %[i1]\n\t"
+                   "mov %[b0], %[a0]\n\t"
+                   "mov %[b1], %[a1]\n\t"
+                   "ldr %[w], %[wide0]\n\t"
+                   "ldr pc, %[entry]\n\t"
+                   ".p2align 2\n\t"
+                   "1:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
+                   "3:\n\t" CONV_BLOCK_W4 CONV_BLOCK_W4
+                   "ldr %[v1], %[xend]\n\t"
+                   "cmp %[x], %[v1]\n\t"
+                   "bne 1b\n\t"
+                   "ldr %[u0], %[accp]\n\t"
+                   "stmia %[u0]!, {%[a0], %[a1], %[b0], %[b1]}\n\t"
+                   "str %[u0], %[accp]\n\t"
+                   "ldr %[u0], %[kbytes]\n\t"
+                   "add %[v1], %[v1], %[u0]\n\t"
+                   "str %[v1], %[xend]\n\t"
+                   "ldr %[u0], %[xlast]\n\t"
+                   "cmp %[x], %[u0]\n\t"
+                   "bne 0b"
+                   : [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [x] "+r"(x), [w] "=&r"(w),
+                     [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo), [u0] "=&r"(u0), [v0] "=&r"(v0),
+                     [u1] "=&r"(u1), [v1] "=&r"(v1), [xend] "+m"(xend), [accp] "+m"(accp), [entry] "=m"(entry)
+                   : [xlast] "m"(xlast), [wide0] "m"(wide0), [i0] "m"(i0), [i1] "m"(i1), [odd] "m"(odd),
+                     [kbytes] "m"(kbytes)
                    : "cc", "memory");
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = b0;
-  acc[3] = b1;
 }
+#undef CONV_BLOCK_W4
 
 /* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
  * a widened channel pair): one LDRD of both channels' 4 rows, per channel SXTB16 (the even rows) into t
@@ -554,7 +628,7 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
       conv_widen_s8(w, wide, k_pad >> 2);
-      for (q = 0; q < np; ++q) conv_kloop(buf + (size_t)q * (size_t)k_pad, wide, nblk2, i0, i1, acc + 4 * q);
+      conv_kloops(buf, wide, nblk2, np, i0, i1, acc);
       if (ssat_only) {
         conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix);
       } else {

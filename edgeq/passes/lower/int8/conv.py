@@ -231,9 +231,11 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
 
 # DSP path with wq (conv.h s4_pairs): pixel pairs sharing one widening of a channel pair's int8 weights into
-# scratch. Per block of 4 rows, pixel pair and channel pair, the K loop costs 11.5 instructions on widened
-# weights, 14.5 when it widens them itself (s4_pairs 0), and a widening 6.5 shared by the group: 2 pairs gain
-# nothing over 0, 3 and more do. Scratch: (pairs + 1) * 4 * k_pad bytes, 4 * k_pad with 0.
+# scratch. Per block of 4 rows, pixel pair and channel pair, the K loop costs 10.75 instructions on widened
+# weights (two LDMs and 8 __smlad, the loop's 3 per 4 blocks), 14.5 when it widens them itself (s4_pairs 0),
+# and a widening 6.5 shared by the group; 2 pairs measured no better than 0 on resnet8 (14,677,720 against
+# 14,677,680 instructions on mps2-an386), 3 and more gain. Scratch: (pairs + 1) * 4 * k_pad bytes, 4 * k_pad
+# with 0.
 S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h)
 
 
