@@ -47,11 +47,18 @@ MODELS = {
 
 
 def op_regions(g) -> dict[int, list[tuple[int, int]]]:
-    """Arena (offset, bytes) each lowered op may touch: its non-constant inputs, its output, its scratch."""
+    """Arena (offset, bytes) each lowered op may touch: its non-constant inputs, its output, its scratch (a
+    row-band group: the group's input, output and scratch, at its first member)."""
     regions = {}
     for op in g.ops:
         low = op.lowered
         if low is None:
+            continue
+        if low.band is not None:  # a row-band group runs at its first member: its input, output and scratch
+            grp = low.band
+            if op.id == grp.ops[0]:
+                regions[op.id] = [(g.plan.offsets[t], g.tensor(t).nbytes) for t in (grp.input, grp.output)] + [
+                    (g.plan.scratch[op.id], grp.scratch_bytes)]
             continue
         tids = [t for a in low.args for t in (a if isinstance(a, tuple) else (a,))]
         r = [(g.plan.offsets[t], g.tensor(t).nbytes) for t in tids if t >= 0 and not g.tensor(t).is_const]

@@ -55,7 +55,9 @@ def test_cpu_targets_emit_only_what_the_core_runs():
     assert all(op.lowered.scratch_bytes == 0 for op in convs["portable"])
     assert all(_field(op, "wq") is not None and _field(op, "weights") is None for op in convs["dsp"])
     assert all(_field(op, "wq") is not None and _field(op, "weights") is not None for op in convs["any"])
-    assert _const_bytes(portable) < _const_bytes(dsp) < _const_bytes(any_)
+    # the DSP build holds the filters once, as int8 (wq, no int16 copy), and no portable-only arrays (bias,
+    # mult, shift): no more constant bytes than the portable build; --cpu any carries both kernels' arrays
+    assert _const_bytes(dsp) <= _const_bytes(portable) < _const_bytes(any_)
     assert portable.plan.size <= any_.plan.size
 
 
