@@ -231,19 +231,15 @@ static EDGEQ_NOINLINE void fc_store(const edgeq_fully_connected_s8_params *p, co
   }
 }
 
-void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
+/* Every batch row, group by group: use_asm 1 takes the DSP assembly loop (fc_steps, which also requantizes
+ * whole groups where it can), 0 the C sums (the compact entry point: the assembly is then not linked). */
+EDGEQ_INLINE void fc_run(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, const int use_asm) {
   const int32_t rows = p->out_features, sparse = p->sparse;
   int32_t b, o;
-#if EDGEQ_MVE
-  if (p->weights_s8 != NULL) {
-    fc_mve(p, in, out);
-    return;
-  }
-#endif
 #if EDGEQ_FC_DSP
   /* whole groups of one chunk without tail inputs in LiteRT's usual rounding: fc_steps requantizes them */
   fc_ctx c;
-  c.store = !p->per_channel && !sparse && p->rq.rounding == EDGEQ_ROUND_SINGLE && p->shift[0] < -1 &&
+  c.store = use_asm && !p->per_channel && !sparse && p->rq.rounding == EDGEQ_ROUND_SINGLE && p->shift[0] < -1 &&
             (p->in_features >> 2) <= p->chunk && (p->in_features & 3) == 0;
   c.m = p->mult[0];
   c.sh = c.store ? -1 - p->shift[0] : 1;
@@ -259,32 +255,31 @@ void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const in
     for (o = 0; o < rows; o += EDGEQ_FC_GROUP) {
       int32_t a[EDGEQ_FC_GROUP];
 #if EDGEQ_FC_DSP
-      if (c.store && o + EDGEQ_FC_GROUP <= rows && p->in_features > 0) {
+      if (use_asm && c.store && o + EDGEQ_FC_GROUP <= rows && p->in_features > 0) {
         c.bias = p->bias + o;
         c.y = y + o;
         w = fc_steps(x, w, p->in_features >> 2, &c);
         continue;
       }
 #endif
-      w = fc_group(p, x, w, a, 1);
+      w = fc_group(p, x, w, a, use_asm);
       fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
     }
   }
 }
 
-void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
-  const int32_t rows = p->out_features, sparse = p->sparse;
-  int32_t b, o;
-  for (b = 0; b < p->batches; ++b) {
-    const int8_t *x = in + (size_t)b * (size_t)p->in_features;
-    int8_t *y = out + (size_t)b * (size_t)(rows >> sparse);
-    const int32_t *w = p->weights;
-    for (o = 0; o < rows; o += EDGEQ_FC_GROUP) {
-      int32_t a[EDGEQ_FC_GROUP];
-      w = fc_group(p, x, w, a, 0);
-      fc_store(p, a, o, o + EDGEQ_FC_GROUP < rows ? o + EDGEQ_FC_GROUP : rows, y + (o >> sparse));
-    }
+void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
+#if EDGEQ_MVE
+  if (p->weights_s8 != NULL) {
+    fc_mve(p, in, out);
+    return;
   }
+#endif
+  fc_run(p, in, out, 1);
+}
+
+void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out) {
+  fc_run(p, in, out, 0);
 }
 
 void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
