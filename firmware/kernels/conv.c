@@ -404,8 +404,32 @@ static void conv_widen_s8(const int32_t *src, int32_t *dst, int32_t nblk) {
   "smlad %[b1], %[ye], %[u1], %[b1]\n\t"           \
   "smlad %[b1], %[yo], %[v1], %[b1]\n\t"
 
-EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, int32_t np, int32_t i0, int32_t i1,
-                              int32_t *acc) {
+#if !defined(__OPTIMIZE__)
+/* Unoptimized builds (-O0 keeps the frame pointer in r7, which the assembly below needs): the same sums in C. */
+static void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, int32_t np, int32_t i0, int32_t i1,
+                        int32_t *acc) {
+  int32_t q, k;
+  for (q = 0; q < np; ++q, acc += 4) {
+    const int32_t *w = wide;
+    int32_t a0 = i0, a1 = i1, b0 = i0, b1 = i1;
+    for (k = 0; k < 2 * n; ++k, x += 4, w += 4) {
+      a0 = __smlad(x[0], w[0], a0);
+      a0 = __smlad(x[1], w[1], a0);
+      b0 = __smlad(x[2], w[0], b0);
+      b0 = __smlad(x[3], w[1], b0);
+      a1 = __smlad(x[0], w[2], a1);
+      a1 = __smlad(x[1], w[3], a1);
+      b1 = __smlad(x[2], w[2], b1);
+      b1 = __smlad(x[3], w[3], b1);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = b0, acc[3] = b1;
+  }
+}
+#else
+/* Out of line: inlined into a caller GCC may address the stack operands through another register, of which
+ * the loop leaves none ("impossible constraints" at some -O levels and cores). */
+static EDGEQ_NOINLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, int32_t np, int32_t i0,
+                                       int32_t i1, int32_t *acc) {
   const int32_t *xend = x + 8 * n;
   const int32_t *const xlast = x + 8 * n * np, *const wide0 = wide;
   const int32_t odd = n & 1, kbytes = 32 * n;
@@ -455,6 +479,7 @@ EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, 
                      [kbytes] "m"(kbytes)
                    : "cc", "memory");
 }
+#endif
 #undef CONV_BLOCK_W4
 
 /* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
@@ -477,6 +502,24 @@ EDGEQ_INLINE void conv_kloops(const int32_t *x, const int32_t *wide, int32_t n, 
   "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
 
 /* conv_kloop reading wq directly (w: the channel pair's int8 words), no widened copy. */
+#if !defined(__OPTIMIZE__)
+/* Unoptimized builds (-O0 keeps the frame pointer in r7, which the assembly below needs): the same sums in C. */
+static void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1, int32_t *acc) {
+  int32_t b0 = a0, b1 = a1, k;
+  for (k = 0; k < 2 * n; ++k, x += 4, w += 2) {
+    const int32_t e0 = __sxtb16(w[0]), o0 = edgeq_sxtb16_ror8(w[0]);
+    const int32_t e1 = __sxtb16(w[1]), o1 = edgeq_sxtb16_ror8(w[1]);
+    a0 = __smlad(x[1], o0, __smlad(x[0], e0, a0));
+    b0 = __smlad(x[3], o0, __smlad(x[2], e0, b0));
+    a1 = __smlad(x[1], o1, __smlad(x[0], e1, a1));
+    b1 = __smlad(x[3], o1, __smlad(x[2], e1, b1));
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
+}
+#else
 EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, int32_t a0, int32_t a1,
                                 int32_t *acc) {
   int32_t b0 = a0, b1 = a1, w0, w1, t;
@@ -499,6 +542,7 @@ EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, i
   acc[2] = b0;
   acc[3] = b1;
 }
+#endif
 #undef CONV_BLOCK_S8
 
 /* Channel ch's dsp_me constants (conv.h) as dsp_rq's {m, e, rb} (s is 1). */

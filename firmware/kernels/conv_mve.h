@@ -47,18 +47,7 @@ EDGEQ_INLINE void conv_mve_out4(int32x4_t u, int32x4_t v, const int32_t *t, int3
  * pixels' vectors (edgeq_mve_requant_lr's sequence, output offset, clamp, 4 bytes each: VSTRB.32 takes a low
  * register, hence the "l" constraint). *wp, *tp and *yp are left at the next group's weights, table and output
  * bytes. */
-#define CONV_MVE_STEP(op)                         \
-  "vldrb.8 q0, [%[x0]], #16\n\t"                  \
-  "vldrb.8 q1, [%[x1]], #16\n\t"                  \
-  "vldrb.8 q2, [%[w]], #16\n\t"                   \
-  op " %[a0], q0, q2\n\t" op " %[b0], q1, q2\n\t" \
-  "vldrb.8 q2, [%[w]], #16\n\t"                   \
-  op " %[a1], q0, q2\n\t" op " %[b1], q1, q2\n\t" \
-  "vldrb.8 q2, [%[w]], #16\n\t"                   \
-  op " %[a2], q0, q2\n\t" op " %[b2], q1, q2\n\t" \
-  "vldrb.8 q2, [%[w]], #16\n\t"                   \
-  op " %[a3], q0, q2\n\t" op " %[b3], q1, q2\n\t" \
-  "subs %[n], %[n], #16\n\t"
+#define CONV_MVE_STEP(op) EDGEQ_MVE_DOT4X2_STEP(op) /* edgeq_mve.h */
 EDGEQ_INLINE void conv_mve_groups(const int8_t *x, int32_t k16, const int8_t **wp, const int32_t **tp,
                                   const int32_t *t_end, int8_t **yp, int32_t ystep, int32x4_t oo, int32x4_t lo,
                                   int32x4_t hi) {

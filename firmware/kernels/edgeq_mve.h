@@ -79,18 +79,8 @@ EDGEQ_INLINE void edgeq_mve_dot4(const int8_t *x, const int8_t *w, int32_t strid
   acc[3] = a3;
 }
 
-/* Four int8 dot products for each of two inputs x0 = x, x1 = x + n: u[j] = sum_i x0[i] * w_j[i],
- * v[j] = sum_i x1[i] * w_j[i] (j < 4, i < n; n > 0 a multiple of 16), wrapping in int32 like the reference's
- * accumulator. The four weight rows are interleaved in blocks of 16 (w_0[0..16) w_1[0..16) w_2[0..16)
- * w_3[0..16) w_0[16..32) ...), so one post-incremented pointer walks them. Per step: two input vectors, four
- * weight vectors, eight VMLADAVA.S8 into scalars (the first step VMLADAV, which starts them); eight
- * accumulators take every even register, LR included, so the loop counts with SUBS/BNE rather than a
- * low-overhead loop. Returns the weight pointer past the n / 16 blocks (the next group of four rows). */
-EDGEQ_INLINE const int8_t *edgeq_mve_dot4x2(const int8_t *x, const int8_t *w, int32_t n, int32x4_t *u,
-                                            int32x4_t *v) {
-  int32_t a0, a1, a2, a3, b0, b1, b2, b3;
-  const int8_t *x1;
-  int32x4_t ru, rv;
+/* One step of 16 input bytes of two windows (x0, x1) against four weight rows (w): eight VMLADAV(A) ``op`` into
+ * a0..a3 / b0..b3, then n -= 16 (shared with conv_mve.h's whole-group loop). */
 #define EDGEQ_MVE_DOT4X2_STEP(op)                 \
   "vldrb.8 q0, [%[x0]], #16\n\t"                  \
   "vldrb.8 q1, [%[x1]], #16\n\t"                  \
@@ -103,6 +93,18 @@ EDGEQ_INLINE const int8_t *edgeq_mve_dot4x2(const int8_t *x, const int8_t *w, in
   "vldrb.8 q2, [%[w]], #16\n\t"                   \
   op " %[a3], q0, q2\n\t" op " %[b3], q1, q2\n\t" \
   "subs %[n], %[n], #16\n\t"
+/* Four int8 dot products for each of two inputs x0 = x, x1 = x + n: u[j] = sum_i x0[i] * w_j[i],
+ * v[j] = sum_i x1[i] * w_j[i] (j < 4, i < n; n > 0 a multiple of 16), wrapping in int32 like the reference's
+ * accumulator. The four weight rows are interleaved in blocks of 16 (w_0[0..16) w_1[0..16) w_2[0..16)
+ * w_3[0..16) w_0[16..32) ...), so one post-incremented pointer walks them. Per step: two input vectors, four
+ * weight vectors, eight VMLADAVA.S8 into scalars (the first step VMLADAV, which starts them); eight
+ * accumulators take every even register, LR included, so the loop counts with SUBS/BNE rather than a
+ * low-overhead loop. Returns the weight pointer past the n / 16 blocks (the next group of four rows). */
+EDGEQ_INLINE const int8_t *edgeq_mve_dot4x2(const int8_t *x, const int8_t *w, int32_t n, int32x4_t *u,
+                                            int32x4_t *v) {
+  int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+  const int8_t *x1;
+  int32x4_t ru, rv;
   __asm__ volatile(
       "add %[x1], %[x0], %[n]\n\t"
       EDGEQ_MVE_DOT4X2_STEP("vmladav.s8")
@@ -120,7 +122,6 @@ EDGEQ_INLINE const int8_t *edgeq_mve_dot4x2(const int8_t *x, const int8_t *w, in
         [ru] "=&w"(ru), [rv] "=&w"(rv)
       :
       : "q0", "q1", "q2", "cc", "memory");
-#undef EDGEQ_MVE_DOT4X2_STEP
   *u = ru;
   *v = rv;
   return w;

@@ -2,7 +2,7 @@
 #include "fully_connected_mve.h"
 
 /* The DSP path is GNU inline assembly (GCC, clang, armclang); other compilers build the portable path. */
-#if EDGEQ_DSP && defined(__GNUC__)
+#if EDGEQ_DSP && defined(__GNUC__) && defined(__OPTIMIZE__) /* -O0 keeps r7 for the frame: the C path */
 #define EDGEQ_FC_DSP 1
 #else
 #define EDGEQ_FC_DSP 0

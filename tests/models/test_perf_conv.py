@@ -132,3 +132,29 @@ def test_mlperf_conv_models_bit_exact(model, board, tmp_path):
     if board == "mps2-an386":
         assert r["memory"]["weights_bytes"] <= WEIGHTS_BYTES_M4[model], r["memory"]["weights_bytes"]
         assert r["latency"]["median"] <= 1.005 * INSTRUCTIONS_M4[model], r["latency"]["median"]
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"])
+def test_dsp_kernels_compile_at_every_optimization_level(board, tmp_path):
+    """The DSP assembly (conv_kloops and conv_kloop_s8 take 14 core registers, fc_steps every one) must build at
+    whatever -O a user compiles the library with: out of line where an inlined copy leaves GCC no register to
+    address its stack operands, and C bodies at -O0, where r7 holds the frame pointer (their results on the
+    device: tools/o0_check.py builds the bench at -O0 and checks it byte for byte)."""
+    import shutil
+    import subprocess
+
+    from edgeq.api import generate_c
+    from edgeq.targets.boards import load_board
+    from edgeq.targets.toolchain import CC
+
+    if shutil.which(CC) is None:
+        pytest.skip(f"needs {CC}")
+    lib = generate_c((MLPERF / "kws_dscnn_int8.tflite").read_bytes(), tmp_path / "lib", cpu="any").dir
+    sources = [s for s in ("conv.c", "depthwise_conv.c", "fully_connected.c", "pooling.c", "elementwise.c")
+               if (lib / s).is_file()]
+    assert len(sources) >= 4
+    for opt in ("-O0", "-O1", "-Og", "-Os", "-O2", "-O3"):
+        for src in sources:
+            r = subprocess.run([CC, *load_board(board).cflags(), opt, "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
+                                str(lib / src), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+            assert r.returncode == 0, (opt, src, r.stderr[-2000:])
