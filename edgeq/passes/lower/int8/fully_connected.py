@@ -36,7 +36,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
                                        requant_fields, rounding_flag, zp)
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_nibbles, packed_s4
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, codebook_fields, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -141,8 +141,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
     if w.dtype == "int4" or cb is not None:
         return call("edgeq_fully_connected_s4", out_f, 0, None, bias, mults, shifts, (
-            ("weights_s4", packed_s4(g, w.id) if cb is None else arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
-            ("codebook", None if cb is None else arr(op, "codebook", cb[1], "int8_t")),
+            *((("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0)) if cb is None
+              else codebook_fields(op, cb)),
         ), scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)
