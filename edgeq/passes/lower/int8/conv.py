@@ -280,7 +280,10 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
     ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
     with 4-bit indices in place of the int4 values, decoded through the codebook (times 16 for the DSP
-    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31)."""
+    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31). Where every channel has at most 8
+    values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the portable kernel takes
+    them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8 clusters runs 4.5x the
+    instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its weights and constants."""
     k = geo["k_h"] * geo["k_w"] * fin
     nibbles = w.data if cb is None else cb[0]
     w_max = 8 if cb is None else int(np.abs(w.data.astype(np.int64)).max(initial=0))

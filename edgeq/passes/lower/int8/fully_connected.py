@@ -14,8 +14,9 @@ Weights of -128 (not produced by TFLite's symmetric quantization) pair each row 
 
 int4 weights (the int8x4 scheme) run edgeq_fully_connected_s4 on the weights as TFLite packs them (two a
 byte, decoded a row at a time), with the same folded bias; measured in tests/kernels/test_int4.py. So do
-clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 4-bit indices into a
-per-row codebook (edgeq.passes.lower.int8.conv.codebook).
+clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 2-, 3- or 4-bit indices
+(at most 4, 8, 16 values in every row) into a per-row codebook of 4, 8 or 16 entries
+(edgeq.passes.lower.int8.conv.codebook_fields).
 
 On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
 rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
