@@ -119,8 +119,10 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
     const int32_t bias = p->bias ? p->bias[oc] : 0;
     const int32_t init = p->acc_init != NULL ? p->acc_init[oc] : 0;
     const size_t group_off = (size_t)(oc / per_group) * (size_t)fin;
-    if (p->codebook != NULL)
+    if (p->codebook != NULL && p->cb_bits == 4)
       edgeq_unpack_cb4(p->weights_s4, oc * k, k, p->codebook + 16 * oc, wo);
+    else if (p->codebook != NULL)
+      edgeq_unpack_cb(p->weights_s4, p->cb_bits, oc * k, k, p->codebook + ((size_t)oc << p->cb_bits), wo);
     else
       edgeq_unpack_s4(p->weights_s4, oc * k, k, wo);
     for (b = 0; b < p->batches; ++b) {

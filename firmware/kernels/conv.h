@@ -55,8 +55,9 @@ typedef struct {
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
   /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
-   * weights_s4 / wq_s4 then hold 4-bit indices (same packing) into the channel's 16 entries of codebook
-   * (portable, edgeq_unpack_cb4) or of codebook16 (DSP: the entries times 16, the lanes wq_s4 decodes to). */
+   * weights_s4 / wq_s4 then hold indices into the channel's entries of codebook (portable: cb_bits-wide
+   * indices, 2^cb_bits entries, edgeq_unpack_cb4 / edgeq_unpack_cb) or of codebook16 (DSP: 4-bit indices
+   * in wq_s4's packing, 16 entries times 16, the lanes wq_s4 decodes to). */
   const int8_t *codebook;
   const int16_t *codebook16;
   /* DSP paths: pixel pairs sharing one widening (wq; 0: widened in registers, one pair at a time) or one
@@ -67,6 +68,11 @@ typedef struct {
    * two constants follow: s is 1 wherever the lowering gives them (e >= 1 means shift < 0), and
    * rb = (2 * rq.output_offset + 1) << (e - 1). NULL: the generic requantization. */
   const int32_t *dsp_me;
+  /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2, 3 or 4 bits (2^cb_bits
+   * codebook entries per channel, weights_s4 the indices as edgeq_unpack_cb packs them: a channel's k
+   * indices follow the previous channel's, unaligned). Unused without a codebook; the DSP path (wq_s4,
+   * codebook16) takes 4-bit indices only. */
+  int32_t cb_bits;
 } edgeq_conv_s8_params;
 
 /* The portable kernel (the lowering picks it when there is no wq). */

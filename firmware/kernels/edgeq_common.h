@@ -174,6 +174,31 @@ EDGEQ_HELPER void edgeq_unpack_cb4(const uint8_t *src, int32_t first, int32_t n,
   }
 }
 
+/* Codebook weights with `bits`-wide indices (2, 3 or 4: --clusters K <= 4, <= 8, <= 16 values per channel):
+ * n values from index `first` of a little-endian bit stream, index j in bits j * bits .. j * bits + bits - 1
+ * (bit 0 the lowest of byte 0; 4 bits is edgeq_unpack_cb4's packing, 3 bits puts 8 indices in 3 bytes), each
+ * the entry of the channel's `codebook` (2^bits int8 values) it names. Reads no byte past the last index's. */
+EDGEQ_HELPER void edgeq_unpack_cb(const uint8_t *src, int32_t bits, int32_t first, int32_t n, const int8_t *codebook,
+                                  int8_t *dst) {
+  const uint32_t mask = (1u << bits) - 1u;
+  const uint32_t pos = (uint32_t)first * (uint32_t)bits;
+  const uint8_t *s = src + (pos >> 3);
+  uint32_t buf;
+  int32_t have, i;
+  if (n <= 0) return;
+  buf = (uint32_t)*s++ >> (pos & 7u);
+  have = 8 - (int32_t)(pos & 7u);
+  for (i = 0; i < n; ++i) {
+    if (have < bits) { /* bits <= 4 < 8: one byte always completes the field */
+      buf |= (uint32_t)*s++ << have;
+      have += 8;
+    }
+    dst[i] = codebook[buf & mask];
+    buf >>= bits;
+    have -= bits;
+  }
+}
+
 /* The number of leading zero bits of x (32 for 0). */
 EDGEQ_HELPER int32_t edgeq_clz32(uint32_t x) {
 #if defined(__GNUC__)

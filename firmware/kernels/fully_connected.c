@@ -289,8 +289,10 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
   for (o = 0; o < rows; ++o) {
     const int32_t c = p->per_channel ? o : 0;
     const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
-    if (p->codebook != NULL)
+    if (p->codebook != NULL && p->cb_bits == 4)
       edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + 16 * o, w);
+    else if (p->codebook != NULL)
+      edgeq_unpack_cb(p->weights_s4, p->cb_bits, o * in_f, in_f, p->codebook + ((size_t)o << p->cb_bits), w);
     else
       edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
     for (b = 0; b < batches; ++b) {

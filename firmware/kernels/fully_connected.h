@@ -22,8 +22,8 @@ typedef struct {
   /* int4 weights (the int8x4 scheme, kernel edgeq_fully_connected_s4; `weights` unused, sparse 0): the
    * [out_features][in_features] matrix as TFLite packs it, two values a byte (edgeq_unpack_s4). */
   const uint8_t *weights_s4;
-  /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds 4-bit indices into the row's
-   * 16 entries of codebook (edgeq_unpack_cb4). */
+  /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds cb_bits-wide indices into
+   * the row's 2^cb_bits entries of codebook (edgeq_unpack_cb4 / edgeq_unpack_cb). */
   const int8_t *codebook;
 #if EDGEQ_MVE
   /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
@@ -31,6 +31,9 @@ typedef struct {
    * Only in MVE builds (a --cpu mve library does not compile elsewhere), so other cores' params stay smaller. */
   const int8_t *weights_s8;
 #endif
+  /* Codebook weights: the index width, 2, 3 or 4 bits (2^cb_bits codebook entries per row; weights_s4 the
+   * indices as edgeq_unpack_cb packs them, a row's in_features indices following the previous row's). */
+  int32_t cb_bits;
 } edgeq_fully_connected_s8_params;
 
 void edgeq_fully_connected_s8(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out);

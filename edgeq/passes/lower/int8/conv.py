@@ -69,13 +69,19 @@ def conv_tail(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, y: Tensor, mults, shif
     )
 
 
+def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """The low ``bits`` bits of each value as one little-endian bit stream (firmware edgeq_unpack_cb): value j
+    in bits j * bits .. j * bits + bits - 1, bit 0 the lowest of byte 0, the last byte padded with zeros;
+    ceil(n * bits / 8) bytes. 4 bits is TFLite's int4 packing; 3 bits puts 8 values in 3 bytes."""
+    v = np.asarray(values, np.int64).reshape(-1) & ((1 << bits) - 1)
+    stream = ((v[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
+    return np.packbits(stream, bitorder="little")
+
+
 def pack_nibbles(values: np.ndarray) -> np.ndarray:
     """Values in [-8, 15] as 4-bit fields, TFLite's int4 packing (firmware edgeq_unpack_s4 / edgeq_unpack_cb4):
     two a byte, value 2i in the low nibble, 2i + 1 in the high one, an odd count padded with a zero nibble."""
-    v = np.asarray(values, np.int16).reshape(-1) & 0xF
-    if v.size % 2:
-        v = np.append(v, 0)
-    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+    return pack_bits(values, 4)
 
 
 def packed_s4(g: Graph, tid: int) -> ArrayRef:
@@ -104,6 +110,18 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         cb[c, : vals.size] = vals
         idx[c] = np.searchsorted(vals, flat[c])
     return idx.reshape(w.shape), cb
+
+
+def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[str, object], ...]:
+    """The portable kernels' codebook fields for :func:`codebook`'s ``cb``: the narrowest index width the
+    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4), the indices
+    packed at that width (:func:`pack_bits`, channel after channel) and 2^bits codebook entries per channel."""
+    idx, entries = cb
+    n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
+    bits = 2 if n <= 4 else 3 if n <= 8 else 4
+    return (("weights_s4", arr(op, "idx", pack_bits(idx, bits), "uint8_t")),
+            ("codebook", arr(op, "codebook", np.ascontiguousarray(entries[:, : 1 << bits]), "int8_t")),
+            ("cb_bits", bits))
 
 
 # --- CONV_2D -----------------------------------------------------------------------------------------
@@ -262,12 +280,17 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
     ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
     with 4-bit indices in place of the int4 values, decoded through the codebook (times 16 for the DSP
-    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31)."""
+    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31). Where every channel has at most 8
+    values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the portable kernel takes
+    them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8 clusters runs 4.5x the
+    instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its weights and constants."""
     k = geo["k_h"] * geo["k_w"] * fin
     nibbles = w.data if cb is None else cb[0]
     w_max = 8 if cb is None else int(np.abs(w.data.astype(np.int64)).max(initial=0))
     k_pad, wq_s4, rq, kernel, scratch, pairs = 0, None, None, "edgeq_conv_s4", k, 0
+    cbf = None if cb is None else codebook_fields(op, cb)
     if (ctx.cpu != "portable" and in_c == fin and has_acc_init and min(mults) >= 0
+            and (cbf is None or dict(cbf)["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
             and 16 * 128 * max(w_max, 1) * (-(-k // 8) * 8) < (1 << 31)):
         k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
         rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
@@ -278,9 +301,9 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     if not portable:  # only the DSP kernel is built: it starts from acc_init and requantizes from dsp_rq
         unused = {"bias"} | ({"mult", "shift"} if rq is not None else set())
         tail = tuple((name, None if name in unused else v) for name, v in tail)
-    weights_s4 = None if not portable else (packed_s4(g, w.id) if cb is None else
-                                            arr(op, "idx", pack_nibbles(cb[0]), "uint8_t"))
-    codebook8 = arr(op, "codebook", cb[1], "int8_t") if (cb is not None and portable) else None
+    s4 = (("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0)) if cb is None else cbf
+    if not portable:
+        s4 = (("weights_s4", None), ("codebook", None), ("cb_bits", 0))
     codebook16 = None
     if cb is not None and wq_s4 is not None:
         c16 = np.zeros((out_c + out_c % 2, 16), np.int16)  # the odd last channel's partner: zeros
@@ -296,8 +319,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
             ("weights", None),
             *tail,
             ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq),
-            ("weights_s4", weights_s4), ("wq_s4", wq_s4), ("codebook", codebook8), ("codebook16", codebook16),
-            ("s4_pairs", pairs),
+            *s4, ("wq_s4", wq_s4), ("codebook16", codebook16), ("s4_pairs", pairs),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,

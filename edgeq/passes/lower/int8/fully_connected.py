@@ -14,8 +14,9 @@ Weights of -128 (not produced by TFLite's symmetric quantization) pair each row 
 
 int4 weights (the int8x4 scheme) run edgeq_fully_connected_s4 on the weights as TFLite packs them (two a
 byte, decoded a row at a time), with the same folded bias; measured in tests/kernels/test_int4.py. So do
-clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 4-bit indices into a
-per-row codebook (edgeq.passes.lower.int8.conv.codebook).
+clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 2-, 3- or 4-bit indices
+(at most 4, 8, 16 values in every row) into a per-row codebook of 4, 8 or 16 entries
+(edgeq.passes.lower.int8.conv.codebook_fields).
 
 On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
 rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
@@ -36,7 +37,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
                                        requant_fields, rounding_flag, zp)
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_nibbles, packed_s4
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, codebook_fields, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -141,8 +142,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
     if w.dtype == "int4" or cb is not None:
         return call("edgeq_fully_connected_s4", out_f, 0, None, bias, mults, shifts, (
-            ("weights_s4", packed_s4(g, w.id) if cb is None else arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
-            ("codebook", None if cb is None else arr(op, "codebook", cb[1], "int8_t")),
+            *((("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0)) if cb is None
+              else codebook_fields(op, cb)),
         ), scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)

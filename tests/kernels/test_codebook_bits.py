@@ -1,0 +1,114 @@
+"""2-, 3- and 4-bit codebook indices (issue 12 §2): a clustered int8 filter whose output channels each hold at
+most 4 distinct values is stored as 2-bit indices and 4 codebook entries per channel, at most 8 as 3-bit
+indices and 8 entries, at most 16 as 4-bit indices and 16 entries (edgeq.passes.lower.int8.conv.codebook_fields,
+edgeq_unpack_cb in edgeq_common.h). Byte for byte against LiteRT's reference on the host (portable kernels);
+the DSP build on the emulated Cortex-M4 in test_codebook_bits_on_mps2_an386 (2- and 3-bit layers take the
+portable decode-a-row kernel there, 4-bit ones the nibble DSP path).
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+import pytest
+from tensorflow.lite.python import schema_py_generated as s
+
+from harness import compare, random_inputs
+from test_int4 import clustered_int8_model, conv_options, out_size, widened, int4_model
+from edgeq.codegen.emit import generate
+from edgeq.frontend.tflite.reader import read_tflite
+from edgeq.passes.lower.int8.conv import pack_bits
+from edgeq.passes.lower.registry import LowerCtx
+from edgeq.passes.pipeline import compile_graph
+
+BITS = {2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 8: 3, 9: 4, 12: 4, 16: 4}  # values per channel -> index width
+
+
+def shared_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int, seed: int = 0) -> bytes:
+    """A one-op int8 model whose filter takes the same ``k`` int8 values in every output channel (a per-layer
+    clustering quantized per tensor gives this; per channel, each channel's own scale of the K centroids)."""
+    rng = np.random.default_rng(seed)
+    model = int4_model(kind, x_shape, w_shape, out_shape, options, seed=seed)
+    m = s.ModelT.InitFromObj(s.Model.GetRootAsModel(widened(model), 0))
+    t = m.subgraphs[0].tensors[1]
+    values = rng.choice(np.arange(-127, 128), k, replace=False)
+    w = values[rng.integers(0, k, int(np.prod(w_shape)))].astype(np.int8)
+    m.buffers[t.buffer].data = np.frombuffer(w.tobytes(), np.uint8)
+    b = flatbuffers.Builder(len(model) * 4 + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int) -> None:
+    """The op lowers to ``kernel`` with BITS[k]-wide indices, ceil(n_out * per_out * bits / 8) index bytes and
+    2^bits entries per channel, no int8 copy of the filter, and the host build equals LiteRT's reference."""
+    g = compile_graph(read_tflite(model), LowerCtx("litert", "portable"))
+    low = g.ops[0].lowered
+    assert low.kernel == kernel
+    f = dict(low.fields)
+    bits = BITS[k]
+    assert f["cb_bits"] == bits
+    assert f["weights_s4"].name == "op0_idx" and f["weights_s4"].values.nbytes == -(-n_out * per_out * bits // 8)
+    assert f["codebook"].values.size == n_out << bits
+    assert "t1_data" not in {v.name for _, v in low.fields if hasattr(v, "values")}
+    cmp = compare(model, random_inputs(model, 8), "litert")
+    assert cmp.bit_exact, (f"{cmp.exact_samples}/{cmp.samples} samples bit-exact, {cmp.mismatched_bytes} of "
+                           f"{cmp.total_bytes} bytes differ (max |diff| {cmp.max_abs_diff})")
+
+
+@pytest.mark.parametrize("h,w,cin,fin,cout,kh,kw,stride,dil,padding,k,shared", [
+    (6, 7, 8, 8, 5, 3, 3, (1, 1), (1, 1), "same", 2, False),     # K = 72, odd out_c, 2 values
+    (7, 6, 9, 9, 4, 3, 3, (2, 2), (1, 1), "same", 3, True),      # K = 81 (odd bit offsets), stride 2
+    (9, 9, 8, 8, 6, 3, 3, (1, 1), (2, 2), "same", 4, False),     # dilation
+    (8, 7, 11, 11, 7, 3, 3, (2, 1), (1, 1), "valid", 5, True),   # K = 99, 3 bits, channels unaligned
+    (5, 5, 65, 65, 3, 1, 1, (1, 1), (1, 1), "valid", 8, False),  # 1x1, K = 65
+    (6, 6, 16, 8, 6, 3, 3, (1, 1), (1, 1), "same", 8, True),     # groups 2, K = 72
+    (7, 7, 8, 8, 5, 3, 3, (1, 2), (1, 1), "same", 9, False),     # 9 values: 4-bit
+])
+def test_conv_codebook_bits(h, w, cin, fin, cout, kh, kw, stride, dil, padding, k, shared):
+    oh, ow = out_size(h, kh, stride[0], dil[0], padding), out_size(w, kw, stride[1], dil[1], padding)
+    make = shared_int8_model if shared else clustered_int8_model
+    model = make("CONV_2D", (1, h, w, cin), (cout, kh, kw, fin), (1, oh, ow, cout),
+                 conv_options(stride, dil, padding), k=k, seed=h * w + k)
+    _check(model, "edgeq_conv_s4", k, cout, kh * kw * fin)
+
+
+@pytest.mark.parametrize("batch,n_in,n_out,k,shared", [
+    (1, 64, 5, 2, False), (2, 67, 7, 3, True), (1, 80, 3, 4, True), (3, 65, 6, 5, False), (1, 70, 4, 8, True),
+    (2, 66, 5, 9, False),
+])
+def test_fully_connected_codebook_bits(batch, n_in, n_out, k, shared):
+    make = shared_int8_model if shared else clustered_int8_model
+    model = make("FULLY_CONNECTED", (batch, n_in), (n_out, n_in), (batch, n_out), s.FullyConnectedOptionsT(),
+                 k=k, seed=n_in + k)
+    _check(model, "edgeq_fully_connected_s4", k, n_out, n_in)
+
+
+def test_pack_bits_layout():
+    """Index j in bits j * bits .. (j + 1) * bits - 1 of a little-endian stream: 3 bits put 8 indices in 3
+    bytes; 4 bits is TFLite's int4 packing (low nibble first)."""
+    assert list(pack_bits(np.arange(8), 3)) == [0b10001000, 0b11000110, 0b11111010]
+    assert list(pack_bits([1, 2, 3, 0, 3], 2)) == [0b00111001, 0b11]
+    assert list(pack_bits([1, 15, 7], 4)) == [0xF1, 0x07]
+    rng = np.random.default_rng(0)
+    for bits in (2, 3, 4):
+        v = rng.integers(0, 1 << bits, 101)
+        stream = np.unpackbits(pack_bits(v, bits), bitorder="little")
+        assert stream.size == -(-101 * bits // 8) * 8
+        back = [int(sum(int(stream[j * bits + i]) << i for i in range(bits))) for j in range(101)]
+        assert back == list(v)
+
+
+def test_dsp_build_takes_portable_kernel_below_4_bits(tmp_path):
+    """On DSP cores a 2- or 3-bit filter runs edgeq_conv_s4 (the DSP layout wq_s4 holds nibbles), a 4-bit one
+    edgeq_conv_s4_im2col; the generated data holds the packed indices only."""
+    for k, kernel in ((3, "edgeq_conv_s4"), (6, "edgeq_conv_s4"), (12, "edgeq_conv_s4_im2col")):
+        model = clustered_int8_model("CONV_2D", (1, 8, 8, 16), (32, 3, 3, 16), (1, 8, 8, 32), conv_options(), k=k)
+        g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
+        assert g.ops[0].lowered.kernel == kernel
+        lib = generate(g, tmp_path / str(k))
+        data = (lib.dir / f"{lib.prefix}_data.c").read_text()
+        n = {3: 32 * 144 * 2 // 8, 6: 32 * 144 * 3 // 8}.get(k)
+        if n is not None:
+            assert f"uint8_t model_op0_idx[{n}]" in data and f"int8_t model_op0_codebook[{32 << BITS[k]}]" in data
+        assert "[4608]" not in data  # no int8 copy of the 4608 weights
