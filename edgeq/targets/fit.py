@@ -163,8 +163,9 @@ def estimate_graph(g, board: Board, *, harness: bool = True, top: int = 3) -> Fi
             label = f"tensor '{t.name}'" + (" (int4, packed)" if t.dtype == "int4" else "")
         elif name == f"op{oid}_wq_s4":  # an int4 filter in the DSP layout, as packed as the tensor
             label = f"tensor '{g.tensor(ops[oid].inputs[1]).name}' (4-bit, packed for the DSP kernel)"
-        elif name == f"op{oid}_idx":  # a clustered filter's 4-bit codebook indices
-            label = f"tensor '{g.tensor(ops[oid].inputs[1]).name}' (4-bit codebook indices)"
+        elif name == f"op{oid}_idx":  # a clustered filter's codebook indices (2, 3 or 4 bits: cb_bits)
+            bits = dict(ops[oid].lowered.fields).get("cb_bits", 4) if ops[oid].lowered is not None else 4
+            label = f"tensor '{g.tensor(ops[oid].inputs[1]).name}' ({bits or 4}-bit codebook indices)"
         const_items.append(Item(label, n, where(oid)))
     producers = {tid: op for op in g.ops for tid in op.outputs}
     acts = [t for t in g.tensors if not t.is_const and t.alias_of is None and t.id in g.plan.offsets]

@@ -91,7 +91,7 @@ def reorder_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocks[:, [0, 2, 1, 3]]).reshape(-1)
 
 
-def codebook_fields(op: Op, rows: np.ndarray) -> tuple | None:
+def codebook_fields_s16(op: Op, rows: np.ndarray) -> tuple | None:
     """``(("weights_cb4", indices), ("codebook", entries))`` for weights ``rows`` [out_c, per channel] with at
     most 16 values per output channel and at least CB_MIN_K weights per channel, else None."""
     if rows.shape[1] < CB_MIN_K:
@@ -131,7 +131,7 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     acc32 = int(wsum.max(initial=0)) * 32768 < 2**31  # every window sum fits int32
     reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
-    cb = codebook_fields(op, rows)
+    cb = codebook_fields_s16(op, rows)
     if cb is not None:
         kernel = "edgeq_depthwise_conv_s16_cb4" if depthwise else "edgeq_conv_s16_cb4"
         return Lowered(
@@ -209,7 +209,7 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     mults, shifts = channel_multipliers(x, w, y, out_f, broadcast=True)
     if reduced:
         mults, shifts = (list(v) for v in zip(*(reduce_multiplier(m, s) for m, s in zip(mults, shifts))))
-    cb = codebook_fields(op, w.data)
+    cb = codebook_fields_s16(op, w.data)
     return Lowered(
         kernel="edgeq_fully_connected_s16" if cb is None else "edgeq_fully_connected_s16_cb4",
         struct="edgeq_fully_connected_s16_params",
