@@ -207,3 +207,36 @@ def build_tflite(tensors: list[dict], ops: list[tuple], inputs: list[int], outpu
     fb = flatbuffers.Builder(1024)
     fb.Finish(model.Pack(fb), file_identifier=b"TFL3")
     return bytes(fb.Output())
+
+
+def row_channel_order_is_safe(geo: dict, in_c: int, out_c: int, margin: int, elem: int, chans=None) -> bool:
+    """Replay the read/write order of the kernels that write output rows in raster order and, within a row,
+    channel by channel (each channel's pixels left to right, each window's valid taps over ``chans(oc)`` input
+    channels, all of them by default), elements of ``elem`` bytes, with the output starting ``margin`` bytes
+    below the input: True when no output element lands on an input element read later."""
+    from edgeq.passes.lower.geometry import tap_range
+
+    def taps(origin, dil, k, n):
+        lo, hi = tap_range(np.array(origin), dil, k, n)
+        return range(int(lo), int(hi))
+
+    chans = chans or (lambda oc: range(in_c))
+    last_read: dict[int, int] = {}
+    writes: list[tuple[int, int]] = []
+    t = 0
+    for b in range(geo["batches"]):
+        for oy in range(geo["out_h"]):
+            iy0 = oy * geo["stride_h"] - geo["pad_h"]
+            for oc in range(out_c):
+                for ox in range(geo["out_w"]):
+                    ix0 = ox * geo["stride_w"] - geo["pad_w"]
+                    for ky in taps(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"]):
+                        for kx in taps(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"]):
+                            iy, ix = iy0 + ky * geo["dilation_h"], ix0 + kx * geo["dilation_w"]
+                            for ic in chans(oc):
+                                last_read[((b * geo["in_h"] + iy) * geo["in_w"] + ix) * in_c + ic] = t
+                                t += 1
+                    writes.append((t, ((b * geo["out_h"] + oy) * geo["out_w"] + ox) * out_c + oc))
+                    t += 1
+    assert margin % elem == 0
+    return all(last_read.get(e - margin // elem, -1) < when for when, e in writes)

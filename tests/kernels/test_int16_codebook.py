@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from harness import row_channel_order_is_safe
 from harness_int16 import assert_bit_exact16, int16x8_tflite
 from edgeq.frontend.cluster import cluster_model
 
@@ -115,35 +116,9 @@ def test_packed_bytes():
 
 
 def _cb4_is_safe(geo: dict, in_c: int, out_c: int, chans, margin: int) -> bool:
-    """Simulate edgeq_conv_s16_cb4 / edgeq_depthwise_conv_s16_cb4 (int16_conv.c: output rows in raster order,
-    within a row channel by channel, each channel's pixels left to right reading their windows' valid taps over
-    ``chans(oc)`` input channels) with the output starting ``margin`` bytes below the input: no output element
-    may land on an input element read later."""
-    from edgeq.passes.lower.geometry import tap_range
-
-    def taps(origin, dil, k, n):
-        lo, hi = tap_range(np.array(origin), dil, k, n)
-        return range(int(lo), int(hi))
-
-    last_read: dict[int, int] = {}
-    writes: list[tuple[int, int]] = []
-    t = 0
-    for b in range(geo["batches"]):
-        for oy in range(geo["out_h"]):
-            iy0 = oy * geo["stride_h"] - geo["pad_h"]
-            for oc in range(out_c):
-                for ox in range(geo["out_w"]):
-                    ix0 = ox * geo["stride_w"] - geo["pad_w"]
-                    for ky in taps(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"]):
-                        for kx in taps(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"]):
-                            iy, ix = iy0 + ky * geo["dilation_h"], ix0 + kx * geo["dilation_w"]
-                            for ic in chans(oc):
-                                last_read[((b * geo["in_h"] + iy) * geo["in_w"] + ix) * in_c + ic] = t
-                                t += 1
-                    writes.append((t, ((b * geo["out_h"] + oy) * geo["out_w"] + ox) * out_c + oc))
-                    t += 1
-    assert margin % 2 == 0
-    return all(last_read.get(e - margin // 2, -1) < when for when, e in writes)
+    """edgeq_conv_s16_cb4 / edgeq_depthwise_conv_s16_cb4 (int16_conv.c) write output rows in raster order,
+    within a row channel by channel: harness.row_channel_order_is_safe on int16 elements."""
+    return row_channel_order_is_safe(geo, in_c, out_c, margin, 2, chans)
 
 
 @pytest.mark.parametrize("in_hw,k,stride,padding,dilation", [

@@ -19,7 +19,7 @@ from edgeq.passes.pipeline import lower_tflite
 from edgeq.quality.compare import ByteCompare
 from edgeq.quality.references import LiteRT
 
-from harness import compile_host
+from harness import compile_host, row_channel_order_is_safe
 from test_float32_ops import float_inputs
 
 N_SAMPLES = 12
@@ -126,34 +126,9 @@ def test_a_dequantized_weight_read_by_another_op_stays_a_dequantize():
 
 
 def _s8w_conv_is_safe(geo: dict, in_c: int, out_c: int, margin: int) -> bool:
-    """Simulate edgeq_conv_f32_s8w's reads and writes (float32_conv.c: rows in raster order, in a row channel
-    by channel, each channel's pixels left to right, each window's valid taps) with the output starting
-    ``margin`` bytes below the input: no output element may land on an input element read later."""
-    from edgeq.passes.lower.geometry import tap_range
-
-    def taps(origin, dil, k, n):
-        lo, hi = tap_range(np.array(origin), dil, k, n)
-        return range(int(lo), int(hi))
-
-    last_read: dict[int, int] = {}
-    writes: list[tuple[int, int]] = []
-    t = 0
-    for b in range(geo["batches"]):
-        for oy in range(geo["out_h"]):
-            iy0 = oy * geo["stride_h"] - geo["pad_h"]
-            for oc in range(out_c):
-                for ox in range(geo["out_w"]):
-                    ix0 = ox * geo["stride_w"] - geo["pad_w"]
-                    for ky in taps(iy0, geo["dilation_h"], geo["k_h"], geo["in_h"]):
-                        for kx in taps(ix0, geo["dilation_w"], geo["k_w"], geo["in_w"]):
-                            iy, ix = iy0 + ky * geo["dilation_h"], ix0 + kx * geo["dilation_w"]
-                            for ic in range(in_c):
-                                last_read[((b * geo["in_h"] + iy) * geo["in_w"] + ix) * in_c + ic] = t
-                                t += 1
-                    writes.append((t, ((b * geo["out_h"] + oy) * geo["out_w"] + ox) * out_c + oc))
-                    t += 1
-    assert margin % 4 == 0
-    return all(last_read.get(e - margin // 4, -1) < when for when, e in writes)
+    """edgeq_conv_f32_s8w (float32_conv.c) writes rows in raster order, in a row channel by channel:
+    harness.row_channel_order_is_safe on float32 elements."""
+    return row_channel_order_is_safe(geo, in_c, out_c, margin, 4)
 
 
 @pytest.mark.parametrize("case", [
