@@ -327,9 +327,20 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     )
 
 
-# --- DEPTHWISE_CONV_2D -------------------------------------------------------------------------------
-
 # --- CONV_2D on Helium cores (conv_mve.h) -------------------------------------------------------------
+
+def mve_rq_rows(acc_init: ArrayRef, mults, shifts, out_c: int, padded: int) -> np.ndarray:
+    """The Helium bodies' requantization rows (conv_mve.h, depthwise_conv_mve.h), int64 [4][padded]: acc_init,
+    multipliers, left shifts max(shift, 0) and right shifts min(shift, 0) per channel, zero for the padding
+    channels past out_c (each kernel lays the rows out in its own groups)."""
+    sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
+    t = np.zeros((4, padded), np.int64)
+    t[0, :out_c] = acc_init.values
+    t[1, :out_c] = np.broadcast_to(np.array(mults, np.int64), (out_c,))
+    t[2, :out_c] = np.maximum(sh, 0)
+    t[3, :out_c] = np.minimum(sh, 0)
+    return t
+
 
 def _conv_mve_consts(op: Op, w: np.ndarray, acc_init: ArrayRef, mults, shifts) -> tuple[int, ArrayRef, ArrayRef]:
     """The Helium body's constants (conv_mve.h): k_pad = k16 / 2 (k16: the window's K bytes rounded up to 16;
@@ -342,12 +353,6 @@ def _conv_mve_consts(op: Op, w: np.ndarray, acc_init: ArrayRef, mults, shifts) -
     wp = np.zeros((c4, k16), np.int8)
     wp[:out_c, :k] = w.reshape(out_c, k)
     wp = wp.reshape(c4 // 4, 4, k16 // 16, 16).transpose(0, 2, 1, 3)
-    sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
-    t = np.zeros((4, c4), np.int64)
-    t[0, :out_c] = acc_init.values
-    t[1, :out_c] = np.broadcast_to(np.array(mults, np.int64), (out_c,))
-    t[2, :out_c] = np.maximum(sh, 0)
-    t[3, :out_c] = np.minimum(sh, 0)
-    t = t.reshape(4, c4 // 4, 4).transpose(1, 0, 2)
+    t = mve_rq_rows(acc_init, mults, shifts, out_c, c4).reshape(4, c4 // 4, 4).transpose(1, 0, 2)
     return k16 // 2, arr(op, "weights_mve", wp.reshape(-1), "int8_t"), arr(op, "mve_rq", t.reshape(-1).astype(np.int32),
                                                                            "int32_t")

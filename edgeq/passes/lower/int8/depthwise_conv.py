@@ -12,7 +12,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import arr, rounding_flag, tensor_array, zp
 from edgeq.passes.lower.geometry import depthwise_layout, raster_overlap_margin, window_fields
-from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail, packed_s4
+from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail, mve_rq_rows, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
@@ -172,12 +172,7 @@ def _dw_mve_pack(op: Op, w: np.ndarray, acc_init, mults, shifts, dm: int, x_zp: 
     wt = np.zeros((k_h * k_w, c16), np.int8)
     wt[:, :out_c] = w.reshape(k_h * k_w, out_c)
     wt = wt.reshape(k_h * k_w, c16 // 16, 16).transpose(1, 0, 2).reshape(c16 // 16, -1).view("<i4")
-    sh = np.broadcast_to(np.array(shifts, np.int64), (out_c,))
-    q = np.zeros((4, c16), np.int64)
-    q[0, :out_c] = acc_init.values
-    q[1, :out_c] = np.broadcast_to(np.array(mults, np.int64), (out_c,))
-    q[2, :out_c] = np.maximum(sh, 0)
-    q[3, :out_c] = np.minimum(sh, 0)
+    q = mve_rq_rows(acc_init, mults, shifts, out_c, c16)
     q = q.reshape(4, c16 // 16, 4, 4).transpose(1, 3, 0, 2).reshape(c16 // 16, 64)  # [group][j][field][i]: ch 4i+j
     zrow = np.full(c16, x_zp, np.int8).view("<i4").astype(np.int64)
     packed = np.concatenate([np.concatenate([wt.astype(np.int64), q], axis=1).reshape(-1), zrow])
