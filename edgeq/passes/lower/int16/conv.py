@@ -132,31 +132,25 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
     cb = codebook_fields_s16(op, rows)
-    if cb is not None:
+    if cb is not None:  # 4-bit indices + per-channel codebooks, decoded a channel row at a time
         kernel = "edgeq_depthwise_conv_s16_cb4" if depthwise else "edgeq_conv_s16_cb4"
-        return Lowered(
-            kernel=kernel,
-            struct="edgeq_conv_s16_params",
-            source="int16_conv",
-            fields=(
-                *window_fields(geo, in_c, out_c, ("filter_in_c", fin)),
-                ("act_min", lo), ("act_max", hi), ("reordered", int(reordered)), ("acc32", int(acc32)),
-                ("weights", None),
-                ("bias", _bias(g, op, out_c)),
-                *_requant_arrays(op, x, w, y, out_c),
-                *cb,
-            ),
-            args=(x.id, y.id),
-            # int16_conv.c: output rows in raster order, channel by channel within a row
-            overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True),
-            # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
-            scratch_bytes=rows.shape[1] * (1 if depthwise else 2),
-        )
-    if reordered:
-        weights = arr(op, "wr", reorder_weights(w.data), "int8_t")
-    kernel = "edgeq_conv_s16"
-    if depthwise:
-        kernel = "edgeq_depthwise_conv_s16_acc" if acc32 else "edgeq_depthwise_conv_s16"
+        weights, extra = None, cb
+        # int16_conv.c: output rows in raster order, channel by channel within a row
+        margin = raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True)
+        # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
+        scratch = rows.shape[1] * (1 if depthwise else 2)
+    else:
+        if reordered:
+            weights = arr(op, "wr", reorder_weights(w.data), "int8_t")
+        kernel = "edgeq_conv_s16"
+        if depthwise:
+            kernel = "edgeq_depthwise_conv_s16_acc" if acc32 else "edgeq_depthwise_conv_s16"
+        extra = ()
+        # int16_conv.c: output pixels in raster order, every read at or after the first valid tap of its
+        # window, a pixel's values written before the next pixel's window is read
+        margin = raster_overlap_margin(geo, in_c, out_c, 2, 2)
+        # = edgeq_depthwise_conv_s16_acc_scratch_bytes (int16_conv.h)
+        scratch = 4 * out_c if kernel == "edgeq_depthwise_conv_s16_acc" else 0
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s16_params",
@@ -168,13 +162,11 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
             ("weights", weights),
             ("bias", _bias(g, op, out_c)),
             *_requant_arrays(op, x, w, y, out_c),
+            *extra,
         ),
         args=(x.id, y.id),
-        # int16_conv.c: output pixels in raster order, every read at or after the first valid tap of its
-        # window, a pixel's values written before the next pixel's window is read
-        overlap_margin=raster_overlap_margin(geo, in_c, out_c, 2, 2),
-        # = edgeq_depthwise_conv_s16_acc_scratch_bytes (int16_conv.h)
-        scratch_bytes=4 * out_c if kernel == "edgeq_depthwise_conv_s16_acc" else 0,
+        overlap_margin=margin,
+        scratch_bytes=scratch,
     )
 
 
