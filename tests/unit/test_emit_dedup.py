@@ -107,7 +107,8 @@ def test_op_hooks_are_expanded_once(tmp_path, hooks):
                     f"-I{lib.dir}", "-c", str(lib.dir / "model.c"), "-o", str(obj)], check=True)
     relocs = subprocess.run(["arm-none-eabi-objdump", "-r", str(obj)], check=True, capture_output=True,
                             text=True).stdout
-    branches = [line.split()[-1] for line in relocs.splitlines() if "R_ARM_THM_CALL" in line or "R_ARM_THM_JUMP" in line]
+    branches = [line.split()[-1] for line in relocs.splitlines()
+                if "R_ARM_THM_CALL" in line or "R_ARM_THM_JUMP" in line]
     # (GCC may specialize a hook function for constant arguments: model_op_end.constprop.0)
     calls = {f: sum(b.split(".")[0] == f for b in branches)
              for f in ("bench_op_begin", "bench_op_end", "model_op_begin", "model_op_end")}

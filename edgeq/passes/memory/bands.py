@@ -21,9 +21,15 @@ same with pointers advancing by constant steps become one loop.
 
 The pass rewrites a chain only where the planned arena gets smaller by MIN_GAIN of itself or more (bands
 cost calls and memmoves), choosing the band height by the planned arena (ties: the tallest band, fewest
-calls), one chain at a time (the one that lowers the arena most), until no chain helps. The memory planner sees the group as its member steps: each reads ``X``, the
-first holds the group's scratch (kernel scratch and band buffers) over all of them, the last writes the
-output (``passes.memory.liveness``).
+calls), one chain at a time (the one that lowers the arena most), until no chain helps. The memory planner
+sees the group as its member steps: each reads ``X``, the first holds the group's scratch (kernel scratch and
+band buffers) over all of them, the last writes the output (``passes.memory.liveness``).
+
+Code generation emits a planned group either as its calls unrolled (segments of several bands as loops) or,
+where that takes less flash (:func:`band_table`), as a table: one row per call (the op's params, the slide
+before it, the data offsets and their per-band steps, ``in_h`` / ``out_h`` / ``pad_h``) walked by one loop
+that calls each kernel on a copy of the op's params with the row's fields set, so the per-band params
+variants are not stored.
 """
 
 from __future__ import annotations
@@ -409,7 +415,7 @@ class TableCase:
 class TableRow:
     """One row: a slide ``move`` = (dst, src, bytes) in the arena (bytes 0: none), then, for ``case`` >= 0,
     a call on ``params`` (an index into ``BandGroup.params``) with data arguments at arena offsets ``at``
-    advancing by ``step`` bytes per band of the segment's loop."""
+    advancing by ``step`` bytes per band of the segment's loop and, for a window op, ROW_FIELDS ``rows``."""
 
     move: tuple[int, int, int]
     case: int
@@ -422,9 +428,11 @@ class TableRow:
 @dataclass(frozen=True)
 class BandTable:
     """A banded group as data walked by one loop (the template's alternative to its unrolled calls):
-    ``segments`` = (loop count, rows) in order over ``rows``; ``ctypes``: the smallest C integer types of the
-    moves, offsets, steps and row fields; ``table_bytes`` / ``unrolled_bytes``: the flash each form takes
-    (code, table and params structs; the byte costs above), ``smaller``: whether the table is."""
+    ``segments`` = (loop count, rows) in order over ``rows``; ``scratch``: the group's scratch offset in the
+    arena; ``ctypes``: the smallest C integer types of the slides, offsets, steps, row fields, cases and
+    segments; ``table_bytes`` / ``unrolled_bytes``: the flash each form takes (code by the byte costs above,
+    table rows, params structs: the table needs one per window op instead of one per variant), ``smaller``:
+    whether the table is."""
 
     scratch: int
     segments: tuple[tuple[int, int], ...]
@@ -482,8 +490,8 @@ def band_table(g: Graph, grp: BandGroup) -> BandTable:
             oid, low = grp.params[st.params]
             window = low.kernel in SLICE_KERNELS
             n_data = len(low.args)
-            case = TableCase(low.kernel, low.struct, tuple(g.tensor(t).ctype for t in low.args), len(st.args) > n_data,
-                             window)
+            case = TableCase(low.kernel, low.struct, tuple(g.tensor(t).ctype for t in low.args),
+                             len(st.args) > n_data, window)
             if case not in cases:
                 cases.append(case)
             params = first_variant[oid] if window else st.params
@@ -506,12 +514,14 @@ def band_table(g: Graph, grp: BandGroup) -> BandTable:
         "case": _int_type([r.case for r in rows]),
         "segment": _int_type([v for s in segments for v in s]),
     }
-    row_bytes = 4 + 3 * ctypes["move"][1] + slots * (ctypes["at"][1] + ctypes["step"][1]) + ctypes["case"][1]
+    row_bytes = (4 + 3 * ctypes["move"][1] + slots * (ctypes["at"][1] + ctypes["step"][1]) + 3 * ctypes["rows"][1]
+                 + ctypes["case"][1])
     row_bytes = -(-row_bytes // 4) * 4  # the params pointer aligns the row
     table = (WALKER + WALKER_CASE * len(cases) + row_bytes * len(rows) + 2 * ctypes["segment"][1] * len(segments)
              + sum(_struct_bytes(grp.params[j][1]) for j in structs))
-    unrolled = sum(UNROLLED_MOVE if isinstance(st, BandMove) else UNROLLED_CALL for s in grp.segments for st in s.steps) \
-        + sum(_struct_bytes(low) for _, low in grp.params)
+    steps = [st for s in grp.segments for st in s.steps]
+    unrolled = (sum(UNROLLED_MOVE if isinstance(st, BandMove) else UNROLLED_CALL for st in steps)
+                + sum(_struct_bytes(low) for _, low in grp.params))
     overlap = any(r.move[2] and r.move[1] < r.move[0] + r.move[2] and r.move[0] < r.move[1] + r.move[2]
                   for r in rows)
     return BandTable(scratch, tuple(segments), tuple(rows), tuple(cases), tuple(structs),
