@@ -378,7 +378,7 @@ def _table_context(t: BandTable, names: list[str], name: str, prefix: str) -> di
         cases.append({"index": i, "body": body})
     return {
         "type": f"{name}_row_t", "rows_name": f"{name}_rows", "segments_name": f"{name}_segments",
-        "fields": [f"const void *params;", f"{ct['move']} move[3];", f"{ct['at']} at[{slots}];",
+        "fields": ["const void *params;", f"{ct['move']} move[3];", f"{ct['at']} at[{slots}];",
                    f"{ct['step']} step[{slots}];", f"{ct['rows']} rows[{len(ROW_FIELDS)}];", f"{ct['case']} call;"],
         "segment_type": ct["segment"],
         "copy_fn": t.copy,
