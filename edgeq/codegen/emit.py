@@ -19,6 +19,7 @@ from edgeq.codegen.templates import template_env
 from edgeq.files import atomic_dir
 from edgeq.ir import ArrayRef, Graph, Lowered
 from edgeq.ir.graph import BandGroup, BandMove, BandPtr
+from edgeq.passes.memory.bands import ROW_FIELDS, BandTable, band_table
 
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "firmware" / "kernels"
@@ -275,6 +276,7 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
         # scratch checks: every call with kernel scratch (a banded group's per variant)
         "checks": [op for op in ops if op["scratch_needed"]] + [c for op in ops if op["band"]
                                                                  for c in op["band"]["checks"]],
+        "band_tables": [op["band"]["table"] for op in ops if op["band"] and op["band"]["table"]],
         "num_ops": len(g.ops),  # schedule positions; aliased ops keep their index but run no kernel
         "headers": headers,
         "inputs": io(g.inputs),
@@ -287,16 +289,20 @@ def render_context(g: Graph, prefix: str = "model") -> dict:
 
 
 def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr) -> dict:
-    """The template entry of a banded group (``passes.memory.bands``): its params structs (one per variant)
-    and its segments, each step a C statement; a segment of several bands is a loop over ``band`` whose
-    pointers advance by the literal steps the pass computed."""
+    """The template entry of a banded group (``passes.memory.bands``): its params structs and either its
+    table (``bands.band_table``, where that form takes less flash: rows of call descriptors in
+    ``model_data.c`` walked by one loop in ``model_invoke``) or its segments unrolled, each step a C
+    statement (a segment of several bands is a loop over ``band`` whose pointers advance by the literal
+    steps the pass computed)."""
     plan = g.plan
     members = [by_id[i] for i in grp.ops]
     first, last = members[0], members[-1]
     names = [f"{prefix}_op{oid}_band{j}" for j, (oid, _) in enumerate(grp.params)]
+    table = band_table(g, grp)
+    used = table.structs if table.smaller else range(len(grp.params))
     structs = [{"struct": low.struct, "name": names[j], "fields": [(k, value(v)) for k, v in low.fields],
                 "comment": f"op {oid}: {by_id[oid].kind} -> {by_id[oid].location.replace('*/', '* /')}"}
-               for j, (oid, low) in enumerate(grp.params)]
+               for j, (oid, low) in enumerate(grp.params) if j in used]
 
     def bptr(p: BandPtr, ctype: str | None) -> str:
         if p.tensor is None:
@@ -308,7 +314,7 @@ def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr
         return f"({ctype} *)({base})" if ctype else f"({base})"
 
     segments = []
-    for seg in grp.segments:
+    for seg in grp.segments if not table.smaller else ():
         steps = []
         for st in seg.steps:
             if isinstance(st, BandMove):
@@ -340,7 +346,47 @@ def _band_context(g: Graph, grp: BandGroup, by_id: dict, prefix: str, value, ptr
         "scratch_bytes": 0,
         "scratch_needed": None,
         "band": {"rows": grp.rows, "calls": grp.calls, "moved_bytes": grp.moved_bytes, "segments": segments,
+                 "table": _table_context(table, names, f"{prefix}_op{first.id}", prefix) if table.smaller else None,
                  "checks": checks, "ops": ", ".join(str(i) for i in grp.ops)},
+    }
+
+
+def _table_context(t: BandTable, names: list[str], name: str, prefix: str) -> dict:
+    """The C text of a group's table (``model_data.c``: its row type, rows and segments) and of the cases of
+    its walker (``model_invoke``)."""
+    ct = t.ctypes
+    slots = len(t.rows[0].at)
+
+    def braces(values) -> str:
+        return "{" + ", ".join(str(v) for v in values) + "}"
+
+    rows = [f"{{{'&' + names[r.params] if r.case >= 0 else 'NULL'}, {braces(r.move)}, {braces(r.at)}, "
+            f"{braces(r.step)}, {braces(r.rows)}, {r.case}}}" for r in t.rows]
+    cases = []
+    for i, c in enumerate(t.cases):
+        n = len(c.ctypes)
+        args = [f"({'' if j == n - 1 else 'const '}{ctype} *)({prefix}_arena + r->at[{j}] + r->step[{j}] * band)"
+                for j, ctype in enumerate(c.ctypes)]
+        if c.scratch:
+            args.append(f"{prefix}_arena + {t.scratch}")
+        if c.rows:
+            body = [f"{c.struct} p = *(const {c.struct} *)r->params;"]
+            body += [f"p.{k} = r->rows[{j}];" for j, k in enumerate(ROW_FIELDS)]
+            body.append(f"{c.kernel}(&p, {', '.join(args)});")
+        else:
+            body = [f"{c.kernel}((const {c.struct} *)r->params, {', '.join(args)});"]
+        cases.append({"index": i, "body": body})
+    return {
+        "type": f"{name}_row_t", "rows_name": f"{name}_rows", "segments_name": f"{name}_segments",
+        "fields": ["const void *params;", f"{ct['move']} move[3];", f"{ct['at']} at[{slots}];",
+                   f"{ct['step']} step[{slots}];", f"{ct['rows']} rows[{len(ROW_FIELDS)}];", f"{ct['case']} call;"],
+        "segment_type": ct["segment"],
+        "copy_fn": t.copy,
+        "rows": rows,
+        "segments": [braces(s) for s in t.segments],
+        "cases": cases,
+        "comment": f"{len(t.rows)} rows in {len(t.segments)} segments: {t.table_bytes} B of flash with the "
+                   f"walker, unrolled about {t.unrolled_bytes} B",
     }
 
 

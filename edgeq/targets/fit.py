@@ -213,7 +213,7 @@ def estimate_library(lib_dir: str | Path, board: Board, manifest: dict, *, harne
     layers = tuple(Item(ops.get(oid, f"op #{oid}").split(" -> ")[0], n, ops.get(oid, "").partition(" -> ")[2])
                    for oid, n in sorted(per_op.items(), key=lambda kv: -kv[1])[:top])
     outs = sorted(((int(m.group(2)), int(m.group(1))) for m in
-                   re.finditer(r"EDGEQ_OP_END\((\d+), [^;]*?, (\d+)\);", code)), reverse=True)[:top]
+                   re.finditer(re.escape(prefix) + r"_op_end\((\d+), [^;]*?, (\d+)\);", code)), reverse=True)[:top]
     acts = tuple(Item(f"output of {ops.get(oid, f'op #{oid}').split(' -> ')[0]}", n,
                       ops.get(oid, "").partition(" -> ")[2]) for n, oid in outs)
     kernels = re.findall(r"^\s*(edgeq_\w+)\(&" + re.escape(prefix) + r"_op\d+", code, re.M)

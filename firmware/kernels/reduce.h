@@ -29,7 +29,8 @@ typedef struct {
   int32_t output_offset;         /* MEAN: output zero point */
   int32_t mult;                  /* MEAN: quantized multiplier for in_scale / out_scale / count */
   int32_t shift;
-  int32_t rounding;
+  int32_t rounding;              /* always 0 (EDGEQ_ROUND_DOUBLE): both references round MEAN and SUM twice,
+                                    and the kernels do so without reading it (tests/kernels/test_reduce.py) */
 } edgeq_reduce_s8_params;
 
 void edgeq_mean_s8(const edgeq_reduce_s8_params *p, const int8_t *in, int8_t *out);

@@ -242,3 +242,18 @@ def test_mean_multiplier_matches_reference_formula(count):
     m, s = quantize_multiplier(0.027315523475408554 / 0.0042968494817614555)
     k = min(63 - (64 - count.bit_length()), 32, 31 + s)
     assert mean_multiplier(0.027315523475408554, 0.0042968494817614555, count) == ((m << k) // count, s - k)
+
+
+
+@pytest.mark.parametrize("rounding,kinds", [("litert", ("MEAN",)), ("tflm", ("MEAN", "SUM"))])
+def test_mean_and_sum_lower_to_double_rounding(rounding, kinds):
+    """The kernels (reduce_impl.h) round MEAN and SUM twice without reading the params' rounding field:
+    every lowering must ask for exactly that (SUM lowers for TFLM's rounding only)."""
+    def fn(x):
+        outs = [L.GlobalAveragePooling2D()(x)]
+        return outs + [keras.ops.sum(x, axis=[1, 2])] if "SUM" in kinds else outs
+
+    g = lower_tflite(int8_tflite(model([(6, 5, 4)], fn)), rounding)
+    ops = [op for op in g.ops if op.kind in ("MEAN", "SUM")]
+    assert sorted(op.kind for op in ops) == sorted(kinds)
+    assert all(dict(op.lowered.fields)["rounding"] == 0 for op in ops)

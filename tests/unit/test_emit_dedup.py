@@ -1,9 +1,14 @@
 """codegen.emit stores a constant array once: arrays with identical C type and values (the weights of every
-step of an unrolled recurrent layer, lowered once per step) become one definition that every use names."""
+step of an unrolled recurrent layer, lowered once per step) become one definition that every use names. And
+model.c expands the per-op hooks once, not at every op."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
+import pytest
 
 from edgeq.codegen.emit import format_values, generate, render_context
 from edgeq.ir import ArrayRef, Graph, Op, Quant, Tensor
@@ -83,3 +88,31 @@ def test_deduplicated_library_computes_what_the_separate_weights_compute(tmp_pat
     for x in xs:
         assert a.run([x])[0].tobytes() == b.run([x])[0].tobytes()
     assert a.lib.context["weights_bytes"] == b.lib.context["weights_bytes"]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+@pytest.mark.parametrize("hooks", [True, False])
+def test_op_hooks_are_expanded_once(tmp_path, hooks):
+    """model.c compiled for the M4 with the bench's profiling hooks (as the bench firmware builds it): the hook
+    functions are called from model_op_begin / model_op_end only, once each whatever the number of ops (they
+    cost about 36 B an op when expanded at every op); without hooks nothing of them is left."""
+    from edgeq.targets.boards import load_board
+    from edgeq.targets.firmware import BENCH_HOOKS_HEADER
+    from edgeq.targets.toolchain import CFLAGS
+
+    lib = generate(_chain(same_weights=False), tmp_path / "lib")
+    obj = tmp_path / "model.o"
+    inc = ["-include", str(BENCH_HOOKS_HEADER)] if hooks else []
+    subprocess.run(["arm-none-eabi-gcc", *CFLAGS, "-Werror", *load_board("mps2-an386").cflags(), *inc,
+                    f"-I{lib.dir}", "-c", str(lib.dir / "model.c"), "-o", str(obj)], check=True)
+    relocs = subprocess.run(["arm-none-eabi-objdump", "-r", str(obj)], check=True, capture_output=True,
+                            text=True).stdout
+    branches = [line.split()[-1] for line in relocs.splitlines()
+                if "R_ARM_THM_CALL" in line or "R_ARM_THM_JUMP" in line]
+    # (GCC may specialize a hook function for constant arguments: model_op_end.constprop.0)
+    calls = {f: sum(b.split(".")[0] == f for b in branches)
+             for f in ("bench_op_begin", "bench_op_end", "model_op_begin", "model_op_end")}
+    if hooks:
+        assert calls == {"bench_op_begin": 1, "bench_op_end": 1, "model_op_begin": 2, "model_op_end": 2}, calls
+    else:
+        assert calls == dict.fromkeys(calls, 0), calls

@@ -21,9 +21,15 @@ same with pointers advancing by constant steps become one loop.
 
 The pass rewrites a chain only where the planned arena gets smaller by MIN_GAIN of itself or more (bands
 cost calls and memmoves), choosing the band height by the planned arena (ties: the tallest band, fewest
-calls), one chain at a time (the one that lowers the arena most), until no chain helps. The memory planner sees the group as its member steps: each reads ``X``, the
-first holds the group's scratch (kernel scratch and band buffers) over all of them, the last writes the
-output (``passes.memory.liveness``).
+calls), one chain at a time (the one that lowers the arena most), until no chain helps. The memory planner
+sees the group as its member steps: each reads ``X``, the first holds the group's scratch (kernel scratch and
+band buffers) over all of them, the last writes the output (``passes.memory.liveness``).
+
+Code generation emits a planned group either as its calls unrolled (segments of several bands as loops) or,
+where that takes less flash (:func:`band_table`), as a table: one row per call (the op's params, the slide
+before it, the data offsets and their per-band steps, ``in_h`` / ``out_h`` / ``pad_h``) walked by one loop
+that calls each kernel on a copy of the op's params with the row's fields set, so the per-band params
+variants are not stored.
 """
 
 from __future__ import annotations
@@ -378,3 +384,145 @@ def band_chains(g: Graph) -> Graph:
         if found is None or best.plan.size - found.plan.size < best.plan.size * MIN_GAIN:
             return best
         best = found
+
+
+# --- the band table: a planned group as data ---------------------------------------------------------
+
+#: The fields in which the variants of a window op differ (``build_group``); a table call sets them on a copy
+#: of the op's first variant.
+ROW_FIELDS = ("in_h", "out_h", "pad_h")
+# Bytes of Cortex-M4 Thumb-2 code (arm-none-eabi-gcc 12 -O2, bench build) fitted to the generated model_invoke of
+# MobileNetV1-0.25 (16 calls, 6 slides, 2 cases: the table form 96 B smaller) and resnet8 (12 calls, 3 slides,
+# 2 cases: 20 B smaller): an unrolled call and slide; the table walker and each case of its switch.
+UNROLLED_CALL, UNROLLED_MOVE = 13, 8
+WALKER, WALKER_CASE = 80, 40
+
+
+@dataclass(frozen=True)
+class TableCase:
+    """One kernel call shape of a table walker's switch: ``kernel`` on its params struct (``struct``) and data
+    arguments of element C types ``ctypes`` (inputs, then the output), the group's scratch last when
+    ``scratch``."""
+
+    kernel: str
+    struct: str
+    ctypes: tuple[str, ...]
+    scratch: bool
+    rows: bool  # a window op: the call runs on a copy of its params with ROW_FIELDS from the row
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row: a slide ``move`` = (dst, src, bytes) in the arena (bytes 0: none), then, for ``case`` >= 0,
+    a call on ``params`` (an index into ``BandGroup.params``) with data arguments at arena offsets ``at``
+    advancing by ``step`` bytes per band of the segment's loop and, for a window op, ROW_FIELDS ``rows``."""
+
+    move: tuple[int, int, int]
+    case: int
+    params: int
+    at: tuple[int, ...]
+    step: tuple[int, ...]
+    rows: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class BandTable:
+    """A banded group as data walked by one loop (the template's alternative to its unrolled calls):
+    ``segments`` = (loop count, rows) in order over ``rows``; ``scratch``: the group's scratch offset in the
+    arena; ``ctypes``: the smallest C integer types of the slides, offsets, steps, row fields, cases and
+    segments; ``table_bytes`` / ``unrolled_bytes``: the flash each form takes (code by the byte costs above,
+    table rows, params structs: the table needs one per window op instead of one per variant), ``smaller``:
+    whether the table is."""
+
+    scratch: int
+    segments: tuple[tuple[int, int], ...]
+    rows: tuple[TableRow, ...]
+    cases: tuple[TableCase, ...]
+    structs: tuple[int, ...]  # the params variants the rows name (a window op's first, each ADD variant)
+    copy: str  # memcpy where no slide overlaps (newlib-nano's memmove copies bytes), else memmove
+    ctypes: dict
+    table_bytes: int
+    unrolled_bytes: int
+
+    @property
+    def smaller(self) -> bool:
+        return self.table_bytes < self.unrolled_bytes
+
+
+_INT_TYPES = (("uint8_t", 0, 255, 1), ("int8_t", -128, 127, 1), ("uint16_t", 0, 65535, 2),
+              ("int16_t", -32768, 32767, 2), ("int32_t", -(1 << 31), (1 << 31) - 1, 4))
+
+
+def _int_type(values) -> tuple[str, int]:
+    lo, hi = min(values, default=0), max(values, default=0)
+    return next((t, n) for t, a, b, n in _INT_TYPES if a <= lo and hi <= b)
+
+
+def _struct_bytes(low: Lowered) -> int:
+    return 4 * len(low.fields)  # every params field is an int32_t or a pointer (32-bit targets)
+
+
+def band_table(g: Graph, grp: BandGroup) -> BandTable:
+    """The table form of planned group ``grp`` of ``g`` (see BandTable)."""
+    plan = g.plan
+    scratch = plan.scratch[grp.ops[0]]
+
+    def at(p: BandPtr) -> int:
+        return (scratch if p.tensor is None else plan.offsets[g.storage(p.tensor)]) + p.offset
+
+    first_variant: dict[int, int] = {}
+    for j, (oid, _) in enumerate(grp.params):
+        first_variant.setdefault(oid, j)
+    structs: dict[int, None] = {}
+    cases: list[TableCase] = []
+    rows: list[TableRow] = []
+    segments = []
+    slots = max(len(low.args) for _, low in grp.params)
+    for seg in grp.segments:
+        n0 = len(rows)
+        move = (0, 0, 0)
+        for st in seg.steps:
+            if isinstance(st, BandMove):
+                if move[2]:  # two slides in a row: the first gets a row of its own
+                    rows.append(TableRow(move, -1, 0, (0,) * slots, (0,) * slots, (0, 0, 0)))
+                move = (at(st.dst), at(st.src), st.bytes)
+                continue
+            oid, low = grp.params[st.params]
+            window = low.kernel in SLICE_KERNELS
+            n_data = len(low.args)
+            case = TableCase(low.kernel, low.struct, tuple(g.tensor(t).ctype for t in low.args),
+                             len(st.args) > n_data, window)
+            if case not in cases:
+                cases.append(case)
+            params = first_variant[oid] if window else st.params
+            structs[params] = None
+            f = dict(low.fields)
+            data = st.args[:n_data]
+            rows.append(TableRow(move, cases.index(case), params,
+                                 tuple(at(p) for p in data) + (0,) * (slots - n_data),
+                                 tuple(p.step for p in data) + (0,) * (slots - n_data),
+                                 tuple(int(f[k]) for k in ROW_FIELDS) if window else (0, 0, 0)))
+            move = (0, 0, 0)
+        if move[2]:
+            rows.append(TableRow(move, -1, 0, (0,) * slots, (0,) * slots, (0, 0, 0)))
+        segments.append((seg.count, len(rows) - n0))
+    ctypes = {
+        "move": _int_type([v for r in rows for v in r.move]),
+        "at": _int_type([v for r in rows for v in r.at]),
+        "step": _int_type([v for r in rows for v in r.step]),
+        "rows": _int_type([v for r in rows for v in r.rows]),
+        "case": _int_type([r.case for r in rows]),
+        "segment": _int_type([v for s in segments for v in s]),
+    }
+    row_bytes = (4 + 3 * ctypes["move"][1] + slots * (ctypes["at"][1] + ctypes["step"][1]) + 3 * ctypes["rows"][1]
+                 + ctypes["case"][1])
+    row_bytes = -(-row_bytes // 4) * 4  # the params pointer aligns the row
+    table = (WALKER + WALKER_CASE * len(cases) + row_bytes * len(rows) + 2 * ctypes["segment"][1] * len(segments)
+             + sum(_struct_bytes(grp.params[j][1]) for j in structs))
+    steps = [st for s in grp.segments for st in s.steps]
+    unrolled = (sum(UNROLLED_MOVE if isinstance(st, BandMove) else UNROLLED_CALL for st in steps)
+                + sum(_struct_bytes(low) for _, low in grp.params))
+    overlap = any(r.move[2] and r.move[1] < r.move[0] + r.move[2] and r.move[0] < r.move[1] + r.move[2]
+                  for r in rows)
+    return BandTable(scratch, tuple(segments), tuple(rows), tuple(cases), tuple(structs),
+                     "memmove" if overlap else "memcpy", {k: v[0] for k, v in ctypes.items()}, table, unrolled)
