@@ -88,7 +88,8 @@ def _resnet8_clustered(k: int) -> bytes:
 
 
 @pytest.mark.slow
-def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
+def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
+    """The figures are printed with -s."""
     c16 = _resnet8_clustered(16)
     g = read_tflite(c16)
     for op in g.ops:
@@ -107,6 +108,9 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
         assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
     w16, w8 = (reports[n]["memory"]["weights_bytes"] for n in ("c16", "int8"))
     l16, l8 = (reports[n]["latency"]["median"] for n in ("c16", "int8"))
+    with capsys.disabled():
+        print(f"\nresnet8 c16 mps2-an386: weights+constants {w16} B / int8 {w8} B = {w16 / w8:.3f}x, "
+              f"instructions {l16} / {l8} = {l16 / l8:.3f}x, code {reports['c16']['memory']['code_bytes']} B")
     assert w16 <= 0.71 * w8, (w16, w8)  # 0.69 measured (the issue's 0.55x: see test_int8x4's docstring)
     assert l16 <= 1.3 * l8, (l16, l8)
 

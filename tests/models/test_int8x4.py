@@ -97,9 +97,9 @@ def _flash(tflite: bytes, path: Path) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_int8x4_on_mps2_an386(name, request, tmp_path):
+def test_int8x4_on_mps2_an386(name, request, tmp_path, capsys):
     """Bit-exact on the Cortex-M4; constant data and instructions against int8 built the same way (the same
-    board and build; see the module docstring)."""
+    board and build; see the module docstring). The figures are printed with -s."""
     x4, x8 = (request.getfixturevalue(f) for f in MODELS[name])
     r4 = _flash(x4, tmp_path / f"{name}_x4.tflite")
     r8 = _flash(x8, tmp_path / f"{name}_int8.tflite")
@@ -107,6 +107,10 @@ def test_int8x4_on_mps2_an386(name, request, tmp_path):
     assert r8["validation"]["bit_exact"], r8["validation"]
     w4, w8 = r4["memory"]["weights_bytes"], r8["memory"]["weights_bytes"]
     l4, l8 = r4["latency"]["median"], r8["latency"]["median"]
+    with capsys.disabled():
+        print(f"\n{name} int8x4 mps2-an386: weights+constants {w4} B / int8 {w8} B = {w4 / w8:.3f}x, "
+              f"instructions {l4} / {l8} = {l4 / l8:.3f}x, code {r4['memory']['code_bytes']} B "
+              f"(int8 {r8['memory']['code_bytes']} B)")
     assert w4 <= FLASH_RATIO[name] * w8, (w4, w8)
     assert l4 <= 1.3 * l8, (l4, l8)
 
