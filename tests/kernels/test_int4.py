@@ -264,6 +264,41 @@ def test_int4_weights_stay_packed(tmp_path):
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
 
 
+@pytest.mark.parametrize("out_c", [32, 7])
+def test_int4_dsp_constants_are_int8s(out_c):
+    """The DSP conv's arrays for an int4 filter (and a clustered int8 one): the packed filter, acc_init and
+    dsp_me, the int8 DSP path's 4.25 bytes of requantization constants a channel (no dsp_rq, no bias / mult /
+    shift on DSP-only builds), plus for a codebook its 16 int8 entries a channel (a zero row after an odd
+    last channel, its DSP partner), never widened."""
+    cases = ((conv4(8, 8, 16, out_c, 3, 3, seed=11), None),
+             (clustered_int8_model("CONV_2D", (1, 8, 8, 16), (out_c, 3, 3, 16), (1, 8, 8, out_c), conv_options(),
+                                   k=16, seed=3), "codebook"))
+    for model, extra in cases:
+        low = compile_graph(read_tflite(model), LowerCtx("litert", "dsp")).ops[0].lowered
+        assert low.kernel == "edgeq_conv_s4_im2col"
+        f = {n: v for n, v in low.fields if hasattr(v, "values")}
+        assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra} if extra else set())
+        assert f["wq_s4"].values.nbytes == (out_c + out_c % 2) * 144 // 2
+        assert f["dsp_me"].values.nbytes == 4 * out_c + 4 * -(-out_c // 4)  # multipliers, then exponent bytes
+        assert dict(low.fields)["dsp_rq"] is None
+        if extra:
+            cb = f["codebook"].values
+            assert cb.dtype == np.int8 and cb.shape == (out_c + out_c % 2, 16)
+            assert not cb[out_c:].any()
+
+
+def test_int4_dsp_path_needs_sums_times_16_in_int32():
+    """The int4 DSP path starts from 16 * acc_init: a bias so large that 16 * (|acc_init| + 128 * sum|w|) does
+    not fit int32 takes the portable kernel."""
+    from edgeq.ir import ArrayRef
+    from edgeq.passes.lower.int8.conv import _s4_sums_fit
+
+    w = np.full((2, 3, 3, 4), -8, np.int8)  # sum|w| = 288 a channel
+    fits = (1 << 27) - 1 - 128 * 288
+    assert _s4_sums_fit(w, ArrayRef("a", "int32_t", np.array([fits, -fits], np.int32)))
+    assert not _s4_sums_fit(w, ArrayRef("a", "int32_t", np.array([0, -fits - 1], np.int32)))
+
+
 # --- codebook weights (clustered int8 filters, issue 12 §2) ------------------------------------------
 
 def clustered_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int = 16, seed: int = 0) -> bytes:
