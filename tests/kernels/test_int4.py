@@ -15,6 +15,8 @@ The DSP kernels (edgeq_conv_s4_im2col) run on the emulated Cortex-M4 in tests/mo
 
 from __future__ import annotations
 
+import itertools
+
 import flatbuffers
 import numpy as np
 import pytest
@@ -268,13 +270,13 @@ def test_int4_weights_stay_packed(tmp_path):
 def test_int4_dsp_constants_are_int8s(out_c):
     """The DSP conv's arrays for an int4 filter (and a clustered int8 one): the packed filter, acc_init and
     dsp_me, the int8 DSP path's 4.25 bytes of requantization constants a channel (no dsp_rq, no bias / mult /
-    shift on DSP-only builds), plus for a codebook its 16 int8 entries a channel (a zero row after an odd
-    last channel, its DSP partner), never widened."""
+    shift on DSP-only builds, Helium ones included: they run this kernel), plus for a codebook its 16 int8
+    entries a channel (a zero row after an odd last channel, its DSP partner), never widened."""
     cases = ((conv4(8, 8, 16, out_c, 3, 3, seed=11), None),
              (clustered_int8_model("CONV_2D", (1, 8, 8, 16), (out_c, 3, 3, 16), (1, 8, 8, out_c), conv_options(),
                                    k=16, seed=3), "codebook"))
-    for model, extra in cases:
-        low = compile_graph(read_tflite(model), LowerCtx("litert", "dsp")).ops[0].lowered
+    for (model, extra), cpu in itertools.product(cases, ("dsp", "mve")):
+        low = compile_graph(read_tflite(model), LowerCtx("litert", cpu)).ops[0].lowered
         assert low.kernel == "edgeq_conv_s4_im2col"
         f = {n: v for n, v in low.fields if hasattr(v, "values")}
         assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra} if extra else set())

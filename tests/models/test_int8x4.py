@@ -169,9 +169,10 @@ def test_int8x4_mix_generic_requant_and_groups_on_dsp(mix_x4, pairs, tmp_path, m
     assert r["validation"]["bit_exact"], r["validation"]
 
 
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385", "mps3-an547"])
 def test_int8x4_mix_on_boards(mix_x4, board, tmp_path):
-    """The Cortex-M4 runs the DSP kernels, the Cortex-M3 the portable ones (edgeq_conv_s4 on the device)."""
+    """The Cortex-M4 runs the DSP kernels, the Cortex-M3 the portable ones (edgeq_conv_s4 on the device), the
+    Cortex-M55 the DSP conv (its only constants there: the --cpu mve build)."""
     kernels = [op.lowered.kernel for op in compile_graph(read_tflite(mix_x4), LowerCtx("litert", "dsp")).ops
                if op.lowered is not None]
     assert {"edgeq_conv_s4_im2col", "edgeq_depthwise_conv_s4", "edgeq_fully_connected_s4"} <= set(kernels)

@@ -285,7 +285,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     wq_s4 once per S4_DSP_PAIRS pixel pairs (CB_DSP_PAIRS for codebooks), under the int8 DSP path's
     conditions plus :func:`_s4_sums_fit` (its int4 lanes are 16 times the weights).
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
-    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
+    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
+    "mve": Helium cores have the DSP extension and no Helium body for these filters).
     ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
     with 4-bit indices in place of the int4 values, decoded through the channel's 16 int8 codebook entries
     (16 bytes a channel, as the portable kernel's; the DSP path looks them up into int16 lanes at run time,
@@ -306,8 +307,10 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         kernel = "edgeq_conv_s4_im2col"
         pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
         scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
-    dsp_only = ctx.cpu == "dsp" and wq_s4 is not None
-    if dsp_only:  # only the DSP kernel is built: it starts from acc_init and requantizes from dsp_me
+    # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
+    # acc_init and requantizes from dsp_me
+    dsp_only = ctx.cpu in ("dsp", "mve") and wq_s4 is not None
+    if dsp_only:
         unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
         tail = tuple((name, None if name in unused else v) for name, v in tail)
     if cb is None:
