@@ -160,7 +160,7 @@ def test_int8x4_mix_generic_requant_and_groups_on_dsp(mix_x4, pairs, tmp_path, m
     last group on the 7x7 and 14x14 outputs)."""
     import edgeq.passes.lower.int8.conv as conv_ops
 
-    monkeypatch.setattr(conv_ops, "S4_DSP_PAIRS", pairs)
+    monkeypatch.setattr(conv_ops, "S4_DSP_PAIRS", (pairs,))
     if pairs == 1:
         monkeypatch.setattr(conv_ops, "_conv_dsp_requant", lambda *a, **k: None)
     path = tmp_path / "mix_x4.tflite"

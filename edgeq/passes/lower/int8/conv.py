@@ -257,16 +257,23 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h)
 
 
-def _conv_dsp_pairs(k_pad: int, npix: int) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
-    """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from
-    S8_DSP_PAIRS, at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes, conv.h)."""
-    pairs = sorted({min(n, -(-npix // 2)) for n in S8_DSP_PAIRS})
+def _conv_dsp_pairs(k_pad: int, npix: int, choices=None) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+    """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from ``choices``
+    (S8_DSP_PAIRS by default), at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes,
+    edgeq_conv_s4_im2col_scratch_bytes, conv.h)."""
+    pairs = sorted({min(n, -(-npix // 2)) for n in (S8_DSP_PAIRS if choices is None else choices)})
     return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
 
 
-# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights. More
-# pairs: fewer decodes, more scratch ((pairs + 1) * 4 * k_pad bytes); the codebook decode costs more.
-S4_DSP_PAIRS, CB_DSP_PAIRS = 4, 8
+# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights, the
+# scratch options as the int8 path's (_conv_dsp_pairs; the smallest planned, upgrade-scratch takes the largest
+# that fits). More pairs: fewer decodes (int4: 9 instructions a block of 4 rows, codebooks 27, against the K
+# loop's 10 a block and pixel pair), more scratch ((pairs + 1) * 4 * k_pad bytes). There is no in-register
+# variant as int8's s4_pairs 0, so smaller groups cost instructions where they are planned (band members keep
+# the smallest option): from (2, 4, 8) / (4, 8), resnet8 int8x4 plans 28,640 B of arena instead of 33,088 for
+# 15.92 M instructions instead of 13.96 M on the M4, resnet8 --clusters 16 32,832 B instead of 38,496 for
+# 16.96 M instead of 14.69 M.
+S4_DSP_PAIRS, CB_DSP_PAIRS = (4, 8), (8,)
 
 
 def _s4_sums_fit(w: np.ndarray, acc_init: ArrayRef) -> bool:
@@ -280,10 +287,10 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
                    out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
                    acc_init: ArrayRef | None, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
     """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
-    on DSP cores edgeq_conv_s4_im2col: the int8 DSP path's loop (conv.c conv_dsp_groups: its K loop, its
+    on DSP cores edgeq_conv_s4_im2col: the int8 DSP path's loop (conv.c CONV_DSP_GROUPS: its K loop, its
     requantization from dsp_me, the same 4.25 bytes a channel) on each channel pair's weights decoded from
-    wq_s4 once per S4_DSP_PAIRS pixel pairs (CB_DSP_PAIRS for codebooks), under the int8 DSP path's
-    conditions plus :func:`_s4_sums_fit` (its int4 lanes are 16 times the weights).
+    wq_s4 once per group of pixel pairs (S4_DSP_PAIRS, CB_DSP_PAIRS for codebooks), under the int8 DSP
+    path's conditions plus :func:`_s4_sums_fit` (its int4 lanes are 16 times the weights).
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
     "mve": Helium cores have the DSP extension and no Helium body for these filters).
@@ -297,7 +304,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     weights and constants."""
     k = geo["k_h"] * geo["k_w"] * fin
     nibbles = w.data if cb is None else cb[0]
-    k_pad, wq_s4, me, kernel, scratch, pairs = 0, None, None, "edgeq_conv_s4", k, 0
+    k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
     cbf = None if cb is None else codebook_fields(op, cb)
     if (ctx.cpu != "portable" and in_c == fin and acc_init is not None and min(mults) >= 0
             and (cbf is None or dict(cbf)["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
@@ -305,8 +312,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
         kernel = "edgeq_conv_s4_im2col"
-        pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
-        scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
+        options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
+        scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
     # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
     # acc_init and requantizes from dsp_me
     dsp_only = ctx.cpu in ("dsp", "mve") and wq_s4 is not None
@@ -335,6 +342,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         args=(x.id, y.id),
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c) if dsp_only else None,
+        scratch_options=options,
     )
 
 
