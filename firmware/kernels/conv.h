@@ -104,8 +104,8 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
  * windows are gathered first, then each channel pair's weights are decoded from wq_s4 (and codebook) once
  * into the int16 lanes of wq's layout (in scratch) and used by every pixel pair of the group, with the int8
  * path's K loop and requantization (the lowering calls it only with wq_s4, acc_init, groups == 1, double
- * rounding and non-negative multipliers). Scratch: the group's im2col buffers and the decoded channel pair. Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at
- * most k_pad bytes of the scratch). */
+ * rounding and non-negative multipliers). Scratch: the group's im2col buffers and the decoded channel pair.
+ * Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at most k_pad bytes of the scratch). */
 void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 #define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) \
   ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))

@@ -285,12 +285,12 @@ def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> byt
             wt = np.take_along_axis(values, rng.integers(0, 16, (cout, k)), axis=1).astype(np.int8)
         else:
             wt = rng.integers(-8, 8, (cout, k)).astype(np.int8)
-        rms = float(np.sqrt((wt.astype(np.float64) ** 2).mean()))
+        out_s = in_s * float(w_s.mean()) * float(np.sqrt((wt.astype(np.float64) ** 2).mean())) * np.sqrt(k) * 0.7
         b_s = (np.float32(in_s) * w_s).astype(np.float32)
         tensors += [
             {"shape": [cout, kh, kw, c], "dtype": "int8", "scale": list(w_s), "zero_point": [0] * len(w_s),
              "data": wt.reshape(cout, kh, kw, c)},
-            {"shape": [x_shape[0], oh, ow, cout], "dtype": "int8", "scale": in_s * float(w_s.mean()) * rms * np.sqrt(k) * 0.7,
+            {"shape": [x_shape[0], oh, ow, cout], "dtype": "int8", "scale": out_s,
              "zero_point": int(rng.integers(-20, 20))},
             {"shape": [cout], "dtype": "int32", "scale": list(b_s), "zero_point": [0] * len(b_s),
              "data": rng.integers(-3000, 3000, cout).astype(np.int32)},
