@@ -295,46 +295,14 @@ EDGEQ_INLINE int32_t conv_requant_value(int32_t a, int32_t m, int32_t sft) {
   return (t >> right) + ((t & mask) > thr + (int32_t)((uint32_t)t >> 31) ? 1 : 0);
 }
 
-/* Requantize channel ch of both pixels (accumulators a, b) into *ya, *yb. */
-EDGEQ_INLINE void conv_requant2(const edgeq_conv_s8_params *p, int32_t ch, int32_t a, int32_t b, int8_t *ya,
-                                int8_t *yb) {
-  const int32_t c = p->per_channel ? ch : 0;
-  const int32_t m = p->mult[c], sft = p->shift[c];
-  const int32_t ra = conv_requant_value(a, m, sft), rb = conv_requant_value(b, m, sft);
-  *ya = (int8_t)edgeq_clamp_i32(ra + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
-  *yb = (int8_t)edgeq_clamp_i32(rb + p->rq.output_offset, p->rq.act_min, p->rq.act_max);
-}
-
-/* The same requantization (with the output offset) from the precomputed dsp_rq = {m, s, e, rb} of the
- * channel (see conv.h): exact for every reachable accumulator, which the lowering has checked. */
-EDGEQ_INLINE int32_t conv_rq_value(int32_t a, int32_t m, int32_t s, int32_t e, int32_t rb) {
-  const int32_t t = edgeq_smmulr((int32_t)((uint32_t)a << s), m);
+/* The same requantization (with the output offset) from a channel's dsp_me constants (conv.h: multiplier m,
+ * exponent e, rb = (2 * rq.output_offset + 1) << (e - 1)) of an accumulator held times 2^sc (sc 0, or 4 with
+ * int4 weights, whose lanes are times 16): (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(2 * acc, m),
+ * exact for every reachable accumulator, which the lowering has checked. sc is a constant at every call. */
+EDGEQ_INLINE int32_t conv_rq_value(int32_t a, int32_t m, int32_t e, int32_t rb, const int32_t sc) {
+  const int32_t t = edgeq_smmulr(sc ? a >> (sc - 1) : (int32_t)((uint32_t)a << 1), m);
   return (t + (t >> 31) + rb) >> e;
 }
-
-EDGEQ_INLINE void conv_rq2(const int32_t *rq, int32_t a, int32_t b, int8_t *ya, int8_t *yb, int32_t lo,
-                           int32_t hi) {
-  const int32_t m = rq[0], s = rq[1], e = rq[2], rb = rq[3];
-  const int32_t ta = conv_rq_value(a, m, s, e, rb), tb = conv_rq_value(b, m, s, e, rb);
-  *ya = (int8_t)edgeq_clamp_i32(ta, lo, hi);
-  *yb = (int8_t)edgeq_clamp_i32(tb, lo, hi);
-}
-
-/* The K loop in assembly (GCC's register allocation of the C version spills when the surrounding code
- * changes): per iteration 2 blocks of 4 rows, i.e. for each block the im2col words of pixel a (even, odd
- * lanes) and pixel b (one LDM), then the weight words of channels oc and oc + 1, each a0/b0/a1/b1 += 2 __smlad. */
-#define CONV_BLOCK                                 \
-  "ldm %[x]!, {%[xe], %[xo], %[ye], %[yo]}\n\t"    \
-  "ldrd %[w0], %[w1], [%[w]], #8\n\t"              \
-  "smlad %[a0], %[xe], %[w0], %[a0]\n\t"           \
-  "smlad %[a0], %[xo], %[w1], %[a0]\n\t"           \
-  "smlad %[b0], %[ye], %[w0], %[b0]\n\t"           \
-  "smlad %[b0], %[yo], %[w1], %[b0]\n\t"           \
-  "ldrd %[w0], %[w1], [%[w]], #8\n\t"              \
-  "smlad %[a1], %[xe], %[w0], %[a1]\n\t"           \
-  "smlad %[a1], %[xo], %[w1], %[a1]\n\t"           \
-  "smlad %[b1], %[ye], %[w0], %[b1]\n\t"           \
-  "smlad %[b1], %[yo], %[w1], %[b1]\n\t"
 
 /* wq_s4's words of one channel pair (nblk blocks, a multiple of 2) decoded into wq's layout, lanes times
  * 16 (see conv.h): per block one LDR, the two masks, four SXTB16 and one STM. */
@@ -360,6 +328,29 @@ static void conv_decode_s4(const int32_t *src, int32_t *dst, int32_t nblk) {
                    :
                    : "cc", "memory");
 #undef CONV_DECODE4
+}
+
+/* The int16 lanes (lo, hi) of a word: PKHBT (GCC makes two instructions of the C). */
+EDGEQ_INLINE int32_t conv_pkhbt16(int32_t lo, int32_t hi) {
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+  return r;
+}
+
+/* conv_decode_s4 for codebook weights: wq_s4 holds 4-bit indices into the 16 int8 entries of channel oc's
+ * (cb_a, high nibbles) and oc + 1's (cb_b, low nibbles) codebook (conv.h), looked up into the int16 lanes of
+ * wq's layout: the entries themselves, as wq's widened bytes (no scaling). */
+static void conv_decode_cb4(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b) {
+  int32_t i;
+  for (i = 0; i < nblk; ++i, dst += 4) {
+    const uint32_t v = (uint32_t)src[i];
+#define CB_LANES(cb, s0, s1) conv_pkhbt16((cb)[(v >> (s0)) & 15u], (cb)[(v >> (s1)) & 15u])
+    dst[0] = CB_LANES(cb_a, 4, 20);
+    dst[1] = CB_LANES(cb_a, 12, 28);
+    dst[2] = CB_LANES(cb_b, 0, 16);
+    dst[3] = CB_LANES(cb_b, 8, 24);
+#undef CB_LANES
+  }
 }
 
 /* wq's words of one channel pair (nblk blocks, a multiple of 2) widened into the int16 lanes __smlad takes
@@ -484,7 +475,7 @@ static EDGEQ_NOINLINE void conv_kloops(const int32_t *x, const int32_t *wide, in
 #endif
 #undef CONV_BLOCK_W4
 
-/* CONV_BLOCK on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
+/* CONV_BLOCK_W4's block on wq's int8 words, widened in registers (for s4_pairs == 0, where the arena has no room for
  * a widened channel pair): one LDRD of both channels' 4 rows, per channel SXTB16 (the even rows) into t
  * and SXTB16 ror 8 (the odd rows) in place. */
 #define CONV_BLOCK_S8                              \
@@ -547,7 +538,7 @@ EDGEQ_INLINE void conv_kloop_s8(const int32_t *x, const int32_t *w, int32_t n, i
 #endif
 #undef CONV_BLOCK_S8
 
-/* Channel ch's dsp_me constants (conv.h) as dsp_rq's {m, e, rb} (s is 1). */
+/* Channel ch's dsp_me constants (conv.h): {m, e, rb}. */
 typedef struct {
   int32_t m, e, rb;
 } conv_me_t;
@@ -558,15 +549,15 @@ EDGEQ_INLINE conv_me_t conv_me(const edgeq_conv_s8_params *p, int32_t ch) {
   return c;
 }
 
-/* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} of np pixel pairs (pixel a of pair q at
- * y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc (constants c0) and
- * oc + d1 (c1), the output clamp being int8's own (SSAT alone; conv_rq_other otherwise). */
+/* Requantize the accumulators acc[4q..4q+3] = {a0, a1, b0, b1} (times 2^sc: conv_rq_value) of np pixel pairs
+ * (pixel a of pair q at y + 2q * out_c, pixel b one pixel later; `left` pixels from y on) for channels oc
+ * (constants c0) and oc + d1 (c1), the output clamp being int8's own (SSAT alone; conv_rq_other otherwise). */
 EDGEQ_INLINE void conv_rq_pairs(const conv_me_t c0, const conv_me_t c1, int32_t d1, const int32_t *acc, int32_t np,
-                                int8_t *y, int32_t out_c, int32_t left) {
+                                int8_t *y, int32_t out_c, int32_t left, const int32_t sc) {
   int32_t q;
   for (q = 0; q < np; ++q, y += 2 * out_c, acc += 4) {
     int8_t *yb = 2 * q + 1 < left ? y + out_c : y;
-#define CONV_RQ(dst, a, c) (dst) = (int8_t)__ssat(conv_rq_value((a), (c).m, 1, (c).e, (c).rb), 8);
+#define CONV_RQ(dst, a, c) (dst) = (int8_t)__ssat(conv_rq_value((a), (c).m, (c).e, (c).rb, sc), 8);
     /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
      * computed twice, pixel b of its pair being pixel a again, and stored once) */
     CONV_RQ(yb[d1], acc[3], c1)
@@ -592,7 +583,7 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
     int32_t v;
     if (p->dsp_me != NULL) {
       const conv_me_t c = conv_me(p, ch);
-      v = conv_rq_value(acc[j], c.m, 1, c.e, c.rb);
+      v = conv_rq_value(acc[j], c.m, c.e, c.rb, 0);
     } else {
       const int32_t c = p->per_channel ? ch : 0;
       v = conv_requant_value(acc[j], p->mult[c], p->shift[c]) + p->rq.output_offset;
@@ -625,10 +616,10 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
       if (ssat_only) {
         const int32_t e0 = ev[oc], e1 = ev[oc1], m0 = mv[oc], m1 = mv[oc1];
         const int32_t rb0 = (int32_t)(odd << (e0 - 1)), rb1 = (int32_t)(odd << (e1 - 1));
-        const int8_t va0 = (int8_t)__ssat(conv_rq_value(acc[0], m0, 1, e0, rb0), 8);
-        const int8_t vb0 = (int8_t)__ssat(conv_rq_value(acc[2], m0, 1, e0, rb0), 8);
-        const int8_t va1 = (int8_t)__ssat(conv_rq_value(acc[1], m1, 1, e1, rb1), 8);
-        const int8_t vb1 = (int8_t)__ssat(conv_rq_value(acc[3], m1, 1, e1, rb1), 8);
+        const int8_t va0 = (int8_t)__ssat(conv_rq_value(acc[0], m0, e0, rb0, 0), 8);
+        const int8_t vb0 = (int8_t)__ssat(conv_rq_value(acc[2], m0, e0, rb0, 0), 8);
+        const int8_t va1 = (int8_t)__ssat(conv_rq_value(acc[1], m1, e1, rb1, 0), 8);
+        const int8_t vb1 = (int8_t)__ssat(conv_rq_value(acc[3], m1, e1, rb1, 0), 8);
         /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win (an odd last pixel is
          * computed twice, pixel b being pixel a, and stored once) */
         yb[oc1] = vb1;
@@ -643,126 +634,71 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   }
 }
 
-/* s4_pairs > 0: output pixels in groups of s4_pairs pairs (at most EDGEQ_CONV_DSP_MAX_PAIRS; their windows
- * gathered into the im2col buffers at buf, k_pad words per pair) times output channels two at a time (k_pad
- * is a multiple of 8); each channel pair's int8 weights are widened from wq once per group into `wide`
- * (after the im2col buffers) and used by all its pixel pairs, whose accumulators are then requantized with
- * the channel pair's constants read once. */
+/* The DSP paths' loop, one implementation expanded for wq (conv_dsp) and for wq_s4 (conv_dsp_s4): output
+ * pixels in groups of s4_pairs pairs (at most EDGEQ_CONV_DSP_MAX_PAIRS; their windows gathered into the
+ * im2col buffers at buf, k_pad words per pair) times output channels two at a time (k_pad is a multiple of
+ * 8); each channel pair's weights are put once per group into `wide` (after the im2col buffers) as the int16
+ * lanes of conv.h and used by all its pixel pairs (conv_kloops), whose accumulators are then requantized with
+ * the channel pair's constants read once (conv_rq_pairs, or conv_rq_other given them unscaled).
+ * W0: the first channel pair's weight words, WSTEP: a channel pair's words, FILL: the statement that puts
+ * the channel pair at w into `wide`, SC: the accumulators are 2^SC times the sums (the lanes' scale; they
+ * start from acc_init << SC), PAIR0: whether s4_pairs 0 means conv_dsp_pair (wq widened in the K loop).
+ * (A macro, not an inline function: expanded so, the int8 path compiles to the very code it had alone.) */
+#define CONV_DSP_GROUPS(W0, WSTEP, FILL, SC, PAIR0)                                                            \
+  const int32_t npix = p->batches * p->out_h * p->out_w;                                                      \
+  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;                                       \
+  const int32_t pairs = p->s4_pairs;                                                                          \
+  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;                   \
+  int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;                                                        \
+  int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];                                                                  \
+  int32_t pix, oc, q;                                                                                         \
+  if (PAIR0 && pairs == 0) {                                                                                  \
+    conv_dsp_pair(p, in, out, buf);                                                                           \
+    return;                                                                                                   \
+  }                                                                                                           \
+  for (pix = 0; pix < npix; pix += 2 * pairs) {                                                               \
+    const int32_t left = (npix - pix + 1) >> 1;                                                               \
+    const int32_t np = left < pairs ? left : pairs;                                                           \
+    const int32_t *w = W0;                                                                                    \
+    int8_t *const y0 = out + (size_t)pix * (size_t)out_c;                                                     \
+    for (q = 0; q < np; ++q) {                                                                                \
+      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;                                       \
+      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);                                             \
+      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);                                             \
+    }                                                                                                         \
+    for (oc = 0; oc < out_c; oc += 2, w += WSTEP) {                                                           \
+      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;                                                       \
+      const int32_t i0 = (int32_t)((uint32_t)p->acc_init[oc] << SC), i1 = (int32_t)((uint32_t)p->acc_init[oc1] << SC); \
+      FILL;                                                                                                   \
+      conv_kloops(buf, wide, nblk2, np, i0, i1, acc);                                                         \
+      if (ssat_only) {                                                                                        \
+        if (SC) /* (0 or 4: conv_rq_pairs for each, its scaling a constant) */                                \
+          conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 4);   \
+        else                                                                                                  \
+          conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix, 0);   \
+      } else {                                                                                                \
+        for (q = 0; SC && q < 4 * np; ++q) acc[q] >>= SC; /* exact: multiples of 2^SC */                     \
+        for (q = 0; q < np; ++q)                                                                              \
+          conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q); \
+      }                                                                                                       \
+    }                                                                                                         \
+  }
+
+/* wq (int8 weights): widened into `wide` once per group, or in the K loop with s4_pairs 0 (conv_dsp_pair). */
 static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
-  const int32_t npix = p->batches * p->out_h * p->out_w;
-  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
-  const int32_t pairs = p->s4_pairs;
-  const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
-  int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;
-  int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];
-  int32_t pix, oc, q;
-  if (pairs == 0) {
-    conv_dsp_pair(p, in, out, buf);
-    return;
-  }
-  for (pix = 0; pix < npix; pix += 2 * pairs) {
-    const int32_t left = (npix - pix + 1) >> 1;
-    const int32_t np = left < pairs ? left : pairs;
-    const int32_t *w = p->wq;
-    int8_t *const y0 = out + (size_t)pix * (size_t)out_c;
-    for (q = 0; q < np; ++q) {
-      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;
-      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
-      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
-    }
-    for (oc = 0; oc < out_c; oc += 2, w += k_pad >> 1) {
-      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-      const int32_t i0 = p->acc_init[oc], i1 = p->acc_init[oc1];
-      conv_widen_s8(w, wide, k_pad >> 2);
-      conv_kloops(buf, wide, nblk2, np, i0, i1, acc);
-      if (ssat_only) {
-        conv_rq_pairs(conv_me(p, oc), conv_me(p, oc1), oc1 - oc, acc, np, y0 + oc, out_c, npix - pix);
-      } else {
-        for (q = 0; q < np; ++q)
-          conv_rq_other(p, oc, oc1, acc + 4 * q, y0 + oc + (size_t)(2 * q) * (size_t)out_c, npix - pix - 2 * q);
-      }
-    }
-  }
-}
-/* conv_decode_s4 for codebook weights: wq_s4 holds 4-bit indices into the 16 entries (times 16) of
- * channel oc's (cb_a, high nibbles) and oc + 1's (cb_b, low nibbles) codebook16. */
-static void conv_decode_cb4(const int32_t *src, int32_t *dst, int32_t nblk, const int16_t *cb_a, const int16_t *cb_b) {
-  int32_t i;
-  for (i = 0; i < nblk; ++i, dst += 4) {
-    const uint32_t v = (uint32_t)src[i];
-#define CB_LANES(cb, s0, s1) \
-  (int32_t)((uint32_t)(uint16_t)(cb)[(v >> (s0)) & 15u] | (uint32_t)(uint16_t)(cb)[(v >> (s1)) & 15u] << 16)
-    dst[0] = CB_LANES(cb_a, 4, 20);
-    dst[1] = CB_LANES(cb_a, 12, 28);
-    dst[2] = CB_LANES(cb_b, 0, 16);
-    dst[3] = CB_LANES(cb_b, 8, 24);
-#undef CB_LANES
-  }
+  CONV_DSP_GROUPS(p->wq, k_pad >> 1, conv_widen_s8(w, wide, k_pad >> 2), 0, 1)
 }
 
-/* conv_dsp with int4 weights: output pixels in groups of s4_pairs pairs (their windows gathered
- * into the im2col buffers at buf, k_pad words per pair) times output channels two at a time; each channel
- * pair's weights are decoded from wq_s4 once per group into wdec (after the im2col buffers) and used by all
- * its pixel pairs with conv_dsp's K loop. The sums come out times 16, exactly (the lowering checks
- * |16 * sum| < 2^31). */
+/* wq_s4 (int4 weights, lanes times 16) decoded once per group of s4_pairs pixel pairs, or wq_s4's indices looked
+ * up in codebook (the entries themselves, an odd out_c's last partner in the codebook's zero row past out_c). */
 static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
-  const int32_t npix = p->batches * p->out_h * p->out_w;
-  const int32_t out_c = p->out_c, k_pad = p->k_pad, nblk2 = k_pad >> 3;
-  const int32_t pairs = p->s4_pairs;
-  int32_t *wdec = buf + (size_t)pairs * (size_t)k_pad;
-  int32_t pix, oc, q;
-  for (pix = 0; pix < npix; pix += 2 * pairs) {
-    const int32_t left = (npix - pix + 1) >> 1;
-    const int32_t np = left < pairs ? left : pairs;
-    const int32_t *w = p->wq_s4;
-    for (q = 0; q < np; ++q) {
-      const int32_t pa = pix + 2 * q, pb = pa + 1 < npix ? pa + 1 : pa;
-      conv_im2col(p, in, pa, buf + (size_t)q * (size_t)k_pad, 0);
-      conv_im2col(p, in, pb, buf + (size_t)q * (size_t)k_pad, 1);
-    }
-    for (oc = 0; oc < out_c; oc += 2) {
-      const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-      if (p->codebook16 != NULL)
-        conv_decode_cb4(w, wdec, k_pad >> 2, p->codebook16 + 16 * oc, p->codebook16 + 16 * (oc + 1));
-      else
-        conv_decode_s4(w, wdec, k_pad >> 2);
-      w += k_pad >> 2;
-      for (q = 0; q < np; ++q) {
-        const int32_t pa = pix + 2 * q;
-        int8_t *ya = out + (size_t)pa * (size_t)out_c;
-        int8_t *yb = pa + 1 < npix ? ya + out_c : ya; /* an odd last pixel is computed twice, stored once */
-        int32_t a0, a1, b0, b1;
-        {
-          const int32_t *x = buf + (size_t)q * (size_t)k_pad, *wk = wdec;
-          int32_t n = nblk2, w0, w1;
-          /* fixed ascending registers for the LDM of the 4 im2col words */
-          register int32_t xe __asm__("r8"), xo __asm__("r9"), ye __asm__("r10"), yo __asm__("r11");
-          a0 = a1 = b0 = b1 = 0;
-          __asm__ volatile("1:\n\t" CONV_BLOCK CONV_BLOCK
-                           "subs %[n], %[n], #1\n\t"
-                           "bne 1b"
-                           : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [x] "+r"(x), [w] "+r"(wk),
-                             [n] "+r"(n), [xe] "=&r"(xe), [xo] "=&r"(xo), [ye] "=&r"(ye), [yo] "=&r"(yo),
-                             [w0] "=&r"(w0), [w1] "=&r"(w1)
-                           :
-                           : "cc", "memory");
-        }
-        a0 = p->acc_init[oc] + (a0 >> 4);
-        b0 = p->acc_init[oc] + (b0 >> 4);
-        a1 = p->acc_init[oc1] + (a1 >> 4);
-        b1 = p->acc_init[oc1] + (b1 >> 4);
-        /* channel oc1 first: for an odd out_c it is oc again, and oc's store must win */
-        if (p->dsp_rq != NULL) { /* p->... read here, not hoisted: the K loop needs every register */
-          conv_rq2(p->dsp_rq + 4 * oc1, a1, b1, ya + oc1, yb + oc1, p->rq.act_min, p->rq.act_max);
-          conv_rq2(p->dsp_rq + 4 * oc, a0, b0, ya + oc, yb + oc, p->rq.act_min, p->rq.act_max);
-        } else {
-          conv_requant2(p, oc1, a1, b1, ya + oc1, yb + oc1);
-          conv_requant2(p, oc, a0, b0, ya + oc, yb + oc);
-        }
-      }
-    }
-  }
+  const int8_t *const cb = p->codebook;
+  const int32_t sc = cb != NULL ? 0 : 4;
+  CONV_DSP_GROUPS(p->wq_s4, k_pad >> 2,
+                  if (cb != NULL) conv_decode_cb4(w, wide, k_pad >> 2, cb + 16 * oc, cb + 16 * (oc + 1));
+                  else conv_decode_s4(w, wide, k_pad >> 2), sc, 0)
 }
+#undef CONV_DSP_GROUPS
 #endif
 
 /* (parenthesized: conv.h maps calls to edgeq_conv_s8 on builds without the DSP extension) */

@@ -40,10 +40,7 @@ typedef struct {
    * pixel pairs; 0: in registers, in the K loop (no scratch beyond one pixel pair's im2col). */
   int32_t k_pad;
   const int32_t *wq;
-  /* DSP path with wq_s4, optional (wq: dsp_me below): per output channel {m, s, e, rb} with s = max(shift,
-   * 0) + 1, e = -shift >= 1, rb = 2^(e-1) + rq.output_offset * 2^e, so that requant + rq.output_offset ==
-   * (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(acc << s, m) = SRDHM(acc << (s - 1), m), given only
-   * where the lowering has bounded |acc| so that none of it overflows. NULL: the generic requantization. */
+  /* The Helium body's constants (conv_mve.h); NULL on every other path. */
   const int32_t *dsp_rq;
   /* int4 weights (the int8x4 scheme: kernels edgeq_conv_s4 / edgeq_conv_s4_im2col, `weights` unused):
    * weights_s4 is the filter as TFLite packs it, [out_c][k_h][k_w][filter_in_c] two values a byte
@@ -51,27 +48,29 @@ typedef struct {
    * of output channels (oc, oc+1; an odd last channel paired with zeros) and per block of 4 of the k_pad
    * rows t..t+3, one word whose byte j holds w[oc][t+j] in its high nibble and w[oc+1][t+j] in its low
    * one. Masking the word with 0xF0F0F0F0 (and the word shifted left by 4) and SXTB16 (plain and ror 8)
-   * give the four int16-lane words of wq's layout, each lane times 16. */
+   * give the four int16-lane words of wq's layout, each lane times 16 (the kernel starts its sums from
+   * 16 * acc_init and requantizes them so, from dsp_me as the int8 DSP path). */
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
   /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
-   * weights_s4 / wq_s4 then hold indices into the channel's entries of codebook (portable: cb_bits-wide
-   * indices, 2^cb_bits entries, edgeq_unpack_cb4 / edgeq_unpack_cb) or of codebook16 (DSP: 4-bit indices
-   * in wq_s4's packing, 16 entries times 16, the lanes wq_s4 decodes to). */
+   * weights_s4 / wq_s4 then hold indices into the channel's 2^cb_bits int8 entries of codebook, [out_c]
+   * [2^cb_bits] (portable: cb_bits-wide indices, edgeq_unpack_cb4 / edgeq_unpack_cb; DSP: 4-bit indices in
+   * wq_s4's packing, 16 entries a channel and, for an odd out_c, a zero row for the last channel's partner,
+   * looked up into int16 lanes at run time, the entries themselves). */
   const int8_t *codebook;
-  const int16_t *codebook16;
   /* DSP paths: pixel pairs sharing one widening (wq; 0: widened in registers, one pair at a time) or one
    * decode (wq_s4) of a channel pair's weights */
   int32_t s4_pairs;
-  /* The int8 DSP path's requantization (wq; dsp_rq is NULL then), optional: the out_c multipliers m of
-   * dsp_rq, then the out_c exponents e a byte each (4 to a word, first channel lowest). dsp_rq's other
-   * two constants follow: s is 1 wherever the lowering gives them (e >= 1 means shift < 0), and
-   * rb = (2 * rq.output_offset + 1) << (e - 1). NULL: the generic requantization. */
+  /* The DSP paths' requantization (wq and wq_s4), optional: the out_c multipliers m, then the out_c
+   * exponents e = -shift >= 1 a byte each (4 to a word, first channel lowest), given only where the lowering
+   * has bounded |acc| so that none of it overflows. With rb = (2 * rq.output_offset + 1) << (e - 1),
+   * requant + rq.output_offset == (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(2 * acc, m) =
+   * SRDHM(acc, m). NULL: the generic requantization (mult, shift). */
   const int32_t *dsp_me;
   /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2, 3 or 4 bits (2^cb_bits
    * codebook entries per channel, weights_s4 the indices as edgeq_unpack_cb packs them: a channel's k
-   * indices follow the previous channel's, unaligned). Unused without a codebook; the DSP path (wq_s4,
-   * codebook16) takes 4-bit indices only. */
+   * indices follow the previous channel's, unaligned). Unused without a codebook; the DSP path (wq_s4)
+   * takes 4-bit indices only. */
   int32_t cb_bits;
 } edgeq_conv_s8_params;
 
@@ -101,12 +100,12 @@ void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
 void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 #define edgeq_conv_s4_scratch_bytes(k_h, k_w, filter_in_c) ((size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
 
-/* int4 weights, DSP: edgeq_conv_s8_im2col's loop over groups of s4_pairs pixel pairs: their windows are
- * gathered first, then each channel pair's weights are decoded from wq_s4 once into the int16 lanes of wq's
- * layout (in scratch) and used by every pixel pair of the group (the lowering calls it only with wq_s4,
- * acc_init, groups == 1, double rounding and non-negative multipliers). Scratch: the group's im2col buffers
- * and the decoded channel pair. Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at
- * most k_pad bytes of the scratch). */
+/* int4 or codebook weights, DSP: edgeq_conv_s8_im2col's loop over groups of s4_pairs pixel pairs: their
+ * windows are gathered first, then each channel pair's weights are decoded from wq_s4 (and codebook) once
+ * into the int16 lanes of wq's layout (in scratch) and used by every pixel pair of the group, with the int8
+ * path's K loop and requantization (the lowering calls it only with wq_s4, acc_init, groups == 1, double
+ * rounding and non-negative multipliers). Scratch: the group's im2col buffers and the decoded channel pair.
+ * Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at most k_pad bytes of the scratch). */
 void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 #define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) \
   ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))

@@ -15,6 +15,8 @@ The DSP kernels (edgeq_conv_s4_im2col) run on the emulated Cortex-M4 in tests/mo
 
 from __future__ import annotations
 
+import itertools
+
 import flatbuffers
 import numpy as np
 import pytest
@@ -262,6 +264,114 @@ def test_int4_weights_stay_packed(tmp_path):
         assert ("uint8_t model_t1_data[2304]" in data) == (cpu == "portable")
         assert ("int32_t model_op0_wq_s4[576]" in data) == (cpu == "dsp")
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
+
+
+def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> bytes:
+    """CONV_2D ops in a chain on an int8 input ``x_shape``, each layer (cout, kh, kw, stride, dilation, padding,
+    act, per_channel) with a random int4 filter (``codebook``: an int8 filter drawn from 16 random values per
+    output channel, as :func:`clustered_int8_model`), an int32 bias and random scales and zero points, as
+    :func:`int4_model`; the output scale follows the filter's spread so that the outputs use the int8 range."""
+    rng = np.random.default_rng(seed)
+    _, h, w, c = x_shape
+    tensors = [{"shape": list(x_shape), "dtype": "int8", "scale": float(rng.uniform(0.01, 0.1)),
+                "zero_point": int(rng.integers(-128, 100))}]
+    ops, filters, x = [], [], 0
+    for cout, kh, kw, stride, dil, padding, act, per_channel in layers:
+        oh, ow = out_size(h, kh, stride[0], dil[0], padding), out_size(w, kw, stride[1], dil[1], padding)
+        k, in_s = kh * kw * c, tensors[x]["scale"]
+        w_s = rng.uniform(0.005, 0.05, cout if per_channel else 1).astype(np.float32)
+        if codebook:
+            values = np.stack([rng.choice(np.arange(-127, 128), 16, replace=False) for _ in range(cout)])
+            wt = np.take_along_axis(values, rng.integers(0, 16, (cout, k)), axis=1).astype(np.int8)
+        else:
+            wt = rng.integers(-8, 8, (cout, k)).astype(np.int8)
+        out_s = in_s * float(w_s.mean()) * float(np.sqrt((wt.astype(np.float64) ** 2).mean())) * np.sqrt(k) * 0.7
+        b_s = (np.float32(in_s) * w_s).astype(np.float32)
+        tensors += [
+            {"shape": [cout, kh, kw, c], "dtype": "int8", "scale": list(w_s), "zero_point": [0] * len(w_s),
+             "data": wt.reshape(cout, kh, kw, c)},
+            {"shape": [x_shape[0], oh, ow, cout], "dtype": "int8", "scale": out_s,
+             "zero_point": int(rng.integers(-20, 20))},
+            {"shape": [cout], "dtype": "int32", "scale": list(b_s), "zero_point": [0] * len(b_s),
+             "data": rng.integers(-3000, 3000, cout).astype(np.int32)},
+        ]
+        wi = len(tensors) - 3
+        filters.append(wi)
+        ops.append(("CONV_2D", [x, wi, wi + 2], [wi + 1], conv_options(stride, dil, padding, act)))
+        x, h, w, c = wi + 1, oh, ow, cout
+    model = build_tflite(tensors, ops, [0], [x])
+    return model if codebook else as_int4(model, filters)
+
+
+# Shapes for the DSP conv (edgeq_conv_s4_im2col) on the device, each K padded to a multiple of 8 (k_pad):
+# odd out_c (a zero partner channel), strides with asymmetric SAME padding, 1x1, dilation, non-square kernels,
+# a window wider than the input (taps gathered one by one), per-tensor scales, fused ReLU / ReLU6 whose clamps
+# are narrower than int8 (conv_rq_other) and none (SSAT alone), the last group of pixel pairs short or odd.
+S4_CHAIN = ((1, 11, 9, 5), [(7, 3, 3, (1, 1), (1, 1), "same", "relu", True),     # K 45, 99 pixels
+                            (8, 3, 3, (2, 2), (1, 1), "same", None, False),     # K 63, per tensor
+                            (5, 1, 1, (1, 1), (1, 1), "valid", "relu6", True),  # 1x1, K 8
+                            (6, 3, 3, (1, 1), (2, 2), "same", None, True),      # dilation
+                            (9, 1, 3, (1, 2), (1, 1), "same", "relu", True),    # 1x3, stride (1, 2)
+                            (4, 5, 5, (1, 1), (1, 1), "same", None, True),      # 5x5 on 6x3: K 225
+                            (3, 3, 3, (1, 1), (1, 1), "valid", None, True)])    # 4x1 valid output
+CB_CHAIN = ((1, 9, 8, 8), [(9, 3, 3, (1, 1), (1, 1), "same", "relu", True),      # K 72
+                           (7, 3, 3, (2, 2), (1, 1), "same", None, True),       # K 81, odd out_c
+                           (8, 3, 4, (1, 1), (2, 2), "same", "relu6", False),   # K 84, dilation, per tensor
+                           (5, 3, 5, (1, 1), (1, 1), "same", None, True)])      # K 120, odd out_c
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codebook", [False, True])
+def test_conv_dsp_shapes_on_mps2_an386(codebook, tmp_path):
+    """edgeq_conv_s4_im2col (int4, and 4-bit codebook indices) over the shapes of S4_CHAIN / CB_CHAIN, byte for
+    byte with LiteRT's reference on the emulated Cortex-M4 (and the portable kernel on the host)."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    x_shape, layers = CB_CHAIN if codebook else S4_CHAIN
+    model = conv_chain(x_shape, layers, codebook=codebook, seed=7)
+    g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
+    assert [op.lowered.kernel for op in g.ops] == ["edgeq_conv_s4_im2col"] * len(layers)
+    cmp = compare(model, random_inputs(model, 6), "litert")
+    assert cmp.bit_exact, (cmp.mismatched_bytes, cmp.first_bad_op)
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(model)
+    r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=8, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
+
+
+@pytest.mark.parametrize("out_c", [32, 7])
+def test_int4_dsp_constants_are_int8s(out_c):
+    """The DSP conv's arrays for an int4 filter (and a clustered int8 one): the packed filter, acc_init and
+    dsp_me, the int8 DSP path's 4.25 bytes of requantization constants a channel (no dsp_rq, no bias / mult /
+    shift on DSP-only builds, Helium ones included: they run this kernel), plus for a codebook its 16 int8
+    entries a channel (a zero row after an odd last channel, its DSP partner), never widened."""
+    cases = ((conv4(8, 8, 16, out_c, 3, 3, seed=11), None),
+             (clustered_int8_model("CONV_2D", (1, 8, 8, 16), (out_c, 3, 3, 16), (1, 8, 8, out_c), conv_options(),
+                                   k=16, seed=3), "codebook"))
+    for (model, extra), cpu in itertools.product(cases, ("dsp", "mve")):
+        low = compile_graph(read_tflite(model), LowerCtx("litert", cpu)).ops[0].lowered
+        assert low.kernel == "edgeq_conv_s4_im2col"
+        f = {n: v for n, v in low.fields if hasattr(v, "values")}
+        assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra} if extra else set())
+        assert f["wq_s4"].values.nbytes == (out_c + out_c % 2) * 144 // 2
+        assert f["dsp_me"].values.nbytes == 4 * out_c + 4 * -(-out_c // 4)  # multipliers, then exponent bytes
+        assert dict(low.fields)["dsp_rq"] is None
+        if extra:
+            cb = f["codebook"].values
+            assert cb.dtype == np.int8 and cb.shape == (out_c + out_c % 2, 16)
+            assert not cb[out_c:].any()
+
+
+def test_int4_dsp_path_needs_sums_times_16_in_int32():
+    """The int4 DSP path starts from 16 * acc_init: a bias so large that 16 * (|acc_init| + 128 * sum|w|) does
+    not fit int32 takes the portable kernel."""
+    from edgeq.ir import ArrayRef
+    from edgeq.passes.lower.int8.conv import _s4_sums_fit
+
+    w = np.full((2, 3, 3, 4), -8, np.int8)  # sum|w| = 288 a channel
+    fits = (1 << 27) - 1 - 128 * 288
+    assert _s4_sums_fit(w, ArrayRef("a", "int32_t", np.array([fits, -fits], np.int32)))
+    assert not _s4_sums_fit(w, ArrayRef("a", "int32_t", np.array([0, -fits - 1], np.int32)))
 
 
 # --- codebook weights (clustered int8 filters, issue 12 §2) ------------------------------------------

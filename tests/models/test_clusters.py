@@ -1,8 +1,10 @@
 """k-means clustered weights (issue 12 §2): edgeq.frontend.cluster.cluster_model, then int8 quantization as
 usual; the lowerings store the clustered filters as 2-, 3- or 4-bit indices (at most 4, 8, 16 values a channel)
-and per-channel codebooks (kernel tests in tests/kernels/test_int4.py and test_codebook_bits.py). resnet8 with 16 clusters on the emulated Cortex-M4: bit-exact, instructions at most 1.3x
-int8's, constant data at most 0.71x int8's (0.69 measured; the issue's 0.55x, met against int8 builds with int16
-weight copies, is missed since int8 keeps its weights int8 in flash)."""
+and per-channel codebooks (kernel tests in tests/kernels/test_int4.py and test_codebook_bits.py). resnet8 with 16
+clusters on the emulated Cortex-M4: bit-exact, instructions at most 1.3x int8's, constant data at most 0.625x
+int8's (0.616 measured, 0.683 while the DSP path kept int16 codebook entries times 16 and 16-byte requantization
+rows; the issue's 0.55x, met against int8 builds with int16 weight copies, is missed since int8 keeps its
+weights int8 in flash: the 16-byte codebook a channel comes on top of int8's per-channel constants)."""
 
 from __future__ import annotations
 
@@ -88,7 +90,8 @@ def _resnet8_clustered(k: int) -> bytes:
 
 
 @pytest.mark.slow
-def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
+def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
+    """The figures are printed with -s."""
     c16 = _resnet8_clustered(16)
     g = read_tflite(c16)
     for op in g.ops:
@@ -107,7 +110,10 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path):
         assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
     w16, w8 = (reports[n]["memory"]["weights_bytes"] for n in ("c16", "int8"))
     l16, l8 = (reports[n]["latency"]["median"] for n in ("c16", "int8"))
-    assert w16 <= 0.71 * w8, (w16, w8)  # 0.69 measured (the issue's 0.55x: see test_int8x4's docstring)
+    with capsys.disabled():
+        print(f"\nresnet8 c16 mps2-an386: weights+constants {w16} B / int8 {w8} B = {w16 / w8:.3f}x, "
+              f"instructions {l16} / {l8} = {l16 / l8:.3f}x, code {reports['c16']['memory']['code_bytes']} B")
+    assert w16 <= 0.625 * w8, (w16, w8)  # 0.616 measured (the issue's 0.55x: see the module docstring)
     assert l16 <= 1.3 * l8, (l16, l8)
 
 
@@ -142,6 +148,21 @@ def test_codebook_bits_on_mps2_an386(tmp_path, k, per_channel, bits):
 
 
 @pytest.mark.slow
+def test_codebook_4_bits_on_mps2_an386(tmp_path):
+    """4-bit codebook layers on the emulated M4's DSP path (edgeq_conv_s4_im2col, the int8 codebook looked up
+    at run time), bit-exact: stride 2 with VALID padding, dilation with an odd channel count (the last
+    channel's DSP partner reads the codebook's zero row), and the grouped one on the portable kernel."""
+    tfl = quantize_model(_mixed(tmp_path), "random", clusters=16, clusters_per_channel=True).tflite
+    lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
+    convs = [(low.kernel, dict(low.fields)["out_c"]) for low in lows if low.kernel.startswith("edgeq_conv_s4")]
+    assert convs == [("edgeq_conv_s4_im2col", 8)] * 2 + [("edgeq_conv_s4_im2col", 7), ("edgeq_conv_s4", 6)], convs
+    p = tmp_path / "mixed.tflite"
+    p.write_bytes(tfl)
+    rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
+    assert rep["validation"]["bit_exact"] and rep["validation"]["samples"] == 6, rep["validation"]
+
+
+@pytest.mark.slow
 def test_resnet8_4_and_8_clusters_on_mps2_an386(tmp_path, capsys):
     """resnet8 clustered to 4 and 8 values per layer: the 6 3x3 convolutions and the dense layer take 2- and
     3-bit indices (the portable decode-a-row kernel on the M4), bit-exact on the device; weights + constants
@@ -152,7 +173,7 @@ def test_resnet8_4_and_8_clusters_on_mps2_an386(tmp_path, capsys):
         lows = [op.lowered for op in compile_graph(read_tflite(data), LowerCtx("litert", "dsp")).ops if op.lowered]
         cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows
               if low.kernel.startswith(("edgeq_conv_s4", "edgeq_fully_connected_s4"))]
-        conv = ("edgeq_conv_s4_im2col", 0) if bits == 4 else ("edgeq_conv_s4", bits)  # DSP layout: nibbles only
+        conv = ("edgeq_conv_s4_im2col", 4) if bits == 4 else ("edgeq_conv_s4", bits)  # DSP layout: nibbles only
         assert cb == [conv] * 6 + [("edgeq_fully_connected_s4", bits)], cb
         p = tmp_path / f"resnet8_c{k}.tflite"
         p.write_bytes(data)

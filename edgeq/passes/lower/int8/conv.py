@@ -208,7 +208,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
     if w.dtype == "int4" or cb is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
-                              acc_init is not None, cb)
+                              acc_init, cb)
     k_pad, wq, me, kernel, scratch, options = 0, None, None, "edgeq_conv_s8", 0, ()
     if ctx.cpu == "mve" and groups == 1 and acc_init is not None and \
             (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h)
@@ -257,58 +257,76 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h)
 
 
-def _conv_dsp_pairs(k_pad: int, npix: int) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
-    """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from
-    S8_DSP_PAIRS, at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes, conv.h)."""
-    pairs = sorted({min(n, -(-npix // 2)) for n in S8_DSP_PAIRS})
+def _conv_dsp_pairs(k_pad: int, npix: int, choices=None) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
+    """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from ``choices``
+    (S8_DSP_PAIRS by default), at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes,
+    edgeq_conv_s4_im2col_scratch_bytes, conv.h)."""
+    pairs = sorted({min(n, -(-npix // 2)) for n in (S8_DSP_PAIRS if choices is None else choices)})
     return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
 
 
-# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights. More
-# pairs: fewer decodes, more scratch ((pairs + 1) * 4 * k_pad bytes); the codebook decode costs more.
-S4_DSP_PAIRS, CB_DSP_PAIRS = 4, 8
+# DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights, the
+# scratch options as the int8 path's (_conv_dsp_pairs; the smallest planned, upgrade-scratch takes the largest
+# that fits). More pairs: fewer decodes (int4: 9 instructions a block of 4 rows, codebooks 27, against the K
+# loop's 10 a block and pixel pair), more scratch ((pairs + 1) * 4 * k_pad bytes). There is no in-register
+# variant as int8's s4_pairs 0, so smaller groups cost instructions where they are planned (band members keep
+# the smallest option): from (2, 4, 8) / (4, 8), resnet8 int8x4 plans 28,640 B of arena instead of 33,088 for
+# 15.92 M instructions instead of 13.96 M on the M4, resnet8 --clusters 16 32,832 B instead of 38,496 for
+# 16.96 M instead of 14.69 M.
+S4_DSP_PAIRS, CB_DSP_PAIRS = (4, 8), (8,)
+
+
+def _s4_sums_fit(w: np.ndarray, acc_init: ArrayRef) -> bool:
+    """Whether the int4 DSP path's accumulators fit int32: its lanes are 16 times the weights, so it starts
+    from 16 * acc_init and adds 16 * x * w (|x| <= 128) over the window: 16 * (|acc_init| + 128 * sum|w|)."""
+    wabs = np.abs(w.reshape(w.shape[0], -1).astype(np.int64)).sum(axis=1)
+    return bool((16 * (np.abs(acc_init.values.astype(np.int64)) + 128 * wabs)).max(initial=0) < (1 << 31))
 
 
 def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
                    out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
-                   has_acc_init: bool, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
+                   acc_init: ArrayRef | None, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
     """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
-    on DSP cores edgeq_conv_s4_im2col (the int8 DSP path's K loop on each channel pair's weights decoded from
-    wq_s4 once per S4_DSP_PAIRS pixel pairs, CB_DSP_PAIRS for codebooks), under the int8 DSP path's
-    conditions plus 16 * 128 * 8 * k_pad < 2^31 (its K loop accumulates 16 * sum(x * w), |x| <= 128, |w| <= 8).
+    on DSP cores edgeq_conv_s4_im2col: the int8 DSP path's loop (conv.c CONV_DSP_GROUPS: its K loop, its
+    requantization from dsp_me, the same 4.25 bytes a channel) on each channel pair's weights decoded from
+    wq_s4 once per group of pixel pairs (S4_DSP_PAIRS, CB_DSP_PAIRS for codebooks), under the int8 DSP
+    path's conditions plus :func:`_s4_sums_fit` (its int4 lanes are 16 times the weights).
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
-    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp").
+    which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
+    "mve": Helium cores have the DSP extension and no Helium body for these filters).
     ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
-    with 4-bit indices in place of the int4 values, decoded through the codebook (times 16 for the DSP
-    path, where the bound is then 16 * 128 * max|w| * k_pad < 2^31). Where every channel has at most 8
-    values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the portable kernel takes
-    them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8 clusters runs 4.5x the
-    instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its weights and constants."""
+    with 4-bit indices in place of the int4 values, decoded through the channel's 16 int8 codebook entries
+    (16 bytes a channel, as the portable kernel's; the DSP path looks them up into int16 lanes at run time,
+    the entries themselves: the int8 path's sums, from acc_init). Where every
+    channel has at most 8 values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the
+    portable kernel takes them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8
+    clusters runs 4.5x the instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its
+    weights and constants."""
     k = geo["k_h"] * geo["k_w"] * fin
     nibbles = w.data if cb is None else cb[0]
-    w_max = 8 if cb is None else int(np.abs(w.data.astype(np.int64)).max(initial=0))
-    k_pad, wq_s4, rq, kernel, scratch, pairs = 0, None, None, "edgeq_conv_s4", k, 0
+    k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
     cbf = None if cb is None else codebook_fields(op, cb)
-    if (ctx.cpu != "portable" and in_c == fin and has_acc_init and min(mults) >= 0
+    if (ctx.cpu != "portable" and in_c == fin and acc_init is not None and min(mults) >= 0
             and (cbf is None or dict(cbf)["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
-            and 16 * 128 * max(w_max, 1) * (-(-k // 8) * 8) < (1 << 31)):
+            and (cb is not None or _s4_sums_fit(w.data, acc_init))):
         k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
-        rq = _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y))
+        me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
         kernel = "edgeq_conv_s4_im2col"
-        pairs = S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS
-        scratch = (pairs + 1) * 4 * k_pad  # = edgeq_conv_s4_im2col_scratch_bytes (conv.h)
-    portable = not (ctx.cpu == "dsp" and wq_s4 is not None)
-    if not portable:  # only the DSP kernel is built: it starts from acc_init and requantizes from dsp_rq
-        unused = {"bias"} | ({"mult", "shift"} if rq is not None else set())
+        options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
+        scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
+    # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
+    # acc_init and requantizes from dsp_me
+    dsp_only = ctx.cpu in ("dsp", "mve") and wq_s4 is not None
+    if dsp_only:
+        unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
         tail = tuple((name, None if name in unused else v) for name, v in tail)
-    s4 = (("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0)) if cb is None else cbf
-    if not portable:
-        s4 = (("weights_s4", None), ("codebook", None), ("cb_bits", 0))
-    codebook16 = None
-    if cb is not None and wq_s4 is not None:
-        c16 = np.zeros((out_c + out_c % 2, 16), np.int16)  # the odd last channel's partner: zeros
-        c16[:out_c] = cb[1].astype(np.int16) * 16
-        codebook16 = arr(op, "codebook16", c16, "int16_t")
+    if cb is None:
+        s4 = (("weights_s4", None if dsp_only else packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0))
+    else:
+        idx, entries = dict(cbf)["weights_s4"], dict(cbf)["codebook"]
+        if wq_s4 is not None and out_c % 2:  # the DSP path's odd last channel's partner: a zero row
+            entries = arr(op, "codebook", np.concatenate([entries.values, np.zeros((1, 16), np.int8)]), "int8_t")
+        s4 = (("weights_s4", None if dsp_only else idx), ("codebook", entries), ("cb_bits", dict(cbf)["cb_bits"]))
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s8_params",
@@ -318,12 +336,13 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
             *head,
             ("weights", None),
             *tail,
-            ("k_pad", k_pad), ("wq", None), ("dsp_rq", rq),
-            *s4, ("wq_s4", wq_s4), ("codebook16", codebook16), ("s4_pairs", pairs),
+            ("k_pad", k_pad), ("wq", None), ("dsp_rq", None),
+            *s4, ("wq_s4", wq_s4), ("s4_pairs", pairs), ("dsp_me", me),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
-        overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and wq_s4 is not None) else None,
+        overlap_margin=raster_overlap_margin(geo, in_c, out_c) if dsp_only else None,
+        scratch_options=options,
     )
 
 
