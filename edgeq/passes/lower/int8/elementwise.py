@@ -18,6 +18,8 @@ strides (0 where broadcast), passed to the kernel as constant arrays.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from edgeq.ir import Graph, Lowered, Op, Tensor
@@ -200,18 +202,41 @@ def add_table_fields(op: Op, quant: tuple, output_offset: int, rounding: int) ->
             ("out_rb", rb), ("out_e", e))
 
 
+def add_rt_option(op: Op, table: tuple) -> tuple:
+    """The scratch options of the table path (Lowered.scratch_options, taken by passes.memory.scratch where the arena
+    has the bytes free during the op): the tables in flash (no scratch), or built in the kernel's scratch at the
+    start of each call (edgeq_add_s8_table_rt with rt_tables, elementwise.h), one table where both inputs have the
+    same one (ADD of two inputs with one quantization)."""
+    t = dict(table)
+    n = 1 if np.array_equal(t["table1"].values, t["table2"].values) else 2
+    return (0, ()), (256 * 4 * n, (("kernel", "edgeq_add_s8_table_rt"), ("table1", None), ("table2", None),
+                                   ("rt_tables", n), ("rt_sub", int(op.kind == "SUB"))))
+
+
+def check_input_shifts(quant: tuple) -> None:
+    """The kernel's input rescale (add_scale, elementwise.c) takes an input shift of 0 only with the multiplier 2^30
+    or 0: always so, as an input multiplier is at most one half (else a bug here)."""
+    q = dict(quant)
+    for k in (1, 2):
+        if q[f"input{k}_shift"] >= 0 and q[f"input{k}_multiplier"] not in (0, 1 << 30):
+            raise AssertionError(f"input {k}: multiplier {q[f'input{k}_multiplier']} with shift "
+                                 f"{q[f'input{k}_shift']}, above one half")
+
+
 @lowering("ADD", "SUB")
 def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
     quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
+    check_input_shifts(quant)
     rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])
     table = add_table_fields(op, quant, zp(y), rounding)
+    tables = dict(table)["table1"] is not None
     # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry point
-    kernel = "edgeq_add_s8_table" if dict(table)["table1"] is not None else \
-        "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
-    return binary_call(op, ctx, (x1, x2, y), quant + table, _clamp(op, y), kernel=kernel,
-                       struct="edgeq_add_s8_params", source="elementwise",
-                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+    kernel = "edgeq_add_s8_table" if tables else "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
+    low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0)), _clamp(op, y),
+                      kernel=kernel, struct="edgeq_add_s8_params", source="elementwise",
+                      litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+    return dataclasses.replace(low, scratch_options=add_rt_option(op, table)) if tables else low
 
 
 def mul_fast_fields(quant: tuple, output_offset: int, rounding: int) -> tuple:
