@@ -123,7 +123,7 @@ static void add_rows_table_mve(const edgeq_add_s8_params *p, const int32_t *t1, 
 
 /* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1); t1 / t2: the tables, indexed by the input
  * byte (entry v at t[v]: 128 entries past the tables' start). */
-static void add_row_table(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2, const int8_t *a,
+static EDGEQ_NOINLINE void add_row_table(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2, const int8_t *a,
                           int32_t sa, const int8_t *b, int32_t sb, int8_t *y, int32_t n) {
 #if EDGEQ_MVE
   add_rows_table_mve(p, t1, t2, a, 0, sa, b, 0, sb, y, n, 1);
@@ -180,29 +180,45 @@ static EDGEQ_NOINLINE void add_fill(const edgeq_add_s8_params *p, int k, int32_t
   for (x = offset - 128; x < offset + 128; ++x) *t++ = factor * add_scale(x, l, m, shift, EDGEQ_ROUND_DOUBLE);
 }
 
-/* The table path, with the tables in flash (rt_tables 0; edgeq_add_s8_table) or built in scratch first. */
+/* The tables of the table path: in flash (rt_tables 0), or built in scratch. Returns table 1, and table 2 in *t2,
+ * both indexed by the input byte (entry v at t[v]: 128 entries past the table's start). */
+static const int32_t *add_tables(const edgeq_add_s8_params *p, void *scratch, const int32_t **t2) {
+  int32_t *t = (int32_t *)scratch;
+  if (!p->rt_tables) {
+    *t2 = p->table2 + 128;
+    return p->table1 + 128;
+  }
+  add_fill(p, 0, t);
+  if (p->rt_tables == 2) add_fill(p, 1, t + 256);
+  *t2 = t + 128 + 256 * (p->rt_tables - 1);
+  return t + 128;
+}
+
+/* ndim 1 or 2: one row, or the rows of a broadcast vector (no walk: the walk is linked only by models with
+ * broadcasts of more dimensions, code size). */
 void edgeq_add_s8_table_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
                            void *scratch) {
-  const int32_t *t1, *t2;
+  const int32_t *t2, *t1 = add_tables(p, scratch, &t2);
+  const int32_t last = p->ndim - 1;
+  const int32_t n = p->shape[last];
+  const int32_t sa = p->stride1[last], sb = p->stride2[last];
+  const int32_t rows = last ? p->shape[0] : 1, ra = p->stride1[0], rb = p->stride2[0];
+#if EDGEQ_MVE
+  add_rows_table_mve(p, t1, t2, in1, ra, sa, in2, rb, sb, out, n, rows);
+#else
+  int32_t r;
+  for (r = 0; r < rows; ++r, out += n) add_row_table(p, t1, t2, in1 + r * ra, sa, in2 + r * rb, sb, out, n);
+#endif
+}
+
+/* ndim 3 or more: the broadcast walk, a row at a time. */
+void edgeq_add_s8_table_nd_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                              void *scratch) {
+  const int32_t *t2, *t1 = add_tables(p, scratch, &t2);
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
   const int32_t sa = p->stride1[last], sb = p->stride2[last];
   edgeq_bcast_iter it;
-  if (p->rt_tables) {
-    add_fill(p, 0, (int32_t *)scratch);
-    if (p->rt_tables == 2) add_fill(p, 1, (int32_t *)scratch + 256);
-    t1 = (const int32_t *)scratch + 128;
-    t2 = t1 + 256 * (p->rt_tables - 1);
-  } else {
-    t1 = p->table1 + 128;
-    t2 = p->table2 + 128;
-  }
-#if EDGEQ_MVE
-  if (p->ndim == 2) { /* rows of a broadcast vector: no walk to step */
-    add_rows_table_mve(p, t1, t2, in1, p->stride1[0], sa, in2, p->stride2[0], sb, out, n, p->shape[0]);
-    return;
-  }
-#endif
   edgeq_bcast_begin(&it, p->ndim);
   do {
     add_row_table(p, t1, t2, in1 + it.off1, sa, in2 + it.off2, sb, out, n);

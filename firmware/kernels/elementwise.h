@@ -56,12 +56,17 @@ void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t 
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 /* ADD or SUB whose lowering gave tables (table1 != NULL, or rt_tables > 0): the table path alone, so that a model
  * whose every ADD / SUB has tables does not link the generic path (code size). Tables built at run time go in
- * `scratch` (4-byte aligned); with the tables in flash (edgeq_add_s8_table: one function for both, as a model
- * may hold both kinds) it is unused. */
+ * `scratch` (4-byte aligned); with the tables in flash (edgeq_add_s8_table*: the same functions, as a model may
+ * hold both kinds) it is unused. edgeq_add_s8_table_rt takes ndim 1 and 2 (one row, or the rows of a broadcast
+ * vector), edgeq_add_s8_table_nd_rt more (the broadcast walk): a model without such broadcasts links no walk. */
 void edgeq_add_s8_table_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
                            void *scratch);
+void edgeq_add_s8_table_nd_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                              void *scratch);
 #define edgeq_add_s8_table_rt_scratch_bytes(rt_tables) (256 * 4 * (rt_tables))
+#define edgeq_add_s8_table_nd_rt_scratch_bytes(rt_tables) (256 * 4 * (rt_tables))
 #define edgeq_add_s8_table(p, in1, in2, out) edgeq_add_s8_table_rt((p), (in1), (in2), (out), NULL)
+#define edgeq_add_s8_table_nd(p, in1, in2, out) edgeq_add_s8_table_nd_rt((p), (in1), (in2), (out), NULL)
 
 /* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + rq.output_offset) */
 typedef struct {

@@ -313,7 +313,7 @@ def test_all_input_pairs_run_time_tables(op):
     """The tables built at run time (edgeq_add_s8_table_rt) on all 65536 input pairs, scales near rounding ties:
     bit-exact in both roundings."""
     tfl = patch_scales(all_pairs_model(op, free=True), KINDS[op], TIE_SCALES)
-    assert kernels_of(tfl) == [("edgeq_add_s8_table_rt", 2, 2048)]
+    assert kernels_of(tfl) == [("edgeq_add_s8_table_nd_rt", 2, 2048)]
     assert mismatches(tfl, "litert") == 0
     assert mismatches(tfl, "tflm") == 0
 
@@ -351,24 +351,28 @@ def kernels_of(tfl: bytes, kinds=("ADD", "SUB")) -> list[tuple[str, int, int]]:
             for op in lower_tflite(tfl).ops if op.kind in kinds]
 
 
-@pytest.mark.parametrize("op,s1,s2,act,seed", [
-    ("add", (8, 8, 16), (8, 8, 16), None, 0),
-    ("sub", (8, 8, 16), (8, 8, 16), "relu", 1),
-    ("add", (6, 6, 5), (6, 6, 5), "relu6", 2),
-    ("sub", (7,), (7,), "n1to1", 3),
-    ("add", (8, 8, 16), (1, 1, 16), "relu", 4),  # a channel vector: rows of a broadcast operand
-    ("sub", (1, 1, 16), (8, 8, 16), None, 5),    # the first operand broadcast
-    ("sub", (8, 8, 1), (1, 1, 16), "relu", 6),   # both broadcast
-    ("add", (8, 1, 6), (1, 5, 1), None, 7),      # alternating
-    ("sub", (5, 4, 3), (1, 1, 1), None, 8),      # single element
-    ("add", (2, 1, 3, 2, 2), (1, 2, 3, 1, 2), None, 9),  # 6-D
+RT, RT_ND = "edgeq_add_s8_table_rt", "edgeq_add_s8_table_nd_rt"  # one row or rows of a vector; the walk
+
+
+@pytest.mark.parametrize("op,s1,s2,act,seed,kernel", [
+    ("add", (8, 8, 16), (8, 8, 16), None, 0, RT),
+    ("sub", (8, 8, 16), (8, 8, 16), "relu", 1, RT),
+    ("add", (6, 6, 5), (6, 6, 5), "relu6", 2, RT),
+    ("sub", (7,), (7,), "n1to1", 3, RT),
+    ("add", (8, 8, 16), (1, 1, 16), "relu", 4, RT),  # a channel vector: rows of a broadcast operand
+    ("sub", (1, 1, 16), (8, 8, 16), None, 5, RT),    # the first operand broadcast
+    ("sub", (8, 8, 1), (1, 1, 16), "relu", 6, RT),   # both broadcast
+    ("add", (8, 1, 6), (1, 5, 1), None, 7, RT_ND),   # alternating
+    ("sub", (5, 4, 3), (1, 1, 1), None, 8, RT),      # single element
+    ("add", (2, 1, 3, 2, 2), (1, 2, 3, 1, 2), None, 9, RT_ND),  # 6-D
+    ("sub", (4, 1, 6), (4, 5, 1), "relu6", 10, RT_ND),
 ])
-def test_run_time_tables(op, s1, s2, act, seed):
+def test_run_time_tables(op, s1, s2, act, seed, kernel):
     """With bytes free in the arena, ADD/SUB build their tables in scratch at each call: bit-exact with LiteRT and
     TFLM over shapes, broadcasts, activations and (random calibration) quantizations."""
     m = with_free_bytes(binary_model(op, s1, s2, act))
     tfl = convert(m, calib_for(m, seed))
-    assert kernels_of(tfl) == [("edgeq_add_s8_table_rt", 2, 2048)]
+    assert kernels_of(tfl) == [(kernel, 2, 2048)]
     assert_bit_exact(None, model_bytes=tfl, expect_ops={KINDS[op]}, n=6)
 
 

@@ -202,14 +202,14 @@ def add_table_fields(op: Op, quant: tuple, output_offset: int, rounding: int) ->
             ("out_rb", rb), ("out_e", e))
 
 
-def add_rt_option(op: Op, table: tuple) -> tuple:
+def add_rt_option(op: Op, kernel: str, table: tuple) -> tuple:
     """The scratch options of the table path (Lowered.scratch_options, taken by passes.memory.scratch where the arena
     has the bytes free during the op): the tables in flash (no scratch), or built in the kernel's scratch at the
-    start of each call (edgeq_add_s8_table_rt with rt_tables, elementwise.h), one table where both inputs have the
+    start of each call (``kernel`` + ``_rt``, with rt_tables, elementwise.h), one table where both inputs have the
     same one (ADD of two inputs with one quantization)."""
     t = dict(table)
     n = 1 if np.array_equal(t["table1"].values, t["table2"].values) else 2
-    return (0, ()), (256 * 4 * n, (("kernel", "edgeq_add_s8_table_rt"), ("table1", None), ("table2", None),
+    return (0, ()), (256 * 4 * n, (("kernel", f"{kernel}_rt"), ("table1", None), ("table2", None),
                                    ("rt_tables", n), ("rt_sub", int(op.kind == "SUB"))))
 
 
@@ -231,12 +231,15 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])
     table = add_table_fields(op, quant, zp(y), rounding)
     tables = dict(table)["table1"] is not None
-    # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry point
-    kernel = "edgeq_add_s8_table" if tables else "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
+    # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry points, one for
+    # one row or the rows of a broadcast vector, one with the broadcast walk (more dimensions)
+    ndim = len(broadcast_loops(x1.shape, x2.shape, y.shape)[0])
+    kernel = ("edgeq_add_s8_table" if ndim <= 2 else "edgeq_add_s8_table_nd") if tables else \
+        "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
     low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0)), _clamp(op, y),
                       kernel=kernel, struct="edgeq_add_s8_params", source="elementwise",
                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
-    return dataclasses.replace(low, scratch_options=add_rt_option(op, table)) if tables else low
+    return dataclasses.replace(low, scratch_options=add_rt_option(op, kernel, table)) if tables else low
 
 
 def mul_fast_fields(quant: tuple, output_offset: int, rounding: int) -> tuple:
