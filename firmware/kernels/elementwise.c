@@ -123,7 +123,7 @@ static void add_rows_table_mve(const edgeq_add_s8_params *p, const int32_t *t1, 
 
 /* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1); t1 / t2: the tables, indexed by the input
  * byte (entry v at t[v]: 128 entries past the tables' start). */
-static EDGEQ_NOINLINE void add_row_table(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2, const int8_t *a,
+static void add_row_table(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2, const int8_t *a,
                           int32_t sa, const int8_t *b, int32_t sb, int8_t *y, int32_t n) {
 #if EDGEQ_MVE
   add_rows_table_mve(p, t1, t2, a, 0, sa, b, 0, sb, y, n, 1);

@@ -354,6 +354,12 @@ def kernels_of(tfl: bytes, kinds=("ADD", "SUB")) -> list[tuple[str, int, int]]:
 RT, RT_ND = "edgeq_add_s8_table_rt", "edgeq_add_s8_table_nd_rt"  # one row or rows of a vector; the walk
 
 
+@pytest.fixture
+def small_ops_too(monkeypatch):
+    """Run-time tables for ops of any size (the lowering offers them only to ops large enough for the fill)."""
+    monkeypatch.setattr(_binary(), "RT_ELEMENTS_PER_RESCALE", 0)
+
+
 @pytest.mark.parametrize("op,s1,s2,act,seed,kernel", [
     ("add", (8, 8, 16), (8, 8, 16), None, 0, RT),
     ("sub", (8, 8, 16), (8, 8, 16), "relu", 1, RT),
@@ -367,7 +373,7 @@ RT, RT_ND = "edgeq_add_s8_table_rt", "edgeq_add_s8_table_nd_rt"  # one row or ro
     ("add", (2, 1, 3, 2, 2), (1, 2, 3, 1, 2), None, 9, RT_ND),  # 6-D
     ("sub", (4, 1, 6), (4, 5, 1), "relu6", 10, RT_ND),
 ])
-def test_run_time_tables(op, s1, s2, act, seed, kernel):
+def test_run_time_tables(op, s1, s2, act, seed, kernel, small_ops_too):
     """With bytes free in the arena, ADD/SUB build their tables in scratch at each call: bit-exact with LiteRT and
     TFLM over shapes, broadcasts, activations and (random calibration) quantizations."""
     m = with_free_bytes(binary_model(op, s1, s2, act))
@@ -376,7 +382,7 @@ def test_run_time_tables(op, s1, s2, act, seed, kernel):
     assert_bit_exact(None, model_bytes=tfl, expect_ops={KINDS[op]}, n=6)
 
 
-def test_run_time_table_shared_by_both_inputs():
+def test_run_time_table_shared_by_both_inputs(small_ops_too):
     """ADD of two inputs with one quantization: one run-time table for both (1 KB of scratch); SUB keeps two."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((24, 6, 6, 12)) * 2.0 + 0.5
@@ -390,9 +396,14 @@ def test_run_time_table_shared_by_both_inputs():
         assert_bit_exact(None, model_bytes=tfl, n=6)
 
 
-def test_no_free_bytes_keeps_flash_tables():
-    """The op alone is the arena's peak: its tables stay in flash and the arena is what the planner made; where the
-    plan has room the tables move to scratch and the arena stays the same."""
+@pytest.mark.parametrize("shape,free,rt", [
+    ((16, 16, 16), False, False),  # the op alone is the arena's peak: no free bytes
+    ((16, 16, 16), True, True),    # 4096 elements: 8 per rescale of the two tables' fill
+    ((16, 16, 15), True, False),   # fewer: too small for the fill (RT_ELEMENTS_PER_RESCALE), not offered
+])
+def test_flash_tables_unless_free_bytes_and_a_large_op(shape, free, rt):
+    """Without bytes free during the op its tables stay in flash and the arena is what the planner made; with them
+    the tables move to scratch and the arena stays the same; an op too small for the fill is not offered them."""
     from edgeq.passes.pipeline import lower_tflite, pipeline
 
     def planned(tfl):
@@ -402,21 +413,22 @@ def test_no_free_bytes_keeps_flash_tables():
                 g = fn(g)
         return g
 
-    alone = binary_model("add", (8, 8, 16), (8, 8, 16), "relu")
-    for model, rt in ((alone, False), (with_free_bytes(alone), True)):
-        tfl = convert(model, calib_for(model, 1))
-        g = lower_tflite(tfl)
-        (op,) = [op for op in g.ops if op.kind == "ADD"]
-        fields, low = dict(op.lowered.fields), op.lowered
-        assert g.plan.size == planned(tfl).plan.size  # never grown
-        assert len(low.scratch_options) == 2  # offered both ways
-        if rt:
-            assert (low.kernel, low.scratch_bytes, fields["rt_tables"], fields["table1"]) == (
-                "edgeq_add_s8_table_rt", 2048, 2, None)
-            assert g.plan.scratch[op.id] % 4 == 0
-        else:
-            assert (low.kernel, low.scratch_bytes, fields["rt_tables"]) == ("edgeq_add_s8_table", 0, 0)
-            assert fields["table1"].values.shape == (256,) and op.id not in g.plan.scratch
+    model = binary_model("add", shape, shape, "relu")
+    if free:
+        big = keras.Input((64, 64, 16), batch_size=1, name="big")
+        model = keras.Model([*model.inputs, big], [model.outputs[0], keras.layers.MaxPooling2D(8)(big)])
+    tfl = convert(model, calib_for(model, 1))
+    g = lower_tflite(tfl)
+    (op,) = [op for op in g.ops if op.kind == "ADD"]
+    fields, low = dict(op.lowered.fields), op.lowered
+    assert g.plan.size == planned(tfl).plan.size  # never grown
+    assert len(low.scratch_options) == (0 if free and not rt else 2)  # offered, or too small
+    if rt:
+        assert (low.kernel, low.scratch_bytes, fields["rt_tables"], fields["table1"]) == (RT, 2048, 2, None)
+        assert g.plan.scratch[op.id] % 4 == 0
+    else:
+        assert (low.kernel, low.scratch_bytes, fields["rt_tables"]) == ("edgeq_add_s8_table", 0, 0)
+        assert fields["table1"].values.shape == (256,) and op.id not in g.plan.scratch
 
 
 def smmulr_rescale(x: int, left_shift: int, m: int, shift: int) -> int:

@@ -202,13 +202,22 @@ def add_table_fields(op: Op, quant: tuple, output_offset: int, rounding: int) ->
             ("out_rb", rb), ("out_e", e))
 
 
-def add_rt_option(op: Op, kernel: str, table: tuple) -> tuple:
+# Building a table costs 256 rescales at each call (about 10 instructions each on the M4: 2,560 a table, against
+# about 16 an output element for the table loop; 4 on the M55 against 4 to 6), so the run-time tables are offered
+# only to ops with at least this many output elements per rescale: the fill then adds at most about 8% on the M4.
+RT_ELEMENTS_PER_RESCALE = 8
+
+
+def add_rt_options(op: Op, kernel: str, table: tuple, elements: int) -> tuple:
     """The scratch options of the table path (Lowered.scratch_options, taken by passes.memory.scratch where the arena
     has the bytes free during the op): the tables in flash (no scratch), or built in the kernel's scratch at the
     start of each call (``kernel`` + ``_rt``, with rt_tables, elementwise.h), one table where both inputs have the
-    same one (ADD of two inputs with one quantization)."""
+    same one (ADD of two inputs with one quantization); only the first where the op is too small for the fill
+    (RT_ELEMENTS_PER_RESCALE)."""
     t = dict(table)
     n = 1 if np.array_equal(t["table1"].values, t["table2"].values) else 2
+    if elements < RT_ELEMENTS_PER_RESCALE * 256 * n:
+        return ()
     return (0, ()), (256 * 4 * n, (("kernel", f"{kernel}_rt"), ("table1", None), ("table2", None),
                                    ("rt_tables", n), ("rt_sub", int(op.kind == "SUB"))))
 
@@ -239,7 +248,7 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0)), _clamp(op, y),
                       kernel=kernel, struct="edgeq_add_s8_params", source="elementwise",
                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
-    return dataclasses.replace(low, scratch_options=add_rt_option(op, kernel, table)) if tables else low
+    return dataclasses.replace(low, scratch_options=add_rt_options(op, kernel, table, y.numel)) if tables else low
 
 
 def mul_fast_fields(quant: tuple, output_offset: int, rounding: int) -> tuple:
