@@ -14,6 +14,10 @@ double arithmetic, which is where LiteRT and TFLM differ:
 
 Broadcasting is resolved here: the output is walked as collapsed dimensions with per-input element
 strides (0 where broadcast), passed to the kernel as constant arrays.
+
+ADD/SUB run through per-input tables of the 256 rescaled input values where that is exact (add_table_fields):
+in flash, or, where the memory plan leaves the bytes free during a large enough op, built by the kernel in its
+scratch at each call (add_rt_options, taken by passes.memory.scratch), with the arithmetic of the generic path.
 """
 
 from __future__ import annotations
