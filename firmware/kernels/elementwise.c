@@ -38,29 +38,6 @@
 
 /* --- ADD / SUB ---------------------------------------------------------------------------------- */
 
-EDGEQ_INLINE int32_t add_scale(int8_t x, int32_t offset, int32_t lmul, int32_t m, int32_t shift,
-                               int32_t rounding) {
-  return edgeq_requant(((int32_t)x + offset) * lmul, m, shift, rounding);
-}
-
-EDGEQ_INLINE int8_t add_finish(const edgeq_add_s8_params *p, int32_t raw) {
-  return (int8_t)edgeq_requant_clamp(&p->rq, raw, p->output_multiplier, p->output_shift);
-}
-
-/* The generic path, where the table path would not be exact (elementwise.h): the three requantizations per
- * element. One row of n outputs; sa / sb are the inputs' innermost strides (0 or 1). */
-static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int32_t sa, const int8_t *b,
-                    int32_t sb, int8_t *y, int32_t n) {
-  const int32_t lmul = (int32_t)1 << p->left_shift;
-  const int32_t r = p->rq.rounding;
-  int32_t i;
-  for (i = 0; i < n; ++i) {
-    const int32_t va = add_scale(a[i * sa], p->input1_offset, lmul, p->input1_multiplier, p->input1_shift, r);
-    const int32_t vb = add_scale(b[i * sb], p->input2_offset, lmul, p->input2_multiplier, p->input2_shift, r);
-    y[i] = add_finish(p, sub ? va - vb : va + vb);
-  }
-}
-
 /* The table path (elementwise.h): SMMULR of the summed table entries, then a rounding shift. */
 EDGEQ_INLINE int32_t add_high_mul(int32_t a, int32_t b) {
 #if EDGEQ_DSP
@@ -73,6 +50,36 @@ EDGEQ_INLINE int32_t add_high_mul(int32_t a, int32_t b) {
 EDGEQ_INLINE int32_t add_table_raw(int32_t t, int32_t m, int32_t rb, int32_t e) {
   const int32_t u = add_high_mul(t, m);
   return (u + (u >> 31) + rb) >> e;
+}
+
+/* The input rescale s = requant((v + offset) << left_shift, m, shift) (elementwise.h), for the run-time tables and
+ * the generic path; x = v + offset. Single rounding: edgeq_mul_qm_single. Double rounding (the reference's
+ * MultiplyByQuantizedMultiplierSmallerThanOneExp, and the only rounding with tables) as the table path's output
+ * stage: SaturatingRoundingDoublingHighMul(x << 20, m) = SMMULR(x << 21, m) (|x| <= 255: no overflow, both round
+ * half up), then RoundingDivideByPOT by e = -shift >= 1 as add_table_raw does it. shift 0 comes only with m = 2^30
+ * (an input multiplier is at most one half) or m = 0 (the lowering checks it): there s = x << 19 (or 0) =
+ * SMMULR(x << 22, m) rounding-shifted by 1 (an even value: exact). */
+EDGEQ_INLINE int32_t add_scale(int32_t x, int32_t left_shift, int32_t m, int32_t shift, int32_t rounding) {
+  const int32_t e = shift < 0 ? -shift : 1;
+  if (rounding == EDGEQ_ROUND_SINGLE) return edgeq_mul_qm_single(x * ((int32_t)1 << left_shift), m, shift);
+  return add_table_raw(x * ((int32_t)1 << (left_shift + 1 + (shift == 0))), m, (int32_t)1 << (e - 1), e);
+}
+
+EDGEQ_INLINE int8_t add_finish(const edgeq_add_s8_params *p, int32_t raw) {
+  return (int8_t)edgeq_requant_clamp(&p->rq, raw, p->output_multiplier, p->output_shift);
+}
+
+/* The generic path, where the table path would not be exact (elementwise.h): the three requantizations per
+ * element. One row of n outputs; sa / sb are the inputs' innermost strides (0 or 1). */
+static void add_row(const edgeq_add_s8_params *p, int sub, const int8_t *a, int32_t sa, const int8_t *b,
+                    int32_t sb, int8_t *y, int32_t n) {
+  const int32_t l = p->left_shift, r = p->rq.rounding;
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const int32_t va = add_scale(a[i * sa] + p->input1_offset, l, p->input1_multiplier, p->input1_shift, r);
+    const int32_t vb = add_scale(b[i * sb] + p->input2_offset, l, p->input2_multiplier, p->input2_shift, r);
+    y[i] = add_finish(p, sub ? va - vb : va + vb);
+  }
 }
 
 /* Saturate to int8, then the fused activation's lower bound (act_max is 127: the caller checked). */
@@ -89,19 +96,15 @@ EDGEQ_INLINE int32_t add_table_low(int32_t v, int32_t lo) {
   if (sb == 0) {                                                                     \
     const int32_t vb = t2[b[0]];                                                     \
     for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(t1[a[i]] + vb, m, rb, e)); \
-  } else if (sa == 0) {                                                              \
-    const int32_t va = t1[a[0]];                                                     \
-    for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(va + t2[b[i]], m, rb, e)); \
   } else {                                                                           \
     for (i = 0; i < n; ++i) y[i] = (int8_t)OUT(add_table_raw(t1[a[i]] + t2[b[i]], m, rb, e)); \
   }
 
 #if EDGEQ_MVE
-/* The table path with the lookups as gather loads: t = table1[a] + table2[b], then SMMULR's finish. */
-static void add_rows_table_mve(const edgeq_add_s8_params *p, const int8_t *in1, int32_t ra, int32_t sa,
-                               const int8_t *in2, int32_t rb2, int32_t sb, int8_t *out, int32_t n, int32_t rows) {
-  const int32_t *t1 = p->table1 + 128;
-  const int32_t *t2 = p->table2 + 128;
+/* The table path with the lookups as gather loads: t = t1[a] + t2[b], then SMMULR's finish. */
+static void add_rows_table_mve(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2,
+                               const int8_t *in1, int32_t ra, int32_t sa, const int8_t *in2, int32_t rb2, int32_t sb,
+                               int8_t *out, int32_t n, int32_t rows) {
   const int32x4_t m = vdupq_n_s32(p->output_multiplier), rb = vdupq_n_s32(p->out_rb);
   const int32x4_t lo = vdupq_n_s32(p->rq.act_min), hi = vdupq_n_s32(p->rq.act_max);
   const int32_t e = p->out_e;
@@ -118,17 +121,21 @@ static void add_rows_table_mve(const edgeq_add_s8_params *p, const int8_t *in1, 
 }
 #endif
 
-/* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1). */
-static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
-                          int8_t *y, int32_t n) {
+/* n outputs of a row; sa / sb: the inputs' innermost strides (0 or 1); t1 / t2: the tables, indexed by the input
+ * byte (entry v at t[v]: 128 entries past the tables' start). */
+static void add_row_table(const edgeq_add_s8_params *p, const int32_t *t1, const int32_t *t2, const int8_t *a,
+                          int32_t sa, const int8_t *b, int32_t sb, int8_t *y, int32_t n) {
 #if EDGEQ_MVE
-  add_rows_table_mve(p, a, 0, sa, b, 0, sb, y, n, 1);
+  add_rows_table_mve(p, t1, t2, a, 0, sa, b, 0, sb, y, n, 1);
 #else
-  const int32_t *t1 = p->table1 + 128;
-  const int32_t *t2 = p->table2 + 128;
   const int32_t m = p->output_multiplier, rb = p->out_rb, e = p->out_e;
   const int32_t lo = p->rq.act_min, hi = p->rq.act_max;
   int32_t i;
+  if (sa == 0) { /* input 1 broadcast (never both): swap the inputs; the sum is symmetric (SUB's table 2 negated) */
+    const int32_t *t = t1;
+    const int8_t *x = a;
+    t1 = t2, t2 = t, a = b, b = x, sb = 0;
+  }
   if (hi == 127) {
 #define ADD_OUT_LOW(v) add_table_low((v), lo)
     ADD_TABLE_LOOPS(ADD_OUT_LOW)
@@ -142,44 +149,81 @@ static void add_row_table(const edgeq_add_s8_params *p, const int8_t *a, int32_t
 }
 #undef ADD_TABLE_LOOPS
 
-/* ADD / SUB: the table path where the lowering gave tables (table1 != NULL), else the generic one; use_generic
- * 0 (the table-only entry point) leaves the generic path out of the build. */
-EDGEQ_INLINE void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out,
-                          const int use_generic) {
+/* The generic path (add_row) over the whole output. */
+EDGEQ_INLINE void add_sub(const edgeq_add_s8_params *p, int sub, const int8_t *in1, const int8_t *in2, int8_t *out) {
   const int32_t last = p->ndim - 1;
   const int32_t n = p->shape[last];
-  const int32_t sa = p->stride1[last], sb = p->stride2[last];
   edgeq_bcast_iter it;
-  if (p->table1 != NULL && p->ndim == 2) {  /* rows of a broadcast vector: no walk to step */
-    int32_t r;
-#if EDGEQ_MVE
-    add_rows_table_mve(p, in1, p->stride1[0], sa, in2, p->stride2[0], sb, out, n, p->shape[0]);
-    return;
-#endif
-    for (r = 0; r < p->shape[0]; ++r, out += n)
-      add_row_table(p, in1 + r * p->stride1[0], sa, in2 + r * p->stride2[0], sb, out, n);
-    return;
-  }
   edgeq_bcast_begin(&it, p->ndim);
   do {
-    if (!use_generic || p->table1 != NULL)
-      add_row_table(p, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
-    else
-      add_row(p, sub, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
+    add_row(p, sub, in1 + it.off1, p->stride1[last], in2 + it.off2, p->stride2[last], out, n);
     out += n;
   } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  add_sub(p, 0, in1, in2, out, 1);
+  add_sub(p, 0, in1, in2, out);
 }
 
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  add_sub(p, 1, in1, in2, out, 1);
+  add_sub(p, 1, in1, in2, out);
 }
 
-void edgeq_add_s8_table(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  add_sub(p, 0, in1, in2, out, 0); /* SUB's table2 holds the negated second operand: the same sum */
+/* Input k's table (0: input 1) built in t: t[v + 128] = 2 * s_k(v) for the 256 input values v (SUB: table 2
+ * holds -2 * s_2(v)). */
+static EDGEQ_NOINLINE void add_fill(const edgeq_add_s8_params *p, int k, int32_t *t) {
+  const int32_t offset = k ? p->input2_offset : p->input1_offset;
+  const int32_t m = k ? p->input2_multiplier : p->input1_multiplier;
+  const int32_t shift = k ? p->input2_shift : p->input1_shift;
+  const int32_t factor = k && p->rt_sub ? -2 : 2, l = p->left_shift;
+  int32_t x;
+  for (x = offset - 128; x < offset + 128; ++x) *t++ = factor * add_scale(x, l, m, shift, EDGEQ_ROUND_DOUBLE);
+}
+
+/* The tables of the table path: in flash (rt_tables 0), or built in scratch. Returns table 1, and table 2 in *t2,
+ * both indexed by the input byte (entry v at t[v]: 128 entries past the table's start). */
+static const int32_t *add_tables(const edgeq_add_s8_params *p, void *scratch, const int32_t **t2) {
+  int32_t *t = (int32_t *)scratch;
+  if (!p->rt_tables) {
+    *t2 = p->table2 + 128;
+    return p->table1 + 128;
+  }
+  add_fill(p, 0, t);
+  if (p->rt_tables == 2) add_fill(p, 1, t + 256);
+  *t2 = t + 128 + 256 * (p->rt_tables - 1);
+  return t + 128;
+}
+
+/* ndim 1 or 2: one row, or the rows of a broadcast vector (no walk: the walk is linked only by models with
+ * broadcasts of more dimensions, code size). */
+void edgeq_add_s8_table_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                           void *scratch) {
+  const int32_t *t2, *t1 = add_tables(p, scratch, &t2);
+  const int32_t last = p->ndim - 1;
+  const int32_t n = p->shape[last];
+  const int32_t sa = p->stride1[last], sb = p->stride2[last];
+  const int32_t rows = last ? p->shape[0] : 1, ra = p->stride1[0], rb = p->stride2[0];
+#if EDGEQ_MVE
+  add_rows_table_mve(p, t1, t2, in1, ra, sa, in2, rb, sb, out, n, rows);
+#else
+  int32_t r;
+  for (r = 0; r < rows; ++r, out += n) add_row_table(p, t1, t2, in1 + r * ra, sa, in2 + r * rb, sb, out, n);
+#endif
+}
+
+/* ndim 3 or more: the broadcast walk, a row at a time. */
+void edgeq_add_s8_table_nd_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                              void *scratch) {
+  const int32_t *t2, *t1 = add_tables(p, scratch, &t2);
+  const int32_t last = p->ndim - 1;
+  const int32_t n = p->shape[last];
+  const int32_t sa = p->stride1[last], sb = p->stride2[last];
+  edgeq_bcast_iter it;
+  edgeq_bcast_begin(&it, p->ndim);
+  do {
+    add_row_table(p, t1, t2, in1 + it.off1, sa, in2 + it.off2, sb, out, n);
+    out += n;
+  } while (edgeq_bcast_next(&it, p->ndim, p->shape, p->stride1, p->stride2));
 }
 
 /* --- MUL ---------------------------------------------------------------------------------------- */

@@ -42,14 +42,31 @@ typedef struct {
   const int32_t *table2;
   int32_t out_rb;
   int32_t out_e;
+  /* The same tables built at run time instead (edgeq_add_s8_table_rt with rt_tables > 0, where the memory plan has
+   * the bytes free during the op; table1 = table2 = NULL): at the start of each call the kernel fills rt_tables
+   * tables of 256 int32 in its scratch, computing s_k(v) for the 256 input values as the generic path does
+   * (add_scale, elementwise.c: 256 rescales of a few instructions each per table); rt_tables 1: ADD of two inputs
+   * with one quantization, one table for both; rt_sub 1: SUB (table 2 negated). Both 0 with the tables in flash. */
+  int32_t rt_tables;
+  int32_t rt_sub;
 } edgeq_add_s8_params;
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 /* out = in1 - in2, same parameters as ADD (the scaled operands are subtracted). */
 void edgeq_sub_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
-/* ADD or SUB whose lowering gave tables (table1 != NULL): the table path alone, so that a model whose every
- * ADD / SUB has tables does not link the generic path (code size). */
-void edgeq_add_s8_table(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* ADD or SUB whose lowering gave tables (table1 != NULL, or rt_tables > 0): the table path alone, so that a model
+ * whose every ADD / SUB has tables does not link the generic path (code size). Tables built at run time go in
+ * `scratch` (4-byte aligned); with the tables in flash (edgeq_add_s8_table*: the same functions, as a model may
+ * hold both kinds) it is unused. edgeq_add_s8_table_rt takes ndim 1 and 2 (one row, or the rows of a broadcast
+ * vector), edgeq_add_s8_table_nd_rt more (the broadcast walk): a model without such broadcasts links no walk. */
+void edgeq_add_s8_table_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                           void *scratch);
+void edgeq_add_s8_table_nd_rt(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                              void *scratch);
+#define edgeq_add_s8_table_rt_scratch_bytes(rt_tables) (256 * 4 * (rt_tables))
+#define edgeq_add_s8_table_nd_rt_scratch_bytes(rt_tables) (256 * 4 * (rt_tables))
+#define edgeq_add_s8_table(p, in1, in2, out) edgeq_add_s8_table_rt((p), (in1), (in2), (out), NULL)
+#define edgeq_add_s8_table_nd(p, in1, in2, out) edgeq_add_s8_table_nd_rt((p), (in1), (in2), (out), NULL)
 
 /* MUL: out = clamp(requant((in1 + input1_offset) * (in2 + input2_offset)) + rq.output_offset) */
 typedef struct {

@@ -219,7 +219,9 @@ def test_resnet8_model():
 # (The converter miscompiles [256,1,1] + [1,256,1] into a 256-element BiasAdd-like ADD and crashes on
 # [256,1] + [1,256]; a full last dimension on both sides avoids its bias pattern.)
 
-def all_pairs_model(op: str) -> bytes:
+def all_pairs_model(op: str, free: bool = False) -> bytes:
+    """``free``: with an unrelated 192 KB input pooled to a second output, so that the op (128 KB of output) runs
+    with bytes free in the arena (the run-time tables)."""
     a, b = inputs((256, 1, 2), (1, 256, 2))
     y = {"add": keras.ops.add, "sub": keras.ops.subtract, "mul": keras.ops.multiply}[op](a, b)
     m = keras.Model([a, b], y)
@@ -228,6 +230,10 @@ def all_pairs_model(op: str) -> bytes:
         calib = [rng.uniform(0, 2, (16, 256, 1, 2)), rng.uniform(0, 3, (16, 1, 256, 2))]
     else:
         calib = [rng.standard_normal((8, 256, 1, 2)) + 0.5, rng.standard_normal((8, 1, 256, 2)) * 2.5 - 1]
+    if free:
+        big = keras.Input((128, 128, 12), batch_size=1, name="big")
+        m = keras.Model([a, b, big], [y, keras.layers.MaxPooling2D(16)(big)])
+        calib.append(rng.standard_normal((len(calib[0]), 128, 128, 12)))
     tfl = convert(m, calib)
     g, (bop,) = ops_of(tfl)
     assert bop.kind == KINDS[op] and g.tensor(bop.outputs[0]).numel == 256 * 256 * 2
@@ -240,6 +246,9 @@ def all_pairs(tfl: bytes) -> list[list[np.ndarray]]:
     xs = []
     for t in g.inputs:
         shape = g.tensor(t).shape
+        if 256 not in shape:  # all_pairs_model's unrelated input
+            xs.append(np.zeros(shape, np.int8))
+            continue
         axis = shape.index(256)
         ramp = np.arange(-128, 128, dtype=np.int8).reshape([256 if i == axis else 1 for i in range(len(shape))])
         xs.append(np.ascontiguousarray(np.broadcast_to(ramp, shape)))
@@ -299,6 +308,16 @@ def test_all_input_pairs_table_and_generic_paths(op, monkeypatch):
     assert mismatches(tfl, "tflm") == 0
 
 
+@pytest.mark.parametrize("op", ["add", "sub"])
+def test_all_input_pairs_run_time_tables(op):
+    """The tables built at run time (edgeq_add_s8_table_rt) on all 65536 input pairs, scales near rounding ties:
+    bit-exact in both roundings."""
+    tfl = patch_scales(all_pairs_model(op, free=True), KINDS[op], TIE_SCALES)
+    assert kernels_of(tfl) == [("edgeq_add_s8_table_nd_rt", 2, 2048)]
+    assert mismatches(tfl, "litert") == 0
+    assert mismatches(tfl, "tflm") == 0
+
+
 def test_mul_all_input_pairs_fast_and_generic_paths(monkeypatch):
     """int8 MUL takes the SMMULR path (elementwise.h) on the all-pairs model, bit-exact in both roundings; the
     generic per-element requantization, kept for where it would not be exact, is exact too."""
@@ -312,6 +331,128 @@ def test_mul_all_input_pairs_fast_and_generic_paths(monkeypatch):
     assert dict(lowering_for(g, bop)(g, bop, LowerCtx()).fields)["fast"] == 0
     assert mismatches(tfl, "litert") == 0
     assert mismatches(tfl, "tflm") == 0
+
+
+# --- the tables built at run time in free arena bytes (edgeq_add_s8_table_rt) ----------------------------
+# A large input reduced by a MAX_POOL_2D scheduled before the op (a second model output) is the arena's peak, so
+# the op runs with bytes free for its scratch tables.
+
+def with_free_bytes(binary, pool: int = 8):
+    """``binary`` (a Keras model of the op) plus an unrelated input of 32x32x8 = 8 KB pooled to a second output."""
+    big = keras.Input((32, 32, 8), batch_size=1, name="big")
+    return keras.Model([*binary.inputs, big], [binary.outputs[0], keras.layers.MaxPooling2D(pool)(big)])
+
+
+def kernels_of(tfl: bytes, kinds=("ADD", "SUB")) -> list[tuple[str, int, int]]:
+    """(kernel, rt_tables, scratch bytes) of each ADD/SUB as the pipeline lowers and plans ``tfl``."""
+    from edgeq.passes.pipeline import lower_tflite
+
+    return [(op.lowered.kernel, dict(op.lowered.fields)["rt_tables"], op.lowered.scratch_bytes)
+            for op in lower_tflite(tfl).ops if op.kind in kinds]
+
+
+RT, RT_ND = "edgeq_add_s8_table_rt", "edgeq_add_s8_table_nd_rt"  # one row or rows of a vector; the walk
+
+
+@pytest.fixture
+def small_ops_too(monkeypatch):
+    """Run-time tables for ops of any size (the lowering offers them only to ops large enough for the fill)."""
+    monkeypatch.setattr(_binary(), "RT_ELEMENTS_PER_RESCALE", 0)
+
+
+@pytest.mark.parametrize("op,s1,s2,act,seed,kernel", [
+    ("add", (8, 8, 16), (8, 8, 16), None, 0, RT),
+    ("sub", (8, 8, 16), (8, 8, 16), "relu", 1, RT),
+    ("add", (6, 6, 5), (6, 6, 5), "relu6", 2, RT),
+    ("sub", (7,), (7,), "n1to1", 3, RT),
+    ("add", (8, 8, 16), (1, 1, 16), "relu", 4, RT),  # a channel vector: rows of a broadcast operand
+    ("sub", (1, 1, 16), (8, 8, 16), None, 5, RT),    # the first operand broadcast
+    ("sub", (8, 8, 1), (1, 1, 16), "relu", 6, RT),   # both broadcast
+    ("add", (8, 1, 6), (1, 5, 1), None, 7, RT_ND),   # alternating
+    ("sub", (5, 4, 3), (1, 1, 1), None, 8, RT),      # single element
+    ("add", (2, 1, 3, 2, 2), (1, 2, 3, 1, 2), None, 9, RT_ND),  # 6-D
+    ("sub", (4, 1, 6), (4, 5, 1), "relu6", 10, RT_ND),
+])
+def test_run_time_tables(op, s1, s2, act, seed, kernel, small_ops_too):
+    """With bytes free in the arena, ADD/SUB build their tables in scratch at each call: bit-exact with LiteRT and
+    TFLM over shapes, broadcasts, activations and (random calibration) quantizations."""
+    m = with_free_bytes(binary_model(op, s1, s2, act))
+    tfl = convert(m, calib_for(m, seed))
+    assert kernels_of(tfl) == [(kernel, 2, 2048)]
+    assert_bit_exact(None, model_bytes=tfl, expect_ops={KINDS[op]}, n=6)
+
+
+def test_run_time_table_shared_by_both_inputs(small_ops_too):
+    """ADD of two inputs with one quantization: one run-time table for both (1 KB of scratch); SUB keeps two."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((24, 6, 6, 12)) * 2.0 + 0.5
+    big = rng.standard_normal((24, 32, 32, 8))
+    for op, want in (("add", [("edgeq_add_s8_table_rt", 1, 1024)]), ("sub", [("edgeq_add_s8_table_rt", 2, 2048)])):
+        m = with_free_bytes(binary_model(op, (6, 6, 12), (6, 6, 12), "relu"))
+        tfl = convert(m, [x, x[::-1], big])  # the same samples in another order: the same range
+        g, (bop,) = ops_of(tfl)
+        assert g.tensor(bop.inputs[0]).quant == g.tensor(bop.inputs[1]).quant
+        assert kernels_of(tfl) == want
+        assert_bit_exact(None, model_bytes=tfl, n=6)
+
+
+@pytest.mark.parametrize("shape,free,rt", [
+    ((16, 16, 16), False, False),  # the op alone is the arena's peak: no free bytes
+    ((16, 16, 16), True, True),    # 4096 elements: 8 per rescale of the two tables' fill
+    ((16, 16, 15), True, False),   # fewer: too small for the fill (RT_ELEMENTS_PER_RESCALE), not offered
+])
+def test_flash_tables_unless_free_bytes_and_a_large_op(shape, free, rt):
+    """Without bytes free during the op its tables stay in flash and the arena is what the planner made; with them
+    the tables move to scratch and the arena stays the same; an op too small for the fill is not offered them."""
+    from edgeq.passes.pipeline import lower_tflite, pipeline
+
+    def planned(tfl):
+        g = read_tflite(tfl)
+        for name, fn in pipeline(LowerCtx()):
+            if name != "upgrade-scratch":
+                g = fn(g)
+        return g
+
+    model = binary_model("add", shape, shape, "relu")
+    if free:
+        big = keras.Input((64, 64, 16), batch_size=1, name="big")
+        model = keras.Model([*model.inputs, big], [model.outputs[0], keras.layers.MaxPooling2D(8)(big)])
+    tfl = convert(model, calib_for(model, 1))
+    g = lower_tflite(tfl)
+    (op,) = [op for op in g.ops if op.kind == "ADD"]
+    fields, low = dict(op.lowered.fields), op.lowered
+    assert g.plan.size == planned(tfl).plan.size  # never grown
+    assert len(low.scratch_options) == (0 if free and not rt else 2)  # offered, or too small
+    if rt:
+        assert (low.kernel, low.scratch_bytes, fields["rt_tables"], fields["table1"]) == (RT, 2048, 2, None)
+        assert g.plan.scratch[op.id] % 4 == 0
+    else:
+        assert (low.kernel, low.scratch_bytes, fields["rt_tables"]) == ("edgeq_add_s8_table", 0, 0)
+        assert fields["table1"].values.shape == (256,) and op.id not in g.plan.scratch
+
+
+def smmulr_rescale(x: int, left_shift: int, m: int, shift: int) -> int:
+    """add_scale of elementwise.c in double rounding, in Python integers: SMMULR, then add_table_raw's shift."""
+    e = -shift if shift < 0 else 1
+    t = x * (1 << (left_shift + 1 + (shift == 0)))
+    assert -(1 << 31) <= t < (1 << 31)
+    u = (t * m + (1 << 31)) >> 32
+    return (u + (-1 if u < 0 else 0) + (1 << (e - 1))) >> e
+
+
+def test_input_rescale_as_smmulr_is_the_reference():
+    """The kernel's input rescale (add_scale: SMMULR and a rounding shift) equals the reference's
+    MultiplyByQuantizedMultiplierSmallerThanOneExp((v + offset) << 20) for every v + offset in [-255, 255], over
+    multipliers of every shift the ADD Prepare can give (an input multiplier at most one half)."""
+    from edgeq.passes.lower.quantmath import mul_by_qm_double, quantize_multiplier_smaller_than_one_exp
+
+    rng = np.random.default_rng(0)
+    reals = [0.5, 0.5 - 1e-12, 0.25, 2.0 ** -31, 1e-12] + list(2.0 ** rng.uniform(-32, -1, 300))
+    xs = range(-255, 256)
+    for real in reals:
+        m, shift = quantize_multiplier_smaller_than_one_exp(real)
+        got = [smmulr_rescale(x, 20, m, shift) for x in xs]
+        assert got == [mul_by_qm_double(x << 20, m, shift) for x in xs], (real, m, shift)
 
 
 def test_table_path_refused_where_inexact():

@@ -63,6 +63,22 @@ def test_upgrade_without_room_or_options_changes_nothing():
     assert upgrade_scratch(_chain()) == _chain()  # no plan yet: nothing to fit into
 
 
+def test_option_from_no_scratch_may_name_another_kernel():
+    """A kernel without planned scratch (int8 ADD/SUB's flash tables) whose option has scratch: the op gets a
+    scratch buffer in a free gap, and the option's ("kernel", name) replaces the kernel (the call then passes the
+    scratch pointer)."""
+    g = _chain()
+    low = dataclasses.replace(g.ops[1].lowered, kernel="plain", scratch_bytes=0,
+                              scratch_options=((0, ()), (900, (("kernel", "with_scratch"), ("level", 1)))))
+    g = plan_memory(dataclasses.replace(g, ops=(g.ops[0], dataclasses.replace(g.ops[1], lowered=low), g.ops[2])))
+    up = upgrade_scratch(g)
+    assert (up.ops[1].lowered.kernel, up.ops[1].lowered.scratch_bytes, _level(up, 1)) == ("with_scratch", 900, 1)
+    assert up.plan.size == g.plan.size and 1 in up.plan.scratch and plan_violations(up) == []
+    low = dataclasses.replace(low, scratch_options=((0, ()), (g.plan.size, (("kernel", "with_scratch"),))))
+    g = plan_memory(dataclasses.replace(g, ops=(g.ops[0], dataclasses.replace(g.ops[1], lowered=low), g.ops[2])))
+    assert upgrade_scratch(g).ops[1].lowered.kernel == "plain"  # no room: the planned variant stays
+
+
 def test_first_option_must_be_the_planned_scratch():
     g = plan_memory(_chain())
     op = g.ops[1]
@@ -136,6 +152,6 @@ def test_mlperf_conv_pairs_fit_the_planned_arena(mlperf_dsp, name, arena):
     assert sum(p > 0 for p in pairs) >= len(pairs) - banded - 2
     for op in g.ops:
         low = op.lowered
-        if low is not None and low.scratch_options:
+        if low is not None and low.scratch_options and "s4_pairs" in dict(low.fields):
             level = [f for _, f in low.scratch_options].index((("s4_pairs", dict(low.fields)["s4_pairs"]),))
             assert low.scratch_bytes == low.scratch_options[level][0]

@@ -2,6 +2,10 @@
 (``Lowered.scratch_options``, smallest first, the smallest planned) takes the largest option that fits in
 the arena bytes free during its op.
 
+An option may also name another kernel (a change ``("kernel", name)``): a kernel whose planned variant has no
+scratch (int8 ADD/SUB with their tables in flash) takes a scratch pointer only in the variant that has one (the
+tables built at run time in scratch); such an op gets a scratch buffer where it had none.
+
 The plan is not changed otherwise: the arena size stays, every other buffer keeps its offset, and only the
 op's own scratch moves (to the lowest gap that holds the chosen size). A scratch buffer is live at its op
 only, so each op is decided alone, from the buffers live at its step. The upgraded graph is checked as the
@@ -54,18 +58,20 @@ def upgrade_scratch(g: Graph) -> Graph:
     ops, offsets = list(g.ops), dict(plan.scratch)
     for i, op in enumerate(g.ops):
         low = op.lowered
-        if low is None or len(low.scratch_options) <= 1 or low.band is not None or op.id not in scratch_buf:
+        if low is None or len(low.scratch_options) <= 1 or low.band is not None:
             continue
         if low.scratch_options[0][0] != low.scratch_bytes:
             raise AssertionError(f"op {op.id}: the first scratch option ({low.scratch_options[0][0]} B) is not "
                                  f"the planned scratch ({low.scratch_bytes} B)")
-        pick = _choose(op, free_gaps(plan, i, scratch_buf[op.id]))
+        pick = _choose(op, free_gaps(plan, i, scratch_buf.get(op.id)))  # none planned: no buffer yet
         if pick is None:
             continue
         size, changes, off = pick
         new = dict(changes)
+        kernel = new.pop("kernel", low.kernel)
         fields = tuple((name, new.get(name, v)) for name, v in low.fields)
-        ops[i] = dataclasses.replace(op, lowered=dataclasses.replace(low, fields=fields, scratch_bytes=size))
+        ops[i] = dataclasses.replace(op, lowered=dataclasses.replace(low, kernel=kernel, fields=fields,
+                                                                     scratch_bytes=size))
         offsets[op.id] = off
     out = dataclasses.replace(g, ops=tuple(ops))
     model = storage_model(out)

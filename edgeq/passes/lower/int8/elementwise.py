@@ -14,9 +14,15 @@ double arithmetic, which is where LiteRT and TFLM differ:
 
 Broadcasting is resolved here: the output is walked as collapsed dimensions with per-input element
 strides (0 where broadcast), passed to the kernel as constant arrays.
+
+ADD/SUB run through per-input tables of the 256 rescaled input values where that is exact (add_table_fields):
+in flash, or, where the memory plan leaves the bytes free during a large enough op, built by the kernel in its
+scratch at each call (add_rt_options, taken by passes.memory.scratch), with the arithmetic of the generic path.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -200,18 +206,53 @@ def add_table_fields(op: Op, quant: tuple, output_offset: int, rounding: int) ->
             ("out_rb", rb), ("out_e", e))
 
 
+# Building a table costs 256 rescales at each call (about 10 instructions each on the M4: 2,560 a table, against
+# about 16 an output element for the table loop; 4 on the M55 against 4 to 6), so the run-time tables are offered
+# only to ops with at least this many output elements per rescale: the fill then adds at most about 8% on the M4.
+RT_ELEMENTS_PER_RESCALE = 8
+
+
+def add_rt_options(op: Op, kernel: str, table: tuple, elements: int) -> tuple:
+    """The scratch options of the table path (Lowered.scratch_options, taken by passes.memory.scratch where the arena
+    has the bytes free during the op): the tables in flash (no scratch), or built in the kernel's scratch at the
+    start of each call (``kernel`` + ``_rt``, with rt_tables, elementwise.h), one table where both inputs have the
+    same one (ADD of two inputs with one quantization); only the first where the op is too small for the fill
+    (RT_ELEMENTS_PER_RESCALE)."""
+    t = dict(table)
+    n = 1 if np.array_equal(t["table1"].values, t["table2"].values) else 2
+    if elements < RT_ELEMENTS_PER_RESCALE * 256 * n:
+        return ()
+    return (0, ()), (256 * 4 * n, (("kernel", f"{kernel}_rt"), ("table1", None), ("table2", None),
+                                   ("rt_tables", n), ("rt_sub", int(op.kind == "SUB"))))
+
+
+def check_input_shifts(quant: tuple) -> None:
+    """The kernel's input rescale (add_scale, elementwise.c) takes an input shift of 0 only with the multiplier 2^30
+    or 0: always so, as an input multiplier is at most one half (else a bug here)."""
+    q = dict(quant)
+    for k in (1, 2):
+        if q[f"input{k}_shift"] >= 0 and q[f"input{k}_multiplier"] not in (0, 1 << 30):
+            raise AssertionError(f"input {k}: multiplier {q[f'input{k}_multiplier']} with shift "
+                                 f"{q[f'input{k}_shift']}, above one half")
+
+
 @lowering("ADD", "SUB")
 def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     x1, x2, y = _operands(g, op)
     quant = add_quant_fields(x1, x2, y, ADD_LEFT_SHIFT)
+    check_input_shifts(quant)
     rounding = rounding_flag(ctx, litert_single=LITERT_SINGLE_ROUNDING[op.kind])
     table = add_table_fields(op, quant, zp(y), rounding)
-    # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry point
-    kernel = "edgeq_add_s8_table" if dict(table)["table1"] is not None else \
+    tables = dict(table)["table1"] is not None
+    # with tables, ADD and SUB are the same sum (SUB's table2 is negated): the table-only entry points, one for
+    # one row or the rows of a broadcast vector, one with the broadcast walk (more dimensions)
+    ndim = len(broadcast_loops(x1.shape, x2.shape, y.shape)[0])
+    kernel = ("edgeq_add_s8_table" if ndim <= 2 else "edgeq_add_s8_table_nd") if tables else \
         "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
-    return binary_call(op, ctx, (x1, x2, y), quant + table, _clamp(op, y), kernel=kernel,
-                       struct="edgeq_add_s8_params", source="elementwise",
-                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+    low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0)), _clamp(op, y),
+                      kernel=kernel, struct="edgeq_add_s8_params", source="elementwise",
+                      litert_single=LITERT_SINGLE_ROUNDING[op.kind])
+    return dataclasses.replace(low, scratch_options=add_rt_options(op, kernel, table, y.numel)) if tables else low
 
 
 def mul_fast_fields(quant: tuple, output_offset: int, rounding: int) -> tuple:
