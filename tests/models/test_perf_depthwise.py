@@ -1,7 +1,8 @@
 """DEPTHWISE_CONV_2D's Cortex-M DSP path (firmware/kernels/depthwise_conv.c ``dw_dsp``) on the emulated boards.
 
-Its weights stay int8 in flash (issue 15): the pack holds 9 weight words per 4 channels, and per channel
-acc_init, rb, multiplier and right shift, nothing else (``test_dsp_pack_holds_int8_weights``).
+Its weights stay int8 in flash (issue 15): the pack holds 9 weight words per 4 channels, per channel
+acc_init, rb and multiplier, and the 4 right shifts as the bytes of one word, nothing else
+(``test_dsp_pack_holds_int8_weights``).
 
 The host tests (tests/kernels/test_depthwise_conv.py) only build the portable path; the DSP path is
 compiled for mps2-an386 (Cortex-M4) and must stay byte-identical to LiteRT there, and mps2-an385
@@ -120,27 +121,35 @@ DIRECT = {
 
 def test_dsp_pack_holds_int8_weights():
     """With --cpu dsp the lowering emits only the pack (no int8 weight array, bias, acc_init, mult, shift):
-    per 4 channels 4 + 9 + 12 words, the 9 holding the 36 int8 weights."""
+    per 4 channels 4 + 9 + 9 words, the 9 after acc_init holding the 36 int8 weights, the last the 4 right
+    shifts as bytes."""
     from edgeq.frontend.tflite.reader import read_tflite
     from edgeq.passes.lower import lower
     from edgeq.passes.lower.registry import LowerCtx
 
-    g = lower(read_tflite((MLPERF / "kws_dscnn_int8.tflite").read_bytes()), LowerCtx(cpu="dsp"))
+    tfl = read_tflite((MLPERF / "kws_dscnn_int8.tflite").read_bytes())
+    g = lower(tfl, LowerCtx(cpu="dsp"))
     dws = [op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"]
+    portable = [op for op in lower(tfl, LowerCtx(cpu="portable")).ops if op.kind == "DEPTHWISE_CONV_2D"]
     assert len(dws) == 4
-    for op in dws:
+    for op, ref in zip(dws, portable):
         f = dict(op.lowered.fields)
         assert op.lowered.kernel == "edgeq_depthwise_conv_s8_dsp"
         assert all(f[k] is None for k in ("weights", "bias", "acc_init", "mult", "shift"))
         c = f["out_c"]
-        assert f["dsp_pack"].values.size == (c + 3) // 4 * (4 + 9 + 12)
+        assert f["dsp_pack"].values.size == (c + 3) // 4 * (4 + 9 + 9)
         w = g.tensor(op.inputs[1]).data.reshape(9, c)
-        words = f["dsp_pack"].values.reshape(-1, 25)[:, 4:13].astype(np.uint32)
+        pack = f["dsp_pack"].values.reshape(-1, 22)
+        words = pack[:, 4:13].astype(np.uint32)
         bytes_ = np.stack([(words >> (8 * k)) & 0xFF for k in range(4)], axis=-1).astype(np.uint8).view(np.int8)
         g0 = bytes_[0]  # channels 0..3: taps (0, 1) of c0 c1, then of c2 c3, ..., tap 8 of c0..c3
         assert list(g0[0]) == [w[0, 0], w[0, 1], w[1, 0], w[1, 1]]
         assert list(g0[1]) == [w[0, 2], w[0, 3], w[1, 2], w[1, 3]]
         assert list(g0[8]) == list(w[8, :4])
+        r = dict(ref.lowered.fields)  # the right shifts, 4 bytes a word after rb and the multipliers
+        assert list(pack[:, 17:21].reshape(-1)[:c]) == list(r["mult"].values)
+        e = (pack[:, 21:22].astype(np.uint32) >> (8 * np.arange(4, dtype=np.uint32))) & 0xFF
+        assert list(e.reshape(-1)[:c]) == list(-r["shift"].values)
 
 
 @pytest.mark.parametrize("name", list(CASES) + list(DIRECT))

@@ -16,6 +16,7 @@ from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail,
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
+DW_DSP_GROUP_WORDS = 22  # EDGEQ_DW_DSP_GROUP_WORDS in firmware/kernels/depthwise_conv.h: 4 + 9 + 4 + 4 + 1
 
 
 def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, shifts, input_offset: int,
@@ -28,9 +29,11 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but x >= 0 does not change the
     result). The kernel evaluates it with SMMLAR, which is exact while |acc2| < 2^31 for every reachable
     accumulator: checked here from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the
-    kernel widens them with SXTB16), reordered so that one word holds two taps of two channels. When
-    out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only the real channels of that
-    group)."""
+    kernel widens them with SXTB16), reordered so that one word holds two taps of two channels. The four
+    shifts e of a group are the bytes of one word (a register-held shift reads only its register's low byte:
+    the kernel shifts the word right by 8, 16, 24 for channels 1..3, three instructions that the pack's
+    order pays back with fewer loads). When out_c % 4 != 0 the last group is padded with zero lanes (the
+    kernel stores only the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
@@ -67,7 +70,8 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
             for c in (0, 2):
                 words.append(q[t, c] | (q[t, c + 1] << 8) | (q[t + 1, c] << 16) | (q[t + 1, c + 1] << 24))
         words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
-        words += list(rb[g:g + 4]) + list(m[g:g + 4]) + list(e[g:g + 4])
+        words += list(rb[g:g + 4]) + list(m[g:g + 4])
+        words.append(sum(int(v) << (8 * j) for j, v in enumerate(e[g:g + 4])))
         groups.append(words)
     packed = np.array(groups, np.int64).reshape(-1)
     packed = ((packed + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
@@ -134,7 +138,7 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
-        full = pack.values.reshape(-1, 4 + taps + 12)
+        full = pack.values.reshape(-1, DW_DSP_GROUP_WORDS)
         pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
                       "int32_t")
         words = full.size
