@@ -1,8 +1,8 @@
 """DEPTHWISE_CONV_2D's Cortex-M DSP path (firmware/kernels/depthwise_conv.c ``dw_dsp``) on the emulated boards.
 
 Its weights stay int8 in flash (issue 15): the pack holds 9 weight words per 4 channels, per channel
-acc_init, rb and multiplier, and the 4 right shifts as the bytes of one word, nothing else
-(``test_dsp_pack_holds_int8_weights``).
+acc_init and the multiplier (as 2 m - 2^32), and the 4 right shifts (less one) as the bytes of one word,
+nothing else (``test_dsp_pack_holds_int8_weights``).
 
 The host tests (tests/kernels/test_depthwise_conv.py) only build the portable path; the DSP path is
 compiled for mps2-an386 (Cortex-M4) and must stay byte-identical to LiteRT there, and mps2-an385
@@ -121,8 +121,8 @@ DIRECT = {
 
 def test_dsp_pack_holds_int8_weights():
     """With --cpu dsp the lowering emits only the pack (no int8 weight array, bias, acc_init, mult, shift):
-    per 4 channels 4 + 9 + 9 words, the 9 after acc_init holding the 36 int8 weights, the last the 4 right
-    shifts as bytes."""
+    per 4 channels 4 + 9 + 1 + 4 words: acc_init, the 36 int8 weights, the 4 right shifts less one as bytes,
+    the multipliers as 2 m - 2^32."""
     from edgeq.frontend.tflite.reader import read_tflite
     from edgeq.passes.lower import lower
     from edgeq.passes.lower.registry import LowerCtx
@@ -137,19 +137,20 @@ def test_dsp_pack_holds_int8_weights():
         assert op.lowered.kernel == "edgeq_depthwise_conv_s8_dsp"
         assert all(f[k] is None for k in ("weights", "bias", "acc_init", "mult", "shift"))
         c = f["out_c"]
-        assert f["dsp_pack"].values.size == (c + 3) // 4 * (4 + 9 + 9)
+        assert f["dsp_pack"].values.size == (c + 3) // 4 * (4 + 9 + 1 + 4)
         w = g.tensor(op.inputs[1]).data.reshape(9, c)
-        pack = f["dsp_pack"].values.reshape(-1, 22)
+        pack = f["dsp_pack"].values.reshape(-1, 18)
         words = pack[:, 4:13].astype(np.uint32)
         bytes_ = np.stack([(words >> (8 * k)) & 0xFF for k in range(4)], axis=-1).astype(np.uint8).view(np.int8)
         g0 = bytes_[0]  # channels 0..3: taps (0, 1) of c0 c1, then of c2 c3, ..., tap 8 of c0..c3
         assert list(g0[0]) == [w[0, 0], w[0, 1], w[1, 0], w[1, 1]]
         assert list(g0[1]) == [w[0, 2], w[0, 3], w[1, 2], w[1, 3]]
         assert list(g0[8]) == list(w[8, :4])
-        r = dict(ref.lowered.fields)  # the right shifts, 4 bytes a word after rb and the multipliers
-        assert list(pack[:, 17:21].reshape(-1)[:c]) == list(r["mult"].values)
-        e = (pack[:, 21:22].astype(np.uint32) >> (8 * np.arange(4, dtype=np.uint32))) & 0xFF
-        assert list(e.reshape(-1)[:c]) == list(-r["shift"].values)
+        r = dict(ref.lowered.fields)
+        e = (pack[:, 13:14].astype(np.uint32) >> (8 * np.arange(4, dtype=np.uint32))) & 0xFF
+        assert list(e.reshape(-1)[:c] + 1) == list(-r["shift"].values)
+        m2 = pack[:, 14:18].reshape(-1)[:c].astype(np.int64)
+        assert list((m2 + (1 << 32)) // 2) == list(r["mult"].values)
 
 
 @pytest.mark.parametrize("name", list(CASES) + list(DIRECT))
@@ -193,7 +194,7 @@ def test_depthwise_many_shapes_on_boards(tmp_path):
     from edgeq.frontend.tflite.reader import read_tflite
     from edgeq.passes.lower import lower
 
-    shifts = np.concatenate([dict(op.lowered.fields)["dsp_pack"].values.reshape(-1, 22)[:, 21]
+    shifts = np.concatenate([dict(op.lowered.fields)["dsp_pack"].values.reshape(-1, 18)[:, 13]
                              for op in lower(read_tflite(tfl)).ops if op.kind == "DEPTHWISE_CONV_2D"])
     e = (shifts.astype(np.uint32)[:, None] >> (8 * np.arange(4, dtype=np.uint32))) & 0xFF
     assert (e.min(axis=1) != e.max(axis=1)).sum() >= 10  # groups whose 4 shifts are not all equal
