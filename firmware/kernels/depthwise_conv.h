@@ -41,7 +41,7 @@ typedef struct {
    * (SMMLAR(acc, m2, acc)) and k = 2 * rq.output_offset + 1: RoundingDivideByPOT(x, e) + rq.output_offset =
    * (x + 2^(e-1) - (x < 0) + output_offset 2^e) >> e = ((((x - (acc < 0)) >> (e - 1)) + k) >> 1), which the
    * kernel saturates to int8 (x < 0 only when acc < 0, and acc < 0 with x >= 0 means x = 0, where both give
-   * the same; exact while |2 acc| < 2^31, checked at generation). */
+   * the same; the lowering checks that the accumulators cannot wrap, |2 acc| < 2^31). */
   const int32_t *dsp_pack;
   /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
    * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
