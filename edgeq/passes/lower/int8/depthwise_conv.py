@@ -30,9 +30,9 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     kernel's context, not the pack): per channel only acc_init, m2 and e are stored, the four e - 1 of a
     group as the bytes of one word (a register-held shift reads only its register's low byte). No sum of the
     kernel's SMLADs may wrap: checked here (with a factor 2 to spare) as |2 acc| < 2^31 for every reachable
-    accumulator, from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the kernel widens them with SXTB16), reordered so that one word holds
-    two taps of two channels. When out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores
-    only the real channels of that group)."""
+    accumulator, from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the kernel widens
+    them with SXTB16), reordered so that one word holds two taps of two channels. When out_c % 4 != 0 the last
+    group is padded with zero lanes (the kernel stores only the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
