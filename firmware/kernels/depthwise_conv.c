@@ -11,20 +11,25 @@
 #define EDGEQ_DW_ZBUF_WORDS 64
 
 /* Per-pixel context of the asm loop, relative to the window origin o = in + (iy0 * in_w + ix0) * c (the
- * loop runs g from o to o + c in steps of 4 and reads tap t at cx[t] + g): 9 tap offsets, then the
- * output pixel - o, o + c, clamp?, lo4, hi4, o. Interior windows share one constant set of offsets. */
-enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
+ * loop runs g from o to o + c in steps of 4 and reads tap t at cx[DW_CX_T0 + t] + g): clamp?, the output
+ * pixel - o, o + c (first, so that one LDM reads the three at each group's store), the 9 tap offsets,
+ * 2 * rq.output_offset + 1 (after tap 8's offset: one LDRD reads both), then lo4, hi4, o. Interior windows
+ * share one constant set of offsets. */
+enum { DW_CX_CLAMP, DW_CX_Y, DW_CX_END, DW_CX_T0, DW_CX_K = DW_CX_T0 + 9, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
+_Static_assert(DW_CX_T0 == 3 && DW_CX_K == 12 && DW_CX_LO == 13 && DW_CX_G0 == 15,
+               "the byte offsets dw_dsp_loop reads");
 
-/* Taps 2P, 2P+1 of 4 channels (registers: r4 context, r5 g, r6 weights; r0..r3 the channels'
- * accumulators): the two x words X1, X2 are paired bytewise (PKHBT: c0 c1 of both, PKHTB: c2 c3), so
- * SXTB16 of a pair gives (X1[c], X2[c]) and of the weight word (w[2P][c], w[2P+1][c]): one SMLAD each. */
-#define DW_PAIR(P)                                 \
-  "ldrd r8, r9, [r4, #" #P " * 8]\n\t"             \
+/* Taps 2P, 2P+1 of 4 channels (registers: r4 context, r5 g, r11 r12 the pair's weight words (WLOAD loads
+ * them, or the group's first LDM did); r0..r3 the channels' accumulators): the two x words X1, X2 are paired
+ * bytewise (PKHBT: c0 c1 of both, PKHTB: c2 c3), so SXTB16 of a pair gives (X1[c], X2[c]) and of the
+ * weight word (w[2P][c], w[2P+1][c]): one SMLAD each. */
+#define DW_PAIR(P, WLOAD)                          \
+  "ldrd r8, r9, [r4, #(12 + " #P " * 8)]\n\t"      \
   "ldr r8, [r8, r5]\n\t"                           \
   "ldr r9, [r9, r5]\n\t"                           \
   "pkhbt r10, r8, r9, lsl #16\n\t"                 \
   "pkhtb r9, r9, r8, asr #16\n\t"                  \
-  "ldrd r11, r12, [r6], #8\n\t"                    \
+  WLOAD                                            \
   "sxtb16 r8, r10\n\t"                             \
   "sxtb16 r10, r10, ror #8\n\t"                    \
   "sxtb16 lr, r11\n\t"                             \
@@ -37,11 +42,14 @@ enum { DW_CX_Y = 9, DW_CX_END, DW_CX_CLAMP, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_
   "sxtb16 r12, r12, ror #8\n\t"                    \
   "smlad r2, r8, lr, r2\n\t"                       \
   "smlad r3, r9, r12, r3\n\t"
+#define DW_WLOAD "ldrd r11, r12, [r6], #8\n\t"
 
 /* One pass of the channel-quad loop over the pixel context cx (see DW_CX_*): from cx[DW_CX_G0] to
  * cx[DW_CX_END] in steps of 4 channels, constants from w (per group, see dsp_pack in depthwise_conv.h);
  * returns w advanced past the groups it ran. Out of line: one copy of the asm serves the quads and the
- * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w. */
+ * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w. The pack's
+ * words are read by few loads: acc_init with the first pair's weights, the shifts' word with 2 multipliers,
+ * then the other 2. */
 static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const int32_t *w) {
   register uintptr_t *tp __asm__("r4") = cx;
   register const int32_t *wp __asm__("r6") = w;
@@ -50,12 +58,12 @@ static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const
   register int32_t t8 __asm__("r8"), t9 __asm__("r9"), t10 __asm__("r10"), t11 __asm__("r11");
   register int32_t t12 __asm__("r12"), t14 __asm__("lr");
   __asm__ volatile(
-      "ldr r5, [r4, #56]\n"
+      "ldr r5, [r4, #60]\n"
       "1:\n\t"
-      "ldm r6!, {r0, r1, r2, r3}\n\t"
-      DW_PAIR(0) DW_PAIR(1) DW_PAIR(2) DW_PAIR(3)
-      /* tap 8: channels in lanes, (c0, c2) and (c1, c3) */
-      "ldr r8, [r4, #32]\n\t"
+      "ldm r6!, {r0, r1, r2, r3, r11, r12}\n\t"
+      DW_PAIR(0, "") DW_PAIR(1, DW_WLOAD) DW_PAIR(2, DW_WLOAD) DW_PAIR(3, DW_WLOAD)
+      /* tap 8: channels in lanes, (c0, c2) and (c1, c3); lr = k = 2 * output_offset + 1 */
+      "ldrd r8, lr, [r4, #44]\n\t"
       "ldr r9, [r8, r5]\n\t"
       "ldr r11, [r6], #4\n\t"
       "sxtb16 r10, r9\n\t"
@@ -66,47 +74,48 @@ static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const
       "smlatt r2, r10, r12, r2\n\t"
       "smlabb r1, r9, r11, r1\n\t"
       "smlatt r3, r9, r11, r3\n\t"
-      /* requantize: per channel ssat8(smmlar(acc << 1, m, rb - (acc < 0)) >> e) */
-      "ldm r6!, {r8, r9, r10, r11}\n\t"
-      "sub r8, r8, r0, lsr #31\n\t"
-      "sub r9, r9, r1, lsr #31\n\t"
-      "sub r10, r10, r2, lsr #31\n\t"
-      "sub r11, r11, r3, lsr #31\n\t"
-      "lsl r0, r0, #1\n\t"
-      "lsl r1, r1, #1\n\t"
-      "lsl r2, r2, #1\n\t"
-      "lsl r3, r3, #1\n\t"
-      "ldm r6!, {r12, lr}\n\t"
-      "smmlar r0, r0, r12, r8\n\t"
-      "smmlar r1, r1, lr, r9\n\t"
-      "ldm r6!, {r12, lr}\n\t"
-      "smmlar r2, r2, r12, r10\n\t"
-      "smmlar r3, r3, lr, r11\n\t"
-      "ldm r6!, {r8, r9, r10, r11}\n\t"
-      "asr r0, r0, r8\n\t"
+      /* requantize, per channel (see dsp_pack): ssat8(((smmlar(acc, m2, acc - (acc < 0)) >> (e - 1)) + k) >> 1),
+       * e - 1 the bytes of one word (a register-held shift reads the register's low byte) */
+      "ldm r6!, {r9, r10, r11}\n\t"
+      "add r12, r0, r0, asr #31\n\t"
+      "smmlar r0, r0, r10, r12\n\t"
+      "asr r0, r0, r9\n\t"
+      "add r0, r0, lr\n\t"
+      "ssat r0, #8, r0, asr #1\n\t"
+      "lsr r9, r9, #8\n\t"
+      "add r12, r1, r1, asr #31\n\t"
+      "smmlar r1, r1, r11, r12\n\t"
       "asr r1, r1, r9\n\t"
-      "asr r2, r2, r10\n\t"
-      "asr r3, r3, r11\n\t"
-      "ssat r0, #8, r0\n\t"
-      "ssat r1, #8, r1\n\t"
-      "ssat r2, #8, r2\n\t"
-      "ssat r3, #8, r3\n\t"
+      "add r1, r1, lr\n\t"
+      "ssat r1, #8, r1, asr #1\n\t"
+      "ldrd r10, r11, [r6], #8\n\t"
+      "lsr r9, r9, #8\n\t"
+      "add r12, r2, r2, asr #31\n\t"
+      "smmlar r2, r2, r10, r12\n\t"
+      "asr r2, r2, r9\n\t"
+      "add r2, r2, lr\n\t"
+      "ssat r2, #8, r2, asr #1\n\t"
+      "lsr r9, r9, #8\n\t"
+      "add r12, r3, r3, asr #31\n\t"
+      "smmlar r3, r3, r11, r12\n\t"
+      "asr r3, r3, r9\n\t"
+      "add r3, r3, lr\n\t"
+      "ssat r3, #8, r3, asr #1\n\t"
       "bfi r0, r1, #8, #8\n\t"
       "bfi r0, r2, #16, #8\n\t"
       "bfi r0, r3, #24, #8\n\t"
-      "ldr r1, [r4, #44]\n\t"
+      "ldm r4, {r1, r2, r3}\n\t" /* clamp?, y - o, o + c */
       "cbz r1, 2f\n\t"
       /* bytewise a0 = min(max(a0, lo4), hi4) */
-      "ldrd r2, r3, [r4, #48]\n\t"
-      "ssub8 r1, r0, r2\n\t"
-      "sel r0, r0, r2\n\t"
-      "ssub8 r1, r0, r3\n\t"
-      "sel r0, r3, r0\n"
+      "ldrd r8, r9, [r4, #52]\n\t"
+      "ssub8 r1, r0, r8\n\t"
+      "sel r0, r0, r8\n\t"
+      "ssub8 r1, r0, r9\n\t"
+      "sel r0, r9, r0\n"
       "2:\n\t"
-      "ldrd r1, r2, [r4, #36]\n\t"
-      "str r0, [r1, r5]\n\t"
-      "add r5, r5, #4\n\t"
-      "cmp r5, r2\n\t"
+      "str r0, [r2, r5]\n\t"
+      "adds r5, r5, #4\n\t" /* the 16-bit encoding; cmp sets the flags again */
+      "cmp r5, r3\n\t"
       "blo 1b"
       : "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "+r"(wp), "=&r"(g), "=&r"(t8), "=&r"(t9), "=&r"(t10),
         "=&r"(t11), "=&r"(t12), "=&r"(t14)
@@ -136,9 +145,10 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
   uintptr_t cxi[DW_CX_N], cxb[DW_CX_N];
   int32_t b, oy, ox, ky, kx, t;
   for (t = 0; t < (c + 3) >> 2; ++t) zbuf[t] = zp4; /* the loop reads at most c bytes (rounded up) of it */
-  for (ky = 0, t = 0; ky < 3; ++ky) {
+  for (ky = 0, t = DW_CX_T0; ky < 3; ++ky) {
     for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
+  cxi[DW_CX_K] = cxb[DW_CX_K] = (uintptr_t)(2 * p->rq.output_offset + 1);
   cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
   cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
   cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
@@ -158,7 +168,7 @@ static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, in
           /* taps outside the input read the input zero point: with acc_init's input_offset * sum(w)
            * they contribute (zp - zp) * w = 0, as the reference's skipped taps */
           cx = cxb;
-          for (ky = 0, t = 0; ky < 3; ++ky) {
+          for (ky = 0, t = DW_CX_T0; ky < 3; ++ky) {
             const int32_t iy = iy0 + ky * dh;
             for (kx = 0; kx < 3; ++kx, ++t) {
               const int32_t ix = ix0 + kx * dw;
@@ -319,7 +329,7 @@ static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *p
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
   const int32_t *src = p->dsp_pack_s4;
   int32_t g, t, j, k;
-  for (g = 0; g < groups; ++g, src += 16) {
+  for (g = 0; g < groups; ++g, src += EDGEQ_DW_DSP_GROUP_WORDS - 9) {
     uint8_t b[9][4];
     for (t = 0; t < taps; ++t) {
       for (j = 0; j < 4; ++j) {
@@ -336,7 +346,7 @@ static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *p
                             (uint32_t)b[t + 1][k + 1] << 24);
     }
     *pack++ = (int32_t)((uint32_t)b[8][0] | (uint32_t)b[8][1] << 8 | (uint32_t)b[8][2] << 16 | (uint32_t)b[8][3] << 24);
-    for (j = 0; j < 12; ++j) *pack++ = src[4 + j];
+    for (j = 4; j < EDGEQ_DW_DSP_GROUP_WORDS - 9; ++j) *pack++ = src[j]; /* shifts, multipliers */
   }
 }
 #endif

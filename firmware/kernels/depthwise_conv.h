@@ -30,22 +30,24 @@ typedef struct {
    * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double rounding, right
    * shifts >= 1 (no left shift), and when it is exact (see edgeq/passes/lower/int8/depthwise_conv.py
    * _dw_dsp_pack). Per group of 4 output channels c0..c3 (the last group padded with zero-weight lanes
-   * when out_c % 4 != 0), int32 words:
+   * when out_c % 4 != 0), EDGEQ_DW_DSP_GROUP_WORDS int32 words:
    *   [4]  acc_init[c]
    *   [8]  per tap pair (2P, 2P+1), P = 0..3, two words of int8 weights: bytes (w[2P][c0], w[2P][c1],
    *        w[2P+1][c0], w[2P+1][c1]) then the same for c2, c3 (SXTB16 gives one channel's two taps)
    *   [1]  tap 8: bytes (w[8][c0], w[8][c1], w[8][c2], w[8][c3])
-   *   [4]  (1 << (e_c - 1)) + (rq.output_offset << e_c), with e_c = right shift >= 1
-   *   [4]  multiplier[c]
-   *   [4]  e_c
-   * With acc2 = 2 acc, out = clamp(ssat8((((acc2 * m + 2^31) >> 32) + rb - (acc2 < 0)) >> e)) equals
-   * MultiplyByQuantizedMultiplier(acc) + rq.output_offset while |acc2| < 2^31 (checked at generation). */
+   *   [1]  bytes (e_c0 - 1, e_c1 - 1, e_c2 - 1, e_c3 - 1), e_c = right shift >= 1
+   *   [4]  m2[c] = 2 * multiplier[c] - 2^32 (multipliers are >= 2^30, so it is an int32)
+   * With x = SaturatingRoundingDoublingHighMul(acc, m) = (2 acc m + 2^31) >> 32 = ((acc m2 + 2^31) >> 32) + acc
+   * (SMMLAR(acc, m2, acc)) and k = 2 * rq.output_offset + 1: RoundingDivideByPOT(x, e) + rq.output_offset =
+   * (x + 2^(e-1) - (x < 0) + output_offset 2^e) >> e = ((((x - (acc < 0)) >> (e - 1)) + k) >> 1), which the
+   * kernel saturates to int8 (x < 0 only when acc < 0, and acc < 0 with x >= 0 means x = 0, where both give
+   * the same; the lowering checks that the accumulators cannot wrap, |2 acc| < 2^31). */
   const int32_t *dsp_pack;
   /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
    * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
   const uint8_t *weights_s4;
   /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words (per group of 4
-   * channels [4] acc_init, [12] rb, multipliers, e as in dsp_pack). The kernel builds the
+   * channels [4] acc_init, [5] shifts and m2 as in dsp_pack). The kernel builds the
    * whole dsp_pack (dsp_pack_words words) in scratch at each call, the 9 weight words of a group from
    * weights_s4 as int8 bytes, and runs the DSP loop on it. */
   const int32_t *dsp_pack_s4;
@@ -54,6 +56,9 @@ typedef struct {
    * depthwise_conv_mve.h. */
   const int32_t *mve_pack;
 } edgeq_depthwise_conv_s8_params;
+
+/* int32 words of dsp_pack per group of 4 channels (dsp_pack_s4: 9 fewer) */
+#define EDGEQ_DW_DSP_GROUP_WORDS 18
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 /* The DSP path alone (EDGEQ_DSP builds; dsp_pack set): what --cpu dsp libraries call, so that the portable

@@ -7,6 +7,7 @@ and like its CONV_2D; unlike its FULLY_CONNECTED). ``test_litert_depthwise_round
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
@@ -126,3 +127,64 @@ def test_litert_depthwise_rounds_twice(monkeypatch):
 
 def test_mlperf_depthwise_ops(tmp_path):
     assert check_ops_in_model(MLPERF / "kws_dscnn_int8.tflite", {"DEPTHWISE_CONV_2D"}, tmp_path) == 4
+
+
+# --- the Cortex-M DSP path's requantization, from its pack (the board tests run the kernel itself) ----------
+
+def _dsp_requant(pack: np.ndarray, out_c: int, acc: np.ndarray, k: int) -> np.ndarray:
+    """dw_dsp_loop's requantization (firmware/kernels/depthwise_conv.c) of the accumulators ``acc`` for every
+    channel, from the pack's words: ssat8(((SMMLAR(acc, m2, acc - (acc < 0)) >> (e - 1)) + k) >> 1)."""
+    groups = pack.reshape(-1, 18).astype(np.int64)
+    e1 = ((groups[:, 13:14] & 0xFFFFFFFF) >> (8 * np.arange(4))) & 0xFF  # e - 1, four bytes a word
+    e1, m2 = e1.reshape(-1)[:out_c, None], groups[:, 14:18].reshape(-1)[:out_c, None]
+    v = ((acc[None, :] * m2 + (1 << 31)) >> 32) + acc[None, :] - (acc[None, :] < 0)
+    return np.clip(((v >> e1) + k) >> 1, -128, 127)
+
+
+def _reference_requant(mult: np.ndarray, shift: np.ndarray, acc: np.ndarray, off: int) -> np.ndarray:
+    """MultiplyByQuantizedMultiplier (double rounding, right shifts) + off, saturated: quantmath's srdhm and
+    rounding_divide_by_pot, vectorized."""
+    m, e = mult.astype(np.int64)[:, None], -shift.astype(np.int64)[:, None]
+    ab = acc[None, :] * m
+    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    x = np.where(v >= 0, np.abs(v) >> 31, -(np.abs(v) >> 31))
+    mask = (np.int64(1) << e) - 1
+    x = (x >> e) + ((x & mask) > (mask >> 1) + (x < 0))
+    return np.clip(x + off, -128, 127)
+
+
+def test_dsp_pack_requantization_is_exact():
+    """The DSP path's requantization equals the reference on every accumulator in [-2^16, 2^16] and at random
+    ones up to 2^30 (the lowering's bound), for kws's four depthwise layers and for multipliers and shifts at
+    the path's limits (m 2^30 and 2^31 - 1, e 1 and 24), at several output offsets."""
+    from edgeq.passes.lower import lower
+    from edgeq.passes.lower.int8.depthwise_conv import _dw_dsp_pack
+    from edgeq.passes.lower.quantmath import rounding_divide_by_pot, srdhm
+    from edgeq.passes.lower.registry import LowerCtx
+
+    rng = np.random.default_rng(0)
+    acc = np.concatenate([np.arange(-(1 << 16), (1 << 16) + 1), rng.integers(-(1 << 30), 1 << 30, 20000)])
+    g0 = read_tflite((MLPERF / "kws_dscnn_int8.tflite").read_bytes())
+    dsp = [op for op in lower(g0, LowerCtx(cpu="dsp")).ops if op.kind == "DEPTHWISE_CONV_2D"]
+    ref = [op for op in lower(g0, LowerCtx(cpu="portable")).ops if op.kind == "DEPTHWISE_CONV_2D"]
+    cases = []
+    for op, r in zip(dsp, ref):
+        f, fr = dict(op.lowered.fields), dict(r.lowered.fields)
+        cases.append((f["dsp_pack"].values, f["out_c"], fr["mult"].values, fr["shift"].values))
+    # the limits, through the lowering's own pack (kws's first layer's weights and acc_init)
+    r = dict(ref[0].lowered.fields)
+    w = g0.tensor(ref[0].inputs[1]).data
+    mult = np.tile(np.array([1 << 30, (1 << 31) - 1, 1518500250, 1 << 30], np.int64), 16)
+    shift = -np.tile(np.array([1, 24, 1, 7]), 16)
+    pack = _dw_dsp_pack(ref[0], w, None, r["acc_init"], mult, shift, 1, 0)
+    cases.append((pack.values, 64, mult, shift))
+    for k, (pack, out_c, mult, shift) in enumerate(cases):
+        for off in (-128, -3, 0, 5, 127):
+            got = _dsp_requant(pack, out_c, acc, 2 * off + 1)
+            want = _reference_requant(mult, shift, acc, off)
+            assert (got == want).all(), (k, off, np.argwhere(got != want)[:5])
+    # the vectorized reference against quantmath's scalar one
+    for a in rng.integers(-(1 << 30), 1 << 30, 300).tolist() + [-1, 0, 1, -(1 << 15), 1 << 15]:
+        c = int(rng.integers(0, 64))
+        want = max(-128, min(127, rounding_divide_by_pot(srdhm(a, int(mult[c])), int(-shift[c])) + 5))
+        assert _reference_requant(mult[c:c + 1], shift[c:c + 1], np.array([a]), 5)[0, 0] == want

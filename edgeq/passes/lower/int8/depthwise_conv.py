@@ -16,21 +16,23 @@ from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail,
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
+DW_DSP_GROUP_WORDS = 18  # EDGEQ_DW_DSP_GROUP_WORDS in firmware/kernels/depthwise_conv.h: 4 + 9 + 1 + 4
 
 
-def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, shifts, input_offset: int,
-                 output_offset: int, dm: int, rounding: int):
+def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, shifts, dm: int, rounding: int):
     """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
     would not be bit-exact or does not apply.
 
-    Per channel, with e = right shift (>= 1, so the left shift is 0) and acc2 = 2 acc:
-    SRDHM(acc, m) = (acc2 * m + 2^31) >> 32 (m > 0), and RDBPOT(x, e) + out_off =
+    Per channel, with e = right shift (>= 1, so the left shift is 0), m >= 2^30 and m2 = 2 m - 2^32 (an int32):
+    SRDHM(acc, m) = x = (2 acc m + 2^31) >> 32 = SMMLAR(acc, m2, acc), and RDBPOT(x, e) + out_off =
     (x + 2^(e-1) - (acc < 0) + out_off * 2^e) >> e (x = 0 whenever acc < 0 but x >= 0 does not change the
-    result). The kernel evaluates it with SMMLAR, which is exact while |acc2| < 2^31 for every reachable
-    accumulator: checked here from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the
-    kernel widens them with SXTB16), reordered so that one word holds two taps of two channels. When
-    out_c % 4 != 0 the last group is padded with zero lanes (the kernel stores only the real channels of that
-    group)."""
+    result) = (((x - (acc < 0)) >> (e - 1)) + k) >> 1 with k = 2 out_off + 1, a constant of the layer (the
+    kernel's context, not the pack): per channel only acc_init, m2 and e are stored, the four e - 1 of a
+    group as the bytes of one word (a register-held shift reads only its register's low byte). No sum of the
+    kernel's SMLADs may wrap: checked here (with a factor 2 to spare) as |2 acc| < 2^31 for every reachable
+    accumulator, from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the kernel widens
+    them with SXTB16), reordered so that one word holds two taps of two channels. When out_c % 4 != 0 the last
+    group is padded with zero lanes (the kernel stores only the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
@@ -41,7 +43,7 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     if len(m) == 1:
         m, sh = np.repeat(m, out_c), np.repeat(sh, out_c)
     e = np.maximum(-sh, 0)
-    if (m <= 0).any() or (e < 1).any() or (e > 24).any():
+    if (m < (1 << 30)).any() or (m >= (1 << 31)).any() or (e < 1).any() or (e > 24).any():
         return None
     wt = w.reshape(taps, out_c).astype(np.int64)
     init = acc_init.values.astype(np.int64)
@@ -51,14 +53,11 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     bound = np.maximum(np.abs(b) + 255 * wabs, np.abs(init) + 128 * wabs) << 1
     if bound.max() >= (1 << 31):
         return None
-    rb = (np.int64(1) << (e - 1)) + (np.int64(output_offset) << e)
-    if np.abs(rb).max() >= (1 << 29):
-        return None
     pad = -out_c % 4  # the last group's missing lanes: zero weights and accumulator, channel 0's params
     if pad:
         wt = np.concatenate([wt, np.zeros((taps, pad), np.int64)], axis=1)
         init = np.concatenate([init, np.zeros(pad, np.int64)])
-        m, rb, e = (np.concatenate([v, np.repeat(v[:1], pad)]) for v in (m, rb, e))
+        m, e = (np.concatenate([v, np.repeat(v[:1], pad)]) for v in (m, e))
     groups = []
     for g in range(0, out_c + pad, 4):
         q = wt[:, g:g + 4] & 0xFF  # taps x 4 channels, as bytes
@@ -67,7 +66,8 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
             for c in (0, 2):
                 words.append(q[t, c] | (q[t, c + 1] << 8) | (q[t + 1, c] << 16) | (q[t + 1, c + 1] << 24))
         words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
-        words += list(rb[g:g + 4]) + list(m[g:g + 4]) + list(e[g:g + 4])
+        words.append(sum(int(v - 1) << (8 * j) for j, v in enumerate(e[g:g + 4])))
+        words += list(2 * m[g:g + 4] - (1 << 32))
         groups.append(words)
     packed = np.array(groups, np.int64).reshape(-1)
     packed = ((packed + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
@@ -88,8 +88,7 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     acc_init = acc_init_values(op, bias, wsum, -zp(x))
     head, tail = conv_tail(g, op, ctx, x, y, mults, shifts, lo, hi, bias, acc_init)
     # "mve": the Helium body (depthwise_conv_mve.h) reads the int8 weights: no DSP pack
-    pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts,
-                                                                     -zp(x), zp(y), dm,
+    pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, dm,
                                                                      rounding_flag(ctx, litert_single=False))
     if ctx.cpu == "mve" and w.dtype == "int8":
         mve = _dw_mve_pack(op, w.data, acc_init, mults, shifts, dm, zp(x))
@@ -134,7 +133,7 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
-        full = pack.values.reshape(-1, 4 + taps + 12)
+        full = pack.values.reshape(-1, DW_DSP_GROUP_WORDS)
         pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
                       "int32_t")
         words = full.size
