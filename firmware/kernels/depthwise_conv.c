@@ -5,121 +5,166 @@
 #define EDGEQ_DW_BLOCK 32
 
 #if EDGEQ_DSP
-/* The DSP path runs 3x3 windows, depth_mult 1 and out_c <= 4 * EDGEQ_DW_ZBUF_WORDS rounded up to 4 (the
- * lowering emits dsp_pack only then): taps outside the input read zbuf, EDGEQ_DW_ZBUF_WORDS words of the
- * input zero point. */
+/* The DSP path runs depth_mult 1, 2 to EDGEQ_DW_DSP_MAX_TAPS taps (k_h * k_w) and out_c <= 4 *
+ * EDGEQ_DW_ZBUF_WORDS rounded up to 4 (the lowering emits dsp_pack only then): taps outside the input read
+ * zbuf, EDGEQ_DW_ZBUF_WORDS words of the input zero point. */
 #define EDGEQ_DW_ZBUF_WORDS 64
 
-/* Per-pixel context of the asm loop, relative to the window origin o = in + (iy0 * in_w + ix0) * c (the
- * loop runs g from o to o + c in steps of 4 and reads tap t at cx[DW_CX_T0 + t] + g): clamp?, the output
- * pixel - o, o + c (first, so that one LDM reads the three at each group's store), the 9 tap offsets,
- * 2 * rq.output_offset + 1 (after tap 8's offset: one LDRD reads both), then lo4, hi4, o. Interior windows
- * share one constant set of offsets. */
-enum { DW_CX_CLAMP, DW_CX_Y, DW_CX_END, DW_CX_T0, DW_CX_K = DW_CX_T0 + 9, DW_CX_LO, DW_CX_HI, DW_CX_G0, DW_CX_N };
-_Static_assert(DW_CX_T0 == 3 && DW_CX_K == 12 && DW_CX_LO == 13 && DW_CX_G0 == 15,
-               "the byte offsets dw_dsp_loop reads");
+/* Per-pixel context of the asm loops, relative to the window origin o = in + (iy0 * in_w + ix0) * c (a loop
+ * runs g from o to o + c in steps of 4 and reads tap t's 4 channels at offset[t] + g), around its word b: the
+ * tap offsets are contiguous and end at b[DW_B_ODD_TAP], the 2 * (T / 2) tap pairs' just before b, an odd
+ * tap count T's last tap at b[DW_B_ODD_TAP] itself (dw_dsp_loop9 reads its 9 taps at fixed offsets). Then
+ * 2 * rq.output_offset + 1 (after the odd tap's offset: one LDRD reads both), lo4, hi4, the first pair's
+ * address, T odd?, clamp?, the output pixel - o, o + c (one LDM reads the three at each group's store), o.
+ * Interior windows share one constant set of offsets. The loops get b + DW_B_CLAMP. */
+enum { DW_B_ODD_TAP, DW_B_K, DW_B_LO, DW_B_HI, DW_B_T0, DW_B_ODD, DW_B_CLAMP, DW_B_Y, DW_B_END, DW_B_G0, DW_B_N };
+_Static_assert(DW_B_CLAMP == 6 && DW_B_G0 == 9 && DW_B_T0 == 4 && DW_B_LO == 2 && DW_B_ODD == 5,
+               "the byte offsets the loops read");
+/* tap pair offsets before b: at most EDGEQ_DW_DSP_MAX_TAPS - 1 */
+#define DW_MAX_PAIR_TAPS (EDGEQ_DW_DSP_MAX_TAPS & ~1)
 
-/* Taps 2P, 2P+1 of 4 channels (registers: r4 context, r5 g, r11 r12 the pair's weight words (WLOAD loads
- * them, or the group's first LDM did); r0..r3 the channels' accumulators): the two x words X1, X2 are paired
- * bytewise (PKHBT: c0 c1 of both, PKHTB: c2 c3), so SXTB16 of a pair gives (X1[c], X2[c]) and of the
- * weight word (w[2P][c], w[2P+1][c]): one SMLAD each. */
-#define DW_PAIR(P, WLOAD)                          \
-  "ldrd r8, r9, [r4, #(12 + " #P " * 8)]\n\t"      \
-  "ldr r8, [r8, r5]\n\t"                           \
-  "ldr r9, [r9, r5]\n\t"                           \
-  "pkhbt r10, r8, r9, lsl #16\n\t"                 \
-  "pkhtb r9, r9, r8, asr #16\n\t"                  \
-  WLOAD                                            \
-  "sxtb16 r8, r10\n\t"                             \
-  "sxtb16 r10, r10, ror #8\n\t"                    \
-  "sxtb16 lr, r11\n\t"                             \
-  "sxtb16 r11, r11, ror #8\n\t"                    \
-  "smlad r0, r8, lr, r0\n\t"                       \
-  "smlad r1, r10, r11, r1\n\t"                     \
-  "sxtb16 r8, r9\n\t"                              \
-  "sxtb16 r9, r9, ror #8\n\t"                      \
-  "sxtb16 lr, r12\n\t"                             \
-  "sxtb16 r12, r12, ror #8\n\t"                    \
-  "smlad r2, r8, lr, r2\n\t"                       \
-  "smlad r3, r9, r12, r3\n\t"
+typedef const int32_t *(*dw_loop_fn)(uintptr_t *cx, const int32_t *w);
+
+/* Taps a, b of 4 channels (registers: r5 g, r6 w; r0..r3 the channels' accumulators): TAPS loads the two
+ * taps' offsets into r8, r9, WLOAD the pair's weight words into r11 and W2 (or the group's first LDM did;
+ * WLOAD2 loads W2 when WLOAD did not). The two x words X1, X2 are paired bytewise (PKHBT: c0 c1 of both,
+ * PKHTB: c2 c3), so SXTB16 of a pair gives (X1[c], X2[c]) and of the weight word (w[a][c], w[b][c]): one
+ * SMLAD each. */
+#define DW_PAIR(TAPS, WLOAD, WLOAD2, W2)          \
+  TAPS                                            \
+  "ldr r8, [r8, r5]\n\t"                          \
+  "ldr r9, [r9, r5]\n\t"                          \
+  "pkhbt r10, r8, r9, lsl #16\n\t"                \
+  "pkhtb r9, r9, r8, asr #16\n\t"                 \
+  WLOAD                                           \
+  "sxtb16 r8, r10\n\t"                            \
+  "sxtb16 r10, r10, ror #8\n\t"                   \
+  "sxtb16 lr, r11\n\t"                            \
+  "sxtb16 r11, r11, ror #8\n\t"                   \
+  "smlad r0, r8, lr, r0\n\t"                      \
+  "smlad r1, r10, r11, r1\n\t"                    \
+  WLOAD2                                          \
+  "sxtb16 r8, r9\n\t"                             \
+  "sxtb16 r9, r9, ror #8\n\t"                     \
+  "sxtb16 lr, " W2 "\n\t"                         \
+  "sxtb16 " W2 ", " W2 ", ror #8\n\t"             \
+  "smlad r2, r8, lr, r2\n\t"                      \
+  "smlad r3, r9, " W2 ", r3\n\t"
+/* dw_dsp_loop9's pairs: offsets at r4 (= b + DW_B_CLAMP) + OFF, weights by LDRD */
+#define DW_PAIR9(OFF, WLOAD) DW_PAIR("ldrd r8, r9, [r4, #(" #OFF ")]\n\t", WLOAD, "", "r12")
 #define DW_WLOAD "ldrd r11, r12, [r6], #8\n\t"
 
-/* One pass of the channel-quad loop over the pixel context cx (see DW_CX_*): from cx[DW_CX_G0] to
- * cx[DW_CX_END] in steps of 4 channels, constants from w (per group, see dsp_pack in depthwise_conv.h);
- * returns w advanced past the groups it ran. Out of line: one copy of the asm serves the quads and the
- * tail. Fixed registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w. The pack's
- * words are read by few loads: acc_init with the first pair's weights, the shifts' word with 2 multipliers,
- * then the other 2. */
-static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const int32_t *w) {
+/* The lone tap (odd tap counts; r8 its offset): channels in lanes, (c0, c2) and (c1, c3). */
+#define DW_ODD                   \
+  "ldr r9, [r8, r5]\n\t"         \
+  "ldr r11, [r6], #4\n\t"        \
+  "sxtb16 r10, r9\n\t"           \
+  "sxtb16 r9, r9, ror #8\n\t"    \
+  "sxtb16 r12, r11\n\t"          \
+  "sxtb16 r11, r11, ror #8\n\t"  \
+  "smlabb r0, r10, r12, r0\n\t"  \
+  "smlatt r2, r10, r12, r2\n\t"  \
+  "smlabb r1, r9, r11, r1\n\t"   \
+  "smlatt r3, r9, r11, r3\n\t"
+
+/* Requantize accumulator A with m2 in M, per channel (see dsp_pack; lr = k = 2 * output_offset + 1, r9's low
+ * byte e - 1: a register-held shift reads only that byte): ssat8(((smmlar(A, m2, A - (A < 0)) >> (e - 1)) + k) >> 1) */
+#define DW_RQ(A, M)                    \
+  "add r12, " A ", " A ", asr #31\n\t" \
+  "smmlar " A ", " A ", " M ", r12\n\t" \
+  "asr " A ", " A ", r9\n\t"           \
+  "add " A ", " A ", lr\n\t"           \
+  "ssat " A ", #8, " A ", asr #1\n\t"
+/* The group's 4 channels requantized into the bytes of r0: the shifts' word with 2 multipliers, then the
+ * other 2. */
+#define DW_REQUANT                                              \
+  "ldm r6!, {r9, r10, r11}\n\t"                                 \
+  DW_RQ("r0", "r10") "lsr r9, r9, #8\n\t"                       \
+  DW_RQ("r1", "r11") "ldrd r10, r11, [r6], #8\n\t"              \
+  "lsr r9, r9, #8\n\t" DW_RQ("r2", "r10") "lsr r9, r9, #8\n\t"  \
+  DW_RQ("r3", "r11")                                            \
+  "bfi r0, r1, #8, #8\n\t"                                      \
+  "bfi r0, r2, #16, #8\n\t"                                     \
+  "bfi r0, r3, #24, #8\n\t"
+
+/* r1 = clamp?, r2 = y - o, r3 = o + c: clamp r0 bytewise between lo4, hi4 (at LOHI) when asked, store it at
+ * y - o + g, and run the next group until g reaches o + c. */
+#define DW_STORE(LOHI)                                                        \
+  "cbz r1, 2f\n\t"                                                            \
+  "ldrd r8, r9, " LOHI "\n\t"                                                 \
+  "ssub8 r1, r0, r8\n\t"                                                      \
+  "sel r0, r0, r8\n\t"                                                        \
+  "ssub8 r1, r0, r9\n\t"                                                      \
+  "sel r0, r9, r0\n"                                                          \
+  "2:\n\t"                                                                    \
+  "str r0, [r2, r5]\n\t"                                                      \
+  "adds r5, r5, #4\n\t" /* the 16-bit encoding; cmp sets the flags again */  \
+  "cmp r5, r3\n\t"                                                            \
+  "blo 1b"
+
+#define DW_LOOP_REGS                                                                                         \
+  register const int32_t *wp __asm__("r6") = w;                                                              \
+  register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");                   \
+  register int32_t g __asm__("r5");                                                                          \
+  register int32_t t8 __asm__("r8"), t9 __asm__("r9"), t10 __asm__("r10"), t11 __asm__("r11");               \
+  register int32_t t12 __asm__("r12"), t14 __asm__("lr")
+#define DW_LOOP_OUTS                                                                                         \
+  "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "+r"(wp), "=&r"(g), "=&r"(t8), "=&r"(t9), "=&r"(t10),         \
+      "=&r"(t11), "=&r"(t12), "=&r"(t14)
+
+/* One pass of a channel-quad loop over the pixel context (cx = b + DW_B_CLAMP, see DW_B_*): from G0 to
+ * END in steps of 4 channels, constants from w (per group, see dsp_pack in depthwise_conv.h); returns w
+ * advanced past the groups it ran. Out of line: one copy of the asm serves the quads and the tail. Fixed
+ * registers (LDM loads ascending registers): r0..r3 accumulators, r4 cx, r5 g, r6 w.
+ *
+ * dw_dsp_loop9: 9 taps, the four pairs unrolled (their offsets at fixed places before cx), then the lone
+ * tap; acc_init is read with the first pair's weights by one LDM. */
+static const int32_t *__attribute__((noinline)) dw_dsp_loop9(uintptr_t *cx, const int32_t *w) {
   register uintptr_t *tp __asm__("r4") = cx;
-  register const int32_t *wp __asm__("r6") = w;
-  register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
-  register int32_t g __asm__("r5");
-  register int32_t t8 __asm__("r8"), t9 __asm__("r9"), t10 __asm__("r10"), t11 __asm__("r11");
-  register int32_t t12 __asm__("r12"), t14 __asm__("lr");
+  DW_LOOP_REGS;
   __asm__ volatile(
-      "ldr r5, [r4, #60]\n"
+      "ldr r5, [r4, #12]\n"
       "1:\n\t"
       "ldm r6!, {r0, r1, r2, r3, r11, r12}\n\t"
-      DW_PAIR(0, "") DW_PAIR(1, DW_WLOAD) DW_PAIR(2, DW_WLOAD) DW_PAIR(3, DW_WLOAD)
-      /* tap 8: channels in lanes, (c0, c2) and (c1, c3); lr = k = 2 * output_offset + 1 */
-      "ldrd r8, lr, [r4, #44]\n\t"
-      "ldr r9, [r8, r5]\n\t"
-      "ldr r11, [r6], #4\n\t"
-      "sxtb16 r10, r9\n\t"
-      "sxtb16 r9, r9, ror #8\n\t"
-      "sxtb16 r12, r11\n\t"
-      "sxtb16 r11, r11, ror #8\n\t"
-      "smlabb r0, r10, r12, r0\n\t"
-      "smlatt r2, r10, r12, r2\n\t"
-      "smlabb r1, r9, r11, r1\n\t"
-      "smlatt r3, r9, r11, r3\n\t"
-      /* requantize, per channel (see dsp_pack): ssat8(((smmlar(acc, m2, acc - (acc < 0)) >> (e - 1)) + k) >> 1),
-       * e - 1 the bytes of one word (a register-held shift reads the register's low byte) */
-      "ldm r6!, {r9, r10, r11}\n\t"
-      "add r12, r0, r0, asr #31\n\t"
-      "smmlar r0, r0, r10, r12\n\t"
-      "asr r0, r0, r9\n\t"
-      "add r0, r0, lr\n\t"
-      "ssat r0, #8, r0, asr #1\n\t"
-      "lsr r9, r9, #8\n\t"
-      "add r12, r1, r1, asr #31\n\t"
-      "smmlar r1, r1, r11, r12\n\t"
-      "asr r1, r1, r9\n\t"
-      "add r1, r1, lr\n\t"
-      "ssat r1, #8, r1, asr #1\n\t"
-      "ldrd r10, r11, [r6], #8\n\t"
-      "lsr r9, r9, #8\n\t"
-      "add r12, r2, r2, asr #31\n\t"
-      "smmlar r2, r2, r10, r12\n\t"
-      "asr r2, r2, r9\n\t"
-      "add r2, r2, lr\n\t"
-      "ssat r2, #8, r2, asr #1\n\t"
-      "lsr r9, r9, #8\n\t"
-      "add r12, r3, r3, asr #31\n\t"
-      "smmlar r3, r3, r11, r12\n\t"
-      "asr r3, r3, r9\n\t"
-      "add r3, r3, lr\n\t"
-      "ssat r3, #8, r3, asr #1\n\t"
-      "bfi r0, r1, #8, #8\n\t"
-      "bfi r0, r2, #16, #8\n\t"
-      "bfi r0, r3, #24, #8\n\t"
-      "ldm r4, {r1, r2, r3}\n\t" /* clamp?, y - o, o + c */
-      "cbz r1, 2f\n\t"
-      /* bytewise a0 = min(max(a0, lo4), hi4) */
-      "ldrd r8, r9, [r4, #52]\n\t"
-      "ssub8 r1, r0, r8\n\t"
-      "sel r0, r0, r8\n\t"
-      "ssub8 r1, r0, r9\n\t"
-      "sel r0, r9, r0\n"
-      "2:\n\t"
-      "str r0, [r2, r5]\n\t"
-      "adds r5, r5, #4\n\t" /* the 16-bit encoding; cmp sets the flags again */
-      "cmp r5, r3\n\t"
-      "blo 1b"
-      : "=&r"(a0), "=&r"(a1), "=&r"(a2), "=&r"(a3), "+r"(wp), "=&r"(g), "=&r"(t8), "=&r"(t9), "=&r"(t10),
-        "=&r"(t11), "=&r"(t12), "=&r"(t14)
+      DW_PAIR9(-56, "") DW_PAIR9(-48, DW_WLOAD) DW_PAIR9(-40, DW_WLOAD) DW_PAIR9(-32, DW_WLOAD)
+      "ldrd r8, lr, [r4, #-24]\n\t" /* the lone tap's offset, k */
+      DW_ODD DW_REQUANT
+      "ldm r4, {r1, r2, r3}\n\t"
+      DW_STORE("[r4, #-16]")
+      : DW_LOOP_OUTS
       : "r"(tp)
+      : "cc", "memory");
+  return wp;
+}
+
+/* dw_dsp_loop_any: any tap count from 2. Per group, r4 walks the pairs' offsets from the first pair's
+ * (DW_B_T0) up to b (in r12), each pair's two weight words loaded one at a time (r12 is taken); then the
+ * lone tap when the count is odd (DW_B_ODD). */
+static const int32_t *__attribute__((noinline)) dw_dsp_loop_any(uintptr_t *cx, const int32_t *w) {
+  register uintptr_t *tp __asm__("r4") = cx - DW_B_CLAMP;
+  DW_LOOP_REGS;
+  __asm__ volatile(
+      "ldr r5, [r4, #36]\n"
+      "1:\n\t"
+      "ldm r6!, {r0, r1, r2, r3}\n\t"
+      "mov r12, r4\n\t"
+      "ldr r4, [r4, #16]\n"
+      "3:\n\t"
+      DW_PAIR("ldrd r8, r9, [r4], #8\n\t", "ldr r11, [r6], #4\n\t", "ldr r11, [r6], #4\n\t", "r11")
+      "cmp r4, r12\n\t"
+      "bne 3b\n\t"
+      "ldrd r8, lr, [r4]\n\t" /* the lone tap's offset, k */
+      "ldr r9, [r4, #20]\n\t"
+      "cmp r9, #0\n\t" /* CBZ takes only r0..r7: all busy */
+      "beq 4f\n\t"
+      DW_ODD
+      "4:\n\t"
+      DW_REQUANT
+      "ldr r1, [r4, #24]\n\t"
+      "ldrd r2, r3, [r4, #28]\n\t"
+      DW_STORE("[r4, #8]")
+      : DW_LOOP_OUTS, "+r"(tp)
+      :
       : "cc", "memory");
   return wp;
 }
@@ -127,70 +172,111 @@ static const int32_t *__attribute__((noinline)) dw_dsp_loop(uintptr_t *cx, const
 /* The last 1-3 channels of a pixel (out_c % 4 != 0): the pack's last group is padded with zero-weight
  * lanes, so one more pass of the same loop computes 4 lanes into a word (the padded lanes read up to 3
  * bytes past the pixel's channels, multiplied by 0) and only the n real ones are stored. */
-static void dw_dsp_tail(uintptr_t *cx, uintptr_t g0, const int32_t *w, int8_t *y, int32_t n) {
+static void dw_dsp_tail(dw_loop_fn loop, uintptr_t *b, uintptr_t g0, const int32_t *w, int8_t *y, int32_t n) {
   uint32_t word = 0;
   int32_t j;
-  cx[DW_CX_Y] = (uintptr_t)&word - g0;
-  cx[DW_CX_G0] = g0;
-  cx[DW_CX_END] = g0 + 1u;
-  (void)dw_dsp_loop(cx, w);
+  b[DW_B_Y] = (uintptr_t)&word - g0;
+  b[DW_B_G0] = g0;
+  b[DW_B_END] = g0 + 1u;
+  (void)loop(b + DW_B_CLAMP, w);
   for (j = 0; j < n; ++j) y[j] = (int8_t)(word >> (8 * j));
 }
 
-static void dw_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
+/* The layer on the pack p->dsp_pack, a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
+ * dw_dsp_loop_any), the interior and border contexts around bi and bb (at least 2 * (k_h * k_w / 2) words
+ * before them, DW_B_N from them). Inlined into its instances below, so that the 3x3 one unrolls its window's
+ * loops and has a small frame, and each image links only the loops its layers run. */
+static inline __attribute__((always_inline)) void dw_dsp(const edgeq_depthwise_conv_s8_params *p,
+                                                         const int8_t *in, int8_t *out, int32_t k_h,
+                                                         int32_t k_w, dw_loop_fn loop, uintptr_t *bi,
+                                                         uintptr_t *bb) {
   const int32_t in_h = p->in_h, in_w = p->in_w, c = p->out_c, c4 = c & ~3;
   const int32_t x_row = in_w * c, dh = p->dilation_h, dw = p->dilation_w;
+  /* interior windows: 0 <= iy0 < iy_n = in_h - (k_h - 1) dh, 0 <= ix0 < ix_n = in_w - (k_w - 1) dw (as
+   * unsigned compares; iy_n, ix_n = 0 when the window does not fit) */
+  const int32_t iy_d = in_h - (k_h - 1) * dh, ix_d = in_w - (k_w - 1) * dw;
+  const uint32_t iy_n = (uint32_t)(iy_d & ~(iy_d >> 31)), ix_n = (uint32_t)(ix_d & ~(ix_d >> 31));
   const uint32_t zp4 = (uint32_t)(uint8_t)(int8_t)(-p->input_offset) * 0x01010101u;
+  uintptr_t *const qi = bi - ((k_h * k_w) & ~1), *const qb = bb - ((k_h * k_w) & ~1); /* tap 0's offset */
   uint32_t zbuf[EDGEQ_DW_ZBUF_WORDS];
-  uintptr_t cxi[DW_CX_N], cxb[DW_CX_N];
+  int8_t *y = out; /* the output pixel: written in raster order */
   int32_t b, oy, ox, ky, kx, t;
   for (t = 0; t < (c + 3) >> 2; ++t) zbuf[t] = zp4; /* the loop reads at most c bytes (rounded up) of it */
-  for (ky = 0, t = DW_CX_T0; ky < 3; ++ky) {
-    for (kx = 0; kx < 3; ++kx) cxi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
+  for (ky = 0, t = 0; ky < k_h; ++ky) {
+    for (kx = 0; kx < k_w; ++kx) qi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
-  cxi[DW_CX_K] = cxb[DW_CX_K] = (uintptr_t)(2 * p->rq.output_offset + 1);
-  cxi[DW_CX_CLAMP] = cxb[DW_CX_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
-  cxi[DW_CX_LO] = cxb[DW_CX_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
-  cxi[DW_CX_HI] = cxb[DW_CX_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
+  bi[DW_B_K] = bb[DW_B_K] = (uintptr_t)(2 * p->rq.output_offset + 1);
+  bi[DW_B_CLAMP] = bb[DW_B_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
+  bi[DW_B_LO] = bb[DW_B_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
+  bi[DW_B_HI] = bb[DW_B_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
+  if (loop != dw_dsp_loop9) { /* what only dw_dsp_loop_any reads */
+    bi[DW_B_T0] = (uintptr_t)qi;
+    bb[DW_B_T0] = (uintptr_t)qb;
+    bi[DW_B_ODD] = bb[DW_B_ODD] = (uintptr_t)((k_h * k_w) & 1);
+  }
   for (b = 0; b < p->batches; ++b) {
     const uintptr_t img = (uintptr_t)(in + (size_t)b * (size_t)in_h * (size_t)x_row);
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_h;
-      const int rows_in = iy0 >= 0 && iy0 + 2 * dh < in_h;
-      for (ox = 0; ox < p->out_w; ++ox) {
+      const int rows_in = (uint32_t)iy0 < iy_n;
+      for (ox = 0; ox < p->out_w; ++ox, y += c) {
         const int32_t ix0 = ox * p->stride_w - p->pad_w;
         const uintptr_t o = img + (uintptr_t)(iy0 * x_row + ix0 * c);
-        int8_t *y = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w + (size_t)ox) *
-                              (size_t)c;
-        uintptr_t *cx = cxi;
+        uintptr_t *cx = bi;
         const int32_t *w = p->dsp_pack;
-        if (!(rows_in && ix0 >= 0 && ix0 + 2 * dw < in_w)) {
+        if (!(rows_in && (uint32_t)ix0 < ix_n)) {
           /* taps outside the input read the input zero point: with acc_init's input_offset * sum(w)
            * they contribute (zp - zp) * w = 0, as the reference's skipped taps */
-          cx = cxb;
-          for (ky = 0, t = DW_CX_T0; ky < 3; ++ky) {
+          cx = bb;
+          for (ky = 0, t = 0; ky < k_h; ++ky) {
             const int32_t iy = iy0 + ky * dh;
-            for (kx = 0; kx < 3; ++kx, ++t) {
+            for (kx = 0; kx < k_w; ++kx, ++t) {
               const int32_t ix = ix0 + kx * dw;
-              cx[t] = ((uint32_t)iy < (uint32_t)in_h && (uint32_t)ix < (uint32_t)in_w ? cxi[t]
+              qb[t] = ((uint32_t)iy < (uint32_t)in_h && (uint32_t)ix < (uint32_t)in_w ? qi[t]
                                                                                       : (uintptr_t)zbuf - o);
             }
           }
         }
-        cx[DW_CX_Y] = (uintptr_t)y - o;
-        cx[DW_CX_END] = o + (uintptr_t)c4;
-        cx[DW_CX_G0] = o;
-        if (c4 > 0) w = dw_dsp_loop(cx, w);
-        if (c4 != c) dw_dsp_tail(cx, o + (uintptr_t)c4, w, y + c4, c - c4);
+        cx[DW_B_Y] = (uintptr_t)y - o;
+        cx[DW_B_END] = o + (uintptr_t)c4;
+        cx[DW_B_G0] = o;
+        if (c4 > 0) w = loop(cx + DW_B_CLAMP, w);
+        if (c4 != c) dw_dsp_tail(loop, cx, o + (uintptr_t)c4, w, y + c4, c - c4);
       }
     }
   }
 }
+
+/* dw_dsp's three instances, out of line: 3x3 windows, any other window, any window with its loop chosen at
+ * run time (for the kernels that also link the portable path). */
+static void __attribute__((noinline)) dw_dsp_3x3(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                 int8_t *out) {
+  uintptr_t cx[2][8 + DW_B_N];
+  dw_dsp(p, in, out, 3, 3, dw_dsp_loop9, cx[0] + 8, cx[1] + 8);
+}
+
+static void __attribute__((noinline)) dw_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                 int8_t *out) {
+  uintptr_t cx[2][DW_MAX_PAIR_TAPS + DW_B_N];
+  dw_dsp(p, in, out, p->k_h, p->k_w, dw_dsp_loop_any, cx[0] + DW_MAX_PAIR_TAPS, cx[1] + DW_MAX_PAIR_TAPS);
+}
+
+static void __attribute__((noinline)) dw_dsp_run(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                 int8_t *out) {
+  uintptr_t cx[2][DW_MAX_PAIR_TAPS + DW_B_N];
+  dw_dsp(p, in, out, p->k_h, p->k_w, p->k_h * p->k_w == 9 ? dw_dsp_loop9 : dw_dsp_loop_any,
+         cx[0] + DW_MAX_PAIR_TAPS, cx[1] + DW_MAX_PAIR_TAPS);
+}
 #endif
 
 #if EDGEQ_DSP
+/* 3x3 windows (the lowering calls it only for those) */
 void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
-  dw_dsp(p, in, out);
+  dw_dsp_3x3(p, in, out);
+}
+
+void edgeq_depthwise_conv_s8_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out) {
+  dw_dsp_any(p, in, out);
 }
 #endif
 
@@ -293,7 +379,7 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   int32_t b, oy, ox, oc0;
 #if EDGEQ_DSP
   if (p->dsp_pack != NULL) {
-    dw_dsp(p, in, out);
+    dw_dsp_run(p, in, out);
     return;
   }
 #endif
@@ -323,30 +409,33 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
 }
 
 #if EDGEQ_DSP
+/* Tap t's int4 weights of channels c0..c0+3 as the int8 bytes of a word (0 past out_c). */
+static uint32_t dw_tap_word_s4(const edgeq_depthwise_conv_s8_params *p, int32_t t, int32_t c0) {
+  uint32_t word = 0;
+  int32_t j;
+  for (j = 0; j < 4 && c0 + j < p->out_c; ++j) {
+    int8_t v;
+    edgeq_unpack_s4(p->weights_s4, t * p->out_c + c0 + j, 1, &v);
+    word |= (uint32_t)(uint8_t)v << (8 * j);
+  }
+  return word;
+}
+
 /* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack: the weight words hold
  * the int4 values as int8 bytes, in the pack's tap-pair order. */
 static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *pack) {
-  const int32_t out_c = p->out_c, taps = p->k_h * p->k_w, groups = (out_c + 3) >> 2;
+  const int32_t taps = p->k_h * p->k_w, groups = (p->out_c + 3) >> 2;
   const int32_t *src = p->dsp_pack_s4;
-  int32_t g, t, j, k;
-  for (g = 0; g < groups; ++g, src += EDGEQ_DW_DSP_GROUP_WORDS - 9) {
-    uint8_t b[9][4];
-    for (t = 0; t < taps; ++t) {
-      for (j = 0; j < 4; ++j) {
-        const int32_t c = 4 * g + j;
-        int8_t v = 0;
-        if (c < out_c) edgeq_unpack_s4(p->weights_s4, t * out_c + c, 1, &v);
-        b[t][j] = (uint8_t)v;
-      }
+  int32_t g, t, j;
+  for (g = 0; g < groups; ++g, src += EDGEQ_DW_DSP_GROUP_CONSTS) {
+    for (j = 0; j < 4; ++j) *pack++ = src[j]; /* acc_init */
+    for (t = 0; t + 1 < taps; t += 2) {        /* (w[t][c0], w[t][c1], w[t+1][c0], w[t+1][c1]), then c2, c3 */
+      const uint32_t a = dw_tap_word_s4(p, t, 4 * g), b = dw_tap_word_s4(p, t + 1, 4 * g);
+      *pack++ = (int32_t)((a & 0xFFFFu) | b << 16);
+      *pack++ = (int32_t)(a >> 16 | (b & 0xFFFF0000u));
     }
-    for (j = 0; j < 4; ++j) *pack++ = src[j];
-    for (t = 0; t + 1 < taps; t += 2) {
-      for (k = 0; k < 4; k += 2)
-        *pack++ = (int32_t)((uint32_t)b[t][k] | (uint32_t)b[t][k + 1] << 8 | (uint32_t)b[t + 1][k] << 16 |
-                            (uint32_t)b[t + 1][k + 1] << 24);
-    }
-    *pack++ = (int32_t)((uint32_t)b[8][0] | (uint32_t)b[8][1] << 8 | (uint32_t)b[8][2] << 16 | (uint32_t)b[8][3] << 24);
-    for (j = 4; j < EDGEQ_DW_DSP_GROUP_WORDS - 9; ++j) *pack++ = src[j]; /* shifts, multipliers */
+    if (taps & 1) *pack++ = (int32_t)dw_tap_word_s4(p, taps - 1, 4 * g);
+    for (j = 4; j < EDGEQ_DW_DSP_GROUP_CONSTS; ++j) *pack++ = src[j]; /* shifts, multipliers */
   }
 }
 #endif
@@ -360,7 +449,7 @@ void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8
     edgeq_depthwise_conv_s8_params q = *p;
     dw_build_pack_s4(p, (int32_t *)scratch);
     q.dsp_pack = (const int32_t *)scratch;
-    dw_dsp(&q, in, out);
+    dw_dsp_run(&q, in, out);
     return;
   }
 #endif

@@ -27,14 +27,15 @@ typedef struct {
   const int32_t *mult;
   const int32_t *shift;
   /* Cortex-M DSP path (firmware built with EDGEQ_DSP; ignored elsewhere), or NULL. The lowering
-   * emits it only for 3x3 windows, depth_mult 1, out_c <= 256, acc_init present, double rounding, right
-   * shifts >= 1 (no left shift), and when it is exact (see edgeq/passes/lower/int8/depthwise_conv.py
-   * _dw_dsp_pack). Per group of 4 output channels c0..c3 (the last group padded with zero-weight lanes
-   * when out_c % 4 != 0), EDGEQ_DW_DSP_GROUP_WORDS int32 words:
+   * emits it only for 2 to EDGEQ_DW_DSP_MAX_TAPS taps (T = k_h * k_w), depth_mult 1, out_c <= 256, acc_init
+   * present, double rounding, right shifts >= 1 (no left shift), and when it is exact (see
+   * edgeq/passes/lower/int8/depthwise_conv.py _dw_dsp_pack). Per group of 4 output channels c0..c3 (the last
+   * group padded with zero-weight lanes when out_c % 4 != 0), T + EDGEQ_DW_DSP_GROUP_CONSTS int32 words:
    *   [4]  acc_init[c]
-   *   [8]  per tap pair (2P, 2P+1), P = 0..3, two words of int8 weights: bytes (w[2P][c0], w[2P][c1],
-   *        w[2P+1][c0], w[2P+1][c1]) then the same for c2, c3 (SXTB16 gives one channel's two taps)
-   *   [1]  tap 8: bytes (w[8][c0], w[8][c1], w[8][c2], w[8][c3])
+   *   [2 (T / 2)] per tap pair (2P, 2P+1), taps in raster order (ky, kx), two words of int8 weights: bytes
+   *        (w[2P][c0], w[2P][c1], w[2P+1][c0], w[2P+1][c1]) then the same for c2, c3 (SXTB16 gives one
+   *        channel's two taps)
+   *   [T % 2] the last tap when T is odd: bytes (w[T-1][c0], w[T-1][c1], w[T-1][c2], w[T-1][c3])
    *   [1]  bytes (e_c0 - 1, e_c1 - 1, e_c2 - 1, e_c3 - 1), e_c = right shift >= 1
    *   [4]  m2[c] = 2 * multiplier[c] - 2^32 (multipliers are >= 2^30, so it is an int32)
    * With x = SaturatingRoundingDoublingHighMul(acc, m) = (2 acc m + 2^31) >> 32 = ((acc m2 + 2^31) >> 32) + acc
@@ -47,9 +48,9 @@ typedef struct {
    * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
   const uint8_t *weights_s4;
   /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words (per group of 4
-   * channels [4] acc_init, [5] shifts and m2 as in dsp_pack). The kernel builds the
-   * whole dsp_pack (dsp_pack_words words) in scratch at each call, the 9 weight words of a group from
-   * weights_s4 as int8 bytes, and runs the DSP loop on it. */
+   * channels, EDGEQ_DW_DSP_GROUP_CONSTS words: [4] acc_init, [5] shifts and m2 as in dsp_pack). The kernel
+   * builds the whole dsp_pack (dsp_pack_words words) in scratch at each call, the k_h * k_w weight words of a
+   * group from weights_s4 as int8 bytes, and runs the DSP loop on it. */
   const int32_t *dsp_pack_s4;
   int32_t dsp_pack_words;
   /* Helium path (EDGEQ_MVE builds), or NULL: weights and constants per group of 16 channels, see
@@ -57,13 +58,17 @@ typedef struct {
   const int32_t *mve_pack;
 } edgeq_depthwise_conv_s8_params;
 
-/* int32 words of dsp_pack per group of 4 channels (dsp_pack_s4: 9 fewer) */
-#define EDGEQ_DW_DSP_GROUP_WORDS 18
+/* dsp_pack's words per group of 4 channels besides its k_h * k_w weight words (all of dsp_pack_s4's) */
+#define EDGEQ_DW_DSP_GROUP_CONSTS 9
+/* the DSP path's largest window (k_h * k_w; the per-pixel tap offsets are on the stack) */
+#define EDGEQ_DW_DSP_MAX_TAPS 49
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 /* The DSP path alone (EDGEQ_DSP builds; dsp_pack set): what --cpu dsp libraries call, so that the portable
- * kernel is linked only where some layer needs it. */
+ * kernel is linked only where some layer needs it; _dsp for 9 taps (its loop unrolled), _dsp_any for any
+ * other tap count, so that each loop is linked only where some layer needs it. */
 void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+void edgeq_depthwise_conv_s8_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 
 /* int4 weights: on DSP builds with dsp_pack_s4, the DSP path on the pack built in `scratch`; otherwise per
  * block of up to 32 output channels, the block's k_h * k_w taps are decoded from weights_s4 into `scratch`

@@ -1,14 +1,17 @@
 """DEPTHWISE_CONV_2D's Cortex-M DSP path (firmware/kernels/depthwise_conv.c ``dw_dsp``) on the emulated boards.
 
-Its weights stay int8 in flash (issue 15): the pack holds 9 weight words per 4 channels, per channel
+Its weights stay int8 in flash (issue 15): the pack holds k_h * k_w weight words per 4 channels, per channel
 acc_init and the multiplier (as 2 m - 2^32), and the 4 right shifts (less one) as the bytes of one word,
-nothing else (``test_dsp_pack_holds_int8_weights``).
+nothing else (``test_dsp_pack_holds_int8_weights``). 3x3 windows run an unrolled loop
+(edgeq_depthwise_conv_s8_dsp), every other window of 2 to 49 taps a loop over tap pairs
+(edgeq_depthwise_conv_s8_dsp_any), so that a model links only the bodies its layers run.
 
 The host tests (tests/kernels/test_depthwise_conv.py) only build the portable path; the DSP path is
 compiled for mps2-an386 (Cortex-M4) and must stay byte-identical to LiteRT there, and mps2-an385
 (Cortex-M3, no DSP) must keep running the portable path on the same generated C. One-op models cover
 the window/padding/clamp/offset variants the DSP path handles (and ones it must leave to the portable
-path), then kws_dscnn (four 3x3 depthwise layers) runs on both boards.
+path), then kws_dscnn (four 3x3 depthwise layers) runs on both boards, and the streaming DS-CNN stand-in
+(tools/streaming_dscnn.py, four (3, 1) depthwise layers) on the Cortex-M4.
 """
 
 from __future__ import annotations
@@ -108,7 +111,10 @@ CASES = {
     "channels_3_tail_only": (dict(shape=(5, 6, 3), kernel_size=3, strides=2, padding="same"), True),
     "channels_13_clamped": (dict(shape=(7, 6, 13), kernel_size=3, padding="same", fused=2), True),
     "channels_78_valid_dilated": (dict(shape=(8, 9, 78), kernel_size=3, dilation_rate=2, padding="valid"), True),
-    "k5_portable": (dict(shape=(6, 6, 8), kernel_size=5, padding="same"), False),
+    "k5_same": (dict(shape=(6, 6, 8), kernel_size=5, padding="same"), True),
+    "k3x1_valid_s2_tail_1": (dict(shape=(9, 3, 13), kernel_size=(3, 1), strides=2, padding="valid"), True),
+    "k1x1_portable": (dict(shape=(4, 4, 8), kernel_size=1), False),  # one tap: no pair to loop over
+    "k8x8_portable": (dict(shape=(9, 9, 8), kernel_size=8, padding="same"), False),  # 64 taps > 49
 }
 
 
@@ -203,6 +209,90 @@ def test_depthwise_many_shapes_on_boards(tmp_path):
     for board in ("mps2-an386", "mps2-an505"):
         r = convert_and_flash(path, board_name=board, runs=1, samples=10, out_dir=tmp_path / board).report
         assert r["validation"]["bit_exact"], (board, r["validation"])
+
+
+# (h, w, c, window, strides, dilation, padding, activation), at most 8 (the bench's inputs): windows other than
+# 3x3 (the any-window loop): odd tap counts (a lone tap) and even ones (pairs only, down to 2 taps), 1-D windows
+# either way, up to the path's 49 taps (7x7) and 40 (kws-style 10x4), strides, dilations, channel tails
+MANY_WINDOWS = [(9, 1, 12, (3, 1), 1, 1, "same", "relu"), (1, 9, 6, (1, 3), (1, 2), 1, "same", None),
+                (6, 5, 7, (2, 2), 1, 1, "valid", "relu6"), (7, 6, 20, 5, 2, 1, "same", None),
+                (12, 5, 16, (10, 4), 1, 1, "same", "relu"), (8, 8, 5, 7, 1, 1, "same", None),
+                (10, 3, 33, (5, 1), 1, (2, 1), "same", "relu"), (5, 6, 253, (1, 2), 1, 1, "valid", None)]
+
+
+def test_depthwise_any_window_many_shapes_on_boards(tmp_path):
+    """The DSP path's any-window loop on many windows at once (one model, a branch per shape, random weights
+    and biases), byte-equal to LiteRT on the Cortex-M4 and the Cortex-M33; its pack holds k_h * k_w weight words
+    per group of 4 channels."""
+    from edgeq.frontend.tflite.reader import read_tflite
+    from edgeq.passes.lower import lower
+    from edgeq.passes.lower.registry import LowerCtx
+
+    keras.utils.set_random_seed(4)
+    L = keras.layers
+    ins = [keras.Input((h, w, c), batch_size=1) for h, w, c, *_ in MANY_WINDOWS]
+    outs = [L.DepthwiseConv2D(k, strides=s, dilation_rate=d, padding=pad, activation=act,
+                              depthwise_initializer=keras.initializers.RandomNormal(stddev=0.5),
+                              bias_initializer=keras.initializers.RandomNormal(stddev=0.3))(x)
+            for x, (_, _, _, k, s, d, pad, act) in zip(ins, MANY_WINDOWS)]
+    tfl = int8_tflite(keras.Model(ins, outs))
+    g = lower(read_tflite(tfl), LowerCtx(cpu="dsp"))
+    dws = [op for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"]
+    assert [op.lowered.kernel for op in dws] == ["edgeq_depthwise_conv_s8_dsp_any"] * len(MANY_WINDOWS)
+    for op in dws:
+        f = dict(op.lowered.fields)
+        assert f["dsp_pack"].values.size == (f["out_c"] + 3) // 4 * (f["k_h"] * f["k_w"] + 9)
+    path = tmp_path / "dw_windows.tflite"
+    path.write_bytes(tfl)
+    for board in ("mps2-an386", "mps2-an505"):
+        r = convert_and_flash(path, board_name=board, runs=1, samples=10, out_dir=tmp_path / board).report
+        assert r["validation"]["bit_exact"], (board, r["validation"])
+
+
+def test_depthwise_int4_any_window_on_board(tmp_path):
+    """int4 filters (the int8x4 scheme) on the DSP path's any-window loop: the kernel rebuilds the pack from
+    the packed filter (a (3, 1) window with a channel tail, a 5x5 one with stride 2), byte-equal to LiteRT."""
+    from test_int4 import dw4
+
+    from edgeq.frontend.tflite.reader import read_tflite
+    from edgeq.passes.lower import lower
+    from edgeq.passes.lower.registry import LowerCtx
+
+    for name, model in (("k3x1", dw4(9, 4, 10, 1, 3, 1, seed=5)),
+                        ("k5x5", dw4(9, 8, 8, 1, 5, 5, stride=(2, 2), act="relu", seed=6))):
+        (op,) = lower(read_tflite(model), LowerCtx(cpu="dsp")).ops
+        f = dict(op.lowered.fields)
+        assert op.lowered.kernel == "edgeq_depthwise_conv_s4" and f["dsp_pack_s4"] is not None
+        path = tmp_path / f"dw4_{name}.tflite"
+        path.write_bytes(model)
+        r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=10, out_dir=tmp_path / name).report
+        assert r["validation"]["bit_exact"], (name, r["validation"])
+
+
+# the streaming DS-CNN stand-in on mps2-an386 when pinned (tools/streaming_dscnn.py; its four (3, 1) depthwise
+# layers ran the portable kernel before the any-window loop: 902,800 instructions, 9,072 B of code)
+STREAMING_INSTRUCTIONS_M4 = 633_840
+STREAMING_CODE_M4 = 7_832
+
+
+def test_streaming_dscnn_depthwise_on_m4(tmp_path):
+    """The streaming DS-CNN stand-in's (3, 1) depthwise layers run the DSP path only: the portable depthwise
+    kernel is not linked, its inference code fits in 8 KiB, byte-equal to LiteRT."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+    import streaming_dscnn
+
+    from edgeq.frontend.tflite.reader import read_tflite
+    from edgeq.passes.lower import lower
+    from edgeq.passes.lower.registry import LowerCtx
+
+    path = streaming_dscnn.path()
+    g = lower(read_tflite(path.read_bytes()), LowerCtx(cpu="dsp"))
+    assert [op.lowered.kernel for op in g.ops if op.kind == "DEPTHWISE_CONV_2D"] == \
+        ["edgeq_depthwise_conv_s8_dsp_any"] * 4
+    r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=2, out_dir=tmp_path).report
+    assert r["validation"]["bit_exact"], r["validation"]
+    assert r["memory"]["code_bytes"] <= STREAMING_CODE_M4 <= 8192, r["memory"]["code_bytes"]
+    assert r["latency"]["median"] <= 1.005 * STREAMING_INSTRUCTIONS_M4, r["latency"]["median"]
 
 
 def test_kws_depthwise_on_boards(tmp_path):

@@ -16,12 +16,14 @@ from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail,
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
-DW_DSP_GROUP_WORDS = 18  # EDGEQ_DW_DSP_GROUP_WORDS in firmware/kernels/depthwise_conv.h: 4 + 9 + 1 + 4
+DW_DSP_GROUP_CONSTS = 9  # EDGEQ_DW_DSP_GROUP_CONSTS in firmware/kernels/depthwise_conv.h: 4 + 1 + 4 besides the taps
+DW_DSP_MAX_TAPS = 49  # EDGEQ_DW_DSP_MAX_TAPS in firmware/kernels/depthwise_conv.h
 
 
 def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, shifts, dm: int, rounding: int):
     """The Cortex-M DSP path's constants (see depthwise_conv.h ``dsp_pack``), or None when that path
-    would not be bit-exact or does not apply.
+    would not be bit-exact or does not apply (depth multiplier other than 1, fewer than 2 or more than
+    DW_DSP_MAX_TAPS taps, more than DW_DSP_MAX_C channels).
 
     Per channel, with e = right shift (>= 1, so the left shift is 0), m >= 2^30 and m2 = 2 m - 2^32 (an int32):
     SRDHM(acc, m) = x = (2 acc m + 2^31) >> 32 = SMMLAR(acc, m2, acc), and RDBPOT(x, e) + out_off =
@@ -31,12 +33,13 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
     group as the bytes of one word (a register-held shift reads only its register's low byte). No sum of the
     kernel's SMLADs may wrap: checked here (with a factor 2 to spare) as |2 acc| < 2^31 for every reachable
     accumulator, from |x + in_off| <= 255, the bias and the weights. The weights stay int8 (the kernel widens
-    them with SXTB16), reordered so that one word holds two taps of two channels. When out_c % 4 != 0 the last
-    group is padded with zero lanes (the kernel stores only the real channels of that group)."""
+    them with SXTB16), reordered so that one word holds two taps of two channels, an odd tap count's last tap
+    alone in a word of the 4 channels: per group taps + DW_DSP_GROUP_CONSTS words. When out_c % 4 != 0 the
+    last group is padded with zero lanes (the kernel stores only the real channels of that group)."""
     k_h, k_w, out_c = w.shape[1], w.shape[2], w.shape[3]
     taps = k_h * k_w
     padded_c = out_c + (-out_c % 4)
-    if (k_h, k_w) != (3, 3) or dm != 1 or padded_c > DW_DSP_MAX_C or acc_init is None or rounding != 0:
+    if not 2 <= taps <= DW_DSP_MAX_TAPS or dm != 1 or padded_c > DW_DSP_MAX_C or acc_init is None or rounding != 0:
         return None
     m = np.array(mults, np.int64)
     sh = np.array(shifts, np.int64)
@@ -65,7 +68,8 @@ def _dw_dsp_pack(op: Op, w: np.ndarray, bias: Tensor | None, acc_init, mults, sh
         for t in range(0, taps - 1, 2):  # taps t, t + 1: (c0, c1) then (c2, c3), SXTB16 gives tap pairs
             for c in (0, 2):
                 words.append(q[t, c] | (q[t, c + 1] << 8) | (q[t + 1, c] << 16) | (q[t + 1, c + 1] << 24))
-        words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
+        if taps % 2:
+            words.append(q[taps - 1, 0] | (q[taps - 1, 1] << 8) | (q[taps - 1, 2] << 16) | (q[taps - 1, 3] << 24))
         words.append(sum(int(v - 1) << (8 * j) for j, v in enumerate(e[g:g + 4])))
         words += list(2 * m[g:g + 4] - (1 << 32))
         groups.append(words)
@@ -103,9 +107,11 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack)
     weights, kernel = tensor_array(g, w.id), "edgeq_depthwise_conv_s8"
     if ctx.cpu == "dsp" and pack is not None:
-        # only the DSP path is built: its pack holds what it needs, and its own entry point leaves the
-        # portable kernel out of the image when no layer needs it
-        weights, kernel = None, "edgeq_depthwise_conv_s8_dsp"
+        # only the DSP path is built: its pack holds what it needs, and its own entry points leave the
+        # portable kernel out of the image when no layer needs it, and the 3x3 body (unrolled) or the any-window
+        # one when no layer needs that one
+        kernel = "edgeq_depthwise_conv_s8_dsp" if (geo["k_h"], geo["k_w"]) == (3, 3) else "edgeq_depthwise_conv_s8_dsp_any"
+        weights = None
         tail = _without_portable_arrays(tail)
     return Lowered(
         kernel=kernel,
@@ -133,7 +139,7 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
-        full = pack.values.reshape(-1, DW_DSP_GROUP_WORDS)
+        full = pack.values.reshape(-1, taps + DW_DSP_GROUP_CONSTS)
         pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
                       "int32_t")
         words = full.size
