@@ -183,9 +183,9 @@ static void dw_dsp_tail(dw_loop_fn loop, uintptr_t *b, uintptr_t g0, const int32
 }
 
 /* The layer on the pack p->dsp_pack, a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
- * dw_dsp_loop_any), the interior and border contexts around bi and bb (at least 2 * (k_h * k_w / 2) words
- * before them, DW_B_N from them). Inlined into its instances below, so that the 3x3 one unrolls its window's
- * loops and has a small frame, and each image links only the loops its layers run. */
+ * dw_dsp_loop_any), the interior and border contexts around bi and bb (2 * (k_h * k_w / 2) words before them,
+ * DW_B_N from them). Inlined into its instances below, so that the 3x3 one unrolls its window's loops and
+ * keeps a small frame, and each image links only the loop its layers run. */
 static inline __attribute__((always_inline)) void dw_dsp(const edgeq_depthwise_conv_s8_params *p,
                                                          const int8_t *in, int8_t *out, int32_t k_h,
                                                          int32_t k_w, dw_loop_fn loop, uintptr_t *bi,
@@ -206,7 +206,8 @@ static inline __attribute__((always_inline)) void dw_dsp(const edgeq_depthwise_c
     for (kx = 0; kx < k_w; ++kx) qi[t++] = (uintptr_t)(ky * dh * x_row + kx * dw * c);
   }
   bi[DW_B_K] = bb[DW_B_K] = (uintptr_t)(2 * p->rq.output_offset + 1);
-  bi[DW_B_CLAMP] = bb[DW_B_CLAMP] = p->rq.act_min > -128 || p->rq.act_max < 127;
+  /* clamp?: nonzero when act_min > -128 or act_max < 127 */
+  bi[DW_B_CLAMP] = bb[DW_B_CLAMP] = (uint32_t)(p->rq.act_min + 128) | (uint32_t)(127 - p->rq.act_max);
   bi[DW_B_LO] = bb[DW_B_LO] = (uint32_t)(uint8_t)(int8_t)p->rq.act_min * 0x01010101u;
   bi[DW_B_HI] = bb[DW_B_HI] = (uint32_t)(uint8_t)(int8_t)p->rq.act_max * 0x01010101u;
   if (loop != dw_dsp_loop9) { /* what only dw_dsp_loop_any reads */
