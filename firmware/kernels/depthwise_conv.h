@@ -65,8 +65,8 @@ typedef struct {
 
 void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 /* The DSP path alone (EDGEQ_DSP builds; dsp_pack set): what --cpu dsp libraries call, so that the portable
- * kernel is linked only where some layer needs it; _dsp for 9 taps (its loop unrolled), _dsp_any for any
- * other tap count, so that each loop is linked only where some layer needs it. */
+ * kernel is linked only where some layer needs it: _dsp for 3x3 windows (its loop unrolled), _dsp_any for
+ * every other window, so that each body too is linked only where some layer needs it. */
 void edgeq_depthwise_conv_s8_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 void edgeq_depthwise_conv_s8_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
 

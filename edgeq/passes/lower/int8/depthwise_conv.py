@@ -110,8 +110,8 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         # only the DSP path is built: its pack holds what it needs, and its own entry points leave the
         # portable kernel out of the image when no layer needs it, and the 3x3 body (unrolled) or the any-window
         # one when no layer needs that one
-        kernel = "edgeq_depthwise_conv_s8_dsp" if (geo["k_h"], geo["k_w"]) == (3, 3) else "edgeq_depthwise_conv_s8_dsp_any"
-        weights = None
+        square3 = (geo["k_h"], geo["k_w"]) == (3, 3)
+        weights, kernel = None, "edgeq_depthwise_conv_s8_dsp" if square3 else "edgeq_depthwise_conv_s8_dsp_any"
         tail = _without_portable_arrays(tail)
     return Lowered(
         kernel=kernel,
