@@ -249,6 +249,33 @@ def test_depthwise_any_window_many_shapes_on_boards(tmp_path):
         assert r["validation"]["bit_exact"], (board, r["validation"])
 
 
+def test_depthwise_any_window_in_row_bands_on_board(tmp_path):
+    """The any-window body on row slices (edgeq/passes/memory/bands.py): a high-resolution chain with a 5x5 and
+    a strided (3, 1) depthwise layer runs as one banded group, byte-equal to LiteRT on the M4 at the arena the
+    plan gives."""
+    from test_bands import _groups, _head
+
+    from edgeq.api import lower_tflite
+
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    inp = keras.Input((24, 20, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu6")(inp)
+    x = L.DepthwiseConv2D(5, padding="same", activation="relu6")(x)
+    x = L.Conv2D(16, 1, activation="relu6")(x)
+    x = L.DepthwiseConv2D((3, 1), strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(16, 1, activation="relu6")(x)
+    tfl = int8_tflite(keras.Model(inp, _head(x)))
+    g = lower_tflite(tfl, "litert", cpu="dsp")
+    kernels = {op.id: op.lowered.kernel for op in g.ops if op.lowered is not None}
+    assert [[kernels[i] for i in grp.ops].count("edgeq_depthwise_conv_s8_dsp_any") for grp in _groups(g)] == [2]
+    path = tmp_path / "dw_bands.tflite"
+    path.write_bytes(tfl)
+    r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=4, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
+    assert r["memory"]["arena_bytes"] == g.plan.size
+
+
 def test_depthwise_int4_any_window_on_board(tmp_path):
     """int4 filters (the int8x4 scheme) on the DSP path's any-window loop: the kernel rebuilds the pack from
     the packed filter (a (3, 1) window with a channel tail, a 5x5 one with stride 2), byte-equal to LiteRT."""
