@@ -391,13 +391,13 @@ def _peak_steps(g: Graph) -> set[int]:
 def band_chains(g: Graph) -> Graph:
     """Rewrite chains into banded groups while that lowers the planned arena (see the module docstring),
     one at a time: each round, every chain over a peak step of the current plan, with each band height;
-    the smallest arena wins (ties: the tallest band). A residual ADD offering run-time tables takes them into
-    the group's scratch where the planned arena is no larger with them. Returns the graph planned
-    (``plan_memory``)."""
+    the smallest arena wins (ties: the tallest band). The winner's residual ADD, where it offers run-time
+    tables, takes them into the group's scratch if the planned arena is no larger with them. Returns the graph
+    planned (``plan_memory``)."""
     best = plan_memory(g)
     while True:
         peak = _peak_steps(best)
-        found = None
+        found, how = None, None
         for chain in chains(best):
             if not any(op.id in peak for op in chain.ops):
                 continue
@@ -406,17 +406,17 @@ def band_chains(g: Graph) -> Graph:
                 if cand is None:
                     break
                 cand = plan_memory(cand)
-                if add_tables_option(chain) is not None:
-                    with_tables = apply_group(best, chain, rows, tables=True)
-                    with_tables = with_tables and plan_memory(with_tables)
-                    if with_tables is not None and with_tables.plan.size <= cand.plan.size:
-                        cand = with_tables
                 if cand.plan.size >= best.plan.size:
                     break  # taller bands hold more rows
                 if found is None or cand.plan.size <= found.plan.size:
-                    found = cand
+                    found, how = cand, (chain, rows)
         if found is None or best.plan.size - found.plan.size < best.plan.size * MIN_GAIN:
             return best
+        if add_tables_option(how[0]) is not None:
+            tables = apply_group(best, *how, tables=True)
+            tables = tables and plan_memory(tables)
+            if tables is not None and tables.plan.size <= found.plan.size:
+                found = tables
         best = found
 
 
