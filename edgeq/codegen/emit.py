@@ -367,8 +367,8 @@ def _table_context(t: BandTable, names: list[str], name: str, prefix: str) -> di
         n = len(c.ctypes)
         args = [f"({'' if j == n - 1 else 'const '}{ctype} *)({prefix}_arena + r->at[{j}] + r->step[{j}] * band)"
                 for j, ctype in enumerate(c.ctypes)]
-        if c.scratch:
-            args.append(f"{prefix}_arena + {t.scratch}")
+        if c.scratch is not None:
+            args.append(f"{prefix}_arena + {t.scratch + c.scratch}")
         if c.rows:
             body = [f"{c.struct} p = *(const {c.struct} *)r->params;"]
             body += [f"p.{k} = r->rows[{j}];" for j, k in enumerate(ROW_FIELDS)]

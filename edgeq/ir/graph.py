@@ -116,8 +116,12 @@ class Lowered:
     # first member). None: the op runs alone, as ``fields`` / ``args`` say.
     band: "BandGroup | None" = None
     # Alternatives for the kernel's scratch, smallest first: (scratch bytes, (name, value) fields that
-    # differ) each; the first is what ``scratch_bytes`` and ``fields`` hold. After memory planning,
-    # passes.memory.scratch takes the largest that fits in the arena bytes free during this op.
+    # differ) each; the first is what ``scratch_bytes`` and ``fields`` hold. A change ("kernel", name) names
+    # another kernel for that option (int8 ADD/SUB: edgeq_add_s8_table_rt, the tables built at run time in
+    # the scratch, where the first option has none). After memory planning, passes.memory.scratch takes the
+    # largest that fits in the arena bytes free during this op (never growing the arena); for a member of a
+    # row-band group, passes.memory.bands takes a residual ADD's tables into the group's scratch instead,
+    # where the planned arena is no larger with them.
     scratch_options: tuple[tuple[int, tuple[tuple[str, Any], ...]], ...] = ()
 
 
@@ -165,7 +169,9 @@ class BandGroup:
     those tensors never exist whole. ``ops``: the member op ids (consecutive in the schedule); ``input`` /
     ``output``: the tensors the group reads and writes in the arena (``output`` may be placed on ``input``
     when ``inplace``: the residual ADD writes a row only after the last band that reads it);
-    ``params``: (member op id, its Lowered with this variant's fields) per params struct."""
+    ``scratch_bytes``: the group's scratch (the largest kernel scratch, the band buffers, and the residual
+    ADD's run-time tables where it takes them); ``params``: (member op id, its Lowered with this variant's
+    fields) per params struct."""
 
     ops: tuple[int, ...]
     input: int

@@ -180,16 +180,19 @@ static EDGEQ_NOINLINE void add_fill(const edgeq_add_s8_params *p, int k, int32_t
   for (x = offset - 128; x < offset + 128; ++x) *t++ = factor * add_scale(x, l, m, shift, EDGEQ_ROUND_DOUBLE);
 }
 
-/* The tables of the table path: in flash (rt_tables 0), or built in scratch. Returns table 1, and table 2 in *t2,
- * both indexed by the input byte (entry v at t[v]: 128 entries past the table's start). */
+/* The tables of the table path: in flash (rt_tables 0), or in scratch, built there unless rt_ready (an earlier call
+ * built them). Returns table 1, and table 2 in *t2, both indexed by the input byte (entry v at t[v]: 128 entries
+ * past the table's start). */
 static const int32_t *add_tables(const edgeq_add_s8_params *p, void *scratch, const int32_t **t2) {
   int32_t *t = (int32_t *)scratch;
   if (!p->rt_tables) {
     *t2 = p->table2 + 128;
     return p->table1 + 128;
   }
-  add_fill(p, 0, t);
-  if (p->rt_tables == 2) add_fill(p, 1, t + 256);
+  if (!p->rt_ready) {
+    add_fill(p, 0, t);
+    if (p->rt_tables == 2) add_fill(p, 1, t + 256);
+  }
   *t2 = t + 128 + 256 * (p->rt_tables - 1);
   return t + 128;
 }

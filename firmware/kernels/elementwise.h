@@ -46,9 +46,12 @@ typedef struct {
    * the bytes free during the op; table1 = table2 = NULL): at the start of each call the kernel fills rt_tables
    * tables of 256 int32 in its scratch, computing s_k(v) for the 256 input values as the generic path does
    * (add_scale, elementwise.c: 256 rescales of a few instructions each per table); rt_tables 1: ADD of two inputs
-   * with one quantization, one table for both; rt_sub 1: SUB (table 2 negated). Both 0 with the tables in flash. */
+   * with one quantization, one table for both; rt_sub 1: SUB (table 2 negated). Both 0 with the tables in flash.
+   * rt_ready 1: the tables are in the scratch already, filled by an earlier call of the same op (a row-band group's
+   * ADD, passes/memory/bands.py: its first call fills them, the later bands' calls only read them). */
   int32_t rt_tables;
   int32_t rt_sub;
+  int32_t rt_ready;
 } edgeq_add_s8_params;
 
 void edgeq_add_s8(const edgeq_add_s8_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);

@@ -277,10 +277,20 @@ void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t 
   }
 }
 
+/* Decode channel c's n codebook weights (indices c * n .. c * n + n - 1 of the cb_bits-wide stream) into w:
+ * edgeq_unpack_cb, 4-bit indices with edgeq_unpack_cb4 (as the int8 portable codebook kernels). */
+EDGEQ_INLINE void s16_cb_decode(const uint8_t *idx, int32_t bits, const int8_t *codebook, int32_t c, int32_t n,
+                                int8_t *w) {
+  if (bits == 4)
+    edgeq_unpack_cb4(idx, c * n, n, codebook + 16 * c, w);
+  else
+    edgeq_unpack_cb(idx, bits, c * n, n, codebook + ((size_t)c << bits), w);
+}
+
 /* Decode output channel oc's filter row into w (in the reordered layout when p->reordered). */
-static void conv_s16_cb4_row(const edgeq_conv_s16_params *p, int32_t oc, int32_t k, int8_t *w) {
+static void conv_s16_cb_row(const edgeq_conv_s16_params *p, int32_t oc, int32_t k, int8_t *w) {
   int32_t i;
-  edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+  s16_cb_decode(p->weights_cb, p->cb_bits, p->codebook, oc, k, w);
   if (p->reordered) { /* (w0, w1, w2, w3) -> (w0, w2, w1, w3) per block of 4 */
     for (i = 0; i < k; i += 4) {
       const int8_t t = w[i + 1];
@@ -290,7 +300,7 @@ static void conv_s16_cb4_row(const edgeq_conv_s16_params *p, int32_t oc, int32_t
   }
 }
 
-void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
+void edgeq_conv_s16_cb(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
   const int32_t fin = p->filter_in_c;
   const int32_t per_group = p->out_c / (p->in_c / fin);
   const int32_t k = p->k_h * p->k_w * fin;
@@ -305,8 +315,8 @@ void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16
         const int16_t *img = in + (size_t)b * image;
         for (oc = 0; oc < p->out_c; oc += 2) {
           const int two = oc + 1 < p->out_c;
-          conv_s16_cb4_row(p, oc, k, w0);
-          if (two) conv_s16_cb4_row(p, oc + 1, k, w1);
+          conv_s16_cb_row(p, oc, k, w0);
+          if (two) conv_s16_cb_row(p, oc + 1, k, w1);
           for (ox = 0; ox < p->out_w; ++ox) {
             int16_t *y = row + (size_t)ox * (size_t)p->out_c + (size_t)oc;
             int64_t acc0, acc1;
@@ -320,7 +330,7 @@ void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16
       }
       for (oc = 0; oc < p->out_c; ++oc) {
         const int16_t *x0 = in + (size_t)b * image + (size_t)(oc / per_group) * (size_t)fin;
-        conv_s16_cb4_row(p, oc, k, w0);
+        conv_s16_cb_row(p, oc, k, w0);
         for (ox = 0; ox < p->out_w; ++ox) {
           const int64_t acc = conv_s16_window(p, x0, w0, iy0, ox * p->stride_w - p->pad_w);
           row[(size_t)ox * (size_t)p->out_c + (size_t)oc] =
@@ -331,7 +341,7 @@ void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16
   }
 }
 
-void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
+void edgeq_depthwise_conv_s16_cb(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch) {
   const int32_t k = p->k_h * p->k_w;
   const size_t image = (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
   int8_t *w = (int8_t *)scratch;
@@ -342,7 +352,7 @@ void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t 
       int16_t *row = out + (((size_t)b * (size_t)p->out_h + (size_t)oy) * (size_t)p->out_w) * (size_t)p->out_c;
       for (oc = 0; oc < p->out_c; ++oc) {
         const int16_t *img = in + (size_t)b * image + (size_t)(oc / p->filter_in_c);
-        edgeq_unpack_cb4(p->weights_cb4, oc * k, k, p->codebook + 16 * oc, w);
+        s16_cb_decode(p->weights_cb, p->cb_bits, p->codebook, oc, k, w);
         for (ox = 0; ox < p->out_w; ++ox) {
           const int32_t ix0 = ox * p->stride_w - p->pad_w;
           int64_t acc = 0;
@@ -372,13 +382,13 @@ EDGEQ_INLINE int16_t fc_s16_finish(const edgeq_fully_connected_s16_params *p, in
       p->rq.act_min, p->rq.act_max);
 }
 
-void edgeq_fully_connected_s16_cb4(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out,
-                                   void *scratch) {
+void edgeq_fully_connected_s16_cb(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out,
+                                  void *scratch) {
   const int32_t n = p->in_features;
   int8_t *w = (int8_t *)scratch;
   int32_t b, o, i;
   for (o = 0; o < p->out_features; ++o) {
-    edgeq_unpack_cb4(p->weights_cb4, o * n, n, p->codebook + 16 * o, w);
+    s16_cb_decode(p->weights_cb, p->cb_bits, p->codebook, o, n, w);
     for (b = 0; b < p->batches; ++b) {
       const int16_t *x = in + (size_t)b * (size_t)n;
       int64_t acc = 0;

@@ -35,11 +35,14 @@ typedef struct {
   const int64_t *bias;    /* [out_c] or NULL */
   const int32_t *mult;    /* [out_c] reduced (16-bit) multipliers */
   const int32_t *tshift;  /* [out_c] total right shifts (15 - shift) */
-  /* The _cb4 kernels only (weights NULL): a clustered filter with at most 16 values per output channel, as
-   * 4-bit indices (two a byte, low nibble first, edgeq_unpack_cb4) in output-channel-major order (CONV_2D
-   * [out_c][k_h][k_w][filter_in_c], DEPTHWISE [out_c][k_h][k_w]) and 16 int8 codebook entries per channel. */
-  const uint8_t *weights_cb4;
-  const int8_t *codebook; /* [out_c][16] */
+  /* The _cb kernels only (weights NULL): a clustered filter with at most 2^cb_bits values per output channel, as
+   * cb_bits-wide indices (2, 3 or 4: at most 4, 8 or 16 values in every channel) in one little-endian bit stream
+   * (edgeq_unpack_cb; 4 bits: two a byte, low nibble first) in output-channel-major order (CONV_2D
+   * [out_c][k_h][k_w][filter_in_c], DEPTHWISE [out_c][k_h][k_w]), a channel's indices right after the previous
+   * channel's, and 2^cb_bits int8 codebook entries per channel. */
+  const uint8_t *weights_cb;
+  const int8_t *codebook; /* [out_c][1 << cb_bits] */
+  int32_t cb_bits;
 } edgeq_conv_s16_params;
 
 void edgeq_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out);
@@ -50,17 +53,17 @@ void edgeq_depthwise_conv_s16(const edgeq_conv_s16_params *p, const int16_t *in,
 void edgeq_depthwise_conv_s16_acc(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
 #define edgeq_depthwise_conv_s16_acc_scratch_bytes(out_c) ((size_t)(out_c) * sizeof(int32_t))
 
-/* Codebook filters (weights_cb4 + codebook): output rows in raster order; within a row, output channel by
+/* Codebook filters (weights_cb + codebook, cb_bits): output rows in raster order; within a row, output channel by
  * output channel, the channel's filter row is decoded through its codebook into `scratch` and used for every
  * pixel of the row (a decode per channel and output row: 1 / out_w of the multiply-adds); with `reordered` the
  * decoded rows are put in the reordered layout and two channels summed at a time with the 4-channel dot product
  * (CONV_2D scratch: two decoded rows). Input and output may
  * overlap by geometry.raster_overlap_margin(per_row=True). The same sums as edgeq_conv_s16 / _depthwise_conv_s16. */
-void edgeq_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
-#define edgeq_conv_s16_cb4_scratch_bytes(k_h, k_w, filter_in_c) \
+void edgeq_conv_s16_cb(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
+#define edgeq_conv_s16_cb_scratch_bytes(k_h, k_w, filter_in_c) \
   (2 * (size_t)(k_h) * (size_t)(k_w) * (size_t)(filter_in_c))
-void edgeq_depthwise_conv_s16_cb4(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
-#define edgeq_depthwise_conv_s16_cb4_scratch_bytes(k_h, k_w) ((size_t)(k_h) * (size_t)(k_w))
+void edgeq_depthwise_conv_s16_cb(const edgeq_conv_s16_params *p, const int16_t *in, int16_t *out, void *scratch);
+#define edgeq_depthwise_conv_s16_cb_scratch_bytes(k_h, k_w) ((size_t)(k_h) * (size_t)(k_w))
 
 /* FULLY_CONNECTED: unlike the convolutions, LiteRT's 16x8 FullyConnected requantizes with the full q31
  * multiplier (MultiplyByQuantizedMultiplier on the accumulator, which the lowering bounds to int32):
@@ -76,17 +79,19 @@ typedef struct {
   const int64_t *bias;   /* [out_features] or NULL */
   const int32_t *mult;   /* [out_features] q31 multipliers */
   const int32_t *shift;  /* [out_features] */
-  /* edgeq_fully_connected_s16_cb4 only (weights NULL): [out_features][in_features] 4-bit codebook indices
-   * (two a byte, low nibble first) and 16 int8 codebook entries per output feature. */
-  const uint8_t *weights_cb4;
-  const int8_t *codebook; /* [out_features][16] */
+  /* edgeq_fully_connected_s16_cb only (weights NULL): [out_features][in_features] cb_bits-wide codebook indices
+   * (2, 3 or 4 bits, one little-endian bit stream as edgeq_conv_s16_params') and 2^cb_bits int8 codebook entries
+   * per output feature. */
+  const uint8_t *weights_cb;
+  const int8_t *codebook; /* [out_features][1 << cb_bits] */
+  int32_t cb_bits;
 } edgeq_fully_connected_s16_params;
 
 void edgeq_fully_connected_s16(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out);
 /* Codebook weights: each output feature's row decoded once into `scratch` (in_features bytes), then used for
  * every batch row. */
-void edgeq_fully_connected_s16_cb4(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out,
-                                   void *scratch);
-#define edgeq_fully_connected_s16_cb4_scratch_bytes(in_features) ((size_t)(in_features))
+void edgeq_fully_connected_s16_cb(const edgeq_fully_connected_s16_params *p, const int16_t *in, int16_t *out,
+                                  void *scratch);
+#define edgeq_fully_connected_s16_cb_scratch_bytes(in_features) ((size_t)(in_features))
 
 #endif

@@ -79,8 +79,14 @@ def pointwise_chain(shape=(24, 24, 8)):
     return keras.Model(inp, _head(x), name="band_pointwise")
 
 
+def residual_tables():
+    """A residual block whose ADD (48x16x12: large enough for its run-time tables, RT_ELEMENTS_PER_RESCALE) builds
+    its tables in the group's scratch: the arena is no larger with them (see test_add_tables_in_the_group)."""
+    return residual_block((48, 16, 8))
+
+
 MODELS = {"residual": residual_block, "strided": strided_chain, "mobilenet_stem": mobilenet_stem,
-          "pointwise": pointwise_chain}
+          "pointwise": pointwise_chain, "residual_tables": residual_tables}
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -96,8 +102,8 @@ def _groups(g):
             and op.id == op.lowered.band.ops[0]]
 
 
-def unbanded(tfl: bytes, cpu: str):
-    """The pipeline without the band pass (planned)."""
+def unbanded(tfl: bytes, cpu: str, stop: str | None = None):
+    """The pipeline without the band pass (planned), or up to pass ``stop`` (excluded)."""
     from edgeq.frontend.islands import read_model
     from edgeq.frontend.state import pair_state
     from edgeq.passes.lower.registry import LowerCtx
@@ -105,6 +111,8 @@ def unbanded(tfl: bytes, cpu: str):
 
     g = pair_state(read_model(tfl), None)
     for name, fn in pipeline(LowerCtx(rounding="litert", cpu=cpu)):
+        if name == stop:
+            break
         if name != "band-chains":
             g = fn(g)
     return g
@@ -206,7 +214,8 @@ def _table_trace(g, grp) -> list[tuple]:
                 case, low = t.cases[r.case], grp.params[r.params][1]
                 fields = dict(low.fields) | (dict(zip(ROW_FIELDS, r.rows)) if case.rows else {})
                 ptrs = tuple(a + s * band for a, s in zip(r.at, r.step))[:len(case.ctypes)]
-                out.append(("call", case.kernel, fields, ptrs + ((t.scratch,) if case.scratch else ())))
+                out.append(("call", case.kernel, fields,
+                            ptrs + ((t.scratch + case.scratch,) if case.scratch is not None else ())))
         first += n
     return out
 
@@ -226,6 +235,71 @@ def test_band_table_makes_the_calls_of_the_unrolled_group(banded):
             overlap = any(dst < src < dst + n for dst, src, n in moves)
             assert t.copy == ("memmove" if overlap else "memcpy")
             assert t.smaller == (name != "pointwise"), (name, cpu, t.table_bytes, t.unrolled_bytes)
+
+
+@pytest.mark.parametrize("shape,taken", [((32, 16, 8), False), ((48, 16, 8), True)])
+def test_add_tables_in_the_group(shape, taken):
+    """A residual group's ADD that offers run-time tables takes them into the group's scratch exactly where the
+    planned arena is no larger with them (at 32 rows the group's step is the peak: they would grow it, so they stay
+    in flash): the first ADD call builds them (rt_ready 0), every later one reads them at the same place, after the
+    band buffers; the group's scratch grows by the tables' bytes."""
+    import keras
+
+    from edgeq.passes.memory.bands import add_tables_option, apply_group
+    from edgeq.passes.memory.planner import plan_memory
+
+    keras.utils.set_random_seed(3)
+    tfl = int8_tflite(residual_block(shape))
+    for cpu in ("dsp", "portable", "mve"):
+        g, u = lower_tflite(tfl, "litert", cpu=cpu), unbanded(tfl, cpu, stop="band-chains")
+        (grp,) = _groups(g)
+        (chain,) = [c for c in chains(u) if c.residual and len(c.ops) == len(grp.ops)]
+        size, _ = add_tables_option(chain)
+        arena = {t: plan_memory(apply_group(u, chain, grp.rows, tables=t)) for t in (False, True)}
+        assert (arena[True].plan.size <= arena[False].plan.size) == taken, (cpu, arena)
+        assert g.plan.size == arena[taken].plan.size
+        plain = _groups(arena[False])[0]
+        calls = [(grp.params[st.params][1], st.args) for seg in grp.segments for st in seg.steps
+                 if hasattr(st, "params") and grp.params[st.params][0] == grp.ops[-1]]
+        kernels = {low.kernel for low, _ in calls}
+        if not taken:
+            assert kernels == {"edgeq_add_s8_table"} and grp.scratch_bytes == plain.scratch_bytes
+            continue
+        assert kernels == {"edgeq_add_s8_table_rt"} and grp.scratch_bytes == plain.scratch_bytes + size
+        assert [dict(low.fields)["rt_ready"] for low, _ in calls] == [0] + [1] * (len(calls) - 1)
+        assert {(args[-1].tensor, args[-1].offset, args[-1].step) for _, args in calls} == {
+            (None, plain.scratch_bytes, 0)}
+        assert all(low.scratch_bytes == size for low, _ in calls)
+
+
+def test_unrolled_group_with_add_tables_bit_exact(monkeypatch):
+    """The group with the ADD's run-time tables emitted unrolled (the table form is the smaller one for this model,
+    so the bit-exact tests above run that one): byte-equal to the references."""
+    import dataclasses
+
+    import keras
+
+    from edgeq.codegen import emit
+
+    def never_smaller(g, grp):
+        t = band_table(g, grp)
+        return dataclasses.replace(t, table_bytes=t.unrolled_bytes + 1)
+
+    keras.utils.set_random_seed(3)
+    tfl = int8_tflite(residual_tables())
+    assert band_table(*_with_group(tfl)).smaller
+    monkeypatch.setattr(emit, "band_table", never_smaller)
+    g, grp = _with_group(tfl)
+    band = emit._band_context(g, grp, {op.id: op for op in g.ops}, "m", str, lambda t, c: "p")["band"]
+    assert band["table"] is None
+    assert any("edgeq_add_s8_table_rt(" in st for seg in band["segments"] for st in seg["steps"])
+    assert_bit_exact(None, model_bytes=tfl, n=8)
+
+
+def _with_group(tfl: bytes):
+    g = lower_tflite(tfl, "litert")
+    (grp,) = _groups(g)
+    return g, grp
 
 
 @pytest.mark.slow

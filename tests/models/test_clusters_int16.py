@@ -1,8 +1,8 @@
 """k-means clustered weights with int16 activations (issue 12 §2, ``--scheme int16x8 --clusters K``): the flow
-clusters the Keras kernels, then quantizes 16x8; the int16 lowering stores filters with at most 16 values per
-output channel as 4-bit indices + per-channel codebooks (kernel tests: tests/kernels/test_int16_codebook.py).
-resnet8: bit-exact on the host and on the emulated Cortex-M4, weights + constants well below the unclustered
-int16x8 build. digits (examples/digits, the 450 held-out digits in LiteRT): float / int16x8 / int16x8 c16.
+clusters the Keras kernels, then quantizes 16x8; the int16 lowering stores filters with at most 4 / 8 / 16 values
+per output channel as 2- / 3- / 4-bit indices + per-channel codebooks of 4 / 8 / 16 entries (kernel tests:
+tests/kernels/test_int16_codebook.py). resnet8 with 16, 8 and 4 clusters: bit-exact on the host and on the
+emulated Cortex-M4, weights + constants well below the unclustered int16x8 build and falling with the width. digits (examples/digits, the 450 held-out digits in LiteRT): float / int16x8 / int16x8 c16.
 
     pytest -s tests/models/test_clusters_int16.py    # prints the figures docs/sub8.md quotes
 """
@@ -55,44 +55,89 @@ def resnet8_c16() -> bytes:
     return _resnet8(16)
 
 
-def test_resnet8_int16x8_c16_host(resnet8_c16):
-    """At most 16 int8 values per channel; the 3x3 convolutions (>= 64 weights a channel) and the dense layer
-    take the codebook kernels, the 1x1 shortcuts and the 27-weight first conv stay int8; bit-exact."""
-    g = read_tflite(resnet8_c16)
+@pytest.mark.parametrize("clusters,bits", [(16, 4), (8, 3), (4, 2)])
+def test_resnet8_int16x8_clusters_host(clusters, bits):
+    """At most ``clusters`` int8 values per channel; the 3x3 convolutions (>= 64 weights a channel) and the dense
+    layer take the codebook kernels with ``bits``-wide indices and 2^bits entries a channel, the 1x1 shortcuts and
+    the 27-weight first conv stay int8; bit-exact with LiteRT and TFLM."""
+    tfl = _resnet8(clusters)
+    g = read_tflite(tfl)
     for op in g.ops:
         if op.kind in ("CONV_2D", "FULLY_CONNECTED"):
             assert g.tensor(op.inputs[0]).dtype == "int16"
             w = g.tensor(op.inputs[1]).data
-            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 16
-    kernels = [op.lowered.kernel for op in compile_graph(g, LowerCtx("litert", "dsp")).ops if op.lowered]
-    assert kernels.count("edgeq_conv_s16_cb4") == 6 and kernels.count("edgeq_fully_connected_s16_cb4") == 1
+            assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= clusters
+    lows = [op.lowered for op in compile_graph(g, LowerCtx("litert", "dsp")).ops if op.lowered]
+    kernels = [low.kernel for low in lows]
+    assert kernels.count("edgeq_conv_s16_cb") == 6 and kernels.count("edgeq_fully_connected_s16_cb") == 1
     assert kernels.count("edgeq_conv_s16") == 3
-    inputs = random_inputs(resnet8_c16, 8, seed=5)
+    for low in lows:
+        if low.kernel.endswith("_cb"):
+            f = dict(low.fields)
+            n = f["k_h"] * f["k_w"] * f["filter_in_c"] * f["out_c"] if "out_c" in f else \
+                f["in_features"] * f["out_features"]
+            channels = f.get("out_c", f.get("out_features"))
+            assert f["cb_bits"] == bits and f["weights_cb"].values.nbytes == -(-n * bits // 8)
+            assert f["codebook"].values.nbytes == channels << bits
+    inputs = random_inputs(tfl, 8, seed=5)
     for r in ("litert", "tflm"):
-        cmp = compare(resnet8_c16, inputs, r)
+        cmp = compare(tfl, inputs, r)
         assert cmp.bit_exact, (r, cmp.mismatched_bytes, cmp.first_bad_op)
 
 
+@pytest.mark.parametrize("clusters,bits", [(8, 3), (4, 2)])
+def test_resnet8_fit_names_packed_indices(clusters, bits, tmp_path):
+    """A board too small even with codebooks: the fit error's largest constant arrays are resnet8's 64x3x3x64
+    filter as its ``bits``-bit codebook indices at their packed size (36,864 weights: 13,824 B at 3 bits, 9,216 B
+    at 2), no int8 copy of it."""
+    from edgeq.targets.boards import BOARDS_DIR, load_board
+    from edgeq.targets.fit import check_fit, estimate_graph
+
+    text = (BOARDS_DIR / "mps2-an386.toml").read_text().replace('name = "mps2-an386"', 'name = "an386-tiny"')
+    old = "flash = { origin = 0x00000000, length = 0x00400000 }"
+    assert old in text
+    text = text.replace(old, "flash = { origin = 0x00000000, length = 0x4000 }")
+    text = text.replace('external = { origin = 0x21000000, length = 0x01000000, kind = "psram" }', "")
+    (tmp_path / "an386-tiny.toml").write_text(text)
+    g = compile_graph(read_tflite(_resnet8(clusters)), LowerCtx("litert", "dsp"))
+    est = estimate_graph(g, load_board(tmp_path / "an386-tiny.toml"))
+    top = est.largest_constants[0]
+    assert top.name.endswith(f"({bits}-bit codebook indices)") and top.bytes == 36864 * bits // 8, top
+    assert all(item.bytes < 36864 for item in est.largest_constants), est.largest_constants
+    with pytest.raises(EdgeqError) as e:
+        check_fit(est)
+    detail = "\n".join(e.value.detail)
+    assert f"({bits}-bit codebook indices): {36864 * bits // 8:,} B" in detail, detail
+
+
 @pytest.mark.slow
-def test_resnet8_int16x8_c16_on_mps2_an386(resnet8_c16, tmp_path):
-    """convert-and-flash on the emulated M4: bit-exact; weights + constants against the unclustered int16x8
-    build, the arena within 2 % of it, instructions at most 1.3x."""
+def test_resnet8_int16x8_clusters_on_mps2_an386(resnet8_c16, tmp_path):
+    """convert-and-flash on the emulated M4, int16x8 and 16, 8 and 4 clusters per layer (4-, 3- and 2-bit
+    indices): bit-exact; weights + constants against the unclustered int16x8 build and falling with the index
+    width, the arena within 2 % of int16x8's, instructions at most 1.3x int16x8's."""
     from edgeq.flows.convert_and_flash import convert_and_flash
 
     reports = {}
-    for name, data in (("int16x8-c16", resnet8_c16), ("int16x8", _resnet8(None))):
+    for name, data in (("int16x8", _resnet8(None)), ("c16", resnet8_c16), ("c8", _resnet8(8)), ("c4", _resnet8(4))):
         p = tmp_path / f"resnet8_{name}.tflite"
         p.write_bytes(data)
         reports[name] = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=4,
                                           out_dir=tmp_path / name).report
-        assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
-    (wc, w), (ac, a), (lc, lt) = ((reports["int16x8-c16"][s][k], reports["int16x8"][s][k]) for s, k in
-                                  (("memory", "weights_bytes"), ("memory", "arena_bytes"), ("latency", "median")))
-    print(f"\nresnet8 mps2-an386 int16x8 vs int16x8 c16: weights+constants {w} B -> {wc} B ({wc / w:.3f}x), "
-          f"arena {a} B -> {ac} B, latency median {lt} -> {lc} ({lc / lt:.3f}x)")
-    assert wc <= 0.65 * w, (wc, w)
-    assert ac <= 1.02 * a, (ac, a)
-    assert lc <= 1.3 * lt, (lc, lt)
+        assert reports[name]["validation"]["bit_exact"], (name, reports[name]["validation"])
+    fig = {name: (r["memory"]["weights_bytes"], r["memory"]["arena_bytes"], r["latency"]["median"])
+           for name, r in reports.items()}
+    w, a, lt = fig["int16x8"]
+    print("\nresnet8 mps2-an386 (weights + constants B, arena B, instructions median):")
+    for name, (wc, ac, lc) in fig.items():
+        print(f"  {name:8s} {wc:8,d} ({wc / w:.3f}x int16x8, {wc / fig['c16'][0]:.3f}x c16)  {ac:7,d}  "
+              f"{lc:12,.0f} ({lc / lt:.3f}x int16x8, {lc / fig['c16'][2]:.3f}x c16)")
+    for name in ("c16", "c8", "c4"):
+        wc, ac, lc = fig[name]
+        assert ac <= 1.02 * a, (name, ac, a)
+        assert lc <= 1.3 * lt, (name, lc, lt)
+    assert fig["c16"][0] <= 0.65 * w, fig
+    # 3 and 2 bits save a quarter and a half of the 4-bit indices' bytes (and 8 / 12 codebook bytes a channel)
+    assert fig["c4"][0] < fig["c8"][0] < fig["c16"][0], fig
 
 
 def test_digits_float_int16x8_c16_accuracy():
@@ -116,7 +161,7 @@ def test_digits_float_int16x8_c16_accuracy():
         if kw:
             assert rep.c_host["litert"].bit_exact
             kernels = {op.lowered.kernel for op in compile_graph(read_tflite(tfl)).ops if op.lowered}
-            assert kernels & {"edgeq_conv_s16_cb4", "edgeq_fully_connected_s16_cb4"}, kernels
+            assert kernels & {"edgeq_conv_s16_cb", "edgeq_fully_connected_s16_cb"}, kernels
     print("\ndigits (450 held-out) " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in acc.items()))
     assert acc["int16x8"] >= acc["float"] - 0.01
     assert acc["int16x8 c16"] >= acc["float"] - 0.05 and acc["int16x8 c16 per channel"] >= acc["float"] - 0.05
@@ -163,15 +208,18 @@ def _small_mixed(tmp_path) -> Path:
 
 
 @pytest.mark.slow
-def test_codebook_kernels_on_mps2_an386(tmp_path):
-    """Every codebook kernel variant bit-exact on the emulated M4 (DSP build: the SMLAD dot product)."""
+@pytest.mark.parametrize("clusters,bits", [(16, 4), (6, 3), (3, 2)])
+def test_codebook_kernels_on_mps2_an386(tmp_path, clusters, bits):
+    """Every codebook kernel variant bit-exact on the emulated M4 (DSP build: the SMLAD dot product), with 4-, 3-
+    and 2-bit indices."""
     from edgeq.flows.convert_and_flash import convert_and_flash
 
-    tfl = quantize_model(_small_mixed(tmp_path), "random", scheme="int16x8", clusters=16).tflite
+    tfl = quantize_model(_small_mixed(tmp_path), "random", scheme="int16x8", clusters=clusters).tflite
     lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
-    assert {"edgeq_conv_s16_cb4", "edgeq_depthwise_conv_s16_cb4", "edgeq_fully_connected_s16_cb4"} <= \
+    assert {"edgeq_conv_s16_cb", "edgeq_depthwise_conv_s16_cb", "edgeq_fully_connected_s16_cb"} <= \
         {low.kernel for low in lows}
-    assert [dict(low.fields)["reordered"] for low in lows if low.kernel == "edgeq_conv_s16_cb4"] == [1, 1, 0]
+    assert [dict(low.fields)["reordered"] for low in lows if low.kernel == "edgeq_conv_s16_cb"] == [1, 1, 0]
+    assert {dict(low.fields)["cb_bits"] for low in lows if low.kernel.endswith("_cb")} == {bits}
     p = tmp_path / "mixed.tflite"
     p.write_bytes(tfl)
     rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report

@@ -9,7 +9,9 @@ intermediate only the rows the next op's band reads: for band b, op_k's rows [bR
 Rows the next band still needs are slid down the buffer with a memmove rather than recomputed (so nothing
 is computed twice). With the residual ADD, op_k's rows wait in a buffer until no later band reads the rows
 of ``X`` they are added to (the lag), then the ADD writes them, over ``X`` when the planner places the
-output there.
+output there. Where the ADD offers its tables built at run time (int8 ADD/SUB, a scratch option) and the planned
+arena is no larger with them, they live in the group's scratch after the buffers: the ADD's first call builds them,
+its later calls (rt_ready) read them, so the fill runs once per inference.
 
 Each band is a call of the unchanged kernel on a row slice: the input pointer at the first row the band
 reads, ``in_h`` the rows there, ``out_h`` the band's rows and ``pad_h`` what is left of the top padding
@@ -22,8 +24,8 @@ same with pointers advancing by constant steps become one loop.
 The pass rewrites a chain only where the planned arena gets smaller by MIN_GAIN of itself or more (bands
 cost calls and memmoves), choosing the band height by the planned arena (ties: the tallest band, fewest
 calls), one chain at a time (the one that lowers the arena most), until no chain helps. The memory planner
-sees the group as its member steps: each reads ``X``, the first holds the group's scratch (kernel scratch and
-band buffers) over all of them, the last writes the output (``passes.memory.liveness``).
+sees the group as its member steps: each reads ``X``, the first holds the group's scratch (kernel scratch,
+band buffers, the ADD's tables) over all of them, the last writes the output (``passes.memory.liveness``).
 
 Code generation emits a planned group either as its calls unrolled (segments of several bands as loops) or,
 where that takes less flash (:func:`band_table`), as a table: one row per call (the op's params, the slide
@@ -44,6 +46,7 @@ from edgeq.ir.graph import BandCall, BandGroup, BandMove, BandPtr, BandSegment
 from edgeq.passes.graph.schedule import renumber
 from edgeq.passes.memory.liveness import align
 from edgeq.passes.memory.planner import plan_memory
+from edgeq.passes.memory.scratch import with_option
 
 WINDOW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 # Kernels checked to compute a row slice exactly (rows only through in_h / out_h / pad_h, batch 1):
@@ -176,9 +179,19 @@ def _with_fields(low: Lowered, **values) -> Lowered:
     return dataclasses.replace(low, fields=tuple((k, values.get(k, v)) for k, v in low.fields))
 
 
-def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
+def add_tables_option(chain: Chain) -> tuple[int, tuple] | None:
+    """The residual ADD's run-time tables (its scratch option naming another kernel, passes.lower.int8.elementwise
+    add_rt_options): (scratch bytes, changes), or None where the chain has no ADD or its ADD offers none."""
+    if not chain.residual:
+        return None
+    opts = chain.ops[-1].lowered.scratch_options
+    return opts[-1] if len(opts) > 1 and "kernel" in dict(opts[-1][1]) else None
+
+
+def build_group(g: Graph, chain: Chain, rows: int, tables: bool = False) -> BandGroup | None:
     """The band schedule of ``chain`` with bands of ``rows`` output rows (None: a single band, or shapes
-    that do not chain)."""
+    that do not chain). ``tables``: the residual ADD's run-time tables (add_tables_option) live in the group's
+    scratch, built by its first call (rt_ready 0) and read by the later ones (rt_ready 1)."""
     win = chain.window
     k = len(win)
     geos = [_geo(op) for op in win]
@@ -193,6 +206,11 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
     # X rows op_1 starts reading at in each band that runs it: a residual row r is added (and written over
     # X row r) once no later band reads X row r
     first_lo = [spans[0][2] if spans[0][0] < spans[0][1] else None for spans in ranges]
+    rt = add_tables_option(chain) if tables else None
+    if tables and rt is None:
+        return None
+    add_low = with_option(chain.ops[-1].lowered, *rt) if rt else chain.ops[-1].lowered
+    filled = 0  # the ADD's tables built (by its first call)
     params: dict[tuple, int] = {}
     variants: list[tuple[int, Lowered]] = []
     moved = calls = 0
@@ -203,7 +221,9 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
             variants.append((op.id, low))
         return params[(op.id, key)]
 
-    symbolic: list[list[tuple]] = []  # ("move", buf, src_row, rows) / ("call", params, *ptrs, has_scratch)
+    # ("move", buf, src_row, rows) / ("call", params, *ptrs, scratch): ("scratch",) the kernel scratch, ("tables",)
+    # the ADD's tables, None
+    symbolic: list[list[tuple]] = []
     for b, spans in enumerate(ranges):
         band: list[tuple] = []
         for i, op in enumerate(win):
@@ -235,19 +255,21 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
             pad = lo + geos[i].pad - a * geos[i].stride
             key = (hi - lo, c - a, pad)
             p = variant(op, key, _with_fields(op.lowered, in_h=hi - lo, out_h=c - a, pad_h=pad))
-            band.append(("call", p, src, out, op.lowered.scratch_bytes > 0))
+            band.append(("call", p, src, out, ("scratch",) if op.lowered.scratch_bytes > 0 else None))
             calls += 1
         if chain.residual:
             add, t_k, row = chain.ops[-1], win[-1].outputs[0], geos[-1].out_row
             later = [v for v in first_lo[b + 1:] if v is not None]
             r0, r1 = buf_lo[k - 1], min(buf_hi[k - 1], later[0] if later else geos[0].in_h)
             if r1 > r0:
-                shape = dict(add.lowered.fields)["shape"]
-                low = _with_fields(add.lowered, shape=ArrayRef(f"{shape.name}_rows{r1 - r0}", shape.ctype,
-                                                             np.array([(r1 - r0) * row], np.int32)))
-                p = variant(add, (r1 - r0,), low)
-                ins = tuple(("buf", k - 1, 0) if t == t_k else ("x", r0 * row) for t in add.lowered.args[:-1])
-                band.append(("call", p, *ins, ("y", r0 * row), False))
+                shape = dict(add_low.fields)["shape"]
+                ready = {"rt_ready": filled} if rt else {}
+                low = _with_fields(add_low, shape=ArrayRef(f"{shape.name}_rows{r1 - r0}", shape.ctype,
+                                                         np.array([(r1 - r0) * row], np.int32)), **ready)
+                p = variant(add, (r1 - r0, filled), low)
+                filled = 1
+                ins = tuple(("buf", k - 1, 0) if t == t_k else ("x", r0 * row) for t in add_low.args[:-1])
+                band.append(("call", p, *ins, ("y", r0 * row), ("tables",) if rt else None))
                 calls += 1
                 if buf_hi[k - 1] > r1:  # rows still waiting: slid to the start
                     band.append(("move", k - 1, r1 - r0, buf_hi[k - 1] - r1))
@@ -256,18 +278,22 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
         symbolic.append(band)
     if chain.residual and buf_hi[k - 1] != buf_lo[k - 1]:
         return None
-    # scratch: the largest kernel scratch at offset 0 (aligned), then the buffers
+    # scratch: the largest kernel scratch at offset 0 (aligned), then the buffers, then the ADD's tables
     off = align(max(op.lowered.scratch_bytes for op in win))
     base = []
     for i in range(nbuf):
         base.append(off)
         off += align(cap[i] * geos[i].out_row)
+    at_tables = off
+    off += align(rt[0]) if rt else 0
 
     def ptr(sym: tuple) -> BandPtr:
         if sym[0] == "x":
             return BandPtr(x, sym[1])
         if sym[0] == "y":
             return BandPtr(y, sym[1])
+        if sym[0] in ("scratch", "tables"):
+            return BandPtr(None, 0 if sym[0] == "scratch" else at_tables)
         return BandPtr(None, base[sym[1]] + sym[2] * geos[sym[1]].out_row)
 
     bands: list[tuple] = []
@@ -278,7 +304,7 @@ def build_group(g: Graph, chain: Chain, rows: int) -> BandGroup | None:
                 _, i, src_row, n = s
                 steps.append(BandMove(ptr(("buf", i, 0)), ptr(("buf", i, src_row)), n * geos[i].out_row))
             else:
-                args = tuple(ptr(a) for a in s[2:-1]) + ((BandPtr(None, 0),) if s[-1] else ())
+                args = tuple(ptr(a) for a in s[2:-1]) + ((ptr(s[-1]),) if s[-1] else ())
                 steps.append(BandCall(s[1], args))
         bands.append(tuple(steps))
     return BandGroup(ops=tuple(op.id for op in chain.ops), input=x, output=y, rows=rows, scratch_bytes=off,
@@ -329,9 +355,10 @@ def _stepped(s, it):
 
 # --- applying a group -------------------------------------------------------------------------------
 
-def apply_group(g: Graph, chain: Chain, rows: int) -> Graph | None:
-    """``g`` with ``chain`` run in bands of ``rows`` (members moved next to the first, ids renumbered), or
-    None when the chain cannot be banded that way."""
+def apply_group(g: Graph, chain: Chain, rows: int, tables: bool = False) -> Graph | None:
+    """``g`` with ``chain`` run in bands of ``rows`` (members moved next to the first, ids renumbered), the
+    residual ADD's run-time tables in the group's scratch where ``tables`` (build_group), or None when the chain
+    cannot be banded that way."""
     members = {op.id for op in chain.ops}
     first = chain.ops[0].id
     order = []
@@ -343,7 +370,7 @@ def apply_group(g: Graph, chain: Chain, rows: int) -> Graph | None:
     moved = renumber(dataclasses.replace(g, ops=tuple(order), plan=None))
     new_ids = {old.id: new.id for old, new in zip(order, moved.ops)}
     chain = Chain(tuple(moved.ops[new_ids[op.id]] for op in chain.ops), chain.residual)
-    grp = build_group(moved, chain, rows)
+    grp = build_group(moved, chain, rows, tables)
     if grp is None:
         return None
     ops = tuple(dataclasses.replace(op, lowered=dataclasses.replace(op.lowered, band=grp))
@@ -365,11 +392,13 @@ def _peak_steps(g: Graph) -> set[int]:
 def band_chains(g: Graph) -> Graph:
     """Rewrite chains into banded groups while that lowers the planned arena (see the module docstring),
     one at a time: each round, every chain over a peak step of the current plan, with each band height;
-    the smallest arena wins (ties: the tallest band). Returns the graph planned (``plan_memory``)."""
+    the smallest arena wins (ties: the tallest band). The winner's residual ADD, where it offers run-time
+    tables, takes them into the group's scratch if the planned arena is no larger with them. Returns the graph
+    planned (``plan_memory``)."""
     best = plan_memory(g)
     while True:
         peak = _peak_steps(best)
-        found = None
+        found, how = None, None
         for chain in chains(best):
             if not any(op.id in peak for op in chain.ops):
                 continue
@@ -381,9 +410,14 @@ def band_chains(g: Graph) -> Graph:
                 if cand.plan.size >= best.plan.size:
                     break  # taller bands hold more rows
                 if found is None or cand.plan.size <= found.plan.size:
-                    found = cand
+                    found, how = cand, (chain, rows)
         if found is None or best.plan.size - found.plan.size < best.plan.size * MIN_GAIN:
             return best
+        if add_tables_option(how[0]) is not None:
+            tables = apply_group(best, *how, tables=True)
+            tables = tables and plan_memory(tables)
+            if tables is not None and tables.plan.size <= found.plan.size:
+                found = tables
         best = found
 
 
@@ -402,13 +436,13 @@ WALKER, WALKER_CASE = 80, 40
 @dataclass(frozen=True)
 class TableCase:
     """One kernel call shape of a table walker's switch: ``kernel`` on its params struct (``struct``) and data
-    arguments of element C types ``ctypes`` (inputs, then the output), the group's scratch last when
-    ``scratch``."""
+    arguments of element C types ``ctypes`` (inputs, then the output), then, where ``scratch`` is not None, a
+    pointer that many bytes into the group's scratch (a window op's kernel scratch at 0, an ADD's tables)."""
 
     kernel: str
     struct: str
     ctypes: tuple[str, ...]
-    scratch: bool
+    scratch: int | None  # the scratch argument's offset in the group's scratch (None: the call has none)
     rows: bool  # a window op: the call runs on a copy of its params with ROW_FIELDS from the row
 
 
@@ -492,7 +526,7 @@ def band_table(g: Graph, grp: BandGroup) -> BandTable:
             window = low.kernel in SLICE_KERNELS
             n_data = len(low.args)
             case = TableCase(low.kernel, low.struct, tuple(g.tensor(t).ctype for t in low.args),
-                             len(st.args) > n_data, window)
+                             st.args[n_data].offset if len(st.args) > n_data else None, window)
             if case not in cases:
                 cases.append(case)
             params = first_variant[oid] if window else st.params

@@ -4,7 +4,9 @@ the arena bytes free during its op.
 
 An option may also name another kernel (a change ``("kernel", name)``): a kernel whose planned variant has no
 scratch (int8 ADD/SUB with their tables in flash) takes a scratch pointer only in the variant that has one (the
-tables built at run time in scratch); such an op gets a scratch buffer where it had none.
+tables built at run time in scratch); such an op gets a scratch buffer where it had none. Members of a row-band
+group are not upgraded here: the group holds their scratch (passes.memory.bands takes an ADD's run-time tables into
+it where the arena does not grow).
 
 The plan is not changed otherwise: the arena size stays, every other buffer keeps its offset, and only the
 op's own scratch moves (to the lowest gap that holds the chosen size). A scratch buffer is live at its op
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgeq.ir import Buffer, Graph, MemoryPlan, Op
+from edgeq.ir import Buffer, Graph, Lowered, MemoryPlan, Op
 from edgeq.passes.memory.liveness import align, live_bytes, live_ranges, sharing, storage_model
 from edgeq.passes.memory.planner import check_plan
 
@@ -47,6 +49,15 @@ def _choose(op: Op, gaps: list[tuple[int, int]]) -> tuple[int, tuple, int] | Non
     return None
 
 
+def with_option(low: Lowered, size: int, changes: tuple) -> Lowered:
+    """``low`` with scratch option (``size``, ``changes``) of its ``scratch_options`` taken: the fields it names
+    changed, its kernel where it names one (``("kernel", name)``), ``size`` bytes of scratch."""
+    new = dict(changes)
+    kernel = new.pop("kernel", low.kernel)
+    fields = tuple((name, new.get(name, v)) for name, v in low.fields)
+    return dataclasses.replace(low, kernel=kernel, fields=fields, scratch_bytes=size)
+
+
 def upgrade_scratch(g: Graph) -> Graph:
     """Each op with ``scratch_options`` (but members of a row-band group, whose scratch the group holds) at the
     largest that fits its step's free arena bytes (see the module docstring). A graph without a plan or
@@ -67,11 +78,7 @@ def upgrade_scratch(g: Graph) -> Graph:
         if pick is None:
             continue
         size, changes, off = pick
-        new = dict(changes)
-        kernel = new.pop("kernel", low.kernel)
-        fields = tuple((name, new.get(name, v)) for name, v in low.fields)
-        ops[i] = dataclasses.replace(op, lowered=dataclasses.replace(low, kernel=kernel, fields=fields,
-                                                                     scratch_bytes=size))
+        ops[i] = dataclasses.replace(op, lowered=with_option(low, size, changes))
         offsets[op.id] = off
     out = dataclasses.replace(g, ops=tuple(ops))
     model = storage_model(out)

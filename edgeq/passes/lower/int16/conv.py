@@ -10,10 +10,12 @@ full q31 multiplier with single rounding; TFLM's FULLY_CONNECTED uses the reduce
 Bit-exactness is measured in tests/kernels/test_int16_conv.py.
 
 Clustered filters (``--scheme int16x8 --clusters K``, K <= 16): a filter whose output channels each hold at most
-16 distinct int8 values and at least CB_MIN_K weights is stored as 4-bit indices, output-channel-major, plus a
-16-entry int8 codebook per output channel (the int8 lowering's :func:`codebook` / :func:`pack_nibbles`); the
-``_cb4`` kernels decode one channel's filter row into scratch per output row and run it over the row's pixels (the
-same sums, so the same bytes: tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
+16 distinct int8 values and at least CB_MIN_K weights is stored as codebook indices, output-channel-major, as wide
+as the channel with the most values needs (2 bits for at most 4 values, 3 for 8, else 4; the int8 path's widths),
+one little-endian bit stream (the int8 lowering's :func:`pack_bits`), plus 2^bits int8 codebook entries per output
+channel (its :func:`codebook`); the ``_cb`` kernels decode one channel's filter row into scratch per output row
+(edgeq_unpack_cb) and run it over the row's pixels (the same sums, so the same bytes:
+tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multiplie
                                        requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_nibbles
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_bits
 from edgeq.passes.lower.quantmath import activation_range
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -92,15 +94,21 @@ def reorder_weights(w: np.ndarray) -> np.ndarray:
 
 
 def codebook_fields_s16(op: Op, rows: np.ndarray) -> tuple | None:
-    """``(("weights_cb4", indices), ("codebook", entries))`` for weights ``rows`` [out_c, per channel] with at
-    most 16 values per output channel and at least CB_MIN_K weights per channel, else None."""
+    """``(("weights_cb", indices), ("codebook", entries), ("cb_bits", bits))`` for weights ``rows`` [out_c, per
+    channel] with at most 16 values per output channel and at least CB_MIN_K weights per channel, else None:
+    ``bits`` 2 where every channel has at most 4 values, 3 for at most 8, else 4 (as the int8 lowering's
+    ``codebook_fields``), the indices packed at that width channel after channel, 2^bits entries per channel."""
     if rows.shape[1] < CB_MIN_K:
         return None
     cb = codebook(rows)
     if cb is None:
         return None
-    return (("weights_cb4", arr(op, "idx", pack_nibbles(cb[0]), "uint8_t")),
-            ("codebook", arr(op, "codebook", cb[1], "int8_t")))
+    idx, entries = cb
+    n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
+    bits = 2 if n <= 4 else 3 if n <= 8 else 4
+    return (("weights_cb", arr(op, "idx", pack_bits(idx, bits), "uint8_t")),
+            ("codebook", arr(op, "codebook", np.ascontiguousarray(entries[:, : 1 << bits]), "int8_t")),
+            ("cb_bits", bits))
 
 
 def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
@@ -132,12 +140,12 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
     cb = codebook_fields_s16(op, rows)
-    if cb is not None:  # 4-bit indices + per-channel codebooks, decoded a channel row at a time
-        kernel = "edgeq_depthwise_conv_s16_cb4" if depthwise else "edgeq_conv_s16_cb4"
+    if cb is not None:  # 2- to 4-bit indices + per-channel codebooks, decoded a channel row at a time
+        kernel = "edgeq_depthwise_conv_s16_cb" if depthwise else "edgeq_conv_s16_cb"
         weights, extra = None, cb
         # int16_conv.c: output rows in raster order, channel by channel within a row
         margin = raster_overlap_margin(geo, in_c, out_c, 2, 2, per_row=True)
-        # = edgeq_conv_s16_cb4_scratch_bytes / edgeq_depthwise_conv_s16_cb4_scratch_bytes (int16_conv.h)
+        # = edgeq_conv_s16_cb_scratch_bytes / edgeq_depthwise_conv_s16_cb_scratch_bytes (int16_conv.h)
         scratch = rows.shape[1] * (1 if depthwise else 2)
     else:
         if reordered:
@@ -203,7 +211,7 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         mults, shifts = (list(v) for v in zip(*(reduce_multiplier(m, s) for m, s in zip(mults, shifts))))
     cb = codebook_fields_s16(op, w.data)
     return Lowered(
-        kernel="edgeq_fully_connected_s16" if cb is None else "edgeq_fully_connected_s16_cb4",
+        kernel="edgeq_fully_connected_s16" if cb is None else "edgeq_fully_connected_s16_cb",
         struct="edgeq_fully_connected_s16_params",
         source="int16_conv",
         fields=(
@@ -216,6 +224,6 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             *(cb or ()),
         ),
         args=(x.id, y.id),
-        # = edgeq_fully_connected_s16_cb4_scratch_bytes (int16_conv.h): one decoded row
+        # = edgeq_fully_connected_s16_cb_scratch_bytes (int16_conv.h): one decoded row
         scratch_bytes=0 if cb is None else in_f,
     )

@@ -17,7 +17,8 @@ strides (0 where broadcast), passed to the kernel as constant arrays.
 
 ADD/SUB run through per-input tables of the 256 rescaled input values where that is exact (add_table_fields):
 in flash, or, where the memory plan leaves the bytes free during a large enough op, built by the kernel in its
-scratch at each call (add_rt_options, taken by passes.memory.scratch), with the arithmetic of the generic path.
+scratch at each call (add_rt_options, taken by passes.memory.scratch), with the arithmetic of the generic path; a
+row-band group's ADD (passes.memory.bands) builds them in the group's scratch at its first call only (rt_ready).
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ def lower_add_sub(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     ndim = len(broadcast_loops(x1.shape, x2.shape, y.shape)[0])
     kernel = ("edgeq_add_s8_table" if ndim <= 2 else "edgeq_add_s8_table_nd") if tables else \
         "edgeq_add_s8" if op.kind == "ADD" else "edgeq_sub_s8"
-    low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0)), _clamp(op, y),
+    low = binary_call(op, ctx, (x1, x2, y), quant + table + (("rt_tables", 0), ("rt_sub", 0), ("rt_ready", 0)), _clamp(op, y),
                       kernel=kernel, struct="edgeq_add_s8_params", source="elementwise",
                       litert_single=LITERT_SINGLE_ROUNDING[op.kind])
     return dataclasses.replace(low, scratch_options=add_rt_options(op, kernel, table, y.numel)) if tables else low
