@@ -289,10 +289,11 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
   for (o = 0; o < rows; ++o) {
     const int32_t c = p->per_channel ? o : 0;
     const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
+    const size_t cb = (size_t)(p->cb_map != NULL ? p->cb_map[o] : 0) << p->cb_bits; /* row o's codebook */
     if (p->codebook != NULL && p->cb_bits == 4)
-      edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + 16 * o, w);
+      edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + cb, w);
     else if (p->codebook != NULL)
-      edgeq_unpack_cb(p->weights_s4, p->cb_bits, o * in_f, in_f, p->codebook + ((size_t)o << p->cb_bits), w);
+      edgeq_unpack_cb(p->weights_s4, p->cb_bits, o * in_f, in_f, p->codebook + cb, w);
     else
       edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
     for (b = 0; b < batches; ++b) {

@@ -23,8 +23,11 @@ typedef struct {
    * [out_features][in_features] matrix as TFLite packs it, two values a byte (edgeq_unpack_s4). */
   const uint8_t *weights_s4;
   /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds cb_bits-wide indices into
-   * the row's 2^cb_bits entries of codebook (edgeq_unpack_cb4 / edgeq_unpack_cb). */
+   * the row's codebook of 2^cb_bits entries (edgeq_unpack_cb4 / edgeq_unpack_cb). The layer's distinct
+   * codebooks are stored once, one after the other; cb_map[o] is the number of row o's, or cb_map is NULL and
+   * every row takes the first. */
   const int8_t *codebook;
+  const uint8_t *cb_map;
 #if EDGEQ_MVE
   /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
    * rows = max(out_features, 4) (zero rows past out_features; bias has rows entries), `weights` NULL, sparse 0.
