@@ -51,12 +51,13 @@ def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int, shared: 
     f = dict(low.fields)
     bits = BITS[k]
     assert f["cb_bits"] == bits
-    assert f["weights_s4"].name == "op0_idx" and f["weights_s4"].values.nbytes == -(-n_out * per_out * bits // 8)
+    idx_field = f["weights_s4" if kernel.startswith("edgeq_conv") else "weights"]  # FC: one weights field
+    assert idx_field.name == "op0_idx" and idx_field.values.nbytes == -(-n_out * per_out * bits // 8)
     books = f["codebook"].values.reshape(-1, 1 << bits)
     assert (len(books) == 1) == shared and (f["cb_map"] is None) == (len(books) == 1)
     number = np.zeros(n_out, np.int64) if f["cb_map"] is None else f["cb_map"].values.astype(np.int64)
     assert f["cb_map"] is None or f["cb_map"].values.shape == (n_out,)
-    stream = np.unpackbits(f["weights_s4"].values, bitorder="little")[: n_out * per_out * bits]
+    stream = np.unpackbits(idx_field.values, bitorder="little")[: n_out * per_out * bits]
     idx = (stream.reshape(-1, bits).astype(np.int64) << np.arange(bits)).sum(axis=1).reshape(n_out, per_out)
     w = np.asarray(graph.tensor(1).data).reshape(n_out, per_out)
     assert np.array_equal(books[number[:, None], idx], w)

@@ -150,12 +150,13 @@ def share_codebooks(idx: np.ndarray, entries: np.ndarray, bits: int) -> tuple[np
     return shared.reshape(idx.shape), books, number.astype(np.uint8)
 
 
-def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[tuple, np.ndarray] | None:
-    """The kernels' codebook fields for :func:`codebook`'s ``cb``: the narrowest index width the filter's
-    channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4), the layer's distinct
-    codebooks of 2^bits entries once (:func:`share_codebooks`), a byte a channel naming its codebook (``cb_map``;
-    None where the layer has one codebook) and the indices into them packed at that width (:func:`pack_bits`,
-    channel after channel); with the indices unpacked (the filter's shape). None where more than 256 codebooks
+def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef, tuple, np.ndarray] | None:
+    """The kernels' codebook weights for :func:`codebook`'s ``cb``, ``(indices, fields, unpacked indices)``:
+    the indices into the layer's distinct codebooks (:func:`share_codebooks`) packed at the narrowest width the
+    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4; :func:`pack_bits`,
+    channel after channel; the kernel's weights field), the fields ``codebook`` (the codebooks of 2^bits entries,
+    once), ``cb_map`` (a byte a channel naming its codebook; None where the layer has one) and ``cb_bits``, and
+    the indices unpacked (the filter's shape, for the DSP layout). None where more than 256 codebooks
     remain or where indices, codebooks and numbers take no fewer bytes than the int8 weights (the other
     constants are the same either way): with the codebooks shared, layers of few weights a channel pay off too
     (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
@@ -168,10 +169,10 @@ def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[tuple, n
     sidx, books, number = shared
     if -(-idx.size * bits // 8) + books.size + (len(books) > 1) * len(number) >= idx.size:
         return None
-    return (("weights_s4", arr(op, "idx", pack_bits(sidx, bits), "uint8_t")),
-            ("codebook", arr(op, "codebook", books, "int8_t")),
-            ("cb_map", None if len(books) == 1 else arr(op, "cb_map", number, "uint8_t")),
-            ("cb_bits", bits)), sidx
+    return arr(op, "idx", pack_bits(sidx, bits), "uint8_t"), (
+        ("codebook", arr(op, "codebook", books, "int8_t")),
+        ("cb_map", None if len(books) == 1 else arr(op, "cb_map", number, "uint8_t")),
+        ("cb_bits", bits)), sidx
 
 
 # --- CONV_2D -----------------------------------------------------------------------------------------
@@ -354,12 +355,12 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     clusters runs 4.5x the instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its
     weights and constants."""
     k = geo["k_h"] * geo["k_w"] * fin
-    cb = None if cbf is None else dict(cbf[0])
+    cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
     if (ctx.cpu != "portable" and in_c == fin and acc_init is not None and min(mults) >= 0
             and (cb is None or cb["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
             and (cb is not None or _s4_sums_fit(w.data, acc_init))):
-        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data if cb is None else cbf[1])
+        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data if cb is None else cbf[2])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
         kernel = "edgeq_conv_s4_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
@@ -374,8 +375,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         s4 = (("weights_s4", None if dsp_only else packed_s4(g, w.id)), ("codebook", None), ("cb_map", None),
               ("cb_bits", 0))
     else:
-        s4 = (("weights_s4", None if dsp_only else cb["weights_s4"]), ("codebook", cb["codebook"]),
-              ("cb_map", cb["cb_map"]), ("cb_bits", cb["cb_bits"]))
+        s4 = (("weights_s4", None if dsp_only else cbf[0]), *cbf[1])
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s8_params",

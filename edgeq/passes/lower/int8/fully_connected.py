@@ -141,11 +141,11 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             scratch_bytes=scratch,
         )
 
-    if w.dtype == "int4" or cbf is not None:
-        return call("edgeq_fully_connected_s4", out_f, 0, None, bias, mults, shifts, (
-            *((("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_map", None), ("cb_bits", 0))
-              if cbf is None else cbf[0]),
-        ), scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
+    if w.dtype == "int4" or cbf is not None:  # weights: the packed int4 matrix, or the codebook indices
+        weights, extra = (packed_s4(g, w.id), (("codebook", None), ("cb_map", None), ("cb_bits", 0))) \
+            if cbf is None else cbf[:2]
+        return call("edgeq_fully_connected_s4", out_f, 0, weights, bias, mults, shifts, extra,
+                    scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)
         w8 = np.zeros((rows, in_f), np.int8)
