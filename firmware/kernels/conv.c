@@ -697,9 +697,10 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
 /* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name). */
 static const int8_t conv_cb_zero[16];
 
-/* conv_decode_cb4 of the channel pair oc, oc + 1 (its codebooks through cb_map) into `wide`, then its rows k..k_pad - 1
- * zeroed: there the im2col holds zero points where a window crosses the input's edge (conv_im2col_staged), which
- * int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would not. */
+/* conv_decode_cb4 of the channel pair oc, oc + 1 (its codebooks through cb_map) into `wide`, then its rows
+ * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
+ * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would
+ * not. */
 static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc, int32_t k) {
   int32_t r;
   conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc),

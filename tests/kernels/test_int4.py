@@ -335,8 +335,10 @@ def test_conv_dsp_shapes_on_mps2_an386(codebook, tmp_path):
     g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
     assert [op.lowered.kernel for op in g.ops] == ["edgeq_conv_s4_im2col"] * len(layers)
     if codebook:  # one codebook (no cb_map) where the pool has 16 values, else several named by cb_map
-        books = [(len(f["codebook"].values), f["cb_map"] is not None) for f in (dict(op.lowered.fields) for op in g.ops)]
-        assert [n == 1 for n, _ in books] == [True, False, False, True] and [m for _, m in books] == [n > 1 for n, _ in books]
+        books = [(len(f["codebook"].values), f["cb_map"] is not None)
+                 for f in (dict(op.lowered.fields) for op in g.ops)]
+        assert [n == 1 for n, _ in books] == [True, False, False, True]
+        assert [m for _, m in books] == [n > 1 for n, _ in books]
         assert all(n < c for (n, _), (c, *_) in zip(books, layers)), books
     cmp = compare(model, random_inputs(model, 6), "litert")
     assert cmp.bit_exact, (cmp.mismatched_bytes, cmp.first_bad_op)

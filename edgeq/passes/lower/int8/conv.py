@@ -114,7 +114,8 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return idx.reshape(w.shape), cb
 
 
-def share_codebooks(idx: np.ndarray, entries: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def share_codebooks(idx: np.ndarray, entries: np.ndarray,
+                    bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """:func:`codebook`'s per-channel ``(idx, entries)`` with channels merged into shared codebooks of 2^bits
     entries: ``(indices [out_c, ...] into the channel's shared codebook, codebooks [n, 2^bits] int8, number
     [out_c] uint8 of each channel's codebook)``, ``codebooks[number[c]][indices[c]] == w[c]``; None when more
@@ -346,14 +347,14 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
     "mve": Helium cores have the DSP extension and no Helium body for these filters).
-    ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
-    with 4-bit indices in place of the int4 values, decoded through the channel's 16 int8 codebook entries
-    (16 bytes a channel, as the portable kernel's; the DSP path looks them up into int16 lanes at run time,
-    the entries themselves: the int8 path's sums, from acc_init). Where every
+    ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the same kernels and layouts with 4-bit indices
+    in place of the int4 values, decoded through the channel's codebook of 16 int8 entries (the layer's distinct
+    codebooks stored once, cb_map naming each channel's; the DSP path looks them up into int16 lanes at run
+    time, the entries themselves: the int8 path's sums, from acc_init; conv.c conv_fill_cb). Where every
     channel has at most 8 values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the
     portable kernel takes them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8
-    clusters runs 4.5x the instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its
-    weights and constants."""
+    clusters runs 5.3x the instructions of 16 clusters on the M4, for 0.66x / 0.85x its weights and constants
+    (tests/models/test_clusters.py, printed with -s)."""
     k = geo["k_h"] * geo["k_w"] * fin
     cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
