@@ -135,13 +135,13 @@ def share_codebooks(idx: np.ndarray, entries: np.ndarray,
             if len(grp) + grow <= cap and (best is None or grow < best[0]):
                 best = (grow, gi)
         if best is None:
+            if len(groups) == 256:
+                return None
             groups.append(vals)
             number[c] = len(groups) - 1
         else:
             groups[best[1]] |= vals
             number[c] = best[1]
-    if len(groups) > 256:
-        return None
     books = np.zeros((len(groups), cap), np.int8)
     for gi, grp in enumerate(groups):
         books[gi, : len(grp)] = sorted(grp)
@@ -164,6 +164,8 @@ def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef
     idx, entries = cb
     n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
     bits = 2 if n <= 4 else 3 if n <= 8 else 4
+    if -(-idx.size * bits // 8) + (1 << bits) >= idx.size:  # not even with one codebook
+        return None
     shared = share_codebooks(idx, entries, bits)
     if shared is None:
         return None
