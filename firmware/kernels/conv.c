@@ -102,6 +102,11 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
   }
 }
 
+/* Channel oc's codebook (conv.h): the cb_map[oc]-th of 2^cb_bits entries, the first without cb_map. */
+EDGEQ_INLINE const int8_t *conv_codebook(const edgeq_conv_s8_params *p, int32_t oc) {
+  return p->codebook + ((size_t)(p->cb_map != NULL ? p->cb_map[oc] : 0) << p->cb_bits);
+}
+
 void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
   const int32_t k_h = p->k_h, k_w = p->k_w, fin = p->filter_in_c;
@@ -120,9 +125,9 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
     const int32_t init = p->acc_init != NULL ? p->acc_init[oc] : 0;
     const size_t group_off = (size_t)(oc / per_group) * (size_t)fin;
     if (p->codebook != NULL && p->cb_bits == 4)
-      edgeq_unpack_cb4(p->weights_s4, oc * k, k, p->codebook + 16 * oc, wo);
+      edgeq_unpack_cb4(p->weights_s4, oc * k, k, conv_codebook(p, oc), wo);
     else if (p->codebook != NULL)
-      edgeq_unpack_cb(p->weights_s4, p->cb_bits, oc * k, k, p->codebook + ((size_t)oc << p->cb_bits), wo);
+      edgeq_unpack_cb(p->weights_s4, p->cb_bits, oc * k, k, conv_codebook(p, oc), wo);
     else
       edgeq_unpack_s4(p->weights_s4, oc * k, k, wo);
     for (b = 0; b < p->batches; ++b) {
@@ -689,13 +694,31 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
   CONV_DSP_GROUPS(p->wq, k_pad >> 1, conv_widen_s8(w, wide, k_pad >> 2), 0, 1)
 }
 
+/* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name). */
+static const int8_t conv_cb_zero[16];
+
+/* conv_decode_cb4 of the channel pair oc, oc + 1 (its codebooks through cb_map) into `wide`, then its rows
+ * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
+ * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would
+ * not. */
+static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc, int32_t k) {
+  int32_t r;
+  conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc),
+                  oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero);
+  for (r = k; r < p->k_pad; ++r) { /* row r: block r / 4, even (t, t + 2) or odd (t + 1, t + 3) lanes word */
+    int32_t *const d = wide + 4 * (r >> 2) + (r & 1);
+    const uint32_t keep = (r & 2) ? 0xFFFFu : 0xFFFF0000u;
+    d[0] = (int32_t)((uint32_t)d[0] & keep); /* channel oc */
+    d[2] = (int32_t)((uint32_t)d[2] & keep); /* channel oc + 1 */
+  }
+}
+
 /* wq_s4 (int4 weights, lanes times 16) decoded once per group of s4_pairs pixel pairs, or wq_s4's indices looked
- * up in codebook (the entries themselves, an odd out_c's last partner in the codebook's zero row past out_c). */
+ * up in the channels' codebooks (conv_fill_cb). */
 static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
-  const int8_t *const cb = p->codebook;
-  const int32_t sc = cb != NULL ? 0 : 4;
+  const int32_t sc = p->codebook != NULL ? 0 : 4, k = p->k_h * p->k_w * p->filter_in_c;
   CONV_DSP_GROUPS(p->wq_s4, k_pad >> 2,
-                  if (cb != NULL) conv_decode_cb4(w, wide, k_pad >> 2, cb + 16 * oc, cb + 16 * (oc + 1));
+                  if (p->codebook != NULL) conv_fill_cb(p, w, wide, oc, k);
                   else conv_decode_s4(w, wide, k_pad >> 2), sc, 0)
 }
 #undef CONV_DSP_GROUPS

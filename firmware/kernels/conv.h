@@ -40,8 +40,11 @@ typedef struct {
    * pixel pairs; 0: in registers, in the K loop (no scratch beyond one pixel pair's im2col). */
   int32_t k_pad;
   const int32_t *wq;
-  /* The Helium body's constants (conv_mve.h); NULL on every other path. */
+#if EDGEQ_MVE
+  /* The Helium body's constants (conv_mve.h), else NULL. Only in MVE builds (a --cpu mve library does not
+   * compile elsewhere), so other cores' params stay smaller. */
   const int32_t *dsp_rq;
+#endif
   /* int4 weights (the int8x4 scheme: kernels edgeq_conv_s4 / edgeq_conv_s4_im2col, `weights` unused):
    * weights_s4 is the filter as TFLite packs it, [out_c][k_h][k_w][filter_in_c] two values a byte
    * (edgeq_unpack_s4), for the portable kernel. wq_s4 is the DSP path's layout, never widened: per pair
@@ -53,11 +56,13 @@ typedef struct {
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
   /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
-   * weights_s4 / wq_s4 then hold indices into the channel's 2^cb_bits int8 entries of codebook, [out_c]
-   * [2^cb_bits] (portable: cb_bits-wide indices, edgeq_unpack_cb4 / edgeq_unpack_cb; DSP: 4-bit indices in
-   * wq_s4's packing, 16 entries a channel and, for an odd out_c, a zero row for the last channel's partner,
-   * looked up into int16 lanes at run time, the entries themselves). */
+   * weights_s4 / wq_s4 then hold indices into the channel's codebook, 2^cb_bits int8 entries (portable:
+   * cb_bits-wide indices, edgeq_unpack_cb4 / edgeq_unpack_cb; DSP: 4-bit indices in wq_s4's packing, looked
+   * up into int16 lanes at run time, the entries themselves; an odd out_c's last partner reads zeros). The
+   * layer's distinct codebooks are stored once, one after the other; cb_map[oc] is the number of channel oc's,
+   * or cb_map is NULL and every channel takes the first (conv_codebook). */
   const int8_t *codebook;
+  const uint8_t *cb_map;
   /* DSP paths: pixel pairs sharing one widening (wq; 0: widened in registers, one pair at a time) or one
    * decode (wq_s4) of a channel pair's weights */
   int32_t s4_pairs;

@@ -284,17 +284,19 @@ void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, 
 
 void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   const int32_t in_f = p->in_features, rows = p->out_features, batches = p->batches;
+  const uint8_t *const src = (const uint8_t *)p->weights;
   int8_t *w = (int8_t *)scratch;
   int32_t o, b, i;
   for (o = 0; o < rows; ++o) {
     const int32_t c = p->per_channel ? o : 0;
     const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
+    const size_t cb = (size_t)(p->cb_map != NULL ? p->cb_map[o] : 0) << p->cb_bits; /* row o's codebook */
     if (p->codebook != NULL && p->cb_bits == 4)
-      edgeq_unpack_cb4(p->weights_s4, o * in_f, in_f, p->codebook + 16 * o, w);
+      edgeq_unpack_cb4(src, o * in_f, in_f, p->codebook + cb, w);
     else if (p->codebook != NULL)
-      edgeq_unpack_cb(p->weights_s4, p->cb_bits, o * in_f, in_f, p->codebook + ((size_t)o << p->cb_bits), w);
+      edgeq_unpack_cb(src, p->cb_bits, o * in_f, in_f, p->codebook + cb, w);
     else
-      edgeq_unpack_s4(p->weights_s4, o * in_f, in_f, w);
+      edgeq_unpack_s4(src, o * in_f, in_f, w);
     for (b = 0; b < batches; ++b) {
       const int8_t *x = in + (size_t)b * (size_t)in_f;
       uint32_t acc = (uint32_t)bias; /* the reference's int32 sum, wrapping like the folded bias */

@@ -15,24 +15,27 @@ typedef struct {
   int32_t chunk;        /* steps of 4 inputs between two separations of the row-pair sums (>= 1) */
   edgeq_requant_t rq;
   int32_t per_channel; /* 1: mult/shift have out_features entries, else 1 */
-  const int32_t *weights; /* packed row pairs */
+  /* The weights in the kernel's layout: int32 words of packed row pairs (edgeq_fully_connected_s8 and
+   * _compact); for edgeq_fully_connected_s4 the [out_features][in_features] int4 matrix as TFLite packs it,
+   * two values a byte (edgeq_unpack_s4), or its codebook indices (cb_bits wide, edgeq_unpack_cb4 /
+   * edgeq_unpack_cb, a row's in_features indices following the previous row's). */
+  const void *weights;
   const int32_t *bias;    /* [out_features], input offset folded in */
   const int32_t *mult;
   const int32_t *shift;
-  /* int4 weights (the int8x4 scheme, kernel edgeq_fully_connected_s4; `weights` unused, sparse 0): the
-   * [out_features][in_features] matrix as TFLite packs it, two values a byte (edgeq_unpack_s4). */
-  const uint8_t *weights_s4;
-  /* Codebook weights (a clustered int8 matrix), or NULL: weights_s4 then holds cb_bits-wide indices into
-   * the row's 2^cb_bits entries of codebook (edgeq_unpack_cb4 / edgeq_unpack_cb). */
+  /* Codebook weights (a clustered int8 matrix; kernel edgeq_fully_connected_s4, sparse 0), or NULL for int4
+   * ones (the int8x4 scheme): `weights` then holds cb_bits-wide indices into the row's codebook of 2^cb_bits
+   * entries. The layer's distinct codebooks are stored once, one after the other; cb_map[o] is the number of
+   * row o's, or cb_map is NULL and every row takes the first. */
   const int8_t *codebook;
+  const uint8_t *cb_map;
 #if EDGEQ_MVE
   /* Helium cores (--cpu mve; fully_connected_mve.h), else NULL: the plain int8 matrix [rows][in_features],
    * rows = max(out_features, 4) (zero rows past out_features; bias has rows entries), `weights` NULL, sparse 0.
    * Only in MVE builds (a --cpu mve library does not compile elsewhere), so other cores' params stay smaller. */
   const int8_t *weights_s8;
 #endif
-  /* Codebook weights: the index width, 2, 3 or 4 bits (2^cb_bits codebook entries per row; weights_s4 the
-   * indices as edgeq_unpack_cb packs them, a row's in_features indices following the previous row's). */
+  /* Codebook weights: the index width, 2, 3 or 4 bits (2^cb_bits codebook entries per row). */
   int32_t cb_bits;
 } edgeq_fully_connected_s8_params;
 

@@ -17,7 +17,7 @@ from harness import compare, random_inputs
 from test_int4 import clustered_int8_model, conv_options, out_size, widened, int4_model
 from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
-from edgeq.passes.lower.int8.conv import pack_bits
+from edgeq.passes.lower.int8.conv import pack_bits, share_codebooks
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.pipeline import compile_graph
 
@@ -39,17 +39,28 @@ def shared_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int, s
     return bytes(b.Output())
 
 
-def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int) -> None:
-    """The op lowers to ``kernel`` with BITS[k]-wide indices, ceil(n_out * per_out * bits / 8) index bytes and
-    2^bits entries per channel, no int8 copy of the filter, and the host build equals LiteRT's reference."""
-    g = compile_graph(read_tflite(model), LowerCtx("litert", "portable"))
+def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int, shared: bool) -> None:
+    """The op lowers to ``kernel`` with BITS[k]-wide indices, ceil(n_out * per_out * bits / 8) index bytes,
+    2^bits entries per distinct codebook (one without cb_map where every channel takes the same values) and
+    a byte a channel naming its codebook, which give back the filter; no int8 copy of the filter, and the
+    host build equals LiteRT's reference."""
+    graph = read_tflite(model)
+    g = compile_graph(graph, LowerCtx("litert", "portable"))
     low = g.ops[0].lowered
     assert low.kernel == kernel
     f = dict(low.fields)
     bits = BITS[k]
     assert f["cb_bits"] == bits
-    assert f["weights_s4"].name == "op0_idx" and f["weights_s4"].values.nbytes == -(-n_out * per_out * bits // 8)
-    assert f["codebook"].values.size == n_out << bits
+    idx_field = f["weights_s4" if kernel.startswith("edgeq_conv") else "weights"]  # FC: one weights field
+    assert idx_field.name == "op0_idx" and idx_field.values.nbytes == -(-n_out * per_out * bits // 8)
+    books = f["codebook"].values.reshape(-1, 1 << bits)
+    assert (len(books) == 1) == shared and (f["cb_map"] is None) == (len(books) == 1)
+    number = np.zeros(n_out, np.int64) if f["cb_map"] is None else f["cb_map"].values.astype(np.int64)
+    assert f["cb_map"] is None or f["cb_map"].values.shape == (n_out,)
+    stream = np.unpackbits(idx_field.values, bitorder="little")[: n_out * per_out * bits]
+    idx = (stream.reshape(-1, bits).astype(np.int64) << np.arange(bits)).sum(axis=1).reshape(n_out, per_out)
+    w = np.asarray(graph.tensor(1).data).reshape(n_out, per_out)
+    assert np.array_equal(books[number[:, None], idx], w)
     assert "t1_data" not in {v.name for _, v in low.fields if hasattr(v, "values")}
     cmp = compare(model, random_inputs(model, 8), "litert")
     assert cmp.bit_exact, (f"{cmp.exact_samples}/{cmp.samples} samples bit-exact, {cmp.mismatched_bytes} of "
@@ -70,7 +81,7 @@ def test_conv_codebook_bits(h, w, cin, fin, cout, kh, kw, stride, dil, padding, 
     make = shared_int8_model if shared else clustered_int8_model
     model = make("CONV_2D", (1, h, w, cin), (cout, kh, kw, fin), (1, oh, ow, cout),
                  conv_options(stride, dil, padding), k=k, seed=h * w + k)
-    _check(model, "edgeq_conv_s4", k, cout, kh * kw * fin)
+    _check(model, "edgeq_conv_s4", k, cout, kh * kw * fin, shared)
 
 
 @pytest.mark.parametrize("batch,n_in,n_out,k,shared", [
@@ -81,7 +92,28 @@ def test_fully_connected_codebook_bits(batch, n_in, n_out, k, shared):
     make = shared_int8_model if shared else clustered_int8_model
     model = make("FULLY_CONNECTED", (batch, n_in), (n_out, n_in), (batch, n_out), s.FullyConnectedOptionsT(),
                  k=k, seed=n_in + k)
-    _check(model, "edgeq_fully_connected_s4", k, n_out, n_in)
+    _check(model, "edgeq_fully_connected_s4", k, n_out, n_in, shared)
+
+
+def test_share_codebooks_greedy():
+    """Channels merged while their value sets fit 2^bits entries: the largest set first, each channel into the
+    codebook it grows least (the first of equals), else a new one; a codebook's values sorted, zero-padded."""
+    sets = [[1, 2, 3], [4, 5], [2, 3, 4], [7], [-9, 8, 9, 10], [1]]
+    idx = np.array([[0, 1, 2, 0], [0, 1, 1, 0], [2, 1, 0, 0], [0, 0, 0, 0], [3, 2, 1, 0], [0, 0, 0, 0]])
+    entries = np.zeros((6, 4), np.int8)
+    for c, v in enumerate(sets):
+        entries[c, : len(v)] = sorted(v)
+    shared, books, number = share_codebooks(idx, entries, 2)
+    # order: [-9, 8, 9, 10] (c4), then [1, 2, 3] (c0), [2, 3, 4] (c2: grows c0's by 1 -> {1, 2, 3, 4}), [4, 5]
+    # (c1: no fit in {1..4}, new), [7] (c3: grows {4, 5} by 1), [1] (c5: {1..4} grows by 0)
+    assert books.tolist() == [[-9, 8, 9, 10], [1, 2, 3, 4], [4, 5, 7, 0]]
+    assert number.tolist() == [1, 2, 1, 2, 0, 1] and number.dtype == np.uint8
+    for c in range(6):
+        assert np.array_equal(books[number[c]][shared[c]], entries[c][idx[c]])
+    rng = np.random.default_rng(0)  # 300 channels of 16 values each, all sets different: 300 codebooks
+    many = np.stack([np.sort(rng.choice(np.arange(-127, 128), 16, replace=False)) for _ in range(300)])
+    assert len({tuple(v) for v in many}) == 300
+    assert share_codebooks(np.tile(np.arange(16), (300, 1)), many.astype(np.int8), 4) is None
 
 
 def test_pack_bits_layout():

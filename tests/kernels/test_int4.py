@@ -268,8 +268,9 @@ def test_int4_weights_stay_packed(tmp_path):
 
 def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> bytes:
     """CONV_2D ops in a chain on an int8 input ``x_shape``, each layer (cout, kh, kw, stride, dilation, padding,
-    act, per_channel) with a random int4 filter (``codebook``: an int8 filter drawn from 16 random values per
-    output channel, as :func:`clustered_int8_model`), an int32 bias and random scales and zero points, as
+    act, per_channel) with a random int4 filter (``codebook``: an int8 filter whose output channels each take 6 to
+    16 values of the layer's pool of 16 + 4 * (layer % 3) random int8 values: with 16, one shared codebook;
+    with more, channels whose value sets fit 16 share one, cb_map naming it), an int32 bias and random scales and zero points, as
     :func:`int4_model`; the output scale follows the filter's spread so that the outputs use the int8 range."""
     rng = np.random.default_rng(seed)
     _, h, w, c = x_shape
@@ -281,8 +282,9 @@ def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> byt
         k, in_s = kh * kw * c, tensors[x]["scale"]
         w_s = rng.uniform(0.005, 0.05, cout if per_channel else 1).astype(np.float32)
         if codebook:
-            values = np.stack([rng.choice(np.arange(-127, 128), 16, replace=False) for _ in range(cout)])
-            wt = np.take_along_axis(values, rng.integers(0, 16, (cout, k)), axis=1).astype(np.int8)
+            pool = rng.choice(np.arange(-127, 128), 16 + 4 * (len(ops) % 3), replace=False)
+            wt = np.stack([rng.choice(rng.choice(pool, int(rng.integers(6, 17)), replace=False), k)
+                           for _ in range(cout)]).astype(np.int8)
         else:
             wt = rng.integers(-8, 8, (cout, k)).astype(np.int8)
         out_s = in_s * float(w_s.mean()) * float(np.sqrt((wt.astype(np.float64) ** 2).mean())) * np.sqrt(k) * 0.7
@@ -314,10 +316,11 @@ S4_CHAIN = ((1, 11, 9, 5), [(7, 3, 3, (1, 1), (1, 1), "same", "relu", True),    
                             (9, 1, 3, (1, 2), (1, 1), "same", "relu", True),    # 1x3, stride (1, 2)
                             (4, 5, 5, (1, 1), (1, 1), "same", None, True),      # 5x5 on 6x3: K 225
                             (3, 3, 3, (1, 1), (1, 1), "valid", None, True)])    # 4x1 valid output
-CB_CHAIN = ((1, 9, 8, 8), [(9, 3, 3, (1, 1), (1, 1), "same", "relu", True),      # K 72
-                           (7, 3, 3, (2, 2), (1, 1), "same", None, True),       # K 81, odd out_c
+CB_CHAIN = ((1, 9, 8, 3), [(9, 3, 3, (1, 1), (1, 1), "same", "relu", True),      # K 27 (k_pad 32: edge windows
+                                                                                 # staged), one codebook
+                           (7, 3, 3, (2, 2), (1, 1), "same", None, True),       # K 81, odd out_c, cb_map
                            (8, 3, 4, (1, 1), (2, 2), "same", "relu6", False),   # K 84, dilation, per tensor
-                           (5, 3, 5, (1, 1), (1, 1), "same", None, True)])      # K 120, odd out_c
+                           (5, 3, 5, (1, 1), (1, 1), "same", None, True)])      # K 120, odd out_c, one
 
 
 @pytest.mark.slow
@@ -331,6 +334,12 @@ def test_conv_dsp_shapes_on_mps2_an386(codebook, tmp_path):
     model = conv_chain(x_shape, layers, codebook=codebook, seed=7)
     g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
     assert [op.lowered.kernel for op in g.ops] == ["edgeq_conv_s4_im2col"] * len(layers)
+    if codebook:  # one codebook (no cb_map) where the pool has 16 values, else several named by cb_map
+        books = [(len(f["codebook"].values), f["cb_map"] is not None)
+                 for f in (dict(op.lowered.fields) for op in g.ops)]
+        assert [n == 1 for n, _ in books] == [True, False, False, True]
+        assert [m for _, m in books] == [n > 1 for n, _ in books]
+        assert all(n < c for (n, _), (c, *_) in zip(books, layers)), books
     cmp = compare(model, random_inputs(model, 6), "litert")
     assert cmp.bit_exact, (cmp.mismatched_bytes, cmp.first_bad_op)
     path = tmp_path / "chain.tflite"
@@ -344,7 +353,8 @@ def test_int4_dsp_constants_are_int8s(out_c):
     """The DSP conv's arrays for an int4 filter (and a clustered int8 one): the packed filter, acc_init and
     dsp_me, the int8 DSP path's 4.25 bytes of requantization constants a channel (no dsp_rq, no bias / mult /
     shift on DSP-only builds, Helium ones included: they run this kernel), plus for a codebook its 16 int8
-    entries a channel (a zero row after an odd last channel, its DSP partner), never widened."""
+    entries a distinct codebook (random per-channel values: one a channel) and a byte a channel naming it,
+    never widened, nothing for an odd last channel's DSP partner."""
     cases = ((conv4(8, 8, 16, out_c, 3, 3, seed=11), None),
              (clustered_int8_model("CONV_2D", (1, 8, 8, 16), (out_c, 3, 3, 16), (1, 8, 8, out_c), conv_options(),
                                    k=16, seed=3), "codebook"))
@@ -352,14 +362,14 @@ def test_int4_dsp_constants_are_int8s(out_c):
         low = compile_graph(read_tflite(model), LowerCtx("litert", cpu)).ops[0].lowered
         assert low.kernel == "edgeq_conv_s4_im2col"
         f = {n: v for n, v in low.fields if hasattr(v, "values")}
-        assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra} if extra else set())
+        assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra, "cb_map"} if extra else set())
         assert f["wq_s4"].values.nbytes == (out_c + out_c % 2) * 144 // 2
         assert f["dsp_me"].values.nbytes == 4 * out_c + 4 * -(-out_c // 4)  # multipliers, then exponent bytes
-        assert dict(low.fields)["dsp_rq"] is None
+        assert "dsp_rq" not in dict(low.fields)  # (a field of Helium builds only, the Helium body's)
         if extra:
             cb = f["codebook"].values
-            assert cb.dtype == np.int8 and cb.shape == (out_c + out_c % 2, 16)
-            assert not cb[out_c:].any()
+            assert cb.dtype == np.int8 and cb.shape == (out_c, 16)
+            assert f["cb_map"].values.dtype == np.uint8 and f["cb_map"].values.shape == (out_c,)
 
 
 def test_int4_dsp_path_needs_sums_times_16_in_int32():
@@ -415,9 +425,16 @@ def test_fully_connected_codebook():
 
 
 def test_int8_filters_with_many_values_stay_int8():
-    """An int8 filter with more than 16 values in a channel, and a clustered one with fewer than CB_MIN_K
-    weights per channel, keep the int8 kernels."""
-    for model in (clustered_int8_model("CONV_2D", (1, 6, 6, 8), (4, 3, 3, 8), (1, 6, 6, 4), conv_options(), k=40),
-                  clustered_int8_model("CONV_2D", (1, 5, 5, 3), (4, 3, 3, 3), (1, 5, 5, 4), conv_options(), k=4)):
+    """An int8 filter with more than 16 values in a channel, and a clustered one whose indices, codebooks and
+    codebook numbers would take as many bytes as its int8 weights (K = 3, 4 values a channel: 2-bit indices
+    3 B, 4 codebooks 16 B, numbers 4 B against 12 B), keep the int8 kernels; with K = 27 the same clustering
+    pays (27 + 16 + 4 B against 108 B)."""
+    for model, kernel in (
+            (clustered_int8_model("CONV_2D", (1, 6, 6, 8), (4, 3, 3, 8), (1, 6, 6, 4), conv_options(), k=40),
+             "edgeq_conv_s8"),
+            (clustered_int8_model("CONV_2D", (1, 5, 5, 3), (4, 1, 1, 3), (1, 5, 5, 4), conv_options(), k=4),
+             "edgeq_conv_s8"),
+            (clustered_int8_model("CONV_2D", (1, 5, 5, 3), (4, 3, 3, 3), (1, 5, 5, 4), conv_options(), k=4),
+             "edgeq_conv_s4")):
         g = compile_graph(read_tflite(model), LowerCtx("litert", "portable"))
-        assert g.ops[0].lowered.kernel == "edgeq_conv_s8"
+        assert g.ops[0].lowered.kernel == kernel

@@ -92,7 +92,9 @@ def packed_s4(g: Graph, tid: int) -> ArrayRef:
     return ArrayRef(f"t{tid}_data", "uint8_t", pack_nibbles(t.data))
 
 
-CB_MIN_K = 64  # codebook storage where each channel has this many weights or more (16 B codebook <= K / 4 B)
+# The int16 lowering's codebook storage (per-channel codebooks) where each channel has this many weights or more
+# (16 B codebook <= K / 4 B); the int8 lowerings decide by bytes (codebook_fields).
+CB_MIN_K = 64
 
 
 def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -112,16 +114,68 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return idx.reshape(w.shape), cb
 
 
-def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[str, object], ...]:
-    """The portable kernels' codebook fields for :func:`codebook`'s ``cb``: the narrowest index width the
-    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4), the indices
-    packed at that width (:func:`pack_bits`, channel after channel) and 2^bits codebook entries per channel."""
+def share_codebooks(idx: np.ndarray, entries: np.ndarray,
+                    bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`codebook`'s per-channel ``(idx, entries)`` with channels merged into shared codebooks of 2^bits
+    entries: ``(indices [out_c, ...] into the channel's shared codebook, codebooks [n, 2^bits] int8, number
+    [out_c] uint8 of each channel's codebook)``, ``codebooks[number[c]][indices[c]] == w[c]``; None when more
+    than 256 codebooks remain (a byte a channel names them). Greedy and deterministic: channels with more
+    values first (then by channel), each into the codebook whose value set it grows least while the union keeps
+    at most 2^bits values (the first such), else into a new one; each codebook its sorted values, zero-padded."""
+    out_c, cap = idx.shape[0], 1 << bits
+    flat = idx.reshape(out_c, -1)
+    sets = [entries[c][np.unique(flat[c])] for c in range(out_c)]
+    groups: list[set[int]] = []
+    number = np.zeros(out_c, np.int64)
+    for c in sorted(range(out_c), key=lambda c: (-sets[c].size, c)):
+        vals = set(int(v) for v in sets[c])
+        best = None
+        for gi, grp in enumerate(groups):
+            grow = len(grp | vals) - len(grp)
+            if len(grp) + grow <= cap and (best is None or grow < best[0]):
+                best = (grow, gi)
+        if best is None:
+            if len(groups) == 256:
+                return None
+            groups.append(vals)
+            number[c] = len(groups) - 1
+        else:
+            groups[best[1]] |= vals
+            number[c] = best[1]
+    books = np.zeros((len(groups), cap), np.int8)
+    for gi, grp in enumerate(groups):
+        books[gi, : len(grp)] = sorted(grp)
+    shared = np.zeros(flat.shape, np.int64)
+    for c in range(out_c):  # a codebook's values are sorted, its zero padding past them
+        shared[c] = np.searchsorted(books[number[c], : len(groups[number[c]])], entries[c][flat[c]])
+    return shared.reshape(idx.shape), books, number.astype(np.uint8)
+
+
+def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef, tuple, np.ndarray] | None:
+    """The kernels' codebook weights for :func:`codebook`'s ``cb``, ``(indices, fields, unpacked indices)``:
+    the indices into the layer's distinct codebooks (:func:`share_codebooks`) packed at the narrowest width the
+    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4; :func:`pack_bits`,
+    channel after channel; the kernel's weights field), the fields ``codebook`` (the codebooks of 2^bits entries,
+    once), ``cb_map`` (a byte a channel naming its codebook; None where the layer has one) and ``cb_bits``, and
+    the indices unpacked (the filter's shape, for the DSP layout). None where more than 256 codebooks
+    remain or where indices, codebooks and numbers take no fewer bytes than the int8 weights (the other
+    constants are the same either way): with the codebooks shared, layers of few weights a channel pay off too
+    (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
     idx, entries = cb
     n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
     bits = 2 if n <= 4 else 3 if n <= 8 else 4
-    return (("weights_s4", arr(op, "idx", pack_bits(idx, bits), "uint8_t")),
-            ("codebook", arr(op, "codebook", np.ascontiguousarray(entries[:, : 1 << bits]), "int8_t")),
-            ("cb_bits", bits))
+    if -(-idx.size * bits // 8) + (1 << bits) >= idx.size:  # not even with one codebook
+        return None
+    shared = share_codebooks(idx, entries, bits)
+    if shared is None:
+        return None
+    sidx, books, number = shared
+    if -(-idx.size * bits // 8) + books.size + (len(books) > 1) * len(number) >= idx.size:
+        return None
+    return arr(op, "idx", pack_bits(sidx, bits), "uint8_t"), (
+        ("codebook", arr(op, "codebook", books, "int8_t")),
+        ("cb_map", None if len(books) == 1 else arr(op, "cb_map", number, "uint8_t")),
+        ("cb_bits", bits)), sidx
 
 
 # --- CONV_2D -----------------------------------------------------------------------------------------
@@ -205,10 +259,11 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # are not emitted when the DSP path (which reads wq, acc_init and dsp_me) is taken. wq holds the int8
     # weights themselves (no int16 copy); the pixel pairs per widening are chosen after memory planning
     # (scratch_options, passes.memory.scratch).
-    cb = codebook(w.data) if (w.dtype == "int8" and w.data[0].size >= CB_MIN_K) else None
-    if w.dtype == "int4" or cb is not None:
+    cb = codebook(w.data) if w.dtype == "int8" else None
+    cbf = None if cb is None else codebook_fields(op, cb)
+    if w.dtype == "int4" or cbf is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
-                              acc_init, cb)
+                              acc_init, cbf)
     k_pad, wq, me, kernel, scratch, options = 0, None, None, "edgeq_conv_s8", 0, ()
     if ctx.cpu == "mve" and groups == 1 and acc_init is not None and \
             (geo["dilation_h"], geo["dilation_w"]) == (1, 1):  # the Helium body (conv_mve.h)
@@ -239,7 +294,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             *head,
             ("weights", weights),
             *tail,
-            ("k_pad", k_pad), ("wq", wq), ("dsp_rq", None), ("s4_pairs", 0), ("dsp_me", me),
+            ("k_pad", k_pad), ("wq", wq), ("s4_pairs", 0), ("dsp_me", me),
         ),
         args=(x.id, y.id),
         scratch_bytes=scratch,
@@ -285,7 +340,7 @@ def _s4_sums_fit(w: np.ndarray, acc_init: ArrayRef) -> bool:
 
 def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
                    out_c: int, fin: int, head: tuple, tail: tuple, bias: Tensor | None, mults, shifts,
-                   acc_init: ArrayRef | None, cb: tuple[np.ndarray, np.ndarray] | None = None) -> Lowered:
+                   acc_init: ArrayRef | None, cbf: tuple | None = None) -> Lowered:
     """CONV_2D with an int4 filter: edgeq_conv_s4 (portable: a filter row decoded per output channel), or
     on DSP cores edgeq_conv_s4_im2col: the int8 DSP path's loop (conv.c CONV_DSP_GROUPS: its K loop, its
     requantization from dsp_me, the same 4.25 bytes a channel) on each channel pair's weights decoded from
@@ -294,22 +349,21 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
     "mve": Helium cores have the DSP extension and no Helium body for these filters).
-    ``cb``: a clustered int8 filter's (indices, codebook) (:func:`codebook`): the same kernels and layouts
-    with 4-bit indices in place of the int4 values, decoded through the channel's 16 int8 codebook entries
-    (16 bytes a channel, as the portable kernel's; the DSP path looks them up into int16 lanes at run time,
-    the entries themselves: the int8 path's sums, from acc_init). Where every
+    ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the same kernels and layouts with 4-bit indices
+    in place of the int4 values, decoded through the channel's codebook of 16 int8 entries (the layer's distinct
+    codebooks stored once, cb_map naming each channel's; the DSP path looks them up into int16 lanes at run
+    time, the entries themselves: the int8 path's sums, from acc_init; conv.c conv_fill_cb). Where every
     channel has at most 8 values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the
     portable kernel takes them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8
-    clusters runs 4.5x the instructions of 16 clusters on the M4 (docs/sub8.md), for 0.60x / 0.76x its
-    weights and constants."""
+    clusters runs 5.3x the instructions of 16 clusters on the M4, for 0.66x / 0.85x its weights and constants
+    (tests/models/test_clusters.py, printed with -s)."""
     k = geo["k_h"] * geo["k_w"] * fin
-    nibbles = w.data if cb is None else cb[0]
+    cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
-    cbf = None if cb is None else codebook_fields(op, cb)
     if (ctx.cpu != "portable" and in_c == fin and acc_init is not None and min(mults) >= 0
-            and (cbf is None or dict(cbf)["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
+            and (cb is None or cb["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
             and (cb is not None or _s4_sums_fit(w.data, acc_init))):
-        k_pad, wq_s4 = _conv_dsp_weights_s4(op, nibbles)
+        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data if cb is None else cbf[2])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
         kernel = "edgeq_conv_s4_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
@@ -321,12 +375,10 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
         tail = tuple((name, None if name in unused else v) for name, v in tail)
     if cb is None:
-        s4 = (("weights_s4", None if dsp_only else packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0))
+        s4 = (("weights_s4", None if dsp_only else packed_s4(g, w.id)), ("codebook", None), ("cb_map", None),
+              ("cb_bits", 0))
     else:
-        idx, entries = dict(cbf)["weights_s4"], dict(cbf)["codebook"]
-        if wq_s4 is not None and out_c % 2:  # the DSP path's odd last channel's partner: a zero row
-            entries = arr(op, "codebook", np.concatenate([entries.values, np.zeros((1, 16), np.int8)]), "int8_t")
-        s4 = (("weights_s4", None if dsp_only else idx), ("codebook", entries), ("cb_bits", dict(cbf)["cb_bits"]))
+        s4 = (("weights_s4", None if dsp_only else cbf[0]), *cbf[1])
     return Lowered(
         kernel=kernel,
         struct="edgeq_conv_s8_params",
@@ -336,7 +388,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
             *head,
             ("weights", None),
             *tail,
-            ("k_pad", k_pad), ("wq", None), ("dsp_rq", None),
+            ("k_pad", k_pad), ("wq", None),
             *s4, ("wq_s4", wq_s4), ("s4_pairs", pairs), ("dsp_me", me),
         ),
         args=(x.id, y.id),

@@ -14,9 +14,9 @@ Weights of -128 (not produced by TFLite's symmetric quantization) pair each row 
 
 int4 weights (the int8x4 scheme) run edgeq_fully_connected_s4 on the weights as TFLite packs them (two a
 byte, decoded a row at a time), with the same folded bias; measured in tests/kernels/test_int4.py. So do
-clustered int8 weights (at most 16 values per row, rows of CB_MIN_K inputs or more): 2-, 3- or 4-bit indices
-(at most 4, 8, 16 values in every row) into a per-row codebook of 4, 8 or 16 entries
-(edgeq.passes.lower.int8.conv.codebook_fields).
+clustered int8 weights (at most 16 values per row, where that takes fewer bytes): 2-, 3- or 4-bit indices
+(at most 4, 8, 16 values in every row) into the row's codebook of 4, 8 or 16 entries, the layer's distinct
+codebooks stored once and a byte a row naming its own (edgeq.passes.lower.int8.conv.codebook_fields).
 
 On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
 rows, zero rows past the output; fully_connected_mve.h: VMLADAVA.S8 over 16 lanes, no pairing, -128 weights
@@ -37,7 +37,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
                                        requant_fields, rounding_flag, zp)
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, codebook_fields, packed_s4
+from edgeq.passes.lower.int8.conv import codebook, codebook_fields, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -116,7 +116,8 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     b = const_bias(g, op, 2, out_f)
     wd = np.asarray(w.data).reshape(out_f, in_f).astype(np.int32)
     bias = fold_bias(wd, None if b is None else np.asarray(b.data), -zp(x))
-    cb = codebook(wd) if (w.dtype == "int8" and in_f >= CB_MIN_K) else None
+    cb = codebook(wd) if w.dtype == "int8" else None
+    cbf = None if cb is None else codebook_fields(op, cb)
 
     def call(kernel: str, out_features: int, sparse: int, weights, bias_values, mults, shifts, extra=(),
              scratch: int = 0, chunk: int = FC_CHUNK) -> Lowered:
@@ -140,11 +141,11 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
             scratch_bytes=scratch,
         )
 
-    if w.dtype == "int4" or cb is not None:
-        return call("edgeq_fully_connected_s4", out_f, 0, None, bias, mults, shifts, (
-            *((("weights_s4", packed_s4(g, w.id)), ("codebook", None), ("cb_bits", 0)) if cb is None
-              else codebook_fields(op, cb)),
-        ), scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
+    if w.dtype == "int4" or cbf is not None:  # weights: the packed int4 matrix, or the codebook indices
+        weights, extra = (packed_s4(g, w.id), (("codebook", None), ("cb_map", None), ("cb_bits", 0))) \
+            if cbf is None else cbf[:2]
+        return call("edgeq_fully_connected_s4", out_f, 0, weights, bias, mults, shifts, extra,
+                    scratch=in_f)  # edgeq_fully_connected_s4_scratch_bytes
     if ctx.cpu == "mve":  # the Helium body (fully_connected_mve.h): plain int8 rows, at least 4 of them
         rows = max(out_f, 4)
         w8 = np.zeros((rows, in_f), np.int8)
