@@ -592,6 +592,26 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
   }
 }
 
+/* conv_im2col of a pixel pair (pix, pb) for a 1x1 window without padding and in_c a multiple of 4 (each
+ * pixel's in_c bytes contiguous, read as words): the words widened straight into buf's lanes, the blocks
+ * past in_c / 4 (up to k_pad) zero. */
+static void conv_1x1_pair(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t pb, int32_t *buf) {
+  const int32_t nw = p->in_c >> 2, t0 = pix / p->out_w, t1 = pb / p->out_w;
+  const int8_t *const xa = in + ((size_t)(t0 / p->out_h * p->in_h + t0 % p->out_h * p->stride_h) * (size_t)p->in_w +
+                                 (size_t)(pix % p->out_w * p->stride_w)) * (size_t)p->in_c;
+  const int8_t *const xb = in + ((size_t)(t1 / p->out_h * p->in_h + t1 % p->out_h * p->stride_h) * (size_t)p->in_w +
+                                 (size_t)(pb % p->out_w * p->stride_w)) * (size_t)p->in_c;
+  int32_t t;
+  for (t = 0; t < nw; ++t, buf += 4) {
+    const int32_t va = edgeq_ld32(xa + 4 * t), vb = edgeq_ld32(xb + 4 * t);
+    buf[0] = __sxtb16(va);
+    buf[1] = edgeq_sxtb16_ror8(va);
+    buf[2] = __sxtb16(vb);
+    buf[3] = edgeq_sxtb16_ror8(vb);
+  }
+  memset(buf, 0, (size_t)(p->k_pad - 4 * nw) * sizeof(int32_t));
+}
+
 /* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
  * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop,
  * each channel pair requantized from registers (the per-op constants of dsp_me read into locals once). */
@@ -602,13 +622,18 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   const uint8_t *const ev = (const uint8_t *)(mv + (mv != NULL ? out_c : 0)); /* conv_me */
   const uint32_t odd = 2u * (uint32_t)p->rq.output_offset + 1u;
   const int ssat_only = mv != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
+  const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
     const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
     int8_t *const ya = out + (size_t)pix * (size_t)out_c, *const yb = out + (size_t)pb * (size_t)out_c;
     const int32_t *w = p->wq;
-    conv_im2col(p, in, pix, buf, 0);
-    conv_im2col(p, in, pb, buf, 1);
+    if (direct) {
+      conv_1x1_pair(p, in, pix, pb, buf);
+    } else {
+      conv_im2col(p, in, pix, buf, 0);
+      conv_im2col(p, in, pb, buf, 1);
+    }
     for (oc = 0; oc < out_c; oc += 2, w += wstep) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       int32_t acc[4];
