@@ -230,6 +230,26 @@ static void __attribute__((noinline)) conv_im2col_staged(const edgeq_conv_s8_par
   conv_im2col_run(sb, 1, d, p->k_pad, 0, &word);
 }
 
+/* conv_im2col for a window inside the input (dilation_w 1) whose rows of rowb bytes are not whole words (in_c 3:
+ * the first convolution), at most CONV_STAGE_BYTES (k_pad) bytes, at its im2col slot d: its k_h rows packed on
+ * the stack by word copies (any alignment; the words past the window zero, meeting zero weights) and widened in
+ * one aligned run (16 bytes per LDM), in place of a merged run per row. */
+static void __attribute__((noinline)) conv_im2col_packed(const int8_t *src, size_t step, int32_t rowb, int32_t k_h,
+                                                         int32_t k_pad, int32_t *d) {
+  uint32_t stage[CONV_STAGE_BYTES / 4], word = 0;
+  int8_t *sb = (int8_t *)stage;
+  int32_t ky, j;
+  /* (STR / STRB written so: GCC makes memset / memcpy calls of the plain loops) */
+#define CONV_STR(addr, v) __asm__ volatile("str %1, [%0]" : : "r"(addr), "r"(v) : "memory")
+  for (j = (rowb * k_h) & ~3; j < k_pad; j += 4) CONV_STR(sb + j, 0);
+  for (ky = 0; ky < k_h; ++ky, src += step, sb += rowb) {
+    for (j = 0; j + 4 <= rowb; j += 4) CONV_STR(sb + j, edgeq_ld32(src + j));
+    for (; j < rowb; ++j) __asm__ volatile("strb %1, [%0]" : : "r"(sb + j), "r"(src[j]) : "memory");
+  }
+#undef CONV_STR
+  conv_im2col_run((const int8_t *)stage, 1, d, k_pad, 0, &word);
+}
+
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
@@ -247,6 +267,10 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
+    if ((rowb & 3) != 0 && p->k_pad <= CONV_STAGE_BYTES) {
+      conv_im2col_packed(src, step, rowb, p->k_h, p->k_pad, d);
+      return;
+    }
     for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_run(src, 1, d, rowb, k, &word);
     ky0 = p->k_h;
   }
@@ -592,24 +616,21 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
   }
 }
 
-/* conv_im2col of a pixel pair (pix, pb) for a 1x1 window without padding and in_c a multiple of 4 (each
- * pixel's in_c bytes contiguous, read as words): the words widened straight into buf's lanes, the blocks
+/* conv_im2col of a pixel pair (pix, pb) for a 1x1 window, stride 1, no padding and in_c a multiple of 4 (pixel
+ * pix's in_c bytes at in + pix * in_c, read as words): the words widened straight into buf's lanes, the blocks
  * past in_c / 4 (up to k_pad) zero. */
 static void conv_1x1_pair(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t pb, int32_t *buf) {
-  const int32_t nw = p->in_c >> 2, t0 = pix / p->out_w, t1 = pb / p->out_w;
-  const int8_t *const xa = in + ((size_t)(t0 / p->out_h * p->in_h + t0 % p->out_h * p->stride_h) * (size_t)p->in_w +
-                                 (size_t)(pix % p->out_w * p->stride_w)) * (size_t)p->in_c;
-  const int8_t *const xb = in + ((size_t)(t1 / p->out_h * p->in_h + t1 % p->out_h * p->stride_h) * (size_t)p->in_w +
-                                 (size_t)(pb % p->out_w * p->stride_w)) * (size_t)p->in_c;
+  const int32_t in_c = p->in_c;
+  const int8_t *const xa = in + (size_t)pix * (size_t)in_c, *const xb = in + (size_t)pb * (size_t)in_c;
   int32_t t;
-  for (t = 0; t < nw; ++t, buf += 4) {
-    const int32_t va = edgeq_ld32(xa + 4 * t), vb = edgeq_ld32(xb + 4 * t);
+  for (t = 0; t < in_c; t += 4, buf += 4) {
+    const int32_t va = edgeq_ld32(xa + t), vb = edgeq_ld32(xb + t);
     buf[0] = __sxtb16(va);
     buf[1] = edgeq_sxtb16_ror8(va);
     buf[2] = __sxtb16(vb);
     buf[3] = edgeq_sxtb16_ror8(vb);
   }
-  memset(buf, 0, (size_t)(p->k_pad - 4 * nw) * sizeof(int32_t));
+  for (; t < p->k_pad; t += 4, buf += 4) buf[0] = buf[1] = buf[2] = buf[3] = 0;
 }
 
 /* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
@@ -622,7 +643,8 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   const uint8_t *const ev = (const uint8_t *)(mv + (mv != NULL ? out_c : 0)); /* conv_me */
   const uint32_t odd = 2u * (uint32_t)p->rq.output_offset + 1u;
   const int ssat_only = mv != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
-  const int direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (p->in_c & 3) == 0;
+  const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+                     p->pad_w == 0 && (p->in_c & 3) == 0;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
     const int32_t pb = pix + 1 < npix ? pix + 1 : pix;

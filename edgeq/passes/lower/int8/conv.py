@@ -257,10 +257,10 @@ S8_1X1_MAX_IN_C = 8
 
 
 def _conv_1x1_small(geo: dict, in_c: int) -> bool:
-    """Whether conv_dsp_pair takes the conv with no im2col (besides the DSP path's conditions): a 1x1 window without
-    padding, in_c a multiple of 4 (the pixel's words read as they are) and at most S8_1X1_MAX_IN_C."""
-    return ((geo["k_h"], geo["k_w"], geo["pad_h"], geo["pad_w"]) == (1, 1, 0, 0) and in_c % 4 == 0
-            and in_c <= S8_1X1_MAX_IN_C)
+    """Whether conv_dsp_pair takes the conv with no im2col (besides the DSP path's conditions): a 1x1 window,
+    stride 1, no padding, in_c a multiple of 4 (the pixel's words read as they are) and at most S8_1X1_MAX_IN_C."""
+    return ((geo["k_h"], geo["k_w"], geo["stride_h"], geo["stride_w"], geo["pad_h"], geo["pad_w"]) == (1, 1, 1, 1, 0, 0)
+            and in_c % 4 == 0 and in_c <= S8_1X1_MAX_IN_C)
 
 
 # DSP path with wq (conv.h s4_pairs): pixel pairs sharing one widening of a channel pair's int8 weights into
