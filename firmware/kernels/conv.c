@@ -234,23 +234,34 @@ static void __attribute__((noinline)) conv_im2col_staged(const edgeq_conv_s8_par
  * the first convolution), at most CONV_STAGE_BYTES (k_pad) bytes, at its im2col slot d: its k_h rows packed on
  * the stack by word copies (any alignment; the words past the window zero, meeting zero weights) and widened in
  * one aligned run (16 bytes per LDM), in place of a merged run per row. */
-static void __attribute__((noinline)) conv_im2col_packed(const int8_t *src, size_t step, int32_t rowb, int32_t k_h,
-                                                         int32_t k_pad, int32_t *d) {
-  uint32_t stage[CONV_STAGE_BYTES / 4], word = 0;
+EDGEQ_INLINE void conv_im2col_packed(const edgeq_conv_s8_params *p, const int8_t *src, int32_t *d) {
+  const size_t step = (size_t)p->dilation_h * (size_t)p->in_w * (size_t)p->in_c;
+  const int32_t rowb = p->k_w * p->in_c, k_h = p->k_h, k_pad = p->k_pad;
+  uint32_t stage[CONV_STAGE_BYTES / 4 + 2], word = 0; /* (+2: the zero words below) */
   int8_t *sb = (int8_t *)stage;
   int32_t ky, j;
+  /* the two words from the one holding byte K = rowb * k_h on (k_pad, a multiple of 8, is at most 7 past K):
+   * zero, before the rows' bytes go over their first part */
+  stage[(rowb * k_h) >> 2] = 0;
+  stage[((rowb * k_h) >> 2) + 1] = 0;
   /* (STR / STRB written so: GCC makes memset / memcpy calls of the plain loops) */
-#define CONV_STR(addr, v) __asm__ volatile("str %1, [%0]" : : "r"(addr), "r"(v) : "memory")
-  for (j = (rowb * k_h) & ~3; j < k_pad; j += 4) CONV_STR(sb + j, 0);
+#define CONV_STR(addr, v) __asm__("str %1, %0" : "=m"(*(uint32_t *)(void *)(addr)) : "r"(v))
   for (ky = 0; ky < k_h; ++ky, src += step, sb += rowb) {
     for (j = 0; j + 4 <= rowb; j += 4) CONV_STR(sb + j, edgeq_ld32(src + j));
-    for (; j < rowb; ++j) __asm__ volatile("strb %1, [%0]" : : "r"(sb + j), "r"(src[j]) : "memory");
+    for (; j < rowb; ++j) __asm__("strb %1, %0" : "=m"(sb[j]) : "r"(src[j]));
   }
 #undef CONV_STR
   conv_im2col_run((const int8_t *)stage, 1, d, k_pad, 0, &word);
 }
 
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
+  if (p->k_h * p->k_w * p->stride_h * p->stride_w == 1 && (p->pad_h | p->pad_w | (p->in_c & 7)) == 0) {
+    /* a 1x1 window, stride 1, no padding, in_c a multiple of 8 (k_pad itself; each factor of the product is at
+     * least 1): pixel pix's in_c bytes at in + pix * in_c, widened as they are */
+    uint32_t word = 0;
+    conv_im2col_run(in + (size_t)pix * (size_t)p->in_c, 1, buf + 2 * slot, p->in_c, 0, &word);
+    return;
+  }
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
   const int32_t oy = t % p->out_h, b = t / p->out_h;
@@ -268,7 +279,7 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
     if ((rowb & 3) != 0 && p->k_pad <= CONV_STAGE_BYTES) {
-      conv_im2col_packed(src, step, rowb, p->k_h, p->k_pad, d);
+      conv_im2col_packed(p, src, d);
       return;
     }
     for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_run(src, 1, d, rowb, k, &word);
@@ -616,23 +627,6 @@ static void __attribute__((noinline)) conv_rq_other(const edgeq_conv_s8_params *
   }
 }
 
-/* conv_im2col of a pixel pair (pix, pb) for a 1x1 window, stride 1, no padding and in_c a multiple of 4 (pixel
- * pix's in_c bytes at in + pix * in_c, read as words): the words widened straight into buf's lanes, the blocks
- * past in_c / 4 (up to k_pad) zero. */
-static void conv_1x1_pair(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t pb, int32_t *buf) {
-  const int32_t in_c = p->in_c;
-  const int8_t *const xa = in + (size_t)pix * (size_t)in_c, *const xb = in + (size_t)pb * (size_t)in_c;
-  int32_t t;
-  for (t = 0; t < in_c; t += 4, buf += 4) {
-    const int32_t va = edgeq_ld32(xa + t), vb = edgeq_ld32(xb + t);
-    buf[0] = __sxtb16(va);
-    buf[1] = edgeq_sxtb16_ror8(va);
-    buf[2] = __sxtb16(vb);
-    buf[3] = edgeq_sxtb16_ror8(vb);
-  }
-  for (; t < p->k_pad; t += 4, buf += 4) buf[0] = buf[1] = buf[2] = buf[3] = 0;
-}
-
 /* s4_pairs == 0 (no room for a widened channel pair): output pixels two at a time (their windows gathered
  * into the im2col buffer buf) times output channels two at a time, wq's int8 weights widened in the K loop,
  * each channel pair requantized from registers (the per-op constants of dsp_me read into locals once). */
@@ -643,19 +637,13 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   const uint8_t *const ev = (const uint8_t *)(mv + (mv != NULL ? out_c : 0)); /* conv_me */
   const uint32_t odd = 2u * (uint32_t)p->rq.output_offset + 1u;
   const int ssat_only = mv != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;
-  const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
-                     p->pad_w == 0 && (p->in_c & 3) == 0;
   int32_t pix, oc;
   for (pix = 0; pix < npix; pix += 2) {
     const int32_t pb = pix + 1 < npix ? pix + 1 : pix;
     int8_t *const ya = out + (size_t)pix * (size_t)out_c, *const yb = out + (size_t)pb * (size_t)out_c;
     const int32_t *w = p->wq;
-    if (direct) {
-      conv_1x1_pair(p, in, pix, pb, buf);
-    } else {
-      conv_im2col(p, in, pix, buf, 0);
-      conv_im2col(p, in, pb, buf, 1);
-    }
+    conv_im2col(p, in, pix, buf, 0);
+    conv_im2col(p, in, pb, buf, 1);
     for (oc = 0; oc < out_c; oc += 2, w += wstep) {
       const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
       int32_t acc[4];

@@ -226,8 +226,6 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         kernel = "edgeq_conv_s8_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])))
         scratch = options[0][0]
-        if _conv_1x1_small(geo, in_c):  # s4_pairs 0: conv_dsp_pair reads a 1x1 window's words directly
-            options = options[:1]
         if ctx.cpu == "dsp":  # only the DSP kernel is built: it starts from acc_init, requantizes from dsp_me
             unused = {"bias"} | ({"mult", "shift"} if me is not None else set())
             tail = tuple((name, None if name in unused else v) for name, v in tail)
@@ -248,19 +246,6 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
         scratch_options=options,
     )
-
-
-# 1x1 convolutions up to this many input channels take the DSP path's s4_pairs 0 (conv.c conv_dsp_pair, whose
-# pixel pairs of such windows are widened straight from the input, conv_1x1_pair): on MobileNetV1-0.25 96x96
-# on the M4 its 8 -> 16 conv gains, its 16 -> 32 and 32 -> 32 ones lose against pixel-pair groups.
-S8_1X1_MAX_IN_C = 8
-
-
-def _conv_1x1_small(geo: dict, in_c: int) -> bool:
-    """Whether conv_dsp_pair takes the conv with no im2col (besides the DSP path's conditions): a 1x1 window,
-    stride 1, no padding, in_c a multiple of 4 (the pixel's words read as they are) and at most S8_1X1_MAX_IN_C."""
-    return ((geo["k_h"], geo["k_w"], geo["stride_h"], geo["stride_w"], geo["pad_h"], geo["pad_w"]) == (1, 1, 1, 1, 0, 0)
-            and in_c % 4 == 0 and in_c <= S8_1X1_MAX_IN_C)
 
 
 # DSP path with wq (conv.h s4_pairs): pixel pairs sharing one widening of a channel pair's int8 weights into
