@@ -235,7 +235,38 @@ static void __attribute__((noinline)) conv_im2col_staged(const edgeq_conv_s8_par
   conv_im2col_run(sb, 1, d, p->k_pad, 0, &word);
 }
 
+/* conv_im2col for a window inside the input (dilation_w 1) whose rows of rowb bytes are not whole words (in_c 3:
+ * the first convolution), at most CONV_STAGE_BYTES (k_pad) bytes, at its im2col slot d: its k_h rows packed on
+ * the stack by word copies (any alignment; the words past the window zero, meeting zero weights) and widened in
+ * one aligned run (16 bytes per LDM), in place of a merged run per row. */
+EDGEQ_INLINE void conv_im2col_packed(const edgeq_conv_s8_params *p, const int8_t *src, int32_t *d) {
+  const size_t step = (size_t)p->dilation_h * (size_t)p->in_w * (size_t)p->in_c;
+  const int32_t rowb = p->k_w * p->in_c, k_h = p->k_h, k_pad = p->k_pad;
+  uint32_t stage[CONV_STAGE_BYTES / 4 + 2], word = 0; /* (+2: the zero words below) */
+  int8_t *sb = (int8_t *)stage;
+  int32_t ky, j;
+  /* the two words from the one holding byte K = rowb * k_h on (k_pad, a multiple of 8, is at most 7 past K):
+   * zero, before the rows' bytes go over their first part */
+  stage[(rowb * k_h) >> 2] = 0;
+  stage[((rowb * k_h) >> 2) + 1] = 0;
+  /* (STR / STRB written so: GCC makes memset / memcpy calls of the plain loops) */
+#define CONV_STR(addr, v) __asm__("str %1, %0" : "=m"(*(uint32_t *)(void *)(addr)) : "r"(v))
+  for (ky = 0; ky < k_h; ++ky, src += step, sb += rowb) {
+    for (j = 0; j + 4 <= rowb; j += 4) CONV_STR(sb + j, edgeq_ld32(src + j));
+    for (; j < rowb; ++j) __asm__("strb %1, %0" : "=m"(sb[j]) : "r"(src[j]));
+  }
+#undef CONV_STR
+  conv_im2col_run((const int8_t *)stage, 1, d, k_pad, 0, &word);
+}
+
 static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t pix, int32_t *buf, int32_t slot) {
+  if (p->k_h * p->k_w * p->stride_h * p->stride_w == 1 && (p->pad_h | p->pad_w | (p->in_c & 7)) == 0) {
+    /* a 1x1 window, stride 1, no padding, in_c a multiple of 8 (k_pad itself; each factor of the product is at
+     * least 1): pixel pix's in_c bytes at in + pix * in_c, widened as they are */
+    uint32_t word = 0;
+    conv_im2col_run(in + (size_t)pix * (size_t)p->in_c, 1, buf + 2 * slot, p->in_c, 0, &word);
+    return;
+  }
   const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
   const int32_t ox = pix % p->out_w, t = pix / p->out_w;
   const int32_t oy = t % p->out_h, b = t / p->out_h;
@@ -252,6 +283,10 @@ static void conv_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int32_t
       iy0 + (p->k_h - 1) * p->dilation_h < in_h) { /* inside the input: k_h runs of rowb bytes */
     const int8_t *src = img + ((size_t)iy0 * (size_t)in_w + (size_t)ix0) * (size_t)in_c;
     const size_t step = (size_t)p->dilation_h * (size_t)in_w * (size_t)in_c;
+    if ((rowb & 3) != 0 && p->k_pad <= CONV_STAGE_BYTES) {
+      conv_im2col_packed(p, src, d);
+      return;
+    }
     for (ky = 0; ky < p->k_h; ++ky, src += step, k += rowb) d = conv_im2col_run(src, 1, d, rowb, k, &word);
     ky0 = p->k_h;
   }
