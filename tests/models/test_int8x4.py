@@ -6,7 +6,7 @@ resnet8 and kws_dscnn are bit-exact with LiteRT's reference on the host and on t
 the int8 model of the same calibration built the same way (conftest's resnet8_edgeq / kws_edgeq): instructions
 at most 1.3x int8's, and constant data at most FLASH_RATIO times int8's: the issue's 0.55x for resnet8 (0.529
 measured; 0.563 in an earlier main, 0.604 while the int4 convolution kept 16 bytes of
-requantization constants a channel), kws's measured 0.634 plus a margin (0.749 with those constants): the
+requantization constants a channel), kws's measured 0.611 plus a margin (0.634 in an earlier main, 0.749 with those constants): the
 int4 convolution keeps int8's per-channel constants (acc_init and dsp_me, 9 bytes a channel), and these and
 the params structs, which both schemes carry, are what is left above half (printed with -s). A
 mix of conv / depthwise / dense shapes exercises the DSP kernels' branches on the device; the user errors close
@@ -69,7 +69,7 @@ def kws_x4() -> bytes:
 
 
 MODELS = {"resnet8": ("resnet8_x4", "resnet8_edgeq"), "kws_dscnn": ("kws_x4", "kws_edgeq")}
-FLASH_RATIO = {"resnet8": 0.55, "kws_dscnn": 0.645}  # the issue's 0.55 (0.529 measured) / 0.634 measured
+FLASH_RATIO = {"resnet8": 0.55, "kws_dscnn": 0.62}  # the issue's 0.55 (0.529 measured) / 0.611 measured
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
