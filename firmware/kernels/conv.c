@@ -741,7 +741,8 @@ static const int8_t conv_cb_zero[16];
  * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
  * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would
  * not. */
-static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc, int32_t k) {
+static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc) {
+  const int32_t k = p->k_h * p->k_w * p->filter_in_c;
   int32_t r;
   const int8_t *const cb_b = oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero;
   if (p->cb_bits == 4)
@@ -764,8 +765,7 @@ static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t 
 /* wq_s4's codebook indices (cb_bits wide; a channel pair's (k_pad * cb_bits + 15) / 16 words) looked up in the
  * channels' codebooks once per group of s4_pairs pixel pairs (conv_fill_cb). */
 static void conv_dsp_cb(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
-  const int32_t k = p->k_h * p->k_w * p->filter_in_c, wstep = (p->k_pad * p->cb_bits + 15) >> 4;
-  CONV_DSP_GROUPS(p->wq_s4, wstep, conv_fill_cb(p, w, wide, oc, k), 0, 0)
+  CONV_DSP_GROUPS(p->wq_s4, (k_pad * p->cb_bits + 15) >> 4, conv_fill_cb(p, w, wide, oc), 0, 0)
 }
 #undef CONV_DSP_GROUPS
 #endif
