@@ -393,6 +393,45 @@ static void conv_decode_cb4(const int32_t *src, int32_t *dst, int32_t nblk, cons
   }
 }
 
+/* One block of conv_decode_cbn: the 8 BITS-wide fields of v from bit LO on (channel oc's rows t..t+3, then
+ * oc + 1's), looked up into the block's four int16-lane words (BITS and LO constants: one UBFX a field). */
+EDGEQ_INLINE void conv_cb_block(int32_t *dst, uint32_t v, uint32_t lo, uint32_t bits, const int8_t *cb_a,
+                                const int8_t *cb_b) {
+#define CB_F(j) ((v >> (lo + bits * (j))) & ((1u << bits) - 1u))
+  dst[0] = conv_pkhbt16(cb_a[CB_F(0)], cb_a[CB_F(2)]);
+  dst[1] = conv_pkhbt16(cb_a[CB_F(1)], cb_a[CB_F(3)]);
+  dst[2] = conv_pkhbt16(cb_b[CB_F(4)], cb_b[CB_F(6)]);
+  dst[3] = conv_pkhbt16(cb_b[CB_F(5)], cb_b[CB_F(7)]);
+#undef CB_F
+}
+
+/* conv_decode_cb4 for 2- and 3-bit indices (conv.h wq_s4): a channel pair's nblk blocks (even) as one
+ * little-endian bit stream of 8 * bits bits a block, in words. 2 bits: two blocks a word; 3 bits: four blocks
+ * in three words (the second straddling the first two words, the third the last two), a last two blocks in
+ * two words (the pair's stream padded to a word). */
+static void conv_decode_cbn(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
+                            int32_t bits) {
+  int32_t i;
+  if (bits == 2) {
+    for (i = 0; i < nblk; i += 2, dst += 8, ++src) {
+      const uint32_t v = (uint32_t)src[0];
+      conv_cb_block(dst, v, 0, 2, cb_a, cb_b);
+      conv_cb_block(dst + 4, v, 16, 2, cb_a, cb_b);
+    }
+    return;
+  }
+  for (i = 0; i < nblk; i += 4, dst += 16, src += 3) {
+    const uint32_t v0 = (uint32_t)src[0], v1 = (uint32_t)src[1];
+    conv_cb_block(dst, v0, 0, 3, cb_a, cb_b);
+    conv_cb_block(dst + 4, (v0 >> 24) | (v1 << 8), 0, 3, cb_a, cb_b);
+    if (i + 2 < nblk) {
+      const uint32_t v2 = (uint32_t)src[2];
+      conv_cb_block(dst + 8, (v1 >> 16) | (v2 << 16), 0, 3, cb_a, cb_b);
+      conv_cb_block(dst + 12, v2, 8, 3, cb_a, cb_b);
+    }
+  }
+}
+
 /* wq's words of one channel pair (nblk blocks, a multiple of 2) widened into the int16 lanes __smlad takes
  * (see conv.h): per block one LDRD (the int8 rows t..t+3 of channel oc and of oc + 1), four SXTB16 (plain
  * and ror 8: the even and odd rows, matching the im2col's lanes) and one STM. */
@@ -732,14 +771,19 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
 /* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name). */
 static const int8_t conv_cb_zero[16];
 
-/* conv_decode_cb4 of the channel pair oc, oc + 1 (its codebooks through cb_map) into `wide`, then its rows
+/* conv_decode_cb4 (4-bit indices) or conv_decode_cbn (2, 3) of the channel pair oc, oc + 1 (its codebooks
+ * through cb_map) into `wide`, then its rows
  * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
  * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would
  * not. */
-static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc, int32_t k) {
+static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc) {
+  const int32_t k = p->k_h * p->k_w * p->filter_in_c;
   int32_t r;
-  conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc),
-                  oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero);
+  const int8_t *const cb_b = oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero;
+  if (p->cb_bits == 4)
+    conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b);
+  else
+    conv_decode_cbn(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b, p->cb_bits);
   for (r = k; r < p->k_pad; ++r) { /* row r: block r / 4, even (t, t + 2) or odd (t + 1, t + 3) lanes word */
     int32_t *const d = wide + 4 * (r >> 2) + (r & 1);
     const uint32_t keep = (r & 2) ? 0xFFFFu : 0xFFFF0000u;
@@ -748,13 +792,15 @@ static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_
   }
 }
 
-/* wq_s4 (int4 weights, lanes times 16) decoded once per group of s4_pairs pixel pairs, or wq_s4's indices looked
- * up in the channels' codebooks (conv_fill_cb). */
+/* wq_s4 (int4 weights, lanes times 16) decoded once per group of s4_pairs pixel pairs. */
 static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
-  const int32_t sc = p->codebook != NULL ? 0 : 4, k = p->k_h * p->k_w * p->filter_in_c;
-  CONV_DSP_GROUPS(p->wq_s4, k_pad >> 2,
-                  if (p->codebook != NULL) conv_fill_cb(p, w, wide, oc, k);
-                  else conv_decode_s4(w, wide, k_pad >> 2), sc, 0)
+  CONV_DSP_GROUPS(p->wq_s4, k_pad >> 2, conv_decode_s4(w, wide, k_pad >> 2), 4, 0)
+}
+
+/* wq_s4's codebook indices (cb_bits wide; a channel pair's (k_pad * cb_bits + 15) / 16 words) looked up in the
+ * channels' codebooks once per group of s4_pairs pixel pairs (conv_fill_cb). */
+static void conv_dsp_cb(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+  CONV_DSP_GROUPS(p->wq_s4, (k_pad * p->cb_bits + 15) >> 4, conv_fill_cb(p, w, wide, oc), 0, 0)
 }
 #undef CONV_DSP_GROUPS
 #endif
@@ -781,6 +827,15 @@ void(edgeq_conv_s8_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8
 void(edgeq_conv_s4_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
 #if EDGEQ_DSP
   conv_dsp_s4(p, in, out, (int32_t *)scratch);
+#else
+  edgeq_conv_s4(p, in, out, scratch);
+#endif
+}
+
+/* (parenthesized: conv.h maps calls to edgeq_conv_s4 on builds without the DSP extension) */
+void(edgeq_conv_cb_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+#if EDGEQ_DSP
+  conv_dsp_cb(p, in, out, (int32_t *)scratch);
 #else
   edgeq_conv_s4(p, in, out, scratch);
 #endif

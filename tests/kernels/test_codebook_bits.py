@@ -2,8 +2,9 @@
 most 4 distinct values is stored as 2-bit indices and 4 codebook entries per channel, at most 8 as 3-bit
 indices and 8 entries, at most 16 as 4-bit indices and 16 entries (edgeq.passes.lower.int8.conv.codebook_fields,
 edgeq_unpack_cb in edgeq_common.h). Byte for byte against LiteRT's reference on the host (portable kernels);
-the DSP build on the emulated Cortex-M4 in test_codebook_bits_on_mps2_an386 (2- and 3-bit layers take the
-portable decode-a-row kernel there, 4-bit ones the nibble DSP path).
+the DSP build on the emulated Cortex-M4 in test_codebook_bits_on_mps2_an386 and test_int4.py's
+test_conv_dsp_shapes_on_mps2_an386 (every width on the DSP path edgeq_conv_cb_im2col; groups on the portable
+kernel).
 """
 
 from __future__ import annotations
@@ -131,16 +132,45 @@ def test_pack_bits_layout():
         assert back == list(v)
 
 
-def test_dsp_build_takes_portable_kernel_below_4_bits(tmp_path):
-    """On DSP cores a 2- or 3-bit filter runs edgeq_conv_s4 (the DSP layout wq_s4 holds nibbles), a 4-bit one
-    edgeq_conv_s4_im2col; the generated data holds the packed indices only."""
-    for k, kernel in ((3, "edgeq_conv_s4"), (6, "edgeq_conv_s4"), (12, "edgeq_conv_s4_im2col")):
+def test_dsp_build_takes_dsp_kernel_at_every_width(tmp_path):
+    """On DSP cores 2-, 3- and 4-bit filters all run edgeq_conv_cb_im2col; the generated data holds the DSP
+    layout's indices only (wq_s4: for 2 and 3 bits each channel pair's bit stream padded to a word, here K = 144
+    rows a channel, so exactly out_c * K * bits / 8 bytes; conv.c conv_decode_cbn), no int8 copy, no second
+    packing for the portable kernel."""
+    for k, bits in ((3, 2), (6, 3), (12, 4)):
         model = clustered_int8_model("CONV_2D", (1, 8, 8, 16), (32, 3, 3, 16), (1, 8, 8, 32), conv_options(), k=k)
         g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
-        assert g.ops[0].lowered.kernel == kernel
+        low = g.ops[0].lowered
+        assert low.kernel == "edgeq_conv_cb_im2col" and dict(low.fields)["cb_bits"] == bits
         lib = generate(g, tmp_path / str(k))
         data = (lib.dir / f"{lib.prefix}_data.c").read_text()
-        n = {3: 32 * 144 * 2 // 8, 6: 32 * 144 * 3 // 8}.get(k)
-        if n is not None:
-            assert f"uint8_t model_op0_idx[{n}]" in data and f"int8_t model_op0_codebook[{32 << BITS[k]}]" in data
+        assert f"int32_t model_op0_wq_s4[{32 * 144 * bits // 32}]" in data
+        assert "int8_t model_op0_codebook[" in data and "model_op0_idx" not in data
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
+
+
+def test_dsp_layout_below_4_bits():
+    """wq_s4 for 2- and 3-bit indices (conv.py _conv_dsp_weights_cb): per channel pair, blocks of 4 rows, each
+    channel oc's 4 indices then oc + 1's, as one little-endian stream padded to a word; an odd out_c's partner
+    and the rows past K zero."""
+    from edgeq.ir.graph import Op
+    from edgeq.passes.lower.int8.conv import _conv_dsp_weights_cb
+
+    rng = np.random.default_rng(1)
+    for bits, out_c, k in ((2, 5, 27), (3, 3, 20), (3, 4, 16)):
+        idx = rng.integers(0, 1 << bits, (out_c, k))
+        k_pad, wq = _conv_dsp_weights_cb(Op(id=0, kind="CONV_2D", inputs=(), outputs=()), idx, bits)
+        assert k_pad == -(-k // 8) * 8
+        words = wq.values.reshape(-(-out_c // 2), -1)
+        assert words.shape[1] == -(-k_pad * 2 * bits // 32)
+        for pair, row in enumerate(words):
+            stream = np.unpackbits(row.astype("<i4").view(np.uint8), bitorder="little")
+            f = (stream[: 2 * k_pad * bits].reshape(-1, bits).astype(np.int64) << np.arange(bits)).sum(axis=1)
+            f = f.reshape(k_pad // 4, 2, 4)  # block, channel in pair, row in block
+            for j in range(2):
+                c = 2 * pair + j
+                want = np.zeros(k_pad, np.int64)
+                if c < out_c:
+                    want[:k] = idx[c]
+                assert np.array_equal(f[:, j].reshape(-1), want), (bits, c)
+            assert not stream[2 * k_pad * bits:].any()

@@ -10,7 +10,7 @@ TensorFlow's converter. Measured facts the lowerings rely on:
   * TFLM runs int4 CONV_2D, DEPTHWISE_CONV_2D and per-tensor FULLY_CONNECTED (matched under --rounding
     tflm here); it refuses an int4 per-channel FULLY_CONNECTED (``test_tflm_refuses_per_channel_int4_...``), so
     a model with one (resnet8 int8x4) has no TFLM reference.
-The DSP kernels (edgeq_conv_s4_im2col) run on the emulated Cortex-M4 in tests/models/test_int8x4.py.
+The DSP kernels (edgeq_conv_s4_im2col, codebooks edgeq_conv_cb_im2col) run on the emulated Cortex-M4 in tests/models/test_int8x4.py.
 """
 
 from __future__ import annotations
@@ -266,11 +266,12 @@ def test_int4_weights_stay_packed(tmp_path):
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
 
 
-def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> bytes:
+def conv_chain(x_shape, layers, *, codebook: int = 0, seed: int = 0) -> bytes:
     """CONV_2D ops in a chain on an int8 input ``x_shape``, each layer (cout, kh, kw, stride, dilation, padding,
-    act, per_channel) with a random int4 filter (``codebook``: an int8 filter whose output channels each take 6 to
-    16 values of the layer's pool of 16 + 4 * (layer % 3) random int8 values: with 16, one shared codebook;
-    with more, channels whose value sets fit 16 share one, cb_map naming it), an int32 bias and random scales and zero points, as
+    act, per_channel) with a random int4 filter (``codebook`` n = 4, 8 or 16: an int8 filter whose output channels
+    each take max(2, 3n / 8) to n values of the layer's pool of n + n / 4 * (layer % 3) random int8 values: with
+    n, one shared codebook; with more, channels whose value sets fit n share one, cb_map naming it; 2-, 3-,
+    4-bit indices), an int32 bias and random scales and zero points, as
     :func:`int4_model`; the output scale follows the filter's spread so that the outputs use the int8 range."""
     rng = np.random.default_rng(seed)
     _, h, w, c = x_shape
@@ -282,8 +283,9 @@ def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> byt
         k, in_s = kh * kw * c, tensors[x]["scale"]
         w_s = rng.uniform(0.005, 0.05, cout if per_channel else 1).astype(np.float32)
         if codebook:
-            pool = rng.choice(np.arange(-127, 128), 16 + 4 * (len(ops) % 3), replace=False)
-            wt = np.stack([rng.choice(rng.choice(pool, int(rng.integers(6, 17)), replace=False), k)
+            pool = rng.choice(np.arange(-127, 128), codebook + codebook // 4 * (len(ops) % 3), replace=False)
+            lo = max(2, 3 * codebook // 8)
+            wt = np.stack([rng.choice(rng.choice(pool, int(rng.integers(lo, codebook + 1)), replace=False), k)
                            for _ in range(cout)]).astype(np.int8)
         else:
             wt = rng.integers(-8, 8, (cout, k)).astype(np.int8)
@@ -305,7 +307,7 @@ def conv_chain(x_shape, layers, *, codebook: bool = False, seed: int = 0) -> byt
     return model if codebook else as_int4(model, filters)
 
 
-# Shapes for the DSP conv (edgeq_conv_s4_im2col) on the device, each K padded to a multiple of 8 (k_pad):
+# Shapes for the DSP conv (edgeq_conv_s4_im2col, edgeq_conv_cb_im2col) on the device, each K padded to a multiple of 8 (k_pad):
 # odd out_c (a zero partner channel), strides with asymmetric SAME padding, 1x1, dilation, non-square kernels,
 # a window wider than the input (taps gathered one by one), per-tensor scales, fused ReLU / ReLU6 whose clamps
 # are narrower than int8 (conv_rq_other) and none (SSAT alone), the last group of pixel pairs short or odd.
@@ -324,17 +326,21 @@ CB_CHAIN = ((1, 9, 8, 3), [(9, 3, 3, (1, 1), (1, 1), "same", "relu", True),     
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("codebook", [False, True])
+@pytest.mark.parametrize("codebook", [0, 4, 8, 16])
 def test_conv_dsp_shapes_on_mps2_an386(codebook, tmp_path):
-    """edgeq_conv_s4_im2col (int4, and 4-bit codebook indices) over the shapes of S4_CHAIN / CB_CHAIN, byte for
-    byte with LiteRT's reference on the emulated Cortex-M4 (and the portable kernel on the host)."""
+    """edgeq_conv_s4_im2col (int4) and edgeq_conv_cb_im2col (2-, 3-, 4-bit codebook indices: at most 4, 8, 16
+    values a channel) over
+    the shapes of S4_CHAIN / CB_CHAIN, byte for byte with LiteRT's reference on the emulated Cortex-M4 (and the
+    portable kernel on the host)."""
     from edgeq.flows.convert_and_flash import convert_and_flash
 
     x_shape, layers = CB_CHAIN if codebook else S4_CHAIN
     model = conv_chain(x_shape, layers, codebook=codebook, seed=7)
     g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
-    assert [op.lowered.kernel for op in g.ops] == ["edgeq_conv_s4_im2col"] * len(layers)
-    if codebook:  # one codebook (no cb_map) where the pool has 16 values, else several named by cb_map
+    kernel = "edgeq_conv_cb_im2col" if codebook else "edgeq_conv_s4_im2col"
+    assert [op.lowered.kernel for op in g.ops] == [kernel] * len(layers)
+    if codebook:  # one codebook (no cb_map) where the pool has n values, else several named by cb_map
+        assert {dict(op.lowered.fields)["cb_bits"] for op in g.ops} == {codebook.bit_length() - 1}
         books = [(len(f["codebook"].values), f["cb_map"] is not None)
                  for f in (dict(op.lowered.fields) for op in g.ops)]
         assert [n == 1 for n, _ in books] == [True, False, False, True]
@@ -360,7 +366,7 @@ def test_int4_dsp_constants_are_int8s(out_c):
                                    k=16, seed=3), "codebook"))
     for (model, extra), cpu in itertools.product(cases, ("dsp", "mve")):
         low = compile_graph(read_tflite(model), LowerCtx("litert", cpu)).ops[0].lowered
-        assert low.kernel == "edgeq_conv_s4_im2col"
+        assert low.kernel == ("edgeq_conv_cb_im2col" if extra else "edgeq_conv_s4_im2col")
         f = {n: v for n, v in low.fields if hasattr(v, "values")}
         assert set(f) == {"wq_s4", "acc_init", "dsp_me"} | ({extra, "cb_map"} if extra else set())
         assert f["wq_s4"].values.nbytes == (out_c + out_c % 2) * 144 // 2

@@ -17,7 +17,7 @@ int4 filters (TFLite's INT4 tensors, the int8x4 scheme; the IR holds their value
 LiteRT's reference unpacks them to int8 (low nibble first) and runs the same per-channel int8 kernel, so
 everything above holds with the values; measured in tests/kernels/test_int4.py. They stay packed in flash
 (:func:`packed_s4`, TFLite's own packing; the DSP path's :func:`_conv_dsp_weights_s4`) and the kernels
-decode them at run time (edgeq_conv_s4, edgeq_conv_s4_im2col).
+decode them at run time (edgeq_conv_s4, edgeq_conv_s4_im2col, codebooks edgeq_conv_cb_im2col).
 """
 
 from __future__ import annotations
@@ -206,6 +206,22 @@ def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
     return k_pad, arr(op, "wq_s4", np.ascontiguousarray(b).reshape(-1).view("<i4").astype(np.int32), "int32_t")
 
 
+def _conv_dsp_weights_cb(op: Op, idx: np.ndarray, bits: int) -> tuple[int, ArrayRef]:
+    """(k_pad, wq_s4) for 2- or 3-bit codebook indices (firmware/kernels/conv.h wq_s4, conv.c conv_decode_cbn):
+    per pair of output channels, its blocks of 4 rows as one little-endian bit stream (:func:`pack_bits`) of
+    8 fields a block, channel oc's rows t..t+3 then oc + 1's, padded to a whole word; the pairs one after the
+    other. (4 bits: :func:`_conv_dsp_weights_s4`'s nibble layout.)"""
+    out_c = idx.shape[0]
+    k = int(np.prod(idx.shape[1:]))
+    k_pad, oc_pad = -(-k // 8) * 8, -(-out_c // 2) * 2
+    m = np.zeros((oc_pad, k_pad), np.int64)
+    m[:out_c, :k] = idx.reshape(out_c, k)
+    m = m.reshape(oc_pad // 2, 2, k_pad // 4, 4).transpose(0, 2, 1, 3).reshape(oc_pad // 2, -1)  # pair, fields
+    words = -(-m.shape[1] * bits // 32)
+    rows = [np.pad(pack_bits(row, bits), (0, 4 * words - -(-m.shape[1] * bits // 8))) for row in m]
+    return k_pad, arr(op, "wq_s4", np.concatenate(rows).view("<i4").astype(np.int32), "int32_t")
+
+
 def _conv_dsp_requant(op: Op, w: np.ndarray, bias: Tensor | None, mults, shifts, output_offset: int):
     """The DSP path's per-channel {m, s, e, rb} (conv.h ``dsp_rq``), or None when it would not be exact.
 
@@ -315,7 +331,7 @@ S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_P
 def _conv_dsp_pairs(k_pad: int, npix: int, choices=None) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
     """The DSP path's scratch options (Lowered.scratch_options), smallest first: s4_pairs from ``choices``
     (S8_DSP_PAIRS by default), at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes,
-    edgeq_conv_s4_im2col_scratch_bytes, conv.h)."""
+    edgeq_conv_s4_im2col_scratch_bytes, edgeq_conv_cb_im2col_scratch_bytes, conv.h)."""
     pairs = sorted({min(n, -(-npix // 2)) for n in (S8_DSP_PAIRS if choices is None else choices)})
     return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
 
@@ -349,23 +365,24 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     The portable kernel goes channel by channel, so input and output may overlap only where the DSP kernel,
     which writes pixels in raster order after reading their windows, is the only one built (cpu "dsp", and
     "mve": Helium cores have the DSP extension and no Helium body for these filters).
-    ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the same kernels and layouts with 4-bit indices
-    in place of the int4 values, decoded through the channel's codebook of 16 int8 entries (the layer's distinct
-    codebooks stored once, cb_map naming each channel's; the DSP path looks them up into int16 lanes at run
-    time, the entries themselves: the int8 path's sums, from acc_init; conv.c conv_fill_cb). Where every
-    channel has at most 8 values the indices are 2 or 3 bits wide (:func:`codebook_fields`) and only the
-    portable kernel takes them, on DSP cores too (wq_s4's decode works on nibbles): resnet8 with 4 or 8
-    clusters runs 5.3x the instructions of 16 clusters on the M4, for 0.66x / 0.85x its weights and constants
-    (tests/models/test_clusters.py, printed with -s)."""
+    ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the portable kernel with cb_bits-wide indices
+    in place of the int4 values, decoded through the channel's codebook of 2^cb_bits int8 entries (the layer's
+    distinct codebooks stored once, cb_map naming each channel's); on DSP cores edgeq_conv_cb_im2col, the same
+    loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2 and 3: :func:`_conv_dsp_weights_cb`)
+    up into int16 lanes once per group, the entries themselves: the int8 path's sums, from acc_init (conv.c
+    conv_fill_cb). resnet8 on the M4 (tests/models/test_clusters.py, printed with -s): 4 and 8 clusters run
+    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel)."""
     k = geo["k_h"] * geo["k_w"] * fin
     cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
     if (ctx.cpu != "portable" and in_c == fin and acc_init is not None and min(mults) >= 0
-            and (cb is None or cb["cb_bits"] == 4)  # the DSP layout (wq_s4) holds 4-bit indices
             and (cb is not None or _s4_sums_fit(w.data, acc_init))):
-        k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data if cb is None else cbf[2])
+        if cb is None or cb["cb_bits"] == 4:
+            k_pad, wq_s4 = _conv_dsp_weights_s4(op, w.data if cb is None else cbf[2])
+        else:
+            k_pad, wq_s4 = _conv_dsp_weights_cb(op, cbf[2], cb["cb_bits"])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
-        kernel = "edgeq_conv_s4_im2col"
+        kernel = "edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
         scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
     # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
