@@ -57,3 +57,22 @@ def digits():
     model.save(d / "digits.keras")
     tfl = quantize_model(d / "digits.keras", str(d / "calib.npy")).tflite
     return model, tfl, (xte, yte)
+
+
+@pytest.fixture
+def tiny_an386(tmp_path):
+    """A factory of boards too small for a model: mps2-an386 with ``flash`` bytes of flash and no external
+    memory (the fit estimate then has to name what does not fit)."""
+    from edgeq.targets.boards import BOARDS_DIR, load_board
+
+    def make(flash: int):
+        text = (BOARDS_DIR / "mps2-an386.toml").read_text().replace('name = "mps2-an386"', 'name = "an386-tiny"')
+        old = "flash = { origin = 0x00000000, length = 0x00400000 }"
+        assert old in text
+        text = text.replace(old, f"flash = {{ origin = 0x00000000, length = {flash:#x} }}")
+        text = text.replace('external = { origin = 0x21000000, length = 0x01000000, kind = "psram" }', "")
+        path = tmp_path / "an386-tiny.toml"
+        path.write_text(text)
+        return load_board(path)
+
+    return make

@@ -86,21 +86,14 @@ def test_resnet8_int16x8_clusters_host(clusters, bits):
 
 
 @pytest.mark.parametrize("clusters,bits", [(8, 3), (4, 2)])
-def test_resnet8_fit_names_packed_indices(clusters, bits, tmp_path):
+def test_resnet8_fit_names_packed_indices(clusters, bits, tiny_an386):
     """A board too small even with codebooks: the fit error's largest constant arrays are resnet8's 64x3x3x64
     filter as its ``bits``-bit codebook indices at their packed size (36,864 weights: 13,824 B at 3 bits, 9,216 B
     at 2), no int8 copy of it."""
-    from edgeq.targets.boards import BOARDS_DIR, load_board
     from edgeq.targets.fit import check_fit, estimate_graph
 
-    text = (BOARDS_DIR / "mps2-an386.toml").read_text().replace('name = "mps2-an386"', 'name = "an386-tiny"')
-    old = "flash = { origin = 0x00000000, length = 0x00400000 }"
-    assert old in text
-    text = text.replace(old, "flash = { origin = 0x00000000, length = 0x4000 }")
-    text = text.replace('external = { origin = 0x21000000, length = 0x01000000, kind = "psram" }', "")
-    (tmp_path / "an386-tiny.toml").write_text(text)
     g = compile_graph(read_tflite(_resnet8(clusters)), LowerCtx("litert", "dsp"))
-    est = estimate_graph(g, load_board(tmp_path / "an386-tiny.toml"))
+    est = estimate_graph(g, tiny_an386(0x4000))
     top = est.largest_constants[0]
     assert top.name.endswith(f"({bits}-bit codebook indices)") and top.bytes == 36864 * bits // 8, top
     assert all(item.bytes < 36864 for item in est.largest_constants), est.largest_constants

@@ -33,7 +33,6 @@ from edgeq.frontend.load import LoadedModel, load_model
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.pipeline import compile_graph
 from edgeq.passes.lower.registry import LowerCtx
-from edgeq.targets.boards import BOARDS_DIR, load_board
 from edgeq.targets.fit import check_fit, estimate_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))
@@ -192,16 +191,10 @@ def test_int8x4_without_weighted_layers_is_refused():
     assert "--scheme int8" in e.value.hint
 
 
-def test_fit_names_largest_arrays_at_packed_size(resnet8_x4, tmp_path):
+def test_fit_names_largest_arrays_at_packed_size(resnet8_x4, tiny_an386):
     """A board too small even at 4 bits: the fit error names the largest constant arrays at their packed size
     (resnet8's largest filter, 64x3x3x64 values: 18,432 bytes packed)."""
-    text = (BOARDS_DIR / "mps2-an386.toml").read_text().replace('name = "mps2-an386"', 'name = "an386-tiny"')
-    old = "flash = { origin = 0x00000000, length = 0x00400000 }"
-    assert old in text
-    text = text.replace(old, "flash = { origin = 0x00000000, length = 0x8000 }")
-    text = text.replace('external = { origin = 0x21000000, length = 0x01000000, kind = "psram" }', "")
-    (tmp_path / "an386-tiny.toml").write_text(text)
-    board = load_board(tmp_path / "an386-tiny.toml")
+    board = tiny_an386(0x8000)
     for cpu in ("dsp", "portable"):
         g = compile_graph(read_tflite(resnet8_x4), LowerCtx("litert", cpu))
         with pytest.raises(EdgeqError) as e:
