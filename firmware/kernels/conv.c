@@ -405,13 +405,19 @@ EDGEQ_INLINE void conv_cb_block(int32_t *dst, uint32_t v, uint32_t lo, uint32_t 
 #undef CB_F
 }
 
-/* conv_decode_cb4 for 2- and 3-bit indices (conv.h wq_s4): a channel pair's nblk blocks (even) as one
+/* conv_decode_cb4 for 2- to 7-bit indices (conv.h wq_s4): a channel pair's nblk blocks (even) as one
  * little-endian bit stream of 8 * bits bits a block, in words. 2 bits: two blocks a word; 3 bits: four blocks
  * in three words (the second straddling the first two words, the third the last two), a last two blocks in
- * two words (the pair's stream padded to a word). */
+ * two words (the pair's stream padded to a word); 5 to 7 bits: conv_decode_cbw. */
+static void conv_decode_cbw(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
+                            int32_t bits);
 static void conv_decode_cbn(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
                             int32_t bits) {
   int32_t i;
+  if (bits > 4) {
+    conv_decode_cbw(src, dst, nblk, cb_a, cb_b, bits);
+    return;
+  }
   if (bits == 2) {
     for (i = 0; i < nblk; i += 2, dst += 8, ++src) {
       const uint32_t v = (uint32_t)src[0];
@@ -429,6 +435,34 @@ static void conv_decode_cbn(const int32_t *src, int32_t *dst, int32_t nblk, cons
       conv_cb_block(dst + 8, (v1 >> 16) | (v2 << 16), 0, 3, cb_a, cb_b);
       conv_cb_block(dst + 12, v2, 8, 3, cb_a, cb_b);
     }
+  }
+}
+
+/* The 4 * bits bits (bits <= 7: at most 28) of the stream src from bit q on, in the low bits: the word holding
+ * bit q shifted down, the next word's low bits above it where the field straddles (a word read only where the
+ * stream holds bits of it, so never past the pair's padded words). */
+EDGEQ_INLINE uint32_t conv_cb_quad(const int32_t *src, uint32_t q, uint32_t bits) {
+  const uint32_t sh = q & 31u;
+  uint32_t v = (uint32_t)src[q >> 5] >> sh;
+  if (sh + 4u * bits > 32u) v |= (uint32_t)src[(q >> 5) + 1] << (32u - sh);
+  return v;
+}
+
+/* conv_decode_cbn for 5- to 7-bit indices: each block's 8 fields as two runs of 4 (channel oc's rows t..t+3,
+ * then oc + 1's), each run at most 28 bits taken from the one or two words holding it (conv_cb_quad), then
+ * looked up as conv_cb_block does: per run UBFX + LDRSB a field and PKHBT a lane pair. */
+static void conv_decode_cbw(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
+                            int32_t bits) {
+  const uint32_t b = (uint32_t)bits, m = (1u << b) - 1u;
+  uint32_t q = 0;
+  int32_t i;
+  for (i = 0; i < nblk; ++i, dst += 4) {
+    const uint32_t va = conv_cb_quad(src, q, b), vb = conv_cb_quad(src, q + 4u * b, b);
+    dst[0] = conv_pkhbt16(cb_a[va & m], cb_a[(va >> (2u * b)) & m]);
+    dst[1] = conv_pkhbt16(cb_a[(va >> b) & m], cb_a[(va >> (3u * b)) & m]);
+    dst[2] = conv_pkhbt16(cb_b[vb & m], cb_b[(vb >> (2u * b)) & m]);
+    dst[3] = conv_pkhbt16(cb_b[(vb >> b) & m], cb_b[(vb >> (3u * b)) & m]);
+    q += 8u * b;
   }
 }
 
@@ -768,10 +802,11 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
   CONV_DSP_GROUPS(p->wq, k_pad >> 1, conv_widen_s8(w, wide, k_pad >> 2), 0, 1)
 }
 
-/* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name). */
+/* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name: the
+ * padding channel's indices are all 0, so only the first entry is read, at any cb_bits). */
 static const int8_t conv_cb_zero[16];
 
-/* conv_decode_cb4 (4-bit indices) or conv_decode_cbn (2, 3) of the channel pair oc, oc + 1 (its codebooks
+/* conv_decode_cb4 (4-bit indices) or conv_decode_cbn (2, 3, 5 to 7) of the channel pair oc, oc + 1 (its codebooks
  * through cb_map) into `wide`, then its rows
  * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
  * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would

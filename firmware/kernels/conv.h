@@ -55,10 +55,10 @@ typedef struct {
    * 16 * acc_init and requantizes them so, from dsp_me as the int8 DSP path). */
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
-  /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
+  /* Codebook weights (a clustered int8 filter, at most 128 distinct values per output channel), or NULL:
    * weights_s4 / wq_s4 then hold indices into the channel's codebook, 2^cb_bits int8 entries (portable:
    * cb_bits-wide indices, edgeq_unpack_cb4 / edgeq_unpack_cb; DSP, edgeq_conv_cb_im2col: 4-bit indices in
-   * wq_s4's nibble packing, 2- and 3-bit ones per channel pair as one little-endian bit stream of its blocks
+   * wq_s4's nibble packing, 2-, 3- and 5- to 7-bit ones per channel pair as one little-endian bit stream of its blocks
    * of 4 rows, 8 fields a block (oc's rows t..t+3, then oc + 1's), padded to a word, (k_pad * cb_bits + 15)
    * / 16 words a pair; looked up into int16 lanes at run time, the entries themselves; an odd out_c's last
    * partner reads zeros). The
@@ -75,7 +75,7 @@ typedef struct {
    * requant + rq.output_offset == (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(2 * acc, m) =
    * SRDHM(acc, m). NULL: the generic requantization (mult, shift). */
   const int32_t *dsp_me;
-  /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2, 3 or 4 bits (2^cb_bits
+  /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2 to 7 bits (2^cb_bits
    * codebook entries per channel, weights_s4 the indices as edgeq_unpack_cb packs them: a channel's k
    * indices follow the previous channel's, unaligned) and on the DSP path (wq_s4's width). Unused without a
    * codebook. */
