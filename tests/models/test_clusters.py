@@ -164,6 +164,37 @@ def test_codebook_4_bits_on_mps2_an386(tmp_path):
     assert rep["validation"]["bit_exact"] and rep["validation"]["samples"] == 6, rep["validation"]
 
 
+def _wide(tmp_path: Path) -> Path:
+    """Convolutions with enough weights a channel for 5- to 7-bit codebooks to pay off at 32 to 128 clusters (K =
+    288, then 1152 with an odd out_c and dilation); the 1x1 (K = 128) and the stride-2 one (K = 63) only at 32
+    (5 bits: fewer bytes than int8 with their channels' codebooks shared); a dense head."""
+    L = keras.layers
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6, 6, 32), batch_size=1)
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    x = L.Conv2D(128, 1, activation="relu")(x)
+    x = L.Conv2D(7, 3, dilation_rate=2, padding="same")(x)
+    x = L.Conv2D(6, 3, strides=2, padding="valid")(x)
+    path = tmp_path / "wide.keras"
+    keras.Model(inp, L.Dense(5)(L.Flatten()(x))).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k,bits", [(32, [5] * 4), (64, [6, 6]), (128, [7, 7])])
+def test_wide_codebook_bits_on_mps2_an386(tmp_path, k, bits):
+    """5-, 6- and 7-bit codebook layers bit-exact on the emulated M4: the DSP path edgeq_conv_cb_im2col
+    decoding the wide fields in its fill (conv.c conv_decode_cbw), the odd out_c's partner on the zero codebook."""
+    tfl = quantize_model(_wide(tmp_path), "random", clusters=k).tflite
+    lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
+    cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows if low.kernel.startswith("edgeq_conv_cb")]
+    assert cb == [("edgeq_conv_cb_im2col", b) for b in bits], cb
+    p = tmp_path / "wide.tflite"
+    p.write_bytes(tfl)
+    rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
+    assert rep["validation"]["bit_exact"] and rep["validation"]["samples"] == 6, rep["validation"]
+
+
 @pytest.mark.slow
 def test_resnet8_4_and_8_clusters_on_mps2_an386(tmp_path, capsys):
     """resnet8 clustered to 4 and 8 values per layer: the 9 convolutions and the dense layer take 2- and
