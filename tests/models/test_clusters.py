@@ -118,6 +118,37 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
     assert l16 <= 1.3 * l8, (l16, l8)
 
 
+@pytest.mark.slow
+def test_resnet8_32_and_64_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
+    """resnet8 clustered to 32 and 64 values per layer: the convolutions where indices + codebooks + map take
+    fewer bytes than int8 (7 of 9 at 5 bits, 4 at 6 bits; the first conv and the 1x1 shortcuts stay int8) run
+    edgeq_conv_cb_im2col with 5- / 6-bit indices, the dense layer 5-bit ones at 32, bit-exact on the device;
+    weights + constants and instructions against int8's printed with -s (the docs/sub8.md rows)."""
+    reports = {}
+    for name, data, want in (("c32", _resnet8_clustered(32), [("edgeq_conv_cb_im2col", 5)] * 7
+                              + [("edgeq_fully_connected_s4", 5)]),
+                             ("c64", _resnet8_clustered(64), [("edgeq_conv_cb_im2col", 6)] * 4),
+                             ("int8", resnet8_edgeq, [])):
+        lows = [op.lowered for op in compile_graph(read_tflite(data), LowerCtx("litert", "dsp")).ops if op.lowered]
+        cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows
+              if low.kernel.startswith(("edgeq_conv_s4", "edgeq_conv_cb", "edgeq_fully_connected_s4"))]
+        assert cb == want, (name, cb)
+        p = tmp_path / f"resnet8_{name}.tflite"
+        p.write_bytes(data)
+        reports[name] = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=5,
+                                          out_dir=tmp_path / name).report
+        assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
+    w = {n: r["memory"]["weights_bytes"] for n, r in reports.items()}
+    lat = {n: r["latency"]["median"] for n, r in reports.items()}
+    with capsys.disabled():
+        for n in ("c32", "c64"):
+            print(f"\nresnet8 {n} mps2-an386: weights+constants {w[n]} B / int8 {w['int8']} B = "
+                  f"{w[n] / w['int8']:.3f}x, instructions {lat[n]} / {lat['int8']} = {lat[n] / lat['int8']:.3f}x, "
+                  f"code {reports[n]['memory']['code_bytes']} B (int8 {reports['int8']['memory']['code_bytes']} B)")
+    assert w["c32"] < w["c64"] < w["int8"], w
+    assert max(lat["c32"], lat["c64"]) <= 1.3 * lat["int8"], lat
+
+
 def _mixed(tmp_path) -> Path:
     """Every codebook conv configuration the portable kernel takes: stride 2 with VALID padding, dilation,
     groups 2, an odd channel count, and a dense layer (each K >= 64)."""
