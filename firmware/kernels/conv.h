@@ -121,7 +121,7 @@ void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
 #define edgeq_conv_s4_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
 
-/* Codebook weights (2-, 3- or 4-bit indices), DSP: edgeq_conv_s4_im2col's loop with each channel pair's indices
+/* Codebook weights (2-, 3- or 4-bit indices; 5 to 7: edgeq_conv_cbw_im2col), DSP: edgeq_conv_s4_im2col's loop with each channel pair's indices
  * looked up in its codebooks (wq_s4, codebook, cb_map, cb_bits) once per group into the int16 lanes, the sums
  * unscaled. Its own entry point, so that int4 images do not link the codebook decodes nor codebook images the
  * int4 one. Without the DSP extension: edgeq_conv_s4. */
@@ -130,6 +130,16 @@ void edgeq_conv_cb_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
 #if !EDGEQ_DSP
 #define edgeq_conv_cb_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
+#endif
+
+/* edgeq_conv_cb_im2col for 5- to 7-bit indices (conv.c conv_decode_cbw: each block's two runs of 4 fields
+ * taken from the one or two words holding them). Its own entry point, so that 2- to 4-bit images do not link
+ * the wide decode. Without the DSP extension: edgeq_conv_s4. */
+void edgeq_conv_cbw_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_conv_cbw_im2col_scratch_bytes(k_pad, s4_pairs) \
+  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#if !EDGEQ_DSP
+#define edgeq_conv_cbw_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
 
 #endif

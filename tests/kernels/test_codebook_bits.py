@@ -162,7 +162,7 @@ def test_dsp_build_takes_dsp_kernel_at_every_width(tmp_path):
 @pytest.mark.parametrize("k,bits,cout,cin,shared", [(20, 5, 7, 16, False), (40, 6, 6, 32, False),
                                                     (100, 7, 5, 128, True)])
 def test_dsp_build_wide_indices(tmp_path, k, bits, cout, cin, shared):
-    """5- to 7-bit filters on DSP cores run edgeq_conv_cb_im2col (conv.c conv_decode_cbw); the generated data
+    """5- to 7-bit filters on DSP cores run edgeq_conv_cbw_im2col (conv.c conv_decode_cbw); the generated data
     holds each channel pair's stream of ceil(2 * k_pad * bits / 32) words (k_pad = K rounded up to 8), the
     codebooks of 2^bits entries, no int8 copy of the filter and no portable packing."""
     make = shared_int8_model if shared else clustered_int8_model
@@ -170,7 +170,7 @@ def test_dsp_build_wide_indices(tmp_path, k, bits, cout, cin, shared):
     g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
     low = g.ops[0].lowered
     f = dict(low.fields)
-    assert low.kernel == "edgeq_conv_cb_im2col" and f["cb_bits"] == bits
+    assert low.kernel == "edgeq_conv_cbw_im2col" and f["cb_bits"] == bits
     k_pad = -(-9 * cin // 8) * 8
     words = -(-cout // 2) * -(-2 * k_pad * bits // 32)
     assert f["wq_s4"].values.shape == (words,) and f["weights_s4"] is None

@@ -122,12 +122,13 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
 def test_resnet8_32_and_64_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
     """resnet8 clustered to 32 and 64 values per layer: the convolutions where indices + codebooks + map take
     fewer bytes than int8 (7 of 9 at 5 bits, 4 at 6 bits; the first conv and the 1x1 shortcuts stay int8) run
-    edgeq_conv_cb_im2col with 5- / 6-bit indices, the dense layer 5-bit ones at 32, bit-exact on the device;
-    weights + constants and instructions against int8's printed with -s (the docs/sub8.md rows)."""
+    edgeq_conv_cbw_im2col with 5- / 6-bit indices, the dense layer 5-bit ones at 32, bit-exact on the device;
+    weights + constants and instructions against int8's printed with -s (the docs/sub8.md rows): 0.673x /
+    0.847x the bytes, 1.176x / 1.114x the instructions measured (5.08x / 3.23x with the portable kernel)."""
     reports = {}
-    for name, data, want in (("c32", _resnet8_clustered(32), [("edgeq_conv_cb_im2col", 5)] * 7
+    for name, data, want in (("c32", _resnet8_clustered(32), [("edgeq_conv_cbw_im2col", 5)] * 7
                               + [("edgeq_fully_connected_s4", 5)]),
-                             ("c64", _resnet8_clustered(64), [("edgeq_conv_cb_im2col", 6)] * 4),
+                             ("c64", _resnet8_clustered(64), [("edgeq_conv_cbw_im2col", 6)] * 4),
                              ("int8", resnet8_edgeq, [])):
         lows = [op.lowered for op in compile_graph(read_tflite(data), LowerCtx("litert", "dsp")).ops if op.lowered]
         cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows
@@ -146,7 +147,7 @@ def test_resnet8_32_and_64_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsy
                   f"{w[n] / w['int8']:.3f}x, instructions {lat[n]} / {lat['int8']} = {lat[n] / lat['int8']:.3f}x, "
                   f"code {reports[n]['memory']['code_bytes']} B (int8 {reports['int8']['memory']['code_bytes']} B)")
     assert w["c32"] < w["c64"] < w["int8"], w
-    assert max(lat["c32"], lat["c64"]) <= 1.3 * lat["int8"], lat
+    assert max(lat["c32"], lat["c64"]) <= 1.2 * lat["int8"], lat
 
 
 def _mixed(tmp_path) -> Path:
@@ -214,12 +215,12 @@ def _wide(tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("k,bits", [(32, [5] * 4), (64, [6, 6]), (128, [7, 7])])
 def test_wide_codebook_bits_on_mps2_an386(tmp_path, k, bits):
-    """5-, 6- and 7-bit codebook layers bit-exact on the emulated M4: the DSP path edgeq_conv_cb_im2col
+    """5-, 6- and 7-bit codebook layers bit-exact on the emulated M4: the DSP path edgeq_conv_cbw_im2col
     decoding the wide fields in its fill (conv.c conv_decode_cbw), the odd out_c's partner on the zero codebook."""
     tfl = quantize_model(_wide(tmp_path), "random", clusters=k).tflite
     lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
     cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows if low.kernel.startswith("edgeq_conv_cb")]
-    assert cb == [("edgeq_conv_cb_im2col", b) for b in bits], cb
+    assert cb == [("edgeq_conv_cbw_im2col", b) for b in bits], cb
     p = tmp_path / "wide.tflite"
     p.write_bytes(tfl)
     rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report

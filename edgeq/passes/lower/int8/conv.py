@@ -377,7 +377,11 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2, 3, 5 to 7: :func:`_conv_dsp_weights_cb`)
     up into int16 lanes once per group, the entries themselves: the int8 path's sums, from acc_init (conv.c
     conv_fill_cb). resnet8 on the M4 (tests/models/test_clusters.py, printed with -s): 4 and 8 clusters run
-    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel)."""
+    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel). 5 to 7 bits:
+    edgeq_conv_cbw_im2col (its own entry point: 2- to 4-bit images link no wide decode), the same loop, its fill
+    taking each block's two runs of 4 fields from the one or two words holding them (conv.c conv_decode_cbw),
+    amortized over the group: resnet8 with 32 / 64 clusters 17.10 M / 16.20 M instructions, 1.176x / 1.114x
+    int8's (73.91 M / 46.94 M on the portable kernel)."""
     k = geo["k_h"] * geo["k_w"] * fin
     cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
@@ -388,7 +392,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         else:
             k_pad, wq_s4 = _conv_dsp_weights_cb(op, cbf[2], cb["cb_bits"])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
-        kernel = "edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col"
+        kernel = ("edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col" if cb["cb_bits"] <= 4
+                  else "edgeq_conv_cbw_im2col")
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
         scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
     # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
