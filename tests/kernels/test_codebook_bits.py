@@ -2,9 +2,9 @@
 most 2^b distinct values (b from 2 to 7: 4 to 128 values) is stored as b-bit indices into shared codebooks of
 2^b entries where that takes fewer bytes than the int8 weights (edgeq.passes.lower.int8.conv.codebook_fields,
 edgeq_unpack_cb in edgeq_common.h). Byte for byte against LiteRT's reference on the host (portable kernels);
-the DSP build on the emulated Cortex-M4 in test_codebook_bits_on_mps2_an386 and test_int4.py's
-test_conv_dsp_shapes_on_mps2_an386 (every width on the DSP path edgeq_conv_cb_im2col; groups on the portable
-kernel).
+the DSP build on the emulated Cortex-M4 in tests/models/test_clusters.py (test_codebook_bits_on_mps2_an386,
+test_wide_codebook_bits_on_mps2_an386: 2 to 4 bits on the DSP path edgeq_conv_cb_im2col, 5 to 7 on
+edgeq_conv_cbw_im2col; groups on the portable kernel) and test_int4.py's test_conv_dsp_shapes_on_mps2_an386.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """k-means clustered weights (issue 12 §2): edgeq.frontend.cluster.cluster_model, then int8 quantization as
-usual; the lowerings store the clustered filters as 2-, 3- or 4-bit indices (at most 4, 8, 16 values a channel)
+usual; the lowerings store the clustered filters as 2- to 7-bit indices (at most 4 to 128 values a channel)
 into the layer's distinct codebooks, stored once, and a byte a channel naming its codebook (kernel tests in
 tests/kernels/test_int4.py and test_codebook_bits.py). resnet8 with 16 clusters on the emulated Cortex-M4:
 bit-exact, instructions at most 1.3x int8's, constant data at most the issue's 0.55x int8's (0.537 measured;
