@@ -97,27 +97,21 @@ def packed_s4(g: Graph, tid: int) -> ArrayRef:
 CB_MIN_K = 64
 
 
-def codebook(w: np.ndarray, most: int = 16) -> tuple[np.ndarray, np.ndarray] | None:
-    """A clustered int8 filter ``[out_c, ...]`` (at most ``most`` distinct values in each output channel, e.g.
-    after ``--clusters 16``) as ``(indices [out_c, ...] in 0..most - 1, codebook [out_c, most] int8)`` with
-    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than ``most`` values. The int8
-    lowerings take up to CB_MOST values (7-bit indices), the int16 ones 16."""
+def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A clustered int8 filter ``[out_c, ...]`` (at most 16 distinct values in each output channel, e.g. after
+    ``--clusters 16``) as ``(indices [out_c, ...] in 0..15, codebook [out_c, 16] int8)`` with
+    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than 16 values."""
     out_c = w.shape[0]
     flat = np.asarray(w, np.int16).reshape(out_c, -1)
-    cb = np.zeros((out_c, most), np.int8)
+    cb = np.zeros((out_c, 16), np.int8)
     idx = np.zeros(flat.shape, np.int16)
     for c in range(out_c):
         vals = np.unique(flat[c])
-        if vals.size > most:
+        if vals.size > 16:
             return None
         cb[c, : vals.size] = vals
         idx[c] = np.searchsorted(vals, flat[c])
     return idx.reshape(w.shape), cb
-
-
-# The most values a channel of a clustered int8 filter stored as codebook indices: 7-bit indices (--clusters
-# 128). 8 bits would take as many bytes as the int8 weights, before the codebook.
-CB_MOST = 128
 
 
 def share_codebooks(idx: np.ndarray, entries: np.ndarray,
@@ -160,7 +154,7 @@ def share_codebooks(idx: np.ndarray, entries: np.ndarray,
 def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef, tuple, np.ndarray] | None:
     """The kernels' codebook weights for :func:`codebook`'s ``cb``, ``(indices, fields, unpacked indices)``:
     the indices into the layer's distinct codebooks (:func:`share_codebooks`) packed at the narrowest width the
-    filter's channels allow (b bits where every channel has at most 2^b values, b from 2 to 7; :func:`pack_bits`,
+    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4; :func:`pack_bits`,
     channel after channel; the kernel's weights field), the fields ``codebook`` (the codebooks of 2^bits entries,
     once), ``cb_map`` (a byte a channel naming its codebook; None where the layer has one) and ``cb_bits``, and
     the indices unpacked (the filter's shape, for the DSP layout). None where more than 256 codebooks
@@ -169,7 +163,7 @@ def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef
     (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
     idx, entries = cb
     n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
-    bits = max(2, (n - 1).bit_length())  # 2^bits >= n: 2 bits up to 4 values, ..., 7 up to 128
+    bits = 2 if n <= 4 else 3 if n <= 8 else 4
     if -(-idx.size * bits // 8) + (1 << bits) >= idx.size:  # not even with one codebook
         return None
     shared = share_codebooks(idx, entries, bits)
@@ -213,7 +207,7 @@ def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
 
 
 def _conv_dsp_weights_cb(op: Op, idx: np.ndarray, bits: int) -> tuple[int, ArrayRef]:
-    """(k_pad, wq_s4) for 2-, 3- and 5- to 7-bit codebook indices (firmware/kernels/conv.h wq_s4, conv.c conv_decode_cbn):
+    """(k_pad, wq_s4) for 2- or 3-bit codebook indices (firmware/kernels/conv.h wq_s4, conv.c conv_decode_cbn):
     per pair of output channels, its blocks of 4 rows as one little-endian bit stream (:func:`pack_bits`) of
     8 fields a block, channel oc's rows t..t+3 then oc + 1's, padded to a whole word; the pairs one after the
     other. (4 bits: :func:`_conv_dsp_weights_s4`'s nibble layout.)"""
@@ -281,7 +275,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # are not emitted when the DSP path (which reads wq, acc_init and dsp_me) is taken. wq holds the int8
     # weights themselves (no int16 copy); the pixel pairs per widening are chosen after memory planning
     # (scratch_options, passes.memory.scratch).
-    cb = codebook(w.data, CB_MOST) if w.dtype == "int8" else None
+    cb = codebook(w.data) if w.dtype == "int8" else None
     cbf = None if cb is None else codebook_fields(op, cb)
     if w.dtype == "int4" or cbf is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
@@ -374,14 +368,10 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the portable kernel with cb_bits-wide indices
     in place of the int4 values, decoded through the channel's codebook of 2^cb_bits int8 entries (the layer's
     distinct codebooks stored once, cb_map naming each channel's); on DSP cores edgeq_conv_cb_im2col, the same
-    loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2, 3, 5 to 7: :func:`_conv_dsp_weights_cb`)
+    loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2 and 3: :func:`_conv_dsp_weights_cb`)
     up into int16 lanes once per group, the entries themselves: the int8 path's sums, from acc_init (conv.c
     conv_fill_cb). resnet8 on the M4 (tests/models/test_clusters.py, printed with -s): 4 and 8 clusters run
-    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel). 5 to 7 bits:
-    edgeq_conv_cbw_im2col (its own entry point: 2- to 4-bit images link no wide decode), the same loop, its fill
-    taking each block's two runs of 4 fields from the one or two words holding them (conv.c conv_decode_cbw),
-    amortized over the group: resnet8 with 32 / 64 clusters 17.10 M / 16.20 M instructions, 1.176x / 1.114x
-    int8's (73.91 M / 46.94 M on the portable kernel)."""
+    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel)."""
     k = geo["k_h"] * geo["k_w"] * fin
     cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
@@ -392,8 +382,7 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         else:
             k_pad, wq_s4 = _conv_dsp_weights_cb(op, cbf[2], cb["cb_bits"])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
-        kernel = ("edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col" if cb["cb_bits"] <= 4
-                  else "edgeq_conv_cbw_im2col")
+        kernel = "edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col"
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
         scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
     # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from
