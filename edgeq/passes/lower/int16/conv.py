@@ -27,7 +27,7 @@ from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multiplie
                                        requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, pack_bits
+from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, index_bits, pack_bits
 from edgeq.passes.lower.quantmath import activation_range
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -104,8 +104,7 @@ def codebook_fields_s16(op: Op, rows: np.ndarray) -> tuple | None:
     if cb is None:
         return None
     idx, entries = cb
-    n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
-    bits = 2 if n <= 4 else 3 if n <= 8 else 4
+    bits = index_bits(idx)
     return (("weights_cb", arr(op, "idx", pack_bits(idx, bits), "uint8_t")),
             ("codebook", arr(op, "codebook", np.ascontiguousarray(entries[:, : 1 << bits]), "int8_t")),
             ("cb_bits", bits))

@@ -114,6 +114,13 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return idx.reshape(w.shape), cb
 
 
+def index_bits(idx: np.ndarray) -> int:
+    """The index width of :func:`codebook`'s indices ``idx``: the fewest of 2, 3 or 4 bits that number the values
+    of the channel with the most (its entries are sorted, so the largest index is that count minus one)."""
+    n = int(idx.max(initial=0)) + 1
+    return 2 if n <= 4 else 3 if n <= 8 else 4
+
+
 def share_codebooks(idx: np.ndarray, entries: np.ndarray,
                     bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """:func:`codebook`'s per-channel ``(idx, entries)`` with channels merged into shared codebooks of 2^bits
@@ -162,8 +169,7 @@ def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef
     constants are the same either way): with the codebooks shared, layers of few weights a channel pay off too
     (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
     idx, entries = cb
-    n = int(idx.max(initial=0)) + 1  # entries are each channel's sorted values: the most values in a channel
-    bits = 2 if n <= 4 else 3 if n <= 8 else 4
+    bits = index_bits(idx)
     if -(-idx.size * bits // 8) + (1 << bits) >= idx.size:  # not even with one codebook
         return None
     shared = share_codebooks(idx, entries, bits)
