@@ -14,7 +14,7 @@ from edgeq.errors import EdgeqError, UnsupportedOp
 from edgeq.frontend.calibrate import observation_passes, parse_method
 from edgeq.frontend.convert import float_tflite_bytes, quantize
 from edgeq.frontend.data import Samples, load_calibration, loaded_inputs, static_shape
-from edgeq.frontend.cluster import check_clusters, cluster_loaded
+from edgeq.frontend.cluster import check_clusters, cluster_loaded, mark_clustered
 from edgeq.frontend.int16 import quantize_int16x8
 from edgeq.frontend.int4 import quantize_int8x4, quantize_qat_int8x4
 from edgeq.frontend.load import load_model
@@ -131,8 +131,10 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
                                  hint="pass the float model, or quantize the fine-tuned one with --scheme int8")
             loaded = cluster_loaded(loaded, clusters, per_channel=clusters_per_channel)
             notes.append(_clustered_note(clusters, clusters_per_channel))
-        return _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
-                                per_channel, method)
+        res = _SCHEMES[scheme](loaded, name, notes, scheme, calib, random_range, random_count, progress,
+                               per_channel, method)
+        return res if clusters is None else \
+            dataclasses.replace(res, tflite=mark_clustered(res.tflite, clusters, clusters_per_channel))
     qat = loaded.keras_model is not None and is_qat_model(loaded.keras_model)
     trained = trained_clusters(loaded.keras_model) if qat else None
     if clusters is not None and qat:  # fine-tuned with them: kept, not redone
@@ -178,6 +180,9 @@ def quantize_model(model_path: str | Path, calib: str | None, *, random_range=(-
             tflite_scheme = "int8" if is_int8_tflite(data) else "int8+float32"  # ops TFLite has no int8 kernel for
         calib_desc = f"{cal.source} ({cal.count} samples), {method.name}" + ("" if per_channel else ", per-tensor")
         warning = cal.warning
+    marked = (clusters, clusters_per_channel) if clusters is not None and not qat else trained
+    if marked is not None:  # the lowerings' opt-in to 5- to 7-bit codebook indices (conv.cb_most)
+        data = mark_clustered(data, *marked)
     return _result(str(model_path), name, data, float_bytes, calib_desc, warning, notes, tflite_scheme,
                    _keras_names(loaded))
 

@@ -6,10 +6,11 @@ most K distinct float values per layer (or per output channel with ``per_channel
 The copy is then quantized as usual (int8 or int16x8, per-channel int8 weights): a per-channel scale maps a
 channel's at most K floats to at most K int8 values, so LiteRT's reference on that model is the ground truth.
 
-Nothing else marks the model as clustered: the int8 lowerings store any filter with at most 16 values per
-output channel (and enough weights per channel for it to pay) as 4-bit indices plus a per-channel int8
-codebook (:func:`edgeq.passes.lower.int8.conv.codebook`), decoded by the int4 kernels, and the int16 lowering
-(edgeq.passes.lower.int16.conv) the same way for its ``_cb4`` kernels; K > 16 stays int8.
+The quantized model is marked (:func:`mark_clustered`: a metadata entry "edgeq_clusters" holding K, which
+LiteRT ignores): the int8 lowerings store a filter with at most 16 values per output channel as 2- to 4-bit
+indices into int8 codebooks wherever that takes fewer bytes, and in a marked model also one with up to 128
+(5- to 7-bit indices; edgeq.passes.lower.int8.conv.cb_most); the int16 lowering (edgeq.passes.lower.int16.conv)
+likewise for its ``_cb`` kernels. K > 128 stays int8.
 """
 
 from __future__ import annotations
@@ -115,3 +116,28 @@ def cluster_loaded(loaded: LoadedModel, k: int, *, per_channel: bool = False, se
                          hint="pass the .keras / .h5 model it came from")
     return dataclasses.replace(loaded, keras_model=cluster_model(loaded.keras_model, k, per_channel=per_channel,
                                                                  seed=seed))
+
+
+def mark_clustered(model: bytes, k: int, per_channel: bool) -> bytes:
+    """The .tflite ``model`` with the metadata entry that says edgeq clustered it to at most ``k`` values per
+    layer (per output channel with ``per_channel``): edgeq.frontend.tflite.reader.CLUSTERS_METADATA, the JSON
+    ``{"clusters": k, "per_channel": per_channel}`` in a buffer of its own; an earlier such entry is replaced.
+    Tensors, ops and every other metadata entry are kept; LiteRT ignores metadata it does not know."""
+    import json
+
+    import flatbuffers  # the flatbuffer writer and the schema come with TensorFlow
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from edgeq.frontend.tflite.reader import CLUSTERS_METADATA
+
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(json.dumps({"clusters": int(k), "per_channel": bool(per_channel)}).encode(), np.uint8)
+    m.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = CLUSTERS_METADATA, len(m.buffers) - 1
+    m.metadata = [md for md in (m.metadata or []) if md.name not in (CLUSTERS_METADATA, CLUSTERS_METADATA.encode())]
+    m.metadata.append(entry)
+    b = flatbuffers.Builder(len(model) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

@@ -408,7 +408,7 @@ EDGEQ_INLINE void conv_cb_block(int32_t *dst, uint32_t v, uint32_t lo, uint32_t 
 /* conv_decode_cb4 for 2- and 3-bit indices (conv.h wq_s4): a channel pair's nblk blocks (even) as one
  * little-endian bit stream of 8 * bits bits a block, in words. 2 bits: two blocks a word; 3 bits: four blocks
  * in three words (the second straddling the first two words, the third the last two), a last two blocks in
- * two words (the pair's stream padded to a word). */
+ * two words (the pair's stream padded to a word). 5 to 7 bits: conv_decode_cbw. */
 static void conv_decode_cbn(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
                             int32_t bits) {
   int32_t i;
@@ -430,6 +430,45 @@ static void conv_decode_cbn(const int32_t *src, int32_t *dst, int32_t nblk, cons
       conv_cb_block(dst + 12, v2, 8, 3, cb_a, cb_b);
     }
   }
+}
+
+/* The 4 * bits bits (bits <= 7: at most 28) of the stream src from bit q on, in the low bits: the word holding
+ * bit q shifted down, the next word's low bits above it where the field straddles (a word read only where the
+ * stream holds bits of it, so never past the pair's padded words). */
+EDGEQ_INLINE uint32_t conv_cb_quad(const int32_t *src, uint32_t q, uint32_t bits) {
+  const uint32_t sh = q & 31u;
+  uint32_t v = (uint32_t)src[q >> 5] >> sh;
+  if (sh + 4u * bits > 32u) v |= (uint32_t)src[(q >> 5) + 1] << (32u - sh);
+  return v;
+}
+
+/* One width of conv_decode_cbw (BITS a constant where inlined: every shift and mask an immediate, one UBFX a
+ * field). */
+EDGEQ_INLINE void conv_decode_cbw_n(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a,
+                                    const int8_t *cb_b, uint32_t bits) {
+  const uint32_t m = (1u << bits) - 1u;
+  uint32_t q = 0;
+  int32_t i;
+  for (i = 0; i < nblk; ++i, dst += 4, q += 8u * bits) {
+    const uint32_t va = conv_cb_quad(src, q, bits), vb = conv_cb_quad(src, q + 4u * bits, bits);
+    dst[0] = conv_pkhbt16(cb_a[va & m], cb_a[(va >> (2u * bits)) & m]);
+    dst[1] = conv_pkhbt16(cb_a[(va >> bits) & m], cb_a[(va >> (3u * bits)) & m]);
+    dst[2] = conv_pkhbt16(cb_b[vb & m], cb_b[(vb >> (2u * bits)) & m]);
+    dst[3] = conv_pkhbt16(cb_b[(vb >> bits) & m], cb_b[(vb >> (3u * bits)) & m]);
+  }
+}
+
+/* conv_decode_cbn's layout for 5- to 7-bit indices (edgeq_conv_cbw_im2col): each block's 8 fields as two runs of 4 (channel oc's rows t..t+3,
+ * then oc + 1's), each run at most 28 bits taken from the one or two words holding it (conv_cb_quad), then
+ * looked up as conv_cb_block does: per field UBFX + LDRSB, per lane pair PKHBT. */
+static void conv_decode_cbw(const int32_t *src, int32_t *dst, int32_t nblk, const int8_t *cb_a, const int8_t *cb_b,
+                            int32_t bits) {
+  if (bits == 5)
+    conv_decode_cbw_n(src, dst, nblk, cb_a, cb_b, 5);
+  else if (bits == 6)
+    conv_decode_cbw_n(src, dst, nblk, cb_a, cb_b, 6);
+  else
+    conv_decode_cbw_n(src, dst, nblk, cb_a, cb_b, 7);
 }
 
 /* wq's words of one channel pair (nblk blocks, a multiple of 2) widened into the int16 lanes __smlad takes
@@ -768,28 +807,41 @@ static void conv_dsp(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *ou
   CONV_DSP_GROUPS(p->wq, k_pad >> 1, conv_widen_s8(w, wide, k_pad >> 2), 0, 1)
 }
 
-/* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name). */
+/* An odd out_c's last channel partner's codebook (its weights zero, whatever wq_s4's zero indices name: the
+ * padding channel's indices are all 0, so only the first entry is read, at any cb_bits). */
 static const int8_t conv_cb_zero[16];
 
-/* conv_decode_cb4 (4-bit indices) or conv_decode_cbn (2, 3) of the channel pair oc, oc + 1 (its codebooks
- * through cb_map) into `wide`, then its rows
- * k..k_pad - 1 zeroed: there the im2col holds zero points where a window crosses the input's edge
- * (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero indices name would
- * not. */
-static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc) {
-  const int32_t k = p->k_h * p->k_w * p->filter_in_c;
+/* A decoded channel pair's rows k..k_pad - 1 zeroed (k: the window's rows): there the im2col holds zero points where a window crosses
+ * the input's edge (conv_im2col_staged), which int8 and int4's zero rows cancel and the entry that wq_s4's zero
+ * indices name would not. */
+EDGEQ_INLINE void conv_cb_zero_rows(const edgeq_conv_s8_params *p, int32_t *wide, int32_t k) {
   int32_t r;
-  const int8_t *const cb_b = oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero;
-  if (p->cb_bits == 4)
-    conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b);
-  else
-    conv_decode_cbn(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b, p->cb_bits);
-  for (r = k; r < p->k_pad; ++r) { /* row r: block r / 4, even (t, t + 2) or odd (t + 1, t + 3) lanes word */
+  for (r = k; r < p->k_pad; ++r) { /* row r: block r / 4, even or odd lanes word */
     int32_t *const d = wide + 4 * (r >> 2) + (r & 1);
     const uint32_t keep = (r & 2) ? 0xFFFFu : 0xFFFF0000u;
     d[0] = (int32_t)((uint32_t)d[0] & keep); /* channel oc */
     d[2] = (int32_t)((uint32_t)d[2] & keep); /* channel oc + 1 */
   }
+}
+
+/* conv_decode_cb4 (4-bit indices) or conv_decode_cbn (2, 3) of the channel pair oc, oc + 1 (its codebooks
+ * through cb_map) into `wide`, then conv_cb_zero_rows. */
+static void conv_fill_cb(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc) {
+  const int32_t k = p->k_h * p->k_w * p->filter_in_c;
+  const int8_t *const cb_b = oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero;
+  if (p->cb_bits == 4)
+    conv_decode_cb4(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b);
+  else
+    conv_decode_cbn(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b, p->cb_bits);
+  conv_cb_zero_rows(p, wide, k);
+}
+
+/* conv_fill_cb for 5- to 7-bit indices (conv_decode_cbw). */
+static void conv_fill_cbw(const edgeq_conv_s8_params *p, const int32_t *w, int32_t *wide, int32_t oc) {
+  const int32_t k = p->k_h * p->k_w * p->filter_in_c;
+  const int8_t *const cb_b = oc + 1 < p->out_c ? conv_codebook(p, oc + 1) : conv_cb_zero;
+  conv_decode_cbw(w, wide, p->k_pad >> 2, conv_codebook(p, oc), cb_b, p->cb_bits);
+  conv_cb_zero_rows(p, wide, k);
 }
 
 /* wq_s4 (int4 weights, lanes times 16) decoded once per group of s4_pairs pixel pairs. */
@@ -801,6 +853,11 @@ static void conv_dsp_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t 
  * channels' codebooks once per group of s4_pairs pixel pairs (conv_fill_cb). */
 static void conv_dsp_cb(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
   CONV_DSP_GROUPS(p->wq_s4, (k_pad * p->cb_bits + 15) >> 4, conv_fill_cb(p, w, wide, oc), 0, 0)
+}
+
+/* conv_dsp_cb for 5- to 7-bit indices (conv_fill_cbw). */
+static void conv_dsp_cbw(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, int32_t *buf) {
+  CONV_DSP_GROUPS(p->wq_s4, (k_pad * p->cb_bits + 15) >> 4, conv_fill_cbw(p, w, wide, oc), 0, 0)
 }
 #undef CONV_DSP_GROUPS
 #endif
@@ -836,6 +893,15 @@ void(edgeq_conv_s4_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8
 void(edgeq_conv_cb_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
 #if EDGEQ_DSP
   conv_dsp_cb(p, in, out, (int32_t *)scratch);
+#else
+  edgeq_conv_s4(p, in, out, scratch);
+#endif
+}
+
+/* (parenthesized: conv.h maps calls to edgeq_conv_s4 on builds without the DSP extension) */
+void(edgeq_conv_cbw_im2col)(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+#if EDGEQ_DSP
+  conv_dsp_cbw(p, in, out, (int32_t *)scratch);
 #else
   edgeq_conv_s4(p, in, out, scratch);
 #endif

@@ -55,10 +55,10 @@ typedef struct {
    * 16 * acc_init and requantizes them so, from dsp_me as the int8 DSP path). */
   const uint8_t *weights_s4;
   const int32_t *wq_s4;
-  /* Codebook weights (a clustered int8 filter, at most 16 distinct values per output channel), or NULL:
+  /* Codebook weights (a clustered int8 filter, at most 128 distinct values per output channel), or NULL:
    * weights_s4 / wq_s4 then hold indices into the channel's codebook, 2^cb_bits int8 entries (portable:
    * cb_bits-wide indices, edgeq_unpack_cb4 / edgeq_unpack_cb; DSP, edgeq_conv_cb_im2col: 4-bit indices in
-   * wq_s4's nibble packing, 2- and 3-bit ones per channel pair as one little-endian bit stream of its blocks
+   * wq_s4's nibble packing, 2-, 3- and 5- to 7-bit ones per channel pair as one little-endian bit stream of its blocks
    * of 4 rows, 8 fields a block (oc's rows t..t+3, then oc + 1's), padded to a word, (k_pad * cb_bits + 15)
    * / 16 words a pair; looked up into int16 lanes at run time, the entries themselves; an odd out_c's last
    * partner reads zeros). The
@@ -75,7 +75,7 @@ typedef struct {
    * requant + rq.output_offset == (t + (t < 0 ? -1 : 0) + rb) >> e with t = SMMULR(2 * acc, m) =
    * SRDHM(acc, m). NULL: the generic requantization (mult, shift). */
   const int32_t *dsp_me;
-  /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2, 3 or 4 bits (2^cb_bits
+  /* Codebook weights on the portable kernel (edgeq_conv_s4): the index width, 2 to 7 bits (2^cb_bits
    * codebook entries per channel, weights_s4 the indices as edgeq_unpack_cb packs them: a channel's k
    * indices follow the previous channel's, unaligned) and on the DSP path (wq_s4's width). Unused without a
    * codebook. */
@@ -121,7 +121,7 @@ void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
 #define edgeq_conv_s4_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
 
-/* Codebook weights (2-, 3- or 4-bit indices), DSP: edgeq_conv_s4_im2col's loop with each channel pair's indices
+/* Codebook weights (2-, 3- or 4-bit indices; 5 to 7: edgeq_conv_cbw_im2col), DSP: edgeq_conv_s4_im2col's loop with each channel pair's indices
  * looked up in its codebooks (wq_s4, codebook, cb_map, cb_bits) once per group into the int16 lanes, the sums
  * unscaled. Its own entry point, so that int4 images do not link the codebook decodes nor codebook images the
  * int4 one. Without the DSP extension: edgeq_conv_s4. */
@@ -130,6 +130,16 @@ void edgeq_conv_cb_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
 #if !EDGEQ_DSP
 #define edgeq_conv_cb_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
+#endif
+
+/* edgeq_conv_cb_im2col for 5- to 7-bit indices (conv.c conv_decode_cbw: each block's two runs of 4 fields
+ * taken from the one or two words holding them). Its own entry point, so that 2- to 4-bit images do not link
+ * the wide decode. Without the DSP extension: edgeq_conv_s4. */
+void edgeq_conv_cbw_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_conv_cbw_im2col_scratch_bytes(k_pad, s4_pairs) \
+  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#if !EDGEQ_DSP
+#define edgeq_conv_cbw_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
 
 #endif

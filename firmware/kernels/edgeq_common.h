@@ -174,9 +174,9 @@ EDGEQ_HELPER void edgeq_unpack_cb4(const uint8_t *src, int32_t first, int32_t n,
   }
 }
 
-/* Codebook weights with `bits`-wide indices (2, 3 or 4: --clusters K <= 4, <= 8, <= 16 values per channel):
- * n values from index `first` of a little-endian bit stream, index j in bits j * bits .. j * bits + bits - 1
- * (bit 0 the lowest of byte 0; 4 bits is edgeq_unpack_cb4's packing, 3 bits puts 8 indices in 3 bytes), each
+/* Codebook weights with `bits`-wide indices (any width up to 8; the lowerings use 2 to 7 bits, at most 2^bits
+ * values per channel): n values from index `first` of a little-endian bit stream, index j in bits
+ * j * bits .. j * bits + bits - 1 (bit 0 the lowest of byte 0; 4 bits is edgeq_unpack_cb4's packing, 3 bits puts 8 indices in 3 bytes), each
  * the entry of the channel's `codebook` (2^bits int8 values) it names. Reads no byte past the last index's. */
 EDGEQ_HELPER void edgeq_unpack_cb(const uint8_t *src, int32_t bits, int32_t first, int32_t n, const int8_t *codebook,
                                   int8_t *dst) {
@@ -189,7 +189,7 @@ EDGEQ_HELPER void edgeq_unpack_cb(const uint8_t *src, int32_t bits, int32_t firs
   buf = (uint32_t)*s++ >> (pos & 7u);
   have = 8 - (int32_t)(pos & 7u);
   for (i = 0; i < n; ++i) {
-    if (have < bits) { /* bits <= 4 < 8: one byte always completes the field */
+    if (have < bits) { /* 0 <= have < bits <= 8: one byte always completes the field (have + 8 >= bits) */
       buf |= (uint32_t)*s++ << have;
       have += 8;
     }

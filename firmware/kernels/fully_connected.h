@@ -35,7 +35,7 @@ typedef struct {
    * Only in MVE builds (a --cpu mve library does not compile elsewhere), so other cores' params stay smaller. */
   const int8_t *weights_s8;
 #endif
-  /* Codebook weights: the index width, 2, 3 or 4 bits (2^cb_bits codebook entries per row). */
+  /* Codebook weights: the index width, 2 to 7 bits (2^cb_bits codebook entries per row). */
   int32_t cb_bits;
 } edgeq_fully_connected_s8_params;
 

@@ -1,10 +1,10 @@
-"""2-, 3- and 4-bit codebook indices (issue 12 §2): a clustered int8 filter whose output channels each hold at
-most 4 distinct values is stored as 2-bit indices and 4 codebook entries per channel, at most 8 as 3-bit
-indices and 8 entries, at most 16 as 4-bit indices and 16 entries (edgeq.passes.lower.int8.conv.codebook_fields,
+"""2- to 7-bit codebook indices (issue 12 §2): a clustered int8 filter whose output channels each hold at
+most 2^b distinct values (b from 2 to 7: 4 to 128 values) is stored as b-bit indices into shared codebooks of
+2^b entries where that takes fewer bytes than the int8 weights (edgeq.passes.lower.int8.conv.codebook_fields,
 edgeq_unpack_cb in edgeq_common.h). Byte for byte against LiteRT's reference on the host (portable kernels);
-the DSP build on the emulated Cortex-M4 in test_codebook_bits_on_mps2_an386 and test_int4.py's
-test_conv_dsp_shapes_on_mps2_an386 (every width on the DSP path edgeq_conv_cb_im2col; groups on the portable
-kernel).
+the DSP build on the emulated Cortex-M4 in tests/models/test_clusters.py (test_codebook_bits_on_mps2_an386,
+test_wide_codebook_bits_on_mps2_an386: 2 to 4 bits on the DSP path edgeq_conv_cb_im2col, 5 to 7 on
+edgeq_conv_cbw_im2col; groups on the portable kernel) and test_int4.py's test_conv_dsp_shapes_on_mps2_an386.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from tensorflow.lite.python import schema_py_generated as s
 from harness import compare, random_inputs
 from test_int4 import clustered_int8_model, conv_options, out_size, widened, int4_model
 from edgeq.codegen.emit import generate
+from edgeq.frontend.cluster import mark_clustered
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.lower.int8.conv import pack_bits, share_codebooks
 from edgeq.passes.lower.registry import LowerCtx
 from edgeq.passes.pipeline import compile_graph
 
-BITS = {2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 8: 3, 9: 4, 12: 4, 16: 4}  # values per channel -> index width
+BITS = {2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 8: 3, 9: 4, 12: 4, 16: 4, 17: 5, 20: 5, 32: 5, 33: 6, 40: 6, 64: 6, 65: 7,
+        100: 7, 128: 7}  # values per channel -> index width
 
 
 def shared_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int, seed: int = 0) -> bytes:
@@ -38,6 +40,12 @@ def shared_int8_model(kind: str, x_shape, w_shape, out_shape, options, k: int, s
     b = flatbuffers.Builder(len(model) * 4 + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def marked(model: bytes, k: int, per_channel: bool) -> bytes:
+    """``model`` as ``quantize --clusters`` leaves it: marked as clustered (the opt-in to 5- to 7-bit indices,
+    conv.cb_most); for 16 values a channel or fewer the mark changes nothing."""
+    return mark_clustered(model, k, per_channel)
 
 
 def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int, shared: bool) -> None:
@@ -76,23 +84,32 @@ def _check(model: bytes, kernel: str, k: int, n_out: int, per_out: int, shared: 
     (5, 5, 65, 65, 3, 1, 1, (1, 1), (1, 1), "valid", 8, False),  # 1x1, K = 65
     (6, 6, 16, 8, 6, 3, 3, (1, 1), (1, 1), "same", 8, True),     # groups 2, K = 72
     (7, 7, 8, 8, 5, 3, 3, (1, 2), (1, 1), "same", 9, False),     # 9 values: 4-bit
+    # 5 to 7 bits: per-channel codebooks pay off from K > 88, 260, 1032 weights a channel (K (1 - b / 8) >
+    # 2^b + 1), one shared codebook from out_c * K > 2^b / (1 - b / 8)
+    (8, 7, 11, 11, 5, 3, 3, (2, 1), (1, 1), "valid", 17, False),  # K = 99, 5 bits, odd bit offsets
+    (9, 9, 8, 8, 6, 3, 3, (1, 1), (2, 2), "same", 32, True),      # dilation, 5 bits, one codebook
+    (6, 6, 32, 32, 3, 3, 3, (1, 1), (1, 1), "same", 33, False),   # K = 288, 6 bits
+    (6, 6, 32, 16, 4, 3, 3, (1, 1), (1, 1), "same", 64, True),    # groups 2, 6 bits
+    (7, 6, 16, 16, 8, 3, 3, (2, 2), (1, 1), "same", 128, True),   # stride 2, 7 bits, one codebook
+    (5, 5, 120, 120, 3, 3, 3, (1, 1), (1, 1), "valid", 128, False),  # K = 1080, 7 bits, odd out_c
 ])
 def test_conv_codebook_bits(h, w, cin, fin, cout, kh, kw, stride, dil, padding, k, shared):
     oh, ow = out_size(h, kh, stride[0], dil[0], padding), out_size(w, kw, stride[1], dil[1], padding)
     make = shared_int8_model if shared else clustered_int8_model
-    model = make("CONV_2D", (1, h, w, cin), (cout, kh, kw, fin), (1, oh, ow, cout),
-                 conv_options(stride, dil, padding), k=k, seed=h * w + k)
+    model = marked(make("CONV_2D", (1, h, w, cin), (cout, kh, kw, fin), (1, oh, ow, cout),
+                        conv_options(stride, dil, padding), k=k, seed=h * w + k), k, not shared)
     _check(model, "edgeq_conv_s4", k, cout, kh * kw * fin, shared)
 
 
 @pytest.mark.parametrize("batch,n_in,n_out,k,shared", [
     (1, 64, 5, 2, False), (2, 67, 7, 3, True), (1, 80, 3, 4, True), (3, 65, 6, 5, False), (1, 70, 4, 8, True),
-    (2, 66, 5, 9, False),
+    (2, 66, 5, 9, False), (1, 96, 5, 20, False), (2, 100, 6, 32, True), (1, 280, 3, 40, False),
+    (1, 300, 4, 64, True), (1, 1040, 2, 100, False), (2, 200, 8, 128, True),
 ])
 def test_fully_connected_codebook_bits(batch, n_in, n_out, k, shared):
     make = shared_int8_model if shared else clustered_int8_model
-    model = make("FULLY_CONNECTED", (batch, n_in), (n_out, n_in), (batch, n_out), s.FullyConnectedOptionsT(),
-                 k=k, seed=n_in + k)
+    model = marked(make("FULLY_CONNECTED", (batch, n_in), (n_out, n_in), (batch, n_out),
+                        s.FullyConnectedOptionsT(), k=k, seed=n_in + k), k, not shared)
     _check(model, "edgeq_fully_connected_s4", k, n_out, n_in, shared)
 
 
@@ -124,7 +141,7 @@ def test_pack_bits_layout():
     assert list(pack_bits([1, 2, 3, 0, 3], 2)) == [0b00111001, 0b11]
     assert list(pack_bits([1, 15, 7], 4)) == [0xF1, 0x07]
     rng = np.random.default_rng(0)
-    for bits in (2, 3, 4):
+    for bits in range(2, 9):
         v = rng.integers(0, 1 << bits, 101)
         stream = np.unpackbits(pack_bits(v, bits), bitorder="little")
         assert stream.size == -(-101 * bits // 8) * 8
@@ -149,15 +166,38 @@ def test_dsp_build_takes_dsp_kernel_at_every_width(tmp_path):
         assert "[4608]" not in data  # no int8 copy of the 4608 weights
 
 
-def test_dsp_layout_below_4_bits():
-    """wq_s4 for 2- and 3-bit indices (conv.py _conv_dsp_weights_cb): per channel pair, blocks of 4 rows, each
+@pytest.mark.parametrize("k,bits,cout,cin,shared", [(20, 5, 7, 16, False), (40, 6, 6, 32, False),
+                                                    (100, 7, 5, 128, True)])
+def test_dsp_build_wide_indices(tmp_path, k, bits, cout, cin, shared):
+    """5- to 7-bit filters on DSP cores run edgeq_conv_cbw_im2col (conv.c conv_decode_cbw); the generated data
+    holds each channel pair's stream of ceil(2 * k_pad * bits / 32) words (k_pad = K rounded up to 8), the
+    codebooks of 2^bits entries, no int8 copy of the filter and no portable packing."""
+    make = shared_int8_model if shared else clustered_int8_model
+    model = marked(make("CONV_2D", (1, 6, 6, cin), (cout, 3, 3, cin), (1, 6, 6, cout), conv_options(), k=k), k,
+                   not shared)
+    g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
+    low = g.ops[0].lowered
+    f = dict(low.fields)
+    assert low.kernel == "edgeq_conv_cbw_im2col" and f["cb_bits"] == bits
+    k_pad = -(-9 * cin // 8) * 8
+    words = -(-cout // 2) * -(-2 * k_pad * bits // 32)
+    assert f["wq_s4"].values.shape == (words,) and f["weights_s4"] is None
+    assert f["codebook"].values.size % (1 << bits) == 0
+    lib = generate(g, tmp_path / str(k))
+    data = (lib.dir / f"{lib.prefix}_data.c").read_text()
+    assert f"int32_t model_op0_wq_s4[{words}]" in data and "model_op0_idx" not in data
+    assert f"[{cout * 9 * cin}]" not in data  # no int8 copy of the weights
+
+
+def test_dsp_layout_cb_bits():
+    """wq_s4 for 2-, 3- and 5- to 7-bit indices (conv.py _conv_dsp_weights_cb): per channel pair, blocks of 4 rows, each
     channel oc's 4 indices then oc + 1's, as one little-endian stream padded to a word; an odd out_c's partner
     and the rows past K zero."""
     from edgeq.ir.graph import Op
     from edgeq.passes.lower.int8.conv import _conv_dsp_weights_cb
 
     rng = np.random.default_rng(1)
-    for bits, out_c, k in ((2, 5, 27), (3, 3, 20), (3, 4, 16)):
+    for bits, out_c, k in ((2, 5, 27), (3, 3, 20), (3, 4, 16), (5, 3, 27), (6, 4, 20), (7, 5, 33), (5, 2, 8)):
         idx = rng.integers(0, 1 << bits, (out_c, k))
         k_pad, wq = _conv_dsp_weights_cb(Op(id=0, kind="CONV_2D", inputs=(), outputs=()), idx, bits)
         assert k_pad == -(-k // 8) * 8
@@ -174,3 +214,33 @@ def test_dsp_layout_below_4_bits():
                     want[:k] = idx[c]
                 assert np.array_equal(f[:, j].reshape(-1), want), (bits, c)
             assert not stream[2 * k_pad * bits:].any()
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED"])
+def test_wide_indices_only_in_clustered_models(kind):
+    """17 to 128 values a channel take 5- to 7-bit codebooks only in a model marked as clustered
+    (quantize --clusters writes the "edgeq_clusters" metadata, read into Graph.meta): a plain int8 model's rows of
+    at most 128 values (ad01's dense layers) keep the int8 kernels; 16 values or fewer take codebooks either way.
+    The mark round-trips through the reader, replaces an earlier one, and LiteRT runs the marked model alike."""
+    from edgeq.quality.references import LiteRTHere
+
+    if kind == "CONV_2D":
+        args = ((1, 6, 6, 32), (3, 3, 3, 32), (1, 6, 6, 3), conv_options())
+        wide_kernel, int8_kernels = "edgeq_conv_s4", ("edgeq_conv_s8",)
+    else:
+        args = ((1, 300), (4, 300), (1, 4), s.FullyConnectedOptionsT())
+        wide_kernel, int8_kernels = "edgeq_fully_connected_s4", ("edgeq_fully_connected_s8",)
+    for k, wide in ((40, True), (12, False)):
+        plain = clustered_int8_model(kind, *args, k=k, seed=k)
+        mark = mark_clustered(mark_clustered(plain, 256, True), k, False)
+        assert "clusters" not in read_tflite(plain).meta
+        assert (read_tflite(mark).meta["clusters"], read_tflite(mark).meta["clusters_per_channel"]) == (k, False)
+        for model, codebooks in ((plain, not wide), (mark, True)):
+            low = compile_graph(read_tflite(model), LowerCtx("litert", "portable")).ops[0].lowered
+            assert (low.kernel == wide_kernel) == codebooks and (codebooks or low.kernel.startswith(int8_kernels)), \
+                (k, low.kernel)
+        x = random_inputs(plain, 1)[0]
+        a, b = (LiteRTHere(model).run(x) for model in (plain, mark))
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+        cmp = compare(mark, random_inputs(mark, 4), "litert")
+        assert cmp.bit_exact

@@ -1,5 +1,5 @@
 """k-means clustered weights (issue 12 §2): edgeq.frontend.cluster.cluster_model, then int8 quantization as
-usual; the lowerings store the clustered filters as 2-, 3- or 4-bit indices (at most 4, 8, 16 values a channel)
+usual; the lowerings store the clustered filters as 2- to 7-bit indices (at most 4 to 128 values a channel)
 into the layer's distinct codebooks, stored once, and a byte a channel naming its codebook (kernel tests in
 tests/kernels/test_int4.py and test_codebook_bits.py). resnet8 with 16 clusters on the emulated Cortex-M4:
 bit-exact, instructions at most 1.3x int8's, constant data at most the issue's 0.55x int8's (0.537 measured;
@@ -118,6 +118,38 @@ def test_resnet8_16_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
     assert l16 <= 1.3 * l8, (l16, l8)
 
 
+@pytest.mark.slow
+def test_resnet8_32_and_64_clusters_on_mps2_an386(resnet8_edgeq, tmp_path, capsys):
+    """resnet8 clustered to 32 and 64 values per layer: the convolutions where indices + codebooks + map take
+    fewer bytes than int8 (7 of 9 at 5 bits, 4 at 6 bits; the first conv and the 1x1 shortcuts stay int8) run
+    edgeq_conv_cbw_im2col with 5- / 6-bit indices, the dense layer 5-bit ones at 32, bit-exact on the device;
+    weights + constants and instructions against int8's printed with -s (the docs/sub8.md rows): 0.673x /
+    0.847x the bytes, 1.176x / 1.114x the instructions measured (5.08x / 3.23x with the portable kernel)."""
+    reports = {}
+    for name, data, want in (("c32", _resnet8_clustered(32), [("edgeq_conv_cbw_im2col", 5)] * 7
+                              + [("edgeq_fully_connected_s4", 5)]),
+                             ("c64", _resnet8_clustered(64), [("edgeq_conv_cbw_im2col", 6)] * 4),
+                             ("int8", resnet8_edgeq, [])):
+        lows = [op.lowered for op in compile_graph(read_tflite(data), LowerCtx("litert", "dsp")).ops if op.lowered]
+        cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows
+              if low.kernel.startswith(("edgeq_conv_s4", "edgeq_conv_cb", "edgeq_fully_connected_s4"))]
+        assert cb == want, (name, cb)
+        p = tmp_path / f"resnet8_{name}.tflite"
+        p.write_bytes(data)
+        reports[name] = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=5,
+                                          out_dir=tmp_path / name).report
+        assert reports[name]["validation"]["bit_exact"], reports[name]["validation"]
+    w = {n: r["memory"]["weights_bytes"] for n, r in reports.items()}
+    lat = {n: r["latency"]["median"] for n, r in reports.items()}
+    with capsys.disabled():
+        for n in ("c32", "c64"):
+            print(f"\nresnet8 {n} mps2-an386: weights+constants {w[n]} B / int8 {w['int8']} B = "
+                  f"{w[n] / w['int8']:.3f}x, instructions {lat[n]} / {lat['int8']} = {lat[n] / lat['int8']:.3f}x, "
+                  f"code {reports[n]['memory']['code_bytes']} B (int8 {reports['int8']['memory']['code_bytes']} B)")
+    assert w["c32"] < w["c64"] < w["int8"], w
+    assert max(lat["c32"], lat["c64"]) <= 1.2 * lat["int8"], lat
+
+
 def _mixed(tmp_path) -> Path:
     """Every codebook conv configuration the portable kernel takes: stride 2 with VALID padding, dilation,
     groups 2, an odd channel count, and a dense layer (each K >= 64)."""
@@ -159,6 +191,37 @@ def test_codebook_4_bits_on_mps2_an386(tmp_path):
     convs = [(low.kernel, dict(low.fields)["out_c"]) for low in lows if low.kernel.startswith("edgeq_conv_")]
     assert convs == [("edgeq_conv_cb_im2col", 8)] * 2 + [("edgeq_conv_cb_im2col", 7), ("edgeq_conv_s4", 6)], convs
     p = tmp_path / "mixed.tflite"
+    p.write_bytes(tfl)
+    rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
+    assert rep["validation"]["bit_exact"] and rep["validation"]["samples"] == 6, rep["validation"]
+
+
+def _wide(tmp_path: Path) -> Path:
+    """Convolutions with enough weights a channel for 5- to 7-bit codebooks to pay off at 32 to 128 clusters (K =
+    288, then 1152 with an odd out_c and dilation); the 1x1 (K = 128) and the stride-2 one (K = 63) only at 32
+    (5 bits: fewer bytes than int8 with their channels' codebooks shared); a dense head."""
+    L = keras.layers
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((6, 6, 32), batch_size=1)
+    x = L.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    x = L.Conv2D(128, 1, activation="relu")(x)
+    x = L.Conv2D(7, 3, dilation_rate=2, padding="same")(x)
+    x = L.Conv2D(6, 3, strides=2, padding="valid")(x)
+    path = tmp_path / "wide.keras"
+    keras.Model(inp, L.Dense(5)(L.Flatten()(x))).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k,bits", [(32, [5] * 4), (64, [6, 6]), (128, [7, 7])])
+def test_wide_codebook_bits_on_mps2_an386(tmp_path, k, bits):
+    """5-, 6- and 7-bit codebook layers bit-exact on the emulated M4: the DSP path edgeq_conv_cbw_im2col
+    decoding the wide fields in its fill (conv.c conv_decode_cbw), the odd out_c's partner on the zero codebook."""
+    tfl = quantize_model(_wide(tmp_path), "random", clusters=k).tflite
+    lows = [op.lowered for op in compile_graph(read_tflite(tfl), LowerCtx("litert", "dsp")).ops if op.lowered]
+    cb = [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows if low.kernel.startswith("edgeq_conv_cb")]
+    assert cb == [("edgeq_conv_cbw_im2col", b) for b in bits], cb
+    p = tmp_path / "wide.tflite"
     p.write_bytes(tfl)
     rep = convert_and_flash(p, board_name="mps2-an386", runs=1, samples=6, out_dir=tmp_path / "fw").report
     assert rep["validation"]["bit_exact"] and rep["validation"]["samples"] == 6, rep["validation"]

@@ -298,8 +298,33 @@ def _read(b: _Buf, name: str) -> Graph:
         outputs=outputs,
         name=name,
         meta={"subgraphs": len(subgraphs), "description": model.string(3),
-              "signature": _signature_names(model, n)},
+              "signature": _signature_names(model, n), **_edgeq_metadata(model, buffers)},
     )
+
+
+# The metadata entry edgeq.frontend.cluster.mark_clustered writes into a model it clustered: the JSON
+# {"clusters": K, "per_channel": bool}. Read into Graph.meta["clusters"] (K) and ["clusters_per_channel"].
+CLUSTERS_METADATA = "edgeq_clusters"
+
+
+def _edgeq_metadata(model: "_Table", buffers: list) -> dict:
+    """What edgeq's own metadata entries say (:data:`CLUSTERS_METADATA`); {} for any other model. An entry
+    that does not parse is ignored, as LiteRT ignores metadata it does not know."""
+    import json
+
+    for md in model.tables(6):
+        if md.string(0) != CLUSTERS_METADATA:
+            continue
+        bidx = md.scalar(1, "I", 0)
+        if not 0 < bidx < len(buffers):
+            return {}
+        try:
+            info = json.loads(buffers[bidx].vector(0, np.uint8).tobytes().decode())
+            k = int(info["clusters"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return {}
+        return {"clusters": k, "clusters_per_channel": bool(info.get("per_channel", False))} if k > 0 else {}
+    return {}
 
 
 def _signature_names(model: "_Table", n: int) -> dict[str, dict[int, str]]:

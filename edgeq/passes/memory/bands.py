@@ -52,7 +52,7 @@ WINDOW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 # Kernels checked to compute a row slice exactly (rows only through in_h / out_h / pad_h, batch 1):
 # portable, DSP and Helium bodies of each.
 SLICE_KERNELS = frozenset({"edgeq_conv_s8", "edgeq_conv_s8_im2col", "edgeq_conv_s4", "edgeq_conv_s4_im2col",
-                           "edgeq_conv_cb_im2col",
+                           "edgeq_conv_cb_im2col", "edgeq_conv_cbw_im2col",
                            "edgeq_depthwise_conv_s8", "edgeq_depthwise_conv_s8_dsp", "edgeq_depthwise_conv_s8_dsp_any",
                            "edgeq_depthwise_conv_s4"})
 ADD_KERNELS = frozenset({"edgeq_add_s8", "edgeq_add_s8_table"})

@@ -97,17 +97,18 @@ def packed_s4(g: Graph, tid: int) -> ArrayRef:
 CB_MIN_K = 64
 
 
-def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """A clustered int8 filter ``[out_c, ...]`` (at most 16 distinct values in each output channel, e.g. after
-    ``--clusters 16``) as ``(indices [out_c, ...] in 0..15, codebook [out_c, 16] int8)`` with
-    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than 16 values."""
+def codebook(w: np.ndarray, most: int = 16) -> tuple[np.ndarray, np.ndarray] | None:
+    """A clustered int8 filter ``[out_c, ...]`` (at most ``most`` distinct values in each output channel, e.g.
+    after ``--clusters 16``) as ``(indices [out_c, ...] in 0..most - 1, codebook [out_c, most] int8)`` with
+    ``codebook[c][indices[c]] == w[c]``, or None when a channel has more than ``most`` values (the int8
+    lowerings take :func:`cb_most`'s, the int16 ones 16)."""
     out_c = w.shape[0]
     flat = np.asarray(w, np.int16).reshape(out_c, -1)
-    cb = np.zeros((out_c, 16), np.int8)
+    cb = np.zeros((out_c, most), np.int8)
     idx = np.zeros(flat.shape, np.int16)
     for c in range(out_c):
         vals = np.unique(flat[c])
-        if vals.size > 16:
+        if vals.size > most:
             return None
         cb[c, : vals.size] = vals
         idx[c] = np.searchsorted(vals, flat[c])
@@ -115,10 +116,28 @@ def codebook(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def index_bits(idx: np.ndarray) -> int:
-    """The index width of :func:`codebook`'s indices ``idx``: the fewest of 2, 3 or 4 bits that number the values
-    of the channel with the most (its entries are sorted, so the largest index is that count minus one)."""
+    """The index width of :func:`codebook`'s indices ``idx``: the fewest bits, at least 2, that number the values
+    of the channel with the most (its entries are sorted, so the largest index is that count minus one): 2 bits up
+    to 4 values, 3 up to 8, 4 up to 16, ..., 7 up to 128."""
     n = int(idx.max(initial=0)) + 1
-    return 2 if n <= 4 else 3 if n <= 8 else 4
+    return max(2, (n - 1).bit_length())
+
+
+# The most values a channel of a clustered int8 filter stored as codebook indices: 7-bit indices (--clusters
+# 128). 8 bits would take as many bytes as the int8 weights, before the codebook.
+CB_MOST = 128
+# Without the clustering mark (below), 4-bit indices at most.
+CB_PLAIN = 16
+
+
+def cb_most(g: Graph) -> int:
+    """The most values a channel's codebook may hold in ``g``'s int8 lowerings: CB_MOST (5- to 7-bit indices)
+    where edgeq clustered the model (``quantize --clusters K``, or a ``qat --clusters`` model quantized: the
+    .tflite's "edgeq_clusters" metadata, ``g.meta["clusters"]``), else CB_PLAIN. Wide indices are an opt-in:
+    a plain int8 model's short rows hold at most 2^7 values too (ad01's dense rows of 128 inputs), and the byte
+    rule alone would trade their fast int8 kernels for codebook decoding. 2- to 4-bit codebooks pay off
+    wherever they take fewer bytes, clustered or not."""
+    return CB_MOST if g.meta.get("clusters") else CB_PLAIN
 
 
 def share_codebooks(idx: np.ndarray, entries: np.ndarray,
@@ -161,7 +180,7 @@ def share_codebooks(idx: np.ndarray, entries: np.ndarray,
 def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef, tuple, np.ndarray] | None:
     """The kernels' codebook weights for :func:`codebook`'s ``cb``, ``(indices, fields, unpacked indices)``:
     the indices into the layer's distinct codebooks (:func:`share_codebooks`) packed at the narrowest width the
-    filter's channels allow (2 bits where every channel has at most 4 values, 3 for 8, else 4; :func:`pack_bits`,
+    filter's channels allow (b bits where every channel has at most 2^b values, b from 2 to 7; :func:`pack_bits`,
     channel after channel; the kernel's weights field), the fields ``codebook`` (the codebooks of 2^bits entries,
     once), ``cb_map`` (a byte a channel naming its codebook; None where the layer has one) and ``cb_bits``, and
     the indices unpacked (the filter's shape, for the DSP layout). None where more than 256 codebooks
@@ -213,7 +232,7 @@ def _conv_dsp_weights_s4(op: Op, w: np.ndarray) -> tuple[int, ArrayRef]:
 
 
 def _conv_dsp_weights_cb(op: Op, idx: np.ndarray, bits: int) -> tuple[int, ArrayRef]:
-    """(k_pad, wq_s4) for 2- or 3-bit codebook indices (firmware/kernels/conv.h wq_s4, conv.c conv_decode_cbn):
+    """(k_pad, wq_s4) for 2-, 3- and 5- to 7-bit codebook indices (firmware/kernels/conv.h wq_s4, conv.c conv_decode_cbn):
     per pair of output channels, its blocks of 4 rows as one little-endian bit stream (:func:`pack_bits`) of
     8 fields a block, channel oc's rows t..t+3 then oc + 1's, padded to a whole word; the pairs one after the
     other. (4 bits: :func:`_conv_dsp_weights_s4`'s nibble layout.)"""
@@ -281,7 +300,7 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # are not emitted when the DSP path (which reads wq, acc_init and dsp_me) is taken. wq holds the int8
     # weights themselves (no int16 copy); the pixel pairs per widening are chosen after memory planning
     # (scratch_options, passes.memory.scratch).
-    cb = codebook(w.data) if w.dtype == "int8" else None
+    cb = codebook(w.data, cb_most(g)) if w.dtype == "int8" else None
     cbf = None if cb is None else codebook_fields(op, cb)
     if w.dtype == "int4" or cbf is not None:
         return _lower_conv_s4(g, op, ctx, x, w, y, geo, in_c, out_c, fin, head, tail, bias, mults, shifts,
@@ -374,10 +393,14 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
     ``cbf``: a clustered int8 filter's :func:`codebook_fields`: the portable kernel with cb_bits-wide indices
     in place of the int4 values, decoded through the channel's codebook of 2^cb_bits int8 entries (the layer's
     distinct codebooks stored once, cb_map naming each channel's); on DSP cores edgeq_conv_cb_im2col, the same
-    loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2 and 3: :func:`_conv_dsp_weights_cb`)
+    loop looking the indices of wq_s4 (4 bits: the int4 nibble layout; 2, 3, 5 to 7: :func:`_conv_dsp_weights_cb`)
     up into int16 lanes once per group, the entries themselves: the int8 path's sums, from acc_init (conv.c
     conv_fill_cb). resnet8 on the M4 (tests/models/test_clusters.py, printed with -s): 4 and 8 clusters run
-    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel)."""
+    0.99x 16 clusters' instructions (5.27x while 2- and 3-bit indices took the portable kernel). 5 to 7 bits:
+    edgeq_conv_cbw_im2col (its own entry point: 2- to 4-bit images link no wide decode), the same loop, its fill
+    taking each block's two runs of 4 fields from the one or two words holding them (conv.c conv_decode_cbw),
+    amortized over the group: resnet8 with 32 / 64 clusters 17.10 M / 16.20 M instructions, 1.176x / 1.114x
+    int8's (73.91 M / 46.94 M on the portable kernel)."""
     k = geo["k_h"] * geo["k_w"] * fin
     cb = None if cbf is None else dict(cbf[1])
     k_pad, wq_s4, me, kernel, scratch, pairs, options = 0, None, None, "edgeq_conv_s4", k, 0, ()
@@ -388,7 +411,8 @@ def _lower_conv_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Ten
         else:
             k_pad, wq_s4 = _conv_dsp_weights_cb(op, cbf[2], cb["cb_bits"])
         me = _conv_dsp_me(op, _conv_dsp_requant(op, w.data, bias, mults, shifts, zp(y)), zp(y))
-        kernel = "edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col"
+        kernel = ("edgeq_conv_s4_im2col" if cb is None else "edgeq_conv_cb_im2col" if cb["cb_bits"] <= 4
+                  else "edgeq_conv_cbw_im2col")
         options = _conv_dsp_pairs(k_pad, int(np.prod(y.shape[:-1])), S4_DSP_PAIRS if cb is None else CB_DSP_PAIRS)
         scratch, pairs = options[0][0], dict(options[0][1])["s4_pairs"]
     # only the DSP kernel is built ("mve": Helium cores run it, having the DSP extension): it starts from

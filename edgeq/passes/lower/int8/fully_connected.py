@@ -14,8 +14,9 @@ Weights of -128 (not produced by TFLite's symmetric quantization) pair each row 
 
 int4 weights (the int8x4 scheme) run edgeq_fully_connected_s4 on the weights as TFLite packs them (two a
 byte, decoded a row at a time), with the same folded bias; measured in tests/kernels/test_int4.py. So do
-clustered int8 weights (at most 16 values per row, where that takes fewer bytes): 2-, 3- or 4-bit indices
-(at most 4, 8, 16 values in every row) into the row's codebook of 4, 8 or 16 entries, the layer's distinct
+clustered int8 weights (at most 16 values per row, 128 in a model edgeq clustered: conv.cb_most; where that takes
+fewer bytes): b-bit indices, b from 2 to 7
+(at most 2^b values in every row) into the row's codebook of 2^b entries, the layer's distinct
 codebooks stored once and a byte a row naming its own (edgeq.passes.lower.int8.conv.codebook_fields).
 
 On Helium cores (``--cpu mve``) the kernel reads the plain int8 matrix instead (``weights_s8``, at least 4
@@ -37,7 +38,7 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op
 from edgeq.passes.lower.common import (arr, channel_multipliers, const_bias, expect_dtype, fused_clamp, need,
                                        requant_fields, rounding_flag, zp)
-from edgeq.passes.lower.int8.conv import codebook, codebook_fields, packed_s4
+from edgeq.passes.lower.int8.conv import cb_most, codebook, codebook_fields, packed_s4
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 
@@ -116,7 +117,7 @@ def lower_fully_connected(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     b = const_bias(g, op, 2, out_f)
     wd = np.asarray(w.data).reshape(out_f, in_f).astype(np.int32)
     bias = fold_bias(wd, None if b is None else np.asarray(b.data), -zp(x))
-    cb = codebook(wd) if w.dtype == "int8" else None
+    cb = codebook(wd, cb_most(g)) if w.dtype == "int8" else None
     cbf = None if cb is None else codebook_fields(op, cb)
 
     def call(kernel: str, out_features: int, sparse: int, weights, bias_values, mults, shifts, extra=(),
