@@ -36,7 +36,7 @@ typedef struct {
   const int32_t *mult;    /* [out_c] reduced (16-bit) multipliers */
   const int32_t *tshift;  /* [out_c] total right shifts (15 - shift) */
   /* The _cb kernels only (weights NULL): a clustered filter with at most 2^cb_bits values per output channel, as
-   * cb_bits-wide indices (2, 3 or 4: at most 4, 8 or 16 values in every channel) in one little-endian bit stream
+   * cb_bits-wide indices (2 to 7: at most 4 to 128 values in every channel) in one little-endian bit stream
    * (edgeq_unpack_cb; 4 bits: two a byte, low nibble first) in output-channel-major order (CONV_2D
    * [out_c][k_h][k_w][filter_in_c], DEPTHWISE [out_c][k_h][k_w]), a channel's indices right after the previous
    * channel's, and 2^cb_bits int8 codebook entries per channel. */
@@ -80,7 +80,7 @@ typedef struct {
   const int32_t *mult;   /* [out_features] q31 multipliers */
   const int32_t *shift;  /* [out_features] */
   /* edgeq_fully_connected_s16_cb only (weights NULL): [out_features][in_features] cb_bits-wide codebook indices
-   * (2, 3 or 4 bits, one little-endian bit stream as edgeq_conv_s16_params') and 2^cb_bits int8 codebook entries
+   * (2 to 7 bits, one little-endian bit stream as edgeq_conv_s16_params') and 2^cb_bits int8 codebook entries
    * per output feature. */
   const uint8_t *weights_cb;
   const int8_t *codebook; /* [out_features][1 << cb_bits] */

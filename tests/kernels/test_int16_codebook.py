@@ -4,7 +4,9 @@ indices (at most 4, 8 or 16 values in every output channel: K = 2..4, 5..8, 9..1
 codebook of 2^bits entries (edgeq/passes/lower/int16/conv.py, edgeq_unpack_cb), byte for byte with LiteRT's
 reference kernels on the 16x8 model of a k-means-clustered Keras layer (and TFLM, rounding "tflm"). Filters whose
 channels' indices start mid-byte (3 bits over 99 or 81 weights a channel, 2 bits over 70) are among the cases.
-K = 17 and 256 keep plain int8 filters; per-tensor weights (one scale) take the same codebooks."""
+K = 17 and 256 keep plain int8 filters, unless the model is marked as clustered (quantize --clusters): then 17 to
+128 values take 5- to 7-bit indices where they pay (test_wide_codebook); per-tensor weights (one scale) take the
+same codebooks."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from harness import row_channel_order_is_safe
 from harness_int16 import assert_bit_exact16, int16x8_tflite
-from edgeq.frontend.cluster import cluster_model
+from edgeq.frontend.cluster import cluster_model, mark_clustered
 from edgeq.frontend.tflite.reader import read_tflite
 
 
@@ -36,19 +38,22 @@ def lowered(tfl: bytes, kind: str):
 
 def bits_for(k: int) -> int:
     """The index width of a filter clustered to ``k`` values (at most k int8 values in each channel)."""
-    return 2 if k <= 4 else 3 if k <= 8 else 4
+    return max(2, (k - 1).bit_length())
 
 
 def check(model, kind: str, k: int, *, per_channel_clusters: bool = False, per_channel: bool = True,
-          n: int = 6) -> object:
-    """Cluster ``model`` to ``k`` values, quantize 16x8, assert C == LiteRT (and TFLM), return the lowering; a
-    codebook filter (k <= 16) has bits_for(k)-wide indices, ceil(weights * bits / 8) index bytes, 2^bits entries
-    a channel and no int8 copy."""
+          n: int = 6, mark: bool = False) -> object:
+    """Cluster ``model`` to ``k`` values, quantize 16x8 (``mark``: and mark it clustered, as quantize --clusters
+    does: the opt-in to 5- to 7-bit indices), assert C == LiteRT (and TFLM), return the lowering; a codebook
+    filter (k <= 16, or up to 128 when marked) has bits_for(k)-wide indices, ceil(weights * bits / 8) index
+    bytes, 2^bits entries a channel and no int8 copy."""
     clustered = cluster_model(model, k, per_channel=per_channel_clusters)
     tfl = int16x8_tflite(clustered, per_channel=per_channel)
+    if mark:
+        tfl = mark_clustered(tfl, k, per_channel_clusters)
     assert_bit_exact16(model_bytes=tfl, expect_ops={kind}, n=n)
     low = lowered(tfl, kind)
-    packed = k <= 16
+    packed = k <= (128 if mark else 16)
     assert low.kernel.endswith("_cb") == packed, low.kernel
     f = dict(low.fields)
     if packed:
@@ -124,6 +129,27 @@ def test_depthwise_small_filter_stays_int8():
 def test_fully_connected_codebook(in_f, out_f, k, per_channel_clusters, per_channel):
     m = model_of((in_f,), keras.layers.Dense(out_f, activation="relu"))
     check(m, "FULLY_CONNECTED", k, per_channel_clusters=per_channel_clusters, per_channel=per_channel, n=12)
+
+
+@pytest.mark.parametrize("kind,layer,shape,k", [
+    ("CONV_2D", keras.layers.Conv2D(5, 3, padding="same"), (6, 6, 32), 32),     # 288 weights a channel: 5 bits
+    ("CONV_2D", keras.layers.Conv2D(3, 3, strides=2), (7, 7, 40), 64),          # 360: 6 bits, odd out_c
+    ("DEPTHWISE_CONV_2D", keras.layers.DepthwiseConv2D(10, padding="same"), (12, 12, 3), 20),  # 100 taps
+    ("FULLY_CONNECTED", keras.layers.Dense(4), (300,), 40),                     # 6 bits
+    ("CONV_2D", keras.layers.Conv2D(3, 3, activation="relu"), (5, 5, 120), 100),  # 1080 weights: 7 bits
+])
+def test_wide_codebook(kind, layer, shape, k):
+    """In a model marked as clustered, 17 to 128 values a channel take 5- to 7-bit indices (one little-endian
+    stream, 2^bits entries a channel) where they take fewer bytes than int8: byte for byte with LiteRT and
+    TFLM; unmarked, the same filter stays int8 (test_conv2d_variants' K = 17)."""
+    check(model_of(shape, layer), kind, k, mark=True, n=4)
+
+
+def test_wide_codebook_needs_enough_weights():
+    """5-bit indices with 32 entries a channel cost more than 72 int8 weights a channel: plain int8 kept."""
+    m = model_of((8, 8, 8), keras.layers.Conv2D(6, 3, padding="same"))
+    tfl = mark_clustered(int16x8_tflite(cluster_model(m, 24)), 24, False)
+    assert not lowered(tfl, "CONV_2D").kernel.endswith("_cb")
 
 
 @pytest.mark.parametrize("k,idx_bytes,cb_bytes", [(4, 6 * 72 // 4, 6 * 4), (8, 6 * 72 * 3 // 8, 6 * 8),

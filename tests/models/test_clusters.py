@@ -22,7 +22,7 @@ from edgeq.api import quantize_model
 from edgeq.errors import EdgeqError
 from edgeq.files import cache_dir
 from edgeq.flows.convert_and_flash import convert_and_flash
-from edgeq.frontend.cluster import check_clusters, cluster_model
+from edgeq.frontend.cluster import check_clusters, cluster_model, mark_clustered
 from edgeq.frontend.load import load_model
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.pipeline import compile_graph
@@ -82,7 +82,8 @@ def _resnet8_clustered(k: int) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         keras_path = path.with_suffix(".keras")
         cluster_model(load_model(src).keras_model, k).save(keras_path)
-        data = quantize_model(keras_path, "random", random_range=(0.0, 255.0), random_count=50).tflite
+        data = mark_clustered(quantize_model(keras_path, "random", random_range=(0.0, 255.0),
+                                             random_count=50).tflite, k, False)  # as quantize --clusters k
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.rename(path)

@@ -9,11 +9,13 @@ the reduced multiplier and total shift are computed here. LiteRT's FULLY_CONNECT
 full q31 multiplier with single rounding; TFLM's FULLY_CONNECTED uses the reduced one (rounding "tflm").
 Bit-exactness is measured in tests/kernels/test_int16_conv.py.
 
-Clustered filters (``--scheme int16x8 --clusters K``, K <= 16): a filter whose output channels each hold at most
-16 distinct int8 values and at least CB_MIN_K weights is stored as codebook indices, output-channel-major, as wide
-as the channel with the most values needs (2 bits for at most 4 values, 3 for 8, else 4; the int8 path's widths),
-one little-endian bit stream (the int8 lowering's :func:`pack_bits`), plus 2^bits int8 codebook entries per output
-channel (its :func:`codebook`); the ``_cb`` kernels decode one channel's filter row into scratch per output row
+Clustered filters (``--scheme int16x8 --clusters K``): a filter whose output channels each hold at most 16
+distinct int8 values (128 in a model edgeq clustered: the int8 lowerings' ``cb_most``) and at least CB_MIN_K
+weights, where that takes fewer bytes, is stored as codebook indices, output-channel-major, as wide as the channel
+with the most values needs (2 bits for at most 4 values, 3 for 8, 4 for 16, ..., 7 for 128; the int8 path's
+widths), one little-endian bit stream (the int8 lowering's :func:`pack_bits`), plus 2^bits int8 codebook entries
+per output channel (its :func:`codebook`); the ``_cb`` kernels decode one channel's filter row into scratch per
+output row
 (edgeq_unpack_cb) and run it over the row's pixels (the same sums, so the same bytes:
 tests/kernels/test_int16_codebook.py). Other filters stay plain int8.
 """
@@ -27,7 +29,7 @@ from edgeq.passes.lower.common import (CLAMP_ACTIVATIONS, arr, channel_multiplie
                                        requant_fields, rounding_flag, scale, tensor_array, zp)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 from edgeq.passes.lower.geometry import raster_overlap_margin, window_fields, window_geometry
-from edgeq.passes.lower.int8.conv import CB_MIN_K, codebook, index_bits, pack_bits
+from edgeq.passes.lower.int8.conv import CB_MIN_K, cb_most, codebook, index_bits, pack_bits
 from edgeq.passes.lower.quantmath import activation_range
 
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -93,18 +95,22 @@ def reorder_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocks[:, [0, 2, 1, 3]]).reshape(-1)
 
 
-def codebook_fields_s16(op: Op, rows: np.ndarray) -> tuple | None:
+def codebook_fields_s16(op: Op, rows: np.ndarray, most: int = 16) -> tuple | None:
     """``(("weights_cb", indices), ("codebook", entries), ("cb_bits", bits))`` for weights ``rows`` [out_c, per
-    channel] with at most 16 values per output channel and at least CB_MIN_K weights per channel, else None:
-    ``bits`` 2 where every channel has at most 4 values, 3 for at most 8, else 4 (as the int8 lowering's
-    ``codebook_fields``), the indices packed at that width channel after channel, 2^bits entries per channel."""
+    channel] with at most ``most`` values per output channel (the int8 lowerings' :func:`cb_most`: 16, or 128 in
+    a model edgeq clustered), at least CB_MIN_K weights per channel, and indices plus codebooks taking fewer bytes
+    than the int8 weights; else None. ``bits``: :func:`index_bits` (2 for at most 4 values, ..., 7 for 128; as
+    the int8 lowering's ``codebook_fields``), the indices packed at that width channel after channel, 2^bits
+    entries per channel (5 bits pay off from 86 weights a channel, 6 from 257, 7 from 1025)."""
     if rows.shape[1] < CB_MIN_K:
         return None
-    cb = codebook(rows)
+    cb = codebook(rows, most)
     if cb is None:
         return None
     idx, entries = cb
     bits = index_bits(idx)
+    if -(-idx.size * bits // 8) + (len(rows) << bits) >= rows.size:
+        return None
     return (("weights_cb", arr(op, "idx", pack_bits(idx, bits), "uint8_t")),
             ("codebook", arr(op, "codebook", np.ascontiguousarray(entries[:, : 1 << bits]), "int8_t")),
             ("cb_bits", bits))
@@ -138,8 +144,8 @@ def _conv_like(g: Graph, op: Op, depthwise: bool) -> Lowered:
     acc32 = int(wsum.max(initial=0)) * 32768 < 2**31  # every window sum fits int32
     reordered = not depthwise and fin == in_c and fin % 4 == 0 and (fin <= 508 or acc32)
     rows = w.data.reshape(-1, out_c).T if depthwise else w.data.reshape(out_c, -1)
-    cb = codebook_fields_s16(op, rows)
-    if cb is not None:  # 2- to 4-bit indices + per-channel codebooks, decoded a channel row at a time
+    cb = codebook_fields_s16(op, rows, cb_most(g))
+    if cb is not None:  # 2- to 7-bit indices + per-channel codebooks, decoded a channel row at a time
         kernel = "edgeq_depthwise_conv_s16_cb" if depthwise else "edgeq_conv_s16_cb"
         weights, extra = None, cb
         # int16_conv.c: output rows in raster order, channel by channel within a row
@@ -208,7 +214,7 @@ def lower_fully_connected_s16(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     mults, shifts = channel_multipliers(x, w, y, out_f, broadcast=True)
     if reduced:
         mults, shifts = (list(v) for v in zip(*(reduce_multiplier(m, s) for m, s in zip(mults, shifts))))
-    cb = codebook_fields_s16(op, w.data)
+    cb = codebook_fields_s16(op, w.data, cb_most(g))
     return Lowered(
         kernel="edgeq_fully_connected_s16" if cb is None else "edgeq_fully_connected_s16_cb",
         struct="edgeq_fully_connected_s16_params",
