@@ -76,7 +76,8 @@ def _resnet8_clustered(k: int) -> bytes:
     """resnet8 clustered to ``k`` values per layer and quantized as conftest's resnet8_edgeq (50 random
     samples over 0..255), cached by the content of the model, ``k`` and edgeq/frontend/cluster.py."""
     src = MLPERF / "resnet8.h5"
-    h = hashlib.sha256(src.read_bytes() + repr(k).encode() + (REPO / "edgeq" / "frontend" / "cluster.py").read_bytes())
+    h = hashlib.sha256(src.read_bytes() + repr(k).encode() + b"marked"
+                       + (REPO / "edgeq" / "frontend" / "cluster.py").read_bytes())
     path = cache_dir() / "tflite" / f"clusters-{h.hexdigest()[:24]}.tflite"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
