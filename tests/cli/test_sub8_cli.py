@@ -43,6 +43,27 @@ def test_clusters_quantize(tmp_path, capsys):
             assert max(len(np.unique(w[c])) for c in range(w.shape[0])) <= 16
 
 
+
+def test_clusters_48_wide_indices_end_to_end(tmp_path, capsys):
+    """--clusters 48 marks the written .tflite (the lowerings' opt-in to 6-bit indices): the digits CNN's largest
+    conv then runs edgeq_conv_cbw_im2col (DSP) / edgeq_conv_s4 (portable) with 6-bit indices, and the host C is
+    bit-exact with LiteRT on real digits."""
+    from edgeq.api import lower_tflite
+
+    out = tmp_path / "c48.tflite"
+    code, text, err = run(capsys, "quantize", DIGITS / "digits_cnn.keras", "--calib", DIGITS / "calib.npy",
+                          "--clusters", "48", "-o", out)
+    assert code == 0, err
+    assert read_tflite(out.read_bytes()).meta["clusters"] == 48
+    for cpu, kernel in (("dsp", "edgeq_conv_cbw_im2col"), ("portable", "edgeq_conv_s4")):
+        lows = [op.lowered for op in lower_tflite(out.read_bytes(), "litert", cpu=cpu).ops if op.lowered]
+        assert [(low.kernel, dict(low.fields)["cb_bits"]) for low in lows if "cb_bits" in dict(low.fields)
+                and dict(low.fields)["cb_bits"]] == [(kernel, 6)], cpu
+    code, text, err = run(capsys, "validate", out, "--c-host", "--samples", "20", "--data", DIGITS / "test.npz")
+    assert code == 0, err
+    assert "bit-exact: 20/20 samples" in text
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--clusters", "300"], "--clusters 300 is out of range"),
     (["--clusters-per-channel"], "--clusters-per-channel needs --clusters K"),
