@@ -5,8 +5,8 @@ whatever is added there later, a scheme this module does not know by name conver
 ``quantize_model(scheme=name)``), with int8 taking the best calibration method
 (:func:`edgeq.quality.calibrations.compare_calibrations`), then int8 with the costliest ops left in float32
 until the drop is within ``max_drop`` (:func:`edgeq.quality.sensitivity.quantize_partial`), int8 of weights
-clustered to 16 and 256 values per layer and int16x8 of weights clustered to 16 (``--clusters``: 4-bit codebook
-indices for 16), and QAT when
+clustered to 16, 64 and 256 values per layer and int16x8 of weights clustered to 16 (``--clusters``: 4-bit
+codebook indices for 16, 6-bit for 64 where they pay), and QAT when
 training data is given (:func:`edgeq.flows.qat.qat_model` with a short schedule, then ``quantize_model`` on
 its learned ranges): ``qat-int8`` with int8 weights, ``qat-int8x4`` with 4-bit weights trained and kept.
 
@@ -63,7 +63,7 @@ from edgeq.targets.boards import Board, load_board
 
 PARTIAL = "int8-partial"  # int8 with the costliest ops in float32 (--max-drop)
 # k-means-clustered weights (--clusters): "<scheme>-c<K>", K values per layer, then <scheme> quantization
-CLUSTERED = ("int8-c16", "int8-c256", "int16x8-c16")
+CLUSTERED = ("int8-c16", "int8-c64", "int8-c256", "int16x8-c16")
 QAT = "qat-int8"  # int8 from a quantization-aware-trained model (--qat-data)
 QAT_INT8X4 = "qat-int8x4"  # int8x4 from a model trained with 4-bit fake-quantized weights (--qat-data)
 QAT_SCHEMES = {QAT: "int8", QAT_INT8X4: "int8x4"}  # candidate -> the scheme trained and quantized

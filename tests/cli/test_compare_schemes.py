@@ -139,7 +139,8 @@ def test_a_scheme_the_flow_does_not_know_by_name_is_still_a_row(monkeypatch, tmp
     from edgeq.flows import compare_schemes as cs
 
     monkeypatch.setattr(cs, "SCHEMES", ("float32", "int3"))
-    assert cs.candidate_names(partial=False) == ["float32", "int3", "int8-c16", "int8-c256", "int16x8-c16"]
+    assert cs.candidate_names(partial=False) == ["float32", "int3", "int8-c16", "int8-c64", "int8-c256",
+                                                 "int16x8-c16"]
     c = cs.compare_schemes(MODEL, str(CALIB), max_drop=None, samples=5, jobs=1, out_dir=tmp_path,
                            schemes=["float32", "int3"])
     rows = {r.scheme: r for r in c.rows}
