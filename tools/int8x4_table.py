@@ -9,13 +9,13 @@ validated byte for byte on the emulated Cortex-M4, one timed run, instructions c
 bytes, constant data (weights + constants, as the build counts them), whole-image flash, arena, instructions,
 and the SQNR of the model's output against the float Keras model on the 50 calibration samples (random data:
 it ranks the schemes, it is no accuracy; the "4-bit weights, float Keras" row is the float model with only its
-kernels rounded to 4 bits, what the weights alone cost). ``c16`` / ``c256``: ``cluster_model`` with 16 / 256 clusters per
-layer, then int8 as ``int8``.
+kernels rounded to 4 bits, what the weights alone cost). ``c16`` / ``c64`` / ``c256``: ``quantize --clusters`` with 16 /
+64 / 256 clusters per layer (k-means, then int8 as ``int8``: 4-bit, 6-bit and no codebook indices).
 
 Digits (examples/digits/train.py's split: 1347 training, 450 held-out; calibration: the first 200 training
 digits, minmax): digits_cnn (examples/digits) and dw_bn (tools/qat_table.py's depthwise-separable net), the
-float Keras model, int8 PTQ, int8x4 PTQ and 16 / 256 clusters + int8 PTQ in LiteRT's reference kernels on the
-450 held-out digits, and the int8x4 and 16-cluster models' generated C compared byte for byte with LiteRT on
+float Keras model, int8 PTQ, int8x4 PTQ and 16 / 64 / 256 clusters + int8 PTQ in LiteRT's reference kernels on the
+450 held-out digits, and the int8x4, 16- and 64-cluster models' generated C compared byte for byte with LiteRT on
 all 450 (``validate(c_host=True)``).
 """
 
@@ -36,18 +36,9 @@ sys.path.insert(0, str(ROOT / "examples" / "digits"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 
-def clustered(path: Path, k: int, out: Path) -> Path:
-    """``path``'s Keras model with ``k`` clusters per layer, saved under ``out``."""
-    from edgeq.frontend.cluster import cluster_model
-    from edgeq.frontend.load import load_model
-
-    dst = out / f"{path.stem}-c{k}.keras"
-    cluster_model(load_model(path).keras_model, k).save(dst)
-    return dst
-
-
-def schemes(path: Path, calib: str, out: Path, **random) -> dict[str, bytes]:
-    """The four models of ``path``: int8, int8x4, 16 and 256 clusters (then int8), on the same calibration."""
+def schemes(path: Path, calib: str, **random) -> dict[str, bytes]:
+    """The five models of ``path``: int8, int8x4, 16, 64 and 256 clusters per layer (``quantize --clusters K``:
+    k-means, then int8, the model marked as clustered), on the same calibration."""
     from edgeq.flows.quantize import quantize_model
     from edgeq.frontend.data import load_calibration, loaded_inputs
     from edgeq.frontend.int4 import quantize_int8x4
@@ -57,8 +48,7 @@ def schemes(path: Path, calib: str, out: Path, **random) -> dict[str, bytes]:
     cal = load_calibration(calib, loaded_inputs(loaded), **random)
     return {"int8": quantize_model(path, calib, **random).tflite,
             "int8x4": quantize_int8x4(loaded, cal),
-            "c16": quantize_model(clustered(path, 16, out), calib, **random).tflite,
-            "c256": quantize_model(clustered(path, 256, out), calib, **random).tflite}
+            **{f"c{k}": quantize_model(path, calib, clusters=k, **random).tflite for k in (16, 64, 256)}}
 
 
 def fake_quant_4bit_sqnr(path: Path, inputs: np.ndarray) -> float:
@@ -92,7 +82,7 @@ def mlperf_rows(out: Path, boards: list[str]) -> list[dict]:
         cal = load_calibration("random", loaded_inputs(load_model(MLPERF / file)), **random)
         rows.append({"model": name, "scheme": "4-bit weights, float Keras", "sqnr_db":
                      fake_quant_4bit_sqnr(MLPERF / file, cal.inputs[0])})
-        for scheme, data in schemes(MLPERF / file, "random", out, **random).items():
+        for scheme, data in schemes(MLPERF / file, "random", **random).items():
             path = out / f"{name}-{scheme}.tflite"
             path.write_bytes(data)
             rep = validate(data, keras_file=MLPERF / file, data=cal, samples=50)
@@ -126,10 +116,10 @@ def digits_rows(out: Path) -> list[dict]:
     for name, path in (("digits_cnn", ROOT / "examples" / "digits" / "digits_cnn.keras"), ("dw_bn", out / "dw_bn.keras")):
         keras_model = load_model(path).keras_model
         row = {"model": name, "float": float(np.mean(keras_model.predict(xte, verbose=0).argmax(-1) == yte))}
-        for scheme, data in schemes(path, str(out / "calib.npy"), out).items():
-            rep = validate(data, data=test, c_host=scheme in ("int8x4", "c16"), samples=450)
+        for scheme, data in schemes(path, str(out / "calib.npy")).items():
+            rep = validate(data, data=test, c_host=scheme in ("int8x4", "c16", "c64"), samples=450)
             row[scheme] = rep.accuracy["quantized"]
-            if scheme in ("int8x4", "c16"):
+            if scheme in ("int8x4", "c16", "c64"):
                 row[f"{scheme}_c_bit_exact"] = rep.c_host["litert"].bit_exact
         rows.append(row)
         print(row, file=sys.stderr)
@@ -163,17 +153,18 @@ def main(argv=None) -> int:
     for board in boards:
         for name in ("resnet8", "kws_dscnn"):
             r8 = next(r for r in ml if r["model"] == name and r["scheme"] == "int8" and r.get("board") == board)
-            for sch in ("int8x4", "c16", "c256"):
+            for sch in ("int8x4", "c16", "c64", "c256"):
                 r4 = next(r for r in ml if r["model"] == name and r["scheme"] == sch and r.get("board") == board)
                 print(f"\n{name} on {board}, {sch} / int8: constants {r4['constants'] / r8['constants']:.3f}x, "
                       f"instructions {r4['instructions'] / r8['instructions']:.3f}x, "
                       f".tflite {r4['tflite_bytes'] / r8['tflite_bytes']:.3f}x")
-    print("\n| digits model | float | int8 PTQ | int8x4 PTQ | 16 clusters | 256 clusters | C bit-exact (int8x4, c16; 450) |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| digits model | float | int8 PTQ | int8x4 PTQ | 16 clusters | 64 clusters | 256 clusters "
+          "| C bit-exact (int8x4, c16, c64; 450) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in dg:
-        exact = "/".join("yes" if r[f"{s}_c_bit_exact"] else "NO" for s in ("int8x4", "c16"))
+        exact = "/".join("yes" if r[f"{s}_c_bit_exact"] else "NO" for s in ("int8x4", "c16", "c64"))
         print(f"| {r['model']} | {100 * r['float']:.2f}% | {100 * r['int8']:.2f}% | {100 * r['int8x4']:.2f}% "
-              f"| {100 * r['c16']:.2f}% | {100 * r['c256']:.2f}% | {exact} |")
+              f"| {100 * r['c16']:.2f}% | {100 * r['c64']:.2f}% | {100 * r['c256']:.2f}% | {exact} |")
     if a.json:
         Path(a.json).write_text(json.dumps({"mlperf": ml, "digits": dg}, indent=1))
     return 0
