@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.frontend.runtime import import_keras
+from edgeq.frontend.tflite.reader import CLUSTERS_METADATA
 
 if TYPE_CHECKING:  # qat.py (which load.py imports) clusters its layers with this module
     from edgeq.frontend.load import LoadedModel
@@ -127,8 +128,6 @@ def mark_clustered(model: bytes, k: int, per_channel: bool) -> bytes:
 
     import flatbuffers  # the flatbuffer writer and the schema come with TensorFlow
     from tensorflow.lite.python import schema_py_generated as schema
-
-    from edgeq.frontend.tflite.reader import CLUSTERS_METADATA
 
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     buf = schema.BufferT()
