@@ -167,11 +167,18 @@ EDGEQ_HELPER void edgeq_unpack_s4(const uint8_t *src, int32_t first, int32_t n, 
  * indices packed as int4 (two a byte, low nibble first), each the entry of the channel's `codebook` (16
  * int8 values) it names. */
 EDGEQ_HELPER void edgeq_unpack_cb4(const uint8_t *src, int32_t first, int32_t n, const int8_t *codebook, int8_t *dst) {
-  int32_t i;
-  for (i = 0; i < n; ++i) {
-    const int32_t j = first + i;
-    dst[i] = codebook[(src[j >> 1] >> ((j & 1) * 4)) & 15];
+  const uint8_t *s = src + (first >> 1);
+  if ((first & 1) && n > 0) {
+    *dst++ = codebook[*s++ >> 4];
+    --n;
   }
+  for (; n >= 2; n -= 2) { /* a byte, two entries */
+    const uint32_t b = *s++;
+    dst[0] = codebook[b & 15u];
+    dst[1] = codebook[b >> 4];
+    dst += 2;
+  }
+  if (n > 0) *dst = codebook[*s & 15u];
 }
 
 /* Codebook weights with `bits`-wide indices (any width up to 8; the lowerings use 2 to 7 bits, at most 2^bits
