@@ -244,3 +244,70 @@ def test_wide_indices_only_in_clustered_models(kind):
         assert all(np.array_equal(u, v) for u, v in zip(a, b))
         cmp = compare(mark, random_inputs(mark, 4), "litert")
         assert cmp.bit_exact
+
+
+def fc_chain(batch: int, sizes: list[int], *, codebook: int = 0, seed: int = 0) -> bytes:
+    """FULLY_CONNECTED ops in a chain on an int8 input [1, batch, sizes[0]] (keep_num_dims), layer i mapping sizes[i] features to
+    sizes[i + 1] with per-channel scales (per-tensor for the second layer), a fused ReLU on every third, random
+    int4 weights (``codebook`` 0) or int8 weights each row of which takes up to ``codebook`` values of a pool of
+    ``codebook`` shared by the layer, an int32 bias; the output scale follows the weights' spread."""
+    from test_int4 import as_int4
+
+    rng = np.random.default_rng(seed)
+    tensors = [{"shape": [1, batch, sizes[0]], "dtype": "int8", "scale": float(rng.uniform(0.01, 0.1)),
+                "zero_point": int(rng.integers(-128, 100))}]
+    ops, filters, x = [], [], 0
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        in_s = tensors[x]["scale"]
+        w_s = rng.uniform(0.005, 0.05, 1 if i == 1 else n_out).astype(np.float32)
+        if codebook:
+            pool = rng.choice(np.arange(-127, 128), codebook, replace=False)
+            wt = np.stack([rng.choice(pool, n_in) for _ in range(n_out)]).astype(np.int8)
+        else:
+            wt = rng.integers(-8, 8, (n_out, n_in)).astype(np.int8)
+        out_s = in_s * float(w_s.mean()) * float(np.sqrt((wt.astype(np.float64) ** 2).mean())) * np.sqrt(n_in) * 0.7
+        b_s = (np.float32(in_s) * w_s).astype(np.float32)
+        tensors += [
+            {"shape": [n_out, n_in], "dtype": "int8", "scale": list(w_s), "zero_point": [0] * len(w_s),
+             "data": wt},
+            {"shape": [1, batch, n_out], "dtype": "int8", "scale": out_s, "zero_point": int(rng.integers(-20, 20))},
+            {"shape": [n_out], "dtype": "int32", "scale": list(b_s), "zero_point": [0] * len(b_s),
+             "data": rng.integers(-3000, 3000, n_out).astype(np.int32)},
+        ]
+        wi = len(tensors) - 3
+        filters.append(wi)
+        o = s.FullyConnectedOptionsT()
+        o.fusedActivationFunction = s.ActivationFunctionType.RELU if i % 3 == 2 else s.ActivationFunctionType.NONE
+        o.keepNumDims = True
+        ops.append(("FULLY_CONNECTED", [x, wi, wi + 2], [wi + 1], o))
+        x = wi + 1
+    from harness import build_tflite
+
+    model = build_tflite(tensors, ops, [0], [x])
+    return model if codebook else as_int4(model, filters)
+
+
+# in_f odd (rows starting mid-byte), in_f % 4 = 1, 2, 3 (a decoded tail), one and two words a row, a long row
+FC_SIZES = [37, 45, 13, 8, 70, 130, 4, 9]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch,codebook", [(1, 0), (2, 0), (1, 16), (1, 8), (2, 16), (1, 48)])
+def test_fully_connected_sub8_on_mps2_an386(tmp_path, batch, codebook):
+    """edgeq_fully_connected_s4 on the DSP core over FC_SIZES, byte for byte with LiteRT on the emulated
+    Cortex-M4: int4 and 4-bit codebook rows of batch 1 decoded as they go (fc_dot_nib4; rows at odd nibbles and
+    the other batch sizes / widths decoded a row at a time, then fc_dot4), 3-bit and (marked) 6-bit indices."""
+    from edgeq.flows.convert_and_flash import convert_and_flash
+
+    model = fc_chain(batch, FC_SIZES, codebook=codebook, seed=batch * 100 + codebook)
+    if codebook > 16:
+        model = marked(model, codebook, False)
+    lows = [op.lowered for op in compile_graph(read_tflite(model), LowerCtx("litert", "dsp")).ops]
+    bits = {dict(low.fields)["cb_bits"] for low in lows if low.kernel == "edgeq_fully_connected_s4"}
+    assert bits and bits <= {0, max(2, (codebook - 1).bit_length()) if codebook else 0}, bits
+    assert sum(low.kernel == "edgeq_fully_connected_s4" for low in lows) >= (len(lows) if not codebook else 3)
+    assert {dict(low.fields)["batches"] for low in lows} == {batch}
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(model)
+    r = convert_and_flash(path, board_name="mps2-an386", runs=1, samples=8, out_dir=tmp_path / "out").report
+    assert r["validation"]["bit_exact"], r["validation"]
