@@ -768,7 +768,9 @@ static void conv_dsp_pair(const edgeq_conv_s8_params *p, const int8_t *in, int8_
   const int32_t pairs = p->s4_pairs;                                                                          \
   const int ssat_only = p->dsp_me != NULL && p->rq.act_min == -128 && p->rq.act_max == 127;                   \
   int32_t *wide = buf + (size_t)pairs * (size_t)k_pad;                                                        \
-  int32_t acc[4 * EDGEQ_CONV_DSP_MAX_PAIRS];                                                                  \
+  int32_t acc_stack[4 * EDGEQ_CONV_DSP_STACK_PAIRS];                                                          \
+  /* the group's accumulators: a large group's in the scratch (edgeq_conv_dsp_scratch_bytes) */              \
+  int32_t *const acc = pairs > EDGEQ_CONV_DSP_STACK_PAIRS ? wide + k_pad : acc_stack;                       \
   int32_t pix, oc, q;                                                                                         \
   if (PAIR0 && pairs == 0) {                                                                                  \
     conv_dsp_pair(p, in, out, buf);                                                                           \

@@ -90,13 +90,20 @@ void edgeq_conv_s8(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out)
  * `scratch` (8-byte aligned) and multiplied with wq's weights, widened once per group into scratch after
  * them (s4_pairs > 0) or in registers (0). Without it, scratch is unused. */
 void edgeq_conv_s8_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-/* The most pixel pairs edgeq_conv_s8_im2col takes in one group (s4_pairs: its accumulators live on the stack). */
-#define EDGEQ_CONV_DSP_MAX_PAIRS 8
-/* Its scratch: per pixel pair, per block of 4 of the k_pad rows, the even and odd int16 lanes of both
- * pixels (4 words); with s4_pairs > 0, s4_pairs such pairs and then the widened channel pair (4 words a
- * block). */
-#define edgeq_conv_s8_im2col_scratch_bytes(k_pad, s4_pairs) \
-  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+/* The most pixel pairs edgeq_conv_s8_im2col takes in one group (s4_pairs; the lowering offers groups up to
+ * this size, taken where the arena has the bytes free: more pixel pairs per widening of a channel pair). The
+ * accumulators of a group of at most EDGEQ_CONV_DSP_STACK_PAIRS live on the stack (128 B), a larger group's in
+ * the scratch. */
+#define EDGEQ_CONV_DSP_MAX_PAIRS 32
+#define EDGEQ_CONV_DSP_STACK_PAIRS 8
+/* The DSP convolutions' scratch: per pixel pair, per block of 4 of the k_pad rows, the even and odd int16
+ * lanes of both pixels (4 words); with s4_pairs > 0, s4_pairs such pairs, then the widened channel pair (4
+ * words a block), then for more than EDGEQ_CONV_DSP_STACK_PAIRS pairs the group's accumulators (4 words a
+ * pixel pair). */
+#define edgeq_conv_dsp_scratch_bytes(k_pad, s4_pairs)                                                   \
+  (((size_t)((s4_pairs) + 1) * (size_t)(k_pad) +                                                        \
+    ((s4_pairs) > EDGEQ_CONV_DSP_STACK_PAIRS ? 4u * (size_t)(s4_pairs) : 0u)) * sizeof(int32_t))
+#define edgeq_conv_s8_im2col_scratch_bytes(k_pad, s4_pairs) edgeq_conv_dsp_scratch_bytes(k_pad, s4_pairs)
 #if !EDGEQ_DSP
 /* no DSP extension: call the portable kernel directly (no wrapper on the portable path) */
 #define edgeq_conv_s8_im2col(p, in, out, scratch) ((void)(scratch), edgeq_conv_s8((p), (in), (out)))
@@ -115,8 +122,7 @@ void edgeq_conv_s4(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out,
  * rounding and non-negative multipliers). Scratch: the group's im2col buffers and the decoded channel pair.
  * Without the DSP extension: edgeq_conv_s4 (which needs weights_s4 and at most k_pad bytes of the scratch). */
 void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) \
-  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#define edgeq_conv_s4_im2col_scratch_bytes(k_pad, s4_pairs) edgeq_conv_dsp_scratch_bytes(k_pad, s4_pairs)
 #if !EDGEQ_DSP
 #define edgeq_conv_s4_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
@@ -126,8 +132,7 @@ void edgeq_conv_s4_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
  * unscaled. Its own entry point, so that int4 images do not link the codebook decodes nor codebook images the
  * int4 one. Without the DSP extension: edgeq_conv_s4. */
 void edgeq_conv_cb_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#define edgeq_conv_cb_im2col_scratch_bytes(k_pad, s4_pairs) \
-  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#define edgeq_conv_cb_im2col_scratch_bytes(k_pad, s4_pairs) edgeq_conv_dsp_scratch_bytes(k_pad, s4_pairs)
 #if !EDGEQ_DSP
 #define edgeq_conv_cb_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif
@@ -136,8 +141,7 @@ void edgeq_conv_cb_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_
  * taken from the one or two words holding them). Its own entry point, so that 2- to 4-bit images do not link
  * the wide decode. Without the DSP extension: edgeq_conv_s4. */
 void edgeq_conv_cbw_im2col(const edgeq_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
-#define edgeq_conv_cbw_im2col_scratch_bytes(k_pad, s4_pairs) \
-  ((size_t)((s4_pairs) + 1) * (size_t)(k_pad) * sizeof(int32_t))
+#define edgeq_conv_cbw_im2col_scratch_bytes(k_pad, s4_pairs) edgeq_conv_dsp_scratch_bytes(k_pad, s4_pairs)
 #if !EDGEQ_DSP
 #define edgeq_conv_cbw_im2col(p, in, out, scratch) edgeq_conv_s4((p), (in), (out), (scratch))
 #endif

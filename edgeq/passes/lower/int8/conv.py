@@ -350,7 +350,12 @@ def lower_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 # and a widening 6.5 shared by the group; 2 pairs measured no better than 0 on resnet8 (14,677,720 against
 # 14,677,680 instructions on mps2-an386), 3 and more gain. Scratch: (pairs + 1) * 4 * k_pad bytes, 4 * k_pad
 # with 0.
-S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8)  # the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h)
+# The pixel pairs a group of the DSP conv may take (s4_pairs), the largest at most EDGEQ_CONV_DSP_MAX_PAIRS (conv.h):
+# upgrade-scratch takes the largest the arena has free bytes for. Groups of up to 32 pairs widen each channel
+# pair's weights fewer times (MobileNetV1-0.25 96x96 on the M4: 11.80 M instructions with 8 at most, 11.32 M
+# with 32; resnet8 14.54 M -> 14.48 M).
+S8_DSP_PAIRS = (0, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32)
+CONV_DSP_STACK_PAIRS = 8  # = EDGEQ_CONV_DSP_STACK_PAIRS (conv.h)
 
 
 def _conv_dsp_pairs(k_pad: int, npix: int, choices=None) -> tuple[tuple[int, tuple[tuple[str, int], ...]], ...]:
@@ -358,7 +363,9 @@ def _conv_dsp_pairs(k_pad: int, npix: int, choices=None) -> tuple[tuple[int, tup
     (S8_DSP_PAIRS by default), at most as many pairs as the output has (edgeq_conv_s8_im2col_scratch_bytes,
     edgeq_conv_s4_im2col_scratch_bytes, edgeq_conv_cb_im2col_scratch_bytes, conv.h)."""
     pairs = sorted({min(n, -(-npix // 2)) for n in (S8_DSP_PAIRS if choices is None else choices)})
-    return tuple(((n + 1) * 4 * k_pad, (("s4_pairs", n),)) for n in pairs)
+    # = edgeq_conv_dsp_scratch_bytes: groups of more than CONV_DSP_STACK_PAIRS keep their accumulators there
+    return tuple(((n + 1) * 4 * k_pad + (16 * n if n > CONV_DSP_STACK_PAIRS else 0), (("s4_pairs", n),))
+                 for n in pairs)
 
 
 # DSP path with wq_s4 (conv.h s4_pairs): pixel pairs sharing one decode of a channel pair's weights, the
