@@ -182,7 +182,8 @@ static void dw_dsp_tail(dw_loop_fn loop, uintptr_t *b, uintptr_t g0, const int32
   for (j = 0; j < n; ++j) y[j] = (int8_t)(word >> (8 * j));
 }
 
-/* The layer on the pack p->dsp_pack, a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
+/* The layer on the pack p->dsp_pack (the packed-weight kernels: a copy of the params naming the pack they
+ * built), a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
  * dw_dsp_loop_any), the interior and border contexts around bi and bb (2 * (k_h * k_w / 2) words before them,
  * DW_B_N from them). Inlined into its instances below, so that the 3x3 one unrolls its window's loops and
  * keeps a small frame, and each image links only the loop its layers run. */
@@ -425,7 +426,9 @@ static inline __attribute__((always_inline)) void dw_decode(const edgeq_depthwis
   const int32_t taps = p->k_h * p->k_w;
   int32_t t, j;
   if (!cb) {
-    for (t = 0; t < taps; ++t) edgeq_unpack_s4(p->weights_s4, t * p->out_c + c0, n, dst + (size_t)t * (size_t)stride);
+    for (t = 0; t < taps; ++t) {
+      edgeq_unpack_s4(p->weights_s4, t * p->out_c + c0, n, dst + (size_t)t * (size_t)stride);
+    }
     return;
   }
   for (j = 0; j < n; ++j) {
@@ -493,3 +496,23 @@ void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8
 void edgeq_depthwise_conv_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   dw_packed(p, in, out, scratch, 1);
 }
+
+#if EDGEQ_DSP
+/* Codebook weights, the DSP path alone (--cpu dsp, dsp_pack_s4 set): the pack built in scratch, then the 3x3
+ * body or the any-window one, as edgeq_depthwise_conv_s8_dsp / _dsp_any (no portable kernel linked). */
+void edgeq_depthwise_conv_cb_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                 void *scratch) {
+  edgeq_depthwise_conv_s8_params q = *p;
+  dw_build_pack(p, 1, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
+  q.dsp_pack = (const int32_t *)scratch;
+  dw_dsp_3x3(&q, in, out);
+}
+
+void edgeq_depthwise_conv_cb_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                     void *scratch) {
+  edgeq_depthwise_conv_s8_params q = *p;
+  dw_build_pack(p, 1, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
+  q.dsp_pack = (const int32_t *)scratch;
+  dw_dsp_any(&q, in, out);
+}
+#endif

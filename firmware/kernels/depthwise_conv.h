@@ -97,5 +97,16 @@ void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8
 void edgeq_depthwise_conv_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
 #define edgeq_depthwise_conv_cb_scratch_bytes(k_h, k_w, out_c, dsp_pack_words) \
   (edgeq_depthwise_conv_s4_scratch_bytes(k_h, k_w, out_c, dsp_pack_words) + (size_t)(k_h) * (size_t)(k_w))
+/* The DSP path alone (EDGEQ_DSP builds, dsp_pack_s4 set; what --cpu dsp libraries call, as
+ * edgeq_depthwise_conv_s8_dsp / _dsp_any): _dsp for 3x3 windows, _dsp_any for the others. Scratch: the pack and
+ * k_h * k_w bytes. */
+void edgeq_depthwise_conv_cb_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                 void *scratch);
+void edgeq_depthwise_conv_cb_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                     void *scratch);
+#define edgeq_depthwise_conv_cb_dsp_scratch_bytes(k_h, k_w, dsp_pack_words) \
+  ((size_t)(dsp_pack_words) * 4u + (size_t)(k_h) * (size_t)(k_w))
+#define edgeq_depthwise_conv_cb_dsp_any_scratch_bytes(k_h, k_w, dsp_pack_words) \
+  edgeq_depthwise_conv_cb_dsp_scratch_bytes(k_h, k_w, dsp_pack_words)
 
 #endif

@@ -5,7 +5,8 @@ takes fewer bytes than the int8 weights (edgeq.passes.lower.int8.conv ``codebook
 [out_c, taps]); kernel edgeq_depthwise_conv_cb (firmware/kernels/depthwise_conv.c, the int4 kernel's loop with
 the codebook decode). Byte for byte against LiteRT's reference on the host (the portable kernel); the DSP path
 (the pack rebuilt in scratch from the indices) on the emulated Cortex-M4 in
-``test_depthwise_codebook_chain_on_boards`` (about 4 s a board; the M3 and M55 ones marked slow) and tests/models/test_clusters_depthwise.py.
+``test_depthwise_codebook_chain_on_boards`` (about 4 s a board; the M3 and M55 ones marked slow) and
+tests/models/test_clusters_depthwise.py.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def test_byte_rule_keeps_int8():
     """Per-channel clusterings of a 3x3 filter whose channels cannot share a codebook (16 values each: 4.5 B of
     indices and a 16-byte codebook against 9 B a channel), 20 values a layer unmarked (a channel's 9 values
     number 16 at most, but the codebooks of 16 entries do not hold the layer's 20: several, and a byte a channel
-    naming them), and a 1x1 filter of 4 channels (1 B of indices and a 4-byte codebook against 4 B) keep the int8 kernel; 8 values per layer pay (3-bit indices, one codebook)."""
+    naming them), and a 1x1 filter of 4 channels (1 B of indices and a 4-byte codebook against 4 B) keep the
+    int8 kernel; 8 values per layer pay (3-bit indices, one codebook)."""
     for model, kernel in (
             (dw_clustered(6, 6, 8, 1, 3, 3, k=9, shared=False, seed=1), "edgeq_depthwise_conv_s8"),
             (dw_clustered(6, 6, 16, 1, 3, 3, k=20, shared=True, seed=2), "edgeq_depthwise_conv_s8"),
@@ -123,13 +125,14 @@ def test_byte_rule_keeps_int8():
 @pytest.mark.parametrize("cpu", ["portable", "dsp", "mve"])
 def test_generated_data_holds_indices_only(cpu, tmp_path):
     """The generated data holds the indices (and on DSP cores the pack's constants without weight words and
-    without the portable kernel's bias / mult / shift), the codebooks, no int8 copy of the filter; "mve" runs the
-    portable kernel, as int4 filters do."""
+    without the portable kernel's bias / mult / shift: the DSP entry point edgeq_depthwise_conv_cb_dsp), the
+    codebooks, no int8 copy of the filter; "mve" runs the portable kernel, as int4 filters do."""
     out_c, taps = 24, 9
     model = dw_clustered(6, 6, out_c, 1, 3, 3, k=4, shared=True, seed=5)
     low = _lowered(model, cpu)
     f = dict(low.fields)
-    assert low.kernel == "edgeq_depthwise_conv_cb" and f["cb_bits"] == 2
+    assert low.kernel == ("edgeq_depthwise_conv_cb_dsp" if cpu == "dsp" else "edgeq_depthwise_conv_cb")
+    assert f["cb_bits"] == 2
     assert (f["dsp_pack_s4"] is not None) == (cpu == "dsp")
     if cpu == "dsp":
         assert f["dsp_pack_words"] == out_c // 4 * (taps + 9) and f["dsp_pack_s4"].values.size == out_c // 4 * 9
@@ -142,7 +145,7 @@ def test_generated_data_holds_indices_only(cpu, tmp_path):
     data = (lib.dir / f"{lib.prefix}_data.c").read_text()
     assert f"uint8_t model_op0_idx[{out_c * taps * 2 // 8}]" in data and "int8_t model_op0_codebook[4]" in data
     assert f"[{out_c * taps}]" not in data  # no int8 copy of the filter
-    assert "edgeq_depthwise_conv_cb(" in (lib.dir / f"{lib.prefix}.c").read_text()
+    assert f"{low.kernel}(" in (lib.dir / f"{lib.prefix}.c").read_text()
 
 
 # --- the DSP path on the emulated Cortex-M4 ------------------------------------------------------------------
@@ -209,7 +212,9 @@ def test_depthwise_codebook_chain_on_boards(board, tmp_path):
 
     model = marked(dw_chain(*DSP_CHAIN, seed=7), 32, False)
     g = compile_graph(read_tflite(model), LowerCtx("litert", "dsp"))
-    assert [op.lowered.kernel for op in g.ops] == ["edgeq_depthwise_conv_cb"] * len(DSP_CHAIN[1])
+    cb = "edgeq_depthwise_conv_cb"
+    assert [op.lowered.kernel for op in g.ops] == [f"{cb}_dsp", cb, f"{cb}_dsp_any", f"{cb}_dsp", f"{cb}_dsp_any",
+                                                   f"{cb}_dsp_any"]
     fields = [dict(op.lowered.fields) for op in g.ops]
     assert [f["cb_bits"] for f in fields] == [2, 3, 2, 4, 2, 5]
     assert [f["dsp_pack_s4"] is not None for f in fields] == [True, False, True, True, True, True]

@@ -39,8 +39,9 @@ def _depthwise_model(path: Path) -> Path:
 
 @pytest.mark.parametrize("k,want", [
     (16, [("edgeq_depthwise_conv_s8_dsp", None), ("edgeq_depthwise_conv_cb", 4), ("edgeq_depthwise_conv_s8_dsp", None),
-          ("edgeq_depthwise_conv_cb", 4)]),
-    (4, [("edgeq_depthwise_conv_cb", 2)] * 4),
+          ("edgeq_depthwise_conv_cb_dsp_any", 4)]),
+    (4, [("edgeq_depthwise_conv_cb_dsp", 2), ("edgeq_depthwise_conv_cb", 2), ("edgeq_depthwise_conv_cb_dsp", 2),
+         ("edgeq_depthwise_conv_cb_dsp_any", 2)]),
 ])
 def test_clustered_depthwise_on_mps2_an386(tmp_path, k, want):
     tfl = quantize_model(_depthwise_model(tmp_path / "dw.keras"), "random", clusters=k).tflite

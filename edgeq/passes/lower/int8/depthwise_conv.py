@@ -149,9 +149,11 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
     else: where the int8 DSP path applies (``pack``), its constants without the weight words (dsp_pack_s4: the
     kernel rebuilds the pack in scratch from the packed filter at each call, the weights as int8 bytes). The
     portable kernel goes block by block over all pixels, so input and output may overlap only where the DSP
-    path, which writes in raster order, is the only one built (cpu "dsp"). Scratch: the larger of a block's
-    decoded taps and the pack, plus (codebooks) one channel's taps (edgeq_unpack_cb decodes a channel's run of
-    indices there before it is spread over the block's layout)."""
+    path, which writes in raster order, is the only one built (cpu "dsp"; codebooks: its own entry points
+    edgeq_depthwise_conv_cb_dsp for 3x3 windows and _dsp_any, as the int8 ones, so that neither the portable
+    kernel nor the other window's body is linked). Scratch: the larger of a block's decoded taps and the pack
+    (the pack alone for the DSP entry points), plus (codebooks) one channel's taps (edgeq_unpack_cb decodes a
+    channel's run of indices there before it is spread over the block's layout)."""
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
@@ -167,6 +169,10 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
         kernel, weights = "edgeq_depthwise_conv_s4", (("weights_s4", packed_s4(g, w.id)),)
     else:
         kernel, weights = "edgeq_depthwise_conv_cb", (("weights_s4", cbf[0]), *cbf[1])
+        if pack is not None and ctx.cpu == "dsp":  # = edgeq_depthwise_conv_cb_dsp_scratch_bytes
+            kernel = "edgeq_depthwise_conv_cb_dsp" if (geo["k_h"], geo["k_w"]) == (3, 3) else \
+                "edgeq_depthwise_conv_cb_dsp_any"
+            scratch = 4 * words + taps
     return Lowered(
         kernel=kernel,
         struct="edgeq_depthwise_conv_s8_params",
