@@ -463,11 +463,35 @@ static inline __attribute__((always_inline)) void dw_build_pack(const edgeq_dept
     for (j = 4; j < EDGEQ_DW_DSP_GROUP_CONSTS; ++j) *pack++ = src[j]; /* shifts, multipliers */
   }
 }
+
+/* The DSP path of the packed-weight kernels: the pack built in scratch (dsp_pack_words words, dw_decode's tmp
+ * after them), then `body` (dw_dsp_3x3, dw_dsp_any or dw_dsp_run) on a copy of the params naming it. One
+ * instance per decode (out of line: the entry points of a decode share it). */
+typedef void (*dw_body_fn)(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+
+static inline __attribute__((always_inline)) void dw_packed_dsp(const edgeq_depthwise_conv_s8_params *p,
+                                                                const int8_t *in, int8_t *out, void *scratch,
+                                                                int cb, dw_body_fn body) {
+  edgeq_depthwise_conv_s8_params q = *p;
+  dw_build_pack(p, cb, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
+  q.dsp_pack = (const int32_t *)scratch;
+  body(&q, in, out);
+}
+
+static void __attribute__((noinline)) dw_packed_dsp_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                       int8_t *out, void *scratch, dw_body_fn body) {
+  dw_packed_dsp(p, in, out, scratch, 0, body);
+}
+
+static void __attribute__((noinline)) dw_packed_dsp_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                       int8_t *out, void *scratch, dw_body_fn body) {
+  dw_packed_dsp(p, in, out, scratch, 1, body);
+}
 #endif
 
 /* The packed-weight kernels (int4: cb 0, codebooks: cb 1), see edgeq_depthwise_conv_s4: on DSP builds with
- * dsp_pack_s4 the DSP loop on the pack built in scratch (then dsp_pack_words words, tmp after them), else per
- * block of up to EDGEQ_DW_BLOCK channels their taps decoded into scratch (tmp after them). */
+ * dsp_pack_s4 the DSP loop on the pack built in scratch (dw_packed_dsp), else per block of up to
+ * EDGEQ_DW_BLOCK channels their taps decoded into scratch (dw_decode's tmp after them). */
 static inline __attribute__((always_inline)) void dw_packed(const edgeq_depthwise_conv_s8_params *p,
                                                             const int8_t *in, int8_t *out, void *scratch, int cb) {
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w;
@@ -475,10 +499,7 @@ static inline __attribute__((always_inline)) void dw_packed(const edgeq_depthwis
   int32_t oc0;
 #if EDGEQ_DSP
   if (p->dsp_pack_s4 != NULL) {
-    edgeq_depthwise_conv_s8_params q = *p;
-    dw_build_pack(p, cb, (int32_t *)scratch, wb + (size_t)p->dsp_pack_words * 4u);
-    q.dsp_pack = (const int32_t *)scratch;
-    dw_dsp_run(&q, in, out);
+    (cb ? dw_packed_dsp_cb : dw_packed_dsp_s4)(p, in, out, scratch, dw_dsp_run);
     return;
   }
 #endif
@@ -502,17 +523,11 @@ void edgeq_depthwise_conv_cb(const edgeq_depthwise_conv_s8_params *p, const int8
  * body or the any-window one, as edgeq_depthwise_conv_s8_dsp / _dsp_any (no portable kernel linked). */
 void edgeq_depthwise_conv_cb_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
                                  void *scratch) {
-  edgeq_depthwise_conv_s8_params q = *p;
-  dw_build_pack(p, 1, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
-  q.dsp_pack = (const int32_t *)scratch;
-  dw_dsp_3x3(&q, in, out);
+  dw_packed_dsp_cb(p, in, out, scratch, dw_dsp_3x3);
 }
 
 void edgeq_depthwise_conv_cb_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
                                      void *scratch) {
-  edgeq_depthwise_conv_s8_params q = *p;
-  dw_build_pack(p, 1, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
-  q.dsp_pack = (const int32_t *)scratch;
-  dw_dsp_any(&q, in, out);
+  dw_packed_dsp_cb(p, in, out, scratch, dw_dsp_any);
 }
 #endif
