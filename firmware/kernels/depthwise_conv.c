@@ -182,7 +182,8 @@ static void dw_dsp_tail(dw_loop_fn loop, uintptr_t *b, uintptr_t g0, const int32
   for (j = 0; j < n; ++j) y[j] = (int8_t)(word >> (8 * j));
 }
 
-/* The layer on the pack p->dsp_pack, a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
+/* The layer on the pack p->dsp_pack (the packed-weight kernels: a copy of the params naming the pack they
+ * built), a k_h x k_w window, with loop (dw_dsp_loop9 for 9 taps, else
  * dw_dsp_loop_any), the interior and border contexts around bi and bb (2 * (k_h * k_w / 2) words before them,
  * DW_B_N from them). Inlined into its instances below, so that the 3x3 one unrolls its window's loops and
  * keeps a small frame, and each image links only the loop its layers run. */
@@ -409,54 +410,124 @@ void edgeq_depthwise_conv_s8(const edgeq_depthwise_conv_s8_params *p, const int8
   }
 }
 
-#if EDGEQ_DSP
-/* Tap t's int4 weights of channels c0..c0+3 as the int8 bytes of a word (0 past out_c). */
-static uint32_t dw_tap_word_s4(const edgeq_depthwise_conv_s8_params *p, int32_t t, int32_t c0) {
-  uint32_t word = 0;
-  int32_t j;
-  for (j = 0; j < 4 && c0 + j < p->out_c; ++j) {
-    int8_t v;
-    edgeq_unpack_s4(p->weights_s4, t * p->out_c + c0 + j, 1, &v);
-    word |= (uint32_t)(uint8_t)v << (8 * j);
-  }
-  return word;
+/* Codebook of channel oc (codebook weights): cb_map's, or the layer's one. */
+EDGEQ_INLINE const int8_t *dw_codebook(const edgeq_depthwise_conv_s8_params *p, int32_t oc) {
+  return p->codebook + (p->cb_map != NULL ? (size_t)p->cb_map[oc] << p->cb_bits : 0u);
 }
 
-/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and weights_s4 into pack: the weight words hold
- * the int4 values as int8 bytes, in the pack's tap-pair order. */
-static void dw_build_pack_s4(const edgeq_depthwise_conv_s8_params *p, int32_t *pack) {
+/* The decode step of the packed-weight kernels: the k_h * k_w taps of channels c0..c0+n-1 as int8 into
+ * dst[t * stride + j] (t the tap in raster order, j < n): cb 0, the int4 values of weights_s4 ([tap][out_c],
+ * one run of n a tap, edgeq_unpack_s4); cb 1, the codebook entries weights_s4's cb_bits-wide indices name
+ * ([out_c][tap], one run of k_h * k_w a channel, edgeq_unpack_cb into tmp, k_h * k_w bytes, then spread over
+ * the stride). Always inlined with a constant cb: each entry point links only its own decode. */
+static inline __attribute__((always_inline)) void dw_decode(const edgeq_depthwise_conv_s8_params *p, int cb,
+                                                            int32_t c0, int32_t n, int8_t *dst, int32_t stride,
+                                                            int8_t *tmp) {
+  const int32_t taps = p->k_h * p->k_w;
+  int32_t t, j;
+  if (!cb) {
+    for (t = 0; t < taps; ++t) {
+      edgeq_unpack_s4(p->weights_s4, t * p->out_c + c0, n, dst + (size_t)t * (size_t)stride);
+    }
+    return;
+  }
+  for (j = 0; j < n; ++j) {
+    edgeq_unpack_cb(p->weights_s4, p->cb_bits, (c0 + j) * taps, taps, dw_codebook(p, c0 + j), tmp);
+    for (t = 0; t < taps; ++t) dst[(size_t)t * (size_t)stride + (size_t)j] = tmp[t];
+  }
+}
+
+#if EDGEQ_DSP
+/* dsp_pack (see depthwise_conv.h) built from dsp_pack_s4 and the decoded weights into pack: per group, its
+ * k_h * k_w weight words are decoded in place as tap words (bytes w[t][c0..c3], zero past out_c), then each
+ * tap pair's two words rearranged into the pack's pair order. */
+static inline __attribute__((always_inline)) void dw_build_pack(const edgeq_depthwise_conv_s8_params *p, int cb,
+                                                                int32_t *pack, int8_t *tmp) {
   const int32_t taps = p->k_h * p->k_w, groups = (p->out_c + 3) >> 2;
   const int32_t *src = p->dsp_pack_s4;
   int32_t g, t, j;
   for (g = 0; g < groups; ++g, src += EDGEQ_DW_DSP_GROUP_CONSTS) {
+    const int32_t n = p->out_c - 4 * g < 4 ? p->out_c - 4 * g : 4;
+    uint32_t *w = (uint32_t *)(pack + 4);
     for (j = 0; j < 4; ++j) *pack++ = src[j]; /* acc_init */
-    for (t = 0; t + 1 < taps; t += 2) {        /* (w[t][c0], w[t][c1], w[t+1][c0], w[t+1][c1]), then c2, c3 */
-      const uint32_t a = dw_tap_word_s4(p, t, 4 * g), b = dw_tap_word_s4(p, t + 1, 4 * g);
-      *pack++ = (int32_t)((a & 0xFFFFu) | b << 16);
-      *pack++ = (int32_t)(a >> 16 | (b & 0xFFFF0000u));
+    if (n < 4) {
+      for (t = 0; t < taps; ++t) w[t] = 0u;
     }
-    if (taps & 1) *pack++ = (int32_t)dw_tap_word_s4(p, taps - 1, 4 * g);
+    dw_decode(p, cb, 4 * g, n, (int8_t *)w, 4, tmp);
+    for (t = 0; t + 1 < taps; t += 2) { /* (w[t][c0], w[t][c1], w[t+1][c0], w[t+1][c1]), then c2, c3 */
+      const uint32_t a = w[t], b = w[t + 1];
+      w[t] = (a & 0xFFFFu) | b << 16;
+      w[t + 1] = a >> 16 | (b & 0xFFFF0000u);
+    }
+    pack += taps; /* an odd count's last tap word stays as decoded */
     for (j = 4; j < EDGEQ_DW_DSP_GROUP_CONSTS; ++j) *pack++ = src[j]; /* shifts, multipliers */
   }
 }
+
+/* The DSP path of the packed-weight kernels: the pack built in scratch (dsp_pack_words words, dw_decode's tmp
+ * after them), then `body` (dw_dsp_3x3, dw_dsp_any or dw_dsp_run) on a copy of the params naming it. One
+ * instance per decode (out of line: the entry points of a decode share it). */
+typedef void (*dw_body_fn)(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out);
+
+static inline __attribute__((always_inline)) void dw_packed_dsp(const edgeq_depthwise_conv_s8_params *p,
+                                                                const int8_t *in, int8_t *out, void *scratch,
+                                                                int cb, dw_body_fn body) {
+  edgeq_depthwise_conv_s8_params q = *p;
+  dw_build_pack(p, cb, (int32_t *)scratch, (int8_t *)scratch + (size_t)p->dsp_pack_words * 4u);
+  q.dsp_pack = (const int32_t *)scratch;
+  body(&q, in, out);
+}
+
+static void __attribute__((noinline)) dw_packed_dsp_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                       int8_t *out, void *scratch, dw_body_fn body) {
+  dw_packed_dsp(p, in, out, scratch, 0, body);
+}
+
+static void __attribute__((noinline)) dw_packed_dsp_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in,
+                                                       int8_t *out, void *scratch, dw_body_fn body) {
+  dw_packed_dsp(p, in, out, scratch, 1, body);
+}
 #endif
 
-void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+/* The packed-weight kernels (int4: cb 0, codebooks: cb 1), see edgeq_depthwise_conv_s4: on DSP builds with
+ * dsp_pack_s4 the DSP loop on the pack built in scratch (dw_packed_dsp), else per block of up to
+ * EDGEQ_DW_BLOCK channels their taps decoded into scratch (dw_decode's tmp after them). */
+static inline __attribute__((always_inline)) void dw_packed(const edgeq_depthwise_conv_s8_params *p,
+                                                            const int8_t *in, int8_t *out, void *scratch, int cb) {
   const int32_t out_c = p->out_c, taps = p->k_h * p->k_w;
   int8_t *wb = (int8_t *)scratch;
-  int32_t oc0, t;
+  int32_t oc0;
 #if EDGEQ_DSP
   if (p->dsp_pack_s4 != NULL) {
-    edgeq_depthwise_conv_s8_params q = *p;
-    dw_build_pack_s4(p, (int32_t *)scratch);
-    q.dsp_pack = (const int32_t *)scratch;
-    dw_dsp_run(&q, in, out);
+    (cb ? dw_packed_dsp_cb : dw_packed_dsp_s4)(p, in, out, scratch, dw_dsp_run);
     return;
   }
 #endif
   for (oc0 = 0; oc0 < out_c; oc0 += EDGEQ_DW_BLOCK) {
     const int32_t n = out_c - oc0 < EDGEQ_DW_BLOCK ? out_c - oc0 : EDGEQ_DW_BLOCK;
-    for (t = 0; t < taps; ++t) edgeq_unpack_s4(p->weights_s4, t * out_c + oc0, n, wb + (size_t)t * (size_t)n);
+    dw_decode(p, cb, oc0, n, wb, n, wb + (size_t)taps * (size_t)n);
     dw_pixels(p, in, out, oc0, n, wb, n);
   }
 }
+
+void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+  dw_packed(p, in, out, scratch, 0);
+}
+
+void edgeq_depthwise_conv_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
+  dw_packed(p, in, out, scratch, 1);
+}
+
+#if EDGEQ_DSP
+/* Codebook weights, the DSP path alone (--cpu dsp, dsp_pack_s4 set): the pack built in scratch, then the 3x3
+ * body or the any-window one, as edgeq_depthwise_conv_s8_dsp / _dsp_any (no portable kernel linked). */
+void edgeq_depthwise_conv_cb_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                 void *scratch) {
+  dw_packed_dsp_cb(p, in, out, scratch, dw_dsp_3x3);
+}
+
+void edgeq_depthwise_conv_cb_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                     void *scratch) {
+  dw_packed_dsp_cb(p, in, out, scratch, dw_dsp_any);
+}
+#endif

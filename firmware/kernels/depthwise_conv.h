@@ -45,14 +45,24 @@ typedef struct {
    * the same; the lowering checks that the accumulators cannot wrap, |2 acc| < 2^31). */
   const int32_t *dsp_pack;
   /* int4 weights (the int8x4 scheme, kernel edgeq_depthwise_conv_s4; `weights` unused): the filter as
-   * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4). */
+   * TFLite packs it, [k_h][k_w][out_c] two values a byte (edgeq_unpack_s4).
+   * Codebook weights (a clustered int8 filter, kernel edgeq_depthwise_conv_cb; `weights` unused): cb_bits-wide
+   * indices (2 to 7 bits) as edgeq_unpack_cb packs them, channel after channel, [out_c][k_h][k_w] (a channel's
+   * taps in raster order, the next channel's following unaligned), each naming an entry of its channel's
+   * codebook. */
   const uint8_t *weights_s4;
-  /* int4 weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words (per group of 4
-   * channels, EDGEQ_DW_DSP_GROUP_CONSTS words: [4] acc_init, [5] shifts and m2 as in dsp_pack). The kernel
-   * builds the whole dsp_pack (dsp_pack_words words) in scratch at each call, the k_h * k_w weight words of a
-   * group from weights_s4 as int8 bytes, and runs the DSP loop on it. */
+  /* int4 or codebook weights, DSP path (EDGEQ_DSP builds), or NULL: dsp_pack without its weight words (per
+   * group of 4 channels, EDGEQ_DW_DSP_GROUP_CONSTS words: [4] acc_init, [5] shifts and m2 as in dsp_pack). The
+   * kernel builds the whole dsp_pack (dsp_pack_words words) in scratch at each call, the k_h * k_w weight words
+   * of a group decoded from weights_s4 as int8 bytes, and runs the DSP loop on it. */
   const int32_t *dsp_pack_s4;
   int32_t dsp_pack_words;
+  /* Codebook weights (edgeq_depthwise_conv_cb; unused elsewhere): the layer's distinct codebooks of 2^cb_bits
+   * int8 entries, one after the other; cb_map[oc] the number of channel oc's, or cb_map NULL and every channel
+   * takes the first (as conv.h's). */
+  const int8_t *codebook;
+  const uint8_t *cb_map;
+  int32_t cb_bits;
   /* Helium path (EDGEQ_MVE builds), or NULL: weights and constants per group of 16 channels, see
    * depthwise_conv_mve.h. */
   const int32_t *mve_pack;
@@ -79,5 +89,24 @@ void edgeq_depthwise_conv_s4(const edgeq_depthwise_conv_s8_params *p, const int8
   ((size_t)(k_h) * (size_t)(k_w) * (size_t)((out_c) < 32 ? (out_c) : 32) > (size_t)(dsp_pack_words) * 4u \
        ? (size_t)(k_h) * (size_t)(k_w) * (size_t)((out_c) < 32 ? (out_c) : 32)                       \
        : (size_t)(dsp_pack_words) * 4u)
+
+/* Codebook weights (weights_s4, codebook, cb_map, cb_bits): edgeq_depthwise_conv_s4's kernel with the
+ * codebook decode (its own entry point: int4 images link no codebook decode, codebook images no nibble one).
+ * Scratch: edgeq_depthwise_conv_s4's and k_h * k_w bytes more (a channel's indices decoded by edgeq_unpack_cb
+ * before they are spread over the block's layout). */
+void edgeq_depthwise_conv_cb(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out, void *scratch);
+#define edgeq_depthwise_conv_cb_scratch_bytes(k_h, k_w, out_c, dsp_pack_words) \
+  (edgeq_depthwise_conv_s4_scratch_bytes(k_h, k_w, out_c, dsp_pack_words) + (size_t)(k_h) * (size_t)(k_w))
+/* The DSP path alone (EDGEQ_DSP builds, dsp_pack_s4 set; what --cpu dsp libraries call, as
+ * edgeq_depthwise_conv_s8_dsp / _dsp_any): _dsp for 3x3 windows, _dsp_any for the others. Scratch: the pack and
+ * k_h * k_w bytes. */
+void edgeq_depthwise_conv_cb_dsp(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                 void *scratch);
+void edgeq_depthwise_conv_cb_dsp_any(const edgeq_depthwise_conv_s8_params *p, const int8_t *in, int8_t *out,
+                                     void *scratch);
+#define edgeq_depthwise_conv_cb_dsp_scratch_bytes(k_h, k_w, dsp_pack_words) \
+  ((size_t)(dsp_pack_words) * 4u + (size_t)(k_h) * (size_t)(k_w))
+#define edgeq_depthwise_conv_cb_dsp_any_scratch_bytes(k_h, k_w, dsp_pack_words) \
+  edgeq_depthwise_conv_cb_dsp_scratch_bytes(k_h, k_w, dsp_pack_words)
 
 #endif

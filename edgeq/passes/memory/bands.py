@@ -54,7 +54,8 @@ WINDOW_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 SLICE_KERNELS = frozenset({"edgeq_conv_s8", "edgeq_conv_s8_im2col", "edgeq_conv_s4", "edgeq_conv_s4_im2col",
                            "edgeq_conv_cb_im2col", "edgeq_conv_cbw_im2col",
                            "edgeq_depthwise_conv_s8", "edgeq_depthwise_conv_s8_dsp", "edgeq_depthwise_conv_s8_dsp_any",
-                           "edgeq_depthwise_conv_s4"})
+                           "edgeq_depthwise_conv_s4", "edgeq_depthwise_conv_cb", "edgeq_depthwise_conv_cb_dsp",
+                           "edgeq_depthwise_conv_cb_dsp_any"})
 ADD_KERNELS = frozenset({"edgeq_add_s8", "edgeq_add_s8_table"})
 MAX_CHAIN = 4  # window ops in one group
 ROW_CHOICES = (1, 2, 4, 8, 16)

@@ -3,7 +3,18 @@ DepthwiseConvPerChannel (firmware/kernels/depthwise_conv.c); Prepare and requant
 (edgeq.passes.lower.int8.conv), measured in tests/kernels/test_depthwise_conv.py.
 
 int4 filters (the int8x4 scheme) run edgeq_depthwise_conv_s4: the filter stays packed as TFLite packs it
-and each block of 32 channels is decoded once per call (measured in tests/kernels/test_int4.py)."""
+and each block of 32 channels is decoded once per call (measured in tests/kernels/test_int4.py).
+
+Clustered int8 filters (``quantize --clusters K``: at most K values in each output channel) run
+edgeq_depthwise_conv_cb where the int8 CONV_2D lowering's byte rule says codebook indices take fewer bytes
+(edgeq.passes.lower.int8.conv ``codebook`` / ``codebook_fields``, the filter taken as [out_c, taps]): cb_bits-wide
+indices, channel after channel (a channel's k_h * k_w taps in raster order), into the layer's shared codebooks;
+the same kernel as int4's, its decode step looking the indices up instead of unpacking nibbles (measured in
+tests/kernels/test_depthwise_codebook.py, on the M4 in tests/models/test_clusters_depthwise.py). Per-channel
+quantization gives each channel of a layer clustered per layer its own int8 values, at most k_h * k_w of them,
+so 16 clusters save little on 3x3 filters: kws --clusters 16 on mps2-an386 (its 4 depthwise layers here, 4-
+and 3-bit indices, 10 to 34 codebooks each) 19,732 -> 19,604 B of weights and constants for 544 B more code and
+1.45% more instructions (the packs rebuilt at each call); --clusters 4 (2 bits) 14,180 -> 12,820 B."""
 
 from __future__ import annotations
 
@@ -12,7 +23,8 @@ import numpy as np
 from edgeq.ir import Graph, Lowered, Op, Tensor
 from edgeq.passes.lower.common import arr, rounding_flag, tensor_array, zp
 from edgeq.passes.lower.geometry import depthwise_layout, raster_overlap_margin, window_fields
-from edgeq.passes.lower.int8.conv import acc_init_values, conv_quant, conv_tail, mve_rq_rows, packed_s4
+from edgeq.passes.lower.int8.conv import (acc_init_values, cb_most, codebook, codebook_fields, conv_quant, conv_tail,
+                                          mve_rq_rows, packed_s4)
 from edgeq.passes.lower.registry import LowerCtx, lowering
 
 DW_DSP_MAX_C = 256  # 4 * EDGEQ_DW_ZBUF_WORDS in firmware/kernels/depthwise_conv.c
@@ -94,7 +106,12 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     # "mve": the Helium body (depthwise_conv_mve.h) reads the int8 weights: no DSP pack
     pack = None if ctx.cpu in ("portable", "mve") else _dw_dsp_pack(op, w.data, bias, acc_init, mults, shifts, dm,
                                                                      rounding_flag(ctx, litert_single=False))
-    if ctx.cpu == "mve" and w.dtype == "int8":
+    taps = geo["k_h"] * geo["k_w"]
+    cb = codebook(w.data.reshape(taps, out_c).T, cb_most(g)) if w.dtype == "int8" else None
+    cbf = None if cb is None else codebook_fields(op, cb)
+    if w.dtype == "int4" or cbf is not None:  # "mve" too: the portable kernel, as int4's
+        return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, cbf)
+    if ctx.cpu == "mve":
         mve = _dw_mve_pack(op, w.data, acc_init, mults, shifts, dm, zp(x))
         if mve is not None:  # the Helium body (depthwise_conv_mve.h) reads only the pack
             tail = tuple((name, None if name in ("bias", "acc_init", "mult", "shift") else v) for name, v in tail)
@@ -103,8 +120,6 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                            fields=(*window_fields(geo, in_c, out_c, ("depth_mult", dm)), *head, ("weights", None),
                                    *tail, ("dsp_pack", None), ("mve_pack", mve)),
                            args=(x.id, y.id), overlap_margin=raster_overlap_margin(geo, in_c, out_c))
-    if w.dtype == "int4":
-        return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack)
     weights, kernel = tensor_array(g, w.id), "edgeq_depthwise_conv_s8"
     if ctx.cpu == "dsp" and pack is not None:
         # only the DSP path is built: its pack holds what it needs, and its own entry points leave the
@@ -130,12 +145,19 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 
 
 def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
-                        out_c: int, dm: int, head: tuple, tail: tuple, pack) -> Lowered:
-    """DEPTHWISE_CONV_2D with an int4 filter: edgeq_depthwise_conv_s4. Where the int8 DSP path applies
-    (``pack``), its constants without the weight words (dsp_pack_s4: the kernel rebuilds the pack in scratch
-    from the packed filter at each call, the int4 weights as int8 bytes). The portable kernel goes
-    block by block over all pixels, so input and output may overlap only where the DSP path, which writes in
-    raster order, is the only one built (cpu "dsp")."""
+                        out_c: int, dm: int, head: tuple, tail: tuple, pack, cbf: tuple | None = None) -> Lowered:
+    """DEPTHWISE_CONV_2D with an int4 filter: edgeq_depthwise_conv_s4; with a clustered int8 one (``cbf``,
+    :func:`codebook_fields` of the filter as [out_c, taps]): edgeq_depthwise_conv_cb, weights_s4 then holding the
+    cb_bits-wide indices channel after channel (pack_bits of [out_c, taps]), codebook / cb_map / cb_bits as
+    CONV_2D's. Both decode a block of channels at a time (firmware dw_decode), so the two share everything
+    else: where the int8 DSP path applies (``pack``), its constants without the weight words (dsp_pack_s4: the
+    kernel rebuilds the pack in scratch from the packed filter at each call, the weights as int8 bytes). The
+    portable kernel goes block by block over all pixels, so input and output may overlap only where the DSP
+    path, which writes in raster order, is the only one built (cpu "dsp"; codebooks: its own entry points
+    edgeq_depthwise_conv_cb_dsp for 3x3 windows and _dsp_any, as the int8 ones, so that neither the portable
+    kernel nor the other window's body is linked). Scratch: the larger of a block's decoded taps and the pack
+    (the pack alone for the DSP entry points), plus (codebooks) one channel's taps (edgeq_unpack_cb decodes a
+    channel's run of indices there before it is spread over the block's layout)."""
     taps = geo["k_h"] * geo["k_w"]
     pack_s4, words = None, 0
     if pack is not None:
@@ -143,16 +165,24 @@ def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y
         pack_s4 = arr(op, "dsp_pack_s4", np.concatenate([full[:, :4], full[:, 4 + taps:]], axis=1).reshape(-1),
                       "int32_t")
         words = full.size
-    scratch = max(taps * min(out_c, 32), 4 * words)  # = edgeq_depthwise_conv_s4_scratch_bytes
+    # = edgeq_depthwise_conv_s4_scratch_bytes, edgeq_depthwise_conv_cb_scratch_bytes
+    scratch = max(taps * min(out_c, 32), 4 * words) + (taps if cbf is not None else 0)
     if pack is not None and ctx.cpu == "dsp":  # only the DSP path is built: its pack holds what it needs
         tail = _without_portable_arrays(tail)
+    if cbf is None:
+        kernel, weights = "edgeq_depthwise_conv_s4", (("weights_s4", packed_s4(g, w.id)),)
+    else:
+        kernel, weights = "edgeq_depthwise_conv_cb", (("weights_s4", cbf[0]), *cbf[1])
+        if pack is not None and ctx.cpu == "dsp":  # = edgeq_depthwise_conv_cb_dsp_scratch_bytes
+            kernel = "edgeq_depthwise_conv_cb_dsp" if (geo["k_h"], geo["k_w"]) == (3, 3) else \
+                "edgeq_depthwise_conv_cb_dsp_any"
+            scratch = 4 * words + taps
     return Lowered(
-        kernel="edgeq_depthwise_conv_s4",
+        kernel=kernel,
         struct="edgeq_depthwise_conv_s8_params",
         source="depthwise_conv",
         fields=(*window_fields(geo, in_c, out_c, ("depth_mult", dm)), *head, ("weights", None), *tail,
-                ("dsp_pack", None), ("weights_s4", packed_s4(g, w.id)), ("dsp_pack_s4", pack_s4),
-                ("dsp_pack_words", words)),
+                ("dsp_pack", None), *weights, ("dsp_pack_s4", pack_s4), ("dsp_pack_words", words)),
         args=(x.id, y.id),
         scratch_bytes=scratch,
         overlap_margin=raster_overlap_margin(geo, in_c, out_c) if (ctx.cpu == "dsp" and pack is not None) else None,
