@@ -92,9 +92,7 @@ def _check(model: bytes, bits: int, out_c: int, taps: int, shared: bool) -> None
     (6, 6, 40, 1, 3, 3, (2, 2), (1, 1), "same", None, 16, True, True, 4),      # marked: as unmarked
     (6, 6, 12, 1, 5, 5, (1, 1), (1, 1), "same", None, 32, True, True, 5),      # 5x5, 5 bits (marked)
     (6, 5, 5, 2, 5, 5, (1, 1), (2, 1), "same", None, 32, True, True, 5),       # dm 2, dilation, 5 bits
-    (6, 6, 3, 1, 11, 11, (1, 1), (1, 1), "same", None, 32, False, True, 5),    # 11x11, 5 bits per channel: cb_map
-    (6, 6, 8, 1, 7, 7, (2, 2), (1, 1), "same", None, 64, True, True, 6),       # 7x7, 6 bits, stride 2
-    (5, 5, 9, 1, 11, 11, (1, 1), (1, 1), "same", None, 128, True, True, 7),    # 11x11, 7 bits
+    (6, 6, 12, 1, 7, 7, (2, 2), (1, 1), "same", None, 64, True, True, 6),      # 7x7, 6 bits, stride 2
 ])
 def test_depthwise_codebook(h, w, cin, mult, kh, kw, stride, dil, padding, act, k, shared, mark, bits):
     model = dw_clustered(h, w, cin, mult, kh, kw, stride, dil, padding, act, k=k, shared=shared, seed=h * w + k)
@@ -106,6 +104,18 @@ def test_depthwise_codebook(h, w, cin, mult, kh, kw, stride, dil, padding, act, 
 def test_depthwise_codebook_per_tensor_no_bias():
     model = dw_clustered(6, 6, 9, 1, 3, 3, k=4, shared=True, per_channel=False, bias=False, seed=3)
     _check(model, 2, 9, 9, True)
+
+
+def test_codebooks_must_save_an_eighth():
+    """Filters whose codebooks would take fewer bytes but save less than 1/8 of their int8
+    bytes (DW_CB_MOST_OF_INT8: the decode costs code and a pack rebuilt at each call): 5-bit indices per channel
+    (11x11, 32-entry codebooks: 90%), 6 bits over 8 channels of 7x7 (91%), 7 bits (at least 7/8 before the
+    codebooks), 4 bits with 10 per-channel codebooks over 3x3 (kws --clusters 16's layers)."""
+    for model, k in ((dw_clustered(6, 6, 3, 1, 11, 11, k=32, shared=False, seed=6), 32),
+                     (dw_clustered(6, 6, 8, 1, 7, 7, k=64, shared=True, seed=7), 64),
+                     (dw_clustered(5, 5, 9, 1, 11, 11, k=128, shared=True, seed=8), 128),
+                     (dw_clustered(6, 6, 40, 1, 3, 3, k=12, shared=False, seed=9), 12)):
+        assert _lowered(marked(model, k, False)).kernel == "edgeq_depthwise_conv_s8", k
 
 
 def test_byte_rule_keeps_int8():

@@ -6,9 +6,10 @@ tests/kernels/test_depthwise_codebook.py.
 
 What pays: a layer clustered to K values and quantized per channel holds each channel's own int8 values (its
 scale's), at most k_h * k_w of them; codebook_fields keeps the int8 filter unless indices, the shared codebooks
-and the map take fewer bytes. At K = 16 the 3x3 layers of 16 and 32 channels here stay int8 at dm 1 (4-bit
-indices, the channels' value sets too far apart to share 16-entry codebooks), the dm 2 and the 5x5 ones pay; at
-K = 4 every layer does (2-bit indices)."""
+and the map come to at most 7/8 of the int8 bytes (depthwise_conv.DW_CB_MOST_OF_INT8: the decode costs code
+and a pack rebuilt at each call). At K = 16 the 3x3 layers here stay int8 (4-bit indices, the channels' value sets
+too far apart to share 16-entry codebooks: the dm 2 one would save 1/10 of its bytes), the 5x5 one pays; at K = 4
+every layer does (2-bit indices)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _depthwise_model(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("k,want", [
-    (16, [("edgeq_depthwise_conv_s8_dsp", None), ("edgeq_depthwise_conv_cb", 4), ("edgeq_depthwise_conv_s8_dsp", None),
+    (16, [("edgeq_depthwise_conv_s8_dsp", None), ("edgeq_depthwise_conv_s8", None), ("edgeq_depthwise_conv_s8_dsp", None),
           ("edgeq_depthwise_conv_cb_dsp_any", 4)]),
     (4, [("edgeq_depthwise_conv_cb_dsp", 2), ("edgeq_depthwise_conv_cb", 2), ("edgeq_depthwise_conv_cb_dsp", 2),
          ("edgeq_depthwise_conv_cb_dsp_any", 2)]),

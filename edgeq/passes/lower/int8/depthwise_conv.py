@@ -12,9 +12,10 @@ indices, channel after channel (a channel's k_h * k_w taps in raster order), int
 the same kernel as int4's, its decode step looking the indices up instead of unpacking nibbles (measured in
 tests/kernels/test_depthwise_codebook.py, on the M4 in tests/models/test_clusters_depthwise.py). Per-channel
 quantization gives each channel of a layer clustered per layer its own int8 values, at most k_h * k_w of them,
-so 16 clusters save little on 3x3 filters: kws --clusters 16 on mps2-an386 (its 4 depthwise layers here, 4-
-and 3-bit indices, 10 to 34 codebooks each) 19,732 -> 19,604 B of weights and constants for 544 B more code and
-1.45% more instructions (the packs rebuilt at each call); --clusters 4 (2 bits) 14,180 -> 12,820 B."""
+so 16 clusters save little on 3x3 filters: kws --clusters 16 on mps2-an386 (its 4 depthwise layers, 4- and 3-bit
+indices, 10 to 34 codebooks each) would save 128 B of weights and constants for 544 B more code and 1.45% more
+instructions (the packs rebuilt at each call), so a filter takes codebooks only where they come to at most
+DW_CB_MOST_OF_INT8 of its int8 bytes; --clusters 4 (2 bits): 14,180 -> 12,820 B."""
 
 from __future__ import annotations
 
@@ -109,6 +110,8 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
     taps = geo["k_h"] * geo["k_w"]
     cb = codebook(w.data.reshape(taps, out_c).T, cb_most(g)) if w.dtype == "int8" else None
     cbf = None if cb is None else codebook_fields(op, cb)
+    if cbf is not None and _cb_bytes(cbf) > DW_CB_MOST_OF_INT8 * taps * out_c:
+        cbf = None  # saves too little for its decode (code, and the pack rebuilt at each call)
     if w.dtype == "int4" or cbf is not None:  # "mve" too: the portable kernel, as int4's
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, cbf)
     if ctx.cpu == "mve":
@@ -142,6 +145,21 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
         args=(x.id, y.id),
         overlap_margin=raster_overlap_margin(geo, in_c, out_c),
     )
+
+
+# A clustered depthwise filter takes codebook storage only where indices, codebooks and map come to at most this
+# fraction of its int8 bytes: the codebook path costs its decode's code (about 540 B on the M4) and the pack
+# rebuilt at each call (+1.5% instructions on kws). Per-channel quantization leaves a 3x3 channel of a layer
+# clustered per layer up to 9 values of its own, so few channels share a codebook: kws --clusters 16 saved 128 B
+# of its 2,304 B of depthwise weights (kept int8 now), --clusters 4 (2-bit indices) 1,360 B.
+DW_CB_MOST_OF_INT8 = 7 / 8
+
+
+def _cb_bytes(cbf: tuple) -> int:
+    """The bytes of :func:`codebook_fields`' indices, codebooks and map."""
+    idx, fields, _ = cbf
+    return idx.values.nbytes + sum(v.values.nbytes for name, v in fields if name in ("codebook", "cb_map")
+                                   and v is not None)
 
 
 def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
