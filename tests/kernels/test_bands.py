@@ -318,16 +318,17 @@ def test_banded_chains_on_board(board, banded, tmp_path):
     assert _groups(g) and r["memory"]["arena_bytes"] == g.plan.size
 
 
-# MobileNetV1-0.25 96x96 on the M4 (issue 15's held-out model; its first four layers run as one banded group),
-# measured 2026-12-06: 12,521,920 instructions, inference code 7,596 B (12,525,400 and 8,508 B before the MEAN
-# kernel, the per-op hooks and the band table made the code smaller).
-MOBILENET_M4 = {"instructions": 12_640_000, "code_bytes": 8192}
+# MobileNetV1-0.25 96x96 on the M4 (issue 15's held-out model), measured 2026-12-06: 11,315,800 instructions
+# (0.490x TFLM+CMSIS-NN's, implied by the issue: about 23.08 M), inference code 7,656 B, arena 46,208 B (TFLM's
+# 103,792). Its first four layers run whole: bands would save 9% of the arena, under bands.MIN_GAIN, for 1.9% more
+# instructions (12,025,880 with them and groups of at most 8 pixel pairs).
+MOBILENET_M4 = {"instructions": 11_429_000, "code_bytes": 8192, "arena_bytes": 103_792 // 2}
 
 
 @pytest.mark.slow
 def test_mobilenet_v1_on_m4_within_its_code_budget(tmp_path):
-    """Bit-exact on the device, at most 8 KiB of inference code (the issue's target) and at most 1% over the
-    measured instructions (tests/models/test_zoo_layers.py checks its arena against the plan)."""
+    """Bit-exact on the device, at most 8 KiB of inference code and half TFLM's arena (the issue's targets), and at
+    most 1% over the measured instructions (tests/models/test_zoo_layers.py checks its arena against the plan)."""
     from edgeq.flows.convert_and_flash import convert_and_flash
     from models.zoo_layers import zoo_layers_path
 
@@ -336,3 +337,4 @@ def test_mobilenet_v1_on_m4_within_its_code_budget(tmp_path):
     assert r["validation"]["bit_exact"], r["validation"]
     assert r["memory"]["code_bytes"] <= MOBILENET_M4["code_bytes"], r["memory"]
     assert r["latency"]["median"] <= MOBILENET_M4["instructions"], r["latency"]
+    assert r["memory"]["arena_bytes"] <= MOBILENET_M4["arena_bytes"], r["memory"]
