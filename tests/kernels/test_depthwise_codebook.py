@@ -18,7 +18,7 @@ from tensorflow.lite.python import schema_py_generated as s
 
 from harness import build_tflite, compare, random_inputs
 from test_codebook_bits import marked
-from test_int4 import _set_quant_axis, dw4, out_size, widened, ACT
+from test_int4 import _set_quant_axis, dw4, dw_options, out_size, widened
 from edgeq.codegen.emit import generate
 from edgeq.frontend.tflite.reader import read_tflite
 from edgeq.passes.lower.registry import LowerCtx
@@ -187,13 +187,7 @@ def dw_chain(x_shape, layers, seed: int = 0) -> bytes:
         ]
         wi = len(tensors) - 3
         filters.append(wi)
-        o = s.DepthwiseConv2DOptionsT()
-        o.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
-        o.strideH, o.strideW = stride
-        o.dilationHFactor, o.dilationWFactor = dil
-        o.depthMultiplier = mult
-        o.fusedActivationFunction = ACT[act]
-        ops.append(("DEPTHWISE_CONV_2D", [x, wi, wi + 2], [wi + 1], o))
+        ops.append(("DEPTHWISE_CONV_2D", [x, wi, wi + 2], [wi + 1], dw_options(stride, dil, padding, mult, act)))
         x, h, w, c = wi + 1, oh, ow, cout
     model = build_tflite(tensors, ops, [0], [x])
     for wi in filters:

@@ -120,13 +120,18 @@ def conv4(h, w, cin, cout, kh, kw, stride=(1, 1), dilation=(1, 1), padding="same
                       conv_options(stride, dilation, padding, act), **opts)
 
 
-def dw4(h, w, cin, mult, kh, kw, stride=(1, 1), dilation=(1, 1), padding="same", act=None, **opts):
+def dw_options(stride=(1, 1), dilation=(1, 1), padding="same", mult=1, act=None):
     o = s.DepthwiseConv2DOptionsT()
     o.padding = s.Padding.SAME if padding == "same" else s.Padding.VALID
     o.strideH, o.strideW = stride
     o.dilationHFactor, o.dilationWFactor = dilation
     o.depthMultiplier = mult
     o.fusedActivationFunction = ACT[act]
+    return o
+
+
+def dw4(h, w, cin, mult, kh, kw, stride=(1, 1), dilation=(1, 1), padding="same", act=None, **opts):
+    o = dw_options(stride, dilation, padding, mult, act)
     oh = out_size(h, kh, stride[0], dilation[0], padding)
     ow = out_size(w, kw, stride[1], dilation[1], padding)
     return int4_model("DEPTHWISE_CONV_2D", (1, h, w, cin), (1, kh, kw, cin * mult), (1, oh, ow, cin * mult), o,
