@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "int8x4 (int4 weights for conv / depthwise / dense, int8 activations)")
     q.add_argument("--clusters", type=int, metavar="K",
                    help="cluster each conv / depthwise / dense layer's weights to K values (2..256, seeded k-means) "
-                        "before int8 or int16x8 quantization; 16 or fewer are stored as codebook indices of "
-                        "4 bits (2 bits for 4 or fewer, 3 for 8 or fewer)")
+                        "before int8 or int16x8 quantization; stored as codebook indices of log2(K) bits (2 to 7; "
+                        "256 is plain int8) where that takes fewer bytes")
     q.add_argument("--clusters-per-channel", action="store_true",
                    help="with --clusters: K values per output channel instead of per layer")
     q.add_argument("--keep-float", type=_nonnegative, metavar="N",
