@@ -363,6 +363,37 @@ static uint32_t fc_dot_nib4(const int8_t *x, const uint8_t *nib, const int8_t *b
 }
 #endif
 
+#if EDGEQ_FC_DSP
+/* acc + x . w over n4 words of x and their 4 n4 weights given as `bits`-wide codebook indices (2 to 7) from bit pos
+ * of the little-endian stream src, decoded on the fly: a group's 4 indices from one unaligned word (two for 7
+ * bits) shifted to pos, looked up, paired into (w0, w2), (w1, w3) int16 lanes against SXTB16 of the input word
+ * (FC_NIB4's arithmetic). Reads 4 (7 bits: 8) bytes from each group's first index byte on: the caller keeps them
+ * inside the stream. */
+static uint32_t fc_dot_bits(const int8_t *x, const uint8_t *src, uint32_t pos, int32_t bits, const int8_t *book,
+                            int32_t n4, uint32_t acc) {
+  const uint32_t mask = (1u << bits) - 1u, step = 4u * (uint32_t)bits;
+  int32_t a = (int32_t)acc;
+  for (; n4 > 0; --n4, pos += step, x += 4) {
+    uint32_t xv, lo, v;
+    int32_t xe, xo, we, wo;
+    memcpy(&lo, src + (pos >> 3), 4);
+    if (bits == 7) {
+      uint32_t hi;
+      memcpy(&hi, src + (pos >> 3) + 4, 4);
+      v = (uint32_t)((((uint64_t)hi << 32) | lo) >> (pos & 7u));
+    } else {
+      v = lo >> (pos & 7u); /* 25 bits or more: the 4 indices of up to 6 bits */
+    }
+    we = fc_lanes(book[v & mask], book[(v >> (2 * bits)) & mask]);
+    wo = fc_lanes(book[(v >> bits) & mask], book[(v >> (3 * bits)) & mask]);
+    memcpy(&xv, x, 4);
+    __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(xe), "=r"(xo) : "r"(xv));
+    __asm__("smlad %0, %1, %2, %0\n\tsmlad %0, %3, %4, %0" : "+r"(a) : "r"(xe), "r"(we), "r"(xo), "r"(wo));
+  }
+  return (uint32_t)a;
+}
+#endif
+
 void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const int8_t *in, int8_t *out, void *scratch) {
   const int32_t in_f = p->in_features, rows = p->out_features, batches = p->batches;
   int8_t *w = (int8_t *)scratch;
@@ -381,6 +412,21 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
                                  n4, (uint32_t)bias);
       fc_unpack_row(p, book, first + 4 * n4, in_f & 3, w);
       for (i = 0; i < (in_f & 3); ++i) acc += (uint32_t)((int32_t)in[4 * n4 + i] * (int32_t)w[i]);
+      out[o] = (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)acc, m, sft);
+      continue;
+    }
+    if (batches == 1 && book != NULL) { /* other widths: decoded as they go while the reads stay in the stream */
+      const int32_t bits = p->cb_bits, span = bits == 7 ? 8 : 4;
+      const int32_t last = (int32_t)(((int64_t)rows * in_f * bits + 7) >> 3) - span; /* the last byte a read may start at */
+      /* groups g with ((first + 4 g) * bits) >> 3 <= last */
+      int32_t n4 = last < 0 ? 0 : (int32_t)((((int64_t)last * 8 + 7) / bits - first) >> 2) + 1;
+      uint32_t acc;
+      if (n4 > in_f >> 2) n4 = in_f >> 2;
+      if (n4 < 0) n4 = 0;
+      acc = fc_dot_bits(in, (const uint8_t *)p->weights, (uint32_t)first * (uint32_t)bits, bits, book, n4,
+                        (uint32_t)bias);
+      fc_unpack_row(p, book, first + 4 * n4, in_f - 4 * n4, w);
+      for (i = 0; i < in_f - 4 * n4; ++i) acc += (uint32_t)((int32_t)in[4 * n4 + i] * (int32_t)w[i]);
       out[o] = (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)acc, m, sft);
       continue;
     }
