@@ -417,12 +417,13 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
     }
     if (batches == 1 && book != NULL) { /* other widths: decoded as they go while the reads stay in the stream */
       const int32_t bits = p->cb_bits, span = bits == 7 ? 8 : 4;
-      const int32_t last = (int32_t)(((int64_t)rows * in_f * bits + 7) >> 3) - span; /* the last byte a read may start at */
-      /* groups g with ((first + 4 g) * bits) >> 3 <= last */
-      int32_t n4 = last < 0 ? 0 : (int32_t)((((int64_t)last * 8 + 7) / bits - first) >> 2) + 1;
+      /* the last byte a read may start at (32-bit arithmetic: no libgcc helper; UDIV on every DSP core) */
+      const int32_t last = (int32_t)(((uint32_t)rows * (uint32_t)in_f * (uint32_t)bits + 7u) >> 3) - span;
+      /* groups g with ((first + 4 g) * bits) >> 3 <= last, i.e. first + 4 g <= reach */
+      const int32_t reach = last < 0 ? -1 : (int32_t)(((uint32_t)last * 8u + 7u) / (uint32_t)bits);
+      int32_t n4 = reach < first ? 0 : ((reach - first) >> 2) + 1;
       uint32_t acc;
       if (n4 > in_f >> 2) n4 = in_f >> 2;
-      if (n4 < 0) n4 = 0;
       acc = fc_dot_bits(in, (const uint8_t *)p->weights, (uint32_t)first * (uint32_t)bits, bits, book, n4,
                         (uint32_t)bias);
       fc_unpack_row(p, book, first + 4 * n4, in_f - 4 * n4, w);
