@@ -177,25 +177,27 @@ def share_codebooks(idx: np.ndarray, entries: np.ndarray,
     return shared.reshape(idx.shape), books, number.astype(np.uint8)
 
 
-def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray]) -> tuple[ArrayRef, tuple, np.ndarray] | None:
+def codebook_fields(op: Op, cb: tuple[np.ndarray, np.ndarray],
+                    most_bytes: int | None = None) -> tuple[ArrayRef, tuple, np.ndarray] | None:
     """The kernels' codebook weights for :func:`codebook`'s ``cb``, ``(indices, fields, unpacked indices)``:
     the indices into the layer's distinct codebooks (:func:`share_codebooks`) packed at the narrowest width the
     filter's channels allow (b bits where every channel has at most 2^b values, b from 2 to 7; :func:`pack_bits`,
     channel after channel; the kernel's weights field), the fields ``codebook`` (the codebooks of 2^bits entries,
     once), ``cb_map`` (a byte a channel naming its codebook; None where the layer has one) and ``cb_bits``, and
     the indices unpacked (the filter's shape, for the DSP layout). None where more than 256 codebooks
-    remain or where indices, codebooks and numbers take no fewer bytes than the int8 weights (the other
-    constants are the same either way): with the codebooks shared, layers of few weights a channel pay off too
-    (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
+    remain or where indices, codebooks and numbers take more than ``most_bytes`` (by default fewer bytes than
+    the int8 weights; the other constants are the same either way): with the codebooks shared, layers of few
+    weights a channel pay off too (resnet8 with 16 clusters: its first conv and 1x1 shortcuts, K = 27, 16, 32)."""
     idx, entries = cb
+    limit = idx.size - 1 if most_bytes is None else most_bytes
     bits = index_bits(idx)
-    if -(-idx.size * bits // 8) + (1 << bits) >= idx.size:  # not even with one codebook
+    if -(-idx.size * bits // 8) + (1 << bits) > limit:  # not even with one codebook
         return None
     shared = share_codebooks(idx, entries, bits)
     if shared is None:
         return None
     sidx, books, number = shared
-    if -(-idx.size * bits // 8) + books.size + (len(books) > 1) * len(number) >= idx.size:
+    if -(-idx.size * bits // 8) + books.size + (len(books) > 1) * len(number) > limit:
         return None
     return arr(op, "idx", pack_bits(sidx, bits), "uint8_t"), (
         ("codebook", arr(op, "codebook", books, "int8_t")),

@@ -109,9 +109,8 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
                                                                      rounding_flag(ctx, litert_single=False))
     taps = geo["k_h"] * geo["k_w"]
     cb = codebook(w.data.reshape(taps, out_c).T, cb_most(g)) if w.dtype == "int8" else None
-    cbf = None if cb is None else codebook_fields(op, cb)
-    if cbf is not None and _cb_bytes(cbf) > DW_CB_MOST_OF_INT8 * taps * out_c:
-        cbf = None  # saves too little for its decode (code, and the pack rebuilt at each call)
+    # only where it saves enough for its decode (code, and the pack rebuilt at each call)
+    cbf = None if cb is None else codebook_fields(op, cb, int(DW_CB_MOST_OF_INT8 * taps * out_c))
     if w.dtype == "int4" or cbf is not None:  # "mve" too: the portable kernel, as int4's
         return _lower_depthwise_s4(g, op, ctx, x, w, y, geo, in_c, out_c, dm, head, tail, pack, cbf)
     if ctx.cpu == "mve":
@@ -153,13 +152,6 @@ def lower_depthwise_conv(g: Graph, op: Op, ctx: LowerCtx) -> Lowered:
 # clustered per layer up to 9 values of its own, so few channels share a codebook: kws --clusters 16 saved 128 B
 # of its 2,304 B of depthwise weights (kept int8 now), --clusters 4 (2-bit indices) 1,360 B.
 DW_CB_MOST_OF_INT8 = 7 / 8
-
-
-def _cb_bytes(cbf: tuple) -> int:
-    """The bytes of :func:`codebook_fields`' indices, codebooks and map."""
-    idx, fields, _ = cbf
-    return idx.values.nbytes + sum(v.values.nbytes for name, v in fields if name in ("codebook", "cb_map")
-                                   and v is not None)
 
 
 def _lower_depthwise_s4(g: Graph, op: Op, ctx: LowerCtx, x: Tensor, w: Tensor, y: Tensor, geo: dict, in_c: int,
