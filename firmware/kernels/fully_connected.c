@@ -282,27 +282,6 @@ void edgeq_fully_connected_s8_compact(const edgeq_fully_connected_s8_params *p, 
   fc_run(p, in, out, 0);
 }
 
-#if EDGEQ_FC_DSP
-/* acc + the dot product of x and w over n4 words of 4 int8 values each (any alignment: LDR, which every core
- * with the DSP extension reads unaligned), wrapping as the reference's int32 sum: SXTB16 halves of both, two SMLAD a
- * word (2.5 instructions a MAC against the scalar loop's 4). */
-static uint32_t fc_dot4(const int8_t *x, const int8_t *w, int32_t n4, uint32_t acc) {
-  int32_t a = (int32_t)acc;
-  for (; n4 > 0; --n4) {
-    uint32_t xv, wv;
-    int32_t xe, xo, we, wo;
-    memcpy(&xv, x, 4);
-    memcpy(&wv, w, 4);
-    x += 4;
-    w += 4;
-    __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(xe), "=r"(xo) : "r"(xv));
-    __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(we), "=r"(wo) : "r"(wv));
-    __asm__("smlad %0, %1, %2, %0\n\tsmlad %0, %3, %4, %0" : "+r"(a) : "r"(xe), "r"(we), "r"(xo), "r"(wo));
-  }
-  return (uint32_t)a;
-}
-#endif
-
 /* Row weights first .. first + n - 1 of an int4 matrix (book NULL) or of codebook indices into book, as int8. */
 static void fc_unpack_row(const edgeq_fully_connected_s8_params *p, const int8_t *book, int32_t first, int32_t n,
                           int8_t *w) {
@@ -316,8 +295,20 @@ static void fc_unpack_row(const edgeq_fully_connected_s8_params *p, const int8_t
 }
 
 #if EDGEQ_FC_DSP
-/* An int4 nibble's value, as a codebook: int4 rows take the codebook path. */
-static const int8_t fc_s4_values[16] = {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1};
+/* The four int8 values of v (v0 v1 v2 v3) as the int16 lanes (v0, v2) into *e and (v1, v3) into *o: SXTB16. */
+EDGEQ_INLINE void fc_widen(uint32_t v, int32_t *e, int32_t *o) {
+  __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(*e), "=r"(*o) : "r"(v));
+}
+
+/* a + the dot product of one input word xv (4 int8 values, unaligned reads are LDRs on every DSP core) and its 4
+ * weights given as the int16 lanes we = (w0, w2), wo = (w1, w3): SXTB16 of xv, two SMLAD (wrapping as the
+ * reference's int32 sum). */
+EDGEQ_INLINE int32_t fc_mac_word(int32_t a, uint32_t xv, int32_t we, int32_t wo) {
+  int32_t xe, xo;
+  fc_widen(xv, &xe, &xo);
+  __asm__("smlad %0, %1, %2, %0\n\tsmlad %0, %3, %4, %0" : "+r"(a) : "r"(xe), "r"(we), "r"(xo), "r"(wo));
+  return a;
+}
 
 /* Entries e0, e1 (sign-extended) of a codebook as the int16 lanes (e0, e1): PKHBT. */
 EDGEQ_INLINE int32_t fc_lanes(int32_t e0, int32_t e1) {
@@ -326,56 +317,64 @@ EDGEQ_INLINE int32_t fc_lanes(int32_t e0, int32_t e1) {
   return r;
 }
 
-/* acc + x . w over one input word xv and its 4 weights' indices iv (low nibble first) into book: the entries
- * paired into (w0, w2), (w1, w3) int16 lanes against SXTB16 of xv, two SMLAD. */
-#define FC_NIB4(XV, IV)                                                                                     \
-  do {                                                                                                      \
-    int32_t xe_, xo_;                                                                                       \
-    const int32_t we_ = fc_lanes(book[(IV) & 15u], book[((IV) >> 8) & 15u]);                                \
-    const int32_t wo_ = fc_lanes(book[((IV) >> 4) & 15u], book[((IV) >> 12) & 15u]);                         \
-    __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(xe_), "=r"(xo_) : "r"(XV));                      \
-    __asm__("smlad %0, %1, %2, %0\n\tsmlad %0, %3, %4, %0" : "+r"(a) : "r"(xe_), "r"(we_), "r"(xo_), "r"(wo_)); \
-  } while (0)
+/* acc + the dot product of x and w over n4 words of 4 int8 values each (a row decoded into scratch): both widened
+ * (2.5 instructions a MAC against the scalar loop's 4). */
+static uint32_t fc_dot4(const int8_t *x, const int8_t *w, int32_t n4, uint32_t acc) {
+  int32_t a = (int32_t)acc;
+  for (; n4 > 0; --n4, x += 4, w += 4) {
+    uint32_t xv, wv;
+    int32_t we, wo;
+    memcpy(&xv, x, 4);
+    memcpy(&wv, w, 4);
+    fc_widen(wv, &we, &wo);
+    a = fc_mac_word(a, xv, we, wo);
+  }
+  return (uint32_t)a;
+}
+
+/* An int4 nibble's value, as a codebook: int4 rows take the codebook path. */
+static const int8_t fc_s4_values[16] = {0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1};
+
+/* a + x . w over one input word xv and its 4 weights' indices iv (low nibble first) into book: the entries
+ * paired into (w0, w2), (w1, w3) int16 lanes (fc_mac_word). */
+EDGEQ_INLINE int32_t fc_mac_nib4(int32_t a, uint32_t xv, uint32_t iv, const int8_t *book) {
+  return fc_mac_word(a, xv, fc_lanes(book[iv & 15u], book[(iv >> 8) & 15u]),
+                     fc_lanes(book[(iv >> 4) & 15u], book[(iv >> 12) & 15u]));
+}
 
 /* acc + the dot product of x (n4 words of 4 int8 values) and 4 n4 weights given as 4-bit indices into book
- * (two a byte, low nibble first, from nib), decoded on the fly (FC_NIB4), 8 weights a step. No decode pass:
+ * (two a byte, low nibble first, from nib), decoded on the fly (fc_mac_nib4), 8 weights a step. No decode pass:
  * batch-1 dense layers (ad01 clustered to 16 values: 7.7 -> 4.2 instructions a weight). */
 static uint32_t fc_dot_nib4(const int8_t *x, const uint8_t *nib, const int8_t *book, int32_t n4, uint32_t acc) {
   int32_t a = (int32_t)acc;
-  for (; n4 >= 2; n4 -= 2) {
+  for (; n4 >= 2; n4 -= 2, x += 8, nib += 4) {
     uint32_t x0, x1, iv;
     memcpy(&x0, x, 4);
     memcpy(&x1, x + 4, 4);
     memcpy(&iv, nib, 4);
-    x += 8;
-    nib += 4;
-    FC_NIB4(x0, iv);
-    FC_NIB4(x1, iv >> 16);
+    a = fc_mac_nib4(a, x0, iv, book);
+    a = fc_mac_nib4(a, x1, iv >> 16, book);
   }
   if (n4 > 0) {
     uint32_t x0;
     uint16_t iv;
     memcpy(&x0, x, 4);
     memcpy(&iv, nib, 2);
-    FC_NIB4(x0, (uint32_t)iv);
+    a = fc_mac_nib4(a, x0, (uint32_t)iv, book);
   }
   return (uint32_t)a;
 }
-#endif
 
-#if EDGEQ_FC_DSP
 /* acc + x . w over n4 words of x and their 4 n4 weights given as `bits`-wide codebook indices (2 to 7) from bit pos
  * of the little-endian stream src, decoded on the fly: a group's 4 indices from one unaligned word (two for 7
- * bits) shifted to pos, looked up, paired into (w0, w2), (w1, w3) int16 lanes against SXTB16 of the input word
- * (FC_NIB4's arithmetic). Reads 4 (7 bits: 8) bytes from each group's first index byte on: the caller keeps them
- * inside the stream. */
+ * bits) shifted to pos, looked up, paired into (w0, w2), (w1, w3) int16 lanes (fc_mac_word). Reads 4 (7 bits: 8)
+ * bytes from each group's first index byte on: the caller keeps them inside the stream (fc_stream_reach). */
 static uint32_t fc_dot_bits(const int8_t *x, const uint8_t *src, uint32_t pos, int32_t bits, const int8_t *book,
                             int32_t n4, uint32_t acc) {
   const uint32_t mask = (1u << bits) - 1u, step = 4u * (uint32_t)bits;
   int32_t a = (int32_t)acc;
   for (; n4 > 0; --n4, pos += step, x += 4) {
     uint32_t xv, lo, v;
-    int32_t xe, xo, we, wo;
     memcpy(&lo, src + (pos >> 3), 4);
     if (bits == 7) {
       uint32_t hi;
@@ -384,13 +383,20 @@ static uint32_t fc_dot_bits(const int8_t *x, const uint8_t *src, uint32_t pos, i
     } else {
       v = lo >> (pos & 7u); /* 25 bits or more: the 4 indices of up to 6 bits */
     }
-    we = fc_lanes(book[v & mask], book[(v >> (2 * bits)) & mask]);
-    wo = fc_lanes(book[(v >> bits) & mask], book[(v >> (3 * bits)) & mask]);
     memcpy(&xv, x, 4);
-    __asm__("sxtb16 %0, %2\n\tsxtb16 %1, %2, ror #8" : "=&r"(xe), "=r"(xo) : "r"(xv));
-    __asm__("smlad %0, %1, %2, %0\n\tsmlad %0, %3, %4, %0" : "+r"(a) : "r"(xe), "r"(we), "r"(xo), "r"(wo));
+    a = fc_mac_word(a, xv, fc_lanes(book[v & mask], book[(v >> (2 * bits)) & mask]),
+                    fc_lanes(book[(v >> bits) & mask], book[(v >> (3 * bits)) & mask]));
   }
   return (uint32_t)a;
+}
+
+/* The last index a group of fc_dot_bits may start at and keep its reads inside the layer's stream of codebook
+ * indices (rows x in_f of them, `bits` wide); -1 when none can. 32-bit arithmetic: no libgcc helper (UDIV on
+ * every DSP core). */
+static int32_t fc_stream_reach(int32_t rows, int32_t in_f, int32_t bits) {
+  const int32_t span = bits == 7 ? 8 : 4;
+  const int32_t last = (int32_t)(((uint32_t)rows * (uint32_t)in_f * (uint32_t)bits + 7u) >> 3) - span;
+  return last < 0 ? -1 : (int32_t)(((uint32_t)last * 8u + 7u) / (uint32_t)bits);
 }
 #endif
 
@@ -398,6 +404,9 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
   const int32_t in_f = p->in_features, rows = p->out_features, batches = p->batches;
   int8_t *w = (int8_t *)scratch;
   int32_t o, b, i;
+#if EDGEQ_FC_DSP
+  const int32_t reach = p->codebook != NULL ? fc_stream_reach(rows, in_f, p->cb_bits) : -1;
+#endif
   for (o = 0; o < rows; ++o) {
     const int32_t c = p->per_channel ? o : 0;
     const int32_t m = p->mult[c], sft = p->shift[c], bias = p->bias[o];
@@ -406,26 +415,18 @@ void edgeq_fully_connected_s4(const edgeq_fully_connected_s8_params *p, const in
                          : p->codebook + ((size_t)(p->cb_map != NULL ? p->cb_map[o] : 0) << p->cb_bits);
     const int32_t first = o * in_f;
 #if EDGEQ_FC_DSP
-    if (batches == 1 && (book == NULL || p->cb_bits == 4) && !(first & 1)) { /* decoded as it goes */
-      const int32_t n4 = in_f >> 2;
-      uint32_t acc = fc_dot_nib4(in, (const uint8_t *)p->weights + (first >> 1), book != NULL ? book : fc_s4_values,
-                                 n4, (uint32_t)bias);
-      fc_unpack_row(p, book, first + 4 * n4, in_f & 3, w);
-      for (i = 0; i < (in_f & 3); ++i) acc += (uint32_t)((int32_t)in[4 * n4 + i] * (int32_t)w[i]);
-      out[o] = (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)acc, m, sft);
-      continue;
-    }
-    if (batches == 1 && book != NULL) { /* other widths: decoded as they go while the reads stay in the stream */
-      const int32_t bits = p->cb_bits, span = bits == 7 ? 8 : 4;
-      /* the last byte a read may start at (32-bit arithmetic: no libgcc helper; UDIV on every DSP core) */
-      const int32_t last = (int32_t)(((uint32_t)rows * (uint32_t)in_f * (uint32_t)bits + 7u) >> 3) - span;
-      /* groups g with ((first + 4 g) * bits) >> 3 <= last, i.e. first + 4 g <= reach */
-      const int32_t reach = last < 0 ? -1 : (int32_t)(((uint32_t)last * 8u + 7u) / (uint32_t)bits);
-      int32_t n4 = reach < first ? 0 : ((reach - first) >> 2) + 1;
+    if (batches == 1 && (book != NULL || !(first & 1))) { /* decoded as it goes, the last in_f % 4 weights apart */
+      int32_t n4 = in_f >> 2;
       uint32_t acc;
-      if (n4 > in_f >> 2) n4 = in_f >> 2;
-      acc = fc_dot_bits(in, (const uint8_t *)p->weights, (uint32_t)first * (uint32_t)bits, bits, book, n4,
-                        (uint32_t)bias);
+      if ((book == NULL || p->cb_bits == 4) && !(first & 1)) {
+        acc = fc_dot_nib4(in, (const uint8_t *)p->weights + (first >> 1), book != NULL ? book : fc_s4_values, n4,
+                          (uint32_t)bias);
+      } else { /* other widths, 4 bits from an odd nibble: the groups whose reads stay in the stream */
+        const int32_t safe = reach < first ? 0 : ((reach - first) >> 2) + 1; /* first + 4 g <= reach */
+        if (n4 > safe) n4 = safe;
+        acc = fc_dot_bits(in, (const uint8_t *)p->weights, (uint32_t)first * (uint32_t)p->cb_bits, p->cb_bits, book,
+                          n4, (uint32_t)bias);
+      }
       fc_unpack_row(p, book, first + 4 * n4, in_f - 4 * n4, w);
       for (i = 0; i < in_f - 4 * n4; ++i) acc += (uint32_t)((int32_t)in[4 * n4 + i] * (int32_t)w[i]);
       out[o] = (int8_t)edgeq_requant_clamp(&p->rq, (int32_t)acc, m, sft);
